@@ -1,0 +1,46 @@
+//! The `besikta` command: parses arguments and wires the pipeline stages together.
+
+mod footprints;
+mod infer;
+mod scan;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Besikta turns drone inspection flights into maintenance work.
+#[derive(Debug, Parser)]
+#[command(name = "besikta", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read every photo's metadata (no pixels decoded) and list it, with rejections.
+    Scan(scan::Args),
+    /// Write each photo's ground footprint as GeoJSON: the coverage map of a flight.
+    Footprints(footprints::Args),
+    /// Run a defect model on photos and report what it finds.
+    Infer(infer::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan(args) => scan::run(args),
+        Command::Footprints(args) => footprints::run(args),
+        Command::Infer(args) => infer::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            // Walk the chain so the user reads a sentence, not a debug dump.
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  because: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Camera geometry: pixel <-> ground, footprints, GSD, DEM sampling and CRS transforms.

@@ -1,0 +1,1 @@
+//! ONNX defect models: manifests, sessions, tiling, pre- and post-processing.

@@ -1,0 +1,1 @@
+//! Reading drone photos and orthophotos: metadata, validation, content hashes, camera database.
