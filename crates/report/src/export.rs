@@ -1,0 +1,312 @@
+//! Writing findings and work orders: RFC 7946 GeoJSON, GeoPackage through GDAL, and CSV.
+
+use crate::frame::{parse_crs, wgs84};
+use crate::quantity::WorkOrder;
+use crate::{Finding, Report, ReportError};
+use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+use gdal::vector::{FieldValue, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType};
+use gdal::DriverManager;
+use serde_json::{json, Value};
+use std::path::Path;
+
+fn write_err(path: &Path, e: impl std::fmt::Display) -> ReportError {
+    ReportError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Twice the signed area of a ring (positive = counter-clockwise in x/y).
+fn signed_area2(ring: &[[f64; 2]]) -> f64 {
+    ring.windows(2)
+        .map(|w| w[0][0] * w[1][1] - w[1][0] * w[0][1])
+        .sum()
+}
+
+/// A closed, counter-clockwise ring, as RFC 7946 wants exteriors.
+pub fn ccw_closed(ring: &[[f64; 2]]) -> Vec<[f64; 2]> {
+    let mut r: Vec<[f64; 2]> = ring.to_vec();
+    if r.first() != r.last() {
+        if let Some(&f) = r.first() {
+            r.push(f);
+        }
+    }
+    if signed_area2(&r) < 0.0 {
+        r.reverse();
+    }
+    r
+}
+
+fn round7(p: [f64; 2]) -> Value {
+    // 1e-7 degrees is about 1 cm: enough, and keeps files small.
+    json!([(p[0] * 1e7).round() / 1e7, (p[1] * 1e7).round() / 1e7])
+}
+
+fn ring_json(ring: &[[f64; 2]]) -> Value {
+    Value::Array(ccw_closed(ring).into_iter().map(round7).collect())
+}
+
+/// Properties shared by the GeoJSON and the GeoPackage.
+fn finding_properties(f: &Finding) -> serde_json::Map<String, Value> {
+    let a = f.asset.as_ref();
+    let obs: Vec<Value> = f
+        .observations
+        .iter()
+        .map(|o| {
+            json!({
+                "photo": o.photo,
+                "confidence": o.confidence,
+                "bbox_px": o.pixel_bbox,
+                "polygon_px": o.pixel_polygon,
+                "gsd_cm": o.gsd_cm,
+            })
+        })
+        .collect();
+    let v = json!({
+        "id": f.id,
+        "class": f.class,
+        "asset_kind": f.asset_kind,
+        "severity": f.severity,
+        "confidence": f.confidence,
+        "length_m": f.length_m,
+        "area_m2": f.area_m2,
+        "asset_id": a.map(|a| a.asset_id.clone()),
+        "asset_name": a.and_then(|a| a.asset_name.clone()),
+        "chainage_m": a.and_then(|a| a.chainage_m),
+        "offset_m": a.and_then(|a| a.offset_m),
+        "matched": a.is_some(),
+        "observation_count": f.observations.len(),
+        "observations": obs,
+        "best_photo": f.best_photo(),
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("json! of an object literal is an object"),
+    }
+}
+
+/// `findings.geojson`: RFC 7946 (WGS 84 lon/lat, CCW exteriors, no `crs` member).
+pub fn findings_geojson(findings: &[Finding]) -> Value {
+    let features: Vec<Value> = findings
+        .iter()
+        .map(|f| {
+            json!({
+                "type": "Feature",
+                "id": f.id,
+                "geometry": {"type": "Polygon", "coordinates": [ring_json(&f.polygon)]},
+                "properties": finding_properties(f),
+            })
+        })
+        .collect();
+    json!({"type": "FeatureCollection", "features": features})
+}
+
+/// `workorders.geojson`: one MultiPoint feature per work order (the findings' centroids).
+pub fn workorders_geojson(orders: &[WorkOrder]) -> Value {
+    let features: Vec<Value> = orders
+        .iter()
+        .map(|w| {
+            json!({
+                "type": "Feature",
+                "geometry": {"type": "MultiPoint",
+                    "coordinates": w.points.iter().map(|p| round7(*p)).collect::<Vec<_>>()},
+                "properties": {
+                    "priority": w.priority, "asset_id": w.asset_id, "asset_name": w.asset_name,
+                    "asset_kind": w.asset_kind, "class": w.class, "count": w.count,
+                    "length_m": round2(w.length_m), "area_m2": round2(w.area_m2),
+                    "worst_severity": w.worst_severity, "condition_score": w.condition_score.map(round2),
+                    "location": w.location, "photos": w.photos, "finding_ids": w.finding_ids,
+                },
+            })
+        })
+        .collect();
+    json!({"type": "FeatureCollection", "features": features})
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// `workorders.csv`, one row per asset and defect type, most urgent first.
+pub fn workorders_csv(orders: &[WorkOrder]) -> String {
+    let mut out = String::from(
+        "priority,asset_id,asset_name,asset_kind,class,count,length_m,area_m2,worst_severity,condition_score,location,photos,finding_ids\n",
+    );
+    for w in orders {
+        let kind = match w.asset_kind {
+            besikta_core::AssetKind::Road => "road",
+            besikta_core::AssetKind::Roof => "roof",
+        };
+        let sev = match w.worst_severity {
+            besikta_core::Severity::Low => "low",
+            besikta_core::Severity::Medium => "medium",
+            besikta_core::Severity::High => "high",
+        };
+        let row = [
+            w.priority.to_string(),
+            w.asset_id.clone().unwrap_or_default(),
+            w.asset_name.clone().unwrap_or_default(),
+            kind.to_string(),
+            w.class.clone(),
+            w.count.to_string(),
+            format!("{:.2}", w.length_m),
+            format!("{:.2}", w.area_m2),
+            sev.to_string(),
+            w.condition_score
+                .map(|s| format!("{s:.1}"))
+                .unwrap_or_default(),
+            w.location.clone(),
+            w.photos.join(" "),
+            w.finding_ids.join(" "),
+        ];
+        let line: Vec<String> = row.iter().map(|s| csv_field(s)).collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes `findings.gpkg` with one polygon layer `findings` in `crs` (WKT, `EPSG:n`, ...).
+pub fn findings_gpkg(path: &Path, findings: &[Finding], crs: &str) -> Result<(), ReportError> {
+    let target: SpatialRef = if crs.trim_start().starts_with("GEOGCRS")
+        || crs.trim_start().starts_with("PROJCRS")
+        || crs.trim_start().starts_with("GEOGCS")
+        || crs.trim_start().starts_with("PROJCS")
+    {
+        let mut s = SpatialRef::from_wkt(crs).map_err(|e| write_err(path, e))?;
+        s.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+        s
+    } else {
+        parse_crs(crs)?
+    };
+    let to_target = CoordTransform::new(&wgs84(), &target).map_err(|e| write_err(path, e))?;
+    if path.exists() {
+        std::fs::remove_file(path).map_err(|e| write_err(path, e))?;
+    }
+    let driver = DriverManager::get_driver_by_name("GPKG").map_err(|e| write_err(path, e))?;
+    let mut ds = driver
+        .create_vector_only(path)
+        .map_err(|e| write_err(path, e))?;
+    let layer = ds
+        .create_layer(LayerOptions {
+            name: "findings",
+            srs: Some(&target),
+            ty: OGRwkbGeometryType::wkbPolygon,
+            options: None,
+        })
+        .map_err(|e| write_err(path, e))?;
+    let fields: [(&str, OGRFieldType::Type); 15] = [
+        ("finding_id", OGRFieldType::OFTString),
+        ("class", OGRFieldType::OFTString),
+        ("asset_kind", OGRFieldType::OFTString),
+        ("severity", OGRFieldType::OFTString),
+        ("confidence", OGRFieldType::OFTReal),
+        ("length_m", OGRFieldType::OFTReal),
+        ("area_m2", OGRFieldType::OFTReal),
+        ("asset_id", OGRFieldType::OFTString),
+        ("asset_name", OGRFieldType::OFTString),
+        ("chainage_m", OGRFieldType::OFTReal),
+        ("offset_m", OGRFieldType::OFTReal),
+        ("matched", OGRFieldType::OFTInteger),
+        ("observation_count", OGRFieldType::OFTInteger),
+        ("best_photo", OGRFieldType::OFTString),
+        ("observations", OGRFieldType::OFTString),
+    ];
+    layer
+        .create_defn_fields(&fields)
+        .map_err(|e| write_err(path, e))?;
+    for f in findings {
+        let ring = ccw_closed(&f.polygon);
+        let wkt = format!(
+            "POLYGON(({}))",
+            ring.iter()
+                .map(|p| format!("{} {}", p[0], p[1]))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let mut geom = gdal::vector::Geometry::from_wkt(&wkt).map_err(|e| write_err(path, e))?;
+        geom.transform_inplace(&to_target)
+            .map_err(|e| write_err(path, e))?;
+        let props = finding_properties(f);
+        let str_of = |k: &str| -> Option<FieldValue> {
+            match props.get(k)? {
+                Value::String(s) => Some(FieldValue::StringValue(s.clone())),
+                Value::Null => None,
+                other => Some(FieldValue::StringValue(other.to_string())),
+            }
+        };
+        let real_of = |k: &str| props.get(k)?.as_f64().map(FieldValue::RealValue);
+        let values: Vec<(&str, Option<FieldValue>)> = vec![
+            ("finding_id", str_of("id")),
+            ("class", str_of("class")),
+            ("asset_kind", str_of("asset_kind")),
+            ("severity", str_of("severity")),
+            ("confidence", real_of("confidence")),
+            ("length_m", real_of("length_m")),
+            ("area_m2", real_of("area_m2")),
+            ("asset_id", str_of("asset_id")),
+            ("asset_name", str_of("asset_name")),
+            ("chainage_m", real_of("chainage_m")),
+            ("offset_m", real_of("offset_m")),
+            (
+                "matched",
+                Some(FieldValue::IntegerValue(f.asset.is_some() as i32)),
+            ),
+            (
+                "observation_count",
+                Some(FieldValue::IntegerValue(f.observations.len() as i32)),
+            ),
+            ("best_photo", str_of("best_photo")),
+            ("observations", str_of("observations")),
+        ];
+        let defn = layer.defn();
+        let mut feature = gdal::vector::Feature::new(defn).map_err(|e| write_err(path, e))?;
+        feature.set_geometry(geom).map_err(|e| write_err(path, e))?;
+        for (name, v) in values {
+            if let Some(v) = v {
+                let idx = feature.field_index(name).map_err(|e| write_err(path, e))?;
+                feature.set_field(idx, &v).map_err(|e| write_err(path, e))?;
+            }
+        }
+        feature.create(&layer).map_err(|e| write_err(path, e))?;
+    }
+    Ok(())
+}
+
+/// Writes every product of a report into `dir`; returns the files written.
+pub fn write_all(
+    dir: &Path,
+    report: &Report,
+    gpkg_crs: &str,
+) -> Result<Vec<std::path::PathBuf>, ReportError> {
+    std::fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
+    let mut written = Vec::new();
+    let mut put = |name: &str, text: String| -> Result<(), ReportError> {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(|e| write_err(&p, e))?;
+        written.push(p);
+        Ok(())
+    };
+    put(
+        "findings.geojson",
+        serde_json::to_string(&findings_geojson(&report.findings)).expect("JSON values serialise"),
+    )?;
+    put("workorders.csv", workorders_csv(&report.work_orders))?;
+    put(
+        "workorders.geojson",
+        serde_json::to_string(&workorders_geojson(&report.work_orders))
+            .expect("JSON values serialise"),
+    )?;
+    let gpkg = dir.join("findings.gpkg");
+    findings_gpkg(&gpkg, &report.findings, gpkg_crs)?;
+    written.push(gpkg);
+    Ok(written)
+}

@@ -1,0 +1,178 @@
+//! From per-photo detections on the ground to findings, asset matches, quantities and work orders.
+//!
+//! The stages, in the order [`build_report`] runs them:
+//!
+//! 1. **Frame**: every geometry is moved into one metric working CRS ([`WorkFrame`]): the
+//!    register's own CRS when it is projected, otherwise the UTM zone of the data.
+//! 2. **Merge** ([`merge`]): observations of the same class whose ground outlines come within
+//!    the photos' position uncertainty of each other are one physical defect. The best view
+//!    (confidence x closeness to the photo centre) gives the finding its outline.
+//! 3. **Match** ([`register`]): a road defect goes to the nearest centreline within the road's
+//!    half-width plus the uncertainty, with chainage from the first vertex; a roof defect to
+//!    the building that contains it, else the nearest one within the tolerance. Unmatched
+//!    findings are kept and flagged.
+//! 4. **Measure** ([`quantity`]): crack length and area on the ground, severity from
+//!    configurable rules, a condition score per asset, and work orders.
+//! 5. **Export** ([`export`]): RFC 7946 GeoJSON, GeoPackage through GDAL, CSV.
+//!
+//! This crate never runs models and knows nothing about HTTP.
+
+pub mod export;
+pub mod frame;
+pub mod merge;
+pub mod quantity;
+pub mod register;
+
+use besikta_core::{AssetKind, Severity};
+use serde::Serialize;
+
+pub use frame::WorkFrame;
+pub use quantity::{ConditionRules, SeverityRules};
+pub use register::{AssetMatch, Register, RegisterSource};
+
+/// Errors of the reporting stage; each names the file or the value at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot open register {path}: {message}")]
+    RegisterOpen { path: String, message: String },
+    #[error("register {path} has no layer named '{layer}' (layers: {available})")]
+    MissingLayer {
+        path: String,
+        layer: String,
+        available: String,
+    },
+    #[error("register {path}, layer '{layer}' has no coordinate reference system: assign one (e.g. ogr2ogr -a_srs EPSG:3067) so positions can be matched")]
+    NoCrs { path: String, layer: String },
+    #[error("register {path}, layer '{layer}': {message}")]
+    RegisterContent {
+        path: String,
+        layer: String,
+        message: String,
+    },
+    #[error("coordinate reference system '{crs}' is not understood: {message}")]
+    Crs { crs: String, message: String },
+    #[error("invalid rules in {path}: {message}")]
+    Rules { path: String, message: String },
+    #[error("cannot write {path}: {message}")]
+    Write { path: String, message: String },
+}
+
+/// One detection in one photo, already placed on the ground by georeferencing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Observation {
+    /// Photo file the detection comes from.
+    pub photo: String,
+    pub class: String,
+    pub asset_kind: AssetKind,
+    pub confidence: f32,
+    /// Outline in pixels of the photo (the box corners for detectors).
+    pub pixel_polygon: Vec<[f64; 2]>,
+    pub pixel_bbox: [f64; 4],
+    /// The same outline on the ground: WGS 84 longitude, latitude; closed ring.
+    pub ground_polygon: Vec<[f64; 2]>,
+    /// Skeleton length in pixels for thin defects (cracks).
+    pub length_px: Option<f64>,
+    /// Ground sampling distance at the detection, centimetres per pixel.
+    pub gsd_cm: f64,
+    /// 1 at the photo's centre, falling to 0 at its corners: oblique edges are worse views.
+    pub view_quality: f64,
+    /// Horizontal position uncertainty of this photo, metres (GPS, RTK when known).
+    pub position_uncertainty_m: f64,
+}
+
+impl Observation {
+    /// Crack length on the ground, metres.
+    pub fn length_m(&self) -> Option<f64> {
+        self.length_px.map(|l| l * self.gsd_cm / 100.0)
+    }
+
+    /// How good this view is, used to pick the best photo of a finding.
+    pub fn view_score(&self) -> f64 {
+        self.confidence as f64 * (0.5 + 0.5 * self.view_quality)
+    }
+}
+
+/// One physical defect, merged over every photo that saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub id: String,
+    pub class: String,
+    pub asset_kind: AssetKind,
+    pub severity: Severity,
+    /// Highest confidence among its observations.
+    pub confidence: f32,
+    pub length_m: Option<f64>,
+    pub area_m2: f64,
+    /// Outline on the ground (WGS 84 lon/lat, closed ring), from the best view.
+    pub polygon: Vec<[f64; 2]>,
+    /// Centroid, WGS 84 lon/lat.
+    pub centroid: [f64; 2],
+    pub asset: Option<AssetMatch>,
+    pub observations: Vec<Observation>,
+    /// Index into `observations` of the best view.
+    pub best: usize,
+}
+
+impl Finding {
+    pub fn best_photo(&self) -> &str {
+        &self.observations[self.best].photo
+    }
+}
+
+/// Everything the report stage decides, ready for export.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub work_orders: Vec<quantity::WorkOrder>,
+    pub conditions: Vec<quantity::AssetCondition>,
+}
+
+/// Options of [`build_report`].
+#[derive(Debug, Clone)]
+pub struct ReportConfig {
+    /// Extra distance, metres, added to the photos' own position uncertainty when merging
+    /// observations and matching to assets.
+    pub extra_tolerance_m: f64,
+    /// Maximum distance, metres, from a roof finding to a building that does not contain it.
+    pub roof_tolerance_m: f64,
+    pub severity: SeverityRules,
+    pub condition: ConditionRules,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            extra_tolerance_m: 0.5,
+            roof_tolerance_m: 2.0,
+            severity: SeverityRules::default(),
+            condition: ConditionRules::default(),
+        }
+    }
+}
+
+/// Merges observations into findings, matches them to the registers and measures them.
+pub fn build_report(
+    observations: Vec<Observation>,
+    registers: &[Register],
+    frame: &WorkFrame,
+    cfg: &ReportConfig,
+) -> Result<Report, ReportError> {
+    let mut findings = merge::merge_observations(observations, frame, cfg)?;
+    for f in &mut findings {
+        let centroid = frame.to_work(f.centroid)?;
+        let poly = frame.ring_to_work(&f.polygon)?;
+        let tolerance = f.observations[f.best].position_uncertainty_m + cfg.extra_tolerance_m;
+        f.asset = registers
+            .iter()
+            .filter_map(|r| r.match_finding(f.asset_kind, centroid, &poly, tolerance, cfg))
+            .min_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
+        f.severity = cfg.severity.classify(&f.class, f.length_m, f.area_m2);
+    }
+    let conditions = quantity::asset_conditions(&findings, registers, &cfg.condition);
+    let work_orders = quantity::work_orders(&findings, &conditions);
+    Ok(Report {
+        findings,
+        work_orders,
+        conditions,
+    })
+}
