@@ -2,7 +2,11 @@
 
 mod footprints;
 mod infer;
+mod process;
 mod scan;
+mod serve;
+mod simulate;
+mod token;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,6 +27,14 @@ enum Command {
     Footprints(footprints::Args),
     /// Run a defect model on photos and report what it finds.
     Infer(infer::Args),
+    /// Process a flight: photos -> defects on the map -> findings and work orders.
+    Process(process::Args),
+    /// Render a simulated flight over a real register, with known ground truth.
+    Simulate(simulate::Args),
+    /// Run the web service: uploads, processing jobs, the defect map and exports.
+    Serve(serve::Args),
+    /// Manage API tokens of the service.
+    Token(token::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +43,10 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan::run(args),
         Command::Footprints(args) => footprints::run(args),
         Command::Infer(args) => infer::run(args),
+        Command::Process(args) => process::run(args),
+        Command::Simulate(args) => simulate::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Token(args) => token::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,13 @@
+//! The `besikta serve` subcommand.
+
+/// Arguments of `besikta serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Input paths.
+    pub paths: Vec<std::path::PathBuf>,
+}
+
+/// Runs the subcommand; the returned byte is the process exit code.
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    anyhow::bail!("{} is not available in this build ({} paths)", "serve", args.paths.len())
+}
