@@ -1,0 +1,208 @@
+"""Shared pieces of the Besikta model training: seeding, the small U-Net, ONNX export
+with self-containment checks, ORT timing and the manifest (TOML) writer."""
+
+from __future__ import annotations
+
+import glob
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS = REPO / "models"
+DATA = Path(os.environ.get("BESIKTA_DATA", "/work/shared/data"))
+BRIGHTON = DATA / "flights" / "brighton-beach"
+
+# Brighton flight: DJI FC300S, 6.17 mm sensor width, 3.61 mm focal length, 4000 px wide,
+# 40 m above take-off. GSD = altitude * sensor_width / (focal * image_width).
+BRIGHTON_GSD_MM = 40_000.0 * 6.17 / (3.61 * 4000.0)  # ~17.09 mm/px
+
+# The three Brighton photos the overlays are drawn on (also in fixtures/brighton). They are
+# never used as training negatives so that the overlays show unseen photos.
+OVERLAY_PHOTOS = ["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"]
+
+
+def setup(seed: int, threads: int = 1) -> None:
+    """Fix every random source and keep to one CPU thread (the machine is shared)."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    torch.set_num_threads(threads)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, k, stride, k // 2, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class Block(nn.Module):
+    """`n` 3x3 conv-bn-relu layers."""
+
+    def __init__(self, cin: int, cout: int, n: int):
+        super().__init__()
+        layers = [conv_bn(cin, cout)]
+        for _ in range(n - 1):
+            layers.append(conv_bn(cout, cout))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class UNet(nn.Module):
+    """Small U-Net. The shallow (full resolution) levels are thin because they dominate the
+    run time; the deep levels are wide because they are cheap and hold most parameters.
+    Output: sigmoid probabilities [N, out_ch, H, W]. H and W must be multiples of 16."""
+
+    def __init__(self, out_ch: int = 1, ch=(8, 16, 32, 64, 128), enc_n=(1, 2, 2, 2, 2), dec_n=(1, 1, 2, 2)):
+        super().__init__()
+        self.enc = nn.ModuleList()
+        cin = 3
+        for c, n in zip(ch, enc_n):
+            self.enc.append(Block(cin, c, n))
+            cin = c
+        self.dec = nn.ModuleList()
+        self.up = nn.ModuleList()
+        for i in reversed(range(len(ch) - 1)):
+            self.up.append(nn.Conv2d(ch[i + 1], ch[i], 1))
+            self.dec.append(Block(2 * ch[i], ch[i], dec_n[i]))
+        self.head = nn.Conv2d(ch[0], out_ch, 1)
+
+    def forward_logits(self, x):
+        skips = []
+        for i, e in enumerate(self.enc):
+            if i > 0:
+                x = F.max_pool2d(x, 2)
+            x = e(x)
+            skips.append(x)
+        x = skips.pop()
+        for up, dec in zip(self.up, self.dec):
+            x = up(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))
+            x = dec(torch.cat([x, skips.pop()], 1))
+        return self.head(x)
+
+    def forward(self, x):
+        return torch.sigmoid(self.forward_logits(x))
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def export_onnx(model: nn.Module, path: Path, input_name: str, output_name: str, size: int) -> None:
+    """Export with opset 17 and a dynamic batch axis into ONE self-contained file, then check
+    that no external-data file was written and that onnx loads and checks the model."""
+    import onnx
+
+    model = model.eval().cpu()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.rand(1, 3, size, size)
+    before = set(glob.glob(str(path.parent / "*")))
+    torch.onnx.export(
+        model,
+        (dummy,),
+        str(path),
+        input_names=[input_name],
+        output_names=[output_name],
+        dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    # Re-save through onnx to be sure every initializer is embedded in the one file.
+    m = onnx.load(str(path), load_external_data=True)
+    onnx.save_model(m, str(path), save_as_external_data=False)
+    after = set(glob.glob(str(path.parent / "*")))
+    extra = [p for p in after - before if p != str(path)]
+    data_files = glob.glob(str(path.parent / "*.data"))
+    if extra or data_files:
+        raise RuntimeError(f"ONNX export of {path} wrote external files: {extra + data_files}")
+    m = onnx.load(str(path))
+    onnx.checker.check_model(m)
+    assert m.opset_import[0].version == 17, m.opset_import
+    size_mb = path.stat().st_size / 1e6
+    if size_mb >= 10:
+        raise RuntimeError(f"{path} is {size_mb:.1f} MB, over the 10 MB budget")
+    # Parity with torch on a random batch of 2 (checks the dynamic batch axis too).
+    import onnxruntime as ort
+
+    x = torch.rand(2, 3, size, size)
+    with torch.no_grad():
+        ref = model(x).numpy()
+    sess = ort_session(path)
+    got = sess.run(None, {input_name: x.numpy()})[0]
+    err = float(np.abs(ref - got).max())
+    if err > 1e-3:
+        raise RuntimeError(f"ONNX/torch mismatch {err} for {path}")
+    print(f"exported {path} ({size_mb:.2f} MB, max |onnx-torch| = {err:.2e})")
+
+
+def ort_session(path: Path, threads: int = 1):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def time_onnx(path: Path, input_name: str, size: int = 256, runs: int = 30) -> float:
+    """Median milliseconds per 1x3xsizexsize tile with onnxruntime on one thread."""
+    sess = ort_session(path)
+    x = np.random.rand(1, 3, size, size).astype(np.float32)
+    for _ in range(3):
+        sess.run(None, {input_name: x})
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        sess.run(None, {input_name: x})
+        ts.append((time.perf_counter() - t0) * 1000)
+    return float(np.median(ts))
+
+
+def toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    raise TypeError(v)
+
+
+def write_manifest(path: Path, top: dict, tables: dict, classes: list[dict]) -> None:
+    """Write the manifest in the agreed TOML layout (models/.. manifest.md)."""
+    lines = [f"{k} = {toml_value(v)}" for k, v in top.items()]
+    for name, table in tables.items():
+        lines.append("")
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
+    for c in classes:
+        lines.append("")
+        lines.append("[[classes]]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in c.items()]
+    path.write_text("\n".join(lines) + "\n")
+    try:
+        import tomllib
+
+        tomllib.loads(path.read_text())
+    except ImportError:
+        pass
+    print(f"wrote {path}")
+
+
+def log(msg: str) -> None:
+    print(time.strftime("%H:%M:%S"), msg, flush=True)

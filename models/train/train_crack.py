@@ -1,0 +1,137 @@
+"""Train the road crack segmentation model (small U-Net, 256x256 tiles at ~10 mm/px), export
+it to models/crack/crack-unet.onnx, write its manifest and evaluate it against the baseline.
+
+  OMP_NUM_THREADS=1 /opt/besikta-train/bin/python models/train/train_crack.py
+
+Owned data: --data DIR [DIR ...], each with train_img/ and train_lab/ (see README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
+from common import DATA, MODELS, REPO, UNet, export_onnx, log, n_params, setup, time_onnx, write_manifest  # noqa: E402
+from crackdata import CrackSampler, brighton_negatives, split  # noqa: E402
+
+SEED = 7
+ARCH = dict(ch=(8, 12, 24, 64, 144), enc_n=(1, 1, 2, 2, 2), dec_n=(1, 1, 1, 2))
+GSD = dict(mm_per_px=10.0, min_mm_per_px=4.0, max_mm_per_px=20.0)
+
+
+def loss_fn(logits, target):
+    bce = F.binary_cross_entropy_with_logits(logits, target, pos_weight=torch.tensor(3.0))
+    p = torch.sigmoid(logits)
+    inter = (p * target).sum()
+    dice = 1 - (2 * inter + 1) / (p.sum() + target.sum() + 1)
+    return bce + dice
+
+
+def batch(sampler: CrackSampler, n: int):
+    xs, ys = [], []
+    for _ in range(n):
+        img, mask = sampler.sample()
+        xs.append(img)
+        ys.append(mask)
+    x = torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).float() / 255.0
+    y = torch.from_numpy(np.stack(ys)).float()[:, None]
+    return x, y
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, nargs="+",
+                    default=[DATA / "cracks" / "deepcrack", DATA / "cracks" / "crack500"])
+    ap.add_argument("--out", type=Path, default=MODELS / "crack")
+    ap.add_argument("--iters", type=int, default=8500)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crop", type=int, default=128, help="training crop (the net is fully convolutional)")
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--no-brighton", action="store_true", help="no Brighton negative crops")
+    ap.add_argument("--skip-train", action="store_true", help="export/evaluate the saved checkpoint")
+    a = ap.parse_args()
+    setup(SEED)
+    out = a.out
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = REPO / "models" / "train" / "logs" / "crack.pt"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+
+    train, val = split(a.data, 0.15, SEED)
+    split_file = out / "val_split.txt"
+    split_file.write_text(f"# crack validation split: 15% of each dataset by file, seed {SEED}\n"
+                          + "".join(f"{i}\t{l}\n" for i, l in val))
+    log(f"{len(train)} train / {len(val)} val files; split in {split_file}")
+
+    model = UNet(1, **ARCH)
+    log(f"params {n_params(model)}")
+    if not a.skip_train:
+        negs = [] if a.no_brighton else brighton_negatives()
+        sampler = CrackSampler(train, negs, a.crop, np.random.default_rng(SEED))
+        if not negs:
+            sampler.brighton = lambda: sampler.drone()  # owned data without Brighton photos
+        opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.iters, pct_start=0.05)
+        t0 = time.time()
+        run = 0.0
+        model.train()
+        for it in range(1, a.iters + 1):
+            x, y = batch(sampler, a.batch)
+            loss = loss_fn(model.forward_logits(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            run = 0.98 * run + 0.02 * loss.item() if it > 1 else loss.item()
+            if it % 50 == 0 or it == 20:
+                el = time.time() - t0
+                log(f"it {it}/{a.iters} loss {run:.4f} {el / it:.3f} s/it eta {(a.iters - it) * el / it / 60:.1f} min")
+            if it % 1000 == 0:
+                torch.save(model.state_dict(), ckpt)
+        torch.save(model.state_dict(), ckpt)
+    model.load_state_dict(torch.load(ckpt))
+    model.eval()
+
+    onnx_path = out / "crack-unet.onnx"
+    export_onnx(model, onnx_path, "image", "mask", 256)
+    ms = time_onnx(onnx_path, "image")
+    log(f"onnxruntime 1 thread: {ms:.1f} ms per 256x256 tile")
+    write_manifest(
+        out / "crack-unet.toml",
+        dict(name="crack-unet", version="0.1.0", task="segmentation", model="crack-unet.onnx",
+             license="MIT OR Apache-2.0 (weights); trained on research-only data (DeepCrack, CRACK500), see MODEL_CARD.md",
+             provenance=f"trained by models/train/train_crack.py, seed {SEED}, {datetime.date.today()}"),
+        {
+            "input": dict(name="image", width=256, height=256, channels="rgb", scale=1 / 255,
+                          mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], dynamic_batch=True),
+            "output": dict(name="mask", decode="probabilities"),
+            "gsd": GSD,
+            "tiling": dict(overlap_px=32),
+            "thresholds": dict(confidence=0.5, nms_iou=0.5, min_area_px=16),
+        },
+        [dict(name="crack", asset_kind="road")],
+    )
+    import eval_crack
+
+    models = {"crack-unet": eval_crack.OnnxSeg.from_manifest(out / "crack-unet.toml")}
+    base = REPO / "fixtures" / "models" / "mtscrack_static.onnx"
+    if base.exists():
+        models["mtscrack (baseline)"] = eval_crack.OnnxSeg(base, "input_bgr", True, 1.0, [0, 0, 0], [1, 1, 1], 0.5)
+    res = eval_crack.evaluate(models, eval_crack.read_split(split_file))
+    print(eval_crack.table(res))
+    import json
+
+    (out / "metrics.json").write_text(json.dumps({"ms_per_tile_1thread": ms, "results": res}, indent=2) + "\n")
+    log("done")
+
+
+if __name__ == "__main__":
+    main()
