@@ -344,6 +344,17 @@ impl Register {
         best.map(|(_, m)| m)
     }
 
+    /// Assets whose bounding box comes within `margin` metres of `env` (`[minx, miny, maxx, maxy]`).
+    pub fn assets_in(&self, env: [f64; 4], margin: f64) -> impl Iterator<Item = &Asset> + '_ {
+        let e = AABB::from_corners(
+            [env[0] - margin, env[1] - margin],
+            [env[2] + margin, env[3] + margin],
+        );
+        self.index
+            .locate_in_envelope_intersecting(&e)
+            .map(|c| &self.assets[c.data])
+    }
+
     pub fn asset(&self, id: &str) -> Option<&Asset> {
         self.assets.iter().find(|a| a.id == id)
     }
