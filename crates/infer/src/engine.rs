@@ -1,0 +1,696 @@
+//! The model: validated sessions, tiles fanned out to worker threads, blended back into a photo.
+
+use crate::manifest::{Decode, Manifest, Task};
+use crate::postprocess::{nms, segment_detections, SegPostConfig};
+use crate::runtime::{build_session, Device, SessionOptions};
+use crate::tiling::{fill_tile, tent, Normaliser, Tile, TilePlan, TileSource};
+use crate::InferError;
+use besikta_core::Detection;
+use image::{GrayImage, RgbImage};
+use ort::session::Session;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+/// How to run a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    pub device: Device,
+    /// ONNX Runtime intra-op threads of each session.
+    pub intra_threads: usize,
+    /// Sessions running tiles in parallel, one thread each.
+    pub workers: usize,
+    /// Tiles per inference call (1 when the model's batch dimension is fixed).
+    pub batch_size: usize,
+}
+
+impl Default for EngineConfig {
+    /// One single-threaded session per core: for tile-sized models this beats one session
+    /// with many threads, whose per-operator fan-out costs more than it saves.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        EngineConfig {
+            device: Device::Cpu,
+            intra_threads: 1,
+            workers: cores,
+            batch_size: 4,
+        }
+    }
+}
+
+/// Per-photo options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InferOptions<'a> {
+    /// Ground sampling distance of the photo in mm per pixel, when known.
+    pub gsd_mm: Option<f64>,
+    /// Region of interest: polygons in photo pixels; tiles outside all of them are skipped.
+    pub roi: Option<&'a [Vec<[f64; 2]>]>,
+}
+
+/// What a model found in one photo.
+#[derive(Debug, Clone)]
+pub struct PhotoResult {
+    pub width: u32,
+    pub height: u32,
+    pub detections: Vec<Detection>,
+    /// Class index per photo pixel (0 = background); segmentation models only.
+    pub mask: Option<GrayImage>,
+    pub tiles_total: usize,
+    pub tiles_skipped: usize,
+}
+
+/// A loaded, validated model with its sessions (built once, reused for every photo).
+pub struct Model {
+    manifest: Manifest,
+    sessions: Vec<Session>,
+    batch: usize,
+    /// Output channels (segmentation) or per-box values (detection).
+    out_channels: usize,
+    norm: Normaliser,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("name", &self.manifest.name)
+            .field("sessions", &self.sessions.len())
+            .field("batch", &self.batch)
+            .finish()
+    }
+}
+
+/// Static dimensions of a tensor outlet, `None` for dynamic ones.
+fn dims_of(dtype: &ValueType) -> Option<(TensorElementType, Vec<Option<i64>>)> {
+    match dtype {
+        ValueType::Tensor { ty, shape, .. } => Some((*ty, shape.iter().map(|&d| (d >= 0).then_some(d)).collect())),
+        _ => None,
+    }
+}
+
+fn fmt_dims(d: &[Option<i64>]) -> String {
+    let parts: Vec<String> = d.iter().map(|x| x.map_or("?".into(), |v| v.to_string())).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+impl Model {
+    /// Loads the manifest and its ONNX file, checks they agree, and builds the sessions.
+    pub fn load(manifest_path: &Path, cfg: &EngineConfig) -> Result<Model, InferError> {
+        let manifest = Manifest::load(manifest_path)?;
+        let model_path = manifest.model_path();
+        let opts = SessionOptions {
+            device: cfg.device,
+            intra_threads: cfg.intra_threads,
+        };
+        let first = build_session(&model_path, opts)?;
+        let out_channels = check_shapes(&manifest, manifest_path, &first)?;
+        let mut sessions = vec![first];
+        for _ in 1..cfg.workers.max(1) {
+            sessions.push(build_session(&model_path, opts)?);
+        }
+        let batch = if manifest.input.dynamic_batch { cfg.batch_size.max(1) } else { 1 };
+        let norm = Normaliser::new(&manifest);
+        Ok(Model {
+            manifest,
+            sessions,
+            batch,
+            out_channels,
+            norm,
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Tiles per inference call actually used.
+    pub fn batch_size(&self) -> usize {
+        self.batch
+    }
+
+    /// Fills the model input for one tile of `img` at `(x, y)` (photo at its own scale); the
+    /// pre-processing exactly as [`Model::infer_image`] does it, exposed for parity tests.
+    pub fn preprocess_tile(&self, img: &RgbImage, x: u32, y: u32) -> Vec<f32> {
+        let plan = TilePlan::new(img.width(), img.height(), &self.manifest, None, None);
+        let (tw, th) = (self.manifest.input.width as usize, self.manifest.input.height as usize);
+        let mut out = vec![0f32; 3 * tw * th];
+        fill_tile(&TileSource::Direct(img), &plan, Tile { x, y }, &self.norm, &mut out, &mut Vec::new());
+        out
+    }
+
+    /// Runs the first session on a raw NCHW input of `batch` tiles; returns the output tensor
+    /// (shape and values) as the model produced it, before any decoding.
+    pub fn run_tensor(&mut self, input: &[f32], batch: usize) -> Result<(Vec<i64>, Vec<f32>), InferError> {
+        let (w, h) = (self.manifest.input.width as usize, self.manifest.input.height as usize);
+        let m = &self.manifest;
+        let run_err = |e: ort::Error| InferError::Run {
+            model: m.name.clone(),
+            reason: e.to_string(),
+        };
+        let tensor = TensorRef::from_array_view(([batch, 3, h, w], input)).map_err(run_err)?;
+        let outputs = self.sessions[0]
+            .run(ort::inputs![m.input.name.as_str() => tensor])
+            .map_err(run_err)?;
+        let (shape, data) = outputs[m.output.name.as_str()].try_extract_tensor::<f32>().map_err(run_err)?;
+        Ok((shape.to_vec(), data.to_vec()))
+    }
+
+    /// Runs the model over a whole photo: tiles, inference on all workers, blending, post-processing.
+    pub fn infer_image(&mut self, img: &RgbImage, opts: &InferOptions) -> Result<PhotoResult, InferError> {
+        let (w, h) = img.dimensions();
+        if w == 0 || h == 0 {
+            return Err(InferError::Run {
+                model: self.manifest.name.clone(),
+                reason: "the photo has no pixels".into(),
+            });
+        }
+        let plan = TilePlan::new(w, h, &self.manifest, opts.gsd_mm, opts.roi);
+        // Downsampling happens once for the whole photo with a proper filter (no aliasing);
+        // upsampling is done per tile so the enlarged photo never exists in memory.
+        let resized;
+        let source = if plan.scale == 1.0 {
+            TileSource::Direct(img)
+        } else if plan.scale < 1.0 {
+            resized = image::imageops::resize(img, plan.virt_w, plan.virt_h, image::imageops::FilterType::Triangle);
+            TileSource::Direct(&resized)
+        } else {
+            TileSource::Upsampled { photo: img, scale: plan.scale }
+        };
+        let Model {
+            manifest,
+            sessions,
+            batch,
+            out_channels,
+            norm,
+        } = self;
+        let workers = Workers {
+            sessions,
+            manifest,
+            norm,
+            batch: *batch,
+        };
+        let (detections, mask) = match manifest.task {
+            Task::Segmentation => {
+                let mut stitch = Stitcher::new(&plan, *out_channels, manifest);
+                workers.run(&plan, &source, |tile, data| stitch.add(tile, data))?;
+                let (mask, score) = stitch.finish(manifest);
+                let post = SegPostConfig {
+                    min_area_px: manifest.thresholds.min_area_px,
+                    simplify_px: 1.0,
+                };
+                let dets = segment_detections(&mask, &score, manifest, post);
+                (dets, Some(mask))
+            }
+            Task::Detection => {
+                let mut boxes = Vec::new();
+                workers.run(&plan, &source, |tile, data| {
+                    decode_boxes(manifest, *out_channels, &plan, tile, data, &mut boxes)
+                })?;
+                let kept = nms(boxes, manifest.thresholds.nms_iou as f64)
+                    .into_iter()
+                    .filter(|d| d.area_px >= manifest.thresholds.min_area_px)
+                    .collect();
+                (kept, None)
+            }
+        };
+        Ok(PhotoResult {
+            width: w,
+            height: h,
+            detections,
+            mask,
+            tiles_total: plan.tiles_total,
+            tiles_skipped: plan.tiles_skipped,
+        })
+    }
+
+}
+
+/// The sessions of a model, borrowed for one photo.
+struct Workers<'m> {
+    sessions: &'m mut [Session],
+    manifest: &'m Manifest,
+    norm: &'m Normaliser,
+    batch: usize,
+}
+
+impl Workers<'_> {
+    /// Fans the plan's tiles out to one thread per session and hands each tile's raw output
+    /// (one batch item) to `sink` on the calling thread, in completion order, so blending
+    /// overlaps with inference.
+    fn run(self, plan: &TilePlan, source: &TileSource, mut sink: impl FnMut(Tile, &[f32])) -> Result<(), InferError> {
+        let next = AtomicUsize::new(0);
+        let Workers {
+            sessions,
+            manifest,
+            norm,
+            batch,
+        } = self;
+        let n_tiles = plan.tiles.len();
+        if n_tiles == 0 {
+            return Ok(());
+        }
+        let workers = sessions.len().min(n_tiles.div_ceil(batch)).max(1);
+        let (tx, rx) = mpsc::sync_channel::<Result<(usize, Vec<f32>), InferError>>(workers * batch * 2);
+        let mut first_err = None;
+        std::thread::scope(|scope| {
+            for session in sessions.iter_mut().take(workers) {
+                let tx = tx.clone();
+                let next = &next;
+                scope.spawn(move || {
+                    if let Err(e) = worker(session, manifest, norm, plan, source, next, batch, &tx) {
+                        let _ = tx.send(Err(e));
+                    }
+                });
+            }
+            drop(tx);
+            for msg in rx.iter() {
+                match msg {
+                    Ok((i, data)) => sink(plan.tiles[i], &data),
+                    Err(e) => {
+                        // Stop handing out tiles; workers finish their current batch and exit.
+                        next.store(usize::MAX / 2, Ordering::SeqCst);
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+        });
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+/// One worker: takes batches of tiles, fills its reused input buffer, runs its own session.
+#[allow(clippy::too_many_arguments)]
+fn worker(
+    session: &mut Session,
+    manifest: &Manifest,
+    norm: &Normaliser,
+    plan: &TilePlan,
+    source: &TileSource,
+    next: &AtomicUsize,
+    batch: usize,
+    tx: &mpsc::SyncSender<Result<(usize, Vec<f32>), InferError>>,
+) -> Result<(), InferError> {
+    let (tw, th) = (plan.tile_w as usize, plan.tile_h as usize);
+    let per_tile = 3 * tw * th;
+    let mut input = vec![0f32; batch * per_tile];
+    let mut row = Vec::new();
+    let run_err = |e: ort::Error| InferError::Run {
+        model: manifest.name.clone(),
+        reason: e.to_string(),
+    };
+    loop {
+        let start = next.fetch_add(batch, Ordering::SeqCst);
+        if start >= plan.tiles.len() {
+            return Ok(());
+        }
+        let end = (start + batch).min(plan.tiles.len());
+        let n = end - start;
+        for (k, &tile) in plan.tiles[start..end].iter().enumerate() {
+            fill_tile(source, plan, tile, norm, &mut input[k * per_tile..(k + 1) * per_tile], &mut row);
+        }
+        let tensor = TensorRef::from_array_view(([n, 3, th, tw], &input[..n * per_tile])).map_err(run_err)?;
+        let outputs = session
+            .run(ort::inputs![manifest.input.name.as_str() => tensor])
+            .map_err(run_err)?;
+        let (shape, data) = outputs[manifest.output.name.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(run_err)?;
+        if shape.first().copied() != Some(n as i64) || data.len() % n != 0 {
+            return Err(InferError::Run {
+                model: manifest.name.clone(),
+                reason: format!("asked for {n} tiles, the output has shape {:?}", shape.to_vec()),
+            });
+        }
+        let per_out = data.len() / n;
+        let expect_seg = if manifest.task == Task::Segmentation {
+            Some(per_out == shape.get(1).copied().unwrap_or(0) as usize * tw * th)
+        } else {
+            None
+        };
+        if expect_seg == Some(false) {
+            return Err(InferError::Run {
+                model: manifest.name.clone(),
+                reason: format!(
+                    "the segmentation output has shape {:?}, not the input tile size {tw}x{th}",
+                    shape.to_vec()
+                ),
+            });
+        }
+        for k in 0..n {
+            let item = data[k * per_out..(k + 1) * per_out].to_vec();
+            if tx.send(Ok((start + k, item))).is_err() {
+                return Ok(()); // the receiver stopped after an error elsewhere
+            }
+        }
+    }
+}
+
+/// Checks the session's input and output against the manifest; returns the output channel
+/// count (segmentation) or values per box (detection).
+fn check_shapes(m: &Manifest, manifest_path: &Path, session: &Session) -> Result<usize, InferError> {
+    let fail = |reason: String| {
+        Err(InferError::Mismatch {
+            manifest: manifest_path.to_path_buf(),
+            model: m.model_path(),
+            reason,
+        })
+    };
+    let names = |outlets: &[ort::value::Outlet]| outlets.iter().map(|o| format!("`{}`", o.name())).collect::<Vec<_>>().join(", ");
+    let Some(input) = session.inputs().iter().find(|i| i.name() == m.input.name) else {
+        return fail(format!("the model has no input `{}` (its inputs: {})", m.input.name, names(session.inputs())));
+    };
+    if session.inputs().len() != 1 {
+        return fail(format!("the model has {} inputs ({}); Besikta feeds exactly one image tensor", session.inputs().len(), names(session.inputs())));
+    }
+    let Some(output) = session.outputs().iter().find(|o| o.name() == m.output.name) else {
+        return fail(format!("the model has no output `{}` (its outputs: {})", m.output.name, names(session.outputs())));
+    };
+    let Some((ity, idims)) = dims_of(input.dtype()) else {
+        return fail(format!("input `{}` is not a tensor", m.input.name));
+    };
+    if ity != TensorElementType::Float32 {
+        return fail(format!("input `{}` is {ity:?}, Besikta feeds float32", m.input.name));
+    }
+    if idims.len() != 4 {
+        return fail(format!("input `{}` has shape {} (rank {}); expected NCHW, rank 4", m.input.name, fmt_dims(&idims), idims.len()));
+    }
+    let want = [None, Some(3), Some(m.input.height as i64), Some(m.input.width as i64)];
+    let what = ["batch", "channel count", "height", "width"];
+    for k in 1..4 {
+        if let (Some(have), Some(want)) = (idims[k], want[k]) {
+            if have != want {
+                return fail(format!(
+                    "input `{}` has shape {}: {} is {have}, the manifest says {want}",
+                    m.input.name,
+                    fmt_dims(&idims),
+                    what[k]
+                ));
+            }
+        }
+    }
+    if m.input.dynamic_batch && idims[0].is_some_and(|b| b != -1) {
+        return fail(format!(
+            "`input.dynamic_batch = true` but the model's batch dimension is fixed at {} (shape {}); set it to false",
+            idims[0].unwrap_or(0),
+            fmt_dims(&idims)
+        ));
+    }
+    let Some((oty, odims)) = dims_of(output.dtype()) else {
+        return fail(format!("output `{}` is not a tensor", m.output.name));
+    };
+    if oty != TensorElementType::Float32 {
+        return fail(format!("output `{}` is {oty:?}; Besikta reads float32", m.output.name));
+    }
+    let k = m.classes.len() as i64;
+    let shown = fmt_dims(&odims);
+    match m.output.decode {
+        Decode::Probabilities | Decode::Logits => {
+            if odims.len() != 4 {
+                return fail(format!("segmentation output `{}` has shape {shown}; expected [N, C, H, W]", m.output.name));
+            }
+            let Some(c) = odims[1] else {
+                return fail(format!("output `{}` has a dynamic channel dimension ({shown}); it must be fixed", m.output.name));
+            };
+            if c != k && c != k + 1 {
+                return fail(format!(
+                    "output `{}` has {c} channels ({shown}) but the manifest lists {k} classes; expected {k} (one per class) or {} (background first)",
+                    m.output.name,
+                    k + 1
+                ));
+            }
+            for (d, (have, want)) in [(odims[2], m.input.height), (odims[3], m.input.width)].into_iter().enumerate() {
+                if have.is_some_and(|v| v != want as i64) {
+                    return fail(format!(
+                        "output `{}` has shape {shown}; its {} must equal the input tile's {want}",
+                        m.output.name,
+                        ["height", "width"][d]
+                    ));
+                }
+            }
+            Ok(c as usize)
+        }
+        Decode::Yolov8 | Decode::Yolov5 => {
+            if odims.len() != 3 {
+                return fail(format!("detection output `{}` has shape {shown}; expected rank 3", m.output.name));
+            }
+            let (axis, want) = if m.output.decode == Decode::Yolov8 { (1, 4 + k) } else { (2, 5 + k) };
+            match odims[axis] {
+                Some(v) if v != want => fail(format!(
+                    "output `{}` has shape {shown}: {v} values per box, but {:?} with {k} classes needs {want}",
+                    m.output.name, m.output.decode
+                )),
+                _ => Ok(want as usize),
+            }
+        }
+    }
+}
+
+/// Weighted blend of tile outputs.
+///
+/// The canvas is at model resolution when that is no finer than the photo, and at photo
+/// resolution when upsampling (model pixels are then averaged into photo pixels), so memory
+/// never exceeds a photo-sized float plane per channel.
+struct Stitcher<'p> {
+    plan: &'p TilePlan,
+    channels: usize,
+    canvas_w: usize,
+    canvas_h: usize,
+    acc: Vec<f32>,
+    weight: Vec<f32>,
+    wx: Vec<f32>,
+    wy: Vec<f32>,
+    /// For upsampling: photo column/row of each virtual column/row.
+    to_photo: Option<(Vec<u32>, Vec<u32>)>,
+    /// Raw scores that still need a sigmoid or softmax.
+    logits: bool,
+    /// Channel 0 is background: softmax across channels, argmax picks the class.
+    softmax: bool,
+}
+
+impl<'p> Stitcher<'p> {
+    fn new(plan: &'p TilePlan, channels: usize, manifest: &Manifest) -> Self {
+        let up = plan.scale > 1.0;
+        let (cw, ch) = if up {
+            (plan.photo_w as usize, plan.photo_h as usize)
+        } else {
+            (plan.virt_w as usize, plan.virt_h as usize)
+        };
+        let to_photo = up.then(|| {
+            let map = |n: u32, len: u32| (0..n).map(|v| (((v as f64 + 0.5) / plan.scale) as u32).min(len - 1)).collect();
+            (map(plan.virt_w, plan.photo_w), map(plan.virt_h, plan.photo_h))
+        });
+        Stitcher {
+            plan,
+            channels,
+            canvas_w: cw,
+            canvas_h: ch,
+            acc: vec![0.0; cw * ch * channels],
+            weight: vec![0.0; cw * ch],
+            wx: tent(plan.tile_w),
+            wy: tent(plan.tile_h),
+            to_photo,
+            logits: manifest.output.decode == Decode::Logits,
+            softmax: channels == manifest.classes.len() + 1,
+        }
+    }
+
+    fn add(&mut self, tile: Tile, data: &[f32]) {
+        let (tw, th) = (self.plan.tile_w as usize, self.plan.tile_h as usize);
+        let plane = tw * th;
+        let (vw, vh) = (self.plan.virt_w as usize, self.plan.virt_h as usize);
+        let (x0, y0) = (tile.x as usize, tile.y as usize);
+        // Only the part of the tile inside the virtual image counts (edge padding is discarded).
+        let cols = tw.min(vw - x0);
+        let rows = th.min(vh - y0);
+        let cplane = self.canvas_w * self.canvas_h;
+        let mut probs = Vec::new();
+        let data = if self.logits {
+            probs.extend_from_slice(data);
+            softmax_or_sigmoid(&mut probs, self.channels, plane, self.softmax);
+            &probs[..]
+        } else {
+            data
+        };
+        for r in 0..rows {
+            let wyr = self.wy[r];
+            let src = r * tw..r * tw + cols;
+            match &self.to_photo {
+                None => {
+                    let dst = (y0 + r) * self.canvas_w + x0;
+                    let wrow = &mut self.weight[dst..dst + cols];
+                    for (wt, &wxc) in wrow.iter_mut().zip(&self.wx[..cols]) {
+                        *wt += wxc * wyr;
+                    }
+                    for c in 0..self.channels {
+                        let d = &mut self.acc[c * cplane + dst..c * cplane + dst + cols];
+                        let s = &data[c * plane + src.start..c * plane + src.end];
+                        for ((a, &p), &wxc) in d.iter_mut().zip(s).zip(&self.wx[..cols]) {
+                            *a += p * wxc * wyr;
+                        }
+                    }
+                }
+                Some((px, py)) => {
+                    let prow = py[y0 + r] as usize * self.canvas_w;
+                    for (k, &wxc) in self.wx[..cols].iter().enumerate() {
+                        let i = prow + px[x0 + k] as usize;
+                        let wgt = wxc * wyr;
+                        self.weight[i] += wgt;
+                        for c in 0..self.channels {
+                            self.acc[c * cplane + i] += data[c * plane + src.start + k] * wgt;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Normalises the blend, maps it to photo pixels and picks each pixel's class.
+    /// Returns the class mask and the chosen class's probability per photo pixel.
+    fn finish(mut self, manifest: &Manifest) -> (GrayImage, Vec<f32>) {
+        let channels = self.channels;
+        let cplane = self.canvas_w * self.canvas_h;
+        for c in 0..channels {
+            for (a, &wt) in self.acc[c * cplane..(c + 1) * cplane].iter_mut().zip(&self.weight) {
+                *a = if wt > 0.0 { *a / wt } else { 0.0 };
+            }
+        }
+        let (pw, ph) = (self.plan.photo_w as usize, self.plan.photo_h as usize);
+        let conf = manifest.thresholds.confidence;
+        let background_channel = self.softmax;
+        let mut mask = vec![0u8; pw * ph];
+        let mut score = vec![0f32; pw * ph];
+        let mut probs = vec![0f32; channels];
+        let classify = |probs: &[f32]| -> (u8, f32) {
+            let (best, p) = probs
+                .iter()
+                .copied()
+                .enumerate()
+                .fold((0, f32::MIN), |acc, (i, p)| if p > acc.1 { (i, p) } else { acc });
+            if background_channel {
+                if best == 0 || p < conf {
+                    (0, 0.0)
+                } else {
+                    (best as u8, p)
+                }
+            } else if p >= conf {
+                (best as u8 + 1, p)
+            } else {
+                (0, 0.0)
+            }
+        };
+        if self.canvas_w == pw && self.canvas_h == ph {
+            if channels == 1 {
+                // The common single-class case, kept to a tight loop.
+                for ((m, s), &p) in mask.iter_mut().zip(score.iter_mut()).zip(&self.acc[..cplane]) {
+                    if p >= conf {
+                        *m = 1;
+                        *s = p;
+                    }
+                }
+            } else {
+                for i in 0..pw * ph {
+                    for (c, slot) in probs.iter_mut().enumerate() {
+                        *slot = self.acc[c * cplane + i];
+                    }
+                    (mask[i], score[i]) = classify(&probs);
+                }
+            }
+        } else {
+            // Model resolution coarser than the photo: bilinear from the canvas.
+            let (cw, ch) = (self.canvas_w, self.canvas_h);
+            let s = self.plan.scale;
+            let taps = |n: usize, len: usize| -> Vec<(usize, usize, f32)> {
+                (0..n)
+                    .map(|i| {
+                        let f = ((i as f64 + 0.5) * s - 0.5).clamp(0.0, (len - 1) as f64);
+                        let i0 = f.floor() as usize;
+                        (i0, (i0 + 1).min(len - 1), (f - i0 as f64) as f32)
+                    })
+                    .collect()
+            };
+            let xt = taps(pw, cw);
+            let yt = taps(ph, ch);
+            for (y, &(y0, y1, fy)) in yt.iter().enumerate() {
+                for (x, &(x0, x1, fx)) in xt.iter().enumerate() {
+                    for (c, slot) in probs.iter_mut().enumerate() {
+                        let a = &self.acc[c * cplane..(c + 1) * cplane];
+                        let top = a[y0 * cw + x0] * (1.0 - fx) + a[y0 * cw + x1] * fx;
+                        let bot = a[y1 * cw + x0] * (1.0 - fx) + a[y1 * cw + x1] * fx;
+                        *slot = top * (1.0 - fy) + bot * fy;
+                    }
+                    let i = y * pw + x;
+                    (mask[i], score[i]) = classify(&probs);
+                }
+            }
+        }
+        let mask = GrayImage::from_raw(pw as u32, ph as u32, mask).unwrap_or_else(|| GrayImage::new(pw as u32, ph as u32));
+        (mask, score)
+    }
+}
+
+/// Logits to probabilities in place: softmax across channels when channel 0 is background,
+/// else an independent sigmoid per channel.
+fn softmax_or_sigmoid(data: &mut [f32], channels: usize, plane: usize, softmax: bool) {
+    if !softmax {
+        for v in data.iter_mut() {
+            *v = 1.0 / (1.0 + (-*v).exp());
+        }
+        return;
+    }
+    for i in 0..plane {
+        let max = (0..channels).map(|c| data[c * plane + i]).fold(f32::MIN, f32::max);
+        let mut sum = 0.0;
+        for c in 0..channels {
+            let e = (data[c * plane + i] - max).exp();
+            data[c * plane + i] = e;
+            sum += e;
+        }
+        for c in 0..channels {
+            data[c * plane + i] /= sum;
+        }
+    }
+}
+
+/// Decodes one tile's YOLO output into photo-pixel detections above the confidence threshold.
+fn decode_boxes(m: &Manifest, per_box: usize, plan: &TilePlan, tile: Tile, data: &[f32], out: &mut Vec<Detection>) {
+    let k = m.classes.len();
+    let n_boxes = data.len() / per_box;
+    let conf = m.thresholds.confidence;
+    let v8 = m.output.decode == Decode::Yolov8;
+    // yolov8 is [4 + k, boxes] (attribute-major); yolov5 is [boxes, 5 + k] (box-major).
+    let at = |b: usize, a: usize| if v8 { data[a * n_boxes + b] } else { data[b * per_box + a] };
+    let s = plan.scale;
+    for b in 0..n_boxes {
+        let (score, class) = if v8 {
+            (0..k).map(|c| (at(b, 4 + c), c)).fold((f32::MIN, 0), |a, x| if x.0 > a.0 { x } else { a })
+        } else {
+            let obj = at(b, 4);
+            (0..k).map(|c| (obj * at(b, 5 + c), c)).fold((f32::MIN, 0), |a, x| if x.0 > a.0 { x } else { a })
+        };
+        if score < conf {
+            continue;
+        }
+        let (cx, cy, bw, bh) = (at(b, 0) as f64, at(b, 1) as f64, at(b, 2) as f64, at(b, 3) as f64);
+        let to_px = |v: f64, origin: u32, len: u32| ((v + origin as f64) / s).clamp(0.0, len as f64);
+        let bbox = [
+            to_px(cx - bw / 2.0, tile.x, plan.photo_w),
+            to_px(cy - bh / 2.0, tile.y, plan.photo_h),
+            to_px(cx + bw / 2.0, tile.x, plan.photo_w),
+            to_px(cy + bh / 2.0, tile.y, plan.photo_h),
+        ];
+        let area = (bbox[2] - bbox[0]) * (bbox[3] - bbox[1]);
+        if area <= 0.0 {
+            continue;
+        }
+        let cls = &m.classes[class];
+        out.push(Detection {
+            class: cls.name.clone(),
+            asset_kind: Some(cls.asset_kind),
+            confidence: score,
+            bbox,
+            polygon: None,
+            area_px: area,
+            length_px: None,
+        });
+    }
+}

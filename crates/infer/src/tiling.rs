@@ -1,0 +1,307 @@
+//! Tile layout over a photo at the model's GSD, region-of-interest skipping, and filling input tensors.
+//!
+//! Coordinates: the photo is conceptually resampled by `scale` (model pixels per photo pixel)
+//! into a "virtual" image of `virt_w` x `virt_h`; tiles are laid out there. The virtual image is
+//! never built when upsampling (it could be 17x the photo), only sampled tile by tile.
+
+use crate::manifest::{ChannelOrder, Manifest};
+use image::RgbImage;
+
+/// One tile: top-left corner in virtual (model-resolution) pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tile {
+    pub x: u32,
+    pub y: u32,
+}
+
+/// Where the tiles of one photo go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TilePlan {
+    /// Model pixels per photo pixel (1.0 when the photo is used at its own scale).
+    pub scale: f64,
+    pub photo_w: u32,
+    pub photo_h: u32,
+    pub virt_w: u32,
+    pub virt_h: u32,
+    pub tile_w: u32,
+    pub tile_h: u32,
+    /// Tiles to run, in row-major order.
+    pub tiles: Vec<Tile>,
+    pub tiles_total: usize,
+    pub tiles_skipped: usize,
+}
+
+impl TilePlan {
+    /// Lays out overlapping tiles over a `width` x `height` photo.
+    ///
+    /// `gsd_mm` is the photo's ground sampling distance; when it is known and outside the
+    /// model's tolerated range, tiles are resampled to the model's GSD. `roi` are polygons in
+    /// photo pixels: tiles that touch none of them are skipped.
+    pub fn new(
+        width: u32,
+        height: u32,
+        manifest: &Manifest,
+        gsd_mm: Option<f64>,
+        roi: Option<&[Vec<[f64; 2]>]>,
+    ) -> TilePlan {
+        let g = manifest.gsd;
+        let scale = match gsd_mm {
+            Some(p) if p.is_finite() && p > 0.0 && !(g.min_mm_per_px..=g.max_mm_per_px).contains(&p) => {
+                p / g.mm_per_px
+            }
+            _ => 1.0,
+        };
+        let virt_w = ((width as f64 * scale).round() as u32).max(1);
+        let virt_h = ((height as f64 * scale).round() as u32).max(1);
+        let (tile_w, tile_h) = (manifest.input.width, manifest.input.height);
+        let overlap = manifest.tiling.overlap_px;
+        let xs = axis_positions(virt_w, tile_w, overlap);
+        let ys = axis_positions(virt_h, tile_h, overlap);
+        let mut tiles = Vec::with_capacity(xs.len() * ys.len());
+        let mut skipped = 0;
+        for &y in &ys {
+            for &x in &xs {
+                let keep = roi.is_none_or(|polys| {
+                    // The tile's footprint in photo pixels.
+                    let r = [
+                        x as f64 / scale,
+                        y as f64 / scale,
+                        (x + tile_w) as f64 / scale,
+                        (y + tile_h) as f64 / scale,
+                    ];
+                    polys.iter().any(|p| rect_touches_polygon(r, p))
+                });
+                if keep {
+                    tiles.push(Tile { x, y });
+                } else {
+                    skipped += 1;
+                }
+            }
+        }
+        TilePlan {
+            scale,
+            photo_w: width,
+            photo_h: height,
+            virt_w,
+            virt_h,
+            tile_w,
+            tile_h,
+            tiles_total: xs.len() * ys.len(),
+            tiles_skipped: skipped,
+            tiles,
+        }
+    }
+}
+
+/// Tile origins along one axis: evenly spread so that neighbours overlap by at least `overlap`
+/// and the last tile ends exactly at the edge (no tile hangs over unless the image is smaller).
+pub fn axis_positions(len: u32, tile: u32, overlap: u32) -> Vec<u32> {
+    if len <= tile {
+        return vec![0];
+    }
+    let stride = (tile - overlap).max(1) as u64;
+    let span = (len - tile) as u64;
+    let n = span.div_ceil(stride) + 1;
+    (0..n)
+        .map(|i| ((i * span * 2 + (n - 1)) / (2 * (n - 1))) as u32)
+        .collect()
+}
+
+/// Whether an axis-aligned rectangle `[x0, y0, x1, y1]` and a polygon overlap.
+pub fn rect_touches_polygon(r: [f64; 4], poly: &[[f64; 2]]) -> bool {
+    if poly.len() < 3 {
+        return false;
+    }
+    let inside_rect = |p: &[f64; 2]| p[0] >= r[0] && p[0] <= r[2] && p[1] >= r[1] && p[1] <= r[3];
+    if poly.iter().any(inside_rect) {
+        return true;
+    }
+    let corners = [[r[0], r[1]], [r[2], r[1]], [r[2], r[3]], [r[0], r[3]]];
+    if corners.iter().any(|c| point_in_polygon(*c, poly)) {
+        return true;
+    }
+    // Remaining case: an edge crosses the rectangle without a vertex inside either shape.
+    let n = poly.len();
+    (0..n).any(|i| {
+        let (a, b) = (poly[i], poly[(i + 1) % n]);
+        (0..4).any(|k| segments_cross(a, b, corners[k], corners[(k + 1) % 4]))
+    })
+}
+
+fn point_in_polygon(p: [f64; 2], poly: &[[f64; 2]]) -> bool {
+    let mut inside = false;
+    let mut j = poly.len() - 1;
+    for i in 0..poly.len() {
+        let (a, b) = (poly[i], poly[j]);
+        if (a[1] > p[1]) != (b[1] > p[1]) && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0] {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
+}
+
+fn segments_cross(a: [f64; 2], b: [f64; 2], c: [f64; 2], d: [f64; 2]) -> bool {
+    let orient = |p: [f64; 2], q: [f64; 2], r: [f64; 2]| (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]);
+    let (d1, d2) = (orient(c, d, a), orient(c, d, b));
+    let (d3, d4) = (orient(a, b, c), orient(a, b, d));
+    (d1 > 0.0) != (d2 > 0.0) && (d3 > 0.0) != (d4 > 0.0)
+}
+
+/// Turns 0..255 pixel values into normalised input values, one table per tensor channel.
+#[derive(Debug, Clone)]
+pub struct Normaliser {
+    /// `lut[c][v]` is the input value of tensor channel `c` for a byte `v`.
+    lut: [[f32; 256]; 3],
+    /// Which RGB byte feeds tensor channel `c`.
+    source: [usize; 3],
+}
+
+impl Normaliser {
+    pub fn new(manifest: &Manifest) -> Normaliser {
+        let i = &manifest.input;
+        let mut lut = [[0f32; 256]; 3];
+        for (c, table) in lut.iter_mut().enumerate() {
+            for (v, out) in table.iter_mut().enumerate() {
+                // f64 then one rounding to f32, which the Python reference does too.
+                *out = ((v as f64 * i.scale - i.mean[c]) / i.std[c]) as f32;
+            }
+        }
+        let source = match i.channels {
+            ChannelOrder::Rgb => [0, 1, 2],
+            ChannelOrder::Bgr => [2, 1, 0],
+        };
+        Normaliser { lut, source }
+    }
+
+    /// Normalises one RGB pixel row into three plane rows.
+    #[inline]
+    fn row(&self, rgb: &[u8], planes: [&mut [f32]; 3]) {
+        let [p0, p1, p2] = planes;
+        let (l0, l1, l2) = (&self.lut[0], &self.lut[1], &self.lut[2]);
+        let [s0, s1, s2] = self.source;
+        for (((px, a), b), c) in rgb.chunks_exact(3).zip(p0).zip(p1).zip(p2) {
+            *a = l0[px[s0] as usize];
+            *b = l1[px[s1] as usize];
+            *c = l2[px[s2] as usize];
+        }
+    }
+}
+
+/// What tiles are cut from: the photo itself (or a downsampled copy), or the photo sampled
+/// bilinearly on the fly when the model wants more pixels than the photo has.
+#[derive(Debug)]
+pub enum TileSource<'a> {
+    /// Virtual pixel (x, y) is pixel (x, y) of this image.
+    Direct(&'a RgbImage),
+    /// Virtual pixel (x, y) is photo position ((x + 0.5) / scale - 0.5, ...), bilinear.
+    Upsampled { photo: &'a RgbImage, scale: f64 },
+}
+
+/// Fills a CHW `out` (3 * tile_w * tile_h) for the tile at `tile`; pixels beyond the edge
+/// repeat the edge so the model sees no artificial border.
+pub fn fill_tile(src: &TileSource, plan: &TilePlan, tile: Tile, norm: &Normaliser, out: &mut [f32], rgb_row: &mut Vec<u8>) {
+    let (tw, th) = (plan.tile_w as usize, plan.tile_h as usize);
+    let plane = tw * th;
+    let (p0, rest) = out[..3 * plane].split_at_mut(plane);
+    let (p1, p2) = rest.split_at_mut(plane);
+    rgb_row.resize(tw * 3, 0);
+    match src {
+        TileSource::Direct(img) => {
+            let (w, h) = (img.width() as usize, img.height() as usize);
+            let raw: &[u8] = img.as_raw();
+            let x0 = tile.x as usize;
+            let inside_x = x0 + tw <= w;
+            for r in 0..th {
+                let sy = (tile.y as usize + r).min(h - 1);
+                let line = &raw[sy * w * 3..(sy + 1) * w * 3];
+                let rgb: &[u8] = if inside_x {
+                    &line[x0 * 3..(x0 + tw) * 3]
+                } else {
+                    for (c, dst) in rgb_row.chunks_exact_mut(3).enumerate() {
+                        let sx = (x0 + c).min(w - 1);
+                        dst.copy_from_slice(&line[sx * 3..sx * 3 + 3]);
+                    }
+                    rgb_row
+                };
+                let span = r * tw..(r + 1) * tw;
+                norm.row(rgb, [&mut p0[span.clone()], &mut p1[span.clone()], &mut p2[span]]);
+            }
+        }
+        TileSource::Upsampled { photo, scale } => {
+            let (w, h) = (photo.width() as usize, photo.height() as usize);
+            let raw: &[u8] = photo.as_raw();
+            let taps = |start: u32, n: usize, len: usize| -> Vec<(usize, usize, u32)> {
+                (0..n)
+                    .map(|i| {
+                        let f = ((start as usize + i) as f64 + 0.5) / scale - 0.5;
+                        let f = f.clamp(0.0, (len - 1) as f64);
+                        let i0 = f.floor() as usize;
+                        let i1 = (i0 + 1).min(len - 1);
+                        // Weight of the second tap in 1/256ths: integer blending keeps it fast.
+                        (i0, i1, ((f - i0 as f64) * 256.0).round() as u32)
+                    })
+                    .collect()
+            };
+            let xt = taps(tile.x, tw, w);
+            let yt = taps(tile.y, th, h);
+            for (r, &(y0, y1, wy)) in yt.iter().enumerate() {
+                let l0 = &raw[y0 * w * 3..(y0 + 1) * w * 3];
+                let l1 = &raw[y1 * w * 3..(y1 + 1) * w * 3];
+                for (dst, &(x0, x1, wx)) in rgb_row.chunks_exact_mut(3).zip(&xt) {
+                    for c in 0..3 {
+                        let top = l0[x0 * 3 + c] as u32 * (256 - wx) + l0[x1 * 3 + c] as u32 * wx;
+                        let bot = l1[x0 * 3 + c] as u32 * (256 - wx) + l1[x1 * 3 + c] as u32 * wx;
+                        dst[c] = ((top * (256 - wy) + bot * wy + (1 << 15)) >> 16) as u8;
+                    }
+                }
+                let span = r * tw..(r + 1) * tw;
+                norm.row(rgb_row, [&mut p0[span.clone()], &mut p1[span.clone()], &mut p2[span]]);
+            }
+        }
+    }
+}
+
+/// Blending weights along one tile axis: a tent that is highest in the middle, so tile borders
+/// (where the model sees least context) count least, and never zero so a pixel seen by a single
+/// tile still gets a value.
+pub fn tent(n: u32) -> Vec<f32> {
+    let half = n as f32 / 2.0;
+    (0..n)
+        .map(|i| {
+            let d = (i as f32 + 0.5).min(n as f32 - i as f32 - 0.5);
+            (d / half).max(1e-3)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_cover_the_axis_with_at_least_the_overlap() {
+        for (len, tile, overlap) in [(4000, 256, 32), (2250, 256, 32), (300, 256, 32), (256, 256, 32), (100, 256, 32), (513, 256, 0)] {
+            let xs = axis_positions(len, tile, overlap);
+            assert_eq!(xs[0], 0);
+            if len >= tile {
+                assert_eq!(xs.last().unwrap() + tile, len, "{len}");
+            }
+            for pair in xs.windows(2) {
+                assert!(pair[0] + tile >= pair[1] + overlap, "{len}: {pair:?}");
+                assert!(pair[1] > pair[0]);
+            }
+        }
+        assert_eq!(axis_positions(4000, 256, 32).len(), 18);
+    }
+
+    #[test]
+    fn roi_overlap_cases() {
+        let square = vec![[10.0, 10.0], [20.0, 10.0], [20.0, 20.0], [10.0, 20.0]];
+        assert!(rect_touches_polygon([0.0, 0.0, 15.0, 15.0], &square)); // vertex inside rect
+        assert!(rect_touches_polygon([12.0, 12.0, 14.0, 14.0], &square)); // rect inside polygon
+        assert!(!rect_touches_polygon([30.0, 0.0, 40.0, 40.0], &square));
+        let sliver = vec![[-5.0, 5.0], [50.0, 6.0], [50.0, 7.0], [-5.0, 6.0]];
+        assert!(rect_touches_polygon([10.0, 0.0, 20.0, 20.0], &sliver)); // edges cross only
+    }
+}
