@@ -1,0 +1,334 @@
+//! Persistence for the Besikta service: organisations, API tokens, flights, photos,
+//! resumable uploads, the job queue and findings, behind the [`Store`] trait.
+//!
+//! [`SqliteStore`] keeps everything in one embedded SQLite database in WAL mode, so a
+//! `besikta token create` in another process can write while the server runs. The job
+//! queue lives in the database so a killed server loses nothing: jobs that were `running`
+//! when it died are queued again by [`Store::requeue_running`] on start, and a job's
+//! findings are replaced in one transaction by [`Store::complete_job`].
+//!
+//! The store knows nothing about HTTP; every query that reads an organisation's data
+//! takes that organisation's id, so one organisation can never see another's rows.
+
+mod sqlite;
+pub mod time;
+
+pub use sqlite::SqliteStore;
+
+use serde::{Deserialize, Serialize};
+
+/// Errors of the store, naming what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error while {action}: {source}")]
+    Sqlite {
+        action: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("stored data is damaged ({what}): {message}")]
+    Corrupt { what: &'static str, message: String },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What a token may do. Each role's rights are decided by the server; the store only keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Field crew: create flights, upload photos, start processing.
+    Crew,
+    /// Reads maps and findings.
+    Viewer,
+    /// Viewer plus exports and work-order status.
+    Planner,
+    /// Registers and tokens, and everything else in the organisation.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Crew, Role::Viewer, Role::Planner, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Crew => "crew",
+            Role::Viewer => "viewer",
+            Role::Planner => "planner",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// An organisation (a municipality); every other row belongs to exactly one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Org {
+    pub id: i64,
+    pub name: String,
+    /// CRS of its exports (`EPSG:3067`); `None`: the register's CRS.
+    pub crs: Option<String>,
+}
+
+/// Who a request is from, as found by its token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    pub org: Org,
+    pub role: Role,
+}
+
+/// Where a flight is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlightState {
+    Uploading,
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+impl FlightState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlightState::Uploading => "uploading",
+            FlightState::Queued => "queued",
+            FlightState::Running => "running",
+            FlightState::Done => "done",
+            FlightState::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Result<FlightState> {
+        Ok(match text {
+            "uploading" => FlightState::Uploading,
+            "queued" => FlightState::Queued,
+            "running" => FlightState::Running,
+            "done" => FlightState::Done,
+            "failed" => FlightState::Failed,
+            other => {
+                return Err(StoreError::Corrupt {
+                    what: "flight state",
+                    message: format!("unknown state {other:?}"),
+                })
+            }
+        })
+    }
+}
+
+/// A photo the pipeline could not use, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedPhoto {
+    pub file: String,
+    pub reason: String,
+}
+
+/// One flight: a batch of photos processed together.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Flight {
+    pub id: i64,
+    #[serde(skip)]
+    pub org_id: i64,
+    pub name: String,
+    pub state: FlightState,
+    /// The last progress report of the running job (stage, done, total, file).
+    pub progress: Option<serde_json::Value>,
+    /// Photos refused at upload or by the pipeline.
+    pub rejected: Vec<RejectedPhoto>,
+    pub error: Option<String>,
+    /// Folder of the finished job's products, relative to the data folder.
+    #[serde(skip)]
+    pub output_dir: Option<String>,
+    pub created_at: String,
+    pub photos: i64,
+}
+
+/// One stored photo of a flight.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Photo {
+    pub id: i64,
+    pub flight_id: i64,
+    /// File name as the crew uploaded it (unique within the flight).
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
+    /// Path relative to the data folder.
+    pub path: String,
+}
+
+/// What [`Store::add_photo`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PhotoAdded {
+    New(Photo),
+    /// The flight already held a photo with the same content; nothing changed.
+    Duplicate(Photo),
+}
+
+/// A resumable (tus) upload in progress. The offset is the size of its part file on disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upload {
+    pub id: String,
+    pub org_id: i64,
+    pub flight_id: i64,
+    pub length: u64,
+    pub file_name: String,
+    pub complete: bool,
+}
+
+/// A claimed job: run it and then call [`Store::complete_job`] or [`Store::fail_job`] with
+/// the same `attempt`, which proves the lease is still this worker's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub org_id: i64,
+    pub flight_id: i64,
+    pub attempt: i64,
+}
+
+/// Counts of jobs by state, for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct JobCounts {
+    pub queued: i64,
+    pub running: i64,
+    pub done: i64,
+    pub failed: i64,
+}
+
+/// A finding as the pipeline wrote it, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFinding {
+    /// The pipeline's id, unique within its flight.
+    pub finding_id: String,
+    pub class: String,
+    pub severity: String,
+    /// WGS 84 `[min_lon, min_lat, max_lon, max_lat]`.
+    pub bbox: [f64; 4],
+    /// The whole GeoJSON feature.
+    pub feature: serde_json::Value,
+}
+
+/// The outcome of a job, stored atomically by [`Store::complete_job`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobResult {
+    /// Folder of the products relative to the data folder.
+    pub output_dir: String,
+    pub findings: Vec<NewFinding>,
+    pub rejected: Vec<RejectedPhoto>,
+}
+
+/// A stored finding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingRow {
+    /// Global id, used in URLs.
+    pub id: i64,
+    pub org_id: i64,
+    pub flight_id: i64,
+    pub finding_id: String,
+    pub class: String,
+    pub severity: String,
+    pub created_at: i64,
+    pub status: String,
+    pub feature: serde_json::Value,
+}
+
+/// Filters of a findings query; `None` means no restriction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FindingFilter {
+    pub flight_id: Option<i64>,
+    /// WGS 84 `[min_lon, min_lat, max_lon, max_lat]`; findings whose bbox intersects it.
+    pub bbox: Option<[f64; 4]>,
+    pub classes: Vec<String>,
+    pub severities: Vec<String>,
+    /// Unix seconds; findings stored at or after it.
+    pub since: Option<i64>,
+}
+
+/// An asset register an organisation uploaded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegisterRow {
+    pub kind: String,
+    /// Path relative to the data folder.
+    pub path: String,
+    pub uploaded_at: String,
+}
+
+/// Everything the service keeps, behind one trait so another database can take SQLite's place.
+pub trait Store: Send + Sync {
+    /// The organisation with this name, created (with `crs`) when missing; an existing
+    /// organisation's CRS is updated only when `crs` is given.
+    fn ensure_org(&self, name: &str, crs: Option<&str>) -> Result<Org>;
+    /// Stores a token by its SHA-256 (hex); the plain token is never stored.
+    fn insert_token(&self, org_id: i64, role: Role, token_sha256: &str) -> Result<()>;
+    fn principal(&self, token_sha256: &str) -> Result<Option<Principal>>;
+
+    fn create_flight(&self, org_id: i64, name: &str) -> Result<Flight>;
+    fn flight(&self, org_id: i64, flight_id: i64) -> Result<Option<Flight>>;
+    fn flights(&self, org_id: i64) -> Result<Vec<Flight>>;
+    /// Adds rejections found at upload time (corrupt file, too large, disk full).
+    fn add_upload_rejection(&self, flight_id: i64, rejected: &RejectedPhoto) -> Result<()>;
+
+    /// Records a photo; a photo with the same SHA-256 already in the flight is a no-op.
+    fn add_photo(
+        &self,
+        flight_id: i64,
+        name: &str,
+        sha256: &str,
+        size: u64,
+        path: &str,
+    ) -> Result<PhotoAdded>;
+    fn photo_by_sha256(&self, flight_id: i64, sha256: &str) -> Result<Option<Photo>>;
+    fn photo_by_name(&self, flight_id: i64, name: &str) -> Result<Option<Photo>>;
+    fn photos(&self, flight_id: i64) -> Result<Vec<Photo>>;
+
+    fn create_upload(&self, upload: &Upload) -> Result<()>;
+    fn upload(&self, org_id: i64, flight_id: i64, upload_id: &str) -> Result<Option<Upload>>;
+    fn mark_upload_complete(&self, upload_id: &str) -> Result<()>;
+    fn delete_upload(&self, upload_id: &str) -> Result<()>;
+    /// Uploads of a flight whose bytes all arrived but were not yet turned into photos.
+    fn incomplete_uploads(&self, flight_id: i64) -> Result<Vec<Upload>>;
+
+    /// Queues processing of a flight; when a job of that flight is already queued or
+    /// running, returns it instead of adding another.
+    fn enqueue_job(&self, org_id: i64, flight_id: i64) -> Result<i64>;
+    /// Takes the oldest queued job and leases it for `lease_secs`.
+    fn claim_job(&self, lease_secs: i64) -> Result<Option<Job>>;
+    /// Extends the lease and records progress; false when the lease was lost.
+    fn renew_job(&self, job: &Job, lease_secs: i64, progress: &serde_json::Value) -> Result<bool>;
+    /// Replaces the flight's findings and marks job and flight done, all in one transaction.
+    /// Returns the previous output folder (to delete), or `Err`/`Ok(None)`; false lease: no change.
+    fn complete_job(&self, job: &Job, result: &JobResult) -> Result<CompleteOutcome>;
+    fn fail_job(&self, job: &Job, error: &str) -> Result<()>;
+    /// Queues again every job left `running` (by a server that died); returns how many.
+    fn requeue_running(&self) -> Result<usize>;
+    /// Queues again `running` jobs whose lease expired; returns how many.
+    fn requeue_expired(&self) -> Result<usize>;
+    fn job_counts(&self) -> Result<JobCounts>;
+
+    fn findings(&self, org_id: i64, filter: &FindingFilter) -> Result<Vec<FindingRow>>;
+    fn finding(&self, org_id: i64, id: i64) -> Result<Option<FindingRow>>;
+    /// Sets a finding's work-order status; false when no such finding in the organisation.
+    fn set_finding_status(&self, org_id: i64, id: i64, status: &str) -> Result<bool>;
+    fn finding_count(&self) -> Result<i64>;
+
+    fn put_register(&self, org_id: i64, kind: &str, path: &str) -> Result<()>;
+    fn registers(&self, org_id: i64) -> Result<Vec<RegisterRow>>;
+    /// Output folders still referenced by a flight, relative to the data folder.
+    fn output_dirs(&self) -> Result<Vec<String>>;
+}
+
+/// What [`Store::complete_job`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompleteOutcome {
+    /// Stored; the flight's previous output folder, if any, is no longer referenced.
+    Stored { previous_output_dir: Option<String> },
+    /// The lease was lost (the job was re-queued meanwhile); nothing stored.
+    LeaseLost,
+}

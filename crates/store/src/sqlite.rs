@@ -1,0 +1,996 @@
+//! The SQLite implementation of [`Store`]: one connection behind a mutex, WAL journal.
+
+use crate::time::{format_rfc3339, now};
+use crate::{
+    CompleteOutcome, FindingFilter, FindingRow, Flight, FlightState, Job, JobCounts, JobResult,
+    Org, Photo, PhotoAdded, Principal, RegisterRow, RejectedPhoto, Result, Role, Store, StoreError,
+    Upload,
+};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS orgs (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    crs TEXT
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    sha256 TEXT PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    role TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS flights (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    progress TEXT,
+    rejected TEXT NOT NULL DEFAULT '[]',
+    upload_rejected TEXT NOT NULL DEFAULT '[]',
+    error TEXT,
+    output_dir TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS photos (
+    id INTEGER PRIMARY KEY,
+    flight_id INTEGER NOT NULL REFERENCES flights(id),
+    name TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    UNIQUE (flight_id, sha256),
+    UNIQUE (flight_id, name)
+);
+CREATE TABLE IF NOT EXISTS uploads (
+    id TEXT PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    flight_id INTEGER NOT NULL REFERENCES flights(id),
+    length INTEGER NOT NULL,
+    file_name TEXT NOT NULL,
+    complete INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    flight_id INTEGER NOT NULL REFERENCES flights(id),
+    state TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    lease_until INTEGER,
+    error TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, id);
+CREATE TABLE IF NOT EXISTS findings (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    flight_id INTEGER NOT NULL REFERENCES flights(id),
+    finding_id TEXT NOT NULL,
+    class TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    min_x REAL NOT NULL, min_y REAL NOT NULL, max_x REAL NOT NULL, max_y REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open',
+    feature TEXT NOT NULL,
+    UNIQUE (flight_id, finding_id)
+);
+CREATE INDEX IF NOT EXISTS findings_org ON findings(org_id, created_at);
+CREATE TABLE IF NOT EXISTS registers (
+    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    uploaded_at INTEGER NOT NULL,
+    PRIMARY KEY (org_id, kind)
+);
+"#;
+
+/// The SQLite store; cheap to share behind an `Arc`.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+fn sql(action: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { action, source }
+}
+
+fn corrupt(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
+    move |e| StoreError::Corrupt {
+        what,
+        message: e.to_string(),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let open_err = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        // WAL lets readers and the token command work while a job writes; the busy
+        // timeout makes a second process wait for the lock instead of failing.
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        conn.execute_batch(SCHEMA).map_err(open_err)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (transactions roll back
+        // on drop), so a poisoned mutex is still safe to use.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+const FLIGHT_COLUMNS: &str =
+    "f.id, f.org_id, f.name, f.state, f.progress, f.rejected, f.upload_rejected, \
+     f.error, f.output_dir, f.created_at, (SELECT COUNT(*) FROM photos p WHERE p.flight_id = f.id)";
+
+fn flight_from_row(row: &Row<'_>) -> rusqlite::Result<(Flight, String, String, String)> {
+    Ok((
+        Flight {
+            id: row.get(0)?,
+            org_id: row.get(1)?,
+            name: row.get(2)?,
+            state: FlightState::Uploading,
+            progress: None,
+            rejected: Vec::new(),
+            error: row.get(7)?,
+            output_dir: row.get(8)?,
+            created_at: format_rfc3339(row.get(9)?),
+            photos: row.get(10)?,
+        },
+        row.get::<_, String>(3)?,
+        row.get::<_, Option<String>>(4)?.unwrap_or_default(),
+        format!(
+            "{}\u{0}{}",
+            row.get::<_, String>(5)?,
+            row.get::<_, String>(6)?
+        ),
+    ))
+}
+
+fn finish_flight(parts: (Flight, String, String, String)) -> Result<Flight> {
+    let (mut flight, state, progress, rejected) = parts;
+    flight.state = FlightState::parse(&state)?;
+    if !progress.is_empty() {
+        flight.progress =
+            Some(serde_json::from_str(&progress).map_err(corrupt("flight progress"))?);
+    }
+    let (pipeline, upload) = rejected.split_once('\u{0}').unwrap_or((&rejected, "[]"));
+    let mut all: Vec<RejectedPhoto> =
+        serde_json::from_str(upload).map_err(corrupt("rejected photos"))?;
+    all.extend(
+        serde_json::from_str::<Vec<RejectedPhoto>>(pipeline).map_err(corrupt("rejected photos"))?,
+    );
+    flight.rejected = all;
+    Ok(flight)
+}
+
+fn photo_from_row(row: &Row<'_>) -> rusqlite::Result<Photo> {
+    Ok(Photo {
+        id: row.get(0)?,
+        flight_id: row.get(1)?,
+        name: row.get(2)?,
+        sha256: row.get(3)?,
+        size: row.get::<_, i64>(4)? as u64,
+        path: row.get(5)?,
+    })
+}
+
+const PHOTO_COLUMNS: &str = "id, flight_id, name, sha256, size, path";
+const FINDING_COLUMNS: &str =
+    "id, org_id, flight_id, finding_id, class, severity, created_at, status, feature";
+
+fn finding_from_row(row: &Row<'_>) -> rusqlite::Result<(FindingRow, String)> {
+    Ok((
+        FindingRow {
+            id: row.get(0)?,
+            org_id: row.get(1)?,
+            flight_id: row.get(2)?,
+            finding_id: row.get(3)?,
+            class: row.get(4)?,
+            severity: row.get(5)?,
+            created_at: row.get(6)?,
+            status: row.get(7)?,
+            feature: serde_json::Value::Null,
+        },
+        row.get(8)?,
+    ))
+}
+
+fn finish_finding((mut f, feature): (FindingRow, String)) -> Result<FindingRow> {
+    f.feature = serde_json::from_str(&feature).map_err(corrupt("finding feature"))?;
+    Ok(f)
+}
+
+impl Store for SqliteStore {
+    fn ensure_org(&self, name: &str, crs: Option<&str>) -> Result<Org> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO orgs (name, crs) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET crs = COALESCE(?2, crs)",
+            params![name, crs],
+        )
+        .map_err(sql("creating the organisation"))?;
+        conn.query_row(
+            "SELECT id, name, crs FROM orgs WHERE name = ?1",
+            [name],
+            |r| {
+                Ok(Org {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    crs: r.get(2)?,
+                })
+            },
+        )
+        .map_err(sql("reading the organisation"))
+    }
+
+    fn insert_token(&self, org_id: i64, role: Role, token_sha256: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO tokens (sha256, org_id, role, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![token_sha256, org_id, role.as_str(), now()],
+            )
+            .map_err(sql("storing the token"))?;
+        Ok(())
+    }
+
+    fn principal(&self, token_sha256: &str) -> Result<Option<Principal>> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT o.id, o.name, o.crs, t.role FROM tokens t JOIN orgs o ON o.id = t.org_id WHERE t.sha256 = ?1",
+                [token_sha256],
+                |r| {
+                    Ok((
+                        Org {
+                            id: r.get(0)?,
+                            name: r.get(1)?,
+                            crs: r.get(2)?,
+                        },
+                        r.get::<_, String>(3)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(sql("looking up the token"))?;
+        match row {
+            None => Ok(None),
+            Some((org, role)) => {
+                let role = Role::parse(&role).ok_or_else(|| StoreError::Corrupt {
+                    what: "token role",
+                    message: format!("unknown role {role:?}"),
+                })?;
+                Ok(Some(Principal { org, role }))
+            }
+        }
+    }
+
+    fn create_flight(&self, org_id: i64, name: &str) -> Result<Flight> {
+        let id = {
+            let conn = self.conn();
+            conn.execute(
+                "INSERT INTO flights (org_id, name, state, created_at) VALUES (?1, ?2, 'uploading', ?3)",
+                params![org_id, name, now()],
+            )
+            .map_err(sql("creating the flight"))?;
+            conn.last_insert_rowid()
+        };
+        self.flight(org_id, id)?.ok_or_else(|| StoreError::Corrupt {
+            what: "flight",
+            message: format!("flight {id} vanished right after it was created"),
+        })
+    }
+
+    fn flight(&self, org_id: i64, flight_id: i64) -> Result<Option<Flight>> {
+        let row = self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT {FLIGHT_COLUMNS} FROM flights f WHERE f.id = ?1 AND f.org_id = ?2"
+                ),
+                params![flight_id, org_id],
+                flight_from_row,
+            )
+            .optional()
+            .map_err(sql("reading the flight"))?;
+        row.map(finish_flight).transpose()
+    }
+
+    fn flights(&self, org_id: i64) -> Result<Vec<Flight>> {
+        let rows = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT {FLIGHT_COLUMNS} FROM flights f WHERE f.org_id = ?1 ORDER BY f.id DESC"
+                ))
+                .map_err(sql("listing flights"))?;
+            let rows = stmt
+                .query_map([org_id], flight_from_row)
+                .map_err(sql("listing flights"))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql("listing flights"))?;
+            rows
+        };
+        rows.into_iter().map(finish_flight).collect()
+    }
+
+    fn add_upload_rejection(&self, flight_id: i64, rejected: &RejectedPhoto) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction()
+            .map_err(sql("recording a rejected upload"))?;
+        let current: String = tx
+            .query_row(
+                "SELECT upload_rejected FROM flights WHERE id = ?1",
+                [flight_id],
+                |r| r.get(0),
+            )
+            .map_err(sql("recording a rejected upload"))?;
+        let mut list: Vec<RejectedPhoto> =
+            serde_json::from_str(&current).map_err(corrupt("rejected photos"))?;
+        list.retain(|r| r.file != rejected.file);
+        list.push(rejected.clone());
+        let text = serde_json::to_string(&list).map_err(corrupt("rejected photos"))?;
+        tx.execute(
+            "UPDATE flights SET upload_rejected = ?1 WHERE id = ?2",
+            params![text, flight_id],
+        )
+        .map_err(sql("recording a rejected upload"))?;
+        tx.commit().map_err(sql("recording a rejected upload"))
+    }
+
+    fn add_photo(
+        &self,
+        flight_id: i64,
+        name: &str,
+        sha256: &str,
+        size: u64,
+        path: &str,
+    ) -> Result<PhotoAdded> {
+        if let Some(existing) = self.photo_by_sha256(flight_id, sha256)? {
+            return Ok(PhotoAdded::Duplicate(existing));
+        }
+        let id = {
+            let conn = self.conn();
+            conn.execute(
+                "INSERT INTO photos (flight_id, name, sha256, size, path) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![flight_id, name, sha256, size as i64, path],
+            )
+            .map_err(sql("recording the photo"))?;
+            // An upload that lands after processing makes the flight need processing again.
+            conn.execute(
+                "UPDATE flights SET state = 'uploading' WHERE id = ?1 AND state IN ('done', 'failed')",
+                [flight_id],
+            )
+            .map_err(sql("recording the photo"))?;
+            conn.last_insert_rowid()
+        };
+        Ok(PhotoAdded::New(Photo {
+            id,
+            flight_id,
+            name: name.to_string(),
+            sha256: sha256.to_string(),
+            size,
+            path: path.to_string(),
+        }))
+    }
+
+    fn photo_by_sha256(&self, flight_id: i64, sha256: &str) -> Result<Option<Photo>> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE flight_id = ?1 AND sha256 = ?2"),
+                params![flight_id, sha256],
+                photo_from_row,
+            )
+            .optional()
+            .map_err(sql("looking up a photo"))
+    }
+
+    fn photo_by_name(&self, flight_id: i64, name: &str) -> Result<Option<Photo>> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE flight_id = ?1 AND name = ?2"),
+                params![flight_id, name],
+                photo_from_row,
+            )
+            .optional()
+            .map_err(sql("looking up a photo"))
+    }
+
+    fn photos(&self, flight_id: i64) -> Result<Vec<Photo>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {PHOTO_COLUMNS} FROM photos WHERE flight_id = ?1 ORDER BY name"
+            ))
+            .map_err(sql("listing photos"))?;
+        let rows = stmt
+            .query_map([flight_id], photo_from_row)
+            .map_err(sql("listing photos"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("listing photos"));
+        rows
+    }
+
+    fn create_upload(&self, upload: &Upload) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO uploads (id, org_id, flight_id, length, file_name, complete, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    upload.id,
+                    upload.org_id,
+                    upload.flight_id,
+                    upload.length as i64,
+                    upload.file_name,
+                    upload.complete,
+                    now()
+                ],
+            )
+            .map_err(sql("creating the upload"))?;
+        Ok(())
+    }
+
+    fn upload(&self, org_id: i64, flight_id: i64, upload_id: &str) -> Result<Option<Upload>> {
+        self.conn()
+            .query_row(
+                "SELECT id, org_id, flight_id, length, file_name, complete FROM uploads WHERE id = ?1 AND org_id = ?2 AND flight_id = ?3",
+                params![upload_id, org_id, flight_id],
+                upload_from_row,
+            )
+            .optional()
+            .map_err(sql("reading the upload"))
+    }
+
+    fn mark_upload_complete(&self, upload_id: &str) -> Result<()> {
+        self.conn()
+            .execute("UPDATE uploads SET complete = 1 WHERE id = ?1", [upload_id])
+            .map_err(sql("finishing the upload"))?;
+        Ok(())
+    }
+
+    fn delete_upload(&self, upload_id: &str) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM uploads WHERE id = ?1", [upload_id])
+            .map_err(sql("deleting the upload"))?;
+        Ok(())
+    }
+
+    fn incomplete_uploads(&self, flight_id: i64) -> Result<Vec<Upload>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT id, org_id, flight_id, length, file_name, complete FROM uploads WHERE flight_id = ?1 AND complete = 0")
+            .map_err(sql("listing uploads"))?;
+        let rows = stmt
+            .query_map([flight_id], upload_from_row)
+            .map_err(sql("listing uploads"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("listing uploads"));
+        rows
+    }
+
+    fn enqueue_job(&self, org_id: i64, flight_id: i64) -> Result<i64> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("queueing the job"))?;
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM jobs WHERE flight_id = ?1 AND state IN ('queued', 'running') ORDER BY id LIMIT 1",
+                [flight_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("queueing the job"))?;
+        if let Some(id) = existing {
+            return Ok(id);
+        }
+        let t = now();
+        tx.execute(
+            "INSERT INTO jobs (org_id, flight_id, state, created_at, updated_at) VALUES (?1, ?2, 'queued', ?3, ?3)",
+            params![org_id, flight_id, t],
+        )
+        .map_err(sql("queueing the job"))?;
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "UPDATE flights SET state = 'queued', error = NULL, progress = NULL WHERE id = ?1",
+            [flight_id],
+        )
+        .map_err(sql("queueing the job"))?;
+        tx.commit().map_err(sql("queueing the job"))?;
+        Ok(id)
+    }
+
+    fn claim_job(&self, lease_secs: i64) -> Result<Option<Job>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("taking a job"))?;
+        let t = now();
+        let job = tx
+            .query_row(
+                "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_until = ?1, updated_at = ?2 \
+                 WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1) \
+                 RETURNING id, org_id, flight_id, attempt",
+                params![t + lease_secs, t],
+                |r| {
+                    Ok(Job {
+                        id: r.get(0)?,
+                        org_id: r.get(1)?,
+                        flight_id: r.get(2)?,
+                        attempt: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(sql("taking a job"))?;
+        if let Some(job) = &job {
+            tx.execute(
+                "UPDATE flights SET state = 'running' WHERE id = ?1",
+                [job.flight_id],
+            )
+            .map_err(sql("taking a job"))?;
+        }
+        tx.commit().map_err(sql("taking a job"))?;
+        Ok(job)
+    }
+
+    fn renew_job(&self, job: &Job, lease_secs: i64, progress: &serde_json::Value) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("renewing a job"))?;
+        let t = now();
+        let n = tx
+            .execute(
+                "UPDATE jobs SET lease_until = ?1, updated_at = ?2 WHERE id = ?3 AND attempt = ?4 AND state = 'running'",
+                params![t + lease_secs, t, job.id, job.attempt],
+            )
+            .map_err(sql("renewing a job"))?;
+        if n == 1 {
+            tx.execute(
+                "UPDATE flights SET progress = ?1 WHERE id = ?2",
+                params![progress.to_string(), job.flight_id],
+            )
+            .map_err(sql("renewing a job"))?;
+        }
+        tx.commit().map_err(sql("renewing a job"))?;
+        Ok(n == 1)
+    }
+
+    fn complete_job(&self, job: &Job, result: &JobResult) -> Result<CompleteOutcome> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction()
+            .map_err(sql("storing the job's results"))?;
+        let t = now();
+        let n = tx
+            .execute(
+                "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = ?1 WHERE id = ?2 AND attempt = ?3 AND state = 'running'",
+                params![t, job.id, job.attempt],
+            )
+            .map_err(sql("storing the job's results"))?;
+        if n != 1 {
+            return Ok(CompleteOutcome::LeaseLost);
+        }
+        let previous: Option<String> = tx
+            .query_row(
+                "SELECT output_dir FROM flights WHERE id = ?1",
+                [job.flight_id],
+                |r| r.get(0),
+            )
+            .map_err(sql("storing the job's results"))?;
+        // Keep the work-order status planners set on findings that survive re-processing.
+        let mut statuses = std::collections::HashMap::new();
+        {
+            let mut stmt = tx
+                .prepare("SELECT finding_id, status FROM findings WHERE flight_id = ?1")
+                .map_err(sql("storing the job's results"))?;
+            let rows = stmt
+                .query_map([job.flight_id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(sql("storing the job's results"))?;
+            for row in rows {
+                let (id, status) = row.map_err(sql("storing the job's results"))?;
+                statuses.insert(id, status);
+            }
+        }
+        tx.execute("DELETE FROM findings WHERE flight_id = ?1", [job.flight_id])
+            .map_err(sql("storing the job's results"))?;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT INTO findings (org_id, flight_id, finding_id, class, severity, created_at, \
+                     min_x, min_y, max_x, max_y, status, feature) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )
+                .map_err(sql("storing the job's results"))?;
+            for f in &result.findings {
+                let status = statuses
+                    .get(&f.finding_id)
+                    .map(String::as_str)
+                    .unwrap_or("open");
+                stmt.execute(params![
+                    job.org_id,
+                    job.flight_id,
+                    f.finding_id,
+                    f.class,
+                    f.severity,
+                    t,
+                    f.bbox[0],
+                    f.bbox[1],
+                    f.bbox[2],
+                    f.bbox[3],
+                    status,
+                    f.feature.to_string()
+                ])
+                .map_err(sql("storing a finding"))?;
+            }
+        }
+        let rejected =
+            serde_json::to_string(&result.rejected).map_err(corrupt("rejected photos"))?;
+        tx.execute(
+            "UPDATE flights SET state = 'done', error = NULL, output_dir = ?1, rejected = ?2 WHERE id = ?3",
+            params![result.output_dir, rejected, job.flight_id],
+        )
+        .map_err(sql("storing the job's results"))?;
+        tx.commit().map_err(sql("storing the job's results"))?;
+        Ok(CompleteOutcome::Stored {
+            previous_output_dir: previous.filter(|p| *p != result.output_dir),
+        })
+    }
+
+    fn fail_job(&self, job: &Job, error: &str) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("recording a failed job"))?;
+        let n = tx
+            .execute(
+                "UPDATE jobs SET state = 'failed', error = ?1, lease_until = NULL, updated_at = ?2 WHERE id = ?3 AND attempt = ?4 AND state = 'running'",
+                params![error, now(), job.id, job.attempt],
+            )
+            .map_err(sql("recording a failed job"))?;
+        if n == 1 {
+            tx.execute(
+                "UPDATE flights SET state = 'failed', error = ?1 WHERE id = ?2",
+                params![error, job.flight_id],
+            )
+            .map_err(sql("recording a failed job"))?;
+        }
+        tx.commit().map_err(sql("recording a failed job"))
+    }
+
+    fn requeue_running(&self) -> Result<usize> {
+        requeue(&self.conn(), "")
+    }
+
+    fn requeue_expired(&self) -> Result<usize> {
+        requeue(&self.conn(), &format!(" AND lease_until < {}", now()))
+    }
+
+    fn job_counts(&self) -> Result<JobCounts> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+            .map_err(sql("counting jobs"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(sql("counting jobs"))?;
+        let mut counts = JobCounts::default();
+        for row in rows {
+            let (state, n) = row.map_err(sql("counting jobs"))?;
+            match state.as_str() {
+                "queued" => counts.queued = n,
+                "running" => counts.running = n,
+                "done" => counts.done = n,
+                "failed" => counts.failed = n,
+                _ => {}
+            }
+        }
+        Ok(counts)
+    }
+
+    fn findings(&self, org_id: i64, filter: &FindingFilter) -> Result<Vec<FindingRow>> {
+        let mut clauses = vec!["org_id = ?".to_string()];
+        let mut values: Vec<rusqlite::types::Value> = vec![org_id.into()];
+        if let Some(flight) = filter.flight_id {
+            clauses.push("flight_id = ?".into());
+            values.push(flight.into());
+        }
+        if let Some([x0, y0, x1, y1]) = filter.bbox {
+            clauses.push("max_x >= ? AND min_x <= ? AND max_y >= ? AND min_y <= ?".into());
+            values.extend([x0.into(), x1.into(), y0.into(), y1.into()]);
+        }
+        for (column, list) in [("class", &filter.classes), ("severity", &filter.severities)] {
+            if !list.is_empty() {
+                let marks = vec!["?"; list.len()].join(", ");
+                clauses.push(format!("{column} IN ({marks})"));
+                values.extend(list.iter().map(|s| s.clone().into()));
+            }
+        }
+        if let Some(since) = filter.since {
+            clauses.push("created_at >= ?".into());
+            values.push(since.into());
+        }
+        let query = format!(
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE {} ORDER BY id",
+            clauses.join(" AND ")
+        );
+        let rows = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare(&query).map_err(sql("querying findings"))?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(values), finding_from_row)
+                .map_err(sql("querying findings"))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql("querying findings"))?;
+            rows
+        };
+        rows.into_iter().map(finish_finding).collect()
+    }
+
+    fn finding(&self, org_id: i64, id: i64) -> Result<Option<FindingRow>> {
+        let row = self
+            .conn()
+            .query_row(
+                &format!("SELECT {FINDING_COLUMNS} FROM findings WHERE id = ?1 AND org_id = ?2"),
+                params![id, org_id],
+                finding_from_row,
+            )
+            .optional()
+            .map_err(sql("reading the finding"))?;
+        row.map(finish_finding).transpose()
+    }
+
+    fn set_finding_status(&self, org_id: i64, id: i64, status: &str) -> Result<bool> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE findings SET status = ?1 WHERE id = ?2 AND org_id = ?3",
+                params![status, id, org_id],
+            )
+            .map_err(sql("setting the work-order status"))?;
+        Ok(n == 1)
+    }
+
+    fn finding_count(&self) -> Result<i64> {
+        self.conn()
+            .query_row("SELECT COUNT(*) FROM findings", [], |r| r.get(0))
+            .map_err(sql("counting findings"))
+    }
+
+    fn put_register(&self, org_id: i64, kind: &str, path: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO registers (org_id, kind, path, uploaded_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT(org_id, kind) DO UPDATE SET path = ?3, uploaded_at = ?4",
+                params![org_id, kind, path, now()],
+            )
+            .map_err(sql("recording the register"))?;
+        Ok(())
+    }
+
+    fn registers(&self, org_id: i64) -> Result<Vec<RegisterRow>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT kind, path, uploaded_at FROM registers WHERE org_id = ?1 ORDER BY kind",
+            )
+            .map_err(sql("listing registers"))?;
+        let rows = stmt
+            .query_map([org_id], |r| {
+                Ok(RegisterRow {
+                    kind: r.get(0)?,
+                    path: r.get(1)?,
+                    uploaded_at: format_rfc3339(r.get(2)?),
+                })
+            })
+            .map_err(sql("listing registers"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("listing registers"));
+        rows
+    }
+
+    fn output_dirs(&self) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT output_dir FROM flights WHERE output_dir IS NOT NULL")
+            .map_err(sql("listing output folders"))?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(sql("listing output folders"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("listing output folders"));
+        rows
+    }
+}
+
+fn upload_from_row(r: &Row<'_>) -> rusqlite::Result<Upload> {
+    Ok(Upload {
+        id: r.get(0)?,
+        org_id: r.get(1)?,
+        flight_id: r.get(2)?,
+        length: r.get::<_, i64>(3)? as u64,
+        file_name: r.get(4)?,
+        complete: r.get(5)?,
+    })
+}
+
+fn requeue(conn: &Connection, extra: &str) -> Result<usize> {
+    let t = now();
+    let n = conn
+        .execute(
+            &format!(
+                "UPDATE jobs SET state = 'queued', lease_until = NULL, updated_at = {t} WHERE state = 'running'{extra}"
+            ),
+            [],
+        )
+        .map_err(sql("re-queueing interrupted jobs"))?;
+    conn.execute(
+        "UPDATE flights SET state = 'queued' WHERE id IN (SELECT flight_id FROM jobs WHERE state = 'queued')",
+        [],
+    )
+    .map_err(sql("re-queueing interrupted jobs"))?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NewFinding;
+    use serde_json::json;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("besikta.db")).unwrap();
+        (dir, store)
+    }
+
+    fn finding(id: &str, class: &str, severity: &str, bbox: [f64; 4]) -> NewFinding {
+        NewFinding {
+            finding_id: id.into(),
+            class: class.into(),
+            severity: severity.into(),
+            bbox,
+            feature: json!({"type": "Feature", "properties": {"id": id}, "geometry": null}),
+        }
+    }
+
+    #[test]
+    fn orgs_see_only_their_own_rows() {
+        let (_dir, s) = store();
+        let a = s.ensure_org("Espoo", Some("EPSG:3067")).unwrap();
+        let b = s.ensure_org("Vantaa", None).unwrap();
+        assert_eq!(
+            s.ensure_org("Espoo", None).unwrap(),
+            a,
+            "existing org keeps its CRS"
+        );
+        let fa = s.create_flight(a.id, "north").unwrap();
+        assert_eq!(fa.state, FlightState::Uploading);
+        assert!(s.flight(b.id, fa.id).unwrap().is_none());
+        assert_eq!(s.flight(a.id, fa.id).unwrap().unwrap().name, "north");
+        assert!(s.flights(b.id).unwrap().is_empty());
+        s.insert_token(a.id, Role::Planner, "abc").unwrap();
+        let p = s.principal("abc").unwrap().unwrap();
+        assert_eq!((p.org.name.as_str(), p.role), ("Espoo", Role::Planner));
+        assert!(s.principal("abd").unwrap().is_none());
+    }
+
+    #[test]
+    fn same_photo_twice_is_a_no_op() {
+        let (_dir, s) = store();
+        let org = s.ensure_org("Espoo", None).unwrap();
+        let f = s.create_flight(org.id, "f").unwrap();
+        assert!(matches!(
+            s.add_photo(f.id, "a.jpg", "h1", 10, "p/a.jpg").unwrap(),
+            PhotoAdded::New(_)
+        ));
+        assert!(
+            matches!(s.add_photo(f.id, "b.jpg", "h1", 10, "p/b.jpg").unwrap(), PhotoAdded::Duplicate(p) if p.name == "a.jpg")
+        );
+        assert_eq!(s.photos(f.id).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn interrupted_job_is_requeued_and_completes_once() {
+        let (_dir, s) = store();
+        let org = s.ensure_org("Espoo", None).unwrap();
+        let f = s.create_flight(org.id, "f").unwrap();
+        let job_id = s.enqueue_job(org.id, f.id).unwrap();
+        assert_eq!(
+            s.enqueue_job(org.id, f.id).unwrap(),
+            job_id,
+            "no duplicate job"
+        );
+        let first = s.claim_job(60).unwrap().unwrap();
+        assert!(s.claim_job(60).unwrap().is_none());
+        assert_eq!(
+            s.flight(org.id, f.id).unwrap().unwrap().state,
+            FlightState::Running
+        );
+        // The server dies here; on restart the running job goes back to the queue.
+        assert_eq!(s.requeue_running().unwrap(), 1);
+        assert_eq!(
+            s.flight(org.id, f.id).unwrap().unwrap().state,
+            FlightState::Queued
+        );
+        let second = s.claim_job(60).unwrap().unwrap();
+        assert_eq!((second.id, second.attempt), (first.id, 2));
+        let result = JobResult {
+            output_dir: "flights/1/out-1-2".into(),
+            findings: vec![
+                finding("F1", "crack", "high", [24.0, 60.0, 24.001, 60.001]),
+                finding("F2", "pothole", "low", [25.0, 61.0, 25.001, 61.001]),
+            ],
+            rejected: vec![RejectedPhoto {
+                file: "x.jpg".into(),
+                reason: "no GPS".into(),
+            }],
+        };
+        // The stale worker from before the crash must not be able to store anything.
+        assert_eq!(
+            s.complete_job(&first, &result).unwrap(),
+            CompleteOutcome::LeaseLost
+        );
+        assert_eq!(
+            s.complete_job(&second, &result).unwrap(),
+            CompleteOutcome::Stored {
+                previous_output_dir: None
+            }
+        );
+        let flight = s.flight(org.id, f.id).unwrap().unwrap();
+        assert_eq!(flight.state, FlightState::Done);
+        assert_eq!(flight.rejected.len(), 1);
+        assert_eq!(
+            s.findings(org.id, &FindingFilter::default()).unwrap().len(),
+            2
+        );
+        let filter = FindingFilter {
+            bbox: Some([23.9, 59.9, 24.5, 60.5]),
+            ..Default::default()
+        };
+        let hits = s.findings(org.id, &filter).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].finding_id, "F1");
+        let filter = FindingFilter {
+            severities: vec!["low".into(), "medium".into()],
+            ..Default::default()
+        };
+        assert_eq!(s.findings(org.id, &filter).unwrap()[0].class, "pothole");
+        assert!(s
+            .set_finding_status(org.id, hits[0].id, "scheduled")
+            .unwrap());
+        // Re-processing replaces findings and keeps their work-order status.
+        s.enqueue_job(org.id, f.id).unwrap();
+        let third = s.claim_job(60).unwrap().unwrap();
+        let result2 = JobResult {
+            output_dir: "flights/1/out-2-1".into(),
+            findings: vec![finding("F1", "crack", "high", [24.0, 60.0, 24.001, 60.001])],
+            rejected: vec![],
+        };
+        assert_eq!(
+            s.complete_job(&third, &result2).unwrap(),
+            CompleteOutcome::Stored {
+                previous_output_dir: Some("flights/1/out-1-2".into())
+            }
+        );
+        let all = s.findings(org.id, &FindingFilter::default()).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].status, "scheduled");
+        assert_eq!(s.job_counts().unwrap().done, 2);
+    }
+}
