@@ -1,0 +1,574 @@
+//! Planting defects at known ground positions on the register's assets, and drawing them
+//! into the ground texture: cracks as thin dark meandering polylines, potholes as dark
+//! irregular blobs with broken rims, roof damage as dark patches.
+//!
+//! Positions are chosen so the truth is unambiguous: a road defect lies well inside one
+//! carriageway and farther than that road's reach from every other road centreline (so the
+//! nearest-centreline matcher must pick the planted asset), away from buildings; a roof
+//! defect lies inside exactly one building, clear of its walls; defects are far enough
+//! apart that a correct merger never fuses two of them.
+
+use crate::rng::{fbm, Rng};
+use crate::texture::{blend, is_carriageway, polygon_rings, Texture};
+use besikta_core::AssetKind;
+use besikta_report::register::{Asset, AssetGeometry};
+use geo::{Contains, Distance, Euclidean, Point};
+
+/// The defect classes the simulator plants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DefectClass {
+    Crack,
+    Pothole,
+    RoofDamage,
+}
+
+impl DefectClass {
+    /// The class name used in truth files and model manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            DefectClass::Crack => "crack",
+            DefectClass::Pothole => "pothole",
+            DefectClass::RoofDamage => "roof_damage",
+        }
+    }
+
+    pub fn asset_kind(self) -> AssetKind {
+        match self {
+            DefectClass::Crack | DefectClass::Pothole => AssetKind::Road,
+            DefectClass::RoofDamage => AssetKind::Roof,
+        }
+    }
+}
+
+/// A defect's outline in working metres.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DefectShape {
+    /// A crack's centreline and its (mean) width.
+    Line { points: Vec<[f64; 2]>, width_m: f64 },
+    /// A closed ring (first point repeated last).
+    Area { ring: Vec<[f64; 2]> },
+}
+
+/// One planted defect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defect {
+    /// `D001`, `D002`, ... in planting order.
+    pub id: String,
+    pub class: DefectClass,
+    pub asset_id: String,
+    pub shape: DefectShape,
+    /// Centre of the defect (centroid of the area, midpoint of the crack), working metres.
+    pub centre: [f64; 2],
+    /// Seed of the drawing details (width wobble, interior texture).
+    pub seed: u64,
+}
+
+impl Defect {
+    /// Length along a crack, metres.
+    pub fn length_m(&self) -> Option<f64> {
+        match &self.shape {
+            DefectShape::Line { points, .. } => Some(polyline_length(points)),
+            DefectShape::Area { .. } => None,
+        }
+    }
+
+    /// Area on the ground, m² (a crack: length x mean width).
+    pub fn area_m2(&self) -> f64 {
+        match &self.shape {
+            DefectShape::Line { points, width_m } => polyline_length(points) * width_m,
+            DefectShape::Area { ring } => ring_area(ring).abs(),
+        }
+    }
+
+    /// Distance from the centre to the farthest point of the outline.
+    pub fn radius_m(&self) -> f64 {
+        let pts = match &self.shape {
+            DefectShape::Line { points, .. } => points,
+            DefectShape::Area { ring } => ring,
+        };
+        pts.iter()
+            .map(|p| ((p[0] - self.centre[0]).powi(2) + (p[1] - self.centre[1]).powi(2)).sqrt())
+            .fold(0.0, f64::max)
+    }
+}
+
+pub fn polyline_length(points: &[[f64; 2]]) -> f64 {
+    points
+        .windows(2)
+        .map(|w| ((w[1][0] - w[0][0]).powi(2) + (w[1][1] - w[0][1]).powi(2)).sqrt())
+        .sum()
+}
+
+/// Signed shoelace area of a ring (closed or not).
+pub fn ring_area(ring: &[[f64; 2]]) -> f64 {
+    let n = ring.len();
+    (0..n)
+        .map(|i| {
+            let (a, b) = (ring[i], ring[(i + 1) % n]);
+            a[0] * b[1] - b[0] * a[1]
+        })
+        .sum::<f64>()
+        / 2.0
+}
+
+fn ring_centroid(ring: &[[f64; 2]]) -> [f64; 2] {
+    let n = ring.len();
+    let (mut cx, mut cy, mut a2) = (0.0, 0.0, 0.0);
+    for i in 0..n {
+        let (p, q) = (ring[i], ring[(i + 1) % n]);
+        let c = p[0] * q[1] - q[0] * p[1];
+        a2 += c;
+        cx += (p[0] + q[0]) * c;
+        cy += (p[1] + q[1]) * c;
+    }
+    [cx / (3.0 * a2), cy / (3.0 * a2)]
+}
+
+/// Options of [`plant`].
+#[derive(Debug, Clone)]
+pub struct PlantConfig {
+    pub count: usize,
+    /// Where defects may go: `[xmin, ymin, xmax, ymax]`, working metres (the part of the
+    /// flight every defect is seen well in).
+    pub area: [f64; 4],
+    /// Minimum gap between two defects' outlines, metres.
+    pub min_gap_m: f64,
+    /// Relative frequencies of crack, pothole and roof damage.
+    pub weights: [f64; 3],
+    /// Random candidate positions tried per defect before giving up.
+    pub attempts: usize,
+}
+
+impl Default for PlantConfig {
+    fn default() -> Self {
+        PlantConfig {
+            count: 15,
+            area: [0.0; 4],
+            min_gap_m: 4.0,
+            weights: [0.45, 0.3, 0.25],
+            attempts: 4000,
+        }
+    }
+}
+
+/// Distance beyond a road's half-width within which another road makes a position ambiguous.
+const ROAD_REACH_M: f64 = 2.5;
+/// Clearance kept between a road defect and the carriageway edge, metres.
+const ROAD_EDGE_CLEARANCE_M: f64 = 0.4;
+/// Clearance between a roof defect and the building's walls, metres.
+const ROOF_EDGE_CLEARANCE_M: f64 = 1.0;
+/// Clearance between a road defect and any building (roofs hide roads), metres.
+const BUILDING_CLEARANCE_M: f64 = 1.5;
+
+struct Road<'a> {
+    asset: &'a Asset,
+    lines: &'a geo::MultiLineString<f64>,
+}
+
+struct Roof<'a> {
+    asset: &'a Asset,
+    polys: &'a geo::MultiPolygon<f64>,
+}
+
+/// Plants defects on the assets; fewer than asked when the area has no room for more.
+pub fn plant(assets: &[&Asset], cfg: &PlantConfig, seed: u64) -> Vec<Defect> {
+    let roads: Vec<Road> = assets
+        .iter()
+        .filter_map(|a| match &a.geometry {
+            AssetGeometry::Line(l) if a.kind == AssetKind::Road => Some(Road { asset: a, lines: l }),
+            _ => None,
+        })
+        .collect();
+    let roofs: Vec<Roof> = assets
+        .iter()
+        .filter_map(|a| match &a.geometry {
+            AssetGeometry::Area(p) if a.kind == AssetKind::Roof => Some(Roof { asset: a, polys: p }),
+            _ => None,
+        })
+        .collect();
+    let mut rng = Rng::derive(seed, 0xDEFEC7);
+    let mut out: Vec<Defect> = Vec::new();
+    let [xmin, ymin, xmax, ymax] = cfg.area;
+    for i in 0..cfg.count {
+        let mut class = pick_class(&mut rng, &cfg.weights);
+        if class == DefectClass::RoofDamage && roofs.is_empty() {
+            class = DefectClass::Crack;
+        }
+        for _ in 0..cfg.attempts {
+            let p = [rng.range(xmin, xmax), rng.range(ymin, ymax)];
+            let candidate = match class {
+                DefectClass::RoofDamage => roof_defect(&roofs, p, &mut rng),
+                _ => road_defect(&roads, &roofs, class, p, &mut rng),
+            };
+            let Some((asset_id, shape, centre)) = candidate else {
+                continue;
+            };
+            let d = Defect {
+                id: format!("D{:03}", i + 1),
+                class,
+                asset_id,
+                shape,
+                centre,
+                seed: rng.next_u64(),
+            };
+            let inside = |q: &[f64; 2]| q[0] > xmin && q[0] < xmax && q[1] > ymin && q[1] < ymax;
+            let outline_inside = match &d.shape {
+                DefectShape::Line { points, .. } => points.iter().all(inside),
+                DefectShape::Area { ring } => ring.iter().all(inside),
+            };
+            let clear = out.iter().all(|o| {
+                let gap = ((o.centre[0] - d.centre[0]).powi(2) + (o.centre[1] - d.centre[1]).powi(2))
+                    .sqrt()
+                    - o.radius_m()
+                    - d.radius_m();
+                gap >= cfg.min_gap_m
+            });
+            if outline_inside && clear {
+                out.push(d);
+                break;
+            }
+        }
+    }
+    // Ids follow the planted order even when some requests found no room.
+    for (i, d) in out.iter_mut().enumerate() {
+        d.id = format!("D{:03}", i + 1);
+    }
+    out
+}
+
+fn pick_class(rng: &mut Rng, w: &[f64; 3]) -> DefectClass {
+    let total: f64 = w.iter().sum();
+    let r = rng.unit() * total;
+    if r < w[0] {
+        DefectClass::Crack
+    } else if r < w[0] + w[1] {
+        DefectClass::Pothole
+    } else {
+        DefectClass::RoofDamage
+    }
+}
+
+/// The one carriageway a point unambiguously belongs to, with its distance to the
+/// centreline; `None` when it is off-road, near another road or near a building.
+fn unique_road<'a>(roads: &'a [Road<'a>], roofs: &[Roof], p: [f64; 2]) -> Option<(&'a Road<'a>, f64)> {
+    let pt = Point::new(p[0], p[1]);
+    let mut found: Option<(&Road, f64)> = None;
+    for r in roads {
+        let d = Euclidean.distance(&pt, r.lines);
+        if d <= r.asset.width_m / 2.0 + ROAD_REACH_M {
+            if found.is_some() {
+                return None;
+            }
+            found = Some((r, d));
+        }
+    }
+    let (road, d) = found?;
+    if !is_carriageway(road.asset) || d > road.asset.width_m / 2.0 - ROAD_EDGE_CLEARANCE_M {
+        return None;
+    }
+    if roofs
+        .iter()
+        .any(|b| Euclidean.distance(&pt, b.polys) < BUILDING_CLEARANCE_M)
+    {
+        return None;
+    }
+    Some((road, d))
+}
+
+/// The road's direction near a point (unit vector of the nearest segment).
+fn road_direction(lines: &geo::MultiLineString<f64>, p: [f64; 2]) -> [f64; 2] {
+    let pt = Point::new(p[0], p[1]);
+    let mut best = (f64::MAX, [1.0, 0.0]);
+    for l in &lines.0 {
+        for seg in l.lines() {
+            let d = Euclidean.distance(&pt, &seg);
+            let (dx, dy) = (seg.end.x - seg.start.x, seg.end.y - seg.start.y);
+            let len = (dx * dx + dy * dy).sqrt();
+            if d < best.0 && len > 0.0 {
+                best = (d, [dx / len, dy / len]);
+            }
+        }
+    }
+    best.1
+}
+
+type Candidate = (String, DefectShape, [f64; 2]);
+
+fn road_defect(
+    roads: &[Road],
+    roofs: &[Roof],
+    class: DefectClass,
+    p: [f64; 2],
+    rng: &mut Rng,
+) -> Option<Candidate> {
+    let (road, centre_dist) = unique_road(roads, roofs, p)?;
+    // Keep defects in the middle 60 % of the carriageway, where wheels and markings are.
+    if centre_dist > 0.3 * road.asset.width_m {
+        return None;
+    }
+    let (shape, centre) = match class {
+        DefectClass::Crack => {
+            let dir = road_direction(road.lines, p);
+            let base = dir[1].atan2(dir[0]);
+            // Longitudinal cracks run along the wheel paths; transverse ones across.
+            let (heading, length) = if rng.unit() < 0.6 {
+                (base + rng.range(-0.35, 0.35), rng.range(1.5, 4.0))
+            } else {
+                let across = base + std::f64::consts::FRAC_PI_2 + rng.range(-0.3, 0.3);
+                (across, rng.range(1.2, (0.6 * road.asset.width_m).max(1.3)))
+            };
+            let points = meander(p, heading, length, 0.1, 0.12, rng);
+            let width_m = rng.range(0.03, 0.06);
+            let mid = points[points.len() / 2];
+            (DefectShape::Line { points, width_m }, mid)
+        }
+        _ => {
+            let ring = blob(p, rng.range(0.25, 0.6), 0.12, rng);
+            let c = ring_centroid(&ring);
+            (DefectShape::Area { ring }, c)
+        }
+    };
+    // Every vertex must stay on the same carriageway, clear of its edges.
+    let pts = match &shape {
+        DefectShape::Line { points, .. } => points,
+        DefectShape::Area { ring } => ring,
+    };
+    for q in pts {
+        let (r, _) = unique_road(roads, roofs, *q)?;
+        if r.asset.id != road.asset.id {
+            return None;
+        }
+    }
+    Some((road.asset.id.clone(), shape, centre))
+}
+
+fn roof_defect(roofs: &[Roof], p: [f64; 2], rng: &mut Rng) -> Option<Candidate> {
+    let pt = Point::new(p[0], p[1]);
+    let mut inside = roofs.iter().filter(|r| r.polys.contains(&pt));
+    let roof = inside.next()?;
+    if inside.next().is_some() {
+        return None;
+    }
+    let radius = rng.range(0.35, 0.9);
+    let walls_dist = roof
+        .polys
+        .0
+        .iter()
+        .flat_map(|poly| std::iter::once(poly.exterior()).chain(poly.interiors()))
+        .map(|ring| Euclidean.distance(&pt, ring))
+        .fold(f64::MAX, f64::min);
+    if walls_dist < radius * 1.3 + ROOF_EDGE_CLEARANCE_M {
+        return None;
+    }
+    let ring = blob(p, radius, 0.22, rng);
+    let c = ring_centroid(&ring);
+    Some((roof.asset.id.clone(), DefectShape::Area { ring }, c))
+}
+
+/// A random-walk polyline of `length` metres in steps of `step`, centred on `p`.
+fn meander(p: [f64; 2], heading: f64, length: f64, step: f64, jitter: f64, rng: &mut Rng) -> Vec<[f64; 2]> {
+    let n = (length / step).round().max(2.0) as usize;
+    let mut pts = vec![[0.0, 0.0]];
+    let mut h = heading;
+    let mut drift = 0.0;
+    for _ in 0..n {
+        // The heading wanders but is pulled back towards the main direction.
+        drift = 0.7 * drift + jitter * rng.normal();
+        h = heading + drift;
+        let last = *pts.last().expect("starts with a point");
+        pts.push([last[0] + step * h.cos(), last[1] + step * h.sin()]);
+    }
+    let _ = h;
+    let mid = pts[pts.len() / 2];
+    pts.iter()
+        .map(|q| [q[0] - mid[0] + p[0], q[1] - mid[1] + p[1]])
+        .collect()
+}
+
+/// An irregular closed blob around `p`: radius `r` modulated by a few random harmonics.
+fn blob(p: [f64; 2], r: f64, roughness: f64, rng: &mut Rng) -> Vec<[f64; 2]> {
+    let harmonics: Vec<(f64, f64, f64)> = [2.0, 3.0, 5.0, 7.0]
+        .iter()
+        .map(|&k| (k, rng.range(0.0, roughness) / (k / 2.0), rng.range(0.0, std::f64::consts::TAU)))
+        .collect();
+    let n = 36;
+    let mut ring: Vec<[f64; 2]> = (0..n)
+        .map(|i| {
+            let t = i as f64 / n as f64 * std::f64::consts::TAU;
+            let m: f64 = harmonics.iter().map(|(k, a, ph)| a * (k * t + ph).cos()).sum();
+            let rr = r * (1.0 + m);
+            [p[0] + rr * t.cos(), p[1] + rr * t.sin()]
+        })
+        .collect();
+    ring.push(ring[0]);
+    ring
+}
+
+/// Draws the defects into the texture.
+pub fn draw(tex: &mut Texture, defects: &[Defect]) {
+    tex.par_bands(|band| {
+        for d in defects {
+            let mut rng = Rng::new(d.seed);
+            match (&d.shape, d.class) {
+                (DefectShape::Line { points, width_m }, _) => {
+                    for w in points.windows(2) {
+                        // The width wobbles along the crack, as real cracks open and close.
+                        let hw = width_m / 2.0 * rng.range(0.6, 1.4);
+                        let dark = rng.range(18.0, 38.0);
+                        band.paint_segment(w[0], w[1], hw, &|_, _, _, _, old, cov| {
+                            blend(old, [dark, dark, dark + 2.0], cov * 0.95)
+                        });
+                    }
+                }
+                (DefectShape::Area { ring }, DefectClass::Pothole) => {
+                    // Broken, lighter asphalt around the hole, then the dark hole itself.
+                    for w in ring.windows(2) {
+                        band.paint_segment(w[0], w[1], 0.06, &|_, _, _, _, old, cov| {
+                            blend(old, [150.0, 146.0, 140.0], cov * 0.8)
+                        });
+                    }
+                    let s = d.seed;
+                    band.fill_polygon(std::slice::from_ref(ring), &|x, y, _| {
+                        let n = fbm(x, y, 0.15, s) - 0.5;
+                        let v = (48.0 + 40.0 * n).clamp(20.0, 90.0);
+                        [v as u8, (v * 0.97) as u8, (v * 0.92) as u8]
+                    });
+                }
+                (DefectShape::Area { ring }, _) => {
+                    let s = d.seed;
+                    band.fill_polygon(std::slice::from_ref(ring), &|x, y, _| {
+                        let n = fbm(x, y, 0.2, s) - 0.5;
+                        let v = (34.0 + 36.0 * n).clamp(12.0, 80.0);
+                        [v as u8, (v * 0.95) as u8, (v * 0.9) as u8]
+                    });
+                }
+            }
+        }
+    });
+}
+
+/// The register's assets (kinds the simulator paints) whose extent meets a box.
+pub fn assets_in<'a>(assets: &'a [Asset], bbox: [f64; 4]) -> Vec<&'a Asset> {
+    use geo::BoundingRect;
+    assets
+        .iter()
+        .filter(|a| {
+            let r = match &a.geometry {
+                AssetGeometry::Line(l) => l.bounding_rect(),
+                AssetGeometry::Area(p) => p.bounding_rect(),
+            };
+            r.is_some_and(|r| {
+                r.max().x >= bbox[0] && r.min().x <= bbox[2] && r.max().y >= bbox[1] && r.min().y <= bbox[3]
+            })
+        })
+        .collect()
+}
+
+/// Rings of an asset's polygons (for callers that draw or test roofs).
+pub fn roof_rings(a: &Asset) -> Vec<Vec<Vec<[f64; 2]>>> {
+    polygon_rings(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::{LineString, MultiLineString, MultiPolygon, Polygon};
+
+    fn assets() -> Vec<Asset> {
+        vec![
+            Asset {
+                id: "way/1".into(),
+                name: None,
+                kind: AssetKind::Road,
+                class: Some("primary".into()),
+                width_m: 10.0,
+                geometry: AssetGeometry::Line(MultiLineString::new(vec![LineString::from(vec![
+                    (-100.0, 0.0),
+                    (100.0, 0.0),
+                ])])),
+            },
+            Asset {
+                id: "way/2".into(),
+                name: None,
+                kind: AssetKind::Roof,
+                class: Some("yes".into()),
+                width_m: 0.0,
+                geometry: AssetGeometry::Area(MultiPolygon::new(vec![Polygon::new(
+                    LineString::from(vec![(-30.0, 15.0), (30.0, 15.0), (30.0, 40.0), (-30.0, 40.0), (-30.0, 15.0)]),
+                    vec![],
+                )])),
+            },
+        ]
+    }
+
+    #[test]
+    fn defects_land_on_their_assets_apart_from_each_other() {
+        let a = assets();
+        let refs: Vec<&Asset> = a.iter().collect();
+        let cfg = PlantConfig {
+            count: 12,
+            area: [-50.0, -20.0, 50.0, 45.0],
+            ..Default::default()
+        };
+        let ds = plant(&refs, &cfg, 42);
+        assert!(ds.len() >= 10, "planted {}", ds.len());
+        for d in &ds {
+            match d.class {
+                DefectClass::Crack | DefectClass::Pothole => {
+                    assert_eq!(d.asset_id, "way/1");
+                    assert!(d.centre[1].abs() <= 3.0 + 1e-9, "{d:?}");
+                }
+                DefectClass::RoofDamage => {
+                    assert_eq!(d.asset_id, "way/2");
+                    assert!(d.centre[1] > 16.0 && d.centre[1] < 39.0);
+                }
+            }
+            assert!(d.area_m2() > 0.0);
+        }
+        for (i, a) in ds.iter().enumerate() {
+            for b in &ds[i + 1..] {
+                let dist = ((a.centre[0] - b.centre[0]).powi(2) + (a.centre[1] - b.centre[1]).powi(2)).sqrt();
+                assert!(dist - a.radius_m() - b.radius_m() >= 4.0 - 1e-9);
+            }
+        }
+        // Same seed, same defects.
+        assert_eq!(plant(&refs, &cfg, 42), ds);
+        let classes: std::collections::HashSet<_> = ds.iter().map(|d| d.class).collect();
+        assert_eq!(classes.len(), 3, "all three classes planted");
+    }
+
+    #[test]
+    fn crack_length_and_blob_area_are_measured_on_the_ground() {
+        let mut rng = Rng::new(3);
+        let pts = meander([0.0, 0.0], 0.0, 2.0, 0.1, 0.0, &mut rng);
+        assert!((polyline_length(&pts) - 2.0).abs() < 1e-9);
+        let ring = blob([5.0, 5.0], 1.0, 0.0, &mut rng);
+        // A 36-gon of radius 1: 36/2 sin(10°) = 3.1256.
+        assert!((ring_area(&ring) - 18.0 * (10f64.to_radians()).sin()).abs() < 1e-9);
+        let c = ring_centroid(&ring);
+        assert!((c[0] - 5.0).abs() < 1e-9 && (c[1] - 5.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn drawn_defects_are_dark_on_the_texture() {
+        let a = assets();
+        let refs: Vec<&Asset> = a.iter().collect();
+        let mut tex = Texture::new(-50.0, -20.0, 50.0, 45.0, 0.02);
+        crate::texture::paint_assets(&mut tex, &refs, 1);
+        let cfg = PlantConfig {
+            count: 6,
+            area: [-50.0, -20.0, 50.0, 45.0],
+            ..Default::default()
+        };
+        let ds = plant(&refs, &cfg, 5);
+        draw(&mut tex, &ds);
+        for d in &ds {
+            let p = match &d.shape {
+                DefectShape::Line { points, .. } => points[points.len() / 2],
+                DefectShape::Area { .. } => d.centre,
+            };
+            let c = tex.at(p[0], p[1]).unwrap();
+            assert!(c[0] < 95, "{} at {p:?} is {c:?}", d.id);
+        }
+    }
+}

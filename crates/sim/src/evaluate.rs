@@ -1,0 +1,414 @@
+//! Scoring a processed flight against its truth: position errors, recall, precision,
+//! duplicate findings and asset attribution.
+//!
+//! Both inputs are GeoJSON FeatureCollections in WGS 84: the simulator's `truth.geojson`
+//! (LineStrings for cracks, Polygons otherwise, with `id`, `class`, `asset_id`) and the
+//! pipeline's `findings.geojson` (any geometry, with `class` and `asset_id`). Distances are
+//! computed in a local tangent plane at the truth's first vertex, exact to millimetres
+//! over a flight.
+//!
+//! Matching: a finding matches a truth defect of the same class when its position is within
+//! the tolerance; it is assigned to the nearest such defect. A finding's position is its
+//! area centroid; its error is the distance to the defect's centroid (potholes, roof damage)
+//! or to the crack's centreline (a crack finding may cover only part of the crack). Every
+//! finding assigned to a defect beyond the first (nearest) one is a duplicate: the merger
+//! should have fused it.
+
+use crate::SimError;
+use serde::Serialize;
+use serde_json::Value;
+use std::path::Path;
+
+/// Options of [`evaluate_with`].
+#[derive(Debug, Clone)]
+pub struct EvalConfig {
+    /// Farthest a finding may be from a defect and still be that defect, metres.
+    pub tolerance_m: f64,
+    /// Whether a finding must have the defect's class to match it.
+    pub class_must_match: bool,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            tolerance_m: 2.0,
+            class_must_match: true,
+        }
+    }
+}
+
+/// The scores of one processed flight.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metrics {
+    pub truth_count: usize,
+    pub finding_count: usize,
+    /// Defects found by at least one finding.
+    pub matched: usize,
+    /// Median position error over found defects (their nearest finding), metres.
+    pub median_err_m: Option<f64>,
+    /// 95th percentile (nearest rank) of the same errors, metres.
+    pub p95_err_m: Option<f64>,
+    /// Found defects / defects (1 when there are no defects).
+    pub recall: f64,
+    /// Findings that match a defect / findings (1 when there are no findings).
+    pub precision: f64,
+    /// Findings beyond the first for the same defect.
+    pub duplicates: usize,
+    /// Share of found defects whose nearest finding names the defect's asset.
+    pub asset_id_accuracy: Option<f64>,
+    /// Ids of the defects nobody found.
+    pub missed: Vec<String>,
+    /// Ids (or indexes) of the findings that match no defect.
+    pub false_positives: Vec<String>,
+}
+
+/// Scores findings against truth with the default tolerance (2 m, same class).
+pub fn evaluate(truth: &Value, findings: &Value) -> Result<Metrics, SimError> {
+    evaluate_with(truth, findings, &EvalConfig::default())
+}
+
+/// Reads both GeoJSON files and scores them.
+pub fn evaluate_files(truth: &Path, findings: &Path, cfg: &EvalConfig) -> Result<Metrics, SimError> {
+    let read = |p: &Path| -> Result<Value, SimError> {
+        let text = std::fs::read_to_string(p).map_err(|e| SimError::Read {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        })?;
+        serde_json::from_str(&text).map_err(|e| SimError::Read {
+            path: p.display().to_string(),
+            message: format!("not JSON: {e}"),
+        })
+    };
+    evaluate_with(&read(truth)?, &read(findings)?, cfg)
+}
+
+struct Item {
+    id: String,
+    class: String,
+    asset_id: Option<String>,
+    /// Outline or line in local metres.
+    points: Vec<[f64; 2]>,
+    is_line: bool,
+}
+
+/// Local east/north metres around an origin on the WGS 84 ellipsoid.
+struct Local {
+    lon0: f64,
+    lat0: f64,
+    m_per_deg_lon: f64,
+    m_per_deg_lat: f64,
+}
+
+impl Local {
+    fn new(lon0: f64, lat0: f64) -> Local {
+        let a = 6_378_137.0;
+        let e2 = 0.006_694_379_990_14;
+        let s = lat0.to_radians().sin();
+        let w = (1.0 - e2 * s * s).sqrt();
+        let n = a / w;
+        let m = a * (1.0 - e2) / (w * w * w);
+        Local {
+            lon0,
+            lat0,
+            m_per_deg_lon: n * lat0.to_radians().cos() * std::f64::consts::PI / 180.0,
+            m_per_deg_lat: m * std::f64::consts::PI / 180.0,
+        }
+    }
+
+    fn xy(&self, p: [f64; 2]) -> [f64; 2] {
+        [
+            (p[0] - self.lon0) * self.m_per_deg_lon,
+            (p[1] - self.lat0) * self.m_per_deg_lat,
+        ]
+    }
+}
+
+fn features<'a>(v: &'a Value, what: &str) -> Result<&'a Vec<Value>, SimError> {
+    v.get("features")
+        .and_then(Value::as_array)
+        .ok_or_else(|| SimError::Geojson {
+            what: what.into(),
+            message: "not a GeoJSON FeatureCollection (no \"features\" array)".into(),
+        })
+}
+
+fn coords(v: &Value) -> Option<[f64; 2]> {
+    let a = v.as_array()?;
+    Some([a.first()?.as_f64()?, a.get(1)?.as_f64()?])
+}
+
+/// The points of a geometry (exterior rings only) and whether it is a line.
+fn geometry_points(g: &Value) -> Option<(Vec<[f64; 2]>, bool)> {
+    let c = g.get("coordinates")?;
+    let list = |v: &Value| -> Option<Vec<[f64; 2]>> { v.as_array()?.iter().map(coords).collect() };
+    match g.get("type")?.as_str()? {
+        "Point" => Some((vec![coords(c)?], false)),
+        "LineString" => Some((list(c)?, true)),
+        "MultiLineString" => Some((
+            c.as_array()?.iter().filter_map(list).flatten().collect(),
+            true,
+        )),
+        "Polygon" => Some((list(c.as_array()?.first()?)?, false)),
+        "MultiPolygon" => Some((
+            c.as_array()?
+                .iter()
+                .filter_map(|p| list(p.as_array()?.first()?))
+                .flatten()
+                .collect(),
+            false,
+        )),
+        _ => None,
+    }
+}
+
+fn items(v: &Value, what: &str, local: &mut Option<Local>) -> Result<Vec<Item>, SimError> {
+    let mut out = Vec::new();
+    for (i, f) in features(v, what)?.iter().enumerate() {
+        let props = f.get("properties").cloned().unwrap_or(Value::Null);
+        let text = |k: &str| props.get(k).and_then(Value::as_str).map(String::from);
+        let Some((pts, is_line)) = f.get("geometry").and_then(geometry_points) else {
+            return Err(SimError::Geojson {
+                what: what.into(),
+                message: format!("feature {i} has no usable geometry"),
+            });
+        };
+        let Some(class) = text("class") else {
+            return Err(SimError::Geojson {
+                what: what.into(),
+                message: format!("feature {i} has no \"class\" property"),
+            });
+        };
+        if pts.is_empty() {
+            continue;
+        }
+        let l = local.get_or_insert_with(|| Local::new(pts[0][0], pts[0][1]));
+        let id = text("id")
+            .or_else(|| f.get("id").and_then(Value::as_str).map(String::from))
+            .unwrap_or_else(|| format!("#{i}"));
+        out.push(Item {
+            id,
+            class,
+            asset_id: text("asset_id"),
+            points: pts.into_iter().map(|p| l.xy(p)).collect(),
+            is_line,
+        });
+    }
+    Ok(out)
+}
+
+/// Area centroid of a ring; the vertex mean when it has no area; the point itself.
+fn centroid(pts: &[[f64; 2]]) -> [f64; 2] {
+    let n = pts.len();
+    let (mut cx, mut cy, mut a2) = (0.0, 0.0, 0.0);
+    for i in 0..n {
+        let (p, q) = (pts[i], pts[(i + 1) % n]);
+        let c = p[0] * q[1] - q[0] * p[1];
+        a2 += c;
+        cx += (p[0] + q[0]) * c;
+        cy += (p[1] + q[1]) * c;
+    }
+    if a2.abs() > 1e-12 {
+        [cx / (3.0 * a2), cy / (3.0 * a2)]
+    } else {
+        let s = pts.iter().fold([0.0, 0.0], |s, p| [s[0] + p[0], s[1] + p[1]]);
+        [s[0] / n as f64, s[1] / n as f64]
+    }
+}
+
+fn dist_to_polyline(p: [f64; 2], line: &[[f64; 2]]) -> f64 {
+    if line.len() == 1 {
+        return ((p[0] - line[0][0]).powi(2) + (p[1] - line[0][1]).powi(2)).sqrt();
+    }
+    line.windows(2)
+        .map(|w| {
+            let (a, b) = (w[0], w[1]);
+            let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+            let l2 = dx * dx + dy * dy;
+            let t = if l2 > 0.0 {
+                (((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / l2).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let (qx, qy) = (a[0] + t * dx, a[1] + t * dy);
+            ((p[0] - qx).powi(2) + (p[1] - qy).powi(2)).sqrt()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn error_m(truth: &Item, finding_pos: [f64; 2]) -> f64 {
+    if truth.is_line {
+        dist_to_polyline(finding_pos, &truth.points)
+    } else {
+        let c = centroid(&truth.points);
+        ((finding_pos[0] - c[0]).powi(2) + (finding_pos[1] - c[1]).powi(2)).sqrt()
+    }
+}
+
+/// Scores findings against truth.
+pub fn evaluate_with(truth: &Value, findings: &Value, cfg: &EvalConfig) -> Result<Metrics, SimError> {
+    let mut local = None;
+    let truth = items(truth, "truth", &mut local)?;
+    let findings = items(findings, "findings", &mut local)?;
+    // For every defect, the findings assigned to it with their errors.
+    let mut assigned: Vec<Vec<(f64, usize)>> = vec![Vec::new(); truth.len()];
+    let mut false_positives = Vec::new();
+    for (fi, f) in findings.iter().enumerate() {
+        let pos = if f.is_line {
+            f.points[f.points.len() / 2]
+        } else {
+            centroid(&f.points)
+        };
+        let best = truth
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !cfg.class_must_match || t.class == f.class)
+            .map(|(ti, t)| (error_m(t, pos), ti))
+            .filter(|(e, _)| *e <= cfg.tolerance_m)
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        match best {
+            Some((e, ti)) => assigned[ti].push((e, fi)),
+            None => false_positives.push(f.id.clone()),
+        }
+    }
+    let mut errors = Vec::new();
+    let mut right_asset = 0usize;
+    let mut duplicates = 0usize;
+    let mut missed = Vec::new();
+    for (ti, list) in assigned.iter_mut().enumerate() {
+        list.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let Some(&(e, fi)) = list.first() else {
+            missed.push(truth[ti].id.clone());
+            continue;
+        };
+        errors.push(e);
+        duplicates += list.len() - 1;
+        if findings[fi].asset_id.is_some() && findings[fi].asset_id == truth[ti].asset_id {
+            right_asset += 1;
+        }
+    }
+    errors.sort_by(f64::total_cmp);
+    let matched = errors.len();
+    let median_err_m = (!errors.is_empty()).then(|| {
+        let n = errors.len();
+        if n % 2 == 1 {
+            errors[n / 2]
+        } else {
+            (errors[n / 2 - 1] + errors[n / 2]) / 2.0
+        }
+    });
+    let p95_err_m = (!errors.is_empty()).then(|| {
+        let rank = ((0.95 * errors.len() as f64).ceil() as usize).max(1);
+        errors[rank - 1]
+    });
+    let matched_findings = findings.len() - false_positives.len();
+    Ok(Metrics {
+        truth_count: truth.len(),
+        finding_count: findings.len(),
+        matched,
+        median_err_m,
+        p95_err_m,
+        recall: if truth.is_empty() {
+            1.0
+        } else {
+            matched as f64 / truth.len() as f64
+        },
+        precision: if findings.is_empty() {
+            1.0
+        } else {
+            matched_findings as f64 / findings.len() as f64
+        },
+        duplicates,
+        asset_id_accuracy: (matched > 0).then(|| right_asset as f64 / matched as f64),
+        missed,
+        false_positives,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Degrees of latitude/longitude per metre near 60.17 N (for building test cases).
+    const LAT_PER_M: f64 = 1.0 / 111_412.0;
+    const LON_PER_M: f64 = 1.0 / 55_502.0;
+
+    fn at(e: f64, n: f64) -> [f64; 2] {
+        [24.945 + e * LON_PER_M, 60.169 + n * LAT_PER_M]
+    }
+
+    fn square(e: f64, n: f64, half: f64) -> Value {
+        json!([[at(e - half, n - half), at(e + half, n - half), at(e + half, n + half),
+                at(e - half, n + half), at(e - half, n - half)]])
+    }
+
+    fn truth() -> Value {
+        json!({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": square(0.0, 0.0, 0.4)},
+             "properties": {"id": "D001", "class": "pothole", "asset_kind": "road", "asset_id": "way/1"}},
+            {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [at(20.0, 0.0), at(23.0, 0.0)]},
+             "properties": {"id": "D002", "class": "crack", "asset_kind": "road", "asset_id": "way/1"}},
+            {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": square(0.0, 30.0, 0.5)},
+             "properties": {"id": "D003", "class": "roof_damage", "asset_kind": "roof", "asset_id": "way/9"}},
+        ]})
+    }
+
+    fn finding(class: &str, geom: Value, asset: &str) -> Value {
+        json!({"type": "Feature", "geometry": geom, "properties": {"class": class, "asset_id": asset}})
+    }
+
+    #[test]
+    fn perfect_findings_score_perfectly() {
+        let t = truth();
+        let f = json!({"type": "FeatureCollection", "features": [
+            finding("pothole", json!({"type": "Polygon", "coordinates": square(0.0, 0.0, 0.4)}), "way/1"),
+            // A box around the middle metre of the crack: its centroid lies on the crack.
+            finding("crack", json!({"type": "Polygon", "coordinates": square(21.0, 0.0, 0.5)}), "way/1"),
+            finding("roof_damage", json!({"type": "Polygon", "coordinates": square(0.0, 30.0, 0.5)}), "way/9"),
+        ]});
+        let m = evaluate(&t, &f).unwrap();
+        assert_eq!((m.truth_count, m.finding_count, m.matched, m.duplicates), (3, 3, 3, 0));
+        assert_eq!((m.recall, m.precision, m.asset_id_accuracy), (1.0, 1.0, Some(1.0)));
+        assert!(m.median_err_m.unwrap() < 0.01 && m.p95_err_m.unwrap() < 0.01, "{m:?}");
+        assert!(m.missed.is_empty() && m.false_positives.is_empty());
+    }
+
+    #[test]
+    fn offsets_duplicates_misses_and_wrong_assets_are_counted() {
+        let t = truth();
+        let f = json!({"type": "FeatureCollection", "features": [
+            // 0.6 m east of the pothole, wrong asset.
+            finding("pothole", json!({"type": "Polygon", "coordinates": square(0.6, 0.0, 0.4)}), "way/2"),
+            // A second view of the same pothole, 1.2 m off: a duplicate.
+            finding("pothole", json!({"type": "Polygon", "coordinates": square(0.0, 1.2, 0.4)}), "way/1"),
+            // 1 m north of the crack line, right asset.
+            finding("crack", json!({"type": "Polygon", "coordinates": square(21.5, 1.0, 0.3)}), "way/1"),
+            // Nothing planted here: a false positive.
+            finding("crack", json!({"type": "Polygon", "coordinates": square(50.0, 50.0, 0.3)}), "way/1"),
+            // Right place, wrong class: a false positive, and the roof damage is missed.
+            finding("pothole", json!({"type": "Polygon", "coordinates": square(0.0, 30.0, 0.5)}), "way/9"),
+        ]});
+        let m = evaluate(&t, &f).unwrap();
+        assert_eq!(m.matched, 2);
+        assert_eq!(m.duplicates, 1);
+        assert_eq!(m.missed, vec!["D003".to_string()]);
+        assert_eq!(m.false_positives, vec!["#3".to_string(), "#4".to_string()]);
+        assert!((m.recall - 2.0 / 3.0).abs() < 1e-12);
+        assert!((m.precision - 3.0 / 5.0).abs() < 1e-12);
+        assert_eq!(m.asset_id_accuracy, Some(0.5));
+        // Errors 0.6 m and 1.0 m: median 0.8, p95 the larger.
+        assert!((m.median_err_m.unwrap() - 0.8).abs() < 0.005, "{m:?}");
+        assert!((m.p95_err_m.unwrap() - 1.0).abs() < 0.005, "{m:?}");
+        // Without the class rule, the roof finding counts.
+        let loose = evaluate_with(&t, &f, &EvalConfig { class_must_match: false, ..Default::default() }).unwrap();
+        assert_eq!(loose.matched, 3);
+    }
+
+    #[test]
+    fn empty_findings_have_zero_recall_and_bad_input_is_an_error() {
+        let m = evaluate(&truth(), &json!({"type": "FeatureCollection", "features": []})).unwrap();
+        assert_eq!((m.recall, m.precision, m.median_err_m), (0.0, 1.0, None));
+        let e = evaluate(&truth(), &json!({"type": "Feature"})).unwrap_err().to_string();
+        assert!(e.contains("findings") && e.contains("FeatureCollection"), "{e}");
+    }
+}
