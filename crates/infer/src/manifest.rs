@@ -225,7 +225,7 @@ impl Manifest {
         if !(0.0..=1.0).contains(&t.confidence) || !(0.0..=1.0).contains(&t.nms_iou) {
             return fail("`thresholds.confidence` and `thresholds.nms_iou` must be within 0..1".into());
         }
-        if !(t.min_area_px >= 0.0) {
+        if t.min_area_px.is_nan() || t.min_area_px < 0.0 {
             return fail("`thresholds.min_area_px` must be zero or more".into());
         }
         if self.classes.is_empty() {

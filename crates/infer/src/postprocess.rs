@@ -61,7 +61,7 @@ fn components(mask: &GrayImage) -> Vec<Vec<Run>> {
             // after widening by one pixel.
             for j in prev_row.clone() {
                 let r: Run = runs[j];
-                if r.x1 as usize + 1 <= x0 {
+                if (r.x1 as usize) < x0 {
                     continue;
                 }
                 if r.x0 as usize > x {
@@ -79,13 +79,13 @@ fn components(mask: &GrayImage) -> Vec<Vec<Run>> {
     }
     let mut group_of = vec![usize::MAX; runs.len()];
     let mut groups: Vec<Vec<Run>> = Vec::new();
-    for i in 0..runs.len() {
+    for (i, run) in runs.iter().enumerate() {
         let root = find(&mut parent, i);
         if group_of[root] == usize::MAX {
             group_of[root] = groups.len();
             groups.push(Vec::new());
         }
-        groups[group_of[root]].push(runs[i]);
+        groups[group_of[root]].push(*run);
     }
     groups
 }
@@ -197,10 +197,11 @@ pub fn zhang_suen(img: &mut [u8], w: usize, h: usize) {
                         continue;
                     }
                     let (p2, p4, p6, p8) = (n[0], n[2], n[4], n[6]);
+                    // Step 1: P2*P4*P6 = 0 and P4*P6*P8 = 0; step 2: P2*P4*P8 = 0 and P2*P6*P8 = 0.
                     let ok = if step == 0 {
-                        !(p2 && p4 && p6) && !(p4 && p6 && p8)
+                        !(p4 && p6 && (p2 || p8))
                     } else {
-                        !(p2 && p4 && p8) && !(p2 && p6 && p8)
+                        !(p2 && p8 && (p4 || p6))
                     };
                     if ok {
                         to_clear.push(y * w + x);

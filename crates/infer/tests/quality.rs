@@ -82,5 +82,6 @@ fn pixel_f1_on_deepcrack_and_crack500_photos_stays_above_the_floor() {
     assert!(f1 >= FLOOR, "pixel F1 (2 px tolerance) {f1:.3} fell below {FLOOR}");
 }
 
-/// Measured at commit time (see the test output); kept slightly below to absorb noise.
-const FLOOR: f64 = 0.0;
+/// Measured when this test was written: precision 0.969, recall 0.943, F1 0.956 over the five
+/// photos (per photo 0.930..0.973). The floor sits a little below to absorb harmless changes.
+const FLOOR: f64 = 0.92;
