@@ -1,13 +1,161 @@
-//! The `besikta process` subcommand.
+//! The `besikta process` subcommand: a flight folder in, findings and work orders out.
+
+use anyhow::Context;
+use besikta_core::AssetKind;
+use besikta_pipeline::{process, ProcessConfig, Progress, Stage};
+use besikta_report::RegisterSource;
+use std::io::Write;
+use std::path::PathBuf;
 
 /// Arguments of `besikta process`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Input paths.
-    pub paths: Vec<std::path::PathBuf>,
+    /// Flight folder(s) or photos.
+    #[arg(required = true)]
+    pub flight: Vec<PathBuf>,
+    /// Asset register (GeoPackage, Shapefile, GeoJSON, FlatGeobuf, OSM PBF); repeatable.
+    #[arg(long = "assets")]
+    pub assets: Vec<PathBuf>,
+    /// Layer of the registers to read (default: the first; OSM: lines and multipolygons).
+    #[arg(long)]
+    pub assets_layer: Option<String>,
+    /// Kind of the registers' assets (default: from the geometry).
+    #[arg(long, value_parser = parse_kind)]
+    pub assets_kind: Option<AssetKind>,
+    /// Field with the asset id.
+    #[arg(long)]
+    pub id_field: Option<String>,
+    /// Field with the asset name.
+    #[arg(long)]
+    pub name_field: Option<String>,
+    /// Field with the road width in metres (default: by road class).
+    #[arg(long)]
+    pub width_field: Option<String>,
+    /// Folder with model manifests (default: the project's `models/`).
+    #[arg(long)]
+    pub models: Option<PathBuf>,
+    /// DEM/DSM GeoTIFF for the ground (default: a plane at the take-off height).
+    #[arg(long)]
+    pub dem: Option<PathBuf>,
+    /// CRS of the GeoPackage output, e.g. EPSG:3067 (default: the register's).
+    #[arg(long)]
+    pub crs: Option<String>,
+    /// Output folder.
+    #[arg(short = 'o', long = "out", required = true)]
+    pub out: PathBuf,
+    /// ONNX Runtime threads per session.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+fn parse_kind(s: &str) -> Result<AssetKind, String> {
+    match s {
+        "road" => Ok(AssetKind::Road),
+        "roof" => Ok(AssetKind::Roof),
+        _ => Err(format!("'{s}' is not an asset kind: use road or roof")),
+    }
+}
+
+/// The project's `models/` folder: beside an ancestor of the executable, else the checkout
+/// this binary was built from.
+pub fn default_models_dir() -> PathBuf {
+    let from_exe = std::env::current_exe().ok().and_then(|exe| {
+        exe.ancestors()
+            .map(|a| a.join("models"))
+            .find(|m| m.join("crack").is_dir())
+    });
+    from_exe.unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models")))
+}
+
+fn stage_name(s: Stage) -> &'static str {
+    match s {
+        Stage::Ingest => "reading photos",
+        Stage::Georef => "placing photos on the ground",
+        Stage::Infer => "finding defects",
+        Stage::Report => "merging and matching",
+        Stage::Export => "writing results",
+    }
+}
+
+/// A one-line progress bar on stderr.
+fn show(p: &Progress) {
+    let width = 30;
+    let filled = if p.total == 0 {
+        width
+    } else {
+        p.done * width / p.total
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = write!(
+        err,
+        "\r{:<30} [{}{}] {}/{}",
+        stage_name(p.stage),
+        "#".repeat(filled),
+        " ".repeat(width - filled),
+        p.done,
+        p.total
+    );
+    if p.done >= p.total {
+        let _ = writeln!(err);
+    }
 }
 
 /// Runs the subcommand; the returned byte is the process exit code.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("{} is not available in this build ({} paths)", "process", args.paths.len())
+    let registers = args
+        .assets
+        .iter()
+        .map(|p| RegisterSource {
+            path: p.clone(),
+            layer: args.assets_layer.clone(),
+            kind: args.assets_kind,
+            id_field: args.id_field.clone(),
+            name_field: args.name_field.clone(),
+            width_field: args.width_field.clone(),
+            class_field: None,
+        })
+        .collect();
+    let cfg = ProcessConfig {
+        inputs: args.flight.clone(),
+        registers,
+        models_dir: args.models.clone().unwrap_or_else(default_models_dir),
+        dem: args.dem.clone(),
+        crs: args.crs.clone(),
+        out_dir: args.out.clone(),
+        threads: args.threads,
+    };
+    let outcome = process(&cfg, &mut show).context("processing the flight failed")?;
+    let s = &outcome.summary;
+    println!(
+        "photos: {} found, {} processed, {} rejected",
+        s.photos_found,
+        s.photos_processed,
+        s.rejected.len()
+    );
+    for r in &s.rejected {
+        println!("  rejected {}: {}", r.file, r.reason);
+    }
+    for m in &s.models {
+        println!(
+            "model {} {}: {} detections, {} of {} tiles skipped (no asset in view)",
+            m.name, m.version, m.detections, m.tiles_skipped, m.tiles_total
+        );
+    }
+    println!(
+        "findings: {} ({} on registered assets, {} unmatched); work orders: {}",
+        s.findings, s.findings_matched, s.findings_unmatched, s.work_orders
+    );
+    for w in outcome.report.work_orders.iter().take(10) {
+        println!(
+            "  P{} {:?} {} x{} {:.1} m {:.2} m2 - {}",
+            w.priority, w.worst_severity, w.class, w.count, w.length_m, w.area_m2, w.location
+        );
+    }
+    let t = &s.timings;
+    println!(
+        "time: {:.2} s total (ingest {:.2}, georef {:.2}, decode {:.2} overlapped, infer {:.2}, report {:.2}, export {:.2})",
+        t.total_s, t.ingest_s, t.georef_s, t.decode_s, t.infer_s, t.report_s, t.export_s
+    );
+    println!("written to {}", args.out.display());
+    Ok(if s.rejected.is_empty() { 0 } else { 1 })
 }

@@ -44,7 +44,9 @@ pub struct Progress {
 /// Errors that stop the whole job (bad photos do not: they are rejected and listed).
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    #[error("no models found in {0}: put model manifests (*.toml beside *.onnx) there or pass --models")]
+    #[error(
+        "no models found in {0}: put model manifests (*.toml beside *.onnx) there or pass --models"
+    )]
     NoModels(String),
     #[error("{0}")]
     Report(#[from] besikta_report::ReportError),
@@ -52,4 +54,422 @@ pub enum PipelineError {
     Infer(#[from] besikta_infer::InferError),
     #[error("cannot write {path}: {message}")]
     Write { path: String, message: String },
+}
+
+mod roi;
+
+use besikta_core::{Capture, Detection, Rejected};
+use besikta_georef::{FootprintOptions, Ground, PhotoGeometry};
+use besikta_infer::{EngineConfig, InferOptions, Model};
+use besikta_report::export::{ccw_closed, write_all};
+use besikta_report::register::frame_for;
+use besikta_report::{build_report, Observation, Register, Report, ReportConfig, WorkFrame};
+use serde_json::json;
+use std::path::Path;
+use std::time::Instant;
+
+/// Horizontal position uncertainty assumed for photos without RTK figures, metres. Consumer
+/// GNSS is off by a few metres absolutely, but consecutive photos of one flight share most
+/// of that error, and merging only needs the relative part.
+pub const DEFAULT_POSITION_UNCERTAINTY_M: f64 = 1.0;
+
+/// Time spent in each stage, seconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub ingest_s: f64,
+    pub georef_s: f64,
+    pub decode_s: f64,
+    pub infer_s: f64,
+    pub report_s: f64,
+    pub export_s: f64,
+    pub total_s: f64,
+}
+
+/// Per-model counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelSummary {
+    pub name: String,
+    pub version: String,
+    pub manifest: String,
+    pub detections: usize,
+    pub tiles_total: usize,
+    pub tiles_skipped: usize,
+    /// Photos this model was not run on, with the reason.
+    pub photos_skipped: Vec<Rejected>,
+}
+
+/// Largest enlargement of a photo to reach a model's GSD. A model trained on close-ups
+/// (1 mm/px) would need a drone photo (17 mm/px) enlarged 17 times: tens of thousands of
+/// tiles, and it would still see detail the photo does not have.
+pub const MAX_UPSAMPLE: f64 = 4.0;
+
+/// `summary.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub photos_found: usize,
+    pub photos_processed: usize,
+    pub rejected: Vec<Rejected>,
+    pub detections: usize,
+    pub findings: usize,
+    pub findings_matched: usize,
+    pub findings_unmatched: usize,
+    pub work_orders: usize,
+    pub models: Vec<ModelSummary>,
+    pub registers: Vec<serde_json::Value>,
+    pub work_crs: String,
+    pub gpkg_crs: String,
+    pub timings: Timings,
+    pub outputs: Vec<String>,
+}
+
+/// What a finished job hands back.
+#[derive(Debug)]
+pub struct ProcessOutcome {
+    pub summary: Summary,
+    pub report: Report,
+}
+
+/// Finds model manifests (`*.toml` with their `.onnx` beside) under `dir`, sorted.
+pub fn find_manifests(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "toml")
+                && besikta_infer::Manifest::load(&p).is_ok_and(|m| m.model_path().is_file())
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn write_json(path: &Path, v: &impl Serialize) -> Result<(), PipelineError> {
+    let text = serde_json::to_string_pretty(v).expect("summary types serialise");
+    std::fs::write(path, text).map_err(|e| PipelineError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// A detection's outline in pixels: its polygon, else its box.
+fn pixel_outline(d: &Detection) -> Vec<[f64; 2]> {
+    match &d.polygon {
+        Some(p) if p.len() >= 3 => p.clone(),
+        _ => {
+            let [x0, y0, x1, y1] = d.bbox;
+            vec![[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+        }
+    }
+}
+
+/// Places one detection on the ground; `None` when too little of it meets the ground.
+fn observe(
+    capture: &Capture,
+    geom: &PhotoGeometry<'_>,
+    d: &Detection,
+    uncertainty_m: f64,
+) -> Option<Observation> {
+    let outline = pixel_outline(d);
+    let mut ground: Vec<[f64; 2]> = outline
+        .iter()
+        .filter_map(|&px| geom.pixel_to_ground(px).ok().map(|g| [g.lon, g.lat]))
+        .collect();
+    if ground.len() < 3 {
+        return None;
+    }
+    ground = ccw_closed(&ground);
+    let c = [(d.bbox[0] + d.bbox[2]) / 2.0, (d.bbox[1] + d.bbox[3]) / 2.0];
+    let gsd_cm = geom.gsd_cm_at(c).ok()?;
+    let (w, h) = (capture.width as f64, capture.height as f64);
+    let r = ((c[0] - w / 2.0).powi(2) + (c[1] - h / 2.0).powi(2)).sqrt();
+    let half_diag = (w * w + h * h).sqrt() / 2.0;
+    Some(Observation {
+        photo: capture.file.clone(),
+        class: d.class.clone(),
+        asset_kind: d.asset_kind.unwrap_or(besikta_core::AssetKind::Road),
+        confidence: d.confidence,
+        pixel_polygon: outline,
+        pixel_bbox: d.bbox,
+        ground_polygon: ground,
+        length_px: d.length_px,
+        gsd_cm,
+        view_quality: (1.0 - r / half_diag).clamp(0.0, 1.0),
+        position_uncertainty_m: uncertainty_m,
+    })
+}
+
+fn uncertainty_of(c: &Capture) -> f64 {
+    c.rtk
+        .and_then(|r| match (r.std_lon_m, r.std_lat_m) {
+            (Some(a), Some(b)) => Some(a.max(b) * 2.0),
+            _ => None,
+        })
+        .unwrap_or(DEFAULT_POSITION_UNCERTAINTY_M)
+}
+
+/// Runs the whole job. Bad photos are rejected with a reason and the rest go on.
+pub fn process(
+    cfg: &ProcessConfig,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<ProcessOutcome, PipelineError> {
+    let t_all = Instant::now();
+    let mut timings = Timings::default();
+    std::fs::create_dir_all(&cfg.out_dir).map_err(|e| PipelineError::Write {
+        path: cfg.out_dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+
+    // Ingest.
+    let t = Instant::now();
+    let scan = besikta_ingest::scan(&cfg.inputs);
+    let photos_found = scan.captures.len() + scan.rejected.len();
+    let mut rejected = scan.rejected;
+    progress(&Progress {
+        stage: Stage::Ingest,
+        done: photos_found,
+        total: photos_found,
+        file: None,
+    });
+    timings.ingest_s = t.elapsed().as_secs_f64();
+
+    // Models first: a missing model should fail before any heavy work.
+    let manifests = find_manifests(&cfg.models_dir);
+    if manifests.is_empty() {
+        return Err(PipelineError::NoModels(
+            cfg.models_dir.display().to_string(),
+        ));
+    }
+    let engine = EngineConfig {
+        intra_threads: cfg.threads.max(1),
+        ..EngineConfig::default()
+    };
+    let mut models = manifests
+        .iter()
+        .map(|m| Model::load(m, &engine))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut model_summaries: Vec<ModelSummary> = models
+        .iter()
+        .zip(&manifests)
+        .map(|(m, p)| ModelSummary {
+            name: m.manifest().name.clone(),
+            version: m.manifest().version.clone(),
+            manifest: p.display().to_string(),
+            detections: 0,
+            tiles_total: 0,
+            tiles_skipped: 0,
+            photos_skipped: Vec::new(),
+        })
+        .collect();
+
+    // Georeferencing.
+    let t = Instant::now();
+    let ground = match &cfg.dem {
+        Some(p) => Ground::Dem(
+            besikta_georef::Dem::open(p).map_err(|e| PipelineError::Write {
+                path: p.display().to_string(),
+                message: e.to_string(),
+            })?,
+        ),
+        None => Ground::TakeOffPlane,
+    };
+    let mut geoms = Vec::new();
+    let mut footprints = Vec::new();
+    let total = scan.captures.len();
+    for (i, c) in scan.captures.iter().enumerate() {
+        let g = PhotoGeometry::new(c, &ground).and_then(|g| {
+            let fp = g.footprint(&FootprintOptions::default())?;
+            let gsd = g.gsd_cm_center()?;
+            Ok((g, fp, gsd))
+        });
+        match g {
+            Ok((g, fp, gsd)) => {
+                footprints.push(json!({
+                    "type": "Feature",
+                    "geometry": {"type": "Polygon", "coordinates": [ccw_closed(&fp)]},
+                    "properties": {"file": c.file, "gsd_cm": gsd,
+                        "camera_latitude": c.latitude, "camera_longitude": c.longitude,
+                        "relative_altitude_m": c.relative_altitude_m},
+                }));
+                geoms.push((c, g, fp, gsd));
+            }
+            Err(e) => rejected.push(Rejected {
+                file: c.file.clone(),
+                reason: format!("cannot place the photo on the ground: {e}"),
+            }),
+        }
+        progress(&Progress {
+            stage: Stage::Georef,
+            done: i + 1,
+            total,
+            file: Some(c.file.clone()),
+        });
+    }
+    timings.georef_s = t.elapsed().as_secs_f64();
+
+    // Registers and the working frame.
+    let frame = match frame_for(&cfg.registers)? {
+        Some(f) => f,
+        None => {
+            let (lon, lat) = scan
+                .captures
+                .iter()
+                .find_map(|c| Some((c.longitude?, c.latitude?)))
+                .unwrap_or((0.0, 0.0));
+            WorkFrame::utm_for(lon, lat)?
+        }
+    };
+    let registers = cfg
+        .registers
+        .iter()
+        .map(|r| Register::load(r, &frame))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    // Inference, decoding the next photo while the current one is inferred.
+    let t = Instant::now();
+    let mut observations = Vec::new();
+    let mut detections_total = 0;
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let files: Vec<String> = geoms.iter().map(|g| g.0.file.clone()).collect();
+    let mut decode_s = 0.0;
+    std::thread::scope(|s| -> Result<(), PipelineError> {
+        s.spawn(move || {
+            for f in files {
+                let t = Instant::now();
+                let img = besikta_infer::decode_photo(Path::new(&f));
+                if tx.send((img, t.elapsed().as_secs_f64())).is_err() {
+                    break;
+                }
+            }
+        });
+        let n = geoms.len();
+        for (i, (c, g, _fp, gsd_cm)) in geoms.iter().enumerate() {
+            let (img, dt) = rx.recv().expect("the decoder sends one result per photo");
+            decode_s += dt;
+            let img = match img {
+                Ok(img) => img,
+                Err(e) => {
+                    rejected.push(Rejected {
+                        file: c.file.clone(),
+                        reason: format!("the photo cannot be decoded: {e}"),
+                    });
+                    continue;
+                }
+            };
+            let unc = uncertainty_of(c);
+            for (m, ms) in models.iter_mut().zip(model_summaries.iter_mut()) {
+                let model_gsd_mm = m.manifest().gsd.mm_per_px;
+                if gsd_cm * 10.0 > model_gsd_mm * MAX_UPSAMPLE {
+                    ms.photos_skipped.push(Rejected {
+                        file: c.file.clone(),
+                        reason: format!(
+                            "the photo has {:.1} mm per pixel but the model needs {:.1}: more than {MAX_UPSAMPLE}x finer than the photo",
+                            gsd_cm * 10.0,
+                            model_gsd_mm
+                        ),
+                    });
+                    continue;
+                }
+                let kinds: Vec<_> = m.manifest().classes.iter().map(|k| k.asset_kind).collect();
+                let roi = if registers.is_empty() {
+                    None
+                } else {
+                    Some(roi::asset_roi(&registers, &frame, g, &kinds, unc))
+                };
+                let opts = InferOptions {
+                    gsd_mm: Some(gsd_cm * 10.0),
+                    roi: roi.as_deref(),
+                };
+                let r = m.infer_image(&img, &opts)?;
+                ms.tiles_total += r.tiles_total;
+                ms.tiles_skipped += r.tiles_skipped;
+                ms.detections += r.detections.len();
+                detections_total += r.detections.len();
+                observations.extend(r.detections.iter().filter_map(|d| observe(c, g, d, unc)));
+            }
+            progress(&Progress {
+                stage: Stage::Infer,
+                done: i + 1,
+                total: n,
+                file: Some(c.file.clone()),
+            });
+        }
+        Ok(())
+    })?;
+    timings.decode_s = decode_s;
+    timings.infer_s = t.elapsed().as_secs_f64();
+
+    // Report.
+    let t = Instant::now();
+    let report = build_report(observations, &registers, &frame, &ReportConfig::default())?;
+    progress(&Progress {
+        stage: Stage::Report,
+        done: 1,
+        total: 1,
+        file: None,
+    });
+    timings.report_s = t.elapsed().as_secs_f64();
+
+    // Export.
+    let t = Instant::now();
+    let gpkg_crs = cfg
+        .crs
+        .clone()
+        .or_else(|| registers.first().map(|r| r.crs_wkt.clone()))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "EPSG:4326".into());
+    let mut outputs: Vec<String> = write_all(&cfg.out_dir, &report, &gpkg_crs)?
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let fp_path = cfg.out_dir.join("footprints.geojson");
+    write_json(
+        &fp_path,
+        &json!({"type": "FeatureCollection", "features": footprints}),
+    )?;
+    outputs.push(fp_path.display().to_string());
+    timings.export_s = t.elapsed().as_secs_f64();
+    timings.total_s = t_all.elapsed().as_secs_f64();
+
+    let matched = report.findings.iter().filter(|f| f.asset.is_some()).count();
+    let summary = Summary {
+        photos_found,
+        photos_processed: geoms.len(),
+        rejected,
+        detections: detections_total,
+        findings: report.findings.len(),
+        findings_matched: matched,
+        findings_unmatched: report.findings.len() - matched,
+        work_orders: report.work_orders.len(),
+        models: model_summaries,
+        registers: registers
+            .iter()
+            .map(|r| json!({"file": r.source.display().to_string(), "crs": r.crs, "assets": r.assets.len()}))
+            .collect(),
+        work_crs: frame.name.clone(),
+        gpkg_crs: if gpkg_crs.len() > 40 {
+            registers.first().map(|r| r.crs.clone()).unwrap_or(gpkg_crs)
+        } else {
+            gpkg_crs
+        },
+        timings,
+        outputs,
+    };
+    let sum_path = cfg.out_dir.join("summary.json");
+    write_json(&sum_path, &summary)?;
+    progress(&Progress {
+        stage: Stage::Export,
+        done: 1,
+        total: 1,
+        file: None,
+    });
+    Ok(ProcessOutcome { summary, report })
 }
