@@ -265,6 +265,7 @@ pub trait Store: Send + Sync {
     /// The organisation with this name, created (with `crs`) when missing; an existing
     /// organisation's CRS is updated only when `crs` is given.
     fn ensure_org(&self, name: &str, crs: Option<&str>) -> Result<Org>;
+    fn org(&self, org_id: i64) -> Result<Option<Org>>;
     /// Stores a token by its SHA-256 (hex); the plain token is never stored.
     fn insert_token(&self, org_id: i64, role: Role, token_sha256: &str) -> Result<()>;
     fn principal(&self, token_sha256: &str) -> Result<Option<Principal>>;

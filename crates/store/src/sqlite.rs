@@ -245,6 +245,23 @@ impl Store for SqliteStore {
         .map_err(sql("reading the organisation"))
     }
 
+    fn org(&self, org_id: i64) -> Result<Option<Org>> {
+        self.conn()
+            .query_row(
+                "SELECT id, name, crs FROM orgs WHERE id = ?1",
+                [org_id],
+                |r| {
+                    Ok(Org {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        crs: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(sql("reading the organisation"))
+    }
+
     fn insert_token(&self, org_id: i64, role: Role, token_sha256: &str) -> Result<()> {
         self.conn()
             .execute(

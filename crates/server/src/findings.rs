@@ -1,0 +1,485 @@
+//! Findings routes: GeoJSON across flights with filters, a flight's findings and
+//! footprints, the photo crop of one finding, work-order status and the exports.
+
+use crate::auth::{Auth, Right};
+use crate::error::{ApiError, ApiResult};
+use crate::flights::find_flight;
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use besikta_store::time::{format_rfc3339, parse_timestamp};
+use besikta_store::{FindingFilter, FindingRow, Flight, FlightState};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+const GEOJSON: &str = "application/geo+json";
+
+fn geojson_response(value: Value) -> Response {
+    ([(header::CONTENT_TYPE, GEOJSON)], value.to_string()).into_response()
+}
+
+/// A stored finding as served: the pipeline's feature with the global id and the
+/// service's own properties added.
+fn feature_of(row: &FindingRow) -> Value {
+    let mut feature = row.feature.clone();
+    feature["id"] = json!(row.id);
+    if !feature["properties"].is_object() {
+        feature["properties"] = json!({});
+    }
+    let props = &mut feature["properties"];
+    props["finding_id"] = json!(row.id);
+    props["flight_id"] = json!(row.flight_id);
+    props["flight_finding_id"] = json!(row.finding_id);
+    props["status"] = json!(row.status);
+    props["created_at"] = json!(format_rfc3339(row.created_at));
+    props["photo_url"] = json!(format!("/api/v1/findings/{}/photo.jpg", row.id));
+    feature
+}
+
+fn collection(rows: &[FindingRow]) -> Value {
+    json!({
+        "type": "FeatureCollection",
+        "features": rows.iter().map(feature_of).collect::<Vec<_>>(),
+    })
+}
+
+fn list(text: Option<&String>) -> Vec<String> {
+    text.map(|t| {
+        t.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Builds the filter from `bbox`, `class`, `severity` and `since` query parameters.
+fn filter_from(query: &HashMap<String, String>) -> ApiResult<FindingFilter> {
+    let mut filter = FindingFilter {
+        classes: list(query.get("class")),
+        severities: list(query.get("severity")),
+        ..Default::default()
+    };
+    for s in &filter.severities {
+        if !matches!(s.as_str(), "low" | "medium" | "high") {
+            return Err(ApiError::bad_request(format!(
+                "unknown severity {s:?}: use low, medium or high"
+            )));
+        }
+    }
+    if let Some(b) = query.get("bbox") {
+        let v: Vec<f64> = b.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+        if v.len() != 4 || v[0] > v[2] || v[1] > v[3] {
+            return Err(ApiError::bad_request(
+                "bbox must be min_lon,min_lat,max_lon,max_lat (WGS 84 degrees)",
+            ));
+        }
+        filter.bbox = Some([v[0], v[1], v[2], v[3]]);
+    }
+    if let Some(s) = query.get("since") {
+        filter.since = Some(parse_timestamp(s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "since {s:?} is not a date: use 2026-05-31 or 2026-05-31T12:00:00Z"
+            ))
+        })?);
+    }
+    Ok(filter)
+}
+
+pub async fn findings(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    auth.require(Right::Read)?;
+    let mut filter = filter_from(&query)?;
+    if let Some(f) = query.get("flight") {
+        filter.flight_id = Some(
+            f.parse()
+                .map_err(|_| ApiError::bad_request("flight must be a flight id"))?,
+        );
+    }
+    let rows = state.store().findings(auth.org_id(), &filter)?;
+    Ok(geojson_response(collection(&rows)))
+}
+
+pub async fn flight_findings(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    auth.require(Right::Read)?;
+    find_flight(&state, &auth, id)?;
+    let filter = FindingFilter {
+        flight_id: Some(id),
+        ..filter_from(&query)?
+    };
+    let rows = state.store().findings(auth.org_id(), &filter)?;
+    Ok(geojson_response(collection(&rows)))
+}
+
+fn output_file(state: &AppState, flight: &Flight, name: &str) -> Option<std::path::PathBuf> {
+    let dir = flight.output_dir.as_ref()?;
+    let path = state.data_dir().join(dir).join(name);
+    path.is_file().then_some(path)
+}
+
+pub async fn flight_footprints(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    auth.require(Right::Read)?;
+    let flight = find_flight(&state, &auth, id)?;
+    let path = output_file(&state, &flight, "footprints.geojson")
+        .ok_or_else(|| ApiError::not_found("footprints (the flight is not processed yet)"))?;
+    let text = tokio::fs::read_to_string(&path)
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", path.display())))?;
+    Ok(([(header::CONTENT_TYPE, GEOJSON)], text).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StatusBody {
+    status: String,
+}
+
+const STATUSES: [&str; 5] = ["open", "scheduled", "in_progress", "done", "dismissed"];
+
+pub async fn set_status(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    body: Result<Json<StatusBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    auth.require(Right::Plan)?;
+    let Json(body) =
+        body.map_err(|e| ApiError::bad_request(format!("expected {{\"status\": \"...\"}}: {e}")))?;
+    if !STATUSES.contains(&body.status.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "status must be one of {}",
+            STATUSES.join(", ")
+        )));
+    }
+    if !state
+        .store()
+        .set_finding_status(auth.org_id(), id, &body.status)?
+    {
+        return Err(ApiError::not_found("finding"));
+    }
+    Ok(Json(json!({"id": id, "status": body.status})))
+}
+
+/// Crop settings of the finding photo.
+#[derive(Debug, Clone)]
+pub struct CropConfig {
+    /// Margin around the defect's box, as a fraction of the box's larger side.
+    pub margin: f64,
+    /// The smallest crop side, pixels of the photo.
+    pub min_side: u32,
+    /// The largest side of the returned JPEG.
+    pub max_output_side: u32,
+}
+
+impl Default for CropConfig {
+    fn default() -> Self {
+        CropConfig {
+            margin: 0.5,
+            min_side: 256,
+            max_output_side: 1024,
+        }
+    }
+}
+
+/// The best view of a finding, cropped around the defect with its outline drawn in red.
+pub fn crop_finding(
+    photo: &std::path::Path,
+    bbox: [f64; 4],
+    outline: &[[f64; 2]],
+    cfg: &CropConfig,
+) -> Result<Vec<u8>, String> {
+    let img = image::open(photo)
+        .map_err(|e| format!("cannot read the photo {}: {e}", photo.display()))?
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    let [x0, y0, x1, y1] = bbox;
+    let side = (x1 - x0).max(y1 - y0).max(1.0);
+    let half = ((side * (1.0 + 2.0 * cfg.margin)) / 2.0).max(cfg.min_side as f64 / 2.0);
+    let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+    let left = (cx - half).clamp(0.0, w.saturating_sub(1) as f64) as u32;
+    let top = (cy - half).clamp(0.0, h.saturating_sub(1) as f64) as u32;
+    let right = ((cx + half).ceil() as u32).clamp(left + 1, w);
+    let bottom = ((cy + half).ceil() as u32).clamp(top + 1, h);
+    let mut crop =
+        image::imageops::crop_imm(&img, left, top, right - left, bottom - top).to_image();
+    let scale = (cfg.max_output_side as f64 / crop.width().max(crop.height()) as f64).min(1.0);
+    if scale < 1.0 {
+        let (nw, nh) = (
+            (crop.width() as f64 * scale) as u32,
+            (crop.height() as f64 * scale) as u32,
+        );
+        crop = image::imageops::resize(
+            &crop,
+            nw.max(1),
+            nh.max(1),
+            image::imageops::FilterType::Triangle,
+        );
+    }
+    let to_crop = |p: [f64; 2]| {
+        (
+            ((p[0] - left as f64) * scale) as f32,
+            ((p[1] - top as f64) * scale) as f32,
+        )
+    };
+    let ring: Vec<[f64; 2]> = if outline.len() >= 3 {
+        outline.to_vec()
+    } else {
+        vec![[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+    };
+    let red = image::Rgb([255u8, 32, 32]);
+    for i in 0..ring.len() {
+        let (a, b) = (to_crop(ring[i]), to_crop(ring[(i + 1) % ring.len()]));
+        // Three offset lines: a one-pixel outline vanishes in a downscaled photo.
+        for d in [-1.0f32, 0.0, 1.0] {
+            imageproc::drawing::draw_line_segment_mut(
+                &mut crop,
+                (a.0 + d, a.1),
+                (b.0 + d, b.1),
+                red,
+            );
+            imageproc::drawing::draw_line_segment_mut(
+                &mut crop,
+                (a.0, a.1 + d),
+                (b.0, b.1 + d),
+                red,
+            );
+        }
+    }
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
+        .encode_image(&crop)
+        .map_err(|e| format!("cannot encode the crop: {e}"))?;
+    Ok(out)
+}
+
+fn basename(p: &str) -> &str {
+    p.rsplit(['/', '\\']).next().unwrap_or(p)
+}
+
+fn points(v: &Value) -> Vec<[f64; 2]> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| Some([p.get(0)?.as_f64()?, p.get(1)?.as_f64()?]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn photo(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    auth.require(Right::Read)?;
+    let row = state
+        .store()
+        .finding(auth.org_id(), id)?
+        .ok_or_else(|| ApiError::not_found("finding"))?;
+    let props = &row.feature["properties"];
+    let observations = props["observations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let best = props["best_photo"].as_str().map(basename);
+    let obs = observations
+        .iter()
+        .find(|o| best.is_some() && o["photo"].as_str().map(basename) == best)
+        .or_else(|| observations.first())
+        .ok_or_else(|| ApiError::not_found("photo of this finding (it has no observations)"))?;
+    let name = obs["photo"]
+        .as_str()
+        .map(basename)
+        .unwrap_or_default()
+        .to_string();
+    let photo = state
+        .store()
+        .photo_by_name(row.flight_id, &name)?
+        .ok_or_else(|| ApiError::not_found("photo of this finding"))?;
+    let bbox_px: Vec<f64> = obs["bbox_px"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    if bbox_px.len() != 4 {
+        return Err(ApiError::internal(
+            "the finding's observation has no pixel box",
+        ));
+    }
+    let outline = points(&obs["polygon_px"]);
+    let path = state.data_dir().join(&photo.path);
+    let bbox = [bbox_px[0], bbox_px[1], bbox_px[2], bbox_px[3]];
+    let jpeg = tokio::task::spawn_blocking(move || {
+        crop_finding(&path, bbox, &outline, &CropConfig::default())
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("the crop crashed: {e}")))?
+    .map_err(ApiError::internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        jpeg,
+    )
+        .into_response())
+}
+
+/// The done flights an export covers: the one named by `flight`, else all of them.
+fn export_flights(
+    state: &AppState,
+    auth: &Auth,
+    query: &HashMap<String, String>,
+) -> ApiResult<Vec<Flight>> {
+    auth.require(Right::Plan)?;
+    let flights = match query.get("flight") {
+        Some(f) => {
+            let id = f
+                .parse()
+                .map_err(|_| ApiError::bad_request("flight must be a flight id"))?;
+            vec![find_flight(state, auth, id)?]
+        }
+        None => state.store().flights(auth.org_id())?,
+    };
+    Ok(flights
+        .into_iter()
+        .filter(|f| f.state == FlightState::Done && f.output_dir.is_some())
+        .collect())
+}
+
+/// Splits CSV text into records, keeping newlines inside quoted fields.
+fn csv_records(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '\n' if !quoted => {
+                let rec = text[start..i].trim_end_matches('\r');
+                if !rec.is_empty() {
+                    out.push(rec);
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    let rest = text[start..].trim_end_matches('\r');
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
+fn attachment(content_type: &'static str, name: &str, body: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Work orders of the organisation's processed flights (or `?flight=ID`), one CSV with a
+/// leading `flight_id` column.
+pub async fn workorders_csv(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let flights = export_flights(&state, &auth, &query)?;
+    let mut out = String::new();
+    for flight in &flights {
+        let Some(path) = output_file(&state, flight, "workorders.csv") else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", path.display())))?;
+        let records = csv_records(&text);
+        let Some((head, rows)) = records.split_first() else {
+            continue;
+        };
+        if out.is_empty() {
+            out.push_str(&format!("flight_id,{head}\n"));
+        }
+        for r in rows {
+            out.push_str(&format!("{},{r}\n", flight.id));
+        }
+    }
+    if out.is_empty() {
+        return Err(ApiError::not_found("work orders (no processed flight yet)"));
+    }
+    Ok(attachment(
+        "text/csv; charset=utf-8",
+        "workorders.csv",
+        out.into_bytes(),
+    ))
+}
+
+pub async fn workorders_geojson(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let flights = export_flights(&state, &auth, &query)?;
+    let mut features = Vec::new();
+    for flight in &flights {
+        let Some(path) = output_file(&state, flight, "workorders.geojson") else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", path.display())))?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| ApiError::internal(format!("{} is damaged: {e}", path.display())))?;
+        for mut f in v["features"].as_array().cloned().unwrap_or_default() {
+            if f["properties"].is_object() {
+                f["properties"]["flight_id"] = json!(flight.id);
+            }
+            features.push(f);
+        }
+    }
+    let body = json!({"type": "FeatureCollection", "features": features}).to_string();
+    Ok(attachment(GEOJSON, "workorders.geojson", body.into_bytes()))
+}
+
+/// A GeoPackage is one database per flight: `?flight=ID`, else the latest processed flight.
+pub async fn workorders_gpkg(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let flights = export_flights(&state, &auth, &query)?;
+    // Flights come newest first.
+    let flight = flights
+        .first()
+        .ok_or_else(|| ApiError::not_found("work orders (no processed flight yet)"))?;
+    let path = output_file(&state, flight, "findings.gpkg").ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "the flight's GeoPackage is missing")
+    })?;
+    let bytes = tokio::fs::read(&path)
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", path.display())))?;
+    Ok(attachment(
+        "application/geopackage+sqlite3",
+        &format!("flight-{}-findings.gpkg", flight.id),
+        bytes,
+    ))
+}

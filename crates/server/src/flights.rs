@@ -1,0 +1,98 @@
+//! Flight routes: create, list, state and progress, and starting processing.
+
+use crate::auth::{Auth, Right};
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use besikta_store::Flight;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Looks a flight up within the caller's organisation: another organisation's is 404.
+pub fn find_flight(state: &AppState, auth: &Auth, id: i64) -> ApiResult<Flight> {
+    state
+        .store()
+        .flight(auth.org_id(), id)?
+        .ok_or_else(|| ApiError::not_found("flight"))
+}
+
+/// Who the token belongs to: the web pages use it to show the right controls.
+pub async fn me(State(state): State<AppState>, auth: Auth) -> Json<Value> {
+    let role = auth.0.role;
+    Json(json!({
+        "organisation": auth.0.org.name,
+        "crs": auth.0.org.crs,
+        "role": role,
+        "tile_url": state.config().tile_url,
+        "rights": {
+            "upload": crate::allows(role, Right::Upload),
+            "read": crate::allows(role, Right::Read),
+            "plan": crate::allows(role, Right::Plan),
+            "admin": crate::allows(role, Right::Admin),
+        }
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewFlight {
+    name: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    body: Result<Json<NewFlight>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    auth.require(Right::Upload)?;
+    let Json(body) =
+        body.map_err(|e| ApiError::bad_request(format!("expected {{\"name\": \"...\"}}: {e}")))?;
+    let name = body.name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(ApiError::bad_request(
+            "a flight needs a name of 1 to 200 characters",
+        ));
+    }
+    let flight = state.store().create_flight(auth.org_id(), name)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": flight.id, "name": flight.name, "state": flight.state })),
+    ))
+}
+
+pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
+    auth.require(Right::FlightStatus)?;
+    let flights = state.store().flights(auth.org_id())?;
+    Ok(Json(json!({ "flights": flights })))
+}
+
+pub async fn get_one(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Flight>> {
+    auth.require(Right::FlightStatus)?;
+    Ok(Json(find_flight(&state, &auth, id)?))
+}
+
+pub async fn process(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    auth.require(Right::Upload)?;
+    let flight = find_flight(&state, &auth, id)?;
+    if flight.photos == 0 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "the flight has no photos yet: upload them first",
+        ));
+    }
+    let job = state.store().enqueue_job(auth.org_id(), id)?;
+    state.inner.jobs.notify();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "job": job, "state": "queued" })),
+    ))
+}

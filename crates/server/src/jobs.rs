@@ -1,0 +1,337 @@
+//! The job workers: a fixed number of OS threads (off the async runtime) that take jobs
+//! from the database queue and run the pipeline on them.
+//!
+//! Crash safety comes from the database, not from memory: a job is leased when taken and
+//! the lease is renewed with every progress report; a restarted server queues `running`
+//! jobs again; each attempt writes into its own folder, and the findings, the flight's
+//! state and the folder it points to change in one transaction at the end. A worker that
+//! lost its lease (the job was re-queued meanwhile) stores nothing.
+
+use crate::metrics::Metrics;
+use crate::AppState;
+use besikta_pipeline::{ProcessConfig, Progress};
+use besikta_report::RegisterSource;
+use besikta_store::{CompleteOutcome, Job, JobResult, NewFinding, RejectedPhoto, Store};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a job stays leased without a progress report.
+const LEASE_SECS: i64 = 600;
+/// How often idle workers look at the queue even without a wake-up.
+const POLL: Duration = Duration::from_secs(2);
+
+/// Wakes idle workers when a job is queued.
+#[derive(Debug, Default)]
+pub struct Signal {
+    queued: Mutex<u64>,
+    cond: Condvar,
+}
+
+impl Signal {
+    pub fn notify(&self) {
+        *self.queued.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.cond.notify_all();
+    }
+
+    fn wait(&self, seen: &mut u64) {
+        let guard = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+        let (guard, _) = self
+            .cond
+            .wait_timeout_while(guard, POLL, |n| *n == *seen)
+            .unwrap_or_else(|p| p.into_inner());
+        *seen = *guard;
+    }
+}
+
+/// The running worker threads; [`Workers::stop`] lets them finish their current job.
+#[derive(Debug)]
+pub struct Workers {
+    stop: Arc<AtomicBool>,
+    state: AppState,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    pub fn start(state: &AppState) -> Workers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..state.config().workers.max(1))
+            .map(|i| {
+                let state = state.clone();
+                let stop = stop.clone();
+                std::thread::Builder::new()
+                    .name(format!("besikta-worker-{i}"))
+                    .spawn(move || worker_loop(&state, &stop))
+                    .expect("the OS lets us start a worker thread")
+            })
+            .collect();
+        Workers {
+            stop,
+            state: state.clone(),
+            threads,
+        }
+    }
+
+    /// Stops taking jobs and waits for the current ones to end.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.state.inner.jobs.notify();
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn worker_loop(state: &AppState, stop: &AtomicBool) {
+    let mut seen = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let store = state.store();
+        if let Err(e) = store.requeue_expired() {
+            eprintln!("besikta: cannot re-queue expired jobs: {e}");
+        }
+        match store.claim_job(LEASE_SECS) {
+            Ok(Some(job)) => run_job(state, &job),
+            Ok(None) => state.inner.jobs.wait(&mut seen),
+            Err(e) => {
+                eprintln!("besikta: cannot take a job from the queue: {e}");
+                std::thread::sleep(POLL);
+            }
+        }
+    }
+}
+
+/// Runs one job to the end, storing its results or its failure.
+pub fn run_job(state: &AppState, job: &Job) {
+    let store = state.store();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(state, job)));
+    let outcome = match result {
+        Ok(Ok(result)) => store
+            .complete_job(job, &result)
+            .map(|o| (o, result.output_dir)),
+        Ok(Err(message)) => {
+            Metrics::add(&state.metrics().jobs_failed, 1);
+            if let Err(e) = store.fail_job(job, &message) {
+                eprintln!("besikta: cannot record the failure of job {}: {e}", job.id);
+            }
+            return;
+        }
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Metrics::add(&state.metrics().jobs_failed, 1);
+            let _ = store.fail_job(job, &format!("processing crashed: {message}"));
+            return;
+        }
+    };
+    match outcome {
+        Ok((
+            CompleteOutcome::Stored {
+                previous_output_dir,
+            },
+            _,
+        )) => {
+            Metrics::add(&state.metrics().jobs_done, 1);
+            if let Some(old) = previous_output_dir {
+                let _ = std::fs::remove_dir_all(state.data_dir().join(old));
+            }
+        }
+        Ok((CompleteOutcome::LeaseLost, dir)) => {
+            let _ = std::fs::remove_dir_all(state.data_dir().join(dir));
+        }
+        Err(e) => eprintln!("besikta: cannot store the results of job {}: {e}", job.id),
+    }
+}
+
+fn asset_kind(kind: &str) -> Option<besikta_core::AssetKind> {
+    match kind {
+        "roads" | "road" => Some(besikta_core::AssetKind::Road),
+        "roofs" | "roof" | "buildings" => Some(besikta_core::AssetKind::Roof),
+        _ => None,
+    }
+}
+
+/// Runs the pipeline for one job attempt in its own folder and reads back its products.
+fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
+    let store = state.store();
+    let config = state.config();
+    let data = state.data_dir();
+    let org = store
+        .org(job.org_id)
+        .map_err(|e| e.to_string())?
+        .ok_or("the organisation was deleted")?;
+    let photos = store.photos(job.flight_id).map_err(|e| e.to_string())?;
+    if photos.is_empty() {
+        return Err("the flight has no photos".into());
+    }
+    let registers = store
+        .registers(job.org_id)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|r| RegisterSource {
+            kind: asset_kind(&r.kind),
+            ..RegisterSource::new(data.join(&r.path))
+        })
+        .collect();
+    let rel_out = format!("flights/{}/out-{}-{}", job.flight_id, job.id, job.attempt);
+    let out_dir = data.join(&rel_out);
+    // A folder from an earlier crash of this very attempt number is stale.
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let cfg = ProcessConfig {
+        inputs: photos.iter().map(|p| data.join(&p.path)).collect(),
+        registers,
+        models_dir: config.models_dir.clone(),
+        dem: config.dem.clone(),
+        crs: org.crs,
+        out_dir: out_dir.clone(),
+        threads: config.threads_per_job.max(1),
+    };
+    let mut last_renew = Instant::now() - Duration::from_secs(60);
+    let mut lease_lost = false;
+    let mut on_progress = |p: &Progress| {
+        // Renewing on every report would write the database per tile; once a second is plenty.
+        if last_renew.elapsed() >= Duration::from_secs(1) || p.done == p.total {
+            last_renew = Instant::now();
+            let progress = serde_json::to_value(p).unwrap_or(Value::Null);
+            match store.renew_job(job, LEASE_SECS, &progress) {
+                Ok(true) => {}
+                Ok(false) => lease_lost = true,
+                Err(e) => eprintln!("besikta: cannot record progress of job {}: {e}", job.id),
+            }
+        }
+    };
+    besikta_pipeline::process(&cfg, &mut on_progress).map_err(|e| e.to_string())?;
+    if lease_lost {
+        let _ = std::fs::remove_dir_all(&out_dir);
+        return Err("the job was taken over by another worker".into());
+    }
+    read_products(&out_dir, &rel_out)
+}
+
+fn read_json(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", path.display()))
+}
+
+/// Reads `findings.geojson` and `summary.json` of a finished attempt.
+pub fn read_products(out_dir: &Path, rel_out: &str) -> Result<JobResult, String> {
+    let geojson = read_json(&out_dir.join("findings.geojson"))?;
+    let features = geojson
+        .get("features")
+        .and_then(Value::as_array)
+        .ok_or("findings.geojson has no features array")?;
+    let mut findings = Vec::new();
+    for (i, feature) in features.iter().enumerate() {
+        let props = feature.get("properties").cloned().unwrap_or(Value::Null);
+        let text = |k: &str| props.get(k).and_then(Value::as_str).map(str::to_string);
+        let finding_id = text("id")
+            .or_else(|| {
+                feature.get("id").map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                })
+            })
+            .unwrap_or_else(|| format!("F{}", i + 1));
+        let bbox = geometry_bbox(feature.get("geometry").unwrap_or(&Value::Null))
+            .ok_or_else(|| format!("finding {finding_id} has no coordinates"))?;
+        findings.push(NewFinding {
+            finding_id,
+            class: text("class").unwrap_or_else(|| "unknown".into()),
+            severity: text("severity").unwrap_or_else(|| "low".into()),
+            bbox,
+            feature: feature.clone(),
+        });
+    }
+    let summary = read_json(&out_dir.join("summary.json"))?;
+    let rejected = summary
+        .get("rejected")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|r| RejectedPhoto {
+                    file: r
+                        .get("file")
+                        .and_then(Value::as_str)
+                        .map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f).to_string())
+                        .unwrap_or_default(),
+                    reason: r
+                        .get("reason")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(JobResult {
+        output_dir: rel_out.to_string(),
+        findings,
+        rejected,
+    })
+}
+
+/// `[min_x, min_y, max_x, max_y]` over every position of a GeoJSON geometry.
+pub fn geometry_bbox(geometry: &Value) -> Option<[f64; 4]> {
+    fn walk(v: &Value, b: &mut [f64; 4]) {
+        if let Some(arr) = v.as_array() {
+            if arr.len() >= 2 && arr[0].is_number() && arr[1].is_number() {
+                let (x, y) = (
+                    arr[0].as_f64().unwrap_or(0.0),
+                    arr[1].as_f64().unwrap_or(0.0),
+                );
+                b[0] = b[0].min(x);
+                b[1] = b[1].min(y);
+                b[2] = b[2].max(x);
+                b[3] = b[3].max(y);
+            } else {
+                arr.iter().for_each(|c| walk(c, b));
+            }
+        }
+    }
+    let mut b = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    if let Some(list) = geometry.get("geometries").and_then(Value::as_array) {
+        list.iter()
+            .filter_map(|g| g.get("coordinates"))
+            .for_each(|c| walk(c, &mut b));
+    } else {
+        walk(geometry.get("coordinates")?, &mut b);
+    }
+    b[0].is_finite().then_some(b)
+}
+
+/// Deletes job folders no flight points to (left by a crash mid-job).
+pub fn remove_orphan_outputs(store: &dyn Store, data_dir: &Path) {
+    let Ok(keep) = store.output_dirs() else {
+        return;
+    };
+    let Ok(flights) = std::fs::read_dir(data_dir.join("flights")) else {
+        return;
+    };
+    for flight in flights.flatten() {
+        let Ok(entries) = std::fs::read_dir(flight.path()) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if !name.starts_with("out-") {
+                continue;
+            }
+            let rel = format!("flights/{}/{name}", flight.file_name().to_string_lossy());
+            if !keep.contains(&rel) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}

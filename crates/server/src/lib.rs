@@ -1,0 +1,298 @@
+//! The Besikta web service: one process holding an organisation-separated SQLite database
+//! and the photos in a data folder, serving resumable uploads, a job queue run by a bounded
+//! pool of worker threads, the findings API, exports and the bundled offline web pages.
+//!
+//! Layout of the data folder:
+//! `besikta.db` (SQLite, WAL), `uploads/` (tus part files), `flights/<id>/photos/`
+//! (stored photos), `flights/<id>/out-<job>-<attempt>/` (a job's products; the flight row
+//! names the current one), `orgs/<id>/registers/` (asset registers).
+
+pub mod auth;
+pub mod error;
+mod findings;
+mod flights;
+mod jobs;
+mod metrics;
+mod openapi;
+mod registers;
+mod uploads;
+mod web;
+
+pub use auth::{allows, Right};
+pub use error::{ApiError, ServerError};
+pub use jobs::Workers;
+pub use metrics::Metrics;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use axum::Router;
+use besikta_store::{Role, SqliteStore, Store};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Size limits that protect the server from one bad upload.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest photo, bytes.
+    pub max_photo_bytes: u64,
+    /// Largest photo, pixels (width x height): a decompression bomb guard.
+    pub max_photo_pixels: u64,
+    /// Largest multipart request (a batch of small photos), bytes.
+    pub max_multipart_bytes: usize,
+    /// Largest register upload, bytes.
+    pub max_register_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_photo_bytes: 80 * 1024 * 1024,
+            max_photo_pixels: 120_000_000,
+            max_multipart_bytes: 256 * 1024 * 1024,
+            max_register_bytes: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// Everything the service needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    /// Model manifests for the pipeline.
+    pub models_dir: PathBuf,
+    /// Optional elevation model for georeferencing.
+    pub dem: Option<PathBuf>,
+    /// Jobs processed at the same time.
+    pub workers: usize,
+    /// ONNX Runtime threads inside one job.
+    pub threads_per_job: usize,
+    pub limits: Limits,
+    /// Background map tiles (`https://.../{z}/{x}/{y}.png`); none: the map works offline.
+    pub tile_url: Option<String>,
+}
+
+impl ServerConfig {
+    pub fn new(data_dir: impl Into<PathBuf>, models_dir: impl Into<PathBuf>) -> ServerConfig {
+        ServerConfig {
+            data_dir: data_dir.into(),
+            models_dir: models_dir.into(),
+            dem: None,
+            workers: 1,
+            threads_per_job: 2,
+            limits: Limits::default(),
+            tile_url: None,
+        }
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    config: ServerConfig,
+    metrics: Metrics,
+    uploads: uploads::ActiveUploads,
+    jobs: jobs::Signal,
+}
+
+/// Shared state of the handlers and workers; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("data_dir", &self.inner.config.data_dir)
+            .finish()
+    }
+}
+
+fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("besikta.db")
+}
+
+fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
+    move |source| ServerError::DataDir {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl AppState {
+    /// Opens the data folder (creating it), and puts back in the queue every job a previous
+    /// process left running: this is how a killed server resumes its work.
+    pub fn open(config: ServerConfig) -> Result<AppState, ServerError> {
+        for sub in ["", "uploads", "flights", "orgs"] {
+            let dir = config.data_dir.join(sub);
+            std::fs::create_dir_all(&dir).map_err(data_dir_error(&dir))?;
+        }
+        let store = SqliteStore::open(&db_path(&config.data_dir))?;
+        let requeued = store.requeue_running()?;
+        if requeued > 0 {
+            eprintln!("besikta: {requeued} interrupted job(s) queued again");
+        }
+        jobs::remove_orphan_outputs(&store, &config.data_dir);
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                store: Arc::new(store),
+                config,
+                metrics: Metrics::default(),
+                uploads: uploads::ActiveUploads::default(),
+                jobs: jobs::Signal::default(),
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.config.data_dir
+    }
+}
+
+/// All routes. Workers are separate ([`Workers::start`]) so tests can drive the API alone.
+pub fn app(state: AppState) -> Router {
+    let limits = state.config().limits.clone();
+    let api = Router::new()
+        .route("/openapi.json", get(openapi::openapi))
+        .route("/me", get(flights::me))
+        .route("/flights", post(flights::create).get(flights::list))
+        .route("/flights/{id}", get(flights::get_one))
+        .route("/flights/{id}/process", post(flights::process))
+        .route(
+            "/flights/{id}/findings.geojson",
+            get(findings::flight_findings),
+        )
+        .route(
+            "/flights/{id}/footprints.geojson",
+            get(findings::flight_footprints),
+        )
+        .route(
+            "/flights/{id}/uploads",
+            post(uploads::tus_create).options(uploads::tus_options),
+        )
+        .route(
+            "/flights/{id}/uploads/{upload}",
+            axum::routing::head(uploads::tus_head)
+                .patch(uploads::tus_patch)
+                .delete(uploads::tus_delete)
+                .options(uploads::tus_options),
+        )
+        .route(
+            "/flights/{id}/photos",
+            post(uploads::multipart).layer(DefaultBodyLimit::max(limits.max_multipart_bytes)),
+        )
+        .route("/findings.geojson", get(findings::findings))
+        .route("/findings/{id}/photo.jpg", get(findings::photo))
+        .route("/findings/{id}/status", put(findings::set_status))
+        .route("/workorders.csv", get(findings::workorders_csv))
+        .route("/workorders.geojson", get(findings::workorders_geojson))
+        .route("/workorders.gpkg", get(findings::workorders_gpkg))
+        .route("/registers", get(registers::list))
+        .route(
+            "/registers/{kind}",
+            put(registers::put).layer(DefaultBodyLimit::max(limits.max_register_bytes)),
+        )
+        .route("/registers/{kind}/data", get(registers::data))
+        .route("/tokens", post(registers::create_token));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(metrics::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .merge(web::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_requests,
+        ))
+        .with_state(state)
+}
+
+/// Creates an API token for `org` (created with `crs` when new) and returns it; only its
+/// hash is stored, so this is the one time it can be seen.
+pub fn create_token(
+    data_dir: &Path,
+    org: &str,
+    role: &str,
+    crs: Option<&str>,
+) -> Result<String, ServerError> {
+    let role = Role::parse(role).ok_or_else(|| ServerError::Role(role.to_string()))?;
+    std::fs::create_dir_all(data_dir).map_err(data_dir_error(data_dir))?;
+    let store = SqliteStore::open(&db_path(data_dir))?;
+    let org = store.ensure_org(org, crs)?;
+    let token = auth::new_token()?;
+    store.insert_token(org.id, role, &auth::token_hash(&token))?;
+    Ok(token)
+}
+
+/// [`serve`] on its own multi-threaded tokio runtime: for callers without one (the CLI).
+pub fn serve_blocking(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+    runtime.block_on(serve(config, addr))
+}
+
+/// Runs the service until the process receives Ctrl-C or SIGTERM.
+pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerError> {
+    let state = AppState::open(config)?;
+    let workers = Workers::start(&state);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: addr.to_string(),
+        source,
+    })?;
+    // Scripts and tests wait for this line to know the port.
+    println!("besikta: listening on http://{local}");
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: local.to_string(),
+            source,
+        });
+    workers.stop();
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

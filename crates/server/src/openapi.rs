@@ -1,0 +1,124 @@
+//! The OpenAPI 3.1 description of the API, served at `/api/v1/openapi.json`.
+
+use axum::Json;
+use serde_json::{json, Value};
+
+fn op(summary: &str, roles: &str, responses: Value) -> Value {
+    json!({
+        "summary": summary,
+        "description": format!("Roles: {roles}."),
+        "security": [{"bearer": []}],
+        "responses": responses,
+    })
+}
+
+fn id_param(name: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "schema": {"type": "integer"}})
+}
+
+fn query(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "schema": {"type": "string"}, "description": description})
+}
+
+fn geojson(description: &str) -> Value {
+    json!({"200": {"description": description, "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}}}}})
+}
+
+const ERRORS: &str =
+    "401: no or unknown token; 403: the role may not; 404: not found in your organisation";
+
+pub fn document() -> Value {
+    let tus_headers = json!([
+        {"name": "Tus-Resumable", "in": "header", "required": true, "schema": {"type": "string", "const": "1.0.0"}}
+    ]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Besikta",
+            "version": "1",
+            "description": format!("Drone inspection photos in, road and roof defects on a map out. Every route needs 'Authorization: Bearer TOKEN'. {ERRORS}."),
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
+                "FeatureCollection": {"type": "object", "properties": {"type": {"const": "FeatureCollection"}, "features": {"type": "array"}}},
+                "Flight": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "name": {"type": "string"},
+                    "state": {"enum": ["uploading", "queued", "running", "done", "failed"]},
+                    "progress": {"type": ["object", "null"], "properties": {"stage": {"type": "string"}, "done": {"type": "integer"}, "total": {"type": "integer"}, "file": {"type": ["string", "null"]}}},
+                    "rejected": {"type": "array", "items": {"type": "object", "properties": {"file": {"type": "string"}, "reason": {"type": "string"}}}},
+                    "error": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"}, "photos": {"type": "integer"}
+                }}
+            }
+        },
+        "paths": {
+            "/api/v1/me": {"get": op("The token's organisation, role and rights", "all", json!({"200": {"description": "who you are"}}))},
+            "/api/v1/flights": {
+                "post": {
+                    "summary": "Create a flight", "description": "Roles: crew, admin.", "security": [{"bearer": []}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}}}},
+                    "responses": {"201": {"description": "created", "content": {"application/json": {"schema": {"type": "object", "properties": {"id": {"type": "integer"}}}}}}}
+                },
+                "get": op("List flights, newest first", "all", json!({"200": {"description": "{\"flights\": [Flight]}"}}))
+            },
+            "/api/v1/flights/{id}": {"parameters": [id_param("id")], "get": op("A flight's state, progress and rejected photos", "all", json!({"200": {"description": "the flight", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Flight"}}}}}))},
+            "/api/v1/flights/{id}/process": {"parameters": [id_param("id")], "post": op("Queue processing (idempotent while queued or running)", "crew, admin", json!({"202": {"description": "{\"job\": id, \"state\": \"queued\"}"}, "409": {"description": "no photos yet"}}))},
+            "/api/v1/flights/{id}/uploads": {
+                "parameters": [id_param("id")],
+                "options": {"summary": "tus capabilities: Tus-Version, Tus-Extension (creation, termination, checksum), Tus-Checksum-Algorithm (sha1, sha256), Tus-Max-Size", "responses": {"204": {"description": "capabilities"}}},
+                "post": {"summary": "tus creation: Upload-Length and Upload-Metadata (filename base64)", "description": "Roles: crew, admin.", "security": [{"bearer": []}],
+                    "parameters": tus_headers.clone(),
+                    "responses": {"201": {"description": "Location of the new upload"}, "412": {"description": "unsupported tus version"}, "413": {"description": "larger than the limit"}}}
+            },
+            "/api/v1/flights/{id}/uploads/{upload}": {
+                "parameters": [id_param("id"), {"name": "upload", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "head": {"summary": "tus: the offset received so far", "security": [{"bearer": []}], "responses": {"200": {"description": "Upload-Offset, Upload-Length"}}},
+                "patch": {"summary": "tus: append bytes at Upload-Offset (Content-Type application/offset+octet-stream), optionally verified by Upload-Checksum", "security": [{"bearer": []}],
+                    "parameters": tus_headers,
+                    "responses": {"204": {"description": "new Upload-Offset; when complete, Besikta-Photo: stored or duplicate"}, "409": {"description": "offset mismatch"}, "422": {"description": "complete but not a readable photo (Besikta-Photo: rejected)"}, "460": {"description": "checksum mismatch; nothing kept"}, "507": {"description": "disk full"}}},
+                "delete": {"summary": "tus termination", "security": [{"bearer": []}], "responses": {"204": {"description": "deleted"}}}
+            },
+            "/api/v1/flights/{id}/photos": {"parameters": [id_param("id")], "post": {
+                "summary": "Upload a small batch as multipart/form-data (one photo per file part)", "description": "Roles: crew, admin.", "security": [{"bearer": []}],
+                "requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object"}}}},
+                "responses": {"200": {"description": "{\"files\": [{file, status: stored|duplicate|rejected, reason?}]}"}}}},
+            "/api/v1/flights/{id}/findings.geojson": {"parameters": [id_param("id")], "get": op("A flight's findings", "viewer, planner, admin", geojson("findings"))},
+            "/api/v1/flights/{id}/footprints.geojson": {"parameters": [id_param("id")], "get": op("A flight's photo footprints", "viewer, planner, admin", geojson("footprints"))},
+            "/api/v1/findings.geojson": {"get": {
+                "summary": "Findings across flights", "description": "Roles: viewer, planner, admin.", "security": [{"bearer": []}],
+                "parameters": [
+                    query("bbox", "min_lon,min_lat,max_lon,max_lat (WGS 84)"),
+                    query("class", "comma-separated classes, e.g. crack,pothole"),
+                    query("severity", "comma-separated: low, medium, high"),
+                    query("since", "date or date-time (RFC 3339): findings stored since then"),
+                    query("flight", "one flight id")
+                ],
+                "responses": geojson("findings; each feature's id is the finding id used below")}},
+            "/api/v1/findings/{id}/photo.jpg": {"parameters": [id_param("id")], "get": op("The best view cropped around the defect, outline drawn", "viewer, planner, admin", json!({"200": {"description": "JPEG", "content": {"image/jpeg": {}}}}))},
+            "/api/v1/findings/{id}/status": {"parameters": [id_param("id")], "put": {
+                "summary": "Set the work-order status", "description": "Roles: planner, admin.", "security": [{"bearer": []}],
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"enum": ["open", "scheduled", "in_progress", "done", "dismissed"]}}}}}},
+                "responses": {"200": {"description": "updated"}}}},
+            "/api/v1/workorders.csv": {"get": {"summary": "Work orders of all processed flights (flight_id column first), or ?flight=ID", "description": "Roles: planner, admin.", "security": [{"bearer": []}], "parameters": [query("flight", "one flight id")], "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}}}},
+            "/api/v1/workorders.geojson": {"get": {"summary": "Work orders as GeoJSON (all processed flights, or ?flight=ID)", "description": "Roles: planner, admin.", "security": [{"bearer": []}], "parameters": [query("flight", "one flight id")], "responses": geojson("work orders")}},
+            "/api/v1/workorders.gpkg": {"get": {"summary": "The GeoPackage of ?flight=ID, else of the latest processed flight", "description": "Roles: planner, admin.", "security": [{"bearer": []}], "parameters": [query("flight", "one flight id")], "responses": {"200": {"description": "GeoPackage", "content": {"application/geopackage+sqlite3": {}}}}}},
+            "/api/v1/registers": {"get": op("The organisation's registers", "viewer, planner, admin", json!({"200": {"description": "{\"registers\": [...]}"}}))},
+            "/api/v1/registers/{kind}": {"parameters": [{"name": "kind", "in": "path", "required": true, "schema": {"enum": ["roads", "roofs", "osm"]}}], "put": {
+                "summary": "Upload a register (one GeoPackage, GeoJSON, FlatGeobuf or OSM PBF file as the body)", "description": "Roles: admin.", "security": [{"bearer": []}],
+                "requestBody": {"content": {"application/octet-stream": {}}},
+                "responses": {"200": {"description": "stored"}, "415": {"description": "unknown format"}}}},
+            "/api/v1/registers/{kind}/data": {"parameters": [{"name": "kind", "in": "path", "required": true, "schema": {"type": "string"}}], "get": op("A GeoJSON register as uploaded", "viewer, planner, admin", geojson("register"))},
+            "/api/v1/tokens": {"post": {
+                "summary": "Create a token in your organisation", "description": "Roles: admin.", "security": [{"bearer": []}],
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"role": {"enum": ["crew", "viewer", "planner", "admin"]}}}}}},
+                "responses": {"201": {"description": "{\"token\": \"...\"} (shown once)"}}}},
+            "/healthz": {"get": {"summary": "200 when the database answers", "security": [], "responses": {"200": {"description": "ok"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "text exposition format"}}}}
+        }
+    })
+}
+
+pub async fn openapi() -> Json<Value> {
+    Json(document())
+}

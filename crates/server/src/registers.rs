@@ -1,0 +1,154 @@
+//! Asset registers (admin uploads one file per kind) and token creation by admins.
+
+use crate::auth::{new_token, token_hash, Auth, Right};
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use besikta_store::Role;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Register kinds: `roads` and `roofs` fix the asset kind; `osm` gives both from one
+/// OpenStreetMap extract.
+const KINDS: [&str; 3] = ["roads", "roofs", "osm"];
+
+/// The file format from its first bytes; registers arrive as one file (no shapefile sets).
+fn format_of(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"SQLite format 3\0") {
+        Some("gpkg")
+    } else if bytes.starts_with(b"fgb\x03") {
+        Some("fgb")
+    } else if bytes.len() > 8 && bytes[4..].windows(9).take(16).any(|w| w == b"OSMHeader") {
+        Some("osm.pbf")
+    } else if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        Some("geojson")
+    } else {
+        None
+    }
+}
+
+pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
+    auth.require(Right::Read)?;
+    let registers = state.store().registers(auth.org_id())?;
+    let list: Vec<Value> = registers
+        .iter()
+        .map(|r| {
+            json!({
+                "kind": r.kind,
+                "format": r.path.rsplit_once(&format!("{}.", r.kind)).map(|x| x.1),
+                "uploaded_at": r.uploaded_at,
+                "data_url": r.path.ends_with(".geojson").then(|| format!("/api/v1/registers/{}/data", r.kind)),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "registers": list })))
+}
+
+pub async fn put(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(kind): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    auth.require(Right::Admin)?;
+    if !KINDS.contains(&kind.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "register kind must be one of {}",
+            KINDS.join(", ")
+        )));
+    }
+    let format = format_of(&body).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the register must be one GeoPackage, GeoJSON, FlatGeobuf or OSM PBF file",
+        )
+    })?;
+    let dir = format!("orgs/{}/registers", auth.org_id());
+    let rel = format!("{dir}/{kind}.{format}");
+    let abs_dir = state.data_dir().join(&dir);
+    tokio::fs::create_dir_all(&abs_dir)
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", abs_dir.display())))?;
+    // Write beside and rename: a job reading the old register never sees half a file.
+    let tmp = abs_dir.join(format!(".{kind}.{format}.tmp"));
+    let insufficient = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "the server's disk is full",
+            )
+        } else {
+            ApiError::internal(format!("cannot store the register: {e}"))
+        }
+    };
+    tokio::fs::write(&tmp, &body).await.map_err(insufficient)?;
+    tokio::fs::rename(&tmp, state.data_dir().join(&rel))
+        .await
+        .map_err(insufficient)?;
+    // One file per kind: drop an older file of another format.
+    for other in ["gpkg", "fgb", "osm.pbf", "geojson"] {
+        if other != format {
+            let _ = tokio::fs::remove_file(abs_dir.join(format!("{kind}.{other}"))).await;
+        }
+    }
+    state.store().put_register(auth.org_id(), &kind, &rel)?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({"kind": kind, "format": format, "bytes": body.len()})),
+    ))
+}
+
+/// A GeoJSON register as uploaded, for the map's register layer.
+pub async fn data(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(kind): Path<String>,
+) -> ApiResult<Response> {
+    auth.require(Right::Read)?;
+    let reg = state
+        .store()
+        .registers(auth.org_id())?
+        .into_iter()
+        .find(|r| r.kind == kind)
+        .ok_or_else(|| ApiError::not_found("register"))?;
+    if !reg.path.ends_with(".geojson") {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "only GeoJSON registers are drawn on the map; this one is used for matching only",
+        ));
+    }
+    let bytes = tokio::fs::read(state.data_dir().join(&reg.path))
+        .await
+        .map_err(|e| ApiError::internal(format!("cannot read the register: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, "application/geo+json")], bytes).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewToken {
+    role: String,
+}
+
+/// Admins create tokens for their own organisation only.
+pub async fn create_token(
+    State(state): State<AppState>,
+    auth: Auth,
+    body: Result<Json<NewToken>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    auth.require(Right::Admin)?;
+    let Json(body) =
+        body.map_err(|e| ApiError::bad_request(format!("expected {{\"role\": \"...\"}}: {e}")))?;
+    let role = Role::parse(&body.role)
+        .ok_or_else(|| ApiError::bad_request("role must be crew, viewer, planner or admin"))?;
+    let token = new_token().map_err(|e| ApiError::internal(e.to_string()))?;
+    state
+        .store()
+        .insert_token(auth.org_id(), role, &token_hash(&token))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"token": token, "role": role})),
+    ))
+}

@@ -1,0 +1,66 @@
+//! The web pages (upload, map, exports), built into the binary from `web/dist/` so the
+//! service works offline; `web/build.sh` rebuilds that folder from npm.
+
+use axum::extract::Path;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+macro_rules! dist {
+    ($name:literal) => {
+        (
+            $name,
+            include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../web/dist/",
+                $name
+            ))
+            .as_slice(),
+        )
+    };
+}
+
+/// Every file of `web/dist/`, by name.
+const FILES: &[(&str, &[u8])] = &[
+    dist!("index.html"),
+    dist!("upload.html"),
+    dist!("map.html"),
+    dist!("exports.html"),
+    dist!("app.css"),
+    dist!("common.js"),
+    dist!("upload.js"),
+    dist!("map.js"),
+    dist!("exports.js"),
+    dist!("maplibre-gl.js"),
+    dist!("maplibre-gl.css"),
+    dist!("tus.min.js"),
+];
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+fn file(name: &str) -> Response {
+    match FILES.iter().find(|(n, _)| *n == name) {
+        Some((n, bytes)) => ([(header::CONTENT_TYPE, content_type(n))], *bytes).into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/", get(|| async { file("index.html") }))
+        .route("/upload", get(|| async { file("upload.html") }))
+        .route("/map", get(|| async { file("map.html") }))
+        .route("/exports", get(|| async { file("exports.html") }))
+        .route(
+            "/static/{name}",
+            get(|Path(name): Path<String>| async move { file(&name) }),
+        )
+}
