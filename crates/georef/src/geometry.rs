@@ -507,6 +507,9 @@ impl<'g> PhotoGeometry<'g> {
             return Err(self.beyond_range(px, range));
         }
         let step = (dem.cell_size_m() * DEM_STEP_CELLS).max(1e-3);
+        // Start one step early so the first sample is clearly above a surface that sits
+        // at the model's highest value (a flat DEM) despite rounding.
+        let t_start = (t_start - step).max(0.0);
         let steps = ((range - t_start) / step).ceil() as usize;
         // t of the last sample above the surface, and whether it was the previous sample.
         let mut above: Option<f64> = None;

@@ -85,8 +85,8 @@ fn oblique_camera_sees_a_trapezoid_on_the_far_side() {
         };
         let g = PhotoGeometry::new(&capture(shot), &ground).unwrap();
         let (w, h) = (WIDTH as f64, HEIGHT as f64);
-        let off_nadir = (90.0 + pitch as f64).to_radians();
-        let heading = (yaw as f64).to_radians();
+        let off_nadir = (90.0 + pitch).to_radians();
+        let heading = yaw.to_radians();
         // The optical axis meets the ground h tan(off-nadir) away, along the yaw.
         let c = ground_enu(&g, [w / 2.0, h / 2.0]);
         let reach = H * off_nadir.tan();
