@@ -21,7 +21,9 @@ fn decode(c: &mut Criterion) {
     let jpg = fixtures().join("brighton/DJI_0018.JPG");
     let mut g = c.benchmark_group("infer/decode");
     g.sample_size(10);
-    g.bench_function("jpeg_4000x2250", |b| b.iter(|| decode_photo(black_box(&jpg)).unwrap()));
+    g.bench_function("jpeg_4000x2250", |b| {
+        b.iter(|| decode_photo(black_box(&jpg)).unwrap())
+    });
     g.finish();
 }
 
@@ -38,7 +40,14 @@ fn tiling(c: &mut Criterion) {
         let plan = TilePlan::new(photo.width(), photo.height(), &manifest, None, None);
         b.iter(|| {
             for &t in &plan.tiles {
-                fill_tile(&TileSource::Direct(&photo), &plan, t, &norm, &mut buf, &mut row);
+                fill_tile(
+                    &TileSource::Direct(&photo),
+                    &plan,
+                    t,
+                    &norm,
+                    &mut buf,
+                    &mut row,
+                );
             }
             black_box(&buf);
         })
@@ -46,7 +55,12 @@ fn tiling(c: &mut Criterion) {
     // Downsampling to half (photo at 2 mm/px, model at 1): one resize of the whole photo.
     g.bench_function("resize_photo_half", |b| {
         b.iter(|| {
-            besikta_infer::image::imageops::resize(&photo, 2000, 1125, besikta_infer::image::imageops::FilterType::Triangle)
+            besikta_infer::image::imageops::resize(
+                &photo,
+                2000,
+                1125,
+                besikta_infer::image::imageops::FilterType::Triangle,
+            )
         })
     });
     // Upsampling 2x, tile by tile (bilinear), 100 tiles.
@@ -77,7 +91,9 @@ fn inference(c: &mut Criterion) {
     let input = model.preprocess_tile(&photo, 0, 0);
     let mut g = c.benchmark_group("infer/session");
     g.sample_size(10);
-    g.bench_function("mtscrack_batch1_256_one_thread", |b| b.iter(|| model.run_tensor(black_box(&input), 1).unwrap()));
+    g.bench_function("mtscrack_batch1_256_one_thread", |b| {
+        b.iter(|| model.run_tensor(black_box(&input), 1).unwrap())
+    });
     g.finish();
 }
 
@@ -100,7 +116,11 @@ fn postprocess(c: &mut Criterion) {
         let v = small.get_pixel(x % small.width(), y % small.height())[0];
         Luma([v])
     });
-    let score: Vec<f32> = mask.as_raw().iter().map(|&v| if v > 0 { 0.9 } else { 0.0 }).collect();
+    let score: Vec<f32> = mask
+        .as_raw()
+        .iter()
+        .map(|&v| if v > 0 { 0.9 } else { 0.0 })
+        .collect();
     let manifest = model.manifest().clone();
     let post = SegPostConfig {
         min_area_px: manifest.thresholds.min_area_px,

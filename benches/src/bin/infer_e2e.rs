@@ -70,7 +70,10 @@ fn main() -> std::process::ExitCode {
     let mut photos: Vec<PathBuf> = match std::fs::read_dir(&o.dir) {
         Ok(rd) => rd
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("png")))
+            .filter(|p| {
+                p.extension()
+                    .is_some_and(|x| x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("png"))
+            })
             .collect(),
         Err(e) => {
             eprintln!("infer_e2e: cannot read {}: {e}", o.dir.display());
@@ -111,7 +114,13 @@ fn main() -> std::process::ExitCode {
             }
         };
         let started = Instant::now();
-        match model.infer_image(&img, &InferOptions { gsd_mm: o.gsd_mm, roi: None }) {
+        match model.infer_image(
+            &img,
+            &InferOptions {
+                gsd_mm: o.gsd_mm,
+                roi: None,
+            },
+        ) {
             Ok(res) => {
                 detections += res.detections.len();
                 tiles += res.tiles_total - res.tiles_skipped;

@@ -3,7 +3,8 @@
 use anyhow::Context;
 use besikta_core::Detection;
 use besikta_infer::{
-    decode_photo, draw_overlay, Device, EngineConfig, InferError, InferOptions, Manifest, Model, PhotoResult,
+    decode_photo, draw_overlay, Device, EngineConfig, InferError, InferOptions, Manifest, Model,
+    PhotoResult,
 };
 use serde::Serialize;
 use std::io::Write;
@@ -131,13 +132,19 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             batch_size: 8,
         },
     };
-    let mut model = Model::load(&args.model, &cfg).with_context(|| format!("could not load model {}", args.model.display()))?;
+    let mut model = Model::load(&args.model, &cfg)
+        .with_context(|| format!("could not load model {}", args.model.display()))?;
     for dir in [&args.masks, &args.overlay].into_iter().flatten() {
-        std::fs::create_dir_all(dir).with_context(|| format!("could not create output folder {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("could not create output folder {}", dir.display()))?;
     }
 
     // Decode the next photo on another thread while the current one is inferred.
-    let (tx, rx) = mpsc::sync_channel::<(PathBuf, Result<image_rgb::RgbImage, InferError>, Option<f64>)>(1);
+    let (tx, rx) = mpsc::sync_channel::<(
+        PathBuf,
+        Result<image_rgb::RgbImage, InferError>,
+        Option<f64>,
+    )>(1);
     let paths = args.paths.clone();
     let gsd_override = args.gsd_mm;
     let decoder = std::thread::spawn(move || {
@@ -158,6 +165,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut out = stdout.lock();
     for (path, img, gsd_mm) in rx {
         let file = path.display().to_string();
+        if let Some(g) = gsd_mm {
+            warn_far_from_model(&file, g, model.manifest());
+        }
         let result = img.and_then(|img| {
             let res = model.infer_image(&img, &InferOptions { gsd_mm, roi: None })?;
             write_outputs(&args, &path, &img, &res, model.manifest())?;
@@ -188,7 +198,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             }
         }
     }
-    decoder.join().map_err(|_| anyhow::anyhow!("the photo decoding thread panicked"))?;
+    decoder
+        .join()
+        .map_err(|_| anyhow::anyhow!("the photo decoding thread panicked"))?;
     if args.format == Format::Json {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
@@ -198,6 +210,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
 use besikta_infer::image as image_rgb;
 
+/// Upsampling far beyond the photo's detail multiplies the work without adding information:
+/// say so, because it is usually the wrong model for the photos.
+fn warn_far_from_model(file: &str, gsd_mm: f64, manifest: &Manifest) {
+    let factor = gsd_mm / manifest.gsd.mm_per_px;
+    if gsd_mm > manifest.gsd.max_mm_per_px && factor > 4.0 {
+        eprintln!(
+            "besikta infer: {file} is at {gsd_mm:.1} mm/px but model `{}` was trained at {} mm/px: \
+             upsampling {factor:.0}x ({:.0}x the tiles); use a model trained near this GSD, or --gsd-mm to override",
+            manifest.name,
+            manifest.gsd.mm_per_px,
+            factor * factor
+        );
+    }
+}
+
 fn write_outputs(
     args: &Args,
     path: &Path,
@@ -205,7 +232,9 @@ fn write_outputs(
     res: &PhotoResult,
     manifest: &Manifest,
 ) -> Result<(), InferError> {
-    let stem = path.file_stem().map_or_else(|| "photo".into(), |s| s.to_string_lossy().into_owned());
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "photo".into(), |s| s.to_string_lossy().into_owned());
     let save_err = |out: PathBuf, e: image_rgb::ImageError| InferError::Io {
         path: out,
         what: "write",
@@ -232,7 +261,11 @@ fn write_outputs(
 fn boxes_mask(res: &PhotoResult, manifest: &Manifest) -> image_rgb::GrayImage {
     let mut mask = image_rgb::GrayImage::new(res.width, res.height);
     for d in &res.detections {
-        let idx = manifest.classes.iter().position(|c| c.name == d.class).map_or(0, |i| i + 1) as u8;
+        let idx = manifest
+            .classes
+            .iter()
+            .position(|c| c.name == d.class)
+            .map_or(0, |i| i + 1) as u8;
         let [x0, y0, x1, y1] = d.bbox;
         for y in (y0.max(0.0) as u32)..(y1.min(res.height as f64) as u32) {
             for x in (x0.max(0.0) as u32)..(x1.min(res.width as f64) as u32) {
@@ -244,7 +277,9 @@ fn boxes_mask(res: &PhotoResult, manifest: &Manifest) -> image_rgb::GrayImage {
 }
 
 fn print_table(out: &mut impl Write, p: &JsonPhoto) -> std::io::Result<()> {
-    let gsd = p.gsd_mm.map_or("unknown GSD".to_string(), |g| format!("{g:.1} mm/px"));
+    let gsd = p
+        .gsd_mm
+        .map_or("unknown GSD".to_string(), |g| format!("{g:.1} mm/px"));
     writeln!(
         out,
         "{}  {}x{}  {}  {} tiles ({} skipped)  {} detections",
@@ -257,12 +292,23 @@ fn print_table(out: &mut impl Write, p: &JsonPhoto) -> std::io::Result<()> {
         p.detections.len()
     )?;
     if !p.detections.is_empty() {
-        writeln!(out, "  {:<12} {:>6} {:>26} {:>10} {:>10}", "class", "conf", "bbox x0,y0,x1,y1", "area px", "length px")?;
+        writeln!(
+            out,
+            "  {:<12} {:>6} {:>26} {:>10} {:>10}",
+            "class", "conf", "bbox x0,y0,x1,y1", "area px", "length px"
+        )?;
     }
     for d in &p.detections {
-        let bbox = format!("{:.0},{:.0},{:.0},{:.0}", d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3]);
+        let bbox = format!(
+            "{:.0},{:.0},{:.0},{:.0}",
+            d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3]
+        );
         let len = d.length_px.map_or("-".to_string(), |l| format!("{l:.1}"));
-        writeln!(out, "  {:<12} {:>6.3} {:>26} {:>10.0} {:>10}", d.class, d.confidence, bbox, d.area_px, len)?;
+        writeln!(
+            out,
+            "  {:<12} {:>6.3} {:>26} {:>10.0} {:>10}",
+            d.class, d.confidence, bbox, d.area_px, len
+        )?;
     }
     Ok(())
 }

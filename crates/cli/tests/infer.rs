@@ -39,32 +39,57 @@ fn json_masks_and_overlays_for_crack_photos_and_a_broken_one() {
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let photos = json["photos"].as_array().unwrap();
     assert_eq!(photos.len(), 2);
-    assert_eq!(json["errors"][0]["file"].as_str().unwrap(), broken.display().to_string());
-    assert!(json["errors"][0]["reason"].as_str().unwrap().contains("decode"));
+    assert_eq!(
+        json["errors"][0]["file"].as_str().unwrap(),
+        broken.display().to_string()
+    );
+    assert!(json["errors"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("decode"));
 
     let first = &photos[0];
-    assert!(first["file"].as_str().unwrap().ends_with("deepcrack_11111.jpg"));
-    assert_eq!((first["width"].as_u64(), first["height"].as_u64()), (Some(544), Some(384)));
+    assert!(first["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("deepcrack_11111.jpg"));
+    assert_eq!(
+        (first["width"].as_u64(), first["height"].as_u64()),
+        (Some(544), Some(384))
+    );
     let dets = first["detections"].as_array().unwrap();
     assert!(!dets.is_empty(), "the crack in deepcrack_11111 is found");
     for d in dets {
         assert_eq!(d["class"], "crack");
         let c = d["confidence"].as_f64().unwrap();
         assert!((0.5..=1.0).contains(&c));
-        let b: Vec<f64> = d["bbox"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-        assert!(b[0] < b[2] && b[1] < b[3] && b[2] <= 544.0 && b[3] <= 384.0, "{b:?}");
+        let b: Vec<f64> = d["bbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!(
+            b[0] < b[2] && b[1] < b[3] && b[2] <= 544.0 && b[3] <= 384.0,
+            "{b:?}"
+        );
         assert!(d["polygon"].as_array().unwrap().len() >= 3);
         assert!(d["area_px"].as_f64().unwrap() >= 16.0);
         assert!(d["length_px"].as_f64().unwrap() > 0.0);
     }
 
     // Masks at the photo's own size with class indices; overlays as JPEG.
-    let mask = besikta_infer::image::open(masks.join("deepcrack_11111.png")).unwrap().to_luma8();
+    let mask = besikta_infer::image::open(masks.join("deepcrack_11111.png"))
+        .unwrap()
+        .to_luma8();
     assert_eq!(mask.dimensions(), (544, 384));
     assert!(mask.pixels().all(|p| p[0] <= 1));
     let area: f64 = dets.iter().map(|d| d["area_px"].as_f64().unwrap()).sum();
     let lit = mask.pixels().filter(|p| p[0] == 1).count() as f64;
-    assert!(lit >= area, "mask pixels {lit} cover the components' {area}");
+    assert!(
+        lit >= area,
+        "mask pixels {lit} cover the components' {area}"
+    );
     let ov = besikta_infer::image::open(overlay.join("deepcrack_11111.jpg")).unwrap();
     assert_eq!((ov.width(), ov.height()), (544, 384));
     assert!(!masks.join("broken.png").exists());
@@ -79,7 +104,12 @@ fn the_table_names_each_photo() {
         .arg(fixtures().join("cracks/deepcrack_11114.jpg"))
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(text.contains("deepcrack_11114.jpg  544x384"), "{text}");
     assert!(text.contains("crack "), "{text}");
@@ -97,5 +127,8 @@ fn cuda_on_a_machine_without_it_fails_clearly() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("libonnxruntime_providers_cuda.so"), "{stderr}");
+    assert!(
+        stderr.contains("libonnxruntime_providers_cuda.so"),
+        "{stderr}"
+    );
 }

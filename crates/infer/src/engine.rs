@@ -83,13 +83,18 @@ impl std::fmt::Debug for Model {
 /// Static dimensions of a tensor outlet, `None` for dynamic ones.
 fn dims_of(dtype: &ValueType) -> Option<(TensorElementType, Vec<Option<i64>>)> {
     match dtype {
-        ValueType::Tensor { ty, shape, .. } => Some((*ty, shape.iter().map(|&d| (d >= 0).then_some(d)).collect())),
+        ValueType::Tensor { ty, shape, .. } => {
+            Some((*ty, shape.iter().map(|&d| (d >= 0).then_some(d)).collect()))
+        }
         _ => None,
     }
 }
 
 fn fmt_dims(d: &[Option<i64>]) -> String {
-    let parts: Vec<String> = d.iter().map(|x| x.map_or("?".into(), |v| v.to_string())).collect();
+    let parts: Vec<String> = d
+        .iter()
+        .map(|x| x.map_or("?".into(), |v| v.to_string()))
+        .collect();
     format!("[{}]", parts.join(", "))
 }
 
@@ -108,7 +113,11 @@ impl Model {
         for _ in 1..cfg.workers.max(1) {
             sessions.push(build_session(&model_path, opts)?);
         }
-        let batch = if manifest.input.dynamic_batch { cfg.batch_size.max(1) } else { 1 };
+        let batch = if manifest.input.dynamic_batch {
+            cfg.batch_size.max(1)
+        } else {
+            1
+        };
         let norm = Normaliser::new(&manifest);
         Ok(Model {
             manifest,
@@ -132,16 +141,33 @@ impl Model {
     /// pre-processing exactly as [`Model::infer_image`] does it, exposed for parity tests.
     pub fn preprocess_tile(&self, img: &RgbImage, x: u32, y: u32) -> Vec<f32> {
         let plan = TilePlan::new(img.width(), img.height(), &self.manifest, None, None);
-        let (tw, th) = (self.manifest.input.width as usize, self.manifest.input.height as usize);
+        let (tw, th) = (
+            self.manifest.input.width as usize,
+            self.manifest.input.height as usize,
+        );
         let mut out = vec![0f32; 3 * tw * th];
-        fill_tile(&TileSource::Direct(img), &plan, Tile { x, y }, &self.norm, &mut out, &mut Vec::new());
+        fill_tile(
+            &TileSource::Direct(img),
+            &plan,
+            Tile { x, y },
+            &self.norm,
+            &mut out,
+            &mut Vec::new(),
+        );
         out
     }
 
     /// Runs the first session on a raw NCHW input of `batch` tiles; returns the output tensor
     /// (shape and values) as the model produced it, before any decoding.
-    pub fn run_tensor(&mut self, input: &[f32], batch: usize) -> Result<(Vec<i64>, Vec<f32>), InferError> {
-        let (w, h) = (self.manifest.input.width as usize, self.manifest.input.height as usize);
+    pub fn run_tensor(
+        &mut self,
+        input: &[f32],
+        batch: usize,
+    ) -> Result<(Vec<i64>, Vec<f32>), InferError> {
+        let (w, h) = (
+            self.manifest.input.width as usize,
+            self.manifest.input.height as usize,
+        );
         let m = &self.manifest;
         let run_err = |e: ort::Error| InferError::Run {
             model: m.name.clone(),
@@ -151,12 +177,18 @@ impl Model {
         let outputs = self.sessions[0]
             .run(ort::inputs![m.input.name.as_str() => tensor])
             .map_err(run_err)?;
-        let (shape, data) = outputs[m.output.name.as_str()].try_extract_tensor::<f32>().map_err(run_err)?;
+        let (shape, data) = outputs[m.output.name.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(run_err)?;
         Ok((shape.to_vec(), data.to_vec()))
     }
 
     /// Runs the model over a whole photo: tiles, inference on all workers, blending, post-processing.
-    pub fn infer_image(&mut self, img: &RgbImage, opts: &InferOptions) -> Result<PhotoResult, InferError> {
+    pub fn infer_image(
+        &mut self,
+        img: &RgbImage,
+        opts: &InferOptions,
+    ) -> Result<PhotoResult, InferError> {
         let (w, h) = img.dimensions();
         if w == 0 || h == 0 {
             return Err(InferError::Run {
@@ -171,10 +203,18 @@ impl Model {
         let source = if plan.scale == 1.0 {
             TileSource::Direct(img)
         } else if plan.scale < 1.0 {
-            resized = image::imageops::resize(img, plan.virt_w, plan.virt_h, image::imageops::FilterType::Triangle);
+            resized = image::imageops::resize(
+                img,
+                plan.virt_w,
+                plan.virt_h,
+                image::imageops::FilterType::Triangle,
+            );
             TileSource::Direct(&resized)
         } else {
-            TileSource::Upsampled { photo: img, scale: plan.scale }
+            TileSource::Upsampled {
+                photo: img,
+                scale: plan.scale,
+            }
         };
         let Model {
             manifest,
@@ -222,7 +262,6 @@ impl Model {
             tiles_skipped: plan.tiles_skipped,
         })
     }
-
 }
 
 /// The sessions of a model, borrowed for one photo.
@@ -237,7 +276,12 @@ impl Workers<'_> {
     /// Fans the plan's tiles out to one thread per session and hands each tile's raw output
     /// (one batch item) to `sink` on the calling thread, in completion order, so blending
     /// overlaps with inference.
-    fn run(self, plan: &TilePlan, source: &TileSource, mut sink: impl FnMut(Tile, &[f32])) -> Result<(), InferError> {
+    fn run(
+        self,
+        plan: &TilePlan,
+        source: &TileSource,
+        mut sink: impl FnMut(Tile, &[f32]),
+    ) -> Result<(), InferError> {
         let next = AtomicUsize::new(0);
         let Workers {
             sessions,
@@ -250,14 +294,16 @@ impl Workers<'_> {
             return Ok(());
         }
         let workers = sessions.len().min(n_tiles.div_ceil(batch)).max(1);
-        let (tx, rx) = mpsc::sync_channel::<Result<(usize, Vec<f32>), InferError>>(workers * batch * 2);
+        let (tx, rx) =
+            mpsc::sync_channel::<Result<(usize, Vec<f32>), InferError>>(workers * batch * 2);
         let mut first_err = None;
         std::thread::scope(|scope| {
             for session in sessions.iter_mut().take(workers) {
                 let tx = tx.clone();
                 let next = &next;
                 scope.spawn(move || {
-                    if let Err(e) = worker(session, manifest, norm, plan, source, next, batch, &tx) {
+                    if let Err(e) = worker(session, manifest, norm, plan, source, next, batch, &tx)
+                    {
                         let _ = tx.send(Err(e));
                     }
                 });
@@ -306,9 +352,17 @@ fn worker(
         let end = (start + batch).min(plan.tiles.len());
         let n = end - start;
         for (k, &tile) in plan.tiles[start..end].iter().enumerate() {
-            fill_tile(source, plan, tile, norm, &mut input[k * per_tile..(k + 1) * per_tile], &mut row);
+            fill_tile(
+                source,
+                plan,
+                tile,
+                norm,
+                &mut input[k * per_tile..(k + 1) * per_tile],
+                &mut row,
+            );
         }
-        let tensor = TensorRef::from_array_view(([n, 3, th, tw], &input[..n * per_tile])).map_err(run_err)?;
+        let tensor = TensorRef::from_array_view(([n, 3, th, tw], &input[..n * per_tile]))
+            .map_err(run_err)?;
         let outputs = session
             .run(ort::inputs![manifest.input.name.as_str() => tensor])
             .map_err(run_err)?;
@@ -318,7 +372,10 @@ fn worker(
         if shape.first().copied() != Some(n as i64) || data.len() % n != 0 {
             return Err(InferError::Run {
                 model: manifest.name.clone(),
-                reason: format!("asked for {n} tiles, the output has shape {:?}", shape.to_vec()),
+                reason: format!(
+                    "asked for {n} tiles, the output has shape {:?}",
+                    shape.to_vec()
+                ),
             });
         }
         let per_out = data.len() / n;
@@ -347,7 +404,11 @@ fn worker(
 
 /// Checks the session's input and output against the manifest; returns the output channel
 /// count (segmentation) or values per box (detection).
-fn check_shapes(m: &Manifest, manifest_path: &Path, session: &Session) -> Result<usize, InferError> {
+fn check_shapes(
+    m: &Manifest,
+    manifest_path: &Path,
+    session: &Session,
+) -> Result<usize, InferError> {
     let fail = |reason: String| {
         Err(InferError::Mismatch {
             manifest: manifest_path.to_path_buf(),
@@ -355,26 +416,57 @@ fn check_shapes(m: &Manifest, manifest_path: &Path, session: &Session) -> Result
             reason,
         })
     };
-    let names = |outlets: &[ort::value::Outlet]| outlets.iter().map(|o| format!("`{}`", o.name())).collect::<Vec<_>>().join(", ");
+    let names = |outlets: &[ort::value::Outlet]| {
+        outlets
+            .iter()
+            .map(|o| format!("`{}`", o.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let Some(input) = session.inputs().iter().find(|i| i.name() == m.input.name) else {
-        return fail(format!("the model has no input `{}` (its inputs: {})", m.input.name, names(session.inputs())));
+        return fail(format!(
+            "the model has no input `{}` (its inputs: {})",
+            m.input.name,
+            names(session.inputs())
+        ));
     };
     if session.inputs().len() != 1 {
-        return fail(format!("the model has {} inputs ({}); Besikta feeds exactly one image tensor", session.inputs().len(), names(session.inputs())));
+        return fail(format!(
+            "the model has {} inputs ({}); Besikta feeds exactly one image tensor",
+            session.inputs().len(),
+            names(session.inputs())
+        ));
     }
     let Some(output) = session.outputs().iter().find(|o| o.name() == m.output.name) else {
-        return fail(format!("the model has no output `{}` (its outputs: {})", m.output.name, names(session.outputs())));
+        return fail(format!(
+            "the model has no output `{}` (its outputs: {})",
+            m.output.name,
+            names(session.outputs())
+        ));
     };
     let Some((ity, idims)) = dims_of(input.dtype()) else {
         return fail(format!("input `{}` is not a tensor", m.input.name));
     };
     if ity != TensorElementType::Float32 {
-        return fail(format!("input `{}` is {ity:?}, Besikta feeds float32", m.input.name));
+        return fail(format!(
+            "input `{}` is {ity:?}, Besikta feeds float32",
+            m.input.name
+        ));
     }
     if idims.len() != 4 {
-        return fail(format!("input `{}` has shape {} (rank {}); expected NCHW, rank 4", m.input.name, fmt_dims(&idims), idims.len()));
+        return fail(format!(
+            "input `{}` has shape {} (rank {}); expected NCHW, rank 4",
+            m.input.name,
+            fmt_dims(&idims),
+            idims.len()
+        ));
     }
-    let want = [None, Some(3), Some(m.input.height as i64), Some(m.input.width as i64)];
+    let want = [
+        None,
+        Some(3),
+        Some(m.input.height as i64),
+        Some(m.input.width as i64),
+    ];
     let what = ["batch", "channel count", "height", "width"];
     for k in 1..4 {
         if let (Some(have), Some(want)) = (idims[k], want[k]) {
@@ -399,17 +491,26 @@ fn check_shapes(m: &Manifest, manifest_path: &Path, session: &Session) -> Result
         return fail(format!("output `{}` is not a tensor", m.output.name));
     };
     if oty != TensorElementType::Float32 {
-        return fail(format!("output `{}` is {oty:?}; Besikta reads float32", m.output.name));
+        return fail(format!(
+            "output `{}` is {oty:?}; Besikta reads float32",
+            m.output.name
+        ));
     }
     let k = m.classes.len() as i64;
     let shown = fmt_dims(&odims);
     match m.output.decode {
         Decode::Probabilities | Decode::Logits => {
             if odims.len() != 4 {
-                return fail(format!("segmentation output `{}` has shape {shown}; expected [N, C, H, W]", m.output.name));
+                return fail(format!(
+                    "segmentation output `{}` has shape {shown}; expected [N, C, H, W]",
+                    m.output.name
+                ));
             }
             let Some(c) = odims[1] else {
-                return fail(format!("output `{}` has a dynamic channel dimension ({shown}); it must be fixed", m.output.name));
+                return fail(format!(
+                    "output `{}` has a dynamic channel dimension ({shown}); it must be fixed",
+                    m.output.name
+                ));
             };
             if c != k && c != k + 1 {
                 return fail(format!(
@@ -418,7 +519,10 @@ fn check_shapes(m: &Manifest, manifest_path: &Path, session: &Session) -> Result
                     k + 1
                 ));
             }
-            for (d, (have, want)) in [(odims[2], m.input.height), (odims[3], m.input.width)].into_iter().enumerate() {
+            for (d, (have, want)) in [(odims[2], m.input.height), (odims[3], m.input.width)]
+                .into_iter()
+                .enumerate()
+            {
                 if have.is_some_and(|v| v != want as i64) {
                     return fail(format!(
                         "output `{}` has shape {shown}; its {} must equal the input tile's {want}",
@@ -431,9 +535,16 @@ fn check_shapes(m: &Manifest, manifest_path: &Path, session: &Session) -> Result
         }
         Decode::Yolov8 | Decode::Yolov5 => {
             if odims.len() != 3 {
-                return fail(format!("detection output `{}` has shape {shown}; expected rank 3", m.output.name));
+                return fail(format!(
+                    "detection output `{}` has shape {shown}; expected rank 3",
+                    m.output.name
+                ));
             }
-            let (axis, want) = if m.output.decode == Decode::Yolov8 { (1, 4 + k) } else { (2, 5 + k) };
+            let (axis, want) = if m.output.decode == Decode::Yolov8 {
+                (1, 4 + k)
+            } else {
+                (2, 5 + k)
+            };
             match odims[axis] {
                 Some(v) if v != want => fail(format!(
                     "output `{}` has shape {shown}: {v} values per box, but {:?} with {k} classes needs {want}",
@@ -476,8 +587,15 @@ impl<'p> Stitcher<'p> {
             (plan.virt_w as usize, plan.virt_h as usize)
         };
         let to_photo = up.then(|| {
-            let map = |n: u32, len: u32| (0..n).map(|v| (((v as f64 + 0.5) / plan.scale) as u32).min(len - 1)).collect();
-            (map(plan.virt_w, plan.photo_w), map(plan.virt_h, plan.photo_h))
+            let map = |n: u32, len: u32| {
+                (0..n)
+                    .map(|v| (((v as f64 + 0.5) / plan.scale) as u32).min(len - 1))
+                    .collect()
+            };
+            (
+                map(plan.virt_w, plan.photo_w),
+                map(plan.virt_h, plan.photo_h),
+            )
         });
         Stitcher {
             plan,
@@ -550,7 +668,10 @@ impl<'p> Stitcher<'p> {
         let channels = self.channels;
         let cplane = self.canvas_w * self.canvas_h;
         for c in 0..channels {
-            for (a, &wt) in self.acc[c * cplane..(c + 1) * cplane].iter_mut().zip(&self.weight) {
+            for (a, &wt) in self.acc[c * cplane..(c + 1) * cplane]
+                .iter_mut()
+                .zip(&self.weight)
+            {
                 *a = if wt > 0.0 { *a / wt } else { 0.0 };
             }
         }
@@ -565,7 +686,10 @@ impl<'p> Stitcher<'p> {
                 .iter()
                 .copied()
                 .enumerate()
-                .fold((0, f32::MIN), |acc, (i, p)| if p > acc.1 { (i, p) } else { acc });
+                .fold(
+                    (0, f32::MIN),
+                    |acc, (i, p)| if p > acc.1 { (i, p) } else { acc },
+                );
             if background_channel {
                 if best == 0 || p < conf {
                     (0, 0.0)
@@ -581,7 +705,11 @@ impl<'p> Stitcher<'p> {
         if self.canvas_w == pw && self.canvas_h == ph {
             if channels == 1 {
                 // The common single-class case, kept to a tight loop.
-                for ((m, s), &p) in mask.iter_mut().zip(score.iter_mut()).zip(&self.acc[..cplane]) {
+                for ((m, s), &p) in mask
+                    .iter_mut()
+                    .zip(score.iter_mut())
+                    .zip(&self.acc[..cplane])
+                {
                     if p >= conf {
                         *m = 1;
                         *s = p;
@@ -623,7 +751,8 @@ impl<'p> Stitcher<'p> {
                 }
             }
         }
-        let mask = GrayImage::from_raw(pw as u32, ph as u32, mask).unwrap_or_else(|| GrayImage::new(pw as u32, ph as u32));
+        let mask = GrayImage::from_raw(pw as u32, ph as u32, mask)
+            .unwrap_or_else(|| GrayImage::new(pw as u32, ph as u32));
         (mask, score)
     }
 }
@@ -638,7 +767,9 @@ fn softmax_or_sigmoid(data: &mut [f32], channels: usize, plane: usize, softmax: 
         return;
     }
     for i in 0..plane {
-        let max = (0..channels).map(|c| data[c * plane + i]).fold(f32::MIN, f32::max);
+        let max = (0..channels)
+            .map(|c| data[c * plane + i])
+            .fold(f32::MIN, f32::max);
         let mut sum = 0.0;
         for c in 0..channels {
             let e = (data[c * plane + i] - max).exp();
@@ -652,26 +783,49 @@ fn softmax_or_sigmoid(data: &mut [f32], channels: usize, plane: usize, softmax: 
 }
 
 /// Decodes one tile's YOLO output into photo-pixel detections above the confidence threshold.
-fn decode_boxes(m: &Manifest, per_box: usize, plan: &TilePlan, tile: Tile, data: &[f32], out: &mut Vec<Detection>) {
+fn decode_boxes(
+    m: &Manifest,
+    per_box: usize,
+    plan: &TilePlan,
+    tile: Tile,
+    data: &[f32],
+    out: &mut Vec<Detection>,
+) {
     let k = m.classes.len();
     let n_boxes = data.len() / per_box;
     let conf = m.thresholds.confidence;
     let v8 = m.output.decode == Decode::Yolov8;
     // yolov8 is [4 + k, boxes] (attribute-major); yolov5 is [boxes, 5 + k] (box-major).
-    let at = |b: usize, a: usize| if v8 { data[a * n_boxes + b] } else { data[b * per_box + a] };
+    let at = |b: usize, a: usize| {
+        if v8 {
+            data[a * n_boxes + b]
+        } else {
+            data[b * per_box + a]
+        }
+    };
     let s = plan.scale;
     for b in 0..n_boxes {
         let (score, class) = if v8 {
-            (0..k).map(|c| (at(b, 4 + c), c)).fold((f32::MIN, 0), |a, x| if x.0 > a.0 { x } else { a })
+            (0..k)
+                .map(|c| (at(b, 4 + c), c))
+                .fold((f32::MIN, 0), |a, x| if x.0 > a.0 { x } else { a })
         } else {
             let obj = at(b, 4);
-            (0..k).map(|c| (obj * at(b, 5 + c), c)).fold((f32::MIN, 0), |a, x| if x.0 > a.0 { x } else { a })
+            (0..k)
+                .map(|c| (obj * at(b, 5 + c), c))
+                .fold((f32::MIN, 0), |a, x| if x.0 > a.0 { x } else { a })
         };
         if score < conf {
             continue;
         }
-        let (cx, cy, bw, bh) = (at(b, 0) as f64, at(b, 1) as f64, at(b, 2) as f64, at(b, 3) as f64);
-        let to_px = |v: f64, origin: u32, len: u32| ((v + origin as f64) / s).clamp(0.0, len as f64);
+        let (cx, cy, bw, bh) = (
+            at(b, 0) as f64,
+            at(b, 1) as f64,
+            at(b, 2) as f64,
+            at(b, 3) as f64,
+        );
+        let to_px =
+            |v: f64, origin: u32, len: u32| ((v + origin as f64) / s).clamp(0.0, len as f64);
         let bbox = [
             to_px(cx - bw / 2.0, tile.x, plan.photo_w),
             to_px(cy - bh / 2.0, tile.y, plan.photo_h),

@@ -172,7 +172,9 @@ impl Manifest {
         }
         let i = &self.input;
         if i.name.is_empty() || self.output.name.is_empty() {
-            return fail("`input.name` and `output.name` must name the ONNX input and output".into());
+            return fail(
+                "`input.name` and `output.name` must name the ONNX input and output".into(),
+            );
         }
         if i.width == 0 || i.height == 0 {
             return fail(format!(
@@ -181,7 +183,10 @@ impl Manifest {
             ));
         }
         if !(i.scale.is_finite() && i.scale > 0.0) {
-            return fail(format!("`input.scale` must be a positive number, got {}", i.scale));
+            return fail(format!(
+                "`input.scale` must be a positive number, got {}",
+                i.scale
+            ));
         }
         if let Some(s) = i.std.iter().find(|s| !(s.is_finite() && **s != 0.0)) {
             return fail(format!("`input.std` must be non-zero numbers, got {s}"));
@@ -223,7 +228,9 @@ impl Manifest {
         }
         let t = self.thresholds;
         if !(0.0..=1.0).contains(&t.confidence) || !(0.0..=1.0).contains(&t.nms_iou) {
-            return fail("`thresholds.confidence` and `thresholds.nms_iou` must be within 0..1".into());
+            return fail(
+                "`thresholds.confidence` and `thresholds.nms_iou` must be within 0..1".into(),
+            );
         }
         if t.min_area_px.is_nan() || t.min_area_px < 0.0 {
             return fail("`thresholds.min_area_px` must be zero or more".into());
@@ -235,7 +242,10 @@ impl Manifest {
             return fail("more than 255 classes do not fit an 8-bit mask".into());
         }
         if let Some(c) = self.classes.iter().find(|c| c.name.trim().is_empty()) {
-            return fail(format!("a class has an empty name (asset kind {:?})", c.asset_kind));
+            return fail(format!(
+                "a class has an empty name (asset kind {:?})",
+                c.asset_kind
+            ));
         }
         Ok(())
     }
@@ -297,13 +307,33 @@ asset_kind = "road"
     #[test]
     fn mistakes_are_named() {
         let cases = [
-            ("channels = \"rgb\"", "channels = \"rgba\"", "unknown variant `rgba`"),
-            ("decode = \"probabilities\"", "decode = \"yolov8\"", "detection decoding"),
-            ("overlap_px = 32", "overlap_px = 200", "less than half the tile size"),
+            (
+                "channels = \"rgb\"",
+                "channels = \"rgba\"",
+                "unknown variant `rgba`",
+            ),
+            (
+                "decode = \"probabilities\"",
+                "decode = \"yolov8\"",
+                "detection decoding",
+            ),
+            (
+                "overlap_px = 32",
+                "overlap_px = 200",
+                "less than half the tile size",
+            ),
             ("mm_per_px = 10.0", "mm_per_px = 30.0", "must lie within"),
             ("std = [1.0, 1.0, 1.0]", "std = [1.0, 0.0, 1.0]", "non-zero"),
-            ("asset_kind = \"road\"", "asset_kind = \"bridge\"", "unknown variant `bridge`"),
-            ("overlap_px = 32", "overlap_px = 32\nstride = 3", "unknown field `stride`"),
+            (
+                "asset_kind = \"road\"",
+                "asset_kind = \"bridge\"",
+                "unknown variant `bridge`",
+            ),
+            (
+                "overlap_px = 32",
+                "overlap_px = 32\nstride = 3",
+                "unknown field `stride`",
+            ),
             ("width = 256\n", "", "missing field `width`"),
         ];
         for (from, to, expect) in cases {

@@ -21,10 +21,13 @@ pub fn draw_overlay(img: &RgbImage, dets: &[Detection]) -> RgbImage {
     let glyph_px = (img.width().max(img.height()) / 800).max(1) as i64 + 1;
     let mut classes: Vec<&str> = Vec::new();
     for d in dets {
-        let idx = classes.iter().position(|c| *c == d.class).unwrap_or_else(|| {
-            classes.push(&d.class);
-            classes.len() - 1
-        });
+        let idx = classes
+            .iter()
+            .position(|c| *c == d.class)
+            .unwrap_or_else(|| {
+                classes.push(&d.class);
+                classes.len() - 1
+            });
         let colour = Rgb(PALETTE[idx % PALETTE.len()]);
         match &d.polygon {
             Some(poly) if poly.len() >= 2 => {
@@ -43,7 +46,11 @@ pub fn draw_overlay(img: &RgbImage, dets: &[Detection]) -> RgbImage {
         }
         let label = format!("{} {:.2}", d.class.to_uppercase(), d.confidence);
         let text_h = 9 * glyph_px;
-        let y = if d.bbox[1] as i64 >= text_h { d.bbox[1] as i64 - text_h } else { d.bbox[3] as i64 + 1 };
+        let y = if d.bbox[1] as i64 >= text_h {
+            d.bbox[1] as i64 - text_h
+        } else {
+            d.bbox[3] as i64 + 1
+        };
         draw_label(&mut out, d.bbox[0] as i64, y, &label, glyph_px, colour);
     }
     out
@@ -153,7 +160,12 @@ mod tests {
             asset_kind: None,
             confidence: 0.9,
             bbox: [100.0, 100.0, 200.0, 150.0],
-            polygon: Some(vec![[100.0, 100.0], [200.0, 100.0], [200.0, 150.0], [100.0, 150.0]]),
+            polygon: Some(vec![
+                [100.0, 100.0],
+                [200.0, 100.0],
+                [200.0, 150.0],
+                [100.0, 150.0],
+            ]),
             area_px: 5000.0,
             length_px: None,
         };
@@ -162,7 +174,10 @@ mod tests {
         assert_eq!(out.get_pixel(150, 125), &Rgb([90, 90, 90]));
         assert_eq!(out.get_pixel(350, 250), &Rgb([90, 90, 90]));
         // The label sits above the box and has lit pixels in the class colour.
-        let lit = (100..160).flat_map(|x| (80..100).map(move |y| (x, y))).filter(|&(x, y)| out.get_pixel(x, y) == &Rgb(PALETTE[0])).count();
+        let lit = (100..160)
+            .flat_map(|x| (80..100).map(move |y| (x, y)))
+            .filter(|&(x, y)| out.get_pixel(x, y) == &Rgb(PALETTE[0]))
+            .count();
         assert!(lit > 20, "{lit}");
     }
 }

@@ -55,7 +55,12 @@ fn components(mask: &GrayImage) -> Vec<Vec<Run>> {
             let x0 = x;
             x += row[x..].iter().position(|&b| b != v).unwrap_or(w - x);
             let id = runs.len();
-            runs.push(Run { y: y as u32, x0: x0 as u32, x1: x as u32, class: v });
+            runs.push(Run {
+                y: y as u32,
+                x0: x0 as u32,
+                x1: x as u32,
+                class: v,
+            });
             parent.push(id);
             // 8-connectivity: a run in the row above touches when the column spans overlap
             // after widening by one pixel.
@@ -92,7 +97,12 @@ fn components(mask: &GrayImage) -> Vec<Vec<Run>> {
 
 /// Turns a class mask (0 = background) plus the per-pixel score of the chosen class into one
 /// detection per connected component.
-pub fn segment_detections(mask: &GrayImage, score: &[f32], manifest: &Manifest, cfg: SegPostConfig) -> Vec<Detection> {
+pub fn segment_detections(
+    mask: &GrayImage,
+    score: &[f32],
+    manifest: &Manifest,
+    cfg: SegPostConfig,
+) -> Vec<Detection> {
     let w = mask.width() as usize;
     let mut out = Vec::new();
     for runs in components(mask) {
@@ -108,7 +118,10 @@ pub fn segment_detections(mask: &GrayImage, score: &[f32], manifest: &Manifest, 
         let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
         for r in &runs {
             let base = r.y as usize * w;
-            sum += score[base + r.x0 as usize..base + r.x1 as usize].iter().map(|&p| p as f64).sum::<f64>();
+            sum += score[base + r.x0 as usize..base + r.x1 as usize]
+                .iter()
+                .map(|&p| p as f64)
+                .sum::<f64>();
             x0 = x0.min(r.x0);
             x1 = x1.max(r.x1);
             y0 = y0.min(r.y);
@@ -172,7 +185,11 @@ pub fn zhang_suen(img: &mut [u8], w: usize, h: usize) {
         for step in 0..2 {
             to_clear.clear();
             for y in 1..h - 1 {
-                let (up, mid, down) = (&img[(y - 1) * w..y * w], &img[y * w..(y + 1) * w], &img[(y + 1) * w..(y + 2) * w]);
+                let (up, mid, down) = (
+                    &img[(y - 1) * w..y * w],
+                    &img[y * w..(y + 1) * w],
+                    &img[(y + 1) * w..(y + 2) * w],
+                );
                 for x in 1..w - 1 {
                     if mid[x] == 0 {
                         continue;
@@ -265,7 +282,10 @@ pub fn nms(mut dets: Vec<Detection>, iou_threshold: f64) -> Vec<Detection> {
     dets.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
     let mut kept: Vec<Detection> = Vec::new();
     for d in dets {
-        if kept.iter().all(|k| k.class != d.class || iou(&k.bbox, &d.bbox) <= iou_threshold) {
+        if kept
+            .iter()
+            .all(|k| k.class != d.class || iou(&k.bbox, &d.bbox) <= iou_threshold)
+        {
             kept.push(d);
         }
     }
@@ -307,7 +327,15 @@ mod tests {
     #[test]
     fn components_split_by_class_and_join_diagonally() {
         let mut mask = GrayImage::new(8, 4);
-        for (x, y, v) in [(0, 0, 1), (1, 1, 1), (2, 2, 1), (5, 0, 2), (6, 0, 2), (5, 1, 1), (7, 3, 2)] {
+        for (x, y, v) in [
+            (0, 0, 1),
+            (1, 1, 1),
+            (2, 2, 1),
+            (5, 0, 2),
+            (6, 0, 2),
+            (5, 1, 1),
+            (7, 3, 2),
+        ] {
             mask.put_pixel(x, y, image::Luma([v]));
         }
         let mut sizes: Vec<(u8, u64)> = components(&mask)
@@ -329,8 +357,22 @@ mod tests {
             area_px: 100.0,
             length_px: None,
         };
-        let kept = nms(vec![det("a", 0.5, 1.0), det("a", 0.9, 0.0), det("b", 0.4, 0.0), det("a", 0.3, 50.0)], 0.5);
-        let got: Vec<(String, f32)> = kept.iter().map(|d| (d.class.clone(), d.confidence)).collect();
-        assert_eq!(got, vec![("a".into(), 0.9), ("b".into(), 0.4), ("a".into(), 0.3)]);
+        let kept = nms(
+            vec![
+                det("a", 0.5, 1.0),
+                det("a", 0.9, 0.0),
+                det("b", 0.4, 0.0),
+                det("a", 0.3, 50.0),
+            ],
+            0.5,
+        );
+        let got: Vec<(String, f32)> = kept
+            .iter()
+            .map(|d| (d.class.clone(), d.confidence))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("a".into(), 0.9), ("b".into(), 0.4), ("a".into(), 0.3)]
+        );
     }
 }

@@ -20,7 +20,8 @@ const LIB_NAME: &str = "libonnxruntime.so";
 const CUDA_PROVIDER: &str = "libonnxruntime_providers_cuda.so";
 
 /// How to get the library, appended to every "not found" error.
-pub const HOW_TO_GET_ORT: &str = "run `scripts/setup` in the Besikta checkout (it puts the CPU library at \
+pub const HOW_TO_GET_ORT: &str =
+    "run `scripts/setup` in the Besikta checkout (it puts the CPU library at \
      .cache/onnxruntime/libonnxruntime.so), or set ORT_DYLIB_PATH to a libonnxruntime.so \
      (for example the one inside the `onnxruntime` wheel from PyPI)";
 
@@ -57,7 +58,10 @@ fn load_runtime() -> Result<Runtime, String> {
     let explicit = candidates
         .first()
         .is_some_and(|(_, src)| *src == "ORT_DYLIB_PATH");
-    let chosen = candidates.iter().find(|(p, _)| p.is_file()).map(|(p, _)| p.clone());
+    let chosen = candidates
+        .iter()
+        .find(|(p, _)| p.is_file())
+        .map(|(p, _)| p.clone());
     let library = match chosen {
         Some(p) => p,
         None if explicit => {
@@ -82,7 +86,12 @@ fn load_runtime() -> Result<Runtime, String> {
         .with_name("besikta")
         .with_telemetry(false)
         .build()
-        .map_err(|e| format!("could not start ONNX Runtime from {}: {e}", library.display()))?;
+        .map_err(|e| {
+            format!(
+                "could not start ONNX Runtime from {}: {e}",
+                library.display()
+            )
+        })?;
     Ok(Runtime { env, library })
 }
 
@@ -126,10 +135,12 @@ pub(crate) fn build_session(model: &Path, opts: SessionOptions) -> Result<Sessio
                 "the CUDA execution provider failed to register ({e}); check that the CUDA 12 runtime and cuDNN 9 libraries the onnxruntime-gpu wheel needs are on the loader path and a GPU is visible"
             )))?;
     }
-    builder.commit_from_file(model).map_err(|e| InferError::Session {
-        path: model.to_path_buf(),
-        reason: format!("ONNX Runtime could not load the model: {e}"),
-    })
+    builder
+        .commit_from_file(model)
+        .map_err(|e| InferError::Session {
+            path: model.to_path_buf(),
+            reason: format!("ONNX Runtime could not load the model: {e}"),
+        })
 }
 
 /// The CUDA provider is a separate library that must sit beside the loaded `libonnxruntime.so`.
@@ -144,7 +155,11 @@ fn check_cuda_provider(library: &Path) -> Result<(), InferError> {
         return Ok(());
     }
     let beside = match dir {
-        Some(d) => format!("beside the loaded {} (in {})", library.display(), d.display()),
+        Some(d) => format!(
+            "beside the loaded {} (in {})",
+            library.display(),
+            d.display()
+        ),
         None => "beside the system libonnxruntime.so".to_string(),
     };
     Err(InferError::Cuda(format!(

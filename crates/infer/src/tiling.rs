@@ -46,7 +46,11 @@ impl TilePlan {
     ) -> TilePlan {
         let g = manifest.gsd;
         let scale = match gsd_mm {
-            Some(p) if p.is_finite() && p > 0.0 && !(g.min_mm_per_px..=g.max_mm_per_px).contains(&p) => {
+            Some(p)
+                if p.is_finite()
+                    && p > 0.0
+                    && !(g.min_mm_per_px..=g.max_mm_per_px).contains(&p) =>
+            {
                 p / g.mm_per_px
             }
             _ => 1.0,
@@ -133,7 +137,9 @@ fn point_in_polygon(p: [f64; 2], poly: &[[f64; 2]]) -> bool {
     let mut j = poly.len() - 1;
     for i in 0..poly.len() {
         let (a, b) = (poly[i], poly[j]);
-        if (a[1] > p[1]) != (b[1] > p[1]) && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0] {
+        if (a[1] > p[1]) != (b[1] > p[1])
+            && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
+        {
             inside = !inside;
         }
         j = i;
@@ -142,7 +148,9 @@ fn point_in_polygon(p: [f64; 2], poly: &[[f64; 2]]) -> bool {
 }
 
 fn segments_cross(a: [f64; 2], b: [f64; 2], c: [f64; 2], d: [f64; 2]) -> bool {
-    let orient = |p: [f64; 2], q: [f64; 2], r: [f64; 2]| (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]);
+    let orient = |p: [f64; 2], q: [f64; 2], r: [f64; 2]| {
+        (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+    };
     let (d1, d2) = (orient(c, d, a), orient(c, d, b));
     let (d3, d4) = (orient(a, b, c), orient(a, b, d));
     (d1 > 0.0) != (d2 > 0.0) && (d3 > 0.0) != (d4 > 0.0)
@@ -200,7 +208,14 @@ pub enum TileSource<'a> {
 
 /// Fills a CHW `out` (3 * tile_w * tile_h) for the tile at `tile`; pixels beyond the edge
 /// repeat the edge so the model sees no artificial border.
-pub fn fill_tile(src: &TileSource, plan: &TilePlan, tile: Tile, norm: &Normaliser, out: &mut [f32], rgb_row: &mut Vec<u8>) {
+pub fn fill_tile(
+    src: &TileSource,
+    plan: &TilePlan,
+    tile: Tile,
+    norm: &Normaliser,
+    out: &mut [f32],
+    rgb_row: &mut Vec<u8>,
+) {
     let (tw, th) = (plan.tile_w as usize, plan.tile_h as usize);
     let plane = tw * th;
     let (p0, rest) = out[..3 * plane].split_at_mut(plane);
@@ -225,7 +240,10 @@ pub fn fill_tile(src: &TileSource, plan: &TilePlan, tile: Tile, norm: &Normalise
                     rgb_row
                 };
                 let span = r * tw..(r + 1) * tw;
-                norm.row(rgb, [&mut p0[span.clone()], &mut p1[span.clone()], &mut p2[span]]);
+                norm.row(
+                    rgb,
+                    [&mut p0[span.clone()], &mut p1[span.clone()], &mut p2[span]],
+                );
             }
         }
         TileSource::Upsampled { photo, scale } => {
@@ -256,7 +274,10 @@ pub fn fill_tile(src: &TileSource, plan: &TilePlan, tile: Tile, norm: &Normalise
                     }
                 }
                 let span = r * tw..(r + 1) * tw;
-                norm.row(rgb_row, [&mut p0[span.clone()], &mut p1[span.clone()], &mut p2[span]]);
+                norm.row(
+                    rgb_row,
+                    [&mut p0[span.clone()], &mut p1[span.clone()], &mut p2[span]],
+                );
             }
         }
     }
@@ -281,7 +302,14 @@ mod tests {
 
     #[test]
     fn tiles_cover_the_axis_with_at_least_the_overlap() {
-        for (len, tile, overlap) in [(4000, 256, 32), (2250, 256, 32), (300, 256, 32), (256, 256, 32), (100, 256, 32), (513, 256, 0)] {
+        for (len, tile, overlap) in [
+            (4000, 256, 32),
+            (2250, 256, 32),
+            (300, 256, 32),
+            (256, 256, 32),
+            (100, 256, 32),
+            (513, 256, 0),
+        ] {
             let xs = axis_positions(len, tile, overlap);
             assert_eq!(xs[0], 0);
             if len >= tile {

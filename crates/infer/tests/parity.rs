@@ -28,8 +28,10 @@ fn load(workers: usize) -> Model {
 
 #[test]
 fn input_and_output_tensors_match_python_onnxruntime() {
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("models/mtscrack_parity.json")).unwrap()).unwrap();
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("models/mtscrack_parity.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(meta["input_shape"], serde_json::json!([1, 3, 256, 256]));
     let want_in = read_f32(&fixtures().join("models/mtscrack_parity_input.f32"));
     let want_out = read_f32(&fixtures().join("models/mtscrack_parity_output.f32"));
@@ -41,11 +43,18 @@ fn input_and_output_tensors_match_python_onnxruntime() {
     // PNG decodes to the same bytes in both languages and the normalisation rounds once, so
     // the input must be bit-identical.
     let diffs = input.iter().zip(&want_in).filter(|(a, b)| a != b).count();
-    assert_eq!(diffs, 0, "input tensor differs from Python's in {diffs} values");
+    assert_eq!(
+        diffs, 0,
+        "input tensor differs from Python's in {diffs} values"
+    );
 
     let (shape, out) = model.run_tensor(&input, 1).unwrap();
     assert_eq!(shape, vec![1, 1, 256, 256]);
-    let max_err = out.iter().zip(&want_out).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let max_err = out
+        .iter()
+        .zip(&want_out)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
     assert!(max_err <= 1e-4, "max |rust - python| = {max_err}");
     // The reference is not trivially empty: the crop holds a crack.
     assert!(want_out.iter().filter(|&&p| p >= 0.5).count() > 500);
@@ -72,7 +81,10 @@ fn a_single_tile_photo_through_the_whole_engine_gives_pythons_mask() {
     let crack_px: f64 = res.detections.iter().map(|d| d.area_px).sum();
     let python_px = want_out.iter().filter(|&&p| p >= 0.5).count() as f64;
     // Components below min_area_px (16) are dropped, so the sum may be slightly lower.
-    assert!(crack_px <= python_px && crack_px >= python_px * 0.95, "{crack_px} vs {python_px}");
+    assert!(
+        crack_px <= python_px && crack_px >= python_px * 0.95,
+        "{crack_px} vs {python_px}"
+    );
     for d in &res.detections {
         assert_eq!(d.class, "crack");
         assert!(d.confidence >= 0.5 && d.confidence <= 1.0);

@@ -39,7 +39,12 @@ fn tolerant_counts(pred: &GrayImage, truth: &GrayImage) -> [usize; 4] {
     let (pd, td) = (dilate(&p, w, h, 2), dilate(&t, w, h, 2));
     let tp_p = p.iter().zip(&td).filter(|(a, b)| **a && **b).count();
     let tp_r = t.iter().zip(&pd).filter(|(a, b)| **a && **b).count();
-    [tp_p, p.iter().filter(|v| **v).count(), tp_r, t.iter().filter(|v| **v).count()]
+    [
+        tp_p,
+        p.iter().filter(|v| **v).count(),
+        tp_r,
+        t.iter().filter(|v| **v).count(),
+    ]
 }
 
 #[test]
@@ -65,12 +70,21 @@ fn pixel_f1_on_deepcrack_and_crack500_photos_stays_above_the_floor() {
     let mut total = [0usize; 4];
     for name in names {
         let photo = decode_photo(&fixtures().join(format!("cracks/{name}.jpg"))).unwrap();
-        let truth = image::open(fixtures().join(format!("cracks/{name}_mask.png"))).unwrap().to_luma8();
+        let truth = image::open(fixtures().join(format!("cracks/{name}_mask.png")))
+            .unwrap()
+            .to_luma8();
         let res = model.infer_image(&photo, &opts).unwrap();
         assert_eq!((res.width, res.height), photo.dimensions());
         let c = tolerant_counts(res.mask.as_ref().unwrap(), &truth);
-        let (p, r) = (c[0] as f64 / c[1].max(1) as f64, c[2] as f64 / c[3].max(1) as f64);
-        eprintln!("{name}: precision {p:.3} recall {r:.3} f1 {:.3} ({} tiles)", 2.0 * p * r / (p + r).max(1e-9), res.tiles_total);
+        let (p, r) = (
+            c[0] as f64 / c[1].max(1) as f64,
+            c[2] as f64 / c[3].max(1) as f64,
+        );
+        eprintln!(
+            "{name}: precision {p:.3} recall {r:.3} f1 {:.3} ({} tiles)",
+            2.0 * p * r / (p + r).max(1e-9),
+            res.tiles_total
+        );
         for (t, v) in total.iter_mut().zip(c) {
             *t += v;
         }
@@ -79,7 +93,10 @@ fn pixel_f1_on_deepcrack_and_crack500_photos_stays_above_the_floor() {
     let r = total[2] as f64 / total[3] as f64;
     let f1 = 2.0 * p * r / (p + r);
     eprintln!("overall: precision {p:.3} recall {r:.3} f1 {f1:.3}");
-    assert!(f1 >= FLOOR, "pixel F1 (2 px tolerance) {f1:.3} fell below {FLOOR}");
+    assert!(
+        f1 >= FLOOR,
+        "pixel F1 (2 px tolerance) {f1:.3} fell below {FLOOR}"
+    );
 }
 
 /// Measured when this test was written: precision 0.969, recall 0.943, F1 0.956 over the five

@@ -12,10 +12,15 @@ fn fixtures() -> PathBuf {
 fn load_edited(from: &str, to: &str, device: Device) -> Result<Model, InferError> {
     let text = std::fs::read_to_string(fixtures().join("models/mtscrack_static.toml")).unwrap();
     assert!(text.contains(from), "fixture manifest lost `{from}`");
-    let onnx = fixtures().join("models/mtscrack_static.onnx").canonicalize().unwrap();
-    let text = text
-        .replacen(from, to, 1)
-        .replacen("model = \"mtscrack_static.onnx\"", &format!("model = {:?}", onnx.display().to_string()), 1);
+    let onnx = fixtures()
+        .join("models/mtscrack_static.onnx")
+        .canonicalize()
+        .unwrap();
+    let text = text.replacen(from, to, 1).replacen(
+        "model = \"mtscrack_static.onnx\"",
+        &format!("model = {:?}", onnx.display().to_string()),
+        1,
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("edited.toml");
     std::fs::write(&path, text).unwrap();
@@ -31,10 +36,26 @@ fn load_edited(from: &str, to: &str, device: Device) -> Result<Model, InferError
 #[test]
 fn mismatches_are_refused_with_the_reason() {
     let cases = [
-        ("name = \"input_bgr\"", "name = \"image\"", "has no input `image` (its inputs: `input_bgr`)"),
-        ("name = \"final_mask\"", "name = \"mask\"", "has no output `mask` (its outputs: `final_mask`)"),
-        ("width = 256", "width = 512", "width is 256, the manifest says 512"),
-        ("dynamic_batch = false", "dynamic_batch = true", "batch dimension is fixed at 1"),
+        (
+            "name = \"input_bgr\"",
+            "name = \"image\"",
+            "has no input `image` (its inputs: `input_bgr`)",
+        ),
+        (
+            "name = \"final_mask\"",
+            "name = \"mask\"",
+            "has no output `mask` (its outputs: `final_mask`)",
+        ),
+        (
+            "width = 256",
+            "width = 512",
+            "width is 256, the manifest says 512",
+        ),
+        (
+            "dynamic_batch = false",
+            "dynamic_batch = true",
+            "batch dimension is fixed at 1",
+        ),
         (
             "asset_kind = \"road\"",
             "asset_kind = \"road\"\n\n[[classes]]\nname = \"pothole\"\nasset_kind = \"road\"",
@@ -49,13 +70,20 @@ fn mismatches_are_refused_with_the_reason() {
     for (from, to, expect) in cases {
         let err = load_edited(from, to, Device::Cpu).unwrap_err().to_string();
         assert!(err.contains(expect), "{to}:\n{err}");
-        assert!(err.contains("edited.toml"), "the message names the manifest: {err}");
+        assert!(
+            err.contains("edited.toml"),
+            "the message names the manifest: {err}"
+        );
     }
     // A detection decoding on this segmentation model: the output rank does not fit.
-    let err = load_edited("decode = \"probabilities\"", "decode = \"yolov8\"", Device::Cpu)
-        .map(|_| ())
-        .unwrap_err()
-        .to_string();
+    let err = load_edited(
+        "decode = \"probabilities\"",
+        "decode = \"yolov8\"",
+        Device::Cpu,
+    )
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("detection decoding"), "{err}");
     assert!(load_edited("scale = 1.0", "scale = 1.0", Device::Cpu).is_ok());
 }
@@ -76,6 +104,11 @@ fn a_missing_model_file_is_named() {
     let text = std::fs::read_to_string(fixtures().join("models/mtscrack_static.toml")).unwrap();
     let path = dir.path().join("m.toml");
     std::fs::write(&path, text).unwrap();
-    let err = Model::load(&path, &EngineConfig::default()).unwrap_err().to_string();
-    assert!(err.contains("mtscrack_static.onnx, which does not exist"), "{err}");
+    let err = Model::load(&path, &EngineConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("mtscrack_static.onnx, which does not exist"),
+        "{err}"
+    );
 }
