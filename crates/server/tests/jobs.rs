@@ -1,0 +1,153 @@
+//! Processing through the API with the real pipeline on the Brighton fixture photos: the
+//! job runs on a worker thread, findings land in SQLite exactly as the pipeline wrote
+//! them, and the photo crop and exports are served.
+
+mod common;
+
+use axum::http::StatusCode;
+use besikta_server::Workers;
+use common::{env_with, fixture, Env};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+async fn wait_for_flight(e: &Env, flight: i64, token: &str, limit: Duration) -> Value {
+    let start = Instant::now();
+    loop {
+        let f = e
+            .get(&format!("/api/v1/flights/{flight}"), token)
+            .await
+            .json();
+        if f["state"] == json!("done") || f["state"] == json!("failed") {
+            return f;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "the flight did not finish in {limit:?}: {f}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processing_a_flight_stores_the_pipelines_findings() {
+    let e = env_with(|c| c.threads_per_job = 2);
+    let flight = e.create_flight("a", "brighton").await;
+    let crew = e.token("a", "crew");
+    let files: Vec<(&str, Vec<u8>)> = ["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"]
+        .into_iter()
+        .map(|n| (n, std::fs::read(fixture(&format!("brighton/{n}"))).unwrap()))
+        .collect();
+    let r = e.multipart(flight, crew, &files).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = e
+        .post_json(
+            &format!("/api/v1/flights/{flight}/process"),
+            crew,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let job = r.json()["job"].clone();
+    // Asking again while queued gives the same job, not a second one.
+    let again = e
+        .post_json(
+            &format!("/api/v1/flights/{flight}/process"),
+            crew,
+            json!({}),
+        )
+        .await;
+    assert_eq!(again.json()["job"], job);
+
+    let workers = Workers::start(&e.state);
+    let f = wait_for_flight(&e, flight, crew, Duration::from_secs(900)).await;
+    workers.stop();
+    assert_eq!(f["state"], json!("done"), "{f}");
+    assert_eq!(f["progress"]["stage"].as_str().is_some(), true, "{f}");
+
+    // The stored findings are the pipeline's, one for one.
+    let out = std::fs::read_dir(e.dir.path().join(format!("flights/{flight}")))
+        .unwrap()
+        .flatten()
+        .map(|d| d.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("out-"))
+        .collect::<Vec<_>>();
+    assert_eq!(out.len(), 1, "exactly one output folder: {out:?}");
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(out[0].join("findings.geojson")).unwrap())
+            .unwrap();
+    let viewer = e.token("a", "viewer");
+    let served = e
+        .get(
+            &format!("/api/v1/flights/{flight}/findings.geojson"),
+            viewer,
+        )
+        .await
+        .json();
+    let written_ids: Vec<&Value> = written["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["properties"]["id"])
+        .collect();
+    let served_ids: Vec<&Value> = served["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["properties"]["id"])
+        .collect();
+    assert_eq!(served_ids, written_ids);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out[0].join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        f["rejected"].as_array().unwrap().len(),
+        summary["rejected"].as_array().unwrap().len()
+    );
+
+    let footprints = e
+        .get(
+            &format!("/api/v1/flights/{flight}/footprints.geojson"),
+            viewer,
+        )
+        .await;
+    assert_eq!(footprints.status, StatusCode::OK);
+    assert_eq!(footprints.json()["type"], json!("FeatureCollection"));
+
+    if let Some(first) = served["features"].as_array().unwrap().first() {
+        let id = first["id"].as_i64().unwrap();
+        let crop = e
+            .get(&format!("/api/v1/findings/{id}/photo.jpg"), viewer)
+            .await;
+        assert_eq!(crop.status, StatusCode::OK);
+        let img = image::load_from_memory(&crop.body).unwrap();
+        assert!(img.width().max(img.height()) <= 1024);
+    }
+    let planner = e.token("a", "planner");
+    let gpkg = e.get("/api/v1/workorders.gpkg", planner).await;
+    assert_eq!(gpkg.status, StatusCode::OK);
+    assert!(gpkg.body.starts_with(b"SQLite format 3\0"));
+    let csv = e.get("/api/v1/workorders.csv", planner).await;
+    assert_eq!(
+        csv.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&csv.body)
+    );
+    assert!(String::from_utf8_lossy(&csv.body).starts_with("flight_id,"));
+    let wo = e.get("/api/v1/workorders.geojson", planner).await;
+    assert_eq!(wo.json()["type"], json!("FeatureCollection"));
+
+    // Re-uploading a stored photo is a no-op and leaves the flight done.
+    let r = e.multipart(flight, crew, &files[..1]).await;
+    assert_eq!(r.json()["files"][0]["status"], json!("duplicate"));
+    let f = e
+        .get(&format!("/api/v1/flights/{flight}"), crew)
+        .await
+        .json();
+    assert_eq!(f["state"], json!("done"));
+}

@@ -1,0 +1,114 @@
+// The managers' map: the organisation's registers, flight footprints and findings styled
+// by severity, with filters; clicking a finding shows its photo crop, quantities and asset.
+// Works offline: without a configured tile URL the background is plain.
+'use strict';
+(async () => {
+  const { json, api, el } = Besikta;
+  const $ = id => document.getElementById(id);
+  const me = await Besikta.header('/map');
+  if (!me) return;
+  const params = new URLSearchParams(location.search);
+  const style = { version: 8, sources: {}, layers: [{ id: 'bg', type: 'background', paint: { 'background-color': '#f2efe9' } }] };
+  if (me.tile_url) {
+    style.sources.tiles = { type: 'raster', tiles: [me.tile_url], tileSize: 256 };
+    style.layers.push({ id: 'tiles', type: 'raster', source: 'tiles' });
+  }
+  const map = new maplibregl.Map({ container: 'map', style, center: [0, 0], zoom: 1, attributionControl: false });
+  window.besiktaMap = map;
+  map.addControl(new maplibregl.NavigationControl());
+  await new Promise(r => map.on('load', r));
+  const empty = { type: 'FeatureCollection', features: [] };
+  const bounds = new maplibregl.LngLatBounds();
+  const extend = fc => {
+    const walk = c => (typeof c[0] === 'number' ? bounds.extend(c) : c.forEach(walk));
+    fc.features.forEach(f => f.geometry && walk(f.geometry.coordinates));
+  };
+
+  // Registers (GeoJSON ones are drawn) and footprints of processed flights.
+  const { registers } = await json('/api/v1/registers');
+  for (const r of registers.filter(r => r.data_url)) {
+    const data = await json(r.data_url);
+    map.addSource('reg-' + r.kind, { type: 'geojson', data });
+    map.addLayer({ id: 'reg-line-' + r.kind, type: 'line', source: 'reg-' + r.kind, paint: { 'line-color': '#457b9d', 'line-width': 2 } });
+  }
+  const { flights } = await json('/api/v1/flights');
+  const footprints = { type: 'FeatureCollection', features: [] };
+  for (const f of flights.filter(f => f.state === 'done')) {
+    try { footprints.features.push(...(await json('/api/v1/flights/' + f.id + '/footprints.geojson')).features); } catch (_) { /* none */ }
+  }
+  map.addSource('footprints', { type: 'geojson', data: footprints });
+  map.addLayer({ id: 'footprints', type: 'line', source: 'footprints', paint: { 'line-color': '#888', 'line-dasharray': [2, 2] } });
+  extend(footprints);
+
+  const color = ['match', ['get', 'severity'], 'high', '#d7191c', 'medium', '#fdae61', '#ffe34d'];
+  map.addSource('findings', { type: 'geojson', data: empty });
+  map.addLayer({ id: 'findings-fill', type: 'fill', source: 'findings', paint: { 'fill-color': color, 'fill-opacity': 0.6 } });
+  map.addLayer({ id: 'findings-line', type: 'line', source: 'findings', paint: { 'line-color': color, 'line-width': 3 } });
+  // Small defects vanish at city zoom; a circle at each finding keeps them visible.
+  map.addSource('finding-points', { type: 'geojson', data: empty });
+  map.addLayer({ id: 'findings-point', type: 'circle', source: 'finding-points', paint: { 'circle-color': color, 'circle-radius': 6, 'circle-stroke-color': '#333', 'circle-stroke-width': 1 } });
+
+  let loaded = null;
+  async function refresh(first) {
+    const q = new URLSearchParams();
+    const sev = [...document.querySelectorAll('input[name=severity]:checked')].map(i => i.value);
+    q.set('severity', sev.join(',') || 'none');
+    const classes = [...document.querySelectorAll('input[name=class]')];
+    if (classes.length && classes.some(c => !c.checked)) q.set('class', classes.filter(c => c.checked).map(c => c.value).join(',') || 'none');
+    if ($('since').value) q.set('since', $('since').value);
+    if (params.get('flight')) q.set('flight', params.get('flight'));
+    if (!sev.length) { loaded = empty; } else {
+      try { loaded = await json('/api/v1/findings.geojson?' + q); } catch (e) { $('count').textContent = e.message; return; }
+    }
+    map.getSource('findings').setData(loaded);
+    map.getSource('finding-points').setData({ type: 'FeatureCollection', features: loaded.features.map(f => {
+      const b = new maplibregl.LngLatBounds(); const walk = c => (typeof c[0] === 'number' ? b.extend(c) : c.forEach(walk));
+      walk(f.geometry.coordinates);
+      return { type: 'Feature', id: f.id, properties: f.properties, geometry: { type: 'Point', coordinates: b.getCenter().toArray() } };
+    }) });
+    $('count').textContent = loaded.features.length + ' findings';
+    $('count').dataset.count = loaded.features.length;
+    if (first) {
+      extend(loaded);
+      const classSet = [...new Set(loaded.features.map(f => f.properties.class))].sort();
+      $('classes').replaceChildren('Class: ', ...classSet.map(c => el('label', {}, el('input', { type: 'checkbox', name: 'class', value: c, checked: '' }), ' ' + c + ' ')));
+      document.querySelectorAll('input[name=class]').forEach(i => (i.onchange = () => refresh(false)));
+      if (!bounds.isEmpty()) map.fitBounds(bounds, { padding: 40, maxZoom: 20, duration: 0 });
+    }
+    document.body.dataset.findingsLoaded = 'yes';
+  }
+  document.querySelectorAll('input[name=severity]').forEach(i => (i.onchange = () => refresh(false)));
+  $('since').onchange = () => refresh(false);
+  await refresh(true);
+
+  function fmt(v, unit) { return v === null || v === undefined ? '–' : Number(v).toFixed(2) + ' ' + unit; }
+  async function show(id) {
+    const f = loaded.features.find(x => x.id === id);
+    if (!f) return;
+    const p = f.properties;
+    const img = el('img', { id: 'finding-photo', alt: 'photo of the finding' });
+    $('finding').replaceChildren(
+      el('h3', { class: 'sev-' + p.severity }, p.class + ' · ' + p.severity),
+      img,
+      el('table', {},
+        el('tr', {}, el('th', {}, 'finding'), el('td', {}, '#' + f.id + ' (flight ' + p.flight_id + ')')),
+        el('tr', {}, el('th', {}, 'length'), el('td', {}, fmt(p.length_m, 'm'))),
+        el('tr', {}, el('th', {}, 'area'), el('td', {}, fmt(p.area_m2, 'm²'))),
+        el('tr', {}, el('th', {}, 'confidence'), el('td', {}, fmt(p.confidence, ''))),
+        el('tr', {}, el('th', {}, 'asset'), el('td', {}, (p.asset_name || '–') + (p.asset_id ? ' (' + p.asset_id + ')' : ''))),
+        el('tr', {}, el('th', {}, 'chainage'), el('td', {}, fmt(p.chainage_m, 'm'))),
+        el('tr', {}, el('th', {}, 'status'), el('td', {}, p.status)),
+        el('tr', {}, el('th', {}, 'best photo'), el('td', {}, p.best_photo || '–'))));
+    // <img> cannot send the token, so fetch the crop and show it as a blob.
+    const blob = await (await api(p.photo_url)).blob();
+    img.onload = () => { img.dataset.loaded = 'yes'; };
+    img.src = URL.createObjectURL(blob);
+  }
+  window.besiktaShowFinding = show;
+  for (const layer of ['findings-fill', 'findings-point']) {
+    map.on('click', layer, e => show(e.features[0].id));
+    map.on('mouseenter', layer, () => (map.getCanvas().style.cursor = 'pointer'));
+    map.on('mouseleave', layer, () => (map.getCanvas().style.cursor = ''));
+  }
+  document.body.dataset.mapReady = 'yes';
+})();
