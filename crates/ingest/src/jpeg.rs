@@ -93,20 +93,18 @@ pub(crate) fn walk(bytes: &[u8], limits: Limits) -> Result<Layout<'_>, Problem> 
                     layout.xmp.push(packet);
                 }
             }
-            // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
-            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
-                if layout.frame.is_none() {
-                    let frame = parse_frame(payload, pos)?;
-                    let pixels = u64::from(frame.width) * u64::from(frame.height);
-                    if pixels > limits.max_pixels {
-                        return Err(Problem::TooManyPixels {
-                            width: frame.width,
-                            height: frame.height,
-                            limit_mpx: limits.max_pixels / 1_000_000,
-                        });
-                    }
-                    layout.frame = Some(frame);
+            // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC); the first one counts.
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) && layout.frame.is_none() => {
+                let frame = parse_frame(payload, pos)?;
+                let pixels = u64::from(frame.width) * u64::from(frame.height);
+                if pixels > limits.max_pixels {
+                    return Err(Problem::TooManyPixels {
+                        width: frame.width,
+                        height: frame.height,
+                        limit_mpx: limits.max_pixels / 1_000_000,
+                    });
                 }
+                layout.frame = Some(frame);
             }
             SOS => {
                 if layout.frame.is_none() {
