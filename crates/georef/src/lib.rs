@@ -79,7 +79,10 @@
 //! by Newton's method on the height along the ray. A DEM is sampled bilinearly between
 //! cell centres in its own CRS (query points are transformed from WGS 84 with GDAL); the
 //! ray is marched in steps of half a cell from where it drops below the DEM's highest
-//! value, and the first crossing is bisected to a micrometre along the ray. A ray that
+//! value, and the first crossing is refined by regula falsi (Illinois) until the ray is
+//! within a micrometre of the surface. A ray that meets the DEM's edge (leaves the area it
+//! covers) is checked for a crossing before the edge. Features thinner than half a cell
+//! that a ray crosses entirely between two samples can be missed. A ray that
 //! does not meet the ground is an error that says why ([`GeorefError::AboveHorizon`],
 //! [`GeorefError::BeyondRange`], [`GeorefError::OutsideDem`]), never a point at infinity.
 //! [`PhotoGeometry::ground_to_pixel`] projects without an occlusion test.

@@ -160,36 +160,33 @@ fn round_trip_on_dems_in_projected_crs_and_heights_match_the_terrain() {
 }
 
 #[test]
-fn flat_dem_agrees_with_the_take_off_plane() {
+fn flat_dems_in_metres_and_in_degrees_agree_with_the_take_off_plane() {
     let shot = Shot::default();
-    let grid = DemGrid {
-        crs: "EPSG:32615".into(),
-        geo_transform: [0.0; 6],
-        width: 0,
-        height: 0,
-        heights_m: Vec::new(),
-    };
-    let to = besikta_georef::CrsTransform::from_wgs84(&grid.crs).unwrap();
-    let [x0, y0] = to.apply(shot.lon, shot.lat).unwrap();
-    let n = 300;
-    let grid = DemGrid {
-        geo_transform: [x0 - 150.0, 1.0, 0.0, y0 + 150.0, 0.0, -1.0],
-        width: n,
-        height: n,
-        heights_m: vec![shot.abs_alt - shot.rel_alt; n * n],
-        ..grid
-    };
-    let dem = Ground::Dem(Dem::from_grid("flat", grid).unwrap());
     let plane = Ground::TakeOffPlane;
-    let gd = PhotoGeometry::new(&capture(shot), &dem).unwrap();
     let gp = PhotoGeometry::new(&capture(shot), &plane).unwrap();
     let origin = gp.camera_position();
-    for px in frame_grid(7, 5) {
-        let a = enu(&origin, &gd.pixel_to_ground(px).unwrap());
-        let b = enu(&origin, &gp.pixel_to_ground(px).unwrap());
-        assert!(dist(a, b) < 1e-4, "{px:?}: DEM {a:?} vs plane {b:?}");
+    // 300 cells either way: 1 m in UTM 15N, 1e-5 degrees (0.76 m x 1.1 m) in WGS 84.
+    for (crs, cell) in [("EPSG:32615", 1.0), ("EPSG:4326", 1e-5)] {
+        let to = besikta_georef::CrsTransform::from_wgs84(crs).unwrap();
+        let [x0, y0] = to.apply(shot.lon, shot.lat).unwrap();
+        let n = 300;
+        let half = n as f64 / 2.0 * cell;
+        let grid = DemGrid {
+            crs: crs.into(),
+            geo_transform: [x0 - half, cell, 0.0, y0 + half, 0.0, -cell],
+            width: n,
+            height: n,
+            heights_m: vec![shot.abs_alt - shot.rel_alt; n * n],
+        };
+        let dem = Ground::Dem(Dem::from_grid("flat", grid).unwrap());
+        let gd = PhotoGeometry::new(&capture(shot), &dem).unwrap();
+        for px in frame_grid(7, 5) {
+            let a = enu(&origin, &gd.pixel_to_ground(px).unwrap());
+            let b = enu(&origin, &gp.pixel_to_ground(px).unwrap());
+            assert!(dist(a, b) < 1e-4, "{crs} {px:?}: DEM {a:?} vs plane {b:?}");
+        }
+        assert!((gd.gsd_cm_center().unwrap() - gp.gsd_cm_center().unwrap()).abs() < 1e-6);
     }
-    assert!((gd.gsd_cm_center().unwrap() - gp.gsd_cm_center().unwrap()).abs() < 1e-6);
 }
 
 #[test]
