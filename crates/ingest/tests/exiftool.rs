@@ -424,3 +424,54 @@ fn missing_paths_are_rejected_not_fatal() {
     assert_eq!(report.rejected.len(), 1);
     assert!(report.rejected[0].reason.contains("cannot read"));
 }
+
+#[test]
+fn every_cut_short_copy_is_refused_and_nothing_panics() {
+    let whole = std::fs::read(broken("duplicate-1.jpg")).unwrap();
+    assert!(read_capture_bytes("whole.jpg", &whole).is_ok());
+    // Cut anywhere before the end-of-image marker: header, metadata or image data.
+    for len in (0..whole.len() - 1).step_by(61) {
+        let err = read_capture_bytes("cut.jpg", &whole[..len])
+            .expect_err("a cut-short copy must be refused");
+        assert!(
+            matches!(
+                err.problem,
+                Problem::Truncated | Problem::NotJpeg { .. } | Problem::Corrupt { .. }
+            ),
+            "cut at {len}: {err}"
+        );
+    }
+    // Single damaged bytes in the header: refused, or still a plausible capture.
+    for at in (2..20_000).step_by(7) {
+        let mut damaged = whole.clone();
+        damaged[at] ^= 0xA5;
+        if let Ok(c) = read_capture_bytes("damaged.jpg", &damaged) {
+            assert!(c.latitude.is_some_and(|l| (-90.0..=90.0).contains(&l)));
+            assert!(c.width > 0 && c.height > 0);
+            assert!(c.gimbal_pitch_deg.is_none_or(|p| p <= 0.0));
+        }
+    }
+}
+
+#[test]
+fn content_hashes_agree_with_coreutils() {
+    // `sha256sum fixtures/brighton/*.JPG` (GNU coreutils 9.1).
+    let truth = [
+        (
+            "DJI_0018.JPG",
+            "2ce07a031764b0c67da1226327c804c6100ef243ca88d01804a5fc2080394b17",
+        ),
+        (
+            "DJI_0019.JPG",
+            "037fa63260e54ed21f048359b454f32ef62cb08c864feecca0cb70d2a06e6902",
+        ),
+        (
+            "DJI_0020.JPG",
+            "0a6c59d68ea966f23cda127404d9f388cd2af4377f442cad302d84f0edf5ad0c",
+        ),
+    ];
+    for (name, sha256) in truth {
+        let c = read_capture(&fixtures().join("brighton").join(name)).unwrap();
+        assert_eq!(c.sha256, sha256, "{name}");
+    }
+}
