@@ -28,9 +28,13 @@ pub use scan::{read_capture_with, scan_with, ScanOptions, ScanReport};
 use besikta_core::Capture;
 use std::path::{Path, PathBuf};
 
-/// Reads every photo and orthophoto under `paths` (files, or folders searched recursively
-/// for `.jpg`/`.jpeg`/`.tif`/`.tiff`), sorted by file name, with duplicates (same SHA-256)
-/// and unusable files listed in [`ScanReport::rejected`].
+/// Reads every photo and orthophoto under `paths`, sorted by file name, with duplicates
+/// (same SHA-256) and unusable files listed in [`ScanReport::rejected`].
+///
+/// Named files are read whatever their extension. Folders are searched recursively for
+/// `.jpg`/`.jpeg` photos and `.tif`/`.tiff` orthophotos; other photo formats found there
+/// (`.png`, `.heic`, `.dng`, `.webp`) are rejected so the crew hears they were skipped,
+/// and hidden entries (`._DJI_0001.JPG` resource forks, `.Trashes`) are ignored.
 pub fn scan(paths: &[PathBuf]) -> ScanReport {
     scan_with(paths, &ScanOptions::default())
 }

@@ -59,7 +59,7 @@ fn kind_of(path: &Path) -> Option<Kind> {
 }
 
 /// Files to read: named files whatever their extension, and from folders (recursively)
-/// the photos and TIFFs. Unreadable paths come back as rejections.
+/// the photos and TIFFs that are not hidden. Unreadable paths come back as rejections.
 fn collect(paths: &[PathBuf]) -> (BTreeSet<PathBuf>, Vec<Rejected>) {
     let mut files = BTreeSet::new();
     let mut rejected = Vec::new();
@@ -90,6 +90,11 @@ fn walk_dir(dir: &Path, files: &mut BTreeSet<PathBuf>, rejected: &mut Vec<Reject
         }
     };
     for entry in entries.flatten() {
+        // Hidden entries are not photos: macOS leaves `._DJI_0001.JPG` resource forks on
+        // memory cards, and `.Trashes` holds deleted files.
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         let path = entry.path();
         // Follow symlinks to files but not to folders, so a link loop cannot hang the scan.
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());

@@ -408,6 +408,14 @@ fn scan_keeps_the_good_and_rejects_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let original = fixtures().join("brighton/DJI_0018.JPG");
     std::fs::copy(&original, dir.path().join("copy.jpg")).unwrap();
+    // macOS resource forks and trash on memory cards are not photos.
+    std::fs::write(
+        dir.path().join("._copy.jpg"),
+        b"\0\x05\x16\x07 resource fork",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join(".Trashes")).unwrap();
+    std::fs::write(dir.path().join(".Trashes/old.jpg"), b"deleted").unwrap();
     let both = scan(&[original, dir.path().to_path_buf()]);
     assert_eq!(both.captures.len(), 1);
     assert_eq!(both.rejected.len(), 1);
