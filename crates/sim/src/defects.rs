@@ -9,7 +9,7 @@
 //! apart that a correct merger never fuses two of them.
 
 use crate::rng::{fbm, Rng};
-use crate::texture::{blend, is_carriageway, polygon_rings, Texture};
+use crate::texture::{blend, is_carriageway, Texture};
 use besikta_core::AssetKind;
 use besikta_report::register::{Asset, AssetGeometry};
 use geo::{Contains, Distance, Euclidean, Point};
@@ -101,27 +101,32 @@ pub fn polyline_length(points: &[[f64; 2]]) -> f64 {
 
 /// Signed shoelace area of a ring (closed or not).
 pub fn ring_area(ring: &[[f64; 2]]) -> f64 {
+    let Some(&o) = ring.first() else { return 0.0 };
     let n = ring.len();
+    // Relative to the first vertex: with UTM coordinates (1e6 m) the products would
+    // cancel catastrophically for a defect a metre across.
     (0..n)
         .map(|i| {
             let (a, b) = (ring[i], ring[(i + 1) % n]);
-            a[0] * b[1] - b[0] * a[1]
+            (a[0] - o[0]) * (b[1] - o[1]) - (b[0] - o[0]) * (a[1] - o[1])
         })
         .sum::<f64>()
         / 2.0
 }
 
 fn ring_centroid(ring: &[[f64; 2]]) -> [f64; 2] {
+    let o = ring[0];
     let n = ring.len();
     let (mut cx, mut cy, mut a2) = (0.0, 0.0, 0.0);
     for i in 0..n {
         let (p, q) = (ring[i], ring[(i + 1) % n]);
+        let (p, q) = ([p[0] - o[0], p[1] - o[1]], [q[0] - o[0], q[1] - o[1]]);
         let c = p[0] * q[1] - q[0] * p[1];
         a2 += c;
         cx += (p[0] + q[0]) * c;
         cy += (p[1] + q[1]) * c;
     }
-    [cx / (3.0 * a2), cy / (3.0 * a2)]
+    [o[0] + cx / (3.0 * a2), o[1] + cy / (3.0 * a2)]
 }
 
 /// Options of [`plant`].
@@ -151,8 +156,10 @@ impl Default for PlantConfig {
     }
 }
 
-/// Distance beyond a road's half-width within which another road makes a position ambiguous.
+/// Distance beyond a road's half-width within which the matcher considers that road.
 const ROAD_REACH_M: f64 = 2.5;
+/// How much nearer the planted road's centreline must be than any other road's.
+const ROAD_MARGIN_M: f64 = 1.5;
 /// Clearance kept between a road defect and the carriageway edge, metres.
 const ROAD_EDGE_CLEARANCE_M: f64 = 0.4;
 /// Clearance between a roof defect and the building's walls, metres.
@@ -189,10 +196,9 @@ pub fn plant(assets: &[&Asset], cfg: &PlantConfig, seed: u64) -> Vec<Defect> {
     let mut rng = Rng::derive(seed, 0xDEFEC7);
     let mut out: Vec<Defect> = Vec::new();
     let [xmin, ymin, xmax, ymax] = cfg.area;
-    for i in 0..cfg.count {
-        let mut class = pick_class(&mut rng, &cfg.weights);
+    for (i, mut class) in class_mix(cfg.count, &cfg.weights, &mut rng).into_iter().enumerate() {
         if class == DefectClass::RoofDamage && roofs.is_empty() {
-            class = DefectClass::Crack;
+            class = if i % 2 == 0 { DefectClass::Crack } else { DefectClass::Pothole };
         }
         for _ in 0..cfg.attempts {
             let p = [rng.range(xmin, xmax), rng.range(ymin, ymax)];
@@ -236,43 +242,51 @@ pub fn plant(assets: &[&Asset], cfg: &PlantConfig, seed: u64) -> Vec<Defect> {
     out
 }
 
-fn pick_class(rng: &mut Rng, w: &[f64; 3]) -> DefectClass {
+/// `count` classes in the proportions of `w` (largest remainder), in random order: a small
+/// flight still gets every class.
+fn class_mix(count: usize, w: &[f64; 3], rng: &mut Rng) -> Vec<DefectClass> {
+    let classes = [DefectClass::Crack, DefectClass::Pothole, DefectClass::RoofDamage];
     let total: f64 = w.iter().sum();
-    let r = rng.unit() * total;
-    if r < w[0] {
-        DefectClass::Crack
-    } else if r < w[0] + w[1] {
-        DefectClass::Pothole
-    } else {
-        DefectClass::RoofDamage
+    let exact: Vec<f64> = w.iter().map(|x| x / total * count as f64).collect();
+    let mut n: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..3).collect();
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
+    for &k in order.iter().take(count - n.iter().sum::<usize>()) {
+        n[k] += 1;
     }
+    let mut out: Vec<DefectClass> = (0..3).flat_map(|k| std::iter::repeat_n(classes[k], n[k])).collect();
+    // Fisher-Yates with the seeded generator.
+    for i in (1..out.len()).rev() {
+        out.swap(i, rng.below(i + 1));
+    }
+    out
 }
 
-/// The one carriageway a point unambiguously belongs to, with its distance to the
-/// centreline; `None` when it is off-road, near another road or near a building.
+/// The carriageway a point unambiguously belongs to, with its distance to the centreline:
+/// the point is on it, clear of its edges and of buildings, and every other road's
+/// centreline is at least [`ROAD_MARGIN_M`] farther away (the matcher picks the nearest
+/// centreline, so position errors below the margin cannot change the answer).
 fn unique_road<'a>(roads: &'a [Road<'a>], roofs: &[Roof], p: [f64; 2]) -> Option<(&'a Road<'a>, f64)> {
     let pt = Point::new(p[0], p[1]);
-    let mut found: Option<(&Road, f64)> = None;
-    for r in roads {
-        let d = Euclidean.distance(&pt, r.lines);
-        if d <= r.asset.width_m / 2.0 + ROAD_REACH_M {
-            if found.is_some() {
-                return None;
-            }
-            found = Some((r, d));
-        }
-    }
-    let (road, d) = found?;
-    if !is_carriageway(road.asset) || d > road.asset.width_m / 2.0 - ROAD_EDGE_CLEARANCE_M {
-        return None;
-    }
-    if roofs
+    let mut dists: Vec<(f64, &Road)> = roads
         .iter()
-        .any(|b| Euclidean.distance(&pt, b.polys) < BUILDING_CLEARANCE_M)
-    {
+        .map(|r| (Euclidean.distance(&pt, r.lines), r))
+        .filter(|(d, r)| *d <= r.asset.width_m / 2.0 + ROAD_REACH_M)
+        .collect();
+    dists.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let &(d, road) = dists.first()?;
+    if dists.get(1).is_some_and(|(d2, _)| d2 - d < ROAD_MARGIN_M) {
         return None;
     }
-    Some((road, d))
+    on_carriageway(road, d, roofs, pt).then_some((road, d))
+}
+
+fn on_carriageway(road: &Road, d: f64, roofs: &[Roof], pt: Point<f64>) -> bool {
+    is_carriageway(road.asset)
+        && d <= road.asset.width_m / 2.0 - ROAD_EDGE_CLEARANCE_M
+        && !roofs
+            .iter()
+            .any(|b| Euclidean.distance(&pt, b.polys) < BUILDING_CLEARANCE_M)
 }
 
 /// The road's direction near a point (unit vector of the nearest segment).
@@ -318,7 +332,7 @@ fn road_defect(
                 (across, rng.range(1.2, (0.6 * road.asset.width_m).max(1.3)))
             };
             let points = meander(p, heading, length, 0.1, 0.12, rng);
-            let width_m = rng.range(0.03, 0.06);
+            let width_m = rng.range(0.04, 0.08);
             let mid = points[points.len() / 2];
             (DefectShape::Line { points, width_m }, mid)
         }
@@ -328,14 +342,18 @@ fn road_defect(
             (DefectShape::Area { ring }, c)
         }
     };
-    // Every vertex must stay on the same carriageway, clear of its edges.
+    // The matcher uses the defect's centre; every vertex must stay on the carriageway.
+    match unique_road(roads, roofs, centre) {
+        Some((r, _)) if r.asset.id == road.asset.id => {}
+        _ => return None,
+    }
     let pts = match &shape {
         DefectShape::Line { points, .. } => points,
         DefectShape::Area { ring } => ring,
     };
     for q in pts {
-        let (r, _) = unique_road(roads, roofs, *q)?;
-        if r.asset.id != road.asset.id {
+        let qp = Point::new(q[0], q[1]);
+        if !on_carriageway(road, Euclidean.distance(&qp, road.lines), roofs, qp) {
             return None;
         }
     }
@@ -369,16 +387,14 @@ fn roof_defect(roofs: &[Roof], p: [f64; 2], rng: &mut Rng) -> Option<Candidate> 
 fn meander(p: [f64; 2], heading: f64, length: f64, step: f64, jitter: f64, rng: &mut Rng) -> Vec<[f64; 2]> {
     let n = (length / step).round().max(2.0) as usize;
     let mut pts = vec![[0.0, 0.0]];
-    let mut h = heading;
     let mut drift = 0.0;
     for _ in 0..n {
         // The heading wanders but is pulled back towards the main direction.
         drift = 0.7 * drift + jitter * rng.normal();
-        h = heading + drift;
+        let h = heading + drift;
         let last = *pts.last().expect("starts with a point");
         pts.push([last[0] + step * h.cos(), last[1] + step * h.sin()]);
     }
-    let _ = h;
     let mid = pts[pts.len() / 2];
     pts.iter()
         .map(|q| [q[0] - mid[0] + p[0], q[1] - mid[1] + p[1]])
@@ -462,11 +478,6 @@ pub fn assets_in<'a>(assets: &'a [Asset], bbox: [f64; 4]) -> Vec<&'a Asset> {
             })
         })
         .collect()
-}
-
-/// Rings of an asset's polygons (for callers that draw or test roofs).
-pub fn roof_rings(a: &Asset) -> Vec<Vec<Vec<[f64; 2]>>> {
-    polygon_rings(a)
 }
 
 #[cfg(test)]

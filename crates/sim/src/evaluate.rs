@@ -199,16 +199,19 @@ fn items(v: &Value, what: &str, local: &mut Option<Local>) -> Result<Vec<Item>, 
 /// Area centroid of a ring; the vertex mean when it has no area; the point itself.
 fn centroid(pts: &[[f64; 2]]) -> [f64; 2] {
     let n = pts.len();
+    // Relative to the first vertex, so large coordinates do not cancel.
+    let o = pts[0];
     let (mut cx, mut cy, mut a2) = (0.0, 0.0, 0.0);
     for i in 0..n {
         let (p, q) = (pts[i], pts[(i + 1) % n]);
+        let (p, q) = ([p[0] - o[0], p[1] - o[1]], [q[0] - o[0], q[1] - o[1]]);
         let c = p[0] * q[1] - q[0] * p[1];
         a2 += c;
         cx += (p[0] + q[0]) * c;
         cy += (p[1] + q[1]) * c;
     }
     if a2.abs() > 1e-12 {
-        [cx / (3.0 * a2), cy / (3.0 * a2)]
+        [o[0] + cx / (3.0 * a2), o[1] + cy / (3.0 * a2)]
     } else {
         let s = pts.iter().fold([0.0, 0.0], |s, p| [s[0] + p[0], s[1] + p[1]]);
         [s[0] / n as f64, s[1] / n as f64]

@@ -5,7 +5,7 @@
 use crate::SimError;
 
 /// Everything written into one photo's metadata.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PhotoMeta {
     pub make: String,
     pub model: String,

@@ -92,8 +92,9 @@ impl Default for SimConfig {
             register: PathBuf::new(),
             out_dir: PathBuf::new(),
             seed: 1,
-            // Central Helsinki, between the railway station and the Esplanadi: roads and roofs.
-            center: [60.1690, 24.9450],
+            // Central Helsinki (Kluuvi): carriageways with markings, footways and roofs of
+            // several colours, with room for defects away from junctions.
+            center: [60.1699, 24.9475],
             photos: 12,
             altitude_m: 40.0,
             overlap_pct: 70.0,
@@ -113,13 +114,13 @@ impl Default for SimConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct PhotoRecord {
     pub file: String,
-    /// True camera position, WGS 84 `[lat, lon]`, and height above mean sea level.
+    /// True camera position (WGS 84) and heading, as rendered.
     pub true_lat: f64,
     pub true_lon: f64,
     pub true_yaw_deg: f64,
     /// Values as a reader decodes them from the file (after EXIF/XMP rounding).
     pub written: WrittenMeta,
-    #[serde(skip)]
+    /// The writer's input: [`exif::app1_segments`] of this gives the file's APP1 bytes.
     pub meta: PhotoMeta,
 }
 
