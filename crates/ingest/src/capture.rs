@@ -206,3 +206,97 @@ fn check(c: &Capture) -> Result<(), Problem> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nadir() -> Capture {
+        Capture {
+            latitude: Some(46.84),
+            longitude: Some(-91.99),
+            gps_altitude_m: Some(198.3),
+            absolute_altitude_m: Some(198.3),
+            relative_altitude_m: Some(39.8),
+            gimbal_pitch_deg: Some(-89.9),
+            gimbal_yaw_deg: Some(45.0),
+            ..Capture::default()
+        }
+    }
+
+    #[test]
+    fn plausible_captures_pass_and_absurd_ones_are_named() {
+        assert!(check(&nadir()).is_ok());
+        let horizon = Capture {
+            gimbal_pitch_deg: Some(0.0),
+            ..nadir()
+        };
+        assert!(
+            check(&horizon).is_ok(),
+            "looking at the horizon is not above it"
+        );
+        let cases = [
+            (
+                Capture {
+                    latitude: None,
+                    ..nadir()
+                },
+                "no GPS position",
+            ),
+            (
+                Capture {
+                    longitude: Some(-191.0),
+                    ..nadir()
+                },
+                "the longitude is -191",
+            ),
+            (
+                Capture {
+                    latitude: Some(0.0),
+                    longitude: Some(0.0),
+                    ..nadir()
+                },
+                "0, 0",
+            ),
+            (
+                Capture {
+                    gps_altitude_m: Some(25_000.0),
+                    ..nadir()
+                },
+                "the GPS altitude is 25000",
+            ),
+            (
+                Capture {
+                    relative_altitude_m: Some(-9000.0),
+                    ..nadir()
+                },
+                "height above take-off is -9000",
+            ),
+            (
+                Capture {
+                    gimbal_pitch_deg: Some(12.5),
+                    ..nadir()
+                },
+                "+12.5 degrees",
+            ),
+            (
+                Capture {
+                    gimbal_pitch_deg: Some(-400.0),
+                    ..nadir()
+                },
+                "gimbal pitch is -400",
+            ),
+            (
+                Capture {
+                    flight_roll_deg: Some(f64::NAN),
+                    ..nadir()
+                },
+                "flight roll is NaN",
+            ),
+        ];
+        for (capture, words) in cases {
+            let reason = check(&capture).unwrap_err().to_string();
+            assert!(reason.contains(words), "{words}: {reason}");
+        }
+    }
+}
