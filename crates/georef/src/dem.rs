@@ -247,14 +247,90 @@ impl Dem {
         let i0 = (fx.floor() as usize).min(self.width - 2);
         let j0 = (fy.floor() as usize).min(self.height - 2);
         let (tx, ty) = (fx - i0 as f64, fy - j0 as f64);
-        let at = |i: usize, j: usize| self.heights[j * self.width + i] as f64;
-        let (h00, h10, h01, h11) = (
-            at(i0, j0),
-            at(i0 + 1, j0),
-            at(i0, j0 + 1),
-            at(i0 + 1, j0 + 1),
-        );
-        let v = (h00 * (1.0 - tx) + h10 * tx) * (1.0 - ty) + (h01 * (1.0 - tx) + h11 * tx) * ty;
+        let mut v = 0.0;
+        for (i, j, w) in [
+            (i0, j0, (1.0 - tx) * (1.0 - ty)),
+            (i0 + 1, j0, tx * (1.0 - ty)),
+            (i0, j0 + 1, (1.0 - tx) * ty),
+            (i0 + 1, j0 + 1, tx * ty),
+        ] {
+            // A no-data neighbour only matters if it carries weight: on the edge of a hole
+            // or of the grid, the valid cells alone decide.
+            if w > 0.0 {
+                v += w * self.heights[j * self.width + i] as f64;
+            }
+        }
         v.is_finite().then_some(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 3 x 3 cells of 10 m in UTM 15N, values 0..8 row by row from the top.
+    fn grid(heights_m: Vec<f64>) -> Dem {
+        Dem::from_grid(
+            "test-grid",
+            DemGrid {
+                crs: "EPSG:32615".into(),
+                geo_transform: [500_000.0, 10.0, 0.0, 5_188_030.0, 0.0, -10.0],
+                width: 3,
+                height: 3,
+                heights_m,
+            },
+        )
+        .unwrap()
+    }
+
+    /// Height at UTM coordinates, going through WGS 84 like every real query.
+    fn at(dem: &Dem, x: f64, y: f64) -> Option<f64> {
+        let [lon, lat] = dem.to_dem.inverse(x, y).unwrap();
+        dem.height_at(lat, lon).unwrap()
+    }
+
+    #[test]
+    fn cell_values_stand_for_cell_centres_and_interpolate_bilinearly() {
+        let dem = grid((0..9).map(f64::from).collect());
+        let close = |v: Option<f64>, e: f64| v.is_some_and(|v| (v - e).abs() < 1e-6);
+        // Centre of the middle cell (row 1, col 1).
+        assert!(close(at(&dem, 500_015.0, 5_188_015.0), 4.0));
+        // Half way between the centres of cells (0, 0) and (0, 1), then down a quarter.
+        assert!(close(at(&dem, 500_010.0, 5_188_025.0), 0.5));
+        assert!(close(at(&dem, 500_010.0, 5_188_022.5), 0.5 + 0.75));
+        // The outer half cell holds the edge value.
+        assert!(close(at(&dem, 500_001.0, 5_188_029.0), 0.0));
+        assert!(close(at(&dem, 500_029.0, 5_188_001.0), 8.0));
+        // Outside the grid.
+        assert_eq!(at(&dem, 499_999.0, 5_188_015.0), None);
+        assert_eq!(at(&dem, 500_015.0, 5_188_031.0), None);
+        assert_eq!(dem.height_range_m(), [0.0, 8.0]);
+        assert!(
+            (dem.cell_size_m() - 10.0).abs() < 0.01,
+            "{}",
+            dem.cell_size_m()
+        );
+    }
+
+    #[test]
+    fn no_data_cells_are_holes_not_zeros() {
+        let mut h: Vec<f64> = (0..9).map(f64::from).collect();
+        h[4] = f64::NAN;
+        let dem = grid(h);
+        assert_eq!(at(&dem, 500_015.0, 5_188_015.0), None);
+        assert_eq!(at(&dem, 500_010.0, 5_188_020.0), None);
+        assert!(at(&dem, 500_002.0, 5_188_028.0).is_some());
+        let err = Dem::from_grid(
+            "empty",
+            DemGrid {
+                crs: "EPSG:32615".into(),
+                geo_transform: [0.0, 1.0, 0.0, 0.0, 0.0, -1.0],
+                width: 2,
+                height: 2,
+                heights_m: vec![f64::NAN; 4],
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("no data"), "{err}");
     }
 }
