@@ -1,13 +1,119 @@
-//! The `besikta simulate` subcommand.
+//! The `besikta simulate` subcommand: renders a simulated flight over a real asset register
+//! with planted defects, and optionally scores a processed flight against its truth.
+
+use anyhow::Context;
+use std::path::PathBuf;
 
 /// Arguments of `besikta simulate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Input paths.
-    pub paths: Vec<std::path::PathBuf>,
+    /// Asset register to build the ground from (OSM PBF, GeoPackage, Shapefile, GeoJSON...).
+    #[arg(long, value_name = "REGISTER", required_unless_present = "evaluate")]
+    pub assets: Option<PathBuf>,
+    /// Folder to write the photos, truth.geojson and flight.json into.
+    #[arg(long, value_name = "DIR", required_unless_present = "evaluate")]
+    pub out: Option<PathBuf>,
+    /// Seed: the same seed gives byte-identical photos.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Centre of the flight, WGS 84 `LAT,LON` (default: central Helsinki).
+    #[arg(long, value_name = "LAT,LON", value_parser = parse_center)]
+    pub center: Option<[f64; 2]>,
+    /// Number of photos.
+    #[arg(long, default_value_t = 12)]
+    pub photos: usize,
+    /// Flying height above the ground, metres.
+    #[arg(long, value_name = "M", default_value_t = 40.0)]
+    pub altitude: f64,
+    /// Forward and side overlap, percent.
+    #[arg(long, value_name = "PCT", default_value_t = 70.0)]
+    pub overlap: f64,
+    /// Camera model (EXIF Model): FC6310, FC6310S, FC330, FC300S, FC220.
+    #[arg(long, value_name = "MODEL", default_value = "FC6310")]
+    pub camera: String,
+    /// Defects to plant.
+    #[arg(long, value_name = "N", default_value_t = 15)]
+    pub defects: usize,
+    /// Standard deviation of the GPS error written into the photos, metres (photos are
+    /// rendered from the true position).
+    #[arg(long, value_name = "M", default_value_t = 0.0)]
+    pub gps_noise: f64,
+    /// Standard deviation of the compass error written into the photos, degrees.
+    #[arg(long, value_name = "DEG", default_value_t = 0.0)]
+    pub yaw_noise: f64,
+    /// Width of the rendered photos, pixels (height follows the sensor's aspect ratio).
+    #[arg(long, value_name = "PX", default_value_t = 1600)]
+    pub width: u32,
+    /// JPEG quality, 1-100.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: u8,
+    /// Instead of simulating: score FINDINGS (a findings.geojson) against TRUTH (a
+    /// truth.geojson) and print the metrics as JSON.
+    #[arg(long, num_args = 2, value_names = ["TRUTH", "FINDINGS"], conflicts_with_all = ["assets", "out"])]
+    pub evaluate: Option<Vec<PathBuf>>,
+    /// Matching tolerance of --evaluate, metres.
+    #[arg(long, value_name = "M", default_value_t = 2.0)]
+    pub tolerance: f64,
+}
+
+fn parse_center(s: &str) -> Result<[f64; 2], String> {
+    let (a, b) = s
+        .split_once(',')
+        .ok_or_else(|| format!("'{s}' is not LAT,LON"))?;
+    let lat: f64 = a.trim().parse().map_err(|_| format!("latitude '{a}' is not a number"))?;
+    let lon: f64 = b.trim().parse().map_err(|_| format!("longitude '{b}' is not a number"))?;
+    if !(-85.0..=85.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+        return Err(format!("{lat},{lon} is not a latitude,longitude"));
+    }
+    Ok([lat, lon])
 }
 
 /// Runs the subcommand; the returned byte is the process exit code.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("{} is not available in this build ({} paths)", "simulate", args.paths.len())
+    if let Some(paths) = &args.evaluate {
+        let cfg = besikta_sim::EvalConfig {
+            tolerance_m: args.tolerance,
+            ..Default::default()
+        };
+        let m = besikta_sim::evaluate_files(&paths[0], &paths[1], &cfg)?;
+        println!("{}", serde_json::to_string_pretty(&m)?);
+        return Ok(0);
+    }
+    let (Some(assets), Some(out)) = (args.assets, args.out) else {
+        anyhow::bail!("--assets and --out are required to simulate");
+    };
+    let defaults = besikta_sim::SimConfig::default();
+    let cfg = besikta_sim::SimConfig {
+        register: assets,
+        out_dir: out.clone(),
+        seed: args.seed,
+        center: args.center.unwrap_or(defaults.center),
+        photos: args.photos,
+        altitude_m: args.altitude,
+        overlap_pct: args.overlap,
+        camera: args.camera,
+        defects: args.defects,
+        gps_noise_m: args.gps_noise,
+        yaw_noise_deg: args.yaw_noise,
+        width_px: args.width,
+        jpeg_quality: args.quality,
+        ..defaults
+    };
+    let result = besikta_sim::simulate_with_progress(&cfg, &mut |done, total| {
+        eprint!("\rrendered {done}/{total} photos");
+        if done == total {
+            eprintln!();
+        }
+    })
+    .with_context(|| format!("simulating a flight into {}", out.display()))?;
+    println!(
+        "{} photos, {} defects planted ({} asked), GSD {:.2} cm/px, frame {}: {}",
+        result.photos.len(),
+        result.defects.len(),
+        cfg.defects,
+        result.gsd_cm,
+        result.frame,
+        out.display()
+    );
+    Ok(0)
 }

@@ -183,7 +183,10 @@ pub fn exif_tiff(m: &PhotoMeta) -> Vec<u8> {
         (0x9000, Value::Undefined(b"0230".to_vec())),
         (0x9003, Value::Ascii(m.datetime.clone())),
         (0x9004, Value::Ascii(m.datetime.clone())),
+        // Y Cb Cr, as every JPEG camera writes; exiftool -validate requires it.
+        (0x9101, Value::Undefined(vec![1, 2, 3, 0])),
         (0x920A, Value::Rational(vec![rational(m.focal_mm, 100)])),
+        (0xA000, Value::Undefined(b"0010".to_vec())),
         (0xA001, Value::Short(1)),
         (0xA002, Value::Long(m.width)),
         (0xA003, Value::Long(m.height)),
