@@ -119,7 +119,7 @@ fn brighton_findings_stay_inside_the_flight_footprint() {
         }
         let props = &f["properties"];
         assert!(props["asset_id"].is_null(), "no register, no asset");
-        assert!(props["observations"].as_array().unwrap().len() >= 1);
+        assert!(!props["observations"].as_array().unwrap().is_empty());
         assert!(props["best_photo"].as_str().unwrap().ends_with(".JPG"));
     }
     let summary = read("summary.json");
