@@ -164,6 +164,22 @@ impl<'g> PhotoGeometry<'g> {
         let pose = capture
             .pose()
             .ok_or_else(|| missing("no GPS position (latitude/longitude)"))?;
+        let finite = [
+            pose.latitude,
+            pose.longitude,
+            pose.yaw_deg,
+            pose.pitch_deg,
+            pose.roll_deg,
+        ]
+        .iter()
+        .chain(pose.absolute_altitude_m.iter())
+        .chain(pose.relative_altitude_m.iter())
+        .all(|v| v.is_finite());
+        if !finite || pose.latitude.abs() > 90.0 || pose.longitude.abs() > 360.0 {
+            return Err(missing(
+                "the position, altitude or gimbal angles are not valid numbers",
+            ));
+        }
         let (camera_h, surface, dem_path) = match ground {
             Ground::TakeOffPlane => {
                 let rel = pose.relative_altitude_m.ok_or_else(|| {

@@ -205,6 +205,10 @@ fn missing_metadata_is_reported_not_guessed() {
     let err = PhotoGeometry::new(&c, &ground).unwrap_err();
     assert!(err.to_string().contains("GPS"), "{err}");
     let mut c = capture(Shot::default());
+    c.gimbal_pitch_deg = Some(f64::NAN);
+    let err = PhotoGeometry::new(&c, &ground).unwrap_err();
+    assert!(err.to_string().contains("not valid numbers"), "{err}");
+    let mut c = capture(Shot::default());
     c.relative_altitude_m = None;
     let err = PhotoGeometry::new(&c, &ground).unwrap_err();
     assert!(err.to_string().contains("relative altitude"), "{err}");
