@@ -53,7 +53,10 @@ fn tiling(c: &mut Criterion) {
         })
     });
     // Downsampling to half (photo at 2 mm/px, model at 1): one resize of the whole photo.
-    g.bench_function("resize_photo_half", |b| {
+    g.bench_function("downsample_photo_half", |b| {
+        b.iter(|| besikta_infer::tiling::downsample(&photo, 2000, 1125))
+    });
+    g.bench_function("image_crate_resize_photo_half", |b| {
         b.iter(|| {
             besikta_infer::image::imageops::resize(
                 &photo,

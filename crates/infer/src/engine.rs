@@ -203,12 +203,7 @@ impl Model {
         let source = if plan.scale == 1.0 {
             TileSource::Direct(img)
         } else if plan.scale < 1.0 {
-            resized = image::imageops::resize(
-                img,
-                plan.virt_w,
-                plan.virt_h,
-                image::imageops::FilterType::Triangle,
-            );
+            resized = crate::tiling::downsample(img, plan.virt_w, plan.virt_h);
             TileSource::Direct(&resized)
         } else {
             TileSource::Upsampled {
