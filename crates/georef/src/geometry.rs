@@ -47,18 +47,35 @@ impl GroundPoint {
     }
 }
 
-/// Limits of the ray intersection.
+/// Where the camera's height comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum CameraHeight {
+    /// The capture's absolute altitude (EXIF GPS altitude when it has none). With
+    /// [`Ground::TakeOffPlane`] only the relative altitude matters either way.
+    #[default]
+    Absolute,
+    /// The ground's height at the take-off point (WGS 84 degrees) plus the relative
+    /// altitude. Use it over a DEM when the drone's absolute altitude is unreliable
+    /// (barometric drift) or in another vertical datum than the DEM (an RTK drone's
+    /// ellipsoidal heights over an orthometric DEM differ by the geoid, tens of metres).
+    OverTakeOff { lat: f64, lon: f64 },
+}
+
+/// How one photo's geometry is set up.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GeometryOptions {
     /// Farthest distance from the camera, along the ray, at which a ray may meet the
     /// ground; farther is an error ([`GeorefError::BeyondRange`]). Metres.
     pub max_range_m: f64,
+    /// Where the camera's height comes from.
+    pub camera_height: CameraHeight,
 }
 
 impl Default for GeometryOptions {
     fn default() -> Self {
         Self {
             max_range_m: 1000.0,
+            camera_height: CameraHeight::Absolute,
         }
     }
 }
@@ -180,6 +197,13 @@ impl<'g> PhotoGeometry<'g> {
                 "the position, altitude or gimbal angles are not valid numbers",
             ));
         }
+        let relative = || {
+            pose.relative_altitude_m.ok_or_else(|| {
+                missing(
+                    "no relative altitude, so the camera cannot be placed over the take-off point",
+                )
+            })
+        };
         let (camera_h, surface, dem_path) = match ground {
             Ground::TakeOffPlane => {
                 let rel = pose.relative_altitude_m.ok_or_else(|| {
@@ -191,18 +215,30 @@ impl<'g> PhotoGeometry<'g> {
                 }
             }
             Ground::Plane { height_m } => {
-                let abs = pose.absolute_altitude_m.ok_or_else(|| {
-                    missing(
-                        "no absolute altitude, so the camera cannot be placed over a ground height",
-                    )
-                })?;
-                (abs, Surface::Level(*height_m), None)
+                let camera_h = match opts.camera_height {
+                    CameraHeight::Absolute => pose.absolute_altitude_m.ok_or_else(|| {
+                        missing("no absolute altitude, so the camera cannot be placed over a ground height")
+                    })?,
+                    CameraHeight::OverTakeOff { .. } => height_m + relative()?,
+                };
+                (camera_h, Surface::Level(*height_m), None)
             }
             Ground::Dem(dem) => {
-                let abs = pose.absolute_altitude_m.ok_or_else(|| {
-                    missing("no absolute altitude, so the camera cannot be placed over the DEM")
-                })?;
-                (abs, Surface::Dem(dem), Some(dem.path().to_path_buf()))
+                let camera_h = match opts.camera_height {
+                    CameraHeight::Absolute => pose.absolute_altitude_m.ok_or_else(|| {
+                        missing("no absolute altitude, so the camera cannot be placed over the DEM")
+                    })?,
+                    CameraHeight::OverTakeOff { lat, lon } => {
+                        let take_off = dem.height_at(lat, lon)?.ok_or_else(|| GeorefError::Dem {
+                            path: dem.path().to_path_buf(),
+                            reason: format!(
+                                "the take-off point ({lat:.7}, {lon:.7}) is outside the DEM or on no data"
+                            ),
+                        })?;
+                        take_off + relative()?
+                    }
+                };
+                (camera_h, Surface::Dem(dem), Some(dem.path().to_path_buf()))
             }
         };
         let position = GroundPoint {

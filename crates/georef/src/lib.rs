@@ -72,6 +72,10 @@
 //!   Only the DEM's horizontal coordinates are reprojected; its values are not converted
 //!   between vertical datums.
 //! - [`GroundPoint::height_m`] is in the ground model's reference.
+//! - When the absolute altitude cannot be trusted against the DEM (barometric drift, or an
+//!   RTK drone's ellipsoidal heights over an orthometric DEM: the geoid is 20-40 m away in
+//!   the Nordics), [`CameraHeight::OverTakeOff`] puts the camera at the ground height of
+//!   the take-off point plus the relative altitude instead.
 //!
 //! # Ground intersection
 //!
@@ -97,4 +101,6 @@ mod geometry;
 pub use crs::CrsTransform;
 pub use dem::{Dem, DemGrid};
 pub use error::GeorefError;
-pub use geometry::{FootprintOptions, GeometryOptions, Ground, GroundPoint, PhotoGeometry};
+pub use geometry::{
+    CameraHeight, FootprintOptions, GeometryOptions, Ground, GroundPoint, PhotoGeometry,
+};

@@ -179,7 +179,10 @@ fn rays_that_miss_are_errors_with_reasons() {
         pitch: -5.0,
         ..Shot::default()
     });
-    let opts = GeometryOptions { max_range_m: 100.0 };
+    let opts = GeometryOptions {
+        max_range_m: 100.0,
+        ..GeometryOptions::default()
+    };
     let g = PhotoGeometry::with_options(&shallow, &ground, &opts).unwrap();
     let err = g.pixel_to_ground([2000.0, 1125.0]).unwrap_err();
     assert!(matches!(err, GeorefError::BeyondRange { .. }), "{err}");

@@ -3,7 +3,9 @@
 
 mod common;
 
-use besikta_georef::{Dem, DemGrid, GeometryOptions, GeorefError, Ground, PhotoGeometry};
+use besikta_georef::{
+    CameraHeight, Dem, DemGrid, GeometryOptions, GeorefError, Ground, PhotoGeometry,
+};
 use common::*;
 use gdal::raster::Buffer;
 use gdal::spatial_ref::SpatialRef;
@@ -16,6 +18,7 @@ const TOL_PX: f64 = 0.01;
 /// Far enough for the top corners of a photo 60 degrees off nadir.
 const FAR: GeometryOptions = GeometryOptions {
     max_range_m: 5000.0,
+    camera_height: CameraHeight::Absolute,
 };
 
 /// Nadir to 60 degrees off nadir, several headings and a little roll.
@@ -222,4 +225,59 @@ fn rays_leaving_a_small_dem_are_errors_and_the_footprint_is_cut_at_its_edge() {
         (span - 50.0).abs() < 0.01,
         "footprint spans the DEM's width: {span}"
     );
+}
+
+#[test]
+fn camera_over_the_take_off_point_ignores_a_wrong_absolute_altitude() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lat, lon, base) = (59.3293, 18.0686, 20.0);
+    let path = dir.path().join("sloped.tif");
+    let [x0, y0] = write_dem(&path, 3006, lat, lon, base, 600.0, 2.0);
+    let ground = Ground::Dem(Dem::open(&path).unwrap());
+    let to = besikta_georef::CrsTransform::from_wgs84("EPSG:3006").unwrap();
+    // The drone took off 150 m west and 100 m south of the photo, on the slope.
+    let (tx, ty) = (x0 - 150.0, y0 - 100.0);
+    let [take_off_lon, take_off_lat] = to.inverse(tx, ty).unwrap();
+    let take_off_h = terrain(tx, ty, x0, y0, base);
+    let truth = Shot {
+        lat,
+        lon,
+        abs_alt: take_off_h + 40.0,
+        rel_alt: 40.0,
+        pitch: -60.0,
+        yaw: 30.0,
+        ..Shot::default()
+    };
+    // An RTK drone over an orthometric DEM: its heights are 24 m off (the geoid).
+    let wrong = Shot {
+        abs_alt: truth.abs_alt + 24.0,
+        ..truth
+    };
+    let exact = PhotoGeometry::new(&capture(truth), &ground).unwrap();
+    let opts = GeometryOptions {
+        camera_height: CameraHeight::OverTakeOff {
+            lat: take_off_lat,
+            lon: take_off_lon,
+        },
+        ..GeometryOptions::default()
+    };
+    let fixed = PhotoGeometry::with_options(&capture(wrong), &ground, &opts).unwrap();
+    let naive = PhotoGeometry::new(&capture(wrong), &ground).unwrap();
+    assert!((fixed.camera_position().height_m - exact.camera_position().height_m).abs() < 1e-3);
+    let origin = exact.camera_position();
+    for px in frame_grid(5, 4) {
+        let e = enu(&origin, &exact.pixel_to_ground(px).unwrap());
+        let f = enu(&origin, &fixed.pixel_to_ground(px).unwrap());
+        let n = enu(&origin, &naive.pixel_to_ground(px).unwrap());
+        assert!(dist(e, f) < 0.01, "{px:?}: {e:?} vs {f:?}");
+        // 24 m too high shifts even the near edge (4 degrees off nadir) by 1.8 m.
+        assert!(dist(e, n) > 1.0, "the wrong altitude does matter: {px:?}");
+    }
+    // A take-off point off the DEM is an error that says so.
+    let off = GeometryOptions {
+        camera_height: CameraHeight::OverTakeOff { lat: 0.0, lon: 0.0 },
+        ..GeometryOptions::default()
+    };
+    let err = PhotoGeometry::with_options(&capture(wrong), &ground, &off).unwrap_err();
+    assert!(err.to_string().contains("take-off point"), "{err}");
 }
