@@ -18,6 +18,7 @@ pub struct CameraModel {
     /// Human name of the drone.
     pub drone: &'static str,
     pub sensor_width_mm: f64,
+    pub sensor_height_mm: f64,
     pub focal_mm: f64,
     pub native_width: u32,
     pub native_height: u32,
@@ -34,6 +35,7 @@ pub const CAMERAS: &[CameraModel] = &[
         make: "DJI",
         drone: "Phantom 4 Pro",
         sensor_width_mm: 13.2,
+        sensor_height_mm: 8.8,
         focal_mm: 8.8,
         native_width: 5472,
         native_height: 3648,
@@ -45,6 +47,7 @@ pub const CAMERAS: &[CameraModel] = &[
         make: "DJI",
         drone: "Phantom 4 Pro V2.0",
         sensor_width_mm: 13.2,
+        sensor_height_mm: 8.8,
         focal_mm: 8.8,
         native_width: 5472,
         native_height: 3648,
@@ -56,6 +59,7 @@ pub const CAMERAS: &[CameraModel] = &[
         make: "DJI",
         drone: "Phantom 4",
         sensor_width_mm: 6.17,
+        sensor_height_mm: 4.55,
         focal_mm: 3.61,
         native_width: 4000,
         native_height: 3000,
@@ -67,6 +71,7 @@ pub const CAMERAS: &[CameraModel] = &[
         make: "DJI",
         drone: "Phantom 3 Advanced",
         sensor_width_mm: 6.17,
+        sensor_height_mm: 4.55,
         focal_mm: 3.61,
         native_width: 4000,
         native_height: 3000,
@@ -78,6 +83,7 @@ pub const CAMERAS: &[CameraModel] = &[
         make: "DJI",
         drone: "Mavic Pro",
         sensor_width_mm: 6.17,
+        sensor_height_mm: 4.55,
         focal_mm: 4.73,
         native_width: 4000,
         native_height: 3000,
@@ -107,14 +113,23 @@ impl CameraModel {
             .max(1)
     }
 
-    /// Focal length in pixels of a photo `width` pixels wide, as ingest computes it.
+    /// Focal length in pixels of a photo `width` pixels wide, as ingest computes it: a
+    /// photo at least as wide as the sensor's aspect keeps the sensor's full width, a
+    /// narrower one (4:3 on a 1/2.3" sensor of 6.17 x 4.55 mm) its full height.
     pub fn focal_px(&self, width: u32) -> f64 {
-        self.focal_mm / self.sensor_width_mm * width as f64
+        let height = self.height_for(width);
+        let (w, h) = (width as f64, height as f64);
+        if w / h >= self.sensor_width_mm / self.sensor_height_mm - 1e-3 {
+            self.focal_mm / self.sensor_width_mm * w
+        } else {
+            self.focal_mm / self.sensor_height_mm * h
+        }
     }
 
-    /// Ground width (along the photo's x axis) seen from `height_m` straight down, metres.
-    pub fn ground_width_m(&self, height_m: f64) -> f64 {
-        height_m * self.sensor_width_mm / self.focal_mm
+    /// Ground width (along the photo's x axis) of a `width`-pixel photo seen from
+    /// `height_m` straight down, metres.
+    pub fn ground_width_m(&self, height_m: f64, width: u32) -> f64 {
+        height_m * width as f64 / self.focal_px(width)
     }
 }
 
@@ -129,10 +144,17 @@ mod tests {
         assert_eq!(c.height_for(1600), 1067);
         // 8.8 / 13.2 * 1200 = 800 px; at 40 m the photo is 60 m wide, 5 cm per pixel.
         assert!((c.focal_px(1200) - 800.0).abs() < 1e-9);
-        assert!((c.ground_width_m(40.0) - 60.0).abs() < 1e-9);
+        assert!((c.ground_width_m(40.0, 1200) - 60.0).abs() < 1e-9);
         // The 35 mm equivalent agrees with the sensor: 36 mm * 8.8 / 13.2 = 24 mm.
         let eq = 36.0 * c.focal_mm / c.sensor_width_mm;
         assert!((eq - c.focal_35mm as f64).abs() < 0.5);
+    }
+
+    #[test]
+    fn four_by_three_on_a_one_over_2_3_sensor_keeps_the_sensor_height() {
+        let c = CameraModel::find("FC330").unwrap();
+        assert_eq!(c.height_for(480), 360);
+        assert!((c.focal_px(480) - 3.61 / 4.55 * 360.0).abs() < 1e-9);
     }
 
     #[test]

@@ -260,7 +260,7 @@ pub fn simulate_with_progress(
     tf.to_work(&mut c)?;
     let centre = c[0];
 
-    let gw = cam.ground_width_m(cfg.altitude_m);
+    let gw = cam.ground_width_m(cfg.altitude_m, w);
     let footprint = [gw, gw * h as f64 / w as f64];
     let flight = plan::lawnmower(centre, cfg.photos, footprint, cfg.overlap_pct / 100.0);
     let gsd = gw / w as f64;

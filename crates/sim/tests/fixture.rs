@@ -201,3 +201,14 @@ fn the_committed_command_regenerates_the_fixture_byte_for_byte() {
         .collect();
     assert_eq!(classes.into_iter().collect::<Vec<_>>(), ["crack", "pothole", "roof_damage"]);
 }
+
+#[test]
+fn every_simulated_camera_is_in_ingests_database_with_the_same_sensor() {
+    for cam in besikta_sim::camera::CAMERAS {
+        let s = besikta_ingest::sensor_for(cam.model, cam.native_width)
+            .unwrap_or_else(|| panic!("{} is not in ingest's camera database", cam.model));
+        assert_eq!(s.width_mm, cam.sensor_width_mm, "{}", cam.model);
+        assert_eq!(s.height_mm, cam.sensor_height_mm, "{}", cam.model);
+        assert_eq!(s.native_px, [cam.native_width, cam.native_height], "{}", cam.model);
+    }
+}

@@ -1,0 +1,125 @@
+//! `besikta simulate` as a user runs it: a noisy flight over the Helsinki register, read
+//! back by `besikta scan --format json` with exactly the values written, and
+//! `besikta simulate --evaluate` scoring a truth file against itself.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn besikta(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_besikta"))
+        .args(args)
+        .output()
+        .expect("the besikta binary runs")
+}
+
+fn close(a: f64, b: f64, tol: f64, what: &str) {
+    assert!((a - b).abs() <= tol, "{what}: {a} vs {b}");
+}
+
+#[test]
+fn scan_reads_back_what_simulate_wrote() {
+    let out = tempfile::tempdir().unwrap();
+    let register = fixtures().join("registers/helsinki.osm.pbf");
+    let o = besikta(&[
+        "simulate",
+        "--assets",
+        register.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--seed",
+        "5",
+        "--photos",
+        "4",
+        "--width",
+        "480",
+        "--defects",
+        "4",
+        "--gps-noise",
+        "2",
+        "--yaw-noise",
+        "3",
+        "--camera",
+        "FC330",
+        "--altitude",
+        "35",
+    ]);
+    assert!(o.status.success(), "simulate failed: {}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("4 photos"), "{stdout}");
+
+    let flight: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("flight.json")).unwrap()).unwrap();
+    let truth: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("truth.geojson")).unwrap()).unwrap();
+    assert_eq!(truth["features"].as_array().unwrap().len(), flight["defects_planted"].as_u64().unwrap() as usize);
+
+    let o = besikta(&["scan", "--format", "json", out.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "scan: {}", String::from_utf8_lossy(&o.stderr));
+    let scan: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let captures = scan["captures"].as_array().unwrap();
+    let photos = flight["photos"].as_array().unwrap();
+    assert_eq!(captures.len(), photos.len());
+    for p in photos {
+        let name = p["file"].as_str().unwrap();
+        let c = captures
+            .iter()
+            .find(|c| c["file"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("{name} not in the scan"));
+        let w = &p["written"];
+        for k in ["make", "model", "taken_at", "width", "height"] {
+            assert_eq!(c[k], w[k], "{name} {k}");
+        }
+        for (k, tol) in [
+            ("latitude", 1e-12),
+            ("longitude", 1e-12),
+            ("gps_altitude_m", 1e-9),
+            ("absolute_altitude_m", 1e-9),
+            ("relative_altitude_m", 1e-9),
+            ("gimbal_yaw_deg", 1e-9),
+            ("gimbal_pitch_deg", 1e-9),
+            ("gimbal_roll_deg", 1e-9),
+            ("flight_yaw_deg", 1e-9),
+            ("flight_pitch_deg", 1e-9),
+            ("flight_roll_deg", 1e-9),
+            ("focal_length_mm", 1e-9),
+            ("focal_length_35mm", 1e-9),
+        ] {
+            close(c[k].as_f64().unwrap(), w[k].as_f64().unwrap(), tol, &format!("{name} {k}"));
+        }
+        // ingest's camera database gives the focal length the photo was rendered with.
+        close(
+            c["focal_length_px"].as_f64().unwrap(),
+            flight["camera"]["focal_px"].as_f64().unwrap(),
+            1e-9,
+            "focal px",
+        );
+        // The noise is in the metadata: the written position is not the true one.
+        let moved = (w["latitude"].as_f64().unwrap() - p["true_lat"].as_f64().unwrap()).abs()
+            + (w["longitude"].as_f64().unwrap() - p["true_lon"].as_f64().unwrap()).abs();
+        assert!(moved > 1e-7, "{name} carries no GPS noise");
+    }
+}
+
+#[test]
+fn evaluate_scores_the_fixture_truth_against_itself() {
+    let truth = fixtures().join("sim/truth.geojson");
+    let o = besikta(&[
+        "simulate",
+        "--evaluate",
+        truth.to_str().unwrap(),
+        truth.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(m["truth_count"], 15);
+    assert_eq!(m["recall"], 1.0);
+    assert_eq!(m["precision"], 1.0);
+    assert_eq!(m["duplicates"], 0);
+    assert_eq!(m["asset_id_accuracy"], 1.0);
+    assert!(m["median_err_m"].as_f64().unwrap() < 0.01, "{m}");
+}
