@@ -1,7 +1,9 @@
 //! The `besikta footprints` subcommand: the coverage map of a flight as GeoJSON.
 
 use anyhow::Context;
-use besikta_georef::{CrsTransform, Dem, FootprintOptions, Ground, PhotoGeometry};
+use besikta_georef::{
+    CameraHeight, CrsTransform, Dem, FootprintOptions, GeometryOptions, Ground, PhotoGeometry,
+};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -22,6 +24,11 @@ pub struct Args {
     /// ground; without it, the ground is level at the take-off point.
     #[arg(long)]
     pub dem: Option<PathBuf>,
+    /// Take-off point as LAT,LON (WGS 84 degrees): the camera is then placed at the ground
+    /// height there plus the relative altitude, instead of at the drone's absolute
+    /// altitude (use it with --dem when that altitude is off or in another vertical datum).
+    #[arg(long, value_name = "LAT,LON", value_parser = parse_lat_lon)]
+    pub take_off: Option<[f64; 2]>,
     /// Oblique photos are cut this far from the camera (metres along the view) instead of
     /// at the horizon.
     #[arg(long, default_value_t = FootprintOptions::default().max_range_m)]
@@ -47,6 +54,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         None => None,
     };
+    let geometry_opts = GeometryOptions {
+        camera_height: match args.take_off {
+            Some([lat, lon]) => CameraHeight::OverTakeOff { lat, lon },
+            None => CameraHeight::Absolute,
+        },
+        ..GeometryOptions::default()
+    };
     let opts = FootprintOptions {
         points_per_edge: args.points_per_edge,
         max_range_m: args.max_range,
@@ -63,7 +77,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     let mut features = Vec::with_capacity(report.captures.len());
     for capture in &report.captures {
-        match feature(capture, &ground, &opts, output_crs.as_ref().map(|(t, _)| t)) {
+        let crs = output_crs.as_ref().map(|(t, _)| t);
+        match feature(capture, &ground, &geometry_opts, &opts, crs) {
             Ok(f) => features.push(f),
             Err(e) => {
                 eprintln!("skipped {}: {e:#}", capture.file);
@@ -104,10 +119,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 fn feature(
     capture: &besikta_core::Capture,
     ground: &Ground,
+    geometry_opts: &GeometryOptions,
     opts: &FootprintOptions,
     crs: Option<&CrsTransform>,
 ) -> anyhow::Result<Value> {
-    let geometry = PhotoGeometry::new(capture, ground)?;
+    let geometry = PhotoGeometry::with_options(capture, ground, geometry_opts)?;
     let mut ring = geometry.footprint(opts)?;
     let gsd_cm = geometry.gsd_cm_center()?;
     let decimals = match crs {
@@ -151,4 +167,16 @@ fn feature(
 fn round(v: f64, decimals: i32) -> f64 {
     let k = 10f64.powi(decimals);
     (v * k).round() / k
+}
+
+/// Parses `LAT,LON` in decimal degrees.
+fn parse_lat_lon(s: &str) -> Result<[f64; 2], String> {
+    let err = || format!("{s:?} is not LAT,LON in decimal degrees (e.g. 59.3293,18.0686)");
+    let (lat, lon) = s.split_once(',').ok_or_else(err)?;
+    let lat: f64 = lat.trim().parse().map_err(|_| err())?;
+    let lon: f64 = lon.trim().parse().map_err(|_| err())?;
+    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+        return Err(err());
+    }
+    Ok([lat, lon])
 }

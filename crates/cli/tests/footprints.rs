@@ -305,6 +305,34 @@ fn a_flat_dem_in_utm_gives_the_same_footprints_as_the_take_off_plane() {
         assert_eq!(ga, gb);
     }
 
+    // Camera over the take-off point (here: the DEM is level, so anywhere on it) gives
+    // the same footprints as the absolute altitude when that altitude is right.
+    let take_off = dir.path().join("take_off.geojson");
+    run_ok(&[
+        "footprints",
+        photos.to_str().unwrap(),
+        "-o",
+        take_off.to_str().unwrap(),
+        "--dem",
+        dem.to_str().unwrap(),
+        "--take-off",
+        "46.8425,-91.9946",
+    ]);
+    let c = read_json(&take_off);
+    for (fb, fc) in b["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(c["features"].as_array().unwrap())
+    {
+        for (p, q) in ring(fb).iter().zip(&ring(fc)) {
+            assert!(
+                (p[0] - q[0]).abs() < 2e-8 && (p[1] - q[1]).abs() < 2e-8,
+                "{p:?} vs {q:?}"
+            );
+        }
+    }
+
     // A DEM that does not reach the photos is reported per photo, not a silent hole.
     let far = dir.path().join("far.tif");
     tool(
