@@ -60,8 +60,14 @@ fn parse_center(s: &str) -> Result<[f64; 2], String> {
     let (a, b) = s
         .split_once(',')
         .ok_or_else(|| format!("'{s}' is not LAT,LON"))?;
-    let lat: f64 = a.trim().parse().map_err(|_| format!("latitude '{a}' is not a number"))?;
-    let lon: f64 = b.trim().parse().map_err(|_| format!("longitude '{b}' is not a number"))?;
+    let lat: f64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("latitude '{a}' is not a number"))?;
+    let lon: f64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("longitude '{b}' is not a number"))?;
     if !(-85.0..=85.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
         return Err(format!("{lat},{lon} is not a latitude,longitude"));
     }

@@ -48,7 +48,11 @@ fn scan_reads_back_what_simulate_wrote() {
         "--altitude",
         "35",
     ]);
-    assert!(o.status.success(), "simulate failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "simulate failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("4 photos"), "{stdout}");
 
@@ -56,10 +60,18 @@ fn scan_reads_back_what_simulate_wrote() {
         serde_json::from_slice(&std::fs::read(out.path().join("flight.json")).unwrap()).unwrap();
     let truth: Value =
         serde_json::from_slice(&std::fs::read(out.path().join("truth.geojson")).unwrap()).unwrap();
-    assert_eq!(truth["features"].as_array().unwrap().len(), flight["defects_planted"].as_u64().unwrap() as usize);
+    assert_eq!(
+        truth["features"].as_array().unwrap().len(),
+        flight["defects_planted"].as_u64().unwrap() as usize
+    );
 
     let o = besikta(&["scan", "--format", "json", out.path().to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "scan: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "scan: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let scan: Value = serde_json::from_slice(&o.stdout).unwrap();
     let captures = scan["captures"].as_array().unwrap();
     let photos = flight["photos"].as_array().unwrap();
@@ -89,7 +101,12 @@ fn scan_reads_back_what_simulate_wrote() {
             ("focal_length_mm", 1e-9),
             ("focal_length_35mm", 1e-9),
         ] {
-            close(c[k].as_f64().unwrap(), w[k].as_f64().unwrap(), tol, &format!("{name} {k}"));
+            close(
+                c[k].as_f64().unwrap(),
+                w[k].as_f64().unwrap(),
+                tol,
+                &format!("{name} {k}"),
+            );
         }
         // ingest's camera database gives the focal length the photo was rendered with.
         close(

@@ -102,7 +102,11 @@ impl CameraModel {
             .ok_or_else(|| SimError::Config {
                 message: format!(
                     "unknown camera model '{model}'; known: {}",
-                    CAMERAS.iter().map(|c| c.model).collect::<Vec<_>>().join(", ")
+                    CAMERAS
+                        .iter()
+                        .map(|c| c.model)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             })
     }

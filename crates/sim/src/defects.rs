@@ -182,23 +182,34 @@ pub fn plant(assets: &[&Asset], cfg: &PlantConfig, seed: u64) -> Vec<Defect> {
     let roads: Vec<Road> = assets
         .iter()
         .filter_map(|a| match &a.geometry {
-            AssetGeometry::Line(l) if a.kind == AssetKind::Road => Some(Road { asset: a, lines: l }),
+            AssetGeometry::Line(l) if a.kind == AssetKind::Road => {
+                Some(Road { asset: a, lines: l })
+            }
             _ => None,
         })
         .collect();
     let roofs: Vec<Roof> = assets
         .iter()
         .filter_map(|a| match &a.geometry {
-            AssetGeometry::Area(p) if a.kind == AssetKind::Roof => Some(Roof { asset: a, polys: p }),
+            AssetGeometry::Area(p) if a.kind == AssetKind::Roof => {
+                Some(Roof { asset: a, polys: p })
+            }
             _ => None,
         })
         .collect();
     let mut rng = Rng::derive(seed, 0xDEFEC7);
     let mut out: Vec<Defect> = Vec::new();
     let [xmin, ymin, xmax, ymax] = cfg.area;
-    for (i, mut class) in class_mix(cfg.count, &cfg.weights, &mut rng).into_iter().enumerate() {
+    for (i, mut class) in class_mix(cfg.count, &cfg.weights, &mut rng)
+        .into_iter()
+        .enumerate()
+    {
         if class == DefectClass::RoofDamage && roofs.is_empty() {
-            class = if i % 2 == 0 { DefectClass::Crack } else { DefectClass::Pothole };
+            class = if i % 2 == 0 {
+                DefectClass::Crack
+            } else {
+                DefectClass::Pothole
+            };
         }
         for _ in 0..cfg.attempts {
             let p = [rng.range(xmin, xmax), rng.range(ymin, ymax)];
@@ -223,8 +234,9 @@ pub fn plant(assets: &[&Asset], cfg: &PlantConfig, seed: u64) -> Vec<Defect> {
                 DefectShape::Area { ring } => ring.iter().all(inside),
             };
             let clear = out.iter().all(|o| {
-                let gap = ((o.centre[0] - d.centre[0]).powi(2) + (o.centre[1] - d.centre[1]).powi(2))
-                    .sqrt()
+                let gap = ((o.centre[0] - d.centre[0]).powi(2)
+                    + (o.centre[1] - d.centre[1]).powi(2))
+                .sqrt()
                     - o.radius_m()
                     - d.radius_m();
                 gap >= cfg.min_gap_m
@@ -245,7 +257,11 @@ pub fn plant(assets: &[&Asset], cfg: &PlantConfig, seed: u64) -> Vec<Defect> {
 /// `count` classes in the proportions of `w` (largest remainder), in random order: a small
 /// flight still gets every class.
 fn class_mix(count: usize, w: &[f64; 3], rng: &mut Rng) -> Vec<DefectClass> {
-    let classes = [DefectClass::Crack, DefectClass::Pothole, DefectClass::RoofDamage];
+    let classes = [
+        DefectClass::Crack,
+        DefectClass::Pothole,
+        DefectClass::RoofDamage,
+    ];
     let total: f64 = w.iter().sum();
     let exact: Vec<f64> = w.iter().map(|x| x / total * count as f64).collect();
     let mut n: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
@@ -254,7 +270,9 @@ fn class_mix(count: usize, w: &[f64; 3], rng: &mut Rng) -> Vec<DefectClass> {
     for &k in order.iter().take(count - n.iter().sum::<usize>()) {
         n[k] += 1;
     }
-    let mut out: Vec<DefectClass> = (0..3).flat_map(|k| std::iter::repeat_n(classes[k], n[k])).collect();
+    let mut out: Vec<DefectClass> = (0..3)
+        .flat_map(|k| std::iter::repeat_n(classes[k], n[k]))
+        .collect();
     // Fisher-Yates with the seeded generator.
     for i in (1..out.len()).rev() {
         out.swap(i, rng.below(i + 1));
@@ -266,7 +284,11 @@ fn class_mix(count: usize, w: &[f64; 3], rng: &mut Rng) -> Vec<DefectClass> {
 /// the point is on it, clear of its edges and of buildings, and every other road's
 /// centreline is at least [`ROAD_MARGIN_M`] farther away (the matcher picks the nearest
 /// centreline, so position errors below the margin cannot change the answer).
-fn unique_road<'a>(roads: &'a [Road<'a>], roofs: &[Roof], p: [f64; 2]) -> Option<(&'a Road<'a>, f64)> {
+fn unique_road<'a>(
+    roads: &'a [Road<'a>],
+    roofs: &[Roof],
+    p: [f64; 2],
+) -> Option<(&'a Road<'a>, f64)> {
     let pt = Point::new(p[0], p[1]);
     let mut dists: Vec<(f64, &Road)> = roads
         .iter()
@@ -384,7 +406,14 @@ fn roof_defect(roofs: &[Roof], p: [f64; 2], rng: &mut Rng) -> Option<Candidate> 
 }
 
 /// A random-walk polyline of `length` metres in steps of `step`, centred on `p`.
-fn meander(p: [f64; 2], heading: f64, length: f64, step: f64, jitter: f64, rng: &mut Rng) -> Vec<[f64; 2]> {
+fn meander(
+    p: [f64; 2],
+    heading: f64,
+    length: f64,
+    step: f64,
+    jitter: f64,
+    rng: &mut Rng,
+) -> Vec<[f64; 2]> {
     let n = (length / step).round().max(2.0) as usize;
     let mut pts = vec![[0.0, 0.0]];
     let mut drift = 0.0;
@@ -405,13 +434,22 @@ fn meander(p: [f64; 2], heading: f64, length: f64, step: f64, jitter: f64, rng: 
 fn blob(p: [f64; 2], r: f64, roughness: f64, rng: &mut Rng) -> Vec<[f64; 2]> {
     let harmonics: Vec<(f64, f64, f64)> = [2.0, 3.0, 5.0, 7.0]
         .iter()
-        .map(|&k| (k, rng.range(0.0, roughness) / (k / 2.0), rng.range(0.0, std::f64::consts::TAU)))
+        .map(|&k| {
+            (
+                k,
+                rng.range(0.0, roughness) / (k / 2.0),
+                rng.range(0.0, std::f64::consts::TAU),
+            )
+        })
         .collect();
     let n = 36;
     let mut ring: Vec<[f64; 2]> = (0..n)
         .map(|i| {
             let t = i as f64 / n as f64 * std::f64::consts::TAU;
-            let m: f64 = harmonics.iter().map(|(k, a, ph)| a * (k * t + ph).cos()).sum();
+            let m: f64 = harmonics
+                .iter()
+                .map(|(k, a, ph)| a * (k * t + ph).cos())
+                .sum();
             let rr = r * (1.0 + m);
             [p[0] + rr * t.cos(), p[1] + rr * t.sin()]
         })
@@ -464,7 +502,7 @@ pub fn draw(tex: &mut Texture, defects: &[Defect]) {
 }
 
 /// The register's assets (kinds the simulator paints) whose extent meets a box.
-pub fn assets_in<'a>(assets: &'a [Asset], bbox: [f64; 4]) -> Vec<&'a Asset> {
+pub fn assets_in(assets: &[Asset], bbox: [f64; 4]) -> Vec<&Asset> {
     use geo::BoundingRect;
     assets
         .iter()
@@ -474,7 +512,10 @@ pub fn assets_in<'a>(assets: &'a [Asset], bbox: [f64; 4]) -> Vec<&'a Asset> {
                 AssetGeometry::Area(p) => p.bounding_rect(),
             };
             r.is_some_and(|r| {
-                r.max().x >= bbox[0] && r.min().x <= bbox[2] && r.max().y >= bbox[1] && r.min().y <= bbox[3]
+                r.max().x >= bbox[0]
+                    && r.min().x <= bbox[2]
+                    && r.max().y >= bbox[1]
+                    && r.min().y <= bbox[3]
             })
         })
         .collect()
@@ -505,7 +546,13 @@ mod tests {
                 class: Some("yes".into()),
                 width_m: 0.0,
                 geometry: AssetGeometry::Area(MultiPolygon::new(vec![Polygon::new(
-                    LineString::from(vec![(-30.0, 15.0), (30.0, 15.0), (30.0, 40.0), (-30.0, 40.0), (-30.0, 15.0)]),
+                    LineString::from(vec![
+                        (-30.0, 15.0),
+                        (30.0, 15.0),
+                        (30.0, 40.0),
+                        (-30.0, 40.0),
+                        (-30.0, 15.0),
+                    ]),
                     vec![],
                 )])),
             },
@@ -538,7 +585,9 @@ mod tests {
         }
         for (i, a) in ds.iter().enumerate() {
             for b in &ds[i + 1..] {
-                let dist = ((a.centre[0] - b.centre[0]).powi(2) + (a.centre[1] - b.centre[1]).powi(2)).sqrt();
+                let dist = ((a.centre[0] - b.centre[0]).powi(2)
+                    + (a.centre[1] - b.centre[1]).powi(2))
+                .sqrt();
                 assert!(dist - a.radius_m() - b.radius_m() >= 4.0 - 1e-9);
             }
         }

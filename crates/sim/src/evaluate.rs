@@ -68,7 +68,11 @@ pub fn evaluate(truth: &Value, findings: &Value) -> Result<Metrics, SimError> {
 }
 
 /// Reads both GeoJSON files and scores them.
-pub fn evaluate_files(truth: &Path, findings: &Path, cfg: &EvalConfig) -> Result<Metrics, SimError> {
+pub fn evaluate_files(
+    truth: &Path,
+    findings: &Path,
+    cfg: &EvalConfig,
+) -> Result<Metrics, SimError> {
     let read = |p: &Path| -> Result<Value, SimError> {
         let text = std::fs::read_to_string(p).map_err(|e| SimError::Read {
             path: p.display().to_string(),
@@ -213,7 +217,9 @@ fn centroid(pts: &[[f64; 2]]) -> [f64; 2] {
     if a2.abs() > 1e-12 {
         [o[0] + cx / (3.0 * a2), o[1] + cy / (3.0 * a2)]
     } else {
-        let s = pts.iter().fold([0.0, 0.0], |s, p| [s[0] + p[0], s[1] + p[1]]);
+        let s = pts
+            .iter()
+            .fold([0.0, 0.0], |s, p| [s[0] + p[0], s[1] + p[1]]);
         [s[0] / n as f64, s[1] / n as f64]
     }
 }
@@ -248,7 +254,11 @@ fn error_m(truth: &Item, finding_pos: [f64; 2]) -> f64 {
 }
 
 /// Scores findings against truth.
-pub fn evaluate_with(truth: &Value, findings: &Value, cfg: &EvalConfig) -> Result<Metrics, SimError> {
+pub fn evaluate_with(
+    truth: &Value,
+    findings: &Value,
+    cfg: &EvalConfig,
+) -> Result<Metrics, SimError> {
     let mut local = None;
     let truth = items(truth, "truth", &mut local)?;
     let findings = items(findings, "findings", &mut local)?;
@@ -341,8 +351,13 @@ mod tests {
     }
 
     fn square(e: f64, n: f64, half: f64) -> Value {
-        json!([[at(e - half, n - half), at(e + half, n - half), at(e + half, n + half),
-                at(e - half, n + half), at(e - half, n - half)]])
+        json!([[
+            at(e - half, n - half),
+            at(e + half, n - half),
+            at(e + half, n + half),
+            at(e - half, n + half),
+            at(e - half, n - half)
+        ]])
     }
 
     fn truth() -> Value {
@@ -370,9 +385,18 @@ mod tests {
             finding("roof_damage", json!({"type": "Polygon", "coordinates": square(0.0, 30.0, 0.5)}), "way/9"),
         ]});
         let m = evaluate(&t, &f).unwrap();
-        assert_eq!((m.truth_count, m.finding_count, m.matched, m.duplicates), (3, 3, 3, 0));
-        assert_eq!((m.recall, m.precision, m.asset_id_accuracy), (1.0, 1.0, Some(1.0)));
-        assert!(m.median_err_m.unwrap() < 0.01 && m.p95_err_m.unwrap() < 0.01, "{m:?}");
+        assert_eq!(
+            (m.truth_count, m.finding_count, m.matched, m.duplicates),
+            (3, 3, 3, 0)
+        );
+        assert_eq!(
+            (m.recall, m.precision, m.asset_id_accuracy),
+            (1.0, 1.0, Some(1.0))
+        );
+        assert!(
+            m.median_err_m.unwrap() < 0.01 && m.p95_err_m.unwrap() < 0.01,
+            "{m:?}"
+        );
         assert!(m.missed.is_empty() && m.false_positives.is_empty());
     }
 
@@ -403,15 +427,32 @@ mod tests {
         assert!((m.median_err_m.unwrap() - 0.8).abs() < 0.005, "{m:?}");
         assert!((m.p95_err_m.unwrap() - 1.0).abs() < 0.005, "{m:?}");
         // Without the class rule, the roof finding counts.
-        let loose = evaluate_with(&t, &f, &EvalConfig { class_must_match: false, ..Default::default() }).unwrap();
+        let loose = evaluate_with(
+            &t,
+            &f,
+            &EvalConfig {
+                class_must_match: false,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(loose.matched, 3);
     }
 
     #[test]
     fn empty_findings_have_zero_recall_and_bad_input_is_an_error() {
-        let m = evaluate(&truth(), &json!({"type": "FeatureCollection", "features": []})).unwrap();
+        let m = evaluate(
+            &truth(),
+            &json!({"type": "FeatureCollection", "features": []}),
+        )
+        .unwrap();
         assert_eq!((m.recall, m.precision, m.median_err_m), (0.0, 1.0, None));
-        let e = evaluate(&truth(), &json!({"type": "Feature"})).unwrap_err().to_string();
-        assert!(e.contains("findings") && e.contains("FeatureCollection"), "{e}");
+        let e = evaluate(&truth(), &json!({"type": "Feature"}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("findings") && e.contains("FeatureCollection"),
+            "{e}"
+        );
     }
 }

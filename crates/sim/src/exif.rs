@@ -46,7 +46,11 @@ pub fn dms_rationals(deg: f64) -> [(u32, u32); 3] {
     let per_minute = 60 * SECONDS_DENOMINATOR as u64;
     let m = rest / per_minute;
     let s = rest % per_minute;
-    [(d as u32, 1), (m as u32, 1), (s as u32, SECONDS_DENOMINATOR)]
+    [
+        (d as u32, 1),
+        (m as u32, 1),
+        (s as u32, SECONDS_DENOMINATOR),
+    ]
 }
 
 /// The value a reader gets back from [`dms_rationals`] (signless).
@@ -176,7 +180,10 @@ pub fn exif_tiff(m: &PhotoMeta) -> Vec<u8> {
         ]
     };
     let exif = vec![
-        (0x829A, Value::Rational(vec![rational(m.exposure_s, 1_000_000)])),
+        (
+            0x829A,
+            Value::Rational(vec![rational(m.exposure_s, 1_000_000)]),
+        ),
         (0x829D, Value::Rational(vec![rational(m.f_number, 10)])),
         (0x8822, Value::Short(2)),
         (0x8827, Value::Short(m.iso)),
@@ -251,14 +258,26 @@ pub fn xmp_packet(m: &PhotoMeta) -> String {
         ("tiff:Make", xml_escape(&m.make)),
         ("tiff:Model", xml_escape(&m.model)),
         ("dc:format", "image/jpeg".into()),
-        ("drone-dji:AbsoluteAltitude", dji_number(m.absolute_altitude_m)),
-        ("drone-dji:RelativeAltitude", dji_number(m.relative_altitude_m)),
+        (
+            "drone-dji:AbsoluteAltitude",
+            dji_number(m.absolute_altitude_m),
+        ),
+        (
+            "drone-dji:RelativeAltitude",
+            dji_number(m.relative_altitude_m),
+        ),
         ("drone-dji:GimbalRollDegree", dji_number(m.gimbal_roll_deg)),
         ("drone-dji:GimbalYawDegree", dji_number(m.gimbal_yaw_deg)),
-        ("drone-dji:GimbalPitchDegree", dji_number(m.gimbal_pitch_deg)),
+        (
+            "drone-dji:GimbalPitchDegree",
+            dji_number(m.gimbal_pitch_deg),
+        ),
         ("drone-dji:FlightRollDegree", dji_number(m.flight_roll_deg)),
         ("drone-dji:FlightYawDegree", dji_number(m.flight_yaw_deg)),
-        ("drone-dji:FlightPitchDegree", dji_number(m.flight_pitch_deg)),
+        (
+            "drone-dji:FlightPitchDegree",
+            dji_number(m.flight_pitch_deg),
+        ),
     ];
     let last = attrs.len() - 1;
     for (i, (k, v)) in attrs.iter().enumerate() {
@@ -396,7 +415,10 @@ mod tests {
         assert_eq!(segs.len(), 2);
         assert_eq!(&segs[0][4..10], b"Exif\0\0");
         assert!(segs[1][4..].starts_with(b"http://ns.adobe.com/xap/1.0/\0"));
-        assert!(!out.windows(2).any(|w| w == [0xFF, 0xE0]), "JFIF APP0 removed");
+        assert!(
+            !out.windows(2).any(|w| w == [0xFF, 0xE0]),
+            "JFIF APP0 removed"
+        );
         assert_eq!(&out[out.len() - 2..], &[0xFF, 0xD9]);
     }
 }

@@ -220,7 +220,12 @@ fn add_seconds(start: &str, secs: u64) -> Result<String, SimError> {
         return Err(bad());
     };
     let t = (h * 3600 + m * 60 + s + secs) % 86_400;
-    Ok(format!("{date} {:02}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60))
+    Ok(format!(
+        "{date} {:02}:{:02}:{:02}",
+        t / 3600,
+        t / 60 % 60,
+        t % 60
+    ))
 }
 
 /// Builds, renders and writes a simulated flight into `cfg.out_dir`.
@@ -236,7 +241,10 @@ pub fn simulate_with_progress(
     let cam = CameraModel::find(&cfg.camera)?;
     if !(cfg.altitude_m > 1.0 && cfg.altitude_m < 1000.0) {
         return Err(SimError::Config {
-            message: format!("altitude {} m is not a drone's flying height (1-1000 m)", cfg.altitude_m),
+            message: format!(
+                "altitude {} m is not a drone's flying height (1-1000 m)",
+                cfg.altitude_m
+            ),
         });
     }
     if !(0.0..95.0).contains(&cfg.overlap_pct) {
@@ -246,7 +254,10 @@ pub fn simulate_with_progress(
     }
     if !(64..=8192).contains(&cfg.width_px) {
         return Err(SimError::Config {
-            message: format!("photo width {} px must be between 64 and 8192", cfg.width_px),
+            message: format!(
+                "photo width {} px must be between 64 and 8192",
+                cfg.width_px
+            ),
         });
     }
     let (w, h) = (cfg.width_px, cam.height_for(cfg.width_px));
@@ -281,7 +292,12 @@ pub fn simulate_with_progress(
 
     // Defects go where the photos overlap, away from the outer edges of the flight.
     let inset = [0.3 * footprint[0], 0.3 * footprint[1]];
-    let area = [cx0 + inset[0], cy0 + inset[1], cx1 - inset[0], cy1 - inset[1]];
+    let area = [
+        cx0 + inset[0],
+        cy0 + inset[1],
+        cx1 - inset[0],
+        cy1 - inset[1],
+    ];
     let planted = defects::plant(
         &assets,
         &defects::PlantConfig {
@@ -304,10 +320,17 @@ pub fn simulate_with_progress(
     let mut noisy_pos: Vec<[f64; 2]> = Vec::new();
     let mut noise = Vec::new();
     for s in &flight.shots {
-        let (dx, dy) = (rng.normal() * cfg.gps_noise_m, rng.normal() * cfg.gps_noise_m);
+        let (dx, dy) = (
+            rng.normal() * cfg.gps_noise_m,
+            rng.normal() * cfg.gps_noise_m,
+        );
         let dyaw = rng.normal() * cfg.yaw_noise_deg;
         // The airframe pitches and rolls a little in the wind; the gimbal holds the camera.
-        let att = [rng.range(-2.0, 2.0), rng.range(-2.0, 2.0), rng.range(-1.5, 1.5)];
+        let att = [
+            rng.range(-2.0, 2.0),
+            rng.range(-2.0, 2.0),
+            rng.range(-1.5, 1.5),
+        ];
         noisy_pos.push([s.x + dx, s.y + dy]);
         noise.push((dyaw, att));
     }
@@ -499,7 +522,9 @@ pub fn truth_geojson(planted: &[Defect], tf: &BatchTransform) -> Result<Value, S
         if let Some(wd) = width {
             props["width_m"] = json!(wd);
         }
-        features.push(json!({"type": "Feature", "id": d.id, "geometry": geometry, "properties": props}));
+        features.push(
+            json!({"type": "Feature", "id": d.id, "geometry": geometry, "properties": props}),
+        );
     }
     Ok(json!({
         "type": "FeatureCollection",
@@ -514,7 +539,10 @@ mod tests {
 
     #[test]
     fn times_and_angles_are_written_as_dji_does() {
-        assert_eq!(add_seconds("2024:06:01 10:00:58", 4).unwrap(), "2024:06:01 10:01:02");
+        assert_eq!(
+            add_seconds("2024:06:01 10:00:58", 4).unwrap(),
+            "2024:06:01 10:01:02"
+        );
         assert!(add_seconds("2024-06-01", 1).is_err());
         assert_eq!(exif_to_iso("2024:06:01 10:01:02"), "2024-06-01T10:01:02");
         assert_eq!(wrap_deg(-180.0), 180.0);

@@ -27,7 +27,12 @@ pub struct FlightPlan {
 
 /// Plans `photos` exposures centred on `centre` (working metres). `footprint_m` is the ground
 /// size of one photo (width across the track, height along it); `overlap` is 0..1.
-pub fn lawnmower(centre: [f64; 2], photos: usize, footprint_m: [f64; 2], overlap: f64) -> FlightPlan {
+pub fn lawnmower(
+    centre: [f64; 2],
+    photos: usize,
+    footprint_m: [f64; 2],
+    overlap: f64,
+) -> FlightPlan {
     let photos = photos.max(1);
     let side = footprint_m[0] * (1.0 - overlap);
     let forward = footprint_m[1] * (1.0 - overlap);
@@ -43,7 +48,10 @@ pub fn lawnmower(centre: [f64; 2], photos: usize, footprint_m: [f64; 2], overlap
         .min_by(|&a, &b| {
             let ea = extent(a);
             let eb = extent(b);
-            (ea[0] / ea[1]).ln().abs().total_cmp(&(eb[0] / eb[1]).ln().abs())
+            (ea[0] / ea[1])
+                .ln()
+                .abs()
+                .total_cmp(&(eb[0] / eb[1]).ln().abs())
         })
         .unwrap_or(1);
     let per_line = photos.div_ceil(lines);

@@ -26,7 +26,9 @@ pub struct BatchTransform {
 
 impl std::fmt::Debug for BatchTransform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BatchTransform").field("name", &self.name).finish()
+        f.debug_struct("BatchTransform")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -108,7 +110,12 @@ pub struct GroundGrid {
 
 impl GroundGrid {
     /// Traces the grid's rays for a `w` x `h` photo.
-    pub fn new(geom: &PhotoGeometry<'_>, tf: &BatchTransform, w: u32, h: u32) -> Result<GroundGrid, SimError> {
+    pub fn new(
+        geom: &PhotoGeometry<'_>,
+        tf: &BatchTransform,
+        w: u32,
+        h: u32,
+    ) -> Result<GroundGrid, SimError> {
         let nx = w.div_ceil(GRID_STEP_PX) as usize + 1;
         let ny = h.div_ceil(GRID_STEP_PX) as usize + 1;
         let mut pts = Vec::with_capacity(nx * ny);
@@ -132,7 +139,11 @@ impl GroundGrid {
             }
         }
         tf.to_work(&mut pts)?;
-        let nodes = pts.into_iter().zip(hit).map(|(p, ok)| ok.then_some(p)).collect();
+        let nodes = pts
+            .into_iter()
+            .zip(hit)
+            .map(|(p, ok)| ok.then_some(p))
+            .collect();
         Ok(GroundGrid { nx, w, h, nodes })
     }
 

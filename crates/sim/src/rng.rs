@@ -17,7 +17,9 @@ impl Rng {
 
     /// An independent stream derived from this seed and a label (e.g. one per photo).
     pub fn derive(seed: u64, label: u64) -> Self {
-        Rng::new(mix(seed ^ mix(label.wrapping_add(0x51_7C_C1_B7_27_22_0A_95))))
+        Rng::new(mix(
+            seed ^ mix(label.wrapping_add(0x51_7C_C1_B7_27_22_0A_95))
+        ))
     }
 
     pub fn next_u64(&mut self) -> u64 {

@@ -251,7 +251,9 @@ pub fn blend(old: [u8; 3], new: [f64; 3], alpha: f32) -> [u8; 3] {
     let a = alpha as f64;
     let mut out = [0u8; 3];
     for k in 0..3 {
-        out[k] = (old[k] as f64 * (1.0 - a) + new[k] * a).round().clamp(0.0, 255.0) as u8;
+        out[k] = (old[k] as f64 * (1.0 - a) + new[k] * a)
+            .round()
+            .clamp(0.0, 255.0) as u8;
     }
     out
 }
@@ -300,7 +302,16 @@ fn paving(x: f64, y: f64, seed: u64) -> [u8; 3] {
 pub fn is_carriageway(a: &Asset) -> bool {
     !matches!(
         a.class.as_deref(),
-        Some("footway" | "path" | "cycleway" | "steps" | "pedestrian" | "bridleway" | "corridor" | "track")
+        Some(
+            "footway"
+                | "path"
+                | "cycleway"
+                | "steps"
+                | "pedestrian"
+                | "bridleway"
+                | "corridor"
+                | "track"
+        )
     ) && a.width_m >= 4.5
 }
 
@@ -321,11 +332,11 @@ fn roof_colour(id: &str) -> [f64; 3] {
 
 fn line_parts(a: &Asset) -> Vec<Vec<[f64; 2]>> {
     match &a.geometry {
-        AssetGeometry::Line(ml) => ml
-            .0
-            .iter()
-            .map(|l| l.0.iter().map(|c| [c.x, c.y]).collect())
-            .collect(),
+        AssetGeometry::Line(ml) => {
+            ml.0.iter()
+                .map(|l| l.0.iter().map(|c| [c.x, c.y]).collect())
+                .collect()
+        }
         AssetGeometry::Area(_) => Vec::new(),
     }
 }
@@ -333,16 +344,16 @@ fn line_parts(a: &Asset) -> Vec<Vec<[f64; 2]>> {
 /// Every ring (exterior and holes) of each polygon of an area asset.
 pub fn polygon_rings(a: &Asset) -> Vec<Vec<Vec<[f64; 2]>>> {
     match &a.geometry {
-        AssetGeometry::Area(mp) => mp
-            .0
-            .iter()
-            .map(|p| {
-                std::iter::once(p.exterior())
-                    .chain(p.interiors())
-                    .map(|r| r.0.iter().map(|c| [c.x, c.y]).collect())
-                    .collect()
-            })
-            .collect(),
+        AssetGeometry::Area(mp) => {
+            mp.0.iter()
+                .map(|p| {
+                    std::iter::once(p.exterior())
+                        .chain(p.interiors())
+                        .map(|r| r.0.iter().map(|c| [c.x, c.y]).collect())
+                        .collect()
+                })
+                .collect()
+        }
         AssetGeometry::Line(_) => Vec::new(),
     }
 }
@@ -382,7 +393,10 @@ pub fn paint_assets(tex: &mut Texture, assets: &[&Asset], seed: u64) {
             }
         }
         // Markings after all surfaces so a crossing road does not erase them.
-        for road in roads.iter().filter(|r| is_carriageway(r) && r.width_m >= 6.0) {
+        for road in roads
+            .iter()
+            .filter(|r| is_carriageway(r) && r.width_m >= 6.0)
+        {
             let hw = road.width_m / 2.0;
             for part in line_parts(road) {
                 let mut chain = 0.0;
@@ -419,7 +433,11 @@ pub fn paint_assets(tex: &mut Texture, assets: &[&Asset], seed: u64) {
                     let n = fbm(x, y, 3.0, seed ^ 0x44) - 0.5;
                     let g = grain(x, y, seed ^ 0x45);
                     let across = -x * uy + y * ux;
-                    let seam = if across.rem_euclid(0.6) < 0.04 { -22.0 } else { 0.0 };
+                    let seam = if across.rem_euclid(0.6) < 0.04 {
+                        -22.0
+                    } else {
+                        0.0
+                    };
                     let v = 22.0 * n + 6.0 * g + seam;
                     rgb([base[0] + v, base[1] + v, base[2] + v])
                 });
@@ -488,7 +506,16 @@ mod tests {
     fn roads_roofs_and_grass_land_where_the_assets_are() {
         let mut tex = Texture::new(0.0, 0.0, 40.0, 30.0, 0.05);
         let r = road("r", &[(0.0, 10.0), (40.0, 10.0)], 8.0);
-        let b = roof("b", &[(20.0, 20.0), (30.0, 20.0), (30.0, 28.0), (20.0, 28.0), (20.0, 20.0)]);
+        let b = roof(
+            "b",
+            &[
+                (20.0, 20.0),
+                (30.0, 20.0),
+                (30.0, 28.0),
+                (20.0, 28.0),
+                (20.0, 20.0),
+            ],
+        );
         paint_assets(&mut tex, &[&r, &b], 1);
         // Asphalt 2 m off the centre line (away from the markings): grey and dark-ish.
         let c = tex.at(5.0, 12.0).unwrap();
@@ -501,7 +528,10 @@ mod tests {
         // Inside the roof: the roof colour, not grass or asphalt.
         let base = roof_colour("b");
         let c = tex.at(25.0, 24.0).unwrap();
-        assert!((c[0] as f64 - base[0]).abs() < 40.0, "roof {c:?} vs {base:?}");
+        assert!(
+            (c[0] as f64 - base[0]).abs() < 40.0,
+            "roof {c:?} vs {base:?}"
+        );
         // Bilinear sampling between two cells is their mean.
         let a = tex.sample(5.025, 25.025);
         assert!((a[0] - tex.at(5.025, 25.025).unwrap()[0] as f32).abs() < 1e-3);
@@ -512,7 +542,9 @@ mod tests {
         let mut tex = Texture::new(0.0, 0.0, 10.0, 10.0, 0.1);
         let outer = vec![[1.0, 1.0], [9.0, 1.0], [9.0, 9.0], [1.0, 9.0], [1.0, 1.0]];
         let hole = vec![[4.0, 4.0], [6.0, 4.0], [6.0, 6.0], [4.0, 6.0], [4.0, 4.0]];
-        tex.par_bands(|band| band.fill_polygon(&[outer.clone(), hole.clone()], &|_, _, _| [255, 0, 0]));
+        tex.par_bands(|band| {
+            band.fill_polygon(&[outer.clone(), hole.clone()], &|_, _, _| [255, 0, 0])
+        });
         let filled = tex.pixels.iter().filter(|p| p[0] == 255).count();
         // 64 m² - 4 m² at 0.01 m² per cell.
         assert_eq!(filled, 6000);

@@ -18,7 +18,10 @@ fn read_json(name: &str) -> Value {
 }
 
 fn photos() -> Vec<Value> {
-    read_json("flight.json")["photos"].as_array().unwrap().clone()
+    read_json("flight.json")["photos"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn meta(photo: &Value) -> PhotoMeta {
@@ -36,7 +39,11 @@ fn writer_output_is_the_fixture_photo_that_exiftool_read() {
     let m = meta(photo);
     let jpeg = std::fs::read(dir().join("DJI_0001.JPG")).unwrap();
     let written: Vec<u8> = read_app1_segments(&jpeg).concat();
-    assert_eq!(written, app1_segments(&m).unwrap(), "APP1 bytes of DJI_0001.JPG");
+    assert_eq!(
+        written,
+        app1_segments(&m).unwrap(),
+        "APP1 bytes of DJI_0001.JPG"
+    );
 
     // exiftool 12.57 `-n -json` of the same file (filesystem fields removed).
     let x = read_json("DJI_0001.exiftool.json");
@@ -49,21 +56,56 @@ fn writer_output_is_the_fixture_photo_that_exiftool_read() {
     assert_eq!(x["ExifImageHeight"], m.height);
     assert_eq!(x["ImageWidth"], m.width);
     assert_eq!(x["ImageHeight"], m.height);
-    close(x["FocalLength"].as_f64().unwrap(), m.focal_mm, 1e-9, "FocalLength");
+    close(
+        x["FocalLength"].as_f64().unwrap(),
+        m.focal_mm,
+        1e-9,
+        "FocalLength",
+    );
     assert_eq!(x["FocalLengthIn35mmFormat"], m.focal_35mm);
     close(x["FNumber"].as_f64().unwrap(), m.f_number, 1e-9, "FNumber");
-    close(x["ExposureTime"].as_f64().unwrap(), m.exposure_s, 1e-12, "ExposureTime");
+    close(
+        x["ExposureTime"].as_f64().unwrap(),
+        m.exposure_s,
+        1e-12,
+        "ExposureTime",
+    );
     assert_eq!(x["ISO"], m.iso);
     assert_eq!(x["GPSLatitudeRef"], "N");
     assert_eq!(x["GPSLongitudeRef"], "E");
     assert_eq!(x["GPSAltitudeRef"], 0);
     assert_eq!(x["GPSVersionID"], "2 3 0 0");
     // exiftool prints 15 significant digits: 1e-12 degrees is 0.1 µm.
-    close(x["GPSLatitude"].as_f64().unwrap(), m.latitude, 1e-9, "GPSLatitude");
-    close(x["GPSLongitude"].as_f64().unwrap(), m.longitude, 1e-9, "GPSLongitude");
-    close(x["GPSLatitude"].as_f64().unwrap(), m.written_latitude(), 1e-12, "decoded latitude");
-    close(x["GPSLongitude"].as_f64().unwrap(), m.written_longitude(), 1e-12, "decoded longitude");
-    close(x["GPSAltitude"].as_f64().unwrap(), m.absolute_altitude_m, 1e-9, "GPSAltitude");
+    close(
+        x["GPSLatitude"].as_f64().unwrap(),
+        m.latitude,
+        1e-9,
+        "GPSLatitude",
+    );
+    close(
+        x["GPSLongitude"].as_f64().unwrap(),
+        m.longitude,
+        1e-9,
+        "GPSLongitude",
+    );
+    close(
+        x["GPSLatitude"].as_f64().unwrap(),
+        m.written_latitude(),
+        1e-12,
+        "decoded latitude",
+    );
+    close(
+        x["GPSLongitude"].as_f64().unwrap(),
+        m.written_longitude(),
+        1e-12,
+        "decoded longitude",
+    );
+    close(
+        x["GPSAltitude"].as_f64().unwrap(),
+        m.absolute_altitude_m,
+        1e-9,
+        "GPSAltitude",
+    );
     // XMP values: exiftool keeps DJI's signed strings for most of them.
     let xmp_num = |k: &str| -> f64 {
         match &x[k] {
@@ -102,19 +144,42 @@ fn kamadak_exif_reads_what_exiftool_reads() {
     };
     assert_eq!(ascii(exif::Tag::Make), x["Make"].as_str().unwrap());
     assert_eq!(ascii(exif::Tag::Model), x["Model"].as_str().unwrap());
-    assert_eq!(ascii(exif::Tag::DateTimeOriginal), x["DateTimeOriginal"].as_str().unwrap());
+    assert_eq!(
+        ascii(exif::Tag::DateTimeOriginal),
+        x["DateTimeOriginal"].as_str().unwrap()
+    );
     let dms = |tag| match &field(tag).value {
         exif::Value::Rational(r) => r[0].to_f64() + r[1].to_f64() / 60.0 + r[2].to_f64() / 3600.0,
         v => panic!("{v:?}"),
     };
-    close(dms(exif::Tag::GPSLatitude), x["GPSLatitude"].as_f64().unwrap(), 1e-12, "latitude");
-    close(dms(exif::Tag::GPSLongitude), x["GPSLongitude"].as_f64().unwrap(), 1e-12, "longitude");
+    close(
+        dms(exif::Tag::GPSLatitude),
+        x["GPSLatitude"].as_f64().unwrap(),
+        1e-12,
+        "latitude",
+    );
+    close(
+        dms(exif::Tag::GPSLongitude),
+        x["GPSLongitude"].as_f64().unwrap(),
+        1e-12,
+        "longitude",
+    );
     let rational = |tag| match &field(tag).value {
         exif::Value::Rational(r) => r[0].to_f64(),
         v => panic!("{v:?}"),
     };
-    close(rational(exif::Tag::GPSAltitude), x["GPSAltitude"].as_f64().unwrap(), 1e-12, "altitude");
-    close(rational(exif::Tag::FocalLength), x["FocalLength"].as_f64().unwrap(), 1e-12, "focal");
+    close(
+        rational(exif::Tag::GPSAltitude),
+        x["GPSAltitude"].as_f64().unwrap(),
+        1e-12,
+        "altitude",
+    );
+    close(
+        rational(exif::Tag::FocalLength),
+        x["FocalLength"].as_f64().unwrap(),
+        1e-12,
+        "focal",
+    );
     assert_eq!(
         field(exif::Tag::FocalLengthIn35mmFilm).value.get_uint(0),
         x["FocalLengthIn35mmFormat"].as_u64().map(|v| v as u32)
@@ -139,7 +204,12 @@ fn ingest_reads_back_every_value_written() {
         assert_eq!(c.taken_at.as_deref(), w["taken_at"].as_str());
         close(c.latitude.unwrap(), num("latitude"), 1e-12, "latitude");
         close(c.longitude.unwrap(), num("longitude"), 1e-12, "longitude");
-        close(c.gps_altitude_m.unwrap(), num("gps_altitude_m"), 1e-9, "gps altitude");
+        close(
+            c.gps_altitude_m.unwrap(),
+            num("gps_altitude_m"),
+            1e-9,
+            "gps altitude",
+        );
         for (got, k) in [
             (c.absolute_altitude_m, "absolute_altitude_m"),
             (c.relative_altitude_m, "relative_altitude_m"),
@@ -155,7 +225,9 @@ fn ingest_reads_back_every_value_written() {
             close(got.unwrap(), num(k), 1e-9, k);
         }
         // The camera database turns 8.8 mm on a 13.2 mm sensor into the renderer's focal.
-        let focal = read_json("flight.json")["camera"]["focal_px"].as_f64().unwrap();
+        let focal = read_json("flight.json")["camera"]["focal_px"]
+            .as_f64()
+            .unwrap();
         close(c.focal_length_px.unwrap(), focal, 1e-9, "focal px");
         assert_eq!(c.intrinsics_source, Some(IntrinsicsSource::CameraDatabase));
         assert_eq!(c.attitude_source.as_deref(), Some("xmp-drone-dji"));
@@ -189,7 +261,8 @@ fn the_committed_command_regenerates_the_fixture_byte_for_byte() {
         assert!(a == b, "{name} differs from the committed fixture");
     }
     // flight.json names the register by file name only, so it is comparable too.
-    let a: Value = serde_json::from_slice(&std::fs::read(out.path().join("flight.json")).unwrap()).unwrap();
+    let a: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("flight.json")).unwrap()).unwrap();
     assert_eq!(a, read_json("flight.json"));
     // Every class and both asset kinds are in the truth.
     let truth = read_json("truth.geojson");
@@ -199,7 +272,10 @@ fn the_committed_command_regenerates_the_fixture_byte_for_byte() {
         .iter()
         .map(|f| f["properties"]["class"].as_str().unwrap())
         .collect();
-    assert_eq!(classes.into_iter().collect::<Vec<_>>(), ["crack", "pothole", "roof_damage"]);
+    assert_eq!(
+        classes.into_iter().collect::<Vec<_>>(),
+        ["crack", "pothole", "roof_damage"]
+    );
 }
 
 #[test]
@@ -209,6 +285,11 @@ fn every_simulated_camera_is_in_ingests_database_with_the_same_sensor() {
             .unwrap_or_else(|| panic!("{} is not in ingest's camera database", cam.model));
         assert_eq!(s.width_mm, cam.sensor_width_mm, "{}", cam.model);
         assert_eq!(s.height_mm, cam.sensor_height_mm, "{}", cam.model);
-        assert_eq!(s.native_px, [cam.native_width, cam.native_height], "{}", cam.model);
+        assert_eq!(
+            s.native_px,
+            [cam.native_width, cam.native_height],
+            "{}",
+            cam.model
+        );
     }
 }

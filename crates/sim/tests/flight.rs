@@ -44,7 +44,12 @@ fn same_seed_same_bytes_and_defects_are_dark_where_georef_projects_them() {
     let (_, again) = flight(b.path(), 11);
     assert_eq!(out.photos.len(), 6);
     assert!(out.defects.len() >= 8, "planted {}", out.defects.len());
-    for name in out.photos.iter().map(|p| p.file.as_str()).chain(["truth.geojson", "flight.json"]) {
+    for name in out
+        .photos
+        .iter()
+        .map(|p| p.file.as_str())
+        .chain(["truth.geojson", "flight.json"])
+    {
         let x = std::fs::read(a.path().join(name)).unwrap();
         let y = std::fs::read(b.path().join(name)).unwrap();
         assert!(x == y, "{name} differs between two runs with the same seed");
@@ -78,7 +83,11 @@ fn same_seed_same_bytes_and_defects_are_dark_where_georef_projects_them() {
             gimbal_yaw_deg: Some(photo.true_yaw_deg),
             gimbal_pitch_deg: Some(-90.0),
             gimbal_roll_deg: Some(0.0),
-            focal_length_px: Some(besikta_sim::CameraModel::find(&cfg.camera).unwrap().focal_px(img.width())),
+            focal_length_px: Some(
+                besikta_sim::CameraModel::find(&cfg.camera)
+                    .unwrap()
+                    .focal_px(img.width()),
+            ),
             ..Default::default()
         };
         let geom = PhotoGeometry::new(&capture, &ground).unwrap();
@@ -97,7 +106,9 @@ fn same_seed_same_bytes_and_defects_are_dark_where_georef_projects_them() {
                     [c[0].as_f64().unwrap(), c[1].as_f64().unwrap()]
                 }
             };
-            let px = geom.ground_to_pixel(lonlat[1], lonlat[0], ground_height(&ground)).unwrap();
+            let px = geom
+                .ground_to_pixel(lonlat[1], lonlat[0], ground_height(&ground))
+                .unwrap();
             let (x, y) = (px[0].floor() as i64, px[1].floor() as i64);
             if x < 20 || y < 20 || x >= img.width() as i64 - 20 || y >= img.height() as i64 - 20 {
                 continue;
@@ -111,7 +122,11 @@ fn same_seed_same_bytes_and_defects_are_dark_where_georef_projects_them() {
             let mut ring: Vec<f64> = (0..32)
                 .filter_map(|i| {
                     let t = i as f64 / 32.0 * std::f64::consts::TAU;
-                    luminance(&img, x + (30.0 * t.cos()) as i64, y + (30.0 * t.sin()) as i64)
+                    luminance(
+                        &img,
+                        x + (30.0 * t.cos()) as i64,
+                        y + (30.0 * t.sin()) as i64,
+                    )
                 })
                 .collect();
             ring.sort_by(f64::total_cmp);
@@ -127,7 +142,11 @@ fn same_seed_same_bytes_and_defects_are_dark_where_georef_projects_them() {
         }
     }
     for (k, n) in seen_by.iter().enumerate() {
-        assert!(*n >= 2, "{} is seen well inside only {n} photos", out.defects[k].id);
+        assert!(
+            *n >= 2,
+            "{} is seen well inside only {n} photos",
+            out.defects[k].id
+        );
     }
 }
 
