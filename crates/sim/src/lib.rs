@@ -313,6 +313,7 @@ pub fn simulate_with_progress(
         path: cfg.out_dir.display().to_string(),
         message: e.to_string(),
     })?;
+    refuse_foreign_photos(&cfg.out_dir, flight.shots.len())?;
 
     // True and noisy positions.
     let mut truth_pos: Vec<[f64; 2]> = flight.shots.iter().map(|s| [s.x, s.y]).collect();
@@ -444,6 +445,33 @@ pub fn simulate_with_progress(
     })
 }
 
+/// Photos this flight would not overwrite would be processed with it as if they belonged to
+/// it (a larger earlier run, someone's real flight): refuse rather than mix or delete them.
+fn refuse_foreign_photos(dir: &Path, photos: usize) -> Result<(), SimError> {
+    let ours: std::collections::HashSet<String> =
+        (1..=photos).map(|i| format!("DJI_{i:04}.JPG")).collect();
+    let entries = std::fs::read_dir(dir).map_err(|e| SimError::Read {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let lower = name.to_ascii_lowercase();
+        let photo = [".jpg", ".jpeg", ".tif", ".tiff", ".dng"]
+            .iter()
+            .any(|ext| lower.ends_with(ext));
+        if photo && !ours.contains(&name) {
+            return Err(SimError::Write {
+                path: dir.join(&name).display().to_string(),
+                message: format!(
+                    "the output folder already holds photos this {photos}-photo flight would not replace; choose an empty folder"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn wrap_deg(a: f64) -> f64 {
     let r = (a + 180.0).rem_euclid(360.0) - 180.0;
     // DJI writes +180 rather than -180 for due south.
@@ -536,6 +564,18 @@ pub fn truth_geojson(planted: &[Defect], tf: &BatchTransform) -> Result<Value, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_output_folder_with_other_photos_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("DJI_0002.JPG"), b"x").unwrap();
+        refuse_foreign_photos(d.path(), 2).unwrap();
+        let e = refuse_foreign_photos(d.path(), 1).unwrap_err().to_string();
+        assert!(
+            e.contains("DJI_0002.JPG") && e.contains("empty folder"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn times_and_angles_are_written_as_dji_does() {
