@@ -36,6 +36,20 @@ fn feature_of(row: &FindingRow) -> Value {
     props["status"] = json!(row.status);
     props["created_at"] = json!(format_rfc3339(row.created_at));
     props["photo_url"] = json!(format!("/api/v1/findings/{}/photo.jpg", row.id));
+    // The pipeline names photos by their path on the server; clients get the file name.
+    if let Some(best) = props["best_photo"]
+        .as_str()
+        .map(|p| basename(p).to_string())
+    {
+        props["best_photo"] = json!(best);
+    }
+    if let Some(list) = props["observations"].as_array_mut() {
+        for o in list {
+            if let Some(name) = o["photo"].as_str().map(|p| basename(p).to_string()) {
+                o["photo"] = json!(name);
+            }
+        }
+    }
     feature
 }
 
@@ -210,10 +224,18 @@ pub fn crop_finding(
     let side = (x1 - x0).max(y1 - y0).max(1.0);
     let half = ((side * (1.0 + 2.0 * cfg.margin)) / 2.0).max(cfg.min_side as f64 / 2.0);
     let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
-    let left = (cx - half).clamp(0.0, w.saturating_sub(1) as f64) as u32;
-    let top = (cy - half).clamp(0.0, h.saturating_sub(1) as f64) as u32;
-    let right = ((cx + half).ceil() as u32).clamp(left + 1, w);
-    let bottom = ((cy + half).ceil() as u32).clamp(top + 1, h);
+    // Slide the window inside the photo rather than cut it, so a defect at the edge still
+    // gets a full-size view.
+    let window = |c: f64, size: u32| -> (u32, u32) {
+        let side = (2.0 * half).min(size as f64);
+        let start = (c - side / 2.0).clamp(0.0, size as f64 - side);
+        (
+            start as u32,
+            ((start + side).ceil() as u32).clamp(start as u32 + 1, size),
+        )
+    };
+    let (left, right) = window(cx, w);
+    let (top, bottom) = window(cy, h);
     let mut crop =
         image::imageops::crop_imm(&img, left, top, right - left, bottom - top).to_image();
     let scale = (cfg.max_output_side as f64 / crop.width().max(crop.height()) as f64).min(1.0);
@@ -266,7 +288,7 @@ pub fn crop_finding(
     Ok(out)
 }
 
-fn basename(p: &str) -> &str {
+pub(crate) fn basename(p: &str) -> &str {
     p.rsplit(['/', '\\']).next().unwrap_or(p)
 }
 
@@ -482,4 +504,49 @@ pub async fn workorders_gpkg(
         &format!("flight-{}-findings.gpkg", flight.id),
         bytes,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn photo() -> std::path::PathBuf {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/brighton/DJI_0018.JPG")
+    }
+
+    fn is_red(p: &image::Rgb<u8>) -> bool {
+        p[0] > 200 && p[1] < 80 && p[2] < 80
+    }
+
+    #[test]
+    fn crop_is_centred_on_the_defect_with_its_outline() {
+        let cfg = CropConfig::default();
+        // A 200x100 box in the middle: crop side = 200 * (1 + 2 * 0.5) = 400 pixels.
+        let jpeg = crop_finding(&photo(), [1900.0, 1075.0, 2100.0, 1175.0], &[], &cfg).unwrap();
+        let img = image::load_from_memory(&jpeg).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (400, 400));
+        // The box outline is 100 pixels in from the left edge, 150 from the top.
+        assert!(is_red(img.get_pixel(100, 200)), "left edge of the box");
+        assert!(is_red(img.get_pixel(200, 150)), "top edge of the box");
+        assert!(
+            !is_red(img.get_pixel(200, 200)),
+            "inside the box is the photo"
+        );
+    }
+
+    #[test]
+    fn crop_at_the_photo_edge_keeps_its_size_and_large_crops_shrink() {
+        let cfg = CropConfig::default();
+        let jpeg = crop_finding(&photo(), [3950.0, 2200.0, 3990.0, 2240.0], &[], &cfg).unwrap();
+        let img = image::load_from_memory(&jpeg).unwrap();
+        assert_eq!(
+            (img.width(), img.height()),
+            (256, 256),
+            "min_side, slid inside the photo"
+        );
+        let jpeg = crop_finding(&photo(), [0.0, 0.0, 3000.0, 1500.0], &[], &cfg).unwrap();
+        let img = image::load_from_memory(&jpeg).unwrap();
+        assert_eq!(img.width().max(img.height()), cfg.max_output_side);
+    }
 }

@@ -101,6 +101,10 @@ async fn processing_a_flight_stores_the_pipelines_findings() {
         .map(|f| &f["properties"]["id"])
         .collect();
     assert_eq!(served_ids, written_ids);
+    assert!(
+        !served_ids.is_empty(),
+        "the coarse crack model finds something in Brighton"
+    );
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(out[0].join("summary.json")).unwrap())
             .unwrap();
