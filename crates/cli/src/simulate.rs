@@ -44,6 +44,13 @@ pub struct Args {
     /// Width of the rendered photos, pixels (height follows the sensor's aspect ratio).
     #[arg(long, value_name = "PX", default_value_t = 1600)]
     pub width: u32,
+    /// Paste real cracks from this folder of image/mask pairs (`NAME.jpg` with
+    /// `NAME_mask.png`, e.g. DeepCrack) instead of drawing them.
+    #[arg(long, value_name = "DIR")]
+    pub patches: Option<PathBuf>,
+    /// Ground size of one patch pixel, millimetres.
+    #[arg(long, value_name = "MM", default_value_t = 1.0)]
+    pub patch_mm_per_px: f64,
     /// JPEG quality, 1-100.
     #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: u8,
@@ -103,6 +110,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         yaw_noise_deg: args.yaw_noise,
         width_px: args.width,
         jpeg_quality: args.quality,
+        patches: args.patches,
+        patch_mm_per_px: args.patch_mm_per_px,
         ..defaults
     };
     let result = besikta_sim::simulate_with_progress(&cfg, &mut |done, total| {

@@ -17,6 +17,7 @@ pub mod camera;
 pub mod defects;
 pub mod evaluate;
 pub mod exif;
+pub mod patches;
 pub mod plan;
 pub mod render;
 pub mod rng;
@@ -82,6 +83,11 @@ pub struct SimConfig {
     /// Ground elevation above mean sea level, metres (the take-off point is on the ground).
     pub ground_elevation_m: f64,
     pub jpeg_quality: u8,
+    /// Folder of real crack image/mask pairs (`NAME.jpg` + `NAME_mask.png`) to paste instead
+    /// of drawing cracks procedurally.
+    pub patches: Option<PathBuf>,
+    /// Ground size of one patch pixel, millimetres (DeepCrack/CRACK500: about 1).
+    pub patch_mm_per_px: f64,
     /// Capture time of the first photo, EXIF form; photos follow every 2 s.
     pub start_time: String,
 }
@@ -105,6 +111,8 @@ impl Default for SimConfig {
             width_px: 1600,
             ground_elevation_m: 10.0,
             jpeg_quality: 90,
+            patches: None,
+            patch_mm_per_px: 1.0,
             start_time: "2024:06:01 10:00:00".into(),
         }
     }
@@ -298,7 +306,7 @@ pub fn simulate_with_progress(
         cx1 - inset[0],
         cy1 - inset[1],
     ];
-    let planted = defects::plant(
+    let mut planted = defects::plant(
         &assets,
         &defects::PlantConfig {
             count: cfg.defects,
@@ -307,7 +315,19 @@ pub fn simulate_with_progress(
         },
         cfg.seed,
     );
-    defects::draw(&mut tex, &planted);
+    match &cfg.patches {
+        Some(dir) => {
+            let patches = patches::load(dir)?;
+            let others: Vec<Defect> = planted
+                .iter()
+                .filter(|d| d.class != DefectClass::Crack)
+                .cloned()
+                .collect();
+            defects::draw(&mut tex, &others);
+            patches::paste_cracks(&mut tex, &mut planted, &patches, cfg.patch_mm_per_px);
+        }
+        None => defects::draw(&mut tex, &planted),
+    }
 
     std::fs::create_dir_all(&cfg.out_dir).map_err(|e| SimError::Write {
         path: cfg.out_dir.display().to_string(),
@@ -432,6 +452,7 @@ pub fn simulate_with_progress(
         "texture_cell_cm": cell * 100.0,
         "defects_requested": cfg.defects,
         "defects_planted": planted.len(),
+        "crack_patches": cfg.patches.as_ref().map(|p| p.display().to_string()),
         "photos": photos,
     });
     write_json(&cfg.out_dir.join("flight.json"), &flight_json)?;

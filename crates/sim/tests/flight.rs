@@ -156,3 +156,37 @@ fn ground_height(g: &Ground) -> f64 {
         _ => 0.0,
     }
 }
+
+#[test]
+fn real_crack_patches_replace_the_drawn_cracks_with_truth_at_their_scale() {
+    let out = tempfile::tempdir().unwrap();
+    let cfg = SimConfig {
+        register: helsinki(),
+        out_dir: out.path().to_path_buf(),
+        seed: 4,
+        photos: 6,
+        width_px: 600,
+        defects: 8,
+        altitude_m: 25.0,
+        patches: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/cracks")),
+        patch_mm_per_px: 2.0,
+        ..Default::default()
+    };
+    let sim = simulate(&cfg).unwrap();
+    let cracks: Vec<_> = sim
+        .defects
+        .iter()
+        .filter(|d| d.class == besikta_sim::DefectClass::Crack)
+        .collect();
+    assert!(!cracks.is_empty());
+    for d in cracks {
+        // 640 px at 2 mm is 1.28 m: a pasted crack is no longer than its patch's diagonal.
+        let l = d.length_m().unwrap();
+        assert!(l > 0.2 && l < 1.5, "{} is {l} m long", d.id);
+        let DefectShape::Line { points, width_m } = &d.shape else {
+            panic!("a crack is a line")
+        };
+        assert_eq!(points.len(), 2);
+        assert!(*width_m > 0.002 && *width_m < 0.05, "width {width_m}");
+    }
+}
