@@ -584,6 +584,31 @@ async fn tus_upload_in_pieces_with_checksums() {
         )
         .await;
     assert_eq!(head.status, StatusCode::NOT_FOUND);
+    // A complete upload that is not a photo is refused with the reason, and listed.
+    let created = e
+        .send(
+            Method::POST,
+            &format!("/api/v1/flights/{flight}/uploads"),
+            Some(crew),
+            &[
+                ("tus-resumable", "1.0.0"),
+                ("upload-length", "11"),
+                ("upload-metadata", "filename YmFkLmpwZw=="),
+            ],
+            Body::empty(),
+        )
+        .await;
+    let bad_uri = created.header("location").unwrap().to_string();
+    let r = patch(&e, &bad_uri, crew, 0, b"not a jpeg!", None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.header("besikta-photo"), Some("rejected"));
+    assert!(r.json()["error"].as_str().unwrap().contains("not a photo"));
+    let f = e
+        .get(&format!("/api/v1/flights/{flight}"), crew)
+        .await
+        .json();
+    assert_eq!(f["rejected"][0]["file"], json!("bad.jpg"));
+    assert_eq!(f["photos"], json!(1));
     // Termination.
     let created = e
         .send(

@@ -159,3 +159,49 @@ async fn processing_a_flight_stores_the_pipelines_findings() {
         .json();
     assert_eq!(f["state"], json!("done"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_cannot_run_fails_the_flight_with_a_reason() {
+    // No models in the models folder: the pipeline refuses before any heavy work.
+    let empty = tempfile::tempdir().unwrap();
+    let models = empty.path().to_path_buf();
+    let e = env_with(move |c| c.models_dir = models);
+    let flight = e.create_flight("a", "no models").await;
+    let crew = e.token("a", "crew");
+    let r = e
+        .post_json(
+            &format!("/api/v1/flights/{flight}/process"),
+            crew,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "no photos yet");
+    let photo = std::fs::read(fixture("brighton/DJI_0020.JPG")).unwrap();
+    e.multipart(flight, crew, &[("DJI_0020.JPG", photo)]).await;
+    let r = e
+        .post_json(
+            &format!("/api/v1/flights/{flight}/process"),
+            crew,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let workers = Workers::start(&e.state);
+    let f = wait_for_flight(&e, flight, crew, Duration::from_secs(120)).await;
+    workers.stop();
+    assert_eq!(f["state"], json!("failed"));
+    assert!(
+        f["error"].as_str().unwrap().contains("no models found"),
+        "{f}"
+    );
+    let metrics = e
+        .send(
+            axum::http::Method::GET,
+            "/metrics",
+            None,
+            &[],
+            axum::body::Body::empty(),
+        )
+        .await;
+    assert!(String::from_utf8_lossy(&metrics.body).contains("besikta_jobs{state=\"failed\"} 1"));
+}
