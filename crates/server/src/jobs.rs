@@ -75,6 +75,14 @@ impl Workers {
         }
     }
 
+    /// Stops taking jobs and returns at once: a job still running is cut off when the
+    /// process exits and is queued again by the next start, so shutting down never waits
+    /// for a long job.
+    pub fn abandon(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.state.inner.jobs.notify();
+    }
+
     /// Stops taking jobs and waits for the current ones to end.
     pub fn stop(self) {
         self.stop.store(true, Ordering::SeqCst);

@@ -247,7 +247,8 @@ pub fn serve_blocking(config: ServerConfig, addr: SocketAddr) -> Result<(), Serv
     runtime.block_on(serve(config, addr))
 }
 
-/// Runs the service until the process receives Ctrl-C or SIGTERM.
+/// Runs the service until the process receives Ctrl-C or SIGTERM. A job running then is
+/// not waited for: the next start queues it again.
 pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerError> {
     let state = AppState::open(config)?;
     let workers = Workers::start(&state);
@@ -270,7 +271,7 @@ pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerE
             addr: local.to_string(),
             source,
         });
-    workers.stop();
+    workers.abandon();
     result
 }
 
