@@ -768,3 +768,36 @@ async fn registers_are_stored_per_organisation() {
         (Some("Espoo"), Some("viewer"))
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_full_disk_fails_the_upload_with_a_reason_not_the_server() {
+    let e = env();
+    let flight = e.create_flight("a", "full disk").await;
+    let crew = e.token("a", "crew");
+    let created = e
+        .send(
+            Method::POST,
+            &format!("/api/v1/flights/{flight}/uploads"),
+            Some(crew),
+            &[("tus-resumable", "1.0.0"), ("upload-length", "1000")],
+            Body::empty(),
+        )
+        .await;
+    let uri = created.header("location").unwrap().to_string();
+    // /dev/full fails every write with ENOSPC, as a full disk does.
+    let part = e
+        .dir
+        .path()
+        .join("uploads")
+        .join(format!("{}.part", uri.rsplit('/').next().unwrap()));
+    std::fs::remove_file(&part).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &part).unwrap();
+    let r = patch(&e, &uri, crew, 0, &[7u8; 1000], None).await;
+    assert_eq!(r.status, StatusCode::INSUFFICIENT_STORAGE);
+    assert!(r.json()["error"].as_str().unwrap().contains("disk is full"));
+    let health = e
+        .send(Method::GET, "/healthz", None, &[], Body::empty())
+        .await;
+    assert_eq!(health.status, StatusCode::OK);
+}
