@@ -133,7 +133,7 @@ fn evaluate_scores_the_fixture_truth_against_itself() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let m: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(m["truth_count"], 15);
+    assert_eq!(m["truth_count"], 13);
     assert_eq!(m["recall"], 1.0);
     assert_eq!(m["precision"], 1.0);
     assert_eq!(m["duplicates"], 0);

@@ -26,13 +26,24 @@ pub struct EvalConfig {
     pub tolerance_m: f64,
     /// Whether a finding must have the defect's class to match it.
     pub class_must_match: bool,
+    /// Finding class -> truth class, for models whose classes are finer than the
+    /// simulator's (the roof model's `missing_tile`, `debris`, `moss` are all what the
+    /// simulator draws as `roof_damage`).
+    pub class_aliases: Vec<(String, String)>,
 }
 
 impl Default for EvalConfig {
     fn default() -> Self {
+        let alias = |a: &str| (a.to_string(), "roof_damage".to_string());
         EvalConfig {
             tolerance_m: 2.0,
             class_must_match: true,
+            class_aliases: vec![
+                alias("missing_tile"),
+                alias("debris"),
+                alias("moss"),
+                alias("roof-damage"),
+            ],
         }
     }
 }
@@ -261,7 +272,12 @@ pub fn evaluate_with(
 ) -> Result<Metrics, SimError> {
     let mut local = None;
     let truth = items(truth, "truth", &mut local)?;
-    let findings = items(findings, "findings", &mut local)?;
+    let mut findings = items(findings, "findings", &mut local)?;
+    for f in &mut findings {
+        if let Some((_, to)) = cfg.class_aliases.iter().find(|(from, _)| *from == f.class) {
+            f.class = to.clone();
+        }
+    }
     // For every defect, the findings assigned to it with their errors.
     let mut assigned: Vec<Vec<(f64, usize)>> = vec![Vec::new(); truth.len()];
     let mut false_positives = Vec::new();
@@ -437,6 +453,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(loose.matched, 3);
+    }
+
+    #[test]
+    fn roof_model_classes_count_as_roof_damage() {
+        let f = json!({"type": "FeatureCollection", "features": [
+            finding("missing_tile", json!({"type": "Polygon", "coordinates": square(0.0, 30.2, 0.3)}), "way/9"),
+        ]});
+        let m = evaluate(&truth(), &f).unwrap();
+        assert_eq!((m.matched, m.precision), (1, 1.0));
+        assert!((m.median_err_m.unwrap() - 0.2).abs() < 0.005);
     }
 
     #[test]
