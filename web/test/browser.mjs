@@ -83,6 +83,14 @@ try {
   log('opened: ' + (await page.textContent('#finding h3')));
   await page.screenshot({ path: screenshot });
   log('screenshot ' + screenshot);
+
+  // Planners: the exports page lists the findings and downloads the work orders.
+  await page.goto(base + '/exports');
+  await page.waitForFunction(n => document.querySelectorAll('#findings tr').length === n, api, { timeout: 30000 });
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.click('button[data-ext="csv"]')]);
+  const text = await (await csv.createReadStream()).toArray().then(chunks => Buffer.concat(chunks).toString());
+  if (!text.startsWith('flight_id,')) fail('the CSV download starts with ' + JSON.stringify(text.slice(0, 40)));
+  log('exports: ' + api + ' findings listed, ' + csv.suggestedFilename() + ' with ' + (text.trim().split('\n').length - 1) + ' work orders');
   if (errors.length) fail('page errors: ' + errors.join('; '));
 } finally {
   await browser.close();
