@@ -45,8 +45,9 @@ class Model:
 
     def run(self, tiles: np.ndarray) -> np.ndarray:
         outs = []
-        for k in range(0, len(tiles), 8):
-            outs.append(self.sess.run(None, {self.m["input"]["name"]: self.prep(tiles[k : k + 8])})[0])
+        bs = 8 if self.m["input"].get("dynamic_batch", False) else 1
+        for k in range(0, len(tiles), bs):
+            outs.append(self.sess.run(None, {self.m["input"]["name"]: self.prep(tiles[k : k + bs])})[0])
         return np.concatenate(outs)
 
 
