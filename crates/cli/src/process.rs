@@ -80,7 +80,10 @@ fn stage_name(s: Stage) -> &'static str {
 /// A one-line progress bar on stderr.
 fn show(p: &Progress) {
     let width = 30;
-    let filled = (p.done * width).checked_div(p.total).unwrap_or(width).min(width);
+    let filled = (p.done * width)
+        .checked_div(p.total)
+        .unwrap_or(width)
+        .min(width);
     let mut err = std::io::stderr().lock();
     let _ = write!(
         err,

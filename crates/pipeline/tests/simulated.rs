@@ -29,7 +29,11 @@ fn simulated_helsinki_flight_is_found_placed_merged_and_matched() {
     let outcome = process(&cfg, &mut |_| {}).unwrap();
     let s = &outcome.summary;
     assert!(s.rejected.is_empty(), "{:?}", s.rejected);
-    assert!(s.models.iter().all(|m| m.photos_skipped.is_empty()), "{:?}", s.models);
+    assert!(
+        s.models.iter().all(|m| m.photos_skipped.is_empty()),
+        "{:?}",
+        s.models
+    );
     // Tiles away from roads and roofs are skipped.
     let skipped: usize = s.models.iter().map(|m| m.tiles_skipped).sum();
     let total: usize = s.models.iter().map(|m| m.tiles_total).sum();
@@ -49,7 +53,11 @@ fn simulated_helsinki_flight_is_found_placed_merged_and_matched() {
     assert!(m.recall >= FLOOR_RECALL, "recall {}", m.recall);
     assert!(m.precision >= FLOOR_PRECISION, "precision {}", m.precision);
     assert_eq!(m.duplicates, 0, "one finding per planted defect");
-    assert!(m.asset_id_accuracy.unwrap() >= 0.9, "{:?}", m.asset_id_accuracy);
+    assert!(
+        m.asset_id_accuracy.unwrap() >= 0.9,
+        "{:?}",
+        m.asset_id_accuracy
+    );
 }
 
 const FLOOR_RECALL: f64 = 0.25;
