@@ -99,9 +99,12 @@ def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def export_onnx(model: nn.Module, path: Path, input_name: str, output_name: str, size: int) -> None:
+def export_onnx(model: nn.Module, path: Path, input_name: str, output_name: str, size: int,
+                output_dims: list[int] | None = None) -> None:
     """Export with opset 17 and a dynamic batch axis into ONE self-contained file, then check
-    that no external-data file was written and that onnx loads and checks the model."""
+    that no external-data file was written and that onnx loads and checks the model.
+    `output_dims` (without the batch) stamps static output dims where the tracer left
+    symbolic ones (e.g. after a flatten), so consumers can read the box count up front."""
     import onnx
 
     model = model.eval().cpu()
@@ -120,6 +123,12 @@ def export_onnx(model: nn.Module, path: Path, input_name: str, output_name: str,
     )
     # Re-save through onnx to be sure every initializer is embedded in the one file.
     m = onnx.load(str(path), load_external_data=True)
+    if output_dims is not None:
+        dims = m.graph.output[0].type.tensor_type.shape.dim
+        assert len(dims) == len(output_dims) + 1, (len(dims), output_dims)
+        for d, v in zip(list(dims)[1:], output_dims):
+            d.ClearField("dim_param")
+            d.dim_value = v
     onnx.save_model(m, str(path), save_as_external_data=False)
     after = set(glob.glob(str(path.parent / "*")))
     extra = [p for p in after - before if p != str(path)]

@@ -263,7 +263,7 @@ def main() -> None:
     model.load_state_dict(torch.load(ckpt))
     model.eval()
     onnx_path = a.out / "pothole-det.onnx"
-    export_onnx(model, onnx_path, "image", "boxes", SIZE)
+    export_onnx(model, onnx_path, "image", "boxes", SIZE, [5, (SIZE // STRIDE) ** 2])
     ms = time_onnx(onnx_path, "image")
     log(f"onnxruntime 1 thread: {ms:.1f} ms per 256x256 tile")
     manifest = a.out / "pothole-det.toml"
