@@ -60,5 +60,5 @@ fn simulated_helsinki_flight_is_found_placed_merged_and_matched() {
     );
 }
 
-const FLOOR_RECALL: f64 = 0.25;
+const FLOOR_RECALL: f64 = 0.6;
 const FLOOR_PRECISION: f64 = 0.12;

@@ -289,8 +289,9 @@ pub fn work_orders(findings: &[Finding], conditions: &[AssetCondition]) -> Vec<W
                 asset_kind: fs[0].asset_kind,
                 class,
                 count: fs.len(),
-                length_m: fs.iter().filter_map(|f| f.length_m).sum(),
-                area_m2: fs.iter().map(|f| f.area_m2).sum(),
+                // fold from +0.0: an empty f64 sum is -0.0, which prints as "-0.0 m".
+                length_m: fs.iter().filter_map(|f| f.length_m).fold(0.0, |a, b| a + b),
+                area_m2: fs.iter().map(|f| f.area_m2).fold(0.0, |a, b| a + b),
                 worst_severity: worst,
                 condition_score: condition,
                 location,
