@@ -145,9 +145,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         s.findings, s.findings_matched, s.findings_unmatched, s.work_orders
     );
     for w in outcome.report.work_orders.iter().take(10) {
+        let length = if w.length_m > 0.0 {
+            format!(" {:.1} m", w.length_m)
+        } else {
+            String::new()
+        };
         println!(
-            "  P{} {:?} {} x{} {:.1} m {:.2} m2 - {}",
-            w.priority, w.worst_severity, w.class, w.count, w.length_m, w.area_m2, w.location
+            "  P{} {:?} {} x{}{length} {:.2} m2 - {}",
+            w.priority, w.worst_severity, w.class, w.count, w.area_m2, w.location
         );
     }
     let t = &s.timings;
