@@ -1,7 +1,7 @@
 //! Criterion benchmarks of the ingest stage: scanning a whole flight (read, hash, parse,
 //! validate on all cores) and its parts on one photo held in memory.
 //!
-//! Reads the 18-photo Brighton flight from `/work/shared/data/flights/brighton-beach`
+//! Reads the 18-photo Brighton flight from `../shared/data/flights/brighton-beach` (beside the checkout)
 //! when present (or `BESIKTA_BENCH_FLIGHT`), else the three photos in `fixtures/brighton`.
 
 use besikta_ingest::{read_capture_bytes, scan, sha256_hex};
@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 fn flight() -> PathBuf {
     let shared = std::env::var_os("BESIKTA_BENCH_FLIGHT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/data/flights/brighton-beach"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/flights/brighton-beach")
+        });
     if shared.is_dir() {
         shared
     } else {

@@ -5,7 +5,7 @@
 //! target/release/infer_e2e [--model MANIFEST] [--dir DIR] [--limit N] [--workers N] [--intra N] [--batch N] [--gsd-mm X]
 //! ```
 //!
-//! Defaults: the mtscrack fixture model, the Brighton flight in /work/shared/data, 4 photos,
+//! Defaults: the mtscrack fixture model, the Brighton flight in ../shared/data beside the checkout, 4 photos,
 //! one single-threaded session per core. Decoding of the next photo runs on its own thread
 //! while the current one is inferred, as `besikta infer` does. Prints one JSON line.
 
@@ -36,7 +36,7 @@ fn parse_args() -> Result<Opts, String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut o = Opts {
         model: root.join("fixtures/models/mtscrack_static.toml"),
-        dir: PathBuf::from("/work/shared/data/flights/brighton-beach"),
+        dir: root.join("../shared/data/flights/brighton-beach"),
         limit: 4,
         cfg: EngineConfig::default(),
         gsd_mm: None,
