@@ -9,7 +9,7 @@
 use crate::frame::WorkFrame;
 use crate::{Finding, Observation, ReportConfig, ReportError};
 use besikta_core::Severity;
-use geo::{Area, BoundingRect, Centroid, Distance, Euclidean};
+use geo::{Area, BoundingRect, Centroid, Distance, Euclidean, Simplify};
 use rstar::{primitives::GeomWithData, primitives::Rectangle, RTree, AABB};
 
 struct UnionFind(Vec<usize>);
@@ -46,6 +46,9 @@ pub fn merge_observations(
         .iter()
         .map(|o| frame.ring_to_work(&o.ground_polygon))
         .collect::<Result<Vec<_>, _>>()?;
+    // Distances are only compared with tolerances of decimetres to metres: outlines simplified
+    // to 5 cm keep the answer and make each polygon-to-polygon distance far cheaper.
+    let coarse: Vec<geo::Polygon<f64>> = polys.iter().map(|p| p.simplify(0.05)).collect();
     let rects: Vec<_> = polys.iter().map(|p| p.bounding_rect()).collect();
     let tree: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>> = RTree::bulk_load(
         rects
@@ -82,10 +85,14 @@ pub fn merge_observations(
             if observations[j].photo == o.photo {
                 continue;
             }
+            // Already in one group: no need to measure.
+            if uf.find(i) == uf.find(j) {
+                continue;
+            }
             let tol = o.position_uncertainty_m
                 + observations[j].position_uncertainty_m
                 + cfg.extra_tolerance_m;
-            if Euclidean.distance(&polys[i], &polys[j]) <= tol {
+            if Euclidean.distance(&coarse[i], &coarse[j]) <= tol {
                 uf.union(i, j);
             }
         }
