@@ -114,7 +114,20 @@ pub fn merge_observations(
             })
             .expect("a group has at least one member");
         let area_m2 = polys[best_global].unsigned_area();
-        let best_poly_centroid = polys[best_global].centroid();
+        // A sliver's area-weighted centroid can land far outside it (division by an area
+        // near zero): keep it only when it lies within the outline's bounding box.
+        let best_poly_centroid = match (polys[best_global].centroid(), rects[best_global]) {
+            (Some(c), Some(r))
+                if c.x() >= r.min().x
+                    && c.x() <= r.max().x
+                    && c.y() >= r.min().y
+                    && c.y() <= r.max().y =>
+            {
+                Some(c)
+            }
+            (_, Some(r)) => Some(r.center().into()),
+            (c, None) => c,
+        };
         let obs: Vec<Observation> = members
             .iter()
             .map(|&i| slots[i].take().expect("each observation is in one group"))

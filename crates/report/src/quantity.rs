@@ -317,9 +317,12 @@ fn location_text(fs: &[&Finding], asset_id: Option<&str>, name: Option<&str>) ->
         (None, Some(id)) => format!("asset {id}"),
         (None, None) => {
             let c = fs[0].centroid;
+            let ns = if c[1] >= 0.0 { 'N' } else { 'S' };
+            let ew = if c[0] >= 0.0 { 'E' } else { 'W' };
             return format!(
-                "not on any registered asset; near {:.6} N, {:.6} E",
-                c[1], c[0]
+                "not on any registered asset; near {:.6} {ns}, {:.6} {ew}",
+                c[1].abs(),
+                c[0].abs()
             );
         }
     };
