@@ -41,7 +41,6 @@ fn synthetic_register(path: &std::path::Path) {
         f.set_field_string(0, &format!("r{i}")).unwrap();
         f.create(&layer).unwrap();
     }
-    drop(layer);
     tx.commit().unwrap();
 }
 
