@@ -1,5 +1,6 @@
-//! The web pages (upload, map, exports), built into the binary from `web/dist/` so the
-//! service works offline; `web/build.sh` rebuilds that folder from npm.
+//! The web pages (upload, map, exports), built into the binary so the service works offline:
+//! our own pages from `web/src/`, the npm libraries from `web/dist/` (`web/build.sh` refreshes
+//! those from npm).
 
 use axum::extract::Path;
 use axum::http::{header, StatusCode};
@@ -7,13 +8,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-macro_rules! dist {
-    ($name:literal) => {
+macro_rules! web {
+    ($dir:literal, $name:literal) => {
         (
             $name,
             include_bytes!(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../web/dist/",
+                "/../../web/",
+                $dir,
+                "/",
                 $name
             ))
             .as_slice(),
@@ -21,17 +24,29 @@ macro_rules! dist {
     };
 }
 
-/// Every file of `web/dist/`, by name.
+macro_rules! src {
+    ($name:literal) => {
+        web!("src", $name)
+    };
+}
+
+macro_rules! dist {
+    ($name:literal) => {
+        web!("dist", $name)
+    };
+}
+
+/// Every file served, by name.
 const FILES: &[(&str, &[u8])] = &[
-    dist!("index.html"),
-    dist!("upload.html"),
-    dist!("map.html"),
-    dist!("exports.html"),
-    dist!("app.css"),
-    dist!("common.js"),
-    dist!("upload.js"),
-    dist!("map.js"),
-    dist!("exports.js"),
+    src!("index.html"),
+    src!("upload.html"),
+    src!("map.html"),
+    src!("exports.html"),
+    src!("app.css"),
+    src!("common.js"),
+    src!("upload.js"),
+    src!("map.js"),
+    src!("exports.js"),
     dist!("maplibre-gl.js"),
     dist!("maplibre-gl.css"),
     dist!("tus.min.js"),
