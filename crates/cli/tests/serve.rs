@@ -25,30 +25,12 @@ impl Drop for Server {
     }
 }
 
-/// The baseline crack model with a manifest that runs it at 68 mm per pixel, so the three
+/// The baseline crack model under the test manifest `fixtures/models/coarse` (68 mm per pixel), so the three
 /// Brighton photos give real detections in well under a minute of inference: long enough
 /// to kill the server mid-job, and findings to check for duplicates. (The findings are
 /// not trustworthy defects; this tests the service, not the model.)
-fn coarse_crack_models(dir: &Path) -> PathBuf {
-    let models = dir.join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    let fixture = repo().join("fixtures/models");
-    let manifest = std::fs::read_to_string(fixture.join("mtscrack_static.toml")).unwrap();
-    let coarse = manifest
-        .replace("\nmm_per_px = 1.0", "\nmm_per_px = 68.0")
-        .replace("min_mm_per_px = 0.7", "min_mm_per_px = 40.0")
-        .replace("max_mm_per_px = 1.4", "max_mm_per_px = 100.0");
-    assert_ne!(
-        coarse, manifest,
-        "the fixture manifest's [gsd] lines changed; update this helper"
-    );
-    std::fs::write(models.join("mtscrack_static.toml"), coarse).unwrap();
-    std::fs::copy(
-        fixture.join("mtscrack_static.onnx"),
-        models.join("mtscrack_static.onnx"),
-    )
-    .unwrap();
-    models
+fn coarse_crack_models() -> PathBuf {
+    repo().join("fixtures/models/coarse")
 }
 
 fn start(data: &Path) -> Server {
@@ -56,7 +38,7 @@ fn start(data: &Path) -> Server {
         .args(["serve", "--addr", "127.0.0.1:0", "--threads", "2", "--data"])
         .arg(data)
         .arg("--models")
-        .arg(coarse_crack_models(data.parent().unwrap()))
+        .arg(coarse_crack_models())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -42,23 +42,10 @@ fn inside(p: [f64; 2], ring: &[[f64; 2]]) -> bool {
     c
 }
 
-/// The baseline crack model with a manifest declaring drone GSDs, so it runs at the photos'
-/// own scale (its shipped manifest says 1 mm/px, which the pipeline refuses to enlarge to).
-fn drone_scale_models() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let src = repo().join("fixtures/models");
-    std::fs::copy(
-        src.join("mtscrack_static.onnx"),
-        dir.path().join("mtscrack_static.onnx"),
-    )
-    .unwrap();
-    let toml = std::fs::read_to_string(src.join("mtscrack_static.toml")).unwrap();
-    let toml = toml
-        .replace("mm_per_px = 1.0", "mm_per_px = 17.0")
-        .replace("min_mm_per_px = 0.7", "min_mm_per_px = 5.0")
-        .replace("max_mm_per_px = 1.4", "max_mm_per_px = 25.0");
-    std::fs::write(dir.path().join("mtscrack_static.toml"), toml).unwrap();
-    dir
+/// The baseline crack model under a test manifest declaring 68 mm/px, so a 4000x2250 photo
+/// runs in seconds (`fixtures/models/coarse`).
+fn coarse_models() -> PathBuf {
+    repo().join("fixtures/models/coarse")
 }
 
 fn ring_of(v: &serde_json::Value) -> Vec<[f64; 2]> {
@@ -73,11 +60,10 @@ fn ring_of(v: &serde_json::Value) -> Vec<[f64; 2]> {
 #[test]
 fn brighton_findings_stay_inside_the_flight_footprint() {
     let out = tempfile::tempdir().unwrap();
-    let models = drone_scale_models();
     let cfg = ProcessConfig {
         inputs: vec![repo().join("fixtures/brighton/DJI_0018.JPG")],
         registers: vec![],
-        models_dir: models.path().to_path_buf(),
+        models_dir: coarse_models(),
         dem: None,
         crs: None,
         out_dir: out.path().to_path_buf(),
@@ -149,11 +135,10 @@ fn a_broken_photo_is_rejected_and_the_rest_processed() {
     let bytes = std::fs::read(repo().join("fixtures/brighton/DJI_0019.JPG")).unwrap();
     std::fs::write(dir.path().join("cut.jpg"), &bytes[..bytes.len() / 2]).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let models = drone_scale_models();
     let cfg = ProcessConfig {
         inputs: vec![dir.path().to_path_buf()],
         registers: vec![],
-        models_dir: models.path().to_path_buf(),
+        models_dir: coarse_models(),
         dem: None,
         crs: None,
         out_dir: out.path().to_path_buf(),

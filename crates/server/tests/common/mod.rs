@@ -22,30 +22,13 @@ pub fn fixture(name: &str) -> PathBuf {
     repo_root().join("fixtures").join(name)
 }
 
-/// The baseline crack model (fixtures/models) with a manifest that runs it at 68 mm per
-/// pixel: the Brighton photos (17 mm per pixel) are then inferred at a quarter of their
+/// The baseline crack model (fixtures/models) under the test manifest `fixtures/models/coarse` (68 mm per
+/// pixel): the Brighton photos (17 mm per pixel) are then inferred at a quarter of their
 /// size, so three photos give real detections and findings in well under a minute. The
 /// findings are not trustworthy defects (the model was trained at 1 mm per pixel); these
 /// tests check the service's plumbing, the model's quality is tested elsewhere.
-pub fn coarse_crack_models(dir: &std::path::Path) -> PathBuf {
-    let models = dir.join("test-models");
-    std::fs::create_dir_all(&models).unwrap();
-    let manifest = std::fs::read_to_string(fixture("models/mtscrack_static.toml")).unwrap();
-    let coarse = manifest
-        .replace("\nmm_per_px = 1.0", "\nmm_per_px = 68.0")
-        .replace("min_mm_per_px = 0.7", "min_mm_per_px = 40.0")
-        .replace("max_mm_per_px = 1.4", "max_mm_per_px = 100.0");
-    assert_ne!(
-        coarse, manifest,
-        "the fixture manifest's [gsd] lines changed; update this helper"
-    );
-    std::fs::write(models.join("mtscrack_static.toml"), coarse).unwrap();
-    std::fs::copy(
-        fixture("models/mtscrack_static.onnx"),
-        models.join("mtscrack_static.onnx"),
-    )
-    .unwrap();
-    models
+pub fn coarse_crack_models() -> PathBuf {
+    fixture("models/coarse")
 }
 
 pub struct Env {
@@ -70,7 +53,7 @@ pub fn env_with(tweak: impl FnOnce(&mut ServerConfig)) -> Env {
         }
         tokens.insert(key, per_role);
     }
-    let models = coarse_crack_models(dir.path());
+    let models = coarse_crack_models();
     let mut config = ServerConfig::new(dir.path(), models);
     tweak(&mut config);
     let state = AppState::open(config).unwrap();
