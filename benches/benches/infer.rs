@@ -22,14 +22,24 @@ fn decode(c: &mut Criterion) {
     let mut g = c.benchmark_group("infer/decode");
     g.sample_size(10);
     g.bench_function("jpeg_4000x2250", |b| {
-        b.iter(|| decode_photo(black_box(&jpg)).unwrap())
+        b.iter(|| {
+            decode_photo(
+                black_box(&jpg),
+                besikta_ingest::ReadOptions::default().max_pixels,
+            )
+            .unwrap()
+        })
     });
     g.finish();
 }
 
 fn tiling(c: &mut Criterion) {
     let manifest = Manifest::load(&manifest_path()).unwrap();
-    let photo = decode_photo(&fixtures().join("brighton/DJI_0018.JPG")).unwrap();
+    let photo = decode_photo(
+        &fixtures().join("brighton/DJI_0018.JPG"),
+        besikta_ingest::ReadOptions::default().max_pixels,
+    )
+    .unwrap();
     let norm = Normaliser::new(&manifest);
     let mut g = c.benchmark_group("infer/tiling");
     g.sample_size(10);
@@ -90,7 +100,11 @@ fn inference(c: &mut Criterion) {
         ..EngineConfig::default()
     };
     let mut model = Model::load(&manifest_path(), &cfg).unwrap();
-    let photo = decode_photo(&fixtures().join("cracks/parity_deepcrack_11111_crop.png")).unwrap();
+    let photo = decode_photo(
+        &fixtures().join("cracks/parity_deepcrack_11111_crop.png"),
+        besikta_ingest::ReadOptions::default().max_pixels,
+    )
+    .unwrap();
     let input = model.preprocess_tile(&photo, 0, 0);
     let mut g = c.benchmark_group("infer/session");
     g.sample_size(10);
@@ -108,7 +122,11 @@ fn postprocess(c: &mut Criterion) {
         ..EngineConfig::default()
     };
     let mut model = Model::load(&manifest_path(), &cfg).unwrap();
-    let crack = decode_photo(&fixtures().join("cracks/deepcrack_11111.jpg")).unwrap();
+    let crack = decode_photo(
+        &fixtures().join("cracks/deepcrack_11111.jpg"),
+        besikta_ingest::ReadOptions::default().max_pixels,
+    )
+    .unwrap();
     let small = model
         .infer_image(&crack, &InferOptions::default())
         .unwrap()

@@ -97,7 +97,7 @@ fn main() -> std::process::ExitCode {
     let decoder = std::thread::spawn(move || {
         for p in list {
             let started = Instant::now();
-            let img = decode_photo(&p);
+            let img = decode_photo(&p, besikta_ingest::ReadOptions::default().max_pixels);
             if tx.send((p, img, started.elapsed().as_secs_f64())).is_err() {
                 break;
             }

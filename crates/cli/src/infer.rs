@@ -147,9 +147,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     )>(1);
     let paths = args.paths.clone();
     let gsd_override = args.gsd_mm;
+    // The same decompression-bomb guard as every other path that reads photos.
+    let max_pixels = besikta_ingest::ReadOptions::default().max_pixels;
     let decoder = std::thread::spawn(move || {
         for path in paths {
-            let img = decode_photo(&path);
+            let img = decode_photo(&path, max_pixels);
             let gsd = gsd_override.or_else(|| img.as_ref().ok().and_then(|_| georef_gsd_mm(&path)));
             if tx.send((path, img, gsd)).is_err() {
                 break;

@@ -132,3 +132,38 @@ fn cuda_on_a_machine_without_it_fails_clearly() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_decompression_bomb_is_refused_by_name_and_the_batch_goes_on() {
+    let output = besikta()
+        .arg("infer")
+        .arg("--model")
+        .arg(fixtures().join("models/mtscrack_static.toml"))
+        .arg(fixtures().join("broken/bomb-65535x65535.jpg"))
+        .arg(fixtures().join("cracks/deepcrack_11114.jpg"))
+        .args(["--format", "json", "--gsd-mm", "1.0", "--threads", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Before the limit, the decoder asked for 13 GB and the process aborted (SIGABRT).
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains("bomb-65535x65535.jpg")
+            && stderr.contains("65535 x 65535")
+            && stderr.contains("megapixel limit"),
+        "{stderr}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let photos = json["photos"].as_array().unwrap();
+    assert_eq!(photos.len(), 1, "the good photo was still processed");
+    assert!(photos[0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("deepcrack_11114.jpg"));
+    let errors = json["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("decompression bomb"));
+}

@@ -137,30 +137,63 @@ pub enum InferError {
     Run { model: String, reason: String },
     #[error("could not decode photo {}: {reason}", path.display())]
     Decode { path: PathBuf, reason: String },
+    #[error(
+        "photo {}: its header claims {width} x {height} pixels, over the {limit_mpx} megapixel \
+         limit (a decompression bomb or a corrupt header); leave this file out",
+        path.display()
+    )]
+    TooManyPixels {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+        limit_mpx: u64,
+    },
 }
 
 /// Decodes a photo (JPEG, PNG) to 8-bit RGB, once; the error names the file and the reason.
-pub fn decode_photo(path: &Path) -> Result<image::RgbImage, InferError> {
-    let reader = image::ImageReader::open(path)
-        .map_err(|source| InferError::Io {
-            path: path.to_path_buf(),
-            what: "open photo",
-            source,
-        })?
-        .with_guessed_format()
-        .map_err(|source| InferError::Io {
-            path: path.to_path_buf(),
-            what: "read photo",
-            source,
-        })?;
-    let mut reader = reader;
-    // Drone photos are large; the default limits of the image crate are meant for untrusted
-    // web uploads and would refuse a 100 MP frame.
-    reader.no_limits();
-    let img = reader.decode().map_err(|e| InferError::Decode {
+///
+/// `max_pixels` is the caller's decompression-bomb guard (ingest's limit: one set of limits
+/// for every path that reads photos). The size in the header is checked before any pixel
+/// buffer is allocated, and the decoder is held to that size, so a 65535 x 65535 header
+/// costs a few bytes of reading, not 13 GB.
+pub fn decode_photo(path: &Path, max_pixels: u64) -> Result<image::RgbImage, InferError> {
+    let open = || -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>, InferError> {
+        image::ImageReader::open(path)
+            .map_err(|source| InferError::Io {
+                path: path.to_path_buf(),
+                what: "open photo",
+                source,
+            })?
+            .with_guessed_format()
+            .map_err(|source| InferError::Io {
+                path: path.to_path_buf(),
+                what: "read photo",
+                source,
+            })
+    };
+    let decode_err = |e: image::ImageError| InferError::Decode {
         path: path.to_path_buf(),
         reason: e.to_string(),
-    })?;
+    };
+    let (width, height) = open()?.into_dimensions().map_err(decode_err)?;
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(InferError::TooManyPixels {
+            path: path.to_path_buf(),
+            width,
+            height,
+            limit_mpx: max_pixels / 1_000_000,
+        });
+    }
+    let mut reader = open()?;
+    // The image crate's default limits are meant for web thumbnails and would refuse a
+    // 100 MP drone frame; hold it to the size just checked instead (RGBA at most, plus the
+    // conversion to RGB).
+    let mut limits = image::Limits::no_limits();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    limits.max_alloc = Some(max_pixels.saturating_mul(8));
+    reader.limits(limits);
+    let img = reader.decode().map_err(decode_err)?;
     Ok(match img {
         image::DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),

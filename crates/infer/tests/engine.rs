@@ -4,6 +4,9 @@
 use besikta_infer::{decode_photo, EngineConfig, InferOptions, Model, PhotoResult};
 use std::path::{Path, PathBuf};
 
+/// The decompression-bomb guard the product passes (ingest's limit, 200 MP).
+const MAX_PIXELS: u64 = 200_000_000;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
@@ -38,7 +41,7 @@ fn tolerant_precision(res: &PhotoResult, truth: &besikta_infer::image::GrayImage
 #[test]
 fn tiles_outside_the_region_of_interest_are_skipped() {
     let mut m = model();
-    let photo = decode_photo(&fixtures().join("cracks/deepcrack_11111.jpg")).unwrap();
+    let photo = decode_photo(&fixtures().join("cracks/deepcrack_11111.jpg"), MAX_PIXELS).unwrap();
     let full = m.infer_image(&photo, &InferOptions::default()).unwrap();
     assert_eq!((full.tiles_total, full.tiles_skipped), (6, 0));
     // A thin strip along the left edge: only the left column of tiles (x < 256) sees it.
@@ -73,7 +76,7 @@ fn tiles_outside_the_region_of_interest_are_skipped() {
 #[test]
 fn photos_at_another_gsd_are_resampled_and_mapped_back() {
     let mut m = model();
-    let photo = decode_photo(&fixtures().join("cracks/deepcrack_11111.jpg")).unwrap();
+    let photo = decode_photo(&fixtures().join("cracks/deepcrack_11111.jpg"), MAX_PIXELS).unwrap();
     let truth = besikta_infer::image::open(fixtures().join("cracks/deepcrack_11111_mask.png"))
         .unwrap()
         .to_luma8();

@@ -5,6 +5,9 @@
 use besikta_infer::{decode_photo, EngineConfig, InferOptions, Model};
 use std::path::{Path, PathBuf};
 
+/// The decompression-bomb guard the product passes (ingest's limit, 200 MP).
+const MAX_PIXELS: u64 = 200_000_000;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
@@ -37,7 +40,11 @@ fn input_and_output_tensors_match_python_onnxruntime() {
     let want_out = read_f32(&fixtures().join("models/mtscrack_parity_output.f32"));
 
     let mut model = load(1);
-    let photo = decode_photo(&fixtures().join("cracks/parity_deepcrack_11111_crop.png")).unwrap();
+    let photo = decode_photo(
+        &fixtures().join("cracks/parity_deepcrack_11111_crop.png"),
+        MAX_PIXELS,
+    )
+    .unwrap();
     let input = model.preprocess_tile(&photo, 0, 0);
     assert_eq!(input.len(), want_in.len());
     // PNG decodes to the same bytes in both languages and the normalisation rounds once, so
@@ -64,7 +71,11 @@ fn input_and_output_tensors_match_python_onnxruntime() {
 fn a_single_tile_photo_through_the_whole_engine_gives_pythons_mask() {
     let want_out = read_f32(&fixtures().join("models/mtscrack_parity_output.f32"));
     let mut model = load(2);
-    let photo = decode_photo(&fixtures().join("cracks/parity_deepcrack_11111_crop.png")).unwrap();
+    let photo = decode_photo(
+        &fixtures().join("cracks/parity_deepcrack_11111_crop.png"),
+        MAX_PIXELS,
+    )
+    .unwrap();
     let res = model.infer_image(&photo, &InferOptions::default()).unwrap();
     assert_eq!((res.tiles_total, res.tiles_skipped), (1, 0));
     let mask = res.mask.unwrap();

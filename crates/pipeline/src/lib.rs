@@ -339,12 +339,13 @@ pub fn process(
     let mut detections_total = 0;
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let files: Vec<String> = geoms.iter().map(|g| g.0.file.clone()).collect();
+    let max_pixels = besikta_ingest::ReadOptions::default().max_pixels;
     let mut decode_s = 0.0;
     std::thread::scope(|s| -> Result<(), PipelineError> {
         s.spawn(move || {
             for f in files {
                 let t = Instant::now();
-                let img = besikta_infer::decode_photo(Path::new(&f));
+                let img = besikta_infer::decode_photo(Path::new(&f), max_pixels);
                 if tx.send((img, t.elapsed().as_secs_f64())).is_err() {
                     break;
                 }

@@ -205,8 +205,10 @@ fn ingest_inner(
         .photo_by_sha256(flight_id, &sha256)
         .map_err(internal)?
     {
-        let _ = std::fs::remove_file(part);
-        return Ok(Ingested::Duplicate(existing));
+        if state.data_dir().join(&existing.path).is_file() {
+            let _ = std::fs::remove_file(part);
+            return Ok(Ingested::Duplicate(existing));
+        }
     }
     // Only the header is read here; a photo whose pixels are damaged further in is
     // rejected by the pipeline's ingest with its own reason.
@@ -230,29 +232,33 @@ fn ingest_inner(
             ),
         ));
     }
-    let mut name = safe_name(file_name);
-    if store
-        .photo_by_name(flight_id, &name)
-        .map_err(internal)?
-        .is_some()
-    {
-        // Same name, different content (two cameras, two card folders): keep both.
-        let (stem, ext) = name.rsplit_once('.').unwrap_or((&name, "jpg"));
-        name = format!("{stem}-{}.{ext}", &sha256[..8]);
-    }
-    let rel = format!("flights/{flight_id}/photos/{name}");
-    let dest = state.data_dir().join(&rel);
-    if let Some(dir) = dest.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| io_refusal("cannot create the flight's photo folder", &e))?;
-    }
-    std::fs::rename(part, &dest).map_err(|e| io_refusal("cannot move the photo into place", &e))?;
+    // The row is recorded first (which settles the name), then the file moves to the
+    // row's path: two uploads named alike can never write over each other's photo.
+    let dir = format!("flights/{flight_id}/photos");
+    let abs_dir = state.data_dir().join(&dir);
+    std::fs::create_dir_all(&abs_dir)
+        .map_err(|e| io_refusal("cannot create the flight's photo folder", &e))?;
     match store
-        .add_photo(flight_id, &name, &sha256, size, &rel)
+        .add_photo(flight_id, &safe_name(file_name), &sha256, size, &dir)
         .map_err(internal)?
     {
-        PhotoAdded::New(p) => Ok(Ingested::Stored(p)),
-        PhotoAdded::Duplicate(p) => Ok(Ingested::Duplicate(p)),
+        PhotoAdded::New(p) => {
+            if let Err(e) = std::fs::rename(part, state.data_dir().join(&p.path)) {
+                let _ = store.delete_photo(p.id);
+                return Err(io_refusal("cannot move the photo into place", &e));
+            }
+            Ok(Ingested::Stored(p))
+        }
+        PhotoAdded::Duplicate(p) => {
+            let dest = state.data_dir().join(&p.path);
+            // A server killed between recording a photo and moving it left the row
+            // without its file: these bytes are that photo, so they complete it.
+            if !dest.is_file() && std::fs::rename(part, &dest).is_ok() {
+                return Ok(Ingested::Stored(p));
+            }
+            let _ = std::fs::remove_file(part);
+            Ok(Ingested::Duplicate(p))
+        }
     }
 }
 

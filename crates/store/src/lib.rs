@@ -276,15 +276,21 @@ pub trait Store: Send + Sync {
     /// Adds rejections found at upload time (corrupt file, too large, disk full).
     fn add_upload_rejection(&self, flight_id: i64, rejected: &RejectedPhoto) -> Result<()>;
 
-    /// Records a photo; a photo with the same SHA-256 already in the flight is a no-op.
+    /// Records a photo stored at `dir/<name>` (`dir` relative to the data folder), in one
+    /// transaction: a photo with the same SHA-256 already in the flight is a no-op
+    /// (`Duplicate`); a name another content holds becomes `stem-<sha256 prefix>.ext`.
+    /// The caller moves the file to the returned path only after this commits, so a file
+    /// in place always belongs to its row.
     fn add_photo(
         &self,
         flight_id: i64,
         name: &str,
         sha256: &str,
         size: u64,
-        path: &str,
+        dir: &str,
     ) -> Result<PhotoAdded>;
+    /// Forgets a photo row (its file could not be moved into place).
+    fn delete_photo(&self, photo_id: i64) -> Result<()>;
     fn photo_by_sha256(&self, flight_id: i64, sha256: &str) -> Result<Option<Photo>>;
     fn photo_by_name(&self, flight_id: i64, name: &str) -> Result<Option<Photo>>;
     fn photos(&self, flight_id: i64) -> Result<Vec<Photo>>;

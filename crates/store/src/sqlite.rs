@@ -383,34 +383,72 @@ impl Store for SqliteStore {
         name: &str,
         sha256: &str,
         size: u64,
-        path: &str,
+        dir: &str,
     ) -> Result<PhotoAdded> {
-        if let Some(existing) = self.photo_by_sha256(flight_id, sha256)? {
+        // One transaction under the connection lock: two uploads finishing together can
+        // neither both take a name nor both record the same content.
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("recording the photo"))?;
+        let existing = tx
+            .query_row(
+                &format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE flight_id = ?1 AND sha256 = ?2"),
+                params![flight_id, sha256],
+                photo_from_row,
+            )
+            .optional()
+            .map_err(sql("recording the photo"))?;
+        if let Some(existing) = existing {
             return Ok(PhotoAdded::Duplicate(existing));
         }
-        let id = {
-            let conn = self.conn();
-            conn.execute(
-                "INSERT INTO photos (flight_id, name, sha256, size, path) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![flight_id, name, sha256, size as i64, path],
-            )
-            .map_err(sql("recording the photo"))?;
-            // An upload that lands after processing makes the flight need processing again.
-            conn.execute(
-                "UPDATE flights SET state = 'uploading' WHERE id = ?1 AND state IN ('done', 'failed')",
-                [flight_id],
-            )
-            .map_err(sql("recording the photo"))?;
-            conn.last_insert_rowid()
-        };
+        let mut final_name = None;
+        for candidate in name_candidates(name, sha256) {
+            let taken: bool = tx
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM photos WHERE flight_id = ?1 AND name = ?2)",
+                    params![flight_id, candidate],
+                    |r| r.get(0),
+                )
+                .map_err(sql("recording the photo"))?;
+            if !taken {
+                final_name = Some(candidate);
+                break;
+            }
+        }
+        let name = final_name.ok_or_else(|| StoreError::Corrupt {
+            what: "photo names",
+            message: format!(
+                "every name for {name} (sha256 {sha256}) is taken in flight {flight_id}"
+            ),
+        })?;
+        let path = format!("{dir}/{name}");
+        tx.execute(
+            "INSERT INTO photos (flight_id, name, sha256, size, path) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![flight_id, name, sha256, size as i64, path],
+        )
+        .map_err(sql("recording the photo"))?;
+        let id = tx.last_insert_rowid();
+        // An upload that lands after processing makes the flight need processing again.
+        tx.execute(
+            "UPDATE flights SET state = 'uploading' WHERE id = ?1 AND state IN ('done', 'failed')",
+            [flight_id],
+        )
+        .map_err(sql("recording the photo"))?;
+        tx.commit().map_err(sql("recording the photo"))?;
         Ok(PhotoAdded::New(Photo {
             id,
             flight_id,
-            name: name.to_string(),
+            name,
             sha256: sha256.to_string(),
             size,
-            path: path.to_string(),
+            path,
         }))
+    }
+
+    fn delete_photo(&self, photo_id: i64) -> Result<()> {
+        self.conn()
+            .execute("DELETE FROM photos WHERE id = ?1", [photo_id])
+            .map_err(sql("deleting the photo"))?;
+        Ok(())
     }
 
     fn photo_by_sha256(&self, flight_id: i64, sha256: &str) -> Result<Option<Photo>> {
@@ -835,6 +873,21 @@ impl Store for SqliteStore {
     }
 }
 
+/// The name a photo is stored under: its own, else with the start of its hash added
+/// (`SAME-1a2b3c4d.JPG`: same name, different content, as from two cameras), longer
+/// prefixes when even that is taken.
+fn name_candidates(name: &str, sha256: &str) -> Vec<String> {
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem, format!(".{ext}")),
+        _ => (name, String::new()),
+    };
+    let mut out = vec![name.to_string()];
+    for n in [8, 16, 64] {
+        out.push(format!("{stem}-{}{ext}", &sha256[..n.min(sha256.len())]));
+    }
+    out
+}
+
 fn upload_from_row(r: &Row<'_>) -> rusqlite::Result<Upload> {
     Ok(Upload {
         id: r.get(0)?,
@@ -913,13 +966,44 @@ mod tests {
         let org = s.ensure_org("Espoo", None).unwrap();
         let f = s.create_flight(org.id, "f").unwrap();
         assert!(matches!(
-            s.add_photo(f.id, "a.jpg", "h1", 10, "p/a.jpg").unwrap(),
-            PhotoAdded::New(_)
+            s.add_photo(f.id, "a.jpg", "h1", 10, "p").unwrap(),
+            PhotoAdded::New(p) if p.path == "p/a.jpg"
         ));
         assert!(
-            matches!(s.add_photo(f.id, "b.jpg", "h1", 10, "p/b.jpg").unwrap(), PhotoAdded::Duplicate(p) if p.name == "a.jpg")
+            matches!(s.add_photo(f.id, "b.jpg", "h1", 10, "p").unwrap(), PhotoAdded::Duplicate(p) if p.name == "a.jpg")
         );
         assert_eq!(s.photos(f.id).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn same_name_other_content_gets_its_own_name() {
+        let (_dir, s) = store();
+        let org = s.ensure_org("Espoo", None).unwrap();
+        let f = s.create_flight(org.id, "f").unwrap();
+        let h1 = "1111111111111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let h2 = "2222222222222222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+        let h3 = "2222222222222222cccccccccccccccccccccccccccccccccccccccccccccccc";
+        let names: Vec<(String, String)> = [h1, h2, h3]
+            .iter()
+            .map(
+                |h| match s.add_photo(f.id, "SAME.JPG", h, 10, "p").unwrap() {
+                    PhotoAdded::New(p) => (p.name, p.path),
+                    other => panic!("{other:?}"),
+                },
+            )
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("SAME.JPG".to_string(), "p/SAME.JPG".to_string()),
+                ("SAME-22222222.JPG".into(), "p/SAME-22222222.JPG".into()),
+                (
+                    "SAME-2222222222222222.JPG".into(),
+                    "p/SAME-2222222222222222.JPG".into()
+                ),
+            ]
+        );
+        assert_eq!(name_candidates("README", h1)[1], "README-11111111");
     }
 
     #[test]
