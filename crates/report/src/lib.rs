@@ -7,6 +7,9 @@
 //! 2. **Merge** ([`merge`]): observations of the same class whose ground outlines come within
 //!    the photos' position uncertainty of each other are one physical defect. The best view
 //!    (confidence x closeness to the photo centre) gives the finding its outline.
+//!    Observations off the registered assets are dropped first ([`onasset`]); after the
+//!    merge, each finding's views, support and combined confidence are set and weak
+//!    findings dropped ([`evidence`]).
 //! 3. **Match** ([`register`]): a road defect goes to the nearest centreline within the road's
 //!    half-width plus the uncertainty, with chainage from the first vertex; a roof defect to
 //!    the building that contains it, else the nearest one within the tolerance. Unmatched
@@ -17,16 +20,20 @@
 //!
 //! This crate never runs models and knows nothing about HTTP.
 
+pub mod evidence;
 pub mod export;
 pub mod frame;
 pub mod merge;
+pub mod onasset;
 pub mod quantity;
 pub mod register;
 
 use besikta_core::{AssetKind, Severity};
 use serde::Serialize;
 
+pub use evidence::{Coverage, EvidenceRules};
 pub use frame::WorkFrame;
+pub use merge::MergeRules;
 pub use quantity::{ConditionRules, SeverityRules};
 pub use register::{AssetMatch, Register, RegisterSource};
 
@@ -99,7 +106,8 @@ pub struct Finding {
     pub class: String,
     pub asset_kind: AssetKind,
     pub severity: Severity,
-    /// Highest confidence among its observations.
+    /// Combined confidence over its views (see [`evidence`]): noisy-OR of the supporting
+    /// photos' scores times `support / views`.
     pub confidence: f32,
     pub length_m: Option<f64>,
     pub area_m2: f64,
@@ -111,6 +119,10 @@ pub struct Finding {
     pub observations: Vec<Observation>,
     /// Index into `observations` of the best view.
     pub best: usize,
+    /// Photos whose processed area covers the finding (see [`evidence`]).
+    pub views: usize,
+    /// Photos that detected it.
+    pub support: usize,
 }
 
 impl Finding {
@@ -125,6 +137,8 @@ pub struct Report {
     pub findings: Vec<Finding>,
     pub work_orders: Vec<quantity::WorkOrder>,
     pub conditions: Vec<quantity::AssetCondition>,
+    /// Observations (off the asset) and findings (weak evidence) left out, by reason.
+    pub dropped: std::collections::BTreeMap<String, usize>,
 }
 
 /// Options of [`build_report`].
@@ -137,6 +151,11 @@ pub struct ReportConfig {
     pub roof_tolerance_m: f64,
     pub severity: SeverityRules,
     pub condition: ConditionRules,
+    pub merge: MergeRules,
+    pub evidence: EvidenceRules,
+    /// With a register, drop road defects off the road surface and roof defects off the
+    /// buildings ([`onasset`]).
+    pub assets_only: bool,
 }
 
 impl Default for ReportConfig {
@@ -146,18 +165,43 @@ impl Default for ReportConfig {
             roof_tolerance_m: 2.0,
             severity: SeverityRules::default(),
             condition: ConditionRules::default(),
+            merge: MergeRules::default(),
+            evidence: EvidenceRules::default(),
+            assets_only: true,
         }
     }
 }
 
-/// Merges observations into findings, matches them to the registers and measures them.
+/// Merges observations into findings, matches them to the registers and measures them,
+/// without knowing which photos covered what (every finding's views = its support).
 pub fn build_report(
     observations: Vec<Observation>,
     registers: &[Register],
     frame: &WorkFrame,
     cfg: &ReportConfig,
 ) -> Result<Report, ReportError> {
-    let mut findings = merge::merge_observations(observations, frame, cfg)?;
+    build_report_with(observations, &[], registers, frame, cfg)
+}
+
+/// [`build_report`] with the ground each photo covered, for multi-view evidence.
+pub fn build_report_with(
+    observations: Vec<Observation>,
+    coverage: &[Coverage],
+    registers: &[Register],
+    frame: &WorkFrame,
+    cfg: &ReportConfig,
+) -> Result<Report, ReportError> {
+    let mut dropped = std::collections::BTreeMap::new();
+    let observations = if cfg.assets_only {
+        onasset::keep_on_assets(observations, registers, frame, &mut dropped)?
+    } else {
+        observations
+    };
+    let findings = merge::merge_observations(observations, frame, cfg)?;
+    let mut findings = evidence::apply(findings, coverage, frame, &cfg.evidence, &mut dropped)?;
+    for (i, f) in findings.iter_mut().enumerate() {
+        f.id = format!("F{:05}", i + 1);
+    }
     for f in &mut findings {
         let centroid = frame.to_work(f.centroid)?;
         let poly = frame.ring_to_work(&f.polygon)?;
@@ -174,5 +218,6 @@ pub fn build_report(
         findings,
         work_orders,
         conditions,
+        dropped,
     })
 }

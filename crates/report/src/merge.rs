@@ -1,16 +1,125 @@
 //! Merging observations of the same physical defect seen in several photos into one finding.
 //!
-//! Two observations are the same defect when they have the same class and their ground
-//! outlines come within the sum of the photos' position uncertainties (plus the configured
-//! extra tolerance) of each other. The relation is closed transitively (union-find), so a long
-//! crack seen in pieces across three photos is one finding. Candidate pairs come from an
-//! R-tree over the outlines' bounding boxes, so the cost stays near-linear.
+//! Two observations *may* be the same defect when they have the same class and:
+//!
+//! - they come from different photos and their ground outlines come within the sum of the
+//!   two photos' position uncertainties (plus [`ReportConfig::extra_tolerance_m`]); two crack
+//!   fragments must also be roughly collinear when both are elongated (principal axes within
+//!   [`MergeRules::crack_max_angle_deg`]);
+//! - or they are crack fragments of one photo whose outlines are within
+//!   [`MergeRules::crack_gap_m`] of each other (a crack network the model saw in pieces:
+//!   inside one photo positions are exact relative to each other, so the gap is small).
+//!
+//! Pairs are joined closest first (single linkage, Kruskal order), but a join is refused when
+//! it would make the group's extent (bounding-box diagonal) larger than the largest member's
+//! extent plus twice the largest position uncertainty plus the extra tolerance. That cap
+//! is what stops transitive chains: fragments along a 100 m lane marking become a row of
+//! short findings, never one finding along the street. Potholes and roof damage never put two
+//! detections of one photo into one group (the model already separated them).
+//!
+//! A finding's outline is the best photo's (confidence x closeness to the photo centre): its
+//! one detection, or the convex hull of its fragments when the best photo saw the crack in
+//! pieces; the crack's length is the summed length of the best photo's fragments.
 
 use crate::frame::WorkFrame;
 use crate::{Finding, Observation, ReportConfig, ReportError};
 use besikta_core::Severity;
-use geo::{Area, BoundingRect, Centroid, Distance, Euclidean, Simplify};
+use geo::{
+    Area, BoundingRect, Centroid, ConvexHull, Distance, Euclidean, MultiPolygon, Polygon, Simplify,
+};
 use rstar::{primitives::GeomWithData, primitives::Rectangle, RTree, AABB};
+use std::collections::BTreeMap;
+
+/// Tuning of the merge (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeRules {
+    /// Largest gap, metres, between two crack fragments of one photo that are one crack.
+    pub crack_gap_m: f64,
+    /// Largest angle, degrees, between two elongated crack observations that are one crack.
+    pub crack_max_angle_deg: f64,
+    /// Length / width ratio above which an outline has a direction.
+    pub elongated_ratio: f64,
+}
+
+impl Default for MergeRules {
+    fn default() -> Self {
+        MergeRules {
+            crack_gap_m: 0.3,
+            crack_max_angle_deg: 30.0,
+            elongated_ratio: 3.0,
+        }
+    }
+}
+
+/// What the merge needs to know about one observation, in working metres.
+struct Shape {
+    coarse: Polygon<f64>,
+    rect: Option<geo::Rect<f64>>,
+    /// Bounding-box diagonal.
+    extent: f64,
+    /// Unit direction of the principal axis when the outline is elongated.
+    axis: Option<[f64; 2]>,
+    is_crack: bool,
+}
+
+/// Principal axis of a set of points, when their spread is elongated enough.
+fn principal_axis(pts: &[[f64; 2]], ratio: f64) -> Option<[f64; 2]> {
+    let n = pts.len() as f64;
+    if pts.len() < 2 {
+        return None;
+    }
+    let (mx, my) = pts
+        .iter()
+        .fold((0.0, 0.0), |(x, y), p| (x + p[0] / n, y + p[1] / n));
+    let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
+    for p in pts {
+        let (dx, dy) = (p[0] - mx, p[1] - my);
+        sxx += dx * dx;
+        syy += dy * dy;
+        sxy += dx * dy;
+    }
+    let tr = sxx + syy;
+    let det = sxx * syy - sxy * sxy;
+    let disc = (tr * tr / 4.0 - det).max(0.0).sqrt();
+    let (l1, l2) = (tr / 2.0 + disc, (tr / 2.0 - disc).max(0.0));
+    if l1 <= 0.0 || l1 < ratio * ratio * l2 {
+        return None;
+    }
+    let theta = 0.5 * (2.0 * sxy).atan2(sxx - syy);
+    Some([theta.cos(), theta.sin()])
+}
+
+/// A group being built: its bounding box and what bounds its growth.
+#[derive(Clone)]
+struct Group {
+    rect: [f64; 4],
+    max_extent: f64,
+    max_unc: f64,
+    photos: Vec<String>,
+}
+
+impl Group {
+    fn joined(&self, o: &Group) -> Group {
+        let mut photos = self.photos.clone();
+        photos.extend(o.photos.iter().cloned());
+        photos.sort();
+        photos.dedup();
+        Group {
+            rect: [
+                self.rect[0].min(o.rect[0]),
+                self.rect[1].min(o.rect[1]),
+                self.rect[2].max(o.rect[2]),
+                self.rect[3].max(o.rect[3]),
+            ],
+            max_extent: self.max_extent.max(o.max_extent),
+            max_unc: self.max_unc.max(o.max_unc),
+            photos,
+        }
+    }
+    fn diagonal(&self) -> f64 {
+        (self.rect[2] - self.rect[0]).hypot(self.rect[3] - self.rect[1])
+    }
+}
 
 struct UnionFind(Vec<usize>);
 
@@ -28,34 +137,21 @@ impl UnionFind {
         }
         r
     }
-    fn union(&mut self, a: usize, b: usize) {
-        let (ra, rb) = (self.find(a), self.find(b));
-        if ra != rb {
-            self.0[ra.max(rb)] = ra.min(rb);
-        }
-    }
 }
 
-/// Groups observations into findings (severity is set later by the rules).
-pub fn merge_observations(
-    observations: Vec<Observation>,
-    frame: &WorkFrame,
+/// Groups of observation indexes, each one physical defect (see the module docs).
+fn group_indexes(
+    observations: &[Observation],
+    shapes: &[Shape],
     cfg: &ReportConfig,
-) -> Result<Vec<Finding>, ReportError> {
-    let polys = observations
-        .iter()
-        .map(|o| frame.ring_to_work(&o.ground_polygon))
-        .collect::<Result<Vec<_>, _>>()?;
-    // Distances are only compared with tolerances of decimetres to metres: outlines simplified
-    // to 5 cm keep the answer and make each polygon-to-polygon distance far cheaper.
-    let coarse: Vec<geo::Polygon<f64>> = polys.iter().map(|p| p.simplify(0.05)).collect();
-    let rects: Vec<_> = polys.iter().map(|p| p.bounding_rect()).collect();
+) -> Vec<Vec<usize>> {
+    let rules = &cfg.merge;
     let tree: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>> = RTree::bulk_load(
-        rects
+        shapes
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| {
-                let r = (*r)?;
+            .filter_map(|(i, s)| {
+                let r = s.rect?;
                 Some(GeomWithData::new(
                     Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
                     i,
@@ -67,44 +163,145 @@ pub fn merge_observations(
         .iter()
         .map(|o| o.position_uncertainty_m)
         .fold(0.0, f64::max);
-    let mut uf = UnionFind((0..observations.len()).collect());
+    let cos_max = rules.crack_max_angle_deg.to_radians().cos();
+    // Candidate pairs with their distance.
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
     for (i, o) in observations.iter().enumerate() {
-        let Some(r) = rects[i] else { continue };
-        let reach = o.position_uncertainty_m + max_unc + cfg.extra_tolerance_m;
+        let Some(r) = shapes[i].rect else { continue };
+        let reach =
+            (o.position_uncertainty_m + max_unc + cfg.extra_tolerance_m).max(rules.crack_gap_m);
         let env = AABB::from_corners(
             [r.min().x - reach, r.min().y - reach],
             [r.max().x + reach, r.max().y + reach],
         );
         for cand in tree.locate_in_envelope_intersecting(&env) {
             let j = cand.data;
-            if j <= i || observations[j].class != o.class {
+            let p = &observations[j];
+            if j <= i || p.class != o.class {
                 continue;
             }
-            // Two views of one photo never see the same defect twice: detections in one
-            // photo were already separated by the model.
-            if observations[j].photo == o.photo {
+            let same_photo = p.photo == o.photo;
+            let (si, sj) = (&shapes[i], &shapes[j]);
+            let crack = si.is_crack && sj.is_crack;
+            if same_photo && !crack {
                 continue;
             }
-            // Already in one group: no need to measure.
-            if uf.find(i) == uf.find(j) {
-                continue;
+            let tol = if same_photo {
+                rules.crack_gap_m
+            } else {
+                o.position_uncertainty_m + p.position_uncertainty_m + cfg.extra_tolerance_m
+            };
+            if crack && !same_photo {
+                if let (Some(a), Some(b)) = (si.axis, sj.axis) {
+                    if (a[0] * b[0] + a[1] * b[1]).abs() < cos_max {
+                        continue;
+                    }
+                }
             }
-            let tol = o.position_uncertainty_m
-                + observations[j].position_uncertainty_m
-                + cfg.extra_tolerance_m;
-            if Euclidean.distance(&coarse[i], &coarse[j]) <= tol {
-                uf.union(i, j);
+            let d = Euclidean.distance(&si.coarse, &sj.coarse);
+            if d <= tol {
+                pairs.push((d, i, j));
             }
         }
     }
-    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+
+    let mut uf = UnionFind((0..observations.len()).collect());
+    let mut groups: Vec<Option<Group>> = observations
+        .iter()
+        .zip(shapes)
+        .map(|(o, s)| {
+            let rect = s
+                .rect
+                .map_or([0.0; 4], |r| [r.min().x, r.min().y, r.max().x, r.max().y]);
+            Some(Group {
+                rect,
+                max_extent: s.extent,
+                max_unc: o.position_uncertainty_m,
+                photos: vec![o.photo.clone()],
+            })
+        })
+        .collect();
+    for (_, i, j) in pairs {
+        let (ri, rj) = (uf.find(i), uf.find(j));
+        if ri == rj {
+            continue;
+        }
+        let (Some(gi), Some(gj)) = (groups[ri].as_ref(), groups[rj].as_ref()) else {
+            continue;
+        };
+        let crack = shapes[i].is_crack && shapes[j].is_crack;
+        if !crack && gi.photos.iter().any(|p| gj.photos.contains(p)) {
+            continue;
+        }
+        let g = gi.joined(gj);
+        let cap = g.max_extent + 2.0 * g.max_unc + cfg.extra_tolerance_m;
+        if g.diagonal() > cap {
+            continue;
+        }
+        let (keep, gone) = (ri.min(rj), ri.max(rj));
+        uf.0[gone] = keep;
+        groups[keep] = Some(g);
+        groups[gone] = None;
+    }
+    let mut out: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for i in 0..observations.len() {
         let r = uf.find(i);
-        groups.entry(r).or_default().push(i);
+        out.entry(r).or_default().push(i);
     }
+    out.into_values().collect()
+}
+
+/// Centroid of a polygon, or its bounding-box centre when the area-weighted centroid of a
+/// sliver lands outside its box (division by an area near zero).
+fn safe_centroid(p: &Polygon<f64>) -> Option<geo::Point<f64>> {
+    let r = p.bounding_rect();
+    match (p.centroid(), r) {
+        (Some(c), Some(r))
+            if c.x() >= r.min().x
+                && c.x() <= r.max().x
+                && c.y() >= r.min().y
+                && c.y() <= r.max().y =>
+        {
+            Some(c)
+        }
+        (_, Some(r)) => Some(r.center().into()),
+        (c, None) => c,
+    }
+}
+
+/// Groups observations into findings (severity is set later by the rules; views, support
+/// and the combined confidence by [`crate::evidence`]).
+pub fn merge_observations(
+    observations: Vec<Observation>,
+    frame: &WorkFrame,
+    cfg: &ReportConfig,
+) -> Result<Vec<Finding>, ReportError> {
+    let polys = observations
+        .iter()
+        .map(|o| frame.ring_to_work(&o.ground_polygon))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Distances are only compared with tolerances of decimetres to metres: outlines simplified
+    // to 5 cm keep the answer and make each polygon-to-polygon distance far cheaper.
+    let shapes: Vec<Shape> = polys
+        .iter()
+        .zip(&observations)
+        .map(|(p, o)| {
+            let rect = p.bounding_rect();
+            let pts: Vec<[f64; 2]> = p.exterior().points().map(|q| [q.x(), q.y()]).collect();
+            Shape {
+                coarse: p.simplify(0.05),
+                rect,
+                extent: rect.map_or(0.0, |r| r.width().hypot(r.height())),
+                axis: principal_axis(&pts, cfg.merge.elongated_ratio),
+                is_crack: o.length_px.is_some(),
+            }
+        })
+        .collect();
+    let groups = group_indexes(&observations, &shapes, cfg);
     let mut slots: Vec<Option<Observation>> = observations.into_iter().map(Some).collect();
     let mut findings = Vec::with_capacity(groups.len());
-    for members in groups.into_values() {
+    for members in groups {
         let best_global = *members
             .iter()
             .max_by(|&&a, &&b| {
@@ -113,21 +310,6 @@ pub fn merge_observations(
                 sa.total_cmp(&sb)
             })
             .expect("a group has at least one member");
-        let area_m2 = polys[best_global].unsigned_area();
-        // A sliver's area-weighted centroid can land far outside it (division by an area
-        // near zero): keep it only when it lies within the outline's bounding box.
-        let best_poly_centroid = match (polys[best_global].centroid(), rects[best_global]) {
-            (Some(c), Some(r))
-                if c.x() >= r.min().x
-                    && c.x() <= r.max().x
-                    && c.y() >= r.min().y
-                    && c.y() <= r.max().y =>
-            {
-                Some(c)
-            }
-            (_, Some(r)) => Some(r.center().into()),
-            (c, None) => c,
-        };
         let obs: Vec<Observation> = members
             .iter()
             .map(|&i| slots[i].take().expect("each observation is in one group"))
@@ -137,7 +319,39 @@ pub fn merge_observations(
             .position(|&m| m == best_global)
             .expect("best is a member");
         let b = &obs[best];
-        let centroid = match best_poly_centroid {
+        // The best photo's pieces of this defect (one, unless a crack seen in fragments).
+        let pieces: Vec<usize> = members
+            .iter()
+            .zip(&obs)
+            .filter(|(_, o)| o.photo == b.photo)
+            .map(|(&m, _)| m)
+            .collect();
+        let (outline, polygon, area_m2) = if pieces.len() > 1 {
+            let hull =
+                MultiPolygon::new(pieces.iter().map(|&m| polys[m].clone()).collect()).convex_hull();
+            let area: f64 = pieces.iter().map(|&m| polys[m].unsigned_area()).sum();
+            let ring: Vec<[f64; 2]> = hull
+                .exterior()
+                .points()
+                .map(|q| frame.to_wgs84([q.x(), q.y()]))
+                .collect::<Result<_, _>>()?;
+            (hull, ring, area)
+        } else {
+            (
+                polys[best_global].clone(),
+                b.ground_polygon.clone(),
+                polys[best_global].unsigned_area(),
+            )
+        };
+        let length_m = {
+            let lengths: Vec<f64> = obs
+                .iter()
+                .filter(|o| o.photo == b.photo)
+                .filter_map(|o| o.length_m())
+                .collect();
+            (!lengths.is_empty()).then(|| lengths.iter().sum())
+        };
+        let centroid = match safe_centroid(&outline) {
             Some(c) => frame.to_wgs84([c.x(), c.y()])?,
             None => b.ground_polygon[0],
         };
@@ -147,12 +361,14 @@ pub fn merge_observations(
             asset_kind: b.asset_kind,
             severity: Severity::Low,
             confidence: obs.iter().map(|o| o.confidence).fold(0.0, f32::max),
-            length_m: b.length_m(),
+            length_m,
             area_m2,
-            polygon: b.ground_polygon.clone(),
+            polygon,
             centroid,
             asset: None,
             best,
+            views: 0,
+            support: 0,
             observations: obs,
         });
     }
@@ -167,4 +383,18 @@ pub fn merge_observations(
         f.id = format!("F{:05}", i + 1);
     }
     Ok(findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::principal_axis;
+
+    #[test]
+    fn principal_axis_of_a_thin_diagonal_strip_and_none_for_a_square() {
+        let strip = [[0.0, 0.0], [10.0, 10.0], [10.2, 9.8], [0.2, -0.2]];
+        let a = principal_axis(&strip, 3.0).unwrap();
+        assert!((a[0].abs() - a[1].abs()).abs() < 1e-6, "{a:?}");
+        let square = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
+        assert!(principal_axis(&square, 3.0).is_none());
+    }
 }

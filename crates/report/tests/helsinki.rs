@@ -123,7 +123,9 @@ fn roof_defect_goes_to_the_building_that_contains_it_and_far_ones_stay_unmatched
         &ReportConfig::default(),
     )
     .unwrap();
-    assert_eq!(report.findings.len(), 2, "unmatched findings are kept");
+    // The crack is on no road: dropped and counted; the roof defect is kept.
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(report.dropped.get("off_road_surface"), Some(&1));
     let roof = report
         .findings
         .iter()
@@ -133,6 +135,12 @@ fn roof_defect_goes_to_the_building_that_contains_it_and_far_ones_stay_unmatched
     assert_eq!(m.asset_id, "relation/6066");
     assert_eq!(m.asset_name.as_deref(), Some("Kansallisarkisto"));
     assert_eq!(m.distance_m, 0.0);
+    // Without the on-asset rule, it stays as an unmatched finding.
+    let cfg = ReportConfig {
+        assets_only: false,
+        ..ReportConfig::default()
+    };
+    let report = build_report(vec![nowhere_again()], &[load().1], &frame, &cfg).unwrap();
     let lost = report.findings.iter().find(|f| f.class == "crack").unwrap();
     assert!(lost.asset.is_none());
     let wo = report
@@ -141,6 +149,10 @@ fn roof_defect_goes_to_the_building_that_contains_it_and_far_ones_stay_unmatched
         .find(|w| w.class == "crack")
         .unwrap();
     assert!(wo.location.contains("not on any registered asset"));
+}
+
+fn nowhere_again() -> Observation {
+    obs("b.jpg", "crack", AssetKind::Road, [24.9600, 60.1600])
 }
 
 #[test]
@@ -167,7 +179,9 @@ fn one_defect_seen_in_three_photos_is_one_finding() {
         .find(|f| f.observations.len() == 3)
         .expect("three views merged");
     assert_eq!(merged.best_photo(), "p2.jpg");
-    assert!((merged.confidence - 0.95).abs() < 1e-6);
+    // Noisy-OR of the three views (0.8, 0.95, 0.8), all three photos supporting it.
+    assert_eq!((merged.support, merged.views), (3, 3));
+    assert!((merged.confidence - 0.998).abs() < 1e-6, "{}", merged.confidence);
     // 50 px skeleton at 2 cm/px.
     assert!((merged.length_m.unwrap() - 1.0).abs() < 1e-9);
     let cracks = report

@@ -1,0 +1,263 @@
+//! Multi-view evidence: how many photos could have seen a finding (`views`), how many did
+//! (`support`), one combined confidence, and the per-class rule that drops weak findings.
+//!
+//! A spot on the ground is seen by 3-6 overlapping photos. A real defect is detected in most
+//! of them; a false positive (a shadow edge, a paving joint seen at one angle, JPEG noise)
+//! usually in one. For each finding:
+//!
+//! - `views`: photos whose *processed area* for the finding's class contains the finding's
+//!   centroid (the footprint, limited to the region of interest when tiles were skipped),
+//!   plus any photo that detected it there;
+//! - `support`: distinct photos among the finding's observations;
+//! - `confidence` = noisy-OR of the per-photo best scores, `1 - prod(1 - s_p)`, times the
+//!   support ratio `support / views`. Several independent detections raise it; views that
+//!   saw nothing lower it.
+//!
+//! The rule (per class, TOML, `*` for the rest) drops a finding when `support < min_support`,
+//! or when `views >= min_views_for_ratio` and `support / views < min_ratio`, or when the
+//! combined confidence is below `min_confidence`. Dropped findings are counted by reason.
+//!
+//! ```toml
+//! [[rule]]
+//! class = "crack"
+//! min_support = 2
+//! min_ratio = 0.3
+//! min_views_for_ratio = 2
+//! min_confidence = 0.0
+//! ```
+//!
+//! The shipped values and the data they were chosen on are in `models/evidence.toml`.
+
+use crate::frame::WorkFrame;
+use crate::{Finding, ReportError};
+use geo::{Contains, Point, Polygon};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The ground one photo covered for some classes (all WGS 84 lon/lat rings).
+#[derive(Debug, Clone)]
+pub struct Coverage {
+    pub photo: String,
+    /// Classes of the model(s) run over this area.
+    pub classes: Vec<String>,
+    /// The photo's footprint.
+    pub footprint: Vec<[f64; 2]>,
+    /// Where tiles were run, when only part of the footprint was (regions of interest);
+    /// `None` = the whole footprint.
+    pub processed: Option<Vec<Vec<[f64; 2]>>>,
+}
+
+/// Thresholds for one class (see the module docs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceRule {
+    pub class: String,
+    #[serde(default = "one")]
+    pub min_support: usize,
+    #[serde(default)]
+    pub min_ratio: f64,
+    #[serde(default = "two")]
+    pub min_views_for_ratio: usize,
+    #[serde(default)]
+    pub min_confidence: f64,
+}
+
+fn one() -> usize {
+    1
+}
+fn two() -> usize {
+    2
+}
+
+/// All evidence rules; the `*` rule applies to classes without their own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceRules {
+    #[serde(rename = "rule")]
+    pub rules: Vec<EvidenceRule>,
+}
+
+impl Default for EvidenceRules {
+    /// The values of `models/evidence.toml` (see there for the data behind them).
+    fn default() -> Self {
+        let r = |class: &str, min_support, min_ratio| EvidenceRule {
+            class: class.into(),
+            min_support,
+            min_ratio,
+            min_views_for_ratio: 2,
+            min_confidence: 0.0,
+        };
+        EvidenceRules {
+            rules: vec![r("*", 1, 0.0)],
+        }
+    }
+}
+
+impl EvidenceRules {
+    /// No finding is dropped (for callers that want every merged detection).
+    pub fn keep_all() -> Self {
+        EvidenceRules {
+            rules: vec![EvidenceRule {
+                class: "*".into(),
+                min_support: 1,
+                min_ratio: 0.0,
+                min_views_for_ratio: 2,
+                min_confidence: 0.0,
+            }],
+        }
+    }
+
+    /// Reads rules from a TOML file (see the module docs).
+    pub fn load(path: &Path) -> Result<EvidenceRules, ReportError> {
+        let err = |message: String| ReportError::Rules {
+            path: path.display().to_string(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let rules: EvidenceRules = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        for r in &rules.rules {
+            if !(0.0..=1.0).contains(&r.min_ratio) || !(0.0..=1.0).contains(&r.min_confidence) {
+                return Err(err(format!(
+                    "rule for '{}': min_ratio and min_confidence must be within 0-1",
+                    r.class
+                )));
+            }
+        }
+        Ok(rules)
+    }
+
+    fn rule_for(&self, class: &str) -> Option<&EvidenceRule> {
+        self.rules
+            .iter()
+            .find(|r| r.class == class)
+            .or_else(|| self.rules.iter().find(|r| r.class == "*"))
+    }
+}
+
+/// Noisy-OR of per-photo scores times the support ratio.
+pub fn combined_confidence(per_photo: &[f32], views: usize) -> f32 {
+    let support = per_photo.len();
+    if support == 0 {
+        return 0.0;
+    }
+    let miss: f64 = per_photo
+        .iter()
+        .map(|&s| 1.0 - (s as f64).clamp(0.0, 1.0))
+        .product();
+    let ratio = support as f64 / views.max(support) as f64;
+    ((1.0 - miss) * ratio) as f32
+}
+
+struct WorkCoverage {
+    photo: String,
+    classes: Vec<String>,
+    footprint: Polygon<f64>,
+    processed: Option<Vec<Polygon<f64>>>,
+}
+
+impl WorkCoverage {
+    fn sees(&self, class: &str, p: &Point<f64>) -> bool {
+        self.classes.iter().any(|c| c == class)
+            && self.footprint.contains(p)
+            && self
+                .processed
+                .as_ref()
+                .is_none_or(|ps| ps.iter().any(|q| q.contains(p)))
+    }
+}
+
+/// Sets `views`, `support` and the combined `confidence` of every finding, then drops the
+/// findings the rules call weak, counting them in `dropped` by reason.
+pub fn apply(
+    findings: Vec<Finding>,
+    coverage: &[Coverage],
+    frame: &WorkFrame,
+    rules: &EvidenceRules,
+    dropped: &mut BTreeMap<String, usize>,
+) -> Result<Vec<Finding>, ReportError> {
+    let cov = coverage
+        .iter()
+        .map(|c| {
+            Ok(WorkCoverage {
+                photo: c.photo.clone(),
+                classes: c.classes.clone(),
+                footprint: frame.ring_to_work(&c.footprint)?,
+                processed: c
+                    .processed
+                    .as_ref()
+                    .map(|ps| ps.iter().map(|p| frame.ring_to_work(p)).collect())
+                    .transpose()?,
+            })
+        })
+        .collect::<Result<Vec<_>, ReportError>>()?;
+    let mut kept = Vec::with_capacity(findings.len());
+    for mut f in findings {
+        let mut best: BTreeMap<&str, f32> = BTreeMap::new();
+        for o in &f.observations {
+            let e = best.entry(o.photo.as_str()).or_insert(0.0);
+            *e = e.max(o.confidence);
+        }
+        let c = frame.to_work(f.centroid)?;
+        let p = Point::new(c[0], c[1]);
+        let extra = cov
+            .iter()
+            .filter(|w| !best.contains_key(w.photo.as_str()) && w.sees(&f.class, &p))
+            .map(|w| w.photo.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        let scores: Vec<f32> = best.values().copied().collect();
+        f.support = scores.len();
+        f.views = f.support + extra;
+        f.confidence = combined_confidence(&scores, f.views);
+        let reason = rules.rule_for(&f.class).and_then(|r| {
+            let ratio = f.support as f64 / f.views as f64;
+            if f.support < r.min_support {
+                Some("weak_evidence_support")
+            } else if f.views >= r.min_views_for_ratio && ratio < r.min_ratio {
+                Some("weak_evidence_ratio")
+            } else if (f.confidence as f64) < r.min_confidence {
+                Some("weak_evidence_confidence")
+            } else {
+                None
+            }
+        });
+        match reason {
+            Some(why) => *dropped.entry(why.to_string()).or_default() += 1,
+            None => kept.push(f),
+        }
+    }
+    Ok(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noisy_or_rises_with_support_and_falls_with_unseen_views() {
+        let one = combined_confidence(&[0.6], 1);
+        let two = combined_confidence(&[0.6, 0.6], 2);
+        assert!((one - 0.6).abs() < 1e-6);
+        assert!((two - 0.84).abs() < 1e-6);
+        // Detected in one of four photos that covered the spot.
+        assert!((combined_confidence(&[0.6], 4) - 0.15).abs() < 1e-6);
+        assert_eq!(combined_confidence(&[], 3), 0.0);
+    }
+
+    #[test]
+    fn rules_read_from_toml_and_fall_back_to_the_star_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("evidence.toml");
+        std::fs::write(
+            &p,
+            "[[rule]]\nclass = \"crack\"\nmin_support = 3\n\n[[rule]]\nclass = \"*\"\nmin_ratio = 0.5\n",
+        )
+        .unwrap();
+        let r = EvidenceRules::load(&p).unwrap();
+        assert_eq!(r.rule_for("crack").unwrap().min_support, 3);
+        assert_eq!(r.rule_for("crack").unwrap().min_ratio, 0.0);
+        assert_eq!(r.rule_for("moss").unwrap().min_ratio, 0.5);
+        std::fs::write(&p, "[[rule]]\nclass = \"x\"\nmin_ratio = 2.0\n").unwrap();
+        let e = EvidenceRules::load(&p).unwrap_err().to_string();
+        assert!(e.contains("evidence.toml") && e.contains("0-1"), "{e}");
+    }
+}

@@ -1,0 +1,206 @@
+//! Bounded merging and multi-view evidence on hand-built observations in a real UTM frame:
+//! one defect seen from several photos is one finding, a chain of fragments along a street
+//! is not, crack pieces of one photo add up, and findings seen by too few of the photos that
+//! covered them are dropped and counted.
+
+use besikta_core::AssetKind;
+use besikta_report::evidence::{Coverage, EvidenceRules};
+use besikta_report::{build_report, build_report_with, Observation, ReportConfig, WorkFrame};
+
+/// Central Helsinki, in UTM 35N.
+fn frame() -> (WorkFrame, [f64; 2]) {
+    let f = WorkFrame::utm_for(24.9475, 60.1699).unwrap();
+    let o = f.to_work([24.9475, 60.1699]).unwrap();
+    (f, o)
+}
+
+/// An observation whose outline is the rectangle `[x0, y0, x1, y1]` (metres from the origin).
+fn obs(
+    f: &(WorkFrame, [f64; 2]),
+    photo: &str,
+    class: &str,
+    r: [f64; 4],
+    length_px: Option<f64>,
+) -> Observation {
+    let (frame, o) = f;
+    let ring: Vec<[f64; 2]> = [
+        [r[0], r[1]],
+        [r[2], r[1]],
+        [r[2], r[3]],
+        [r[0], r[3]],
+        [r[0], r[1]],
+    ]
+    .iter()
+    .map(|p| frame.to_wgs84([o[0] + p[0], o[1] + p[1]]).unwrap())
+    .collect();
+    Observation {
+        photo: photo.into(),
+        class: class.into(),
+        asset_kind: AssetKind::Road,
+        confidence: 0.7,
+        pixel_polygon: vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
+        pixel_bbox: [0.0, 0.0, 10.0, 10.0],
+        ground_polygon: ring,
+        length_px,
+        gsd_cm: 2.0,
+        view_quality: 0.8,
+        position_uncertainty_m: 1.0,
+    }
+}
+
+fn keep_all() -> ReportConfig {
+    ReportConfig {
+        evidence: EvidenceRules::keep_all(),
+        ..ReportConfig::default()
+    }
+}
+
+#[test]
+fn two_views_of_one_pothole_half_a_metre_apart_are_one_finding() {
+    let f = frame();
+    let a = obs(&f, "p1.jpg", "pothole", [0.0, 0.0, 0.6, 0.5], None);
+    let b = obs(&f, "p2.jpg", "pothole", [0.5, 0.0, 1.1, 0.5], None);
+    // A second pothole 8 m along: its own finding.
+    let c = obs(&f, "p2.jpg", "pothole", [8.0, 0.0, 8.6, 0.5], None);
+    let r = build_report(vec![a, b, c], &[], &f.0, &keep_all()).unwrap();
+    assert_eq!(r.findings.len(), 2);
+    let merged = r
+        .findings
+        .iter()
+        .find(|x| x.observations.len() == 2)
+        .unwrap();
+    assert_eq!((merged.support, merged.views), (2, 2));
+    // Noisy-OR of two 0.7 detections.
+    assert!(
+        (merged.confidence - 0.91).abs() < 1e-5,
+        "{}",
+        merged.confidence
+    );
+}
+
+#[test]
+fn two_potholes_of_one_photo_are_never_fused_through_a_third_view() {
+    let f = frame();
+    // One photo sees two potholes 1.2 m apart; another sees something between them.
+    let a = obs(&f, "p1.jpg", "pothole", [0.0, 0.0, 0.5, 0.5], None);
+    let b = obs(&f, "p1.jpg", "pothole", [1.7, 0.0, 2.2, 0.5], None);
+    let c = obs(&f, "p2.jpg", "pothole", [0.9, 0.0, 1.3, 0.5], None);
+    let r = build_report(vec![a, b, c], &[], &f.0, &keep_all()).unwrap();
+    assert_eq!(r.findings.len(), 2);
+}
+
+#[test]
+fn fragments_along_a_100_m_line_do_not_chain_into_one_finding() {
+    let f = frame();
+    // A lane-marking edge traced as 1.5 m fragments every 2 m, alternately by two photos,
+    // each within the merge tolerance of the next: transitive closure made one 100 m crack.
+    let o: Vec<Observation> = (0..50)
+        .map(|i| {
+            let x = i as f64 * 2.0;
+            let photo = if i % 2 == 0 { "a.jpg" } else { "b.jpg" };
+            obs(&f, photo, "crack", [x, 0.0, x + 1.5, 0.05], Some(75.0))
+        })
+        .collect();
+    let r = build_report(o, &[], &f.0, &keep_all()).unwrap();
+    assert!(r.findings.len() >= 10, "{} findings", r.findings.len());
+    let (frame, origin) = &f;
+    for x in &r.findings {
+        let xs: Vec<f64> = x
+            .polygon
+            .iter()
+            .map(|p| frame.to_work(*p).unwrap()[0] - origin[0])
+            .collect();
+        let span = xs.iter().cloned().fold(f64::MIN, f64::max)
+            - xs.iter().cloned().fold(f64::MAX, f64::min);
+        let members: Vec<f64> = x
+            .observations
+            .iter()
+            .map(|ob| frame.to_work(ob.ground_polygon[0]).unwrap()[0] - origin[0])
+            .collect();
+        let reach = members.iter().cloned().fold(f64::MIN, f64::max)
+            - members.iter().cloned().fold(f64::MAX, f64::min);
+        assert!(
+            span < 6.0 && reach < 6.0,
+            "a finding spans {span} m / {reach} m"
+        );
+    }
+}
+
+#[test]
+fn crossing_cracks_from_two_photos_are_not_one_crack() {
+    let f = frame();
+    let along = obs(&f, "a.jpg", "crack", [0.0, 0.0, 3.0, 0.05], Some(150.0));
+    let across = obs(&f, "b.jpg", "crack", [1.5, -1.5, 1.55, 1.5], Some(150.0));
+    let r = build_report(vec![along, across], &[], &f.0, &keep_all()).unwrap();
+    assert_eq!(r.findings.len(), 2);
+}
+
+#[test]
+fn crack_pieces_of_one_photo_are_one_finding_with_the_summed_length() {
+    let f = frame();
+    // Three pieces of one crack network 10-20 cm apart in photo a, the whole crack in b.
+    let o = vec![
+        obs(&f, "a.jpg", "crack", [0.0, 0.0, 1.0, 0.05], Some(50.0)),
+        obs(&f, "a.jpg", "crack", [1.2, 0.0, 2.0, 0.05], Some(40.0)),
+        obs(&f, "a.jpg", "crack", [2.1, 0.0, 2.05, 0.9], Some(45.0)),
+        obs(&f, "b.jpg", "crack", [0.0, 0.0, 2.1, 0.9], Some(60.0)),
+    ];
+    let mut cfg = keep_all();
+    cfg.merge.crack_gap_m = 0.3;
+    let r = build_report(o, &[], &f.0, &cfg).unwrap();
+    assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
+    let x = &r.findings[0];
+    assert_eq!(x.support, 2);
+    if x.best_photo() == "a.jpg" {
+        // 135 px at 2 cm/px.
+        assert!((x.length_m.unwrap() - 2.7).abs() < 1e-9, "{:?}", x.length_m);
+    } else {
+        assert!((x.length_m.unwrap() - 1.2).abs() < 1e-9, "{:?}", x.length_m);
+    }
+}
+
+#[test]
+fn a_finding_seen_once_among_four_covering_photos_is_dropped_and_counted() {
+    let f = frame();
+    let (frame, o) = &f;
+    // Four photos all covering a 40 m square around the origin.
+    let square: Vec<[f64; 2]> = [[-20.0, -20.0], [20.0, -20.0], [20.0, 20.0], [-20.0, 20.0]]
+        .iter()
+        .map(|p| frame.to_wgs84([o[0] + p[0], o[1] + p[1]]).unwrap())
+        .collect();
+    let coverage: Vec<Coverage> = ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
+        .iter()
+        .map(|p| Coverage {
+            photo: p.to_string(),
+            classes: vec!["pothole".into()],
+            footprint: square.clone(),
+            processed: None,
+        })
+        .collect();
+    let observations = vec![
+        // Seen by three of the four: kept.
+        obs(&f, "a.jpg", "pothole", [0.0, 0.0, 0.5, 0.5], None),
+        obs(&f, "b.jpg", "pothole", [0.1, 0.0, 0.6, 0.5], None),
+        obs(&f, "c.jpg", "pothole", [0.0, 0.1, 0.5, 0.6], None),
+        // Seen by one of four: weak.
+        obs(&f, "d.jpg", "pothole", [10.0, 10.0, 10.5, 10.5], None),
+    ];
+    let mut cfg = ReportConfig::default();
+    cfg.evidence = EvidenceRules::keep_all();
+    cfg.evidence.rules[0].min_ratio = 0.3;
+    let r = build_report_with(observations, &coverage, &[], frame, &cfg).unwrap();
+    assert_eq!(r.findings.len(), 1);
+    let x = &r.findings[0];
+    assert_eq!((x.support, x.views), (3, 4));
+    assert_eq!(
+        r.dropped.get("weak_evidence_ratio"),
+        Some(&1),
+        "{:?}",
+        r.dropped
+    );
+    let gj = besikta_report::export::findings_geojson(&r.findings);
+    let props = &gj["features"][0]["properties"];
+    assert_eq!(props["views"], 4);
+    assert_eq!(props["support"], 3);
+    assert!(props["confidence"].as_f64().unwrap() > 0.7);
+}
