@@ -120,8 +120,9 @@ fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> ServerError + '
 }
 
 impl AppState {
-    /// Opens the data folder (creating it), and puts back in the queue every job a previous
-    /// process left running: this is how a killed server resumes its work.
+    /// Opens the data folder (creating it), puts back in the queue every job a previous
+    /// process left running and stores every upload whose bytes had all arrived: this is
+    /// how a killed server resumes its work.
     pub fn open(config: ServerConfig) -> Result<AppState, ServerError> {
         for sub in ["", "uploads", "flights", "orgs"] {
             let dir = config.data_dir.join(sub);
@@ -133,7 +134,7 @@ impl AppState {
             eprintln!("besikta: {requeued} interrupted job(s) queued again");
         }
         jobs::remove_orphan_outputs(&store, &config.data_dir);
-        Ok(AppState {
+        let state = AppState {
             inner: Arc::new(Inner {
                 store: Arc::new(store),
                 config,
@@ -141,7 +142,12 @@ impl AppState {
                 uploads: uploads::ActiveUploads::default(),
                 jobs: jobs::Signal::default(),
             }),
-        })
+        };
+        let finished = uploads::finish_interrupted(&state);
+        if finished > 0 {
+            eprintln!("besikta: {finished} upload(s) interrupted after their last byte finished");
+        }
+        Ok(state)
     }
 
     pub fn store(&self) -> &dyn Store {

@@ -747,6 +747,54 @@ async fn finish(state: &AppState, upload: &Upload) -> Result<Ingested, Refused> 
     result
 }
 
+/// At start: stores every upload whose bytes all arrived before the previous process was
+/// killed (tus clients take offset = length as done and would never send it again), and
+/// removes side files no request is writing any more: checksum chunks of a cut PATCH and
+/// multipart files of a cut batch. Returns how many uploads were finished.
+pub fn finish_interrupted(state: &AppState) -> usize {
+    let uploads_dir = state.data_dir().join("uploads");
+    if let Ok(entries) = std::fs::read_dir(&uploads_dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let ext = path.extension().and_then(|e| e.to_str());
+            if matches!(ext, Some("chunk" | "multipart")) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+    let uploads = match state.store().open_uploads() {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("besikta: cannot list interrupted uploads: {e}");
+            return 0;
+        }
+    };
+    let mut finished = 0;
+    for upload in uploads {
+        let part = part_path(state, &upload.id);
+        let Ok(meta) = std::fs::metadata(&part) else {
+            // No bytes and no file: nothing to resume from.
+            let _ = state.store().delete_upload(&upload.id);
+            continue;
+        };
+        if meta.len() != upload.length {
+            continue;
+        }
+        let result = ingest_file(state, upload.flight_id, &upload.file_name, &part);
+        let _ = state.store().delete_upload(&upload.id);
+        if let Err(r) = result {
+            eprintln!(
+                "besikta: interrupted upload {} of flight {} refused: {}",
+                safe_name(&upload.file_name),
+                upload.flight_id,
+                r.reason
+            );
+        }
+        finished += 1;
+    }
+    finished
+}
+
 fn finished_response(
     mut h: HeaderMap,
     offset: u64,

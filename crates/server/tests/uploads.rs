@@ -5,7 +5,10 @@
 
 mod common;
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use base64::Engine as _;
+use besikta_server::{app, AppState, ServerConfig};
 use besikta_store::{SqliteStore, Store};
 use common::{env, fixture, sha256_hex, Env};
 use serde_json::json;
@@ -95,4 +98,111 @@ async fn same_name_uploads_finished_together_keep_every_photo() {
             "the first keeps its name"
         );
     }
+}
+
+async fn create_upload(e: &Env, flight: i64, name: &str, length: usize) -> String {
+    let name = base64::engine::general_purpose::STANDARD.encode(name);
+    let r = e
+        .send(
+            Method::POST,
+            &format!("/api/v1/flights/{flight}/uploads"),
+            Some(e.token("a", "crew")),
+            &[
+                ("tus-resumable", "1.0.0"),
+                ("upload-length", &length.to_string()),
+                ("upload-metadata", &format!("filename {name}")),
+            ],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    r.header("location").unwrap().to_string()
+}
+
+async fn head(e: &Env, uri: &str) -> common::Reply {
+    e.send(
+        Method::HEAD,
+        uri,
+        Some(e.token("a", "crew")),
+        &[("tus-resumable", "1.0.0")],
+        Body::empty(),
+    )
+    .await
+}
+
+fn part_file(e: &Env, uri: &str) -> std::path::PathBuf {
+    e.dir
+        .path()
+        .join("uploads")
+        .join(format!("{}.part", uri.rsplit('/').next().unwrap()))
+}
+
+/// The same data folder opened again, as a restarted server would.
+fn restart(e: Env) -> Env {
+    let Env { dir, tokens, .. } = e;
+    let state = AppState::open(ServerConfig::new(dir.path(), common::coarse_crack_models()))
+        .expect("the server starts again");
+    let app = app(state.clone());
+    Env {
+        dir,
+        state,
+        app,
+        tokens,
+    }
+}
+
+#[tokio::test]
+async fn an_upload_whose_bytes_all_arrived_is_stored_at_the_next_start() {
+    let e = env();
+    let flight = e.create_flight("a", "killed").await;
+    let photo = std::fs::read(fixture("broken/duplicate-1.jpg")).unwrap();
+    let uri = create_upload(&e, flight, "DJI_0001.JPG", photo.len()).await;
+    let partial = create_upload(&e, flight, "DJI_0002.JPG", 1000).await;
+    // What kill -9 leaves between the last byte and storing the photo: every byte in the
+    // part file, the upload row, no photo. (A second upload is only half there.)
+    std::fs::write(part_file(&e, &uri), &photo).unwrap();
+    std::fs::write(part_file(&e, &partial), [1u8; 400]).unwrap();
+    // Killed one step later: the photo row committed, the file not yet moved into place.
+    let mut other = photo.clone();
+    other.extend_from_slice(b"another photo");
+    let moved = create_upload(&e, flight, "DJI_0003.JPG", other.len()).await;
+    std::fs::write(part_file(&e, &moved), &other).unwrap();
+    e.state
+        .store()
+        .add_photo(
+            flight,
+            "DJI_0003.JPG",
+            &sha256_hex(&other),
+            other.len() as u64,
+            &format!("flights/{flight}/photos"),
+        )
+        .unwrap();
+    assert_eq!(
+        head(&e, &uri).await.header("upload-offset"),
+        Some(photo.len().to_string().as_str())
+    );
+
+    let e = restart(e);
+    let f = e
+        .get(&format!("/api/v1/flights/{flight}"), e.token("a", "crew"))
+        .await
+        .json();
+    assert_eq!(f["photos"], json!(2), "{f}");
+    let photos = assert_disk_matches_store(&e, flight);
+    assert_eq!(photos[0].name, "DJI_0001.JPG");
+    assert_eq!(photos[0].sha256, sha256_hex(&photo));
+    assert_eq!(photos[1].name, "DJI_0003.JPG");
+    assert_eq!(head(&e, &moved).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        head(&e, &uri).await.status,
+        StatusCode::NOT_FOUND,
+        "finished uploads are forgotten"
+    );
+    assert!(!part_file(&e, &uri).exists());
+    // The unfinished one resumes where it stopped.
+    let h = head(&e, &partial).await;
+    assert_eq!(
+        (h.status, h.header("upload-offset")),
+        (StatusCode::OK, Some("400"))
+    );
 }

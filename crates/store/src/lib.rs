@@ -301,6 +301,9 @@ pub trait Store: Send + Sync {
     fn delete_upload(&self, upload_id: &str) -> Result<()>;
     /// Uploads of a flight whose bytes all arrived but were not yet turned into photos.
     fn incomplete_uploads(&self, flight_id: i64) -> Result<Vec<Upload>>;
+    /// Every upload not yet finished, of every organisation: a starting server finishes
+    /// those whose bytes all arrived before it was killed.
+    fn open_uploads(&self) -> Result<Vec<Upload>>;
 
     /// Queues processing of a flight; when a job of that flight is already queued or
     /// running, returns it instead of adding another.

@@ -544,6 +544,19 @@ impl Store for SqliteStore {
         rows
     }
 
+    fn open_uploads(&self) -> Result<Vec<Upload>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT id, org_id, flight_id, length, file_name, complete FROM uploads ORDER BY created_at, id")
+            .map_err(sql("listing uploads"))?;
+        let rows = stmt
+            .query_map([], upload_from_row)
+            .map_err(sql("listing uploads"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("listing uploads"));
+        rows
+    }
+
     fn enqueue_job(&self, org_id: i64, flight_id: i64) -> Result<i64> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(sql("queueing the job"))?;
