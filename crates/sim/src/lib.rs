@@ -74,7 +74,8 @@ pub struct SimConfig {
     pub camera: String,
     /// Defects to plant (fewer are planted when the area has no room).
     pub defects: usize,
-    /// Standard deviation of the horizontal GPS error written into the metadata, metres.
+    /// Standard deviation of the horizontal GPS error written into the metadata, metres:
+    /// a bias drifting over a minute (0.8 of it) plus per-photo jitter (0.6 of it).
     pub gps_noise_m: f64,
     /// Standard deviation of the compass (yaw) error written into the metadata, degrees.
     pub yaw_noise_deg: f64,
@@ -340,10 +341,14 @@ pub fn simulate_with_progress(
     let mut rng = Rng::derive(cfg.seed, 0xF11E);
     let mut noisy_pos: Vec<[f64; 2]> = Vec::new();
     let mut noise = Vec::new();
+    let mut bias = GpsBias::new(cfg.seed, cfg.gps_noise_m);
     for s in &flight.shots {
+        // Per-photo jitter on top of a slowly drifting bias, as real receivers have; the
+        // jitter's draws are the generator's first, so attitudes stay as they were.
+        let b = bias.next();
         let (dx, dy) = (
-            rng.normal() * cfg.gps_noise_m,
-            rng.normal() * cfg.gps_noise_m,
+            b[0] + rng.normal() * cfg.gps_noise_m * GPS_JITTER_SHARE,
+            b[1] + rng.normal() * cfg.gps_noise_m * GPS_JITTER_SHARE,
         );
         let dyaw = rng.normal() * cfg.yaw_noise_deg;
         // The airframe pitches and rolls a little in the wind; the gimbal holds the camera.
@@ -464,6 +469,50 @@ pub fn simulate_with_progress(
         gsd_cm: gsd * 100.0,
         texture_cell_cm: cell * 100.0,
     })
+}
+
+/// Shares of the GPS error's standard deviation: per-photo jitter and drifting bias
+/// (0.6² + 0.8² = 1, so `gps_noise_m` stays the standard deviation of the total error).
+const GPS_JITTER_SHARE: f64 = 0.6;
+const GPS_BIAS_SHARE: f64 = 0.8;
+/// Correlation time of the bias, seconds (photos are 2 s apart).
+const GPS_BIAS_TAU_S: f64 = 60.0;
+
+/// A slowly drifting horizontal GPS bias: a first-order Gauss-Markov process per axis,
+/// stationary with standard deviation `GPS_BIAS_SHARE * sigma`, from its own generator.
+struct GpsBias {
+    rng: Rng,
+    sigma: f64,
+    rho: f64,
+    state: Option<[f64; 2]>,
+}
+
+impl GpsBias {
+    fn new(seed: u64, gps_noise_m: f64) -> GpsBias {
+        GpsBias {
+            rng: Rng::derive(seed, 0xB1A5),
+            sigma: gps_noise_m * GPS_BIAS_SHARE,
+            rho: (-2.0 / GPS_BIAS_TAU_S).exp(),
+            state: None,
+        }
+    }
+
+    fn next(&mut self) -> [f64; 2] {
+        if self.sigma == 0.0 {
+            return [0.0, 0.0];
+        }
+        let (s, rho) = (self.sigma, self.rho);
+        let innov = (1.0 - rho * rho).sqrt() * s;
+        let b = match self.state {
+            None => [self.rng.normal() * s, self.rng.normal() * s],
+            Some(p) => [
+                rho * p[0] + self.rng.normal() * innov,
+                rho * p[1] + self.rng.normal() * innov,
+            ],
+        };
+        self.state = Some(b);
+        b
+    }
 }
 
 /// Photos this flight would not overwrite would be processed with it as if they belonged to
@@ -596,6 +645,26 @@ mod tests {
             e.contains("DJI_0002.JPG") && e.contains("empty folder"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn gps_bias_drifts_slowly_and_is_zero_without_noise() {
+        let mut none = GpsBias::new(3, 0.0);
+        assert!((0..10).all(|_| none.next() == [0.0, 0.0]));
+        let mut b = GpsBias::new(3, 2.0);
+        let v: Vec<[f64; 2]> = (0..4000).map(|_| b.next()).collect();
+        let sd = (v.iter().map(|p| p[0] * p[0]).sum::<f64>() / v.len() as f64).sqrt();
+        assert!((sd - 1.6).abs() < 0.4, "bias sd {sd}");
+        // Consecutive photos share most of the bias: steps are far smaller than the bias.
+        let step = (v
+            .windows(2)
+            .map(|w| (w[1][0] - w[0][0]).powi(2))
+            .sum::<f64>()
+            / (v.len() - 1) as f64)
+            .sqrt();
+        assert!(step < 0.5, "bias step sd {step}");
+        let mut again = GpsBias::new(3, 2.0);
+        assert_eq!(again.next(), v[0], "seeded");
     }
 
     #[test]

@@ -1,0 +1,626 @@
+//! Flight alignment: ties a flight's photos to each other so that one spot on the ground
+//! lands on one spot on the map whichever photo sees it.
+//!
+//! Consumer drones write GPS positions a few metres off per photo and a compass heading off
+//! by about a degree. [`align`] corrects them from the photos themselves:
+//!
+//! 1. **Ground images.** Each photo is decoded, averaged down to about the alignment GSD
+//!    ([`AlignConfig::gsd_m`], 7.5 cm) and projected through georef's camera model onto the
+//!    ground (plane or DEM) in the flight's local East-North-Up frame, on one common grid.
+//!    Registration runs on the gradient magnitude (robust to exposure differences), with
+//!    vegetation masked (excess green `2G - R - B` above [`AlignConfig::vegetation_exg`]):
+//!    treetops stand metres above the ground and move between views by parallax.
+//! 2. **Pairs.** Neighbours come from an R-tree on the ground envelopes; a pair is tried when
+//!    the photos share at least [`AlignConfig::min_overlap`] of the smaller footprint.
+//!    Masked normalised cross-correlation finds the relative shift, coarse (4x the GSD, the
+//!    whole search radius) then fine; the pair is rejected with a reason when the peak is
+//!    low, not distinct from the best shift farther than [`AlignConfig::distinct_m`] away,
+//!    at the edge of the search window, or the shared ground has too little texture.
+//!    The overlap is then cut into tiles correlated on their own: tie points whose spread
+//!    carries the relative rotation.
+//! 3. **Adjustment.** One least-squares solve of per-photo corrections (east, north, and a
+//!    rotation about the camera's vertical, i.e. yaw) over all tie points, Huber-weighted
+//!    and iteratively reweighted. GPS and compass are unbiased on average, so each connected
+//!    block's mean shift and mean rotation are held at zero: alignment makes the photos
+//!    agree with each other; it does not move the flight as a whole.
+//! 4. **Acceptance.** A photo takes its correction only when that makes its own tie
+//!    residuals smaller than they were with the metadata poses; otherwise its ties are
+//!    dropped, the rest is solved again, and it keeps the metadata pose with the reason.
+//!    A photo that cannot be aligned for any reason (single photo, no overlap, uniform
+//!    ground, undecodable, oblique) keeps its metadata pose and says why; nothing fails as
+//!    a whole.
+//!
+//! Heights (and so scale) are not corrected: the ground model decides them.
+
+mod adjust;
+mod correlate;
+mod ortho;
+
+use adjust::Obs;
+use besikta_core::Capture;
+use besikta_georef::Ground;
+use ortho::{Frame, Ortho};
+use serde::Serialize;
+use std::time::Instant;
+
+/// How alignment runs. The defaults suit nadir photos from 20-120 m.
+#[derive(Debug, Clone)]
+pub struct AlignConfig {
+    /// Ground size of one cell of the projected photos, metres.
+    pub gsd_m: f64,
+    /// Largest relative shift searched between two photos, metres.
+    pub search_radius_m: f64,
+    /// Least shared fraction of the smaller footprint for a pair to be tried.
+    pub min_overlap: f64,
+    /// At most this many neighbours per photo (the largest overlaps).
+    pub max_neighbours: usize,
+    /// Least ground both photos must see clearly (masked cells excluded), square metres.
+    pub min_overlap_m2: f64,
+    /// Least normalised cross-correlation at the peak.
+    pub min_peak: f64,
+    /// Least lead of the peak over the best shift farther than `distinct_m`.
+    pub min_margin: f64,
+    pub distinct_m: f64,
+    /// Least standard deviation of the gradient image (grey levels per cell) on the shared
+    /// ground: below it the ground is uniform (water, fresh asphalt, snow).
+    pub min_texture: f64,
+    /// Excess green `2G - R - B` above which a cell is vegetation and masked.
+    pub vegetation_exg: f32,
+    /// Least normalised cross-correlation of a tile at the fine GSD.
+    pub min_tile_peak: f64,
+    /// The overlap is cut into `tiles x tiles` tiles for tie points.
+    pub tiles: usize,
+    /// Search radius of a tile around its pair's shift, and its distinctness distance,
+    /// metres.
+    pub tile_search_m: f64,
+    pub tile_distinct_m: f64,
+    /// Huber threshold in robust standard deviations of the residuals.
+    pub huber_k: f64,
+    /// Photos looking farther from straight down than this are not aligned, degrees.
+    pub max_off_nadir_deg: f64,
+}
+
+impl Default for AlignConfig {
+    fn default() -> Self {
+        AlignConfig {
+            gsd_m: 0.075,
+            search_radius_m: 8.0,
+            min_overlap: 0.2,
+            max_neighbours: 8,
+            min_overlap_m2: 50.0,
+            min_peak: 0.3,
+            min_margin: 0.05,
+            distinct_m: 1.0,
+            min_texture: 1.0,
+            vegetation_exg: 20.0,
+            min_tile_peak: 0.25,
+            tiles: 4,
+            tile_search_m: 0.6,
+            tile_distinct_m: 0.3,
+            huber_k: 1.5,
+            max_off_nadir_deg: 20.0,
+        }
+    }
+}
+
+/// Where a photo's pose comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoseSource {
+    /// The photo's own metadata (not aligned; the reason says why).
+    Metadata,
+    /// Corrected by alignment to the other photos of the flight.
+    Flight,
+    /// Corrected by alignment to a reference orthophoto.
+    Reference,
+}
+
+impl PoseSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PoseSource::Metadata => "metadata",
+            PoseSource::Flight => "flight",
+            PoseSource::Reference => "reference",
+        }
+    }
+}
+
+/// One photo's pose after alignment.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhotoPose {
+    pub file: String,
+    pub source: PoseSource,
+    /// Refined camera position, WGS 84 degrees (the metadata position when not aligned).
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    /// Correction applied to the camera position, metres east and north.
+    pub correction_m: [f64; 2],
+    /// Correction added to the heading (yaw), degrees clockwise.
+    pub yaw_correction_deg: f64,
+    /// Position uncertainty relative to the rest of the flight, metres (the RMS of this
+    /// photo's tie residuals after the adjustment, at least 2 cm); `None` when not aligned.
+    pub sigma_m: Option<f64>,
+    /// Pairs with this photo that entered the adjustment.
+    pub pairs: usize,
+    /// RMS of this photo's tie residuals with metadata poses and after, metres.
+    pub residual_before_m: Option<f64>,
+    pub residual_after_m: Option<f64>,
+    /// Why the metadata pose was kept.
+    pub reason: Option<String>,
+}
+
+/// One pair of overlapping photos that was tried.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairReport {
+    pub a: String,
+    pub b: String,
+    /// Shared fraction of the smaller footprint.
+    pub overlap: f64,
+    /// The pair's ties entered the final adjustment.
+    pub accepted: bool,
+    pub peak: Option<f64>,
+    pub margin: Option<f64>,
+    /// Shift of `b` relative to `a` on the ground with metadata poses, metres east, north.
+    pub shift_m: Option<[f64; 2]>,
+    pub ties: usize,
+    pub reason: Option<String>,
+}
+
+/// The figures `summary.json` carries.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlignSummary {
+    pub photos_aligned: usize,
+    pub photos_metadata: usize,
+    pub pairs_tried: usize,
+    pub pairs_accepted: usize,
+    /// RMS of the tie shifts between accepted pairs with metadata poses, and of the
+    /// residuals after the adjustment, metres.
+    pub residual_rms_before_m: Option<f64>,
+    pub residual_rms_after_m: Option<f64>,
+    pub seconds: f64,
+}
+
+/// The result of aligning a flight: one pose per capture, in the captures' order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Alignment {
+    pub photos: Vec<PhotoPose>,
+    pub pairs: Vec<PairReport>,
+    pub summary: AlignSummary,
+    /// Indices (into the captures) of the accepted pairs, for re-checking.
+    #[serde(skip)]
+    pub accepted_pairs: Vec<(usize, usize)>,
+}
+
+impl Alignment {
+    /// The captures with refined positions and headings (unaligned ones unchanged).
+    pub fn apply(&self, captures: &[Capture]) -> Vec<Capture> {
+        captures
+            .iter()
+            .zip(&self.photos)
+            .map(|(c, p)| {
+                let mut c = c.clone();
+                if p.source != PoseSource::Metadata {
+                    c.latitude = p.latitude;
+                    c.longitude = p.longitude;
+                    match (c.gimbal_yaw_deg, c.flight_yaw_deg) {
+                        (Some(y), _) => c.gimbal_yaw_deg = Some(wrap_deg(y + p.yaw_correction_deg)),
+                        (None, Some(y)) => {
+                            c.flight_yaw_deg = Some(wrap_deg(y + p.yaw_correction_deg))
+                        }
+                        (None, None) => c.gimbal_yaw_deg = Some(wrap_deg(p.yaw_correction_deg)),
+                    }
+                }
+                c
+            })
+            .collect()
+    }
+
+    /// The pose of `file`, if it was among the captures aligned.
+    pub fn pose_of(&self, file: &str) -> Option<&PhotoPose> {
+        self.photos.iter().find(|p| p.file == file)
+    }
+}
+
+fn wrap_deg(a: f64) -> f64 {
+    let r = (a + 180.0).rem_euclid(360.0) - 180.0;
+    if r == -180.0 {
+        180.0
+    } else {
+        r
+    }
+}
+
+/// The flight's frame: centred on the mean camera position, cells of `cfg.gsd_m`.
+fn flight_frame(captures: &[Capture], gsd: f64) -> Option<Frame> {
+    let pos: Vec<(f64, f64)> = captures
+        .iter()
+        .filter_map(|c| Some((c.latitude?, c.longitude?)))
+        .filter(|(a, b)| a.is_finite() && b.is_finite())
+        .collect();
+    if pos.is_empty() {
+        return None;
+    }
+    let n = pos.len() as f64;
+    let lat = pos.iter().map(|p| p.0).sum::<f64>() / n;
+    let lon = pos.iter().map(|p| p.1).sum::<f64>() / n;
+    let h0 = captures
+        .iter()
+        .find_map(|c| Some(c.absolute_altitude_m? - c.relative_altitude_m?))
+        .unwrap_or(0.0);
+    Some(Frame::new(lat, lon, h0, gsd))
+}
+
+/// Shared fraction of the smaller of two photos' ground coverage.
+fn overlap_fraction(a: &Ortho, b: &Ortho) -> f64 {
+    let (ra, rb) = (&a.fine, &b.fine);
+    let (x0, x1) = (ra.x0.max(rb.x0), ra.x1().min(rb.x1()));
+    let (y0, y1) = (ra.y0.max(rb.y0), ra.y1().min(rb.y1()));
+    if x0 >= x1 || y0 >= y1 {
+        return 0.0;
+    }
+    let mut both = 0usize;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let ka = (y - ra.y0) as usize * ra.w + (x - ra.x0) as usize;
+            let kb = (y - rb.y0) as usize * rb.w + (x - rb.x0) as usize;
+            if a.seen[ka] && b.seen[kb] {
+                both += 1;
+            }
+        }
+    }
+    let na = a.seen.iter().filter(|&&s| s).count();
+    let nb = b.seen.iter().filter(|&&s| s).count();
+    both as f64 / na.min(nb).max(1) as f64
+}
+
+/// Neighbouring pairs `(i, j, overlap)` with `i < j`, at most `max` per photo.
+fn neighbour_pairs(orthos: &[Option<Ortho>], cfg: &AlignConfig) -> Vec<(usize, usize, f64)> {
+    use rstar::primitives::{GeomWithData, Rectangle};
+    use rstar::{RTree, AABB};
+    let boxes: Vec<GeomWithData<Rectangle<[f64; 2]>, usize>> = orthos
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| {
+            let e = o.as_ref()?.envelope;
+            Some(GeomWithData::new(
+                Rectangle::from_corners([e[0], e[1]], [e[2], e[3]]),
+                i,
+            ))
+        })
+        .collect();
+    let tree = RTree::bulk_load(boxes);
+    let mut chosen = std::collections::BTreeMap::new();
+    for (i, o) in orthos.iter().enumerate() {
+        let Some(o) = o else { continue };
+        let e = o.envelope;
+        let mut cands: Vec<(usize, f64)> = tree
+            .locate_in_envelope_intersecting(&AABB::from_corners([e[0], e[1]], [e[2], e[3]]))
+            .filter(|g| g.data != i)
+            .filter_map(|g| {
+                let other = orthos[g.data].as_ref()?;
+                let f = overlap_fraction(o, other);
+                (f >= cfg.min_overlap).then_some((g.data, f))
+            })
+            .collect();
+        cands.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (j, f) in cands.into_iter().take(cfg.max_neighbours) {
+            chosen.insert((i.min(j), i.max(j)), f);
+        }
+    }
+    chosen.into_iter().map(|((i, j), f)| (i, j, f)).collect()
+}
+
+/// Connected blocks of photos linked by observations.
+fn blocks(n: usize, obs: &[Obs]) -> Vec<Vec<usize>> {
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(p: &mut [usize], mut i: usize) -> usize {
+        while p[i] != i {
+            p[i] = p[p[i]];
+            i = p[i];
+        }
+        i
+    }
+    let mut linked = vec![false; n];
+    for o in obs {
+        let (a, b) = (find(&mut parent, o.a), find(&mut parent, o.b));
+        parent[a] = b;
+        linked[o.a] = true;
+        linked[o.b] = true;
+    }
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (i, &l) in linked.iter().enumerate() {
+        if l {
+            let r = find(&mut parent, i);
+            groups.entry(r).or_default().push(i);
+        }
+    }
+    groups.into_values().collect()
+}
+
+fn rms(v: impl Iterator<Item = [f64; 2]>) -> Option<f64> {
+    let (mut s, mut n) = (0.0, 0usize);
+    for r in v {
+        s += r[0] * r[0] + r[1] * r[1];
+        n += 1;
+    }
+    (n > 0).then(|| (s / n as f64).sqrt())
+}
+
+/// Projects every usable capture onto the ground; `Err` holds the reason per photo.
+fn project_all(
+    captures: &[Capture],
+    ground: &Ground,
+    frame: &Frame,
+    cfg: &AlignConfig,
+) -> Vec<Result<Ortho, String>> {
+    captures
+        .iter()
+        .map(|c| {
+            let off_nadir = c
+                .pose()
+                .map(|p| (p.pitch_deg + 90.0).abs())
+                .unwrap_or(0.0);
+            if off_nadir > cfg.max_off_nadir_deg {
+                return Err(format!(
+                    "the camera looks {off_nadir:.0} degrees away from straight down (oblique photos are not aligned; at most {:.0})",
+                    cfg.max_off_nadir_deg
+                ));
+            }
+            ortho::project(c, ground, frame, cfg.vegetation_exg)
+        })
+        .collect()
+}
+
+/// Aligns a flight's photos to each other. Never fails as a whole: every photo that cannot
+/// be aligned keeps its metadata pose with the reason.
+pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignment {
+    let t0 = Instant::now();
+    let n = captures.len();
+    let metadata = |c: &Capture, reason: String| PhotoPose {
+        file: c.file.clone(),
+        source: PoseSource::Metadata,
+        latitude: c.latitude,
+        longitude: c.longitude,
+        correction_m: [0.0, 0.0],
+        yaw_correction_deg: 0.0,
+        sigma_m: None,
+        pairs: 0,
+        residual_before_m: None,
+        residual_after_m: None,
+        reason: Some(reason),
+    };
+    let Some(frame) = flight_frame(captures, cfg.gsd_m) else {
+        let photos = captures
+            .iter()
+            .map(|c| metadata(c, "no GPS position".into()))
+            .collect();
+        return finish(photos, Vec::new(), Vec::new(), None, None, t0);
+    };
+    let projected = project_all(captures, ground, &frame, cfg);
+    let mut reasons: Vec<Option<String>> = projected
+        .iter()
+        .map(|r| r.as_ref().err().cloned())
+        .collect();
+    let orthos: Vec<Option<Ortho>> = projected.into_iter().map(Result::ok).collect();
+
+    let candidates = neighbour_pairs(&orthos, cfg);
+    let mut pairs = Vec::new();
+    let mut obs = Vec::new();
+    let mut pair_failures: Vec<Vec<String>> = vec![Vec::new(); n];
+    for &(i, j, overlap) in &candidates {
+        let (Some(a), Some(b)) = (&orthos[i], &orthos[j]) else {
+            continue;
+        };
+        let mut rep = PairReport {
+            a: captures[i].file.clone(),
+            b: captures[j].file.clone(),
+            overlap,
+            accepted: false,
+            peak: None,
+            margin: None,
+            shift_m: None,
+            ties: 0,
+            reason: None,
+        };
+        match correlate::match_pair(a, b, cfg) {
+            Ok(m) => {
+                rep.peak = Some(m.peak);
+                rep.margin = Some(m.margin);
+                rep.shift_m = Some(m.shift_m);
+                rep.ties = m.ties.len();
+                rep.accepted = true;
+                obs.extend(m.ties.iter().map(|&tie| Obs { a: i, b: j, tie }));
+            }
+            Err(e) => {
+                pair_failures[i].push(e.clone());
+                pair_failures[j].push(e.clone());
+                rep.reason = Some(e);
+            }
+        }
+        pairs.push(rep);
+    }
+    for (i, o) in orthos.iter().enumerate() {
+        if o.is_some() && !candidates.iter().any(|&(a, b, _)| a == i || b == i) {
+            reasons[i] = Some(if n == 1 {
+                "a single photo: nothing to align it with".into()
+            } else {
+                format!(
+                    "no other photo shares {:.0} % of its ground",
+                    cfg.min_overlap * 100.0
+                )
+            });
+        }
+    }
+
+    // Solve; photos whose correction does not improve their residuals leave and the rest
+    // is solved again.
+    let cams: Vec<[f64; 2]> = orthos
+        .iter()
+        .map(|o| o.as_ref().map(|o| o.camera).unwrap_or([0.0; 2]))
+        .collect();
+    let mut solution = None;
+    for _ in 0..5 {
+        if obs.is_empty() {
+            break;
+        }
+        let bl = blocks(n, &obs);
+        let Some(s) = adjust::solve(&cams, &obs, &bl, cfg.huber_k, 8) else {
+            for o in &obs {
+                for k in [o.a, o.b] {
+                    reasons[k] = Some("the adjustment is singular".into());
+                }
+            }
+            obs.clear();
+            break;
+        };
+        let mut worse = Vec::new();
+        for k in 0..n {
+            let mine: Vec<usize> = (0..obs.len())
+                .filter(|&q| obs[q].a == k || obs[q].b == k)
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let before = rms(mine.iter().map(|&q| obs[q].tie.shift)).unwrap_or(0.0);
+            let after = rms(mine.iter().map(|&q| s.residuals[q])).unwrap_or(0.0);
+            if after >= before && before > 0.01 {
+                worse.push((k, before, after));
+            }
+        }
+        if worse.is_empty() {
+            solution = Some(s);
+            break;
+        }
+        for (k, before, after) in worse {
+            reasons[k] = Some(format!(
+                "a correction would not improve how it agrees with its neighbours (tie residual {:.2} m with metadata, {:.2} m corrected)",
+                before, after
+            ));
+            obs.retain(|o| o.a != k && o.b != k);
+        }
+    }
+    let accepted_pairs: Vec<(usize, usize)> = {
+        let mut v: Vec<(usize, usize)> = obs.iter().map(|o| (o.a, o.b)).collect();
+        v.dedup();
+        v
+    };
+    for p in pairs.iter_mut() {
+        let i = captures.iter().position(|c| c.file == p.a);
+        let j = captures.iter().position(|c| c.file == p.b);
+        if p.accepted
+            && !accepted_pairs
+                .iter()
+                .any(|&(a, b)| Some(a) == i && Some(b) == j)
+        {
+            p.accepted = false;
+            p.reason =
+                Some("dropped with a photo whose correction did not improve its residuals".into());
+        }
+    }
+
+    let mut photos = Vec::with_capacity(n);
+    for (k, c) in captures.iter().enumerate() {
+        let mine: Vec<usize> = (0..obs.len())
+            .filter(|&q| obs[q].a == k || obs[q].b == k)
+            .collect();
+        let (Some(s), false) = (&solution, mine.is_empty()) else {
+            let reason = reasons[k].clone().unwrap_or_else(|| {
+                let f = &pair_failures[k];
+                match f.first() {
+                    Some(first) => format!(
+                        "none of its {} overlapping pairs matched (e.g. {first})",
+                        f.len()
+                    ),
+                    None => "no pair with it could be matched".into(),
+                }
+            });
+            photos.push(metadata(c, reason));
+            continue;
+        };
+        let [te, tn, rot] = s.x[k];
+        let cam = cams[k];
+        let h = c
+            .absolute_altitude_m
+            .or(c.relative_altitude_m)
+            .unwrap_or(0.0);
+        let ll = frame.to_geo([cam[0] + te, cam[1] + tn], h);
+        let before = rms(mine.iter().map(|&q| obs[q].tie.shift));
+        let after = rms(mine.iter().map(|&q| s.residuals[q]));
+        let mut partners: Vec<usize> = mine.iter().map(|&q| obs[q].a + obs[q].b - k).collect();
+        partners.sort_unstable();
+        partners.dedup();
+        photos.push(PhotoPose {
+            file: c.file.clone(),
+            source: PoseSource::Flight,
+            latitude: Some(ll[0]),
+            longitude: Some(ll[1]),
+            correction_m: [te, tn],
+            // A counter-clockwise rotation of the ground image is a smaller heading.
+            yaw_correction_deg: -rot.to_degrees(),
+            sigma_m: after.map(|a| a.max(0.02)),
+            pairs: partners.len(),
+            residual_before_m: before,
+            residual_after_m: after,
+            reason: None,
+        });
+    }
+    let before = rms(obs.iter().map(|o| o.tie.shift));
+    let after = solution
+        .as_ref()
+        .and_then(|s| rms(s.residuals.iter().copied()));
+    finish(photos, pairs, accepted_pairs, before, after, t0)
+}
+
+fn finish(
+    photos: Vec<PhotoPose>,
+    pairs: Vec<PairReport>,
+    accepted_pairs: Vec<(usize, usize)>,
+    before: Option<f64>,
+    after: Option<f64>,
+    t0: Instant,
+) -> Alignment {
+    let aligned = photos
+        .iter()
+        .filter(|p| p.source != PoseSource::Metadata)
+        .count();
+    let summary = AlignSummary {
+        photos_aligned: aligned,
+        photos_metadata: photos.len() - aligned,
+        pairs_tried: pairs.len(),
+        pairs_accepted: pairs.iter().filter(|p| p.accepted).count(),
+        residual_rms_before_m: before,
+        residual_rms_after_m: after,
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    Alignment {
+        photos,
+        pairs,
+        summary,
+        accepted_pairs,
+    }
+}
+
+/// Re-correlates pairs (indices into `captures`) with the poses `captures` carry: the
+/// ground shift left between them, metres east and north (`None` where the pair no longer
+/// matches). An independent check of an alignment: pass `Alignment::apply`'s captures.
+pub fn recheck(
+    captures: &[Capture],
+    ground: &Ground,
+    cfg: &AlignConfig,
+    pairs: &[(usize, usize)],
+) -> Vec<Option<[f64; 2]>> {
+    let Some(frame) = flight_frame(captures, cfg.gsd_m) else {
+        return vec![None; pairs.len()];
+    };
+    let orthos: Vec<Option<Ortho>> = project_all(captures, ground, &frame, cfg)
+        .into_iter()
+        .map(Result::ok)
+        .collect();
+    pairs
+        .iter()
+        .map(|&(i, j)| {
+            let (a, b) = (orthos.get(i)?.as_ref()?, orthos.get(j)?.as_ref()?);
+            correlate::match_pair(a, b, cfg).ok().map(|m| m.shift_m)
+        })
+        .collect()
+}
