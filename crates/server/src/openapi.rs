@@ -76,7 +76,7 @@ pub fn document() -> Value {
                 "head": {"summary": "tus: the offset received so far", "security": [{"bearer": []}], "responses": {"200": {"description": "Upload-Offset, Upload-Length"}}},
                 "patch": {"summary": "tus: append bytes at Upload-Offset (Content-Type application/offset+octet-stream), optionally verified by Upload-Checksum", "security": [{"bearer": []}],
                     "parameters": tus_headers,
-                    "responses": {"204": {"description": "new Upload-Offset; when complete, Besikta-Photo: stored or duplicate"}, "409": {"description": "offset mismatch"}, "422": {"description": "complete but not a readable photo (Besikta-Photo: rejected)"}, "460": {"description": "checksum mismatch; nothing kept"}, "507": {"description": "disk full"}}},
+                    "responses": {"204": {"description": "new Upload-Offset; when complete, Besikta-Photo: stored or duplicate"}, "409": {"description": "offset mismatch"}, "413": {"description": "more bytes than Upload-Length: nothing of the request kept, Upload-Offset says where to resume"}, "422": {"description": "complete but not a readable photo (Besikta-Photo: rejected)"}, "460": {"description": "checksum mismatch; nothing kept"}, "507": {"description": "disk full"}}},
                 "delete": {"summary": "tus termination", "security": [{"bearer": []}], "responses": {"204": {"description": "deleted"}}}
             },
             "/api/v1/flights/{id}/photos": {"parameters": [id_param("id")], "post": {

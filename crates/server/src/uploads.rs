@@ -621,6 +621,27 @@ async fn tus_patch_inner(
             .insert("upload-offset", HeaderValue::from(offset));
         return Err(r);
     }
+    // Bytes past the declared length are refused whole, never partly kept: keeping the
+    // part up to the length would read as "done" to a tus client, with no photo made.
+    let too_long = |offset: u64| {
+        let mut r = tus_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "more bytes than the declared Upload-Length of {}; nothing of this request was kept, resume from Upload-Offset {offset}",
+                upload.length
+            ),
+        );
+        r.headers_mut()
+            .insert("upload-offset", HeaderValue::from(offset));
+        r
+    };
+    if let Some(declared) =
+        header_str(&headers, "content-length").and_then(|v| v.parse::<u64>().ok())
+    {
+        if offset.saturating_add(declared) > upload.length {
+            return Err(too_long(offset));
+        }
+    }
     let part = part_path(&state, &upload.id);
     // With a checksum the bytes go to a side file and join the upload only once verified.
     let target = if checksum.is_some() {
@@ -659,13 +680,9 @@ async fn tus_patch_inner(
             if checksum.is_some() {
                 let _ = tokio::fs::remove_file(&target).await;
             } else {
-                // Drop the bytes past the declared length so the offset stays truthful.
-                truncate(&part, offset + received).await;
+                truncate(&part, offset).await;
             }
-            return Err(tus_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "more bytes than the declared Upload-Length",
-            ));
+            return Err(too_long(offset));
         }
         if let Some(c) = checksum.as_mut() {
             c.update(&chunk);

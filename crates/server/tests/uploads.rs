@@ -206,3 +206,71 @@ async fn an_upload_whose_bytes_all_arrived_is_stored_at_the_next_start() {
         (StatusCode::OK, Some("400"))
     );
 }
+
+async fn patch_stream(e: &Env, uri: &str, offset: usize, chunks: Vec<Vec<u8>>) -> common::Reply {
+    let stream = futures_util::stream::iter(
+        chunks
+            .into_iter()
+            .map(|c| Ok::<_, std::io::Error>(axum::body::Bytes::from(c))),
+    );
+    e.send(
+        Method::PATCH,
+        uri,
+        Some(e.token("a", "crew")),
+        &[
+            ("tus-resumable", "1.0.0"),
+            ("content-type", "application/offset+octet-stream"),
+            ("upload-offset", &offset.to_string()),
+        ],
+        Body::from_stream(stream),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_patch_past_the_length_keeps_nothing_of_itself_and_the_upload_resumes() {
+    let e = env();
+    let flight = e.create_flight("a", "too long").await;
+    let photo = std::fs::read(fixture("broken/duplicate-1.jpg")).unwrap();
+    let uri = create_upload(&e, flight, "DJI_0001.JPG", photo.len()).await;
+    let r = patch_stream(&e, &uri, 0, vec![photo[..1000].to_vec()]).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    // The rest of the photo arrives in full, then ten bytes more: the 413 must not leave
+    // offset = length with no photo (clients take that as done).
+    let r = patch_stream(&e, &uri, 1000, vec![photo[1000..].to_vec(), vec![0u8; 10]]).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("Upload-Length"),
+        "the reason names the header"
+    );
+    let h = head(&e, &uri).await;
+    assert_eq!(h.header("upload-offset"), Some("1000"), "back where it was");
+    assert_eq!(r.header("upload-offset"), Some("1000"));
+    // A declared Content-Length past the end is refused before any byte is read.
+    let too_long = photo.len() - 1000 + 1;
+    let r = e
+        .send(
+            Method::PATCH,
+            &uri,
+            Some(e.token("a", "crew")),
+            &[
+                ("tus-resumable", "1.0.0"),
+                ("content-type", "application/offset+octet-stream"),
+                ("upload-offset", "1000"),
+                ("content-length", &too_long.to_string()),
+            ],
+            vec![7u8; too_long],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(head(&e, &uri).await.header("upload-offset"), Some("1000"));
+    // Resuming with the right bytes stores the photo.
+    let r = patch_stream(&e, &uri, 1000, vec![photo[1000..].to_vec()]).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(r.header("besikta-photo"), Some("stored"));
+    let photos = assert_disk_matches_store(&e, flight);
+    assert_eq!(photos[0].sha256, sha256_hex(&photo));
+}
