@@ -207,6 +207,25 @@ fn observe(
     })
 }
 
+/// Why a photo's pixels could not be used, without its path (the rejection names the file).
+fn decode_reason(e: &besikta_infer::InferError) -> String {
+    match e {
+        besikta_infer::InferError::Decode { reason, .. } => format!(
+            "the photo cannot be decoded ({reason}); copy it again from the drone's memory card"
+        ),
+        besikta_infer::InferError::TooManyPixels {
+            width,
+            height,
+            limit_mpx,
+            ..
+        } => format!(
+            "its header claims {width} x {height} pixels, over the {limit_mpx} megapixel limit \
+             (a decompression bomb or a corrupt header); leave this file out"
+        ),
+        other => format!("the photo cannot be decoded: {other}"),
+    }
+}
+
 fn uncertainty_of(c: &Capture) -> f64 {
     c.rtk
         .and_then(|r| match (r.std_lon_m, r.std_lat_m) {
@@ -341,6 +360,8 @@ pub fn process(
     let files: Vec<String> = geoms.iter().map(|g| g.0.file.clone()).collect();
     let max_pixels = besikta_ingest::ReadOptions::default().max_pixels;
     let mut decode_s = 0.0;
+    // Photos whose pixels were decoded: the ones that count as processed.
+    let mut photos_decoded = 0;
     std::thread::scope(|s| -> Result<(), PipelineError> {
         s.spawn(move || {
             for f in files {
@@ -356,11 +377,14 @@ pub fn process(
             let (img, dt) = rx.recv().expect("the decoder sends one result per photo");
             decode_s += dt;
             let img = match img {
-                Ok(img) => img,
+                Ok(img) => {
+                    photos_decoded += 1;
+                    img
+                }
                 Err(e) => {
                     rejected.push(Rejected {
                         file: c.file.clone(),
-                        reason: format!("the photo cannot be decoded: {e}"),
+                        reason: decode_reason(&e),
                     });
                     continue;
                 }
@@ -443,7 +467,7 @@ pub fn process(
     let matched = report.findings.iter().filter(|f| f.asset.is_some()).count();
     let summary = Summary {
         photos_found,
-        photos_processed: geoms.len(),
+        photos_processed: photos_decoded,
         rejected,
         detections: detections_total,
         findings: report.findings.len(),
