@@ -1,7 +1,9 @@
 //! The `besikta` command: parses arguments and wires the pipeline stages together.
 
+mod align;
 mod footprints;
 mod infer;
+mod pipe;
 mod process;
 mod scan;
 mod serve;
@@ -25,6 +27,8 @@ enum Command {
     Scan(scan::Args),
     /// Write each photo's ground footprint as GeoJSON: the coverage map of a flight.
     Footprints(footprints::Args),
+    /// Align a flight's photos to each other and write each photo's refined pose.
+    Align(align::Args),
     /// Run a defect model on photos and report what it finds.
     Infer(infer::Args),
     /// Process a flight: photos -> defects on the map -> findings and work orders.
@@ -38,10 +42,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    pipe::exit_quietly_on_closed_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(args) => scan::run(args),
         Command::Footprints(args) => footprints::run(args),
+        Command::Align(args) => align::run(args),
         Command::Infer(args) => infer::run(args),
         Command::Process(args) => process::run(args),
         Command::Simulate(args) => simulate::run(args),
@@ -50,6 +56,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        // The reader of our output went away (`| head`): nothing to say, nobody to say it to.
+        Err(err) if pipe::is_closed_pipe(&err) => ExitCode::from(pipe::CLOSED_EXIT),
         Err(err) => {
             // Walk the chain so the user reads a sentence, not a debug dump.
             eprintln!("error: {err}");

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use besikta_core::AssetKind;
-use besikta_pipeline::{process, ProcessConfig, Progress, Stage};
+use besikta_pipeline::{process_with, ProcessConfig, ProcessOptions, Progress, Stage};
 use besikta_report::RegisterSource;
 use std::io::Write;
 use std::path::PathBuf;
@@ -46,6 +46,9 @@ pub struct Args {
     /// ONNX Runtime threads per session.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Do not align the photos to each other: place each from its own metadata pose.
+    #[arg(long)]
+    pub no_align: bool,
 }
 
 fn parse_kind(s: &str) -> Result<AssetKind, String> {
@@ -123,7 +126,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         out_dir: args.out.clone(),
         threads: args.threads,
     };
-    let outcome = process(&cfg, &mut show).context("processing the flight failed")?;
+    let opts = ProcessOptions {
+        align: !args.no_align,
+        ..ProcessOptions::default()
+    };
+    let outcome = process_with(&cfg, &opts, &mut show).context("processing the flight failed")?;
     let s = &outcome.summary;
     println!(
         "photos: {} found, {} processed, {} rejected",
@@ -131,6 +138,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         s.photos_processed,
         s.rejected.len()
     );
+    if let Some(a) = &s.alignment {
+        println!(
+            "alignment: {} of {} photos aligned, {} of {} pairs accepted, tie residual {} -> {} m RMS, {:.1} s",
+            a.photos_aligned,
+            a.photos_aligned + a.photos_metadata,
+            a.pairs_accepted,
+            a.pairs_tried,
+            a.residual_rms_before_m.map_or("-".into(), |v| format!("{v:.3}")),
+            a.residual_rms_after_m.map_or("-".into(), |v| format!("{v:.3}")),
+            a.seconds
+        );
+    }
     for r in &s.rejected {
         println!("  rejected {}: {}", r.file, r.reason);
     }

@@ -56,7 +56,10 @@ pub enum PipelineError {
     Write { path: String, message: String },
 }
 
+mod alignment;
 mod roi;
+
+pub use alignment::ProcessOptions;
 
 use besikta_core::{Capture, Detection, Rejected};
 use besikta_georef::{FootprintOptions, Ground, PhotoGeometry};
@@ -78,6 +81,8 @@ pub const DEFAULT_POSITION_UNCERTAINTY_M: f64 = 1.0;
 pub struct Timings {
     pub ingest_s: f64,
     pub georef_s: f64,
+    /// Flight alignment (part of georeferencing).
+    pub align_s: f64,
     pub decode_s: f64,
     pub infer_s: f64,
     pub report_s: f64,
@@ -119,6 +124,9 @@ pub struct Summary {
     pub work_crs: String,
     pub gpkg_crs: String,
     pub timings: Timings,
+    /// Flight alignment: photos aligned, pairs tried and accepted, tie residual RMS before
+    /// and after; absent when alignment was not run.
+    pub alignment: Option<besikta_align::AlignSummary>,
     pub outputs: Vec<String>,
 }
 
@@ -235,9 +243,19 @@ fn uncertainty_of(c: &Capture) -> f64 {
         .unwrap_or(DEFAULT_POSITION_UNCERTAINTY_M)
 }
 
-/// Runs the whole job. Bad photos are rejected with a reason and the rest go on.
+/// Runs the whole job with the default options (the flight is aligned). Bad photos are
+/// rejected with a reason and the rest go on.
 pub fn process(
     cfg: &ProcessConfig,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<ProcessOutcome, PipelineError> {
+    process_with(cfg, &ProcessOptions::default(), progress)
+}
+
+/// [`process`] with options (alignment on or off).
+pub fn process_with(
+    cfg: &ProcessConfig,
+    opts: &ProcessOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<ProcessOutcome, PipelineError> {
     let t_all = Instant::now();
@@ -300,10 +318,14 @@ pub fn process(
         ),
         None => Ground::TakeOffPlane,
     };
+    // Alignment: refined poses drive footprints, detections on the ground and matching.
+    let t_align = Instant::now();
+    let (captures, aligned) = alignment::run(&scan.captures, &ground, opts);
+    timings.align_s = t_align.elapsed().as_secs_f64();
     let mut geoms = Vec::new();
     let mut footprints = Vec::new();
-    let total = scan.captures.len();
-    for (i, c) in scan.captures.iter().enumerate() {
+    let total = captures.len();
+    for (i, c) in captures.iter().enumerate() {
         let g = PhotoGeometry::new(c, &ground).and_then(|g| {
             let fp = g.footprint(&FootprintOptions::default())?;
             let gsd = g.gsd_cm_center()?;
@@ -318,6 +340,7 @@ pub fn process(
                         "camera_latitude": c.latitude, "camera_longitude": c.longitude,
                         "relative_altitude_m": c.relative_altitude_m},
                 }));
+                alignment::annotate(footprints.last_mut(), &aligned, &c.file, uncertainty_of(c));
                 geoms.push((c, g, fp, gsd));
             }
             Err(e) => rejected.push(Rejected {
@@ -486,6 +509,7 @@ pub fn process(
             gpkg_crs
         },
         timings,
+        alignment: alignment::summary(&aligned),
         outputs,
     };
     let sum_path = cfg.out_dir.join("summary.json");

@@ -1,0 +1,90 @@
+//! The alignment stage of the process job: refines the photos' poses from their overlaps
+//! (`besikta-align`) before anything is placed on the ground, and records per photo where
+//! its pose came from.
+
+use besikta_align::{AlignConfig, AlignSummary, Alignment, PoseSource};
+use besikta_core::Capture;
+use besikta_georef::Ground;
+use serde_json::{json, Value};
+
+/// Options of the process job beyond what to process (see [`crate::process_with`]).
+#[derive(Debug, Clone)]
+pub struct ProcessOptions {
+    /// Align the flight's photos to each other before placing detections (default on).
+    pub align: bool,
+    pub align_config: AlignConfig,
+}
+
+impl Default for ProcessOptions {
+    fn default() -> Self {
+        ProcessOptions {
+            align: true,
+            align_config: AlignConfig::default(),
+        }
+    }
+}
+
+/// Aligns `captures` when asked: the captures with refined poses, and the alignment.
+pub(crate) fn run(
+    captures: &[Capture],
+    ground: &Ground,
+    opts: &ProcessOptions,
+) -> (Vec<Capture>, Option<Alignment>) {
+    if !opts.align || captures.is_empty() {
+        return (captures.to_vec(), None);
+    }
+    let a = besikta_align::align(captures, ground, &opts.align_config);
+    (a.apply(captures), Some(a))
+}
+
+/// The alignment's figures for `summary.json`.
+pub(crate) fn summary(a: &Option<Alignment>) -> Option<AlignSummary> {
+    a.as_ref().map(|a| a.summary.clone())
+}
+
+/// Adds the pose's provenance to a footprint feature's properties: `pose_source`,
+/// `pose_correction_m` `[east, north]`, `yaw_correction_deg`, `pose_sigma_m` (and
+/// `pose_note`, why the metadata pose was kept). `camera_latitude`/`camera_longitude`
+/// already hold the capture's (refined) position.
+pub(crate) fn annotate(
+    feature: Option<&mut Value>,
+    a: &Option<Alignment>,
+    file: &str,
+    metadata_sigma_m: f64,
+) {
+    let Some(props) = feature.and_then(|f| f.get_mut("properties")) else {
+        return;
+    };
+    let pose = a.as_ref().and_then(|a| a.pose_of(file));
+    let (source, corr, yaw, sigma, note) = match pose {
+        Some(p) if p.source != PoseSource::Metadata => (
+            p.source.as_str(),
+            p.correction_m,
+            p.yaw_correction_deg,
+            p.sigma_m.unwrap_or(metadata_sigma_m),
+            None,
+        ),
+        Some(p) => (
+            "metadata",
+            [0.0, 0.0],
+            0.0,
+            metadata_sigma_m,
+            p.reason.clone(),
+        ),
+        None => (
+            "metadata",
+            [0.0, 0.0],
+            0.0,
+            metadata_sigma_m,
+            Some("alignment was not run (--no-align)".to_string()),
+        ),
+    };
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    props["pose_source"] = json!(source);
+    props["pose_correction_m"] = json!([round(corr[0]), round(corr[1])]);
+    props["yaw_correction_deg"] = json!(round(yaw));
+    props["pose_sigma_m"] = json!(round(sigma));
+    if let Some(n) = note {
+        props["pose_note"] = json!(n);
+    }
+}
