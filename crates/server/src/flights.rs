@@ -90,9 +90,13 @@ pub async fn process(
         ));
     }
     let job = state.store().enqueue_job(auth.org_id(), id)?;
+    let job_state = state
+        .store()
+        .job_state(job)?
+        .unwrap_or_else(|| "queued".into());
     state.inner.jobs.notify();
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "job": job, "state": "queued" })),
+        Json(json!({ "job": job, "state": job_state })),
     ))
 }

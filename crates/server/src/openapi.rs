@@ -63,7 +63,7 @@ pub fn document() -> Value {
                 "get": op("List flights, newest first", "all", json!({"200": {"description": "{\"flights\": [Flight]}"}}))
             },
             "/api/v1/flights/{id}": {"parameters": [id_param("id")], "get": op("A flight's state, progress and rejected photos", "all", json!({"200": {"description": "the flight", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Flight"}}}}}))},
-            "/api/v1/flights/{id}/process": {"parameters": [id_param("id")], "post": op("Queue processing (idempotent while queued or running)", "crew, admin", json!({"202": {"description": "{\"job\": id, \"state\": \"queued\"}"}, "409": {"description": "no photos yet"}}))},
+            "/api/v1/flights/{id}/process": {"parameters": [id_param("id")], "post": op("Queue processing (idempotent while queued or running; a photo uploaded during a run queues a follow-up job, which is then the one returned)", "crew, admin", json!({"202": {"description": "{\"job\": id, \"state\": \"queued\" or \"running\"}"}, "409": {"description": "no photos yet"}}))},
             "/api/v1/flights/{id}/uploads": {
                 "parameters": [id_param("id")],
                 "options": {"summary": "tus capabilities: Tus-Version, Tus-Extension (creation, termination, checksum), Tus-Checksum-Algorithm (sha1, sha256), Tus-Max-Size", "responses": {"204": {"description": "capabilities"}}},

@@ -279,6 +279,7 @@ pub trait Store: Send + Sync {
     /// Records a photo stored at `dir/<name>` (`dir` relative to the data folder), in one
     /// transaction: a photo with the same SHA-256 already in the flight is a no-op
     /// (`Duplicate`); a name another content holds becomes `stem-<sha256 prefix>.ext`.
+    /// While a job of the flight runs, a follow-up job is queued for the new photo.
     /// The caller moves the file to the returned path only after this commits, so a file
     /// in place always belongs to its row.
     fn add_photo(
@@ -306,9 +307,14 @@ pub trait Store: Send + Sync {
     fn open_uploads(&self) -> Result<Vec<Upload>>;
 
     /// Queues processing of a flight; when a job of that flight is already queued or
-    /// running, returns it instead of adding another.
+    /// running, returns it instead of adding another. A running job covers every photo:
+    /// one that arrives during the run queues a follow-up job ([`Store::add_photo`]),
+    /// which is then the one returned.
     fn enqueue_job(&self, org_id: i64, flight_id: i64) -> Result<i64>;
-    /// Takes the oldest queued job and leases it for `lease_secs`.
+    /// `queued`, `running`, `done` or `failed`.
+    fn job_state(&self, job_id: i64) -> Result<Option<String>>;
+    /// Takes the oldest queued job of a flight no other job is running for, and leases it
+    /// for `lease_secs`.
     fn claim_job(&self, lease_secs: i64) -> Result<Option<Job>>;
     /// Extends the lease and records progress; false when the lease was lost.
     fn renew_job(&self, job: &Job, lease_secs: i64, progress: &serde_json::Value) -> Result<bool>;

@@ -433,6 +433,16 @@ impl Store for SqliteStore {
             [flight_id],
         )
         .map_err(sql("recording the photo"))?;
+        // A running job read its photos when it started and will not see this one: queue a
+        // follow-up (one is enough however many arrive; a job still queued reads it anyway).
+        tx.execute(
+            "INSERT INTO jobs (org_id, flight_id, state, created_at, updated_at) \
+             SELECT org_id, flight_id, 'queued', ?2, ?2 FROM jobs \
+             WHERE flight_id = ?1 AND state = 'running' \
+             AND NOT EXISTS (SELECT 1 FROM jobs WHERE flight_id = ?1 AND state = 'queued') LIMIT 1",
+            params![flight_id, now()],
+        )
+        .map_err(sql("recording the photo"))?;
         tx.commit().map_err(sql("recording the photo"))?;
         Ok(PhotoAdded::New(Photo {
             id,
@@ -562,7 +572,8 @@ impl Store for SqliteStore {
         let tx = conn.transaction().map_err(sql("queueing the job"))?;
         let existing: Option<i64> = tx
             .query_row(
-                "SELECT id FROM jobs WHERE flight_id = ?1 AND state IN ('queued', 'running') ORDER BY id LIMIT 1",
+                "SELECT id FROM jobs WHERE flight_id = ?1 AND state IN ('queued', 'running') \
+                 ORDER BY state = 'queued' DESC, id LIMIT 1",
                 [flight_id],
                 |r| r.get(0),
             )
@@ -587,6 +598,15 @@ impl Store for SqliteStore {
         Ok(id)
     }
 
+    fn job_state(&self, job_id: i64) -> Result<Option<String>> {
+        self.conn()
+            .query_row("SELECT state FROM jobs WHERE id = ?1", [job_id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql("reading the job"))
+    }
+
     fn claim_job(&self, lease_secs: i64) -> Result<Option<Job>> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(sql("taking a job"))?;
@@ -594,7 +614,8 @@ impl Store for SqliteStore {
         let job = tx
             .query_row(
                 "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_until = ?1, updated_at = ?2 \
-                 WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1) \
+                 WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND flight_id NOT IN \
+                 (SELECT flight_id FROM jobs WHERE state = 'running') ORDER BY id LIMIT 1) \
                  RETURNING id, org_id, flight_id, attempt",
                 params![t + lease_secs, t],
                 |r| {
@@ -711,8 +732,11 @@ impl Store for SqliteStore {
         }
         let rejected =
             serde_json::to_string(&result.rejected).map_err(corrupt("rejected photos"))?;
+        // With a follow-up job queued (photos arrived during the run) the flight is not
+        // done yet: its results stay readable meanwhile.
         tx.execute(
-            "UPDATE flights SET state = 'done', error = NULL, output_dir = ?1, rejected = ?2 WHERE id = ?3",
+            "UPDATE flights SET state = CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE flight_id = ?3 AND state = 'queued') \
+             THEN 'queued' ELSE 'done' END, error = NULL, output_dir = ?1, rejected = ?2 WHERE id = ?3",
             params![result.output_dir, rejected, job.flight_id],
         )
         .map_err(sql("storing the job's results"))?;
@@ -733,7 +757,8 @@ impl Store for SqliteStore {
             .map_err(sql("recording a failed job"))?;
         if n == 1 {
             tx.execute(
-                "UPDATE flights SET state = 'failed', error = ?1 WHERE id = ?2",
+                "UPDATE flights SET state = CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE flight_id = ?2 AND state = 'queued') \
+                 THEN 'queued' ELSE 'failed' END, error = ?1 WHERE id = ?2",
                 params![error, job.flight_id],
             )
             .map_err(sql("recording a failed job"))?;
@@ -922,6 +947,14 @@ fn requeue(conn: &Connection, extra: &str) -> Result<usize> {
             [],
         )
         .map_err(sql("re-queueing interrupted jobs"))?;
+    // A re-queued job reads all photos when it runs again, so a follow-up queued for
+    // photos that arrived during its first run is no longer needed.
+    conn.execute(
+        "DELETE FROM jobs WHERE state = 'queued' AND attempt = 0 AND id NOT IN \
+         (SELECT MIN(id) FROM jobs WHERE state = 'queued' GROUP BY flight_id)",
+        [],
+    )
+    .map_err(sql("re-queueing interrupted jobs"))?;
     conn.execute(
         "UPDATE flights SET state = 'queued' WHERE id IN (SELECT flight_id FROM jobs WHERE state = 'queued')",
         [],
@@ -986,6 +1019,25 @@ mod tests {
             matches!(s.add_photo(f.id, "b.jpg", "h1", 10, "p").unwrap(), PhotoAdded::Duplicate(p) if p.name == "a.jpg")
         );
         assert_eq!(s.photos(f.id).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_restart_folds_the_follow_up_job_into_the_requeued_one() {
+        let (_dir, s) = store();
+        let org = s.ensure_org("Espoo", None).unwrap();
+        let f = s.create_flight(org.id, "f").unwrap();
+        s.add_photo(f.id, "a.jpg", "h1", 10, "p").unwrap();
+        let first = s.enqueue_job(org.id, f.id).unwrap();
+        s.claim_job(60).unwrap().unwrap();
+        s.add_photo(f.id, "b.jpg", "h2", 10, "p").unwrap();
+        let follow_up = s.enqueue_job(org.id, f.id).unwrap();
+        assert_ne!(follow_up, first);
+        assert_eq!(s.job_state(follow_up).unwrap().as_deref(), Some("queued"));
+        // The server dies mid-run: the re-queued job reads both photos, one job is enough.
+        s.requeue_running().unwrap();
+        assert_eq!(s.job_state(follow_up).unwrap(), None);
+        assert_eq!(s.job_counts().unwrap().queued, 1);
+        assert_eq!(s.claim_job(60).unwrap().unwrap().id, first);
     }
 
     #[test]
