@@ -156,7 +156,7 @@ pub fn run_job(state: &AppState, job: &Job) {
     }
 }
 
-fn asset_kind(kind: &str) -> Option<besikta_core::AssetKind> {
+pub(crate) fn asset_kind(kind: &str) -> Option<besikta_core::AssetKind> {
     match kind {
         "roads" | "road" => Some(besikta_core::AssetKind::Road),
         "roofs" | "roof" | "buildings" => Some(besikta_core::AssetKind::Roof),

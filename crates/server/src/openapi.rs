@@ -107,7 +107,7 @@ pub fn document() -> Value {
             "/api/v1/registers/{kind}": {"parameters": [{"name": "kind", "in": "path", "required": true, "schema": {"enum": ["roads", "roofs", "osm"]}}], "put": {
                 "summary": "Upload a register (one GeoPackage, GeoJSON, FlatGeobuf or OSM PBF file as the body)", "description": "Roles: admin.", "security": [{"bearer": []}],
                 "requestBody": {"content": {"application/octet-stream": {}}},
-                "responses": {"200": {"description": "stored"}, "415": {"description": "unknown format"}}}},
+                "responses": {"200": {"description": "stored: {kind, format, bytes, assets, crs}"}, "415": {"description": "unknown format"}, "422": {"description": "the file cannot be read as a register (damaged, no layers, no CRS, no lines or polygons): the reason says which; the register in use is kept"}}}},
             "/api/v1/registers/{kind}/data": {"parameters": [{"name": "kind", "in": "path", "required": true, "schema": {"type": "string"}}], "get": op("A GeoJSON register as uploaded", "viewer, planner, admin", geojson("register"))},
             "/api/v1/tokens": {"post": {
                 "summary": "Create a token in your organisation", "description": "Roles: admin.", "security": [{"bearer": []}],

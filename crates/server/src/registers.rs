@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use besikta_report::{Register, RegisterSource};
 use besikta_store::Role;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -70,11 +71,12 @@ pub async fn put(
     let dir = format!("orgs/{}/registers", auth.org_id());
     let rel = format!("{dir}/{kind}.{format}");
     let abs_dir = state.data_dir().join(&dir);
-    tokio::fs::create_dir_all(&abs_dir)
-        .await
-        .map_err(|e| ApiError::internal(format!("cannot create {}: {e}", abs_dir.display())))?;
+    tokio::fs::create_dir_all(&abs_dir).await.map_err(|_| {
+        ApiError::internal(format!("cannot create the folder {dir} in the data folder"))
+    })?;
     // Write beside and rename: a job reading the old register never sees half a file.
-    let tmp = abs_dir.join(format!(".{kind}.{format}.tmp"));
+    // The name keeps the format's extension, which GDAL's OSM reader goes by.
+    let tmp = abs_dir.join(format!("incoming-{kind}.{format}"));
     let insufficient = |e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::StorageFull {
             ApiError::new(
@@ -86,6 +88,21 @@ pub async fn put(
         }
     };
     tokio::fs::write(&tmp, &body).await.map_err(insufficient)?;
+    // Read it as every job will, before it replaces the register in use: a file GDAL
+    // cannot open would otherwise fail each of the organisation's jobs.
+    let checked = {
+        let (tmp, kind) = (tmp.clone(), kind.clone());
+        tokio::task::spawn_blocking(move || check_register(&tmp, &kind, format))
+            .await
+            .map_err(|e| ApiError::internal(format!("reading the register crashed: {e}")))?
+    };
+    let summary = match checked {
+        Ok(summary) => summary,
+        Err(reason) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, reason));
+        }
+    };
     tokio::fs::rename(&tmp, state.data_dir().join(&rel))
         .await
         .map_err(insufficient)?;
@@ -98,8 +115,81 @@ pub async fn put(
     state.store().put_register(auth.org_id(), &kind, &rel)?;
     Ok((
         StatusCode::OK,
-        Json(json!({"kind": kind, "format": format, "bytes": body.len()})),
+        Json(json!({
+            "kind": kind, "format": format, "bytes": body.len(),
+            "assets": summary.assets, "crs": summary.crs,
+        })),
     ))
+}
+
+/// What a readable register holds.
+struct RegisterSummary {
+    assets: usize,
+    crs: String,
+}
+
+fn format_name(format: &str) -> &'static str {
+    match format {
+        "gpkg" => "a GeoPackage",
+        "fgb" => "a FlatGeobuf file",
+        "osm.pbf" => "an OpenStreetMap PBF file",
+        _ => "a GeoJSON file",
+    }
+}
+
+/// Opens the register through the report crate's loader, as a job would (layers, CRS,
+/// geometry types), and says in the admin's words why it cannot be used.
+fn check_register(
+    path: &std::path::Path,
+    kind: &str,
+    format: &str,
+) -> Result<RegisterSummary, String> {
+    let shown = format!("{kind}.{format}");
+    let what = format_name(format);
+    // The reasons name the file as uploaded, never the server's folders, and carry GDAL's
+    // own message rather than the name of the C function that failed.
+    let plain = |e: besikta_report::ReportError| match e {
+        besikta_report::ReportError::RegisterOpen { message, .. } => {
+            let gdal = message
+                .split_once("Error msg: '")
+                .map(|(_, m)| m.trim_end_matches('\'').trim().to_string())
+                .filter(|m| !m.is_empty());
+            match gdal {
+                Some(m) => format!("{shown} cannot be opened ({m})"),
+                None => format!("{shown} cannot be opened: it is damaged or not in that format"),
+            }
+        }
+        other => other
+            .to_string()
+            .replace(&path.display().to_string(), &shown),
+    };
+    let refuse = |detail: String| {
+        format!(
+            "the register is not {what} we can use: {detail}. Check that it opens in a GIS (QGIS), then export it again; the register in use was kept"
+        )
+    };
+    let src = RegisterSource {
+        kind: crate::jobs::asset_kind(kind),
+        ..RegisterSource::new(path)
+    };
+    let frame = besikta_report::register::frame_for(std::slice::from_ref(&src))
+        .map_err(|e| refuse(plain(e)))?
+        .ok_or_else(|| refuse("no layer to read".into()))?;
+    let register = Register::load(&src, &frame).map_err(|e| refuse(plain(e)))?;
+    if register.assets.is_empty() {
+        return Err(refuse(format!(
+            "{shown} holds no roads or buildings (lines or polygons{})",
+            if format == "osm.pbf" {
+                " tagged highway or building"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(RegisterSummary {
+        assets: register.assets.len(),
+        crs: register.crs,
+    })
 }
 
 /// A GeoJSON register as uploaded, for the map's register layer.

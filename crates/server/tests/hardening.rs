@@ -5,7 +5,7 @@
 
 mod common;
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use besikta_store::{JobResult, SqliteStore, Store};
 use common::{env, fixture, Env};
 use serde_json::json;
@@ -111,4 +111,87 @@ async fn a_photo_during_the_run_queues_a_follow_up_even_without_asking() {
     let queued = process(&e, e2).await.json()["job"].clone();
     e.multipart(e2, crew, &[("DJI_0002.JPG", photo(4))]).await;
     assert_eq!(process(&e, e2).await.json()["job"], queued);
+}
+
+async fn put_register(e: &Env, kind: &str, body: Vec<u8>) -> common::Reply {
+    e.send(
+        Method::PUT,
+        &format!("/api/v1/registers/{kind}"),
+        Some(e.token("a", "admin")),
+        &[],
+        body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_unreadable_register_is_refused_and_the_previous_one_kept() {
+    let e = env();
+    let good = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"id": "r1", "name": "Main St"},
+         "geometry": {"type": "LineString", "coordinates": [[24.8, 60.2], [24.81, 60.2]]}}]});
+    let r = put_register(&e, "roads", good.to_string().into_bytes()).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let mut gpkg = b"SQLite format 3\0".to_vec();
+    gpkg.extend_from_slice(&[0x5a; 4000]);
+    let mut fgb = b"fgb\x03fgb\x00".to_vec();
+    fgb.extend_from_slice(&[0x11; 500]);
+    let mut osm = vec![0, 0, 0, 13, 10, 9];
+    osm.extend_from_slice(b"OSMHeader");
+    osm.extend_from_slice(&[0xee; 300]);
+    let points = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [24.8, 60.2]}}]});
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("broken JSON", b"{ not json".to_vec(), "roads"),
+        ("GeoPackage header, garbage after", gpkg, "roads"),
+        ("FlatGeobuf header, garbage after", fgb, "roads"),
+        ("OSM PBF header, garbage after", osm, "osm"),
+        ("only points", points.to_string().into_bytes(), "roads"),
+    ];
+    for (what, body, kind) in cases {
+        let r = put_register(&e, kind, body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{what}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let reason = r.json()["error"].as_str().unwrap().to_string();
+        assert!(reason.contains("register"), "{what}: {reason}");
+        assert!(
+            !reason.contains(&e.dir.path().display().to_string()),
+            "{what}: no server paths in {reason}"
+        );
+    }
+    // The register in use is still the good one, and it is the only file in the folder.
+    let data = e
+        .get("/api/v1/registers/roads/data", e.token("a", "viewer"))
+        .await;
+    assert_eq!(data.json(), good);
+    let list = e
+        .get("/api/v1/registers", e.token("a", "viewer"))
+        .await
+        .json();
+    assert_eq!(list["registers"].as_array().unwrap().len(), 1, "{list}");
+    let files: Vec<String> = std::fs::read_dir(e.dir.path().join("orgs/1/registers"))
+        .unwrap()
+        .flatten()
+        .map(|d| d.file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(files, ["roads.geojson"]);
+    // A real OpenStreetMap extract is read and accepted.
+    let pbf = std::fs::read(fixture("registers/helsinki.osm.pbf")).unwrap();
+    let r = put_register(&e, "osm", pbf).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert!(r.json()["assets"].as_u64().unwrap() > 100, "{}", r.json());
 }
