@@ -212,16 +212,7 @@ fn ingest_inner(
     }
     // Only the header is read here; a photo whose pixels are damaged further in is
     // rejected by the pipeline's ingest with its own reason.
-    let (w, h) = image::ImageReader::open(part)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| io_refusal("cannot read the received file", &e))?
-        .into_dimensions()
-        .map_err(|e| {
-            refused(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("not a photo we can read ({e})"),
-            )
-        })?;
+    let (w, h) = jpeg_size(part)?;
     let pixels = w as u64 * h as u64;
     if pixels > limits.max_photo_pixels {
         return Err(refused(
@@ -260,6 +251,76 @@ fn ingest_inner(
             Ok(Ingested::Duplicate(p))
         }
     }
+}
+
+/// What a file that is not a JPEG holds, in words a crew knows, from its first bytes.
+fn describe_start(head: &[u8]) -> &'static str {
+    let at = |i: usize, sig: &[u8]| head.get(i..i + sig.len()) == Some(sig);
+    if head.is_empty() {
+        "nothing"
+    } else if at(0, b"\x89PNG") {
+        "a PNG image (a screenshot or an edited picture)"
+    } else if at(0, b"II*\0") || at(0, b"MM\0*") {
+        "a TIFF image (orthophotos are processed with `besikta process`, not uploaded)"
+    } else if at(4, b"ftypheic") || at(4, b"ftypheix") || at(4, b"ftypmif1") {
+        "a HEIC photo (a phone's format; export it as JPEG)"
+    } else if at(4, b"ftyp") {
+        "a video"
+    } else if at(0, b"%PDF") {
+        "a PDF document"
+    } else if at(0, b"PK\x03\x04") {
+        "a ZIP archive (unpack it and upload the photos inside)"
+    } else if at(0, b"GIF8") || (at(0, b"RIFF") && at(8, b"WEBP")) {
+        "a web image (GIF or WebP)"
+    } else if std::str::from_utf8(head)
+        .is_ok_and(|t| t.chars().all(|c| !c.is_control() || c.is_whitespace()))
+    {
+        "text"
+    } else {
+        "data of an unknown kind"
+    }
+}
+
+/// The pixel size from a JPEG's frame header, without decoding pixels; anything else is
+/// refused saying what the file is instead.
+fn jpeg_size(part: &FsPath) -> Result<(u32, u32), Refused> {
+    use image::ImageDecoder as _;
+    let mut file =
+        std::fs::File::open(part).map_err(|e| io_refusal("cannot read the received file", &e))?;
+    let mut head = [0u8; 64];
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) => return Err(io_refusal("cannot read the received file", &e)),
+        }
+    }
+    let head = &head[..n];
+    if !head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        // A text file cut at 64 bytes may end inside a character: judge what is whole.
+        let text_end = match std::str::from_utf8(head) {
+            Ok(_) => head.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => head.len(),
+        };
+        return Err(refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "not a JPEG photo: the file holds {}; upload the JPEG photos as they came from the drone's memory card",
+                describe_start(&head[..text_end])
+            ),
+        ));
+    }
+    let file =
+        std::fs::File::open(part).map_err(|e| io_refusal("cannot read the received file", &e))?;
+    let decoder = image::codecs::jpeg::JpegDecoder::new(std::io::BufReader::new(file)).map_err(|_| {
+        refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the JPEG photo is damaged: its header cannot be read (cut short or corrupt while copying); copy the photo again from the drone's memory card",
+        )
+    })?;
+    Ok(decoder.dimensions())
 }
 
 fn ingested_json(file: &str, result: &Result<Ingested, Refused>) -> serde_json::Value {

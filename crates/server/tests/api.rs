@@ -369,7 +369,7 @@ async fn multipart_stores_photos_once_and_rejects_bad_files_with_reasons() {
     assert_eq!(files[0]["sha256"], json!(sha256_hex(&photo)));
     assert_eq!(files[1]["status"], json!("rejected"));
     assert!(
-        files[1]["reason"].as_str().unwrap().contains("not a photo"),
+        files[1]["reason"].as_str().unwrap().contains("not a JPEG photo"),
         "{files}"
     );
     assert_eq!(files[2]["status"], json!("rejected"));
@@ -602,7 +602,7 @@ async fn tus_upload_in_pieces_with_checksums() {
     let r = patch(&e, &bad_uri, crew, 0, b"not a jpeg!", None).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.header("besikta-photo"), Some("rejected"));
-    assert!(r.json()["error"].as_str().unwrap().contains("not a photo"));
+    assert!(r.json()["error"].as_str().unwrap().contains("not a JPEG photo"));
     let f = e
         .get(&format!("/api/v1/flights/{flight}"), crew)
         .await

@@ -274,3 +274,61 @@ async fn a_patch_past_the_length_keeps_nothing_of_itself_and_the_upload_resumes(
     let photos = assert_disk_matches_store(&e, flight);
     assert_eq!(photos[0].sha256, sha256_hex(&photo));
 }
+
+#[tokio::test]
+async fn a_file_that_is_not_a_photo_is_refused_in_crew_language() {
+    let e = env();
+    let flight = e.create_flight("a", "not photos").await;
+    let crew = e.token("a", "crew");
+    let mut png = Vec::new();
+    image::DynamicImage::new_rgb8(4, 4)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let jpeg = std::fs::read(fixture("broken/duplicate-1.jpg")).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("notes.JPG", b"flight notes: wind 5 m/s".to_vec(), "text"),
+        ("screen.JPG", png, "PNG"),
+        ("doc.JPG", b"%PDF-1.7\n...".to_vec(), "PDF"),
+        ("cut.JPG", jpeg[..20].to_vec(), "damaged"),
+    ];
+    for (name, bytes, says) in &cases {
+        let r = e.multipart(flight, crew, &[(name, bytes.clone())]).await;
+        let reason = r.json()["files"][0]["reason"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} refused: {}", r.json()))
+            .to_string();
+        assert!(reason.contains(says), "{name}: {reason}");
+        for internal in [
+            "extension",
+            "part",
+            "multipart",
+            "Format error",
+            "ImageError",
+        ] {
+            assert!(
+                !reason.contains(internal),
+                "{name}: {internal:?} in {reason}"
+            );
+        }
+        assert!(reason.contains("JPEG"), "{name}: {reason}");
+    }
+    // Through tus (where the received bytes sit in a `.part` file) the same words.
+    let uri = create_upload(&e, flight, "notes.JPG", 11).await;
+    let r = e
+        .send(
+            Method::PATCH,
+            &uri,
+            Some(crew),
+            &[
+                ("tus-resumable", "1.0.0"),
+                ("content-type", "application/offset+octet-stream"),
+                ("upload-offset", "0"),
+            ],
+            b"not a jpeg!".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let reason = r.json()["error"].as_str().unwrap().to_string();
+    assert!(reason.starts_with("not a JPEG photo"), "{reason}");
+    assert!(!reason.contains("part"), "{reason}");
+}
