@@ -21,12 +21,13 @@
 //! [[rule]]
 //! class = "crack"
 //! min_support = 2
-//! min_ratio = 0.3
+//! min_ratio = 0.5
 //! min_views_for_ratio = 2
 //! min_confidence = 0.0
 //! ```
 //!
-//! The shipped values and the data they were chosen on are in `models/evidence.toml`.
+//! The shipped values (also the defaults here) and the simulated flights they were chosen on
+//! are in `models/evidence.toml`.
 
 use crate::frame::WorkFrame;
 use crate::{Finding, ReportError};
@@ -79,15 +80,21 @@ pub struct EvidenceRules {
 impl Default for EvidenceRules {
     /// The values of `models/evidence.toml` (see there for the data behind them).
     fn default() -> Self {
-        let r = |class: &str, min_support, min_ratio| EvidenceRule {
+        let r = |class: &str, min_support, min_ratio, min_confidence| EvidenceRule {
             class: class.into(),
             min_support,
             min_ratio,
             min_views_for_ratio: 2,
-            min_confidence: 0.0,
+            min_confidence,
         };
         EvidenceRules {
-            rules: vec![r("*", 1, 0.0)],
+            rules: vec![
+                r("crack", 2, 0.5, 0.0),
+                r("pothole", 1, 0.0, 0.6),
+                r("moss", 1, 0.5, 0.0),
+                r("debris", 1, 0.5, 0.0),
+                r("*", 1, 0.0, 0.0),
+            ],
         }
     }
 }

@@ -6,16 +6,17 @@
 //!   two photos' position uncertainties (plus [`ReportConfig::extra_tolerance_m`]); two crack
 //!   fragments must also be roughly collinear when both are elongated (principal axes within
 //!   [`MergeRules::crack_max_angle_deg`]);
-//! - or they are crack fragments of one photo whose outlines are within
-//!   [`MergeRules::crack_gap_m`] of each other (a crack network the model saw in pieces:
-//!   inside one photo positions are exact relative to each other, so the gap is small).
+//! - or they are segmentation pieces of one photo (crack fragments, blobs of one roof
+//!   damage) whose outlines are within [`MergeRules::crack_gap_m`] of each other (a crack
+//!   network the model saw in pieces: inside one photo positions are exact relative to each
+//!   other, so the gap is small). Detector boxes of one photo are never merged.
 //!
 //! Pairs are joined closest first (single linkage, Kruskal order), but a join is refused when
 //! it would make the group's extent (bounding-box diagonal) larger than the largest member's
 //! extent plus twice the largest position uncertainty plus the extra tolerance. That cap
 //! is what stops transitive chains: fragments along a 100 m lane marking become a row of
-//! short findings, never one finding along the street. Potholes and roof damage never put two
-//! detections of one photo into one group (the model already separated them).
+//! short findings, never one finding along the street. A group never holds two detector boxes
+//! (potholes) of one photo: non-maximum suppression already separated them.
 //!
 //! A finding's outline is the best photo's (confidence x closeness to the photo centre): its
 //! one detection, or the convex hull of its fragments when the best photo saw the crack in
@@ -33,7 +34,7 @@ use std::collections::BTreeMap;
 /// Tuning of the merge (see the module docs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MergeRules {
-    /// Largest gap, metres, between two crack fragments of one photo that are one crack.
+    /// Largest gap, metres, between two segmentation pieces of one photo that are one defect.
     pub crack_gap_m: f64,
     /// Largest angle, degrees, between two elongated crack observations that are one crack.
     pub crack_max_angle_deg: f64,
@@ -60,6 +61,9 @@ struct Shape {
     /// Unit direction of the principal axis when the outline is elongated.
     axis: Option<[f64; 2]>,
     is_crack: bool,
+    /// A detector's box (one object per box, separated by non-maximum suppression), as
+    /// opposed to a segmentation outline, which a model may cut into pieces.
+    is_box: bool,
 }
 
 /// Principal axis of a set of points, when their spread is elongated enough.
@@ -95,6 +99,7 @@ struct Group {
     rect: [f64; 4],
     max_extent: f64,
     max_unc: f64,
+    /// Photos of the group's detector boxes: two boxes of one photo are two objects.
     photos: Vec<String>,
 }
 
@@ -183,7 +188,7 @@ fn group_indexes(
             let same_photo = p.photo == o.photo;
             let (si, sj) = (&shapes[i], &shapes[j]);
             let crack = si.is_crack && sj.is_crack;
-            if same_photo && !crack {
+            if same_photo && (si.is_box || sj.is_box) {
                 continue;
             }
             let tol = if same_photo {
@@ -218,7 +223,11 @@ fn group_indexes(
                 rect,
                 max_extent: s.extent,
                 max_unc: o.position_uncertainty_m,
-                photos: vec![o.photo.clone()],
+                photos: if s.is_box {
+                    vec![o.photo.clone()]
+                } else {
+                    Vec::new()
+                },
             })
         })
         .collect();
@@ -230,8 +239,7 @@ fn group_indexes(
         let (Some(gi), Some(gj)) = (groups[ri].as_ref(), groups[rj].as_ref()) else {
             continue;
         };
-        let crack = shapes[i].is_crack && shapes[j].is_crack;
-        if !crack && gi.photos.iter().any(|p| gj.photos.contains(p)) {
+        if gi.photos.iter().any(|p| gj.photos.contains(p)) {
             continue;
         }
         let g = gi.joined(gj);
@@ -295,6 +303,7 @@ pub fn merge_observations(
                 extent: rect.map_or(0.0, |r| r.width().hypot(r.height())),
                 axis: principal_axis(&pts, cfg.merge.elongated_ratio),
                 is_crack: o.length_px.is_some(),
+                is_box: o.length_px.is_none() && o.pixel_polygon.len() == 4,
             }
         })
         .collect();

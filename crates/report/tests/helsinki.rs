@@ -41,6 +41,15 @@ fn square(c: [f64; 2], s: f64) -> Vec<[f64; 2]> {
     ]
 }
 
+/// These tests check matching on defects seen once: keep every finding whatever its
+/// support (the evidence rules are tested in `tests/merge.rs`).
+fn one_view_cfg() -> ReportConfig {
+    ReportConfig {
+        evidence: besikta_report::EvidenceRules::keep_all(),
+        ..ReportConfig::default()
+    }
+}
+
 fn obs(photo: &str, class: &str, kind: AssetKind, c: [f64; 2]) -> Observation {
     Observation {
         photo: photo.into(),
@@ -94,7 +103,7 @@ fn road_defect_gets_chainage_along_aleksanterinkatu() {
     let p = [mid[0], mid[1] + 1.0 / 111_132.0];
     let expected = haversine(V1, V2) + haversine(V2, mid);
     let o = obs("a.jpg", "crack", AssetKind::Road, p);
-    let report = build_report(vec![o], &[reg], &frame, &ReportConfig::default()).unwrap();
+    let report = build_report(vec![o], &[reg], &frame, &one_view_cfg()).unwrap();
     let f = &report.findings[0];
     let m = f.asset.as_ref().expect("matched to a road");
     assert_eq!(m.asset_id, "way/26427722");
@@ -116,13 +125,7 @@ fn roof_defect_goes_to_the_building_that_contains_it_and_far_ones_stay_unmatched
     let inside = obs("a.jpg", "roof_damage", AssetKind::Roof, [24.9528, 60.1720]);
     // Out in the harbour basin south of the extract: nothing registered there.
     let nowhere = obs("b.jpg", "crack", AssetKind::Road, [24.9600, 60.1600]);
-    let report = build_report(
-        vec![inside, nowhere],
-        &[reg],
-        &frame,
-        &ReportConfig::default(),
-    )
-    .unwrap();
+    let report = build_report(vec![inside, nowhere], &[reg], &frame, &one_view_cfg()).unwrap();
     // The crack is on no road: dropped and counted; the roof defect is kept.
     assert_eq!(report.findings.len(), 1);
     assert_eq!(report.dropped.get("off_road_surface"), Some(&1));
@@ -138,7 +141,7 @@ fn roof_defect_goes_to_the_building_that_contains_it_and_far_ones_stay_unmatched
     // Without the on-asset rule, it stays as an unmatched finding.
     let cfg = ReportConfig {
         assets_only: false,
-        ..ReportConfig::default()
+        ..one_view_cfg()
     };
     let report = build_report(vec![nowhere_again()], &[load().1], &frame, &cfg).unwrap();
     let lost = report.findings.iter().find(|f| f.class == "crack").unwrap();
@@ -171,7 +174,7 @@ fn one_defect_seen_in_three_photos_is_one_finding() {
     ];
     observations[1].confidence = 0.95;
     observations[1].view_quality = 1.0;
-    let report = build_report(observations, &[reg], &frame, &ReportConfig::default()).unwrap();
+    let report = build_report(observations, &[reg], &frame, &one_view_cfg()).unwrap();
     assert_eq!(report.findings.len(), 3);
     let merged = report
         .findings
@@ -181,7 +184,11 @@ fn one_defect_seen_in_three_photos_is_one_finding() {
     assert_eq!(merged.best_photo(), "p2.jpg");
     // Noisy-OR of the three views (0.8, 0.95, 0.8), all three photos supporting it.
     assert_eq!((merged.support, merged.views), (3, 3));
-    assert!((merged.confidence - 0.998).abs() < 1e-6, "{}", merged.confidence);
+    assert!(
+        (merged.confidence - 0.998).abs() < 1e-6,
+        "{}",
+        merged.confidence
+    );
     // 50 px skeleton at 2 cm/px.
     assert!((merged.length_m.unwrap() - 1.0).abs() < 1e-9);
     let cracks = report
@@ -202,7 +209,7 @@ fn exports_are_read_back_by_gdal_with_the_right_crs_and_counts() {
         obs("p1.jpg", "crack", AssetKind::Road, mid),
         obs("p1.jpg", "roof_damage", AssetKind::Roof, [24.9528, 60.1720]),
     ];
-    let report = build_report(observations, &[reg], &frame, &ReportConfig::default()).unwrap();
+    let report = build_report(observations, &[reg], &frame, &one_view_cfg()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_all(dir.path(), &report, "EPSG:3067").unwrap();
 
@@ -318,7 +325,7 @@ fn a_register_in_tm35fin_gives_the_same_match_as_the_osm_original() {
         vec![obs("a.jpg", "crack", AssetKind::Road, mid)],
         &[reg],
         &frame,
-        &ReportConfig::default(),
+        &one_view_cfg(),
     )
     .unwrap();
     let m = report.findings[0].asset.as_ref().unwrap();

@@ -204,3 +204,23 @@ fn a_finding_seen_once_among_four_covering_photos_is_dropped_and_counted() {
     assert_eq!(props["support"], 3);
     assert!(props["confidence"].as_f64().unwrap() > 0.7);
 }
+
+#[test]
+fn shipped_evidence_rules_are_the_defaults() {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/evidence.toml");
+    assert_eq!(EvidenceRules::load(&p).unwrap(), EvidenceRules::default());
+}
+
+#[test]
+fn a_crack_seen_by_one_photo_only_is_dropped_by_the_default_rules() {
+    let f = frame();
+    let o = vec![
+        obs(&f, "a.jpg", "crack", [0.0, 0.0, 1.0, 0.05], Some(50.0)),
+        obs(&f, "a.jpg", "crack", [20.0, 0.0, 21.0, 0.05], Some(50.0)),
+        obs(&f, "b.jpg", "crack", [20.1, 0.0, 21.1, 0.05], Some(50.0)),
+    ];
+    let r = build_report(o, &[], &f.0, &ReportConfig::default()).unwrap();
+    assert_eq!(r.findings.len(), 1);
+    assert_eq!(r.findings[0].support, 2);
+    assert_eq!(r.dropped.get("weak_evidence_support"), Some(&1));
+}
