@@ -60,13 +60,17 @@ mod alignment;
 mod roi;
 
 pub use alignment::ProcessOptions;
+pub mod vegetation;
 
 use besikta_core::{Capture, Detection, Rejected};
 use besikta_georef::{FootprintOptions, Ground, PhotoGeometry};
 use besikta_infer::{EngineConfig, InferOptions, Model};
 use besikta_report::export::{ccw_closed, write_all};
 use besikta_report::register::frame_for;
-use besikta_report::{build_report, Observation, Register, Report, ReportConfig, WorkFrame};
+use besikta_report::{
+    build_report_with, Coverage, EvidenceRules, Observation, Register, Report, ReportConfig,
+    WorkFrame,
+};
 use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
@@ -119,6 +123,10 @@ pub struct Summary {
     pub findings_matched: usize,
     pub findings_unmatched: usize,
     pub work_orders: usize,
+    /// Detections, observations and findings left out, by reason: `vegetation` (no
+    /// register: on trees or lawns), `off_road_surface` / `off_building` (with a register),
+    /// `weak_evidence_*` (seen by too few of the photos that covered the spot).
+    pub dropped: std::collections::BTreeMap<String, usize>,
     pub models: Vec<ModelSummary>,
     pub registers: Vec<serde_json::Value>,
     pub work_crs: String,
@@ -385,6 +393,9 @@ pub fn process_with(
     let mut decode_s = 0.0;
     // Photos whose pixels were decoded: the ones that count as processed.
     let mut photos_decoded = 0;
+    let mut dropped = std::collections::BTreeMap::<String, usize>::new();
+    let mut coverage: Vec<Coverage> = Vec::new();
+    let veg_rule = vegetation::VegetationRule::default();
     std::thread::scope(|s| -> Result<(), PipelineError> {
         s.spawn(move || {
             for f in files {
@@ -396,7 +407,7 @@ pub fn process_with(
             }
         });
         let n = geoms.len();
-        for (i, (c, g, _fp, gsd_cm)) in geoms.iter().enumerate() {
+        for (i, (c, g, fp, gsd_cm)) in geoms.iter().enumerate() {
             let (img, dt) = rx.recv().expect("the decoder sends one result per photo");
             decode_s += dt;
             let img = match img {
@@ -413,6 +424,11 @@ pub fn process_with(
                 }
             };
             let unc = uncertainty_of(c);
+            // Without a register, trees and lawns are found by colour and texture instead.
+            let veg = registers
+                .is_empty()
+                .then(|| vegetation::VegetationMask::new(&img, &veg_rule));
+            let veg_roi = veg.as_ref().map(|v| v.roi());
             for (m, ms) in models.iter_mut().zip(model_summaries.iter_mut()) {
                 let model_gsd_mm = m.manifest().gsd.mm_per_px;
                 if gsd_cm * 10.0 > model_gsd_mm * MAX_UPSAMPLE {
@@ -428,7 +444,7 @@ pub fn process_with(
                 }
                 let kinds: Vec<_> = m.manifest().classes.iter().map(|k| k.asset_kind).collect();
                 let roi = if registers.is_empty() {
-                    None
+                    veg_roi.clone()
                 } else {
                     Some(roi::asset_roi(&registers, &frame, g, &kinds, unc))
                 };
@@ -441,7 +457,26 @@ pub fn process_with(
                 ms.tiles_skipped += r.tiles_skipped;
                 ms.detections += r.detections.len();
                 detections_total += r.detections.len();
-                observations.extend(r.detections.iter().filter_map(|d| observe(c, g, d, unc)));
+                for d in &r.detections {
+                    if veg
+                        .as_ref()
+                        .is_some_and(|v| v.share(d.bbox) >= veg_rule.drop_share)
+                    {
+                        *dropped.entry("vegetation".to_string()).or_default() += 1;
+                        continue;
+                    }
+                    observations.extend(observe(c, g, d, unc));
+                }
+                coverage.push(Coverage {
+                    photo: c.file.clone(),
+                    classes: m.manifest().classes.iter().map(|k| k.name.clone()).collect(),
+                    footprint: fp.clone(),
+                    processed: if registers.is_empty() {
+                        None
+                    } else {
+                        roi.as_deref().map(|r| roi::pixels_to_ground(g, r))
+                    },
+                });
             }
             progress(&Progress {
                 stage: Stage::Infer,
@@ -457,7 +492,19 @@ pub fn process_with(
 
     // Report.
     let t = Instant::now();
-    let report = build_report(observations, &registers, &frame, &ReportConfig::default())?;
+    let evidence_path = cfg.models_dir.join("evidence.toml");
+    let report_cfg = ReportConfig {
+        evidence: if evidence_path.is_file() {
+            EvidenceRules::load(&evidence_path)?
+        } else {
+            EvidenceRules::default()
+        },
+        ..ReportConfig::default()
+    };
+    let report = build_report_with(observations, &coverage, &registers, &frame, &report_cfg)?;
+    for (k, v) in &report.dropped {
+        *dropped.entry(k.clone()).or_default() += v;
+    }
     progress(&Progress {
         stage: Stage::Report,
         done: 1,
@@ -497,6 +544,7 @@ pub fn process_with(
         findings_matched: matched,
         findings_unmatched: report.findings.len() - matched,
         work_orders: report.work_orders.len(),
+        dropped,
         models: model_summaries,
         registers: registers
             .iter()

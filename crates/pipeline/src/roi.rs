@@ -100,3 +100,18 @@ pub fn asset_roi(
     }
     out
 }
+
+/// Pixel polygons (a region of interest) back on the ground, WGS 84 lon/lat rings; corners
+/// that miss the ground are left out, and polygons left with fewer than three corners.
+pub fn pixels_to_ground(geom: &PhotoGeometry<'_>, polys: &[Vec<[f64; 2]>]) -> Vec<Vec<[f64; 2]>> {
+    polys
+        .iter()
+        .filter_map(|p| {
+            let ring: Vec<[f64; 2]> = p
+                .iter()
+                .filter_map(|&px| geom.pixel_to_ground(px).ok().map(|g| [g.lon, g.lat]))
+                .collect();
+            (ring.len() >= 3).then_some(ring)
+        })
+        .collect()
+}
