@@ -43,6 +43,8 @@ enum Command {
 
 fn main() -> ExitCode {
     pipe::exit_quietly_on_closed_pipe();
+    // GDAL's messages become part of our errors instead of its own lines on stderr.
+    besikta_report::gdal_errors::install();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(args) => scan::run(args),

@@ -31,6 +31,10 @@ pub struct Args {
     /// Field with the road width in metres (default: by road class).
     #[arg(long)]
     pub width_field: Option<String>,
+    /// CRS of the registers' coordinates, e.g. EPSG:3067, when the file does not name it
+    /// (a GeoJSON in metres without a "crs" member) or names it wrongly.
+    #[arg(long, value_name = "CRS")]
+    pub assets_crs: Option<String>,
     /// Folder with model manifests (default: the project's `models/`).
     #[arg(long)]
     pub models: Option<PathBuf>,
@@ -115,6 +119,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             name_field: args.name_field.clone(),
             width_field: args.width_field.clone(),
             class_field: None,
+            crs: args.assets_crs.clone(),
         })
         .collect();
     let cfg = ProcessConfig {

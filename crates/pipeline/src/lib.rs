@@ -48,9 +48,10 @@ pub enum PipelineError {
         "no models found in {0}: put model manifests (*.toml beside *.onnx) there or pass --models"
     )]
     NoModels(String),
-    #[error("{0}")]
+    // Transparent: the CLI walks the chain, and "{0}" with a source would say it twice.
+    #[error(transparent)]
     Report(#[from] besikta_report::ReportError),
-    #[error("{0}")]
+    #[error(transparent)]
     Infer(#[from] besikta_infer::InferError),
     #[error("cannot write {path}: {message}")]
     Write { path: String, message: String },

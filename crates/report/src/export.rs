@@ -12,7 +12,7 @@ use std::path::Path;
 fn write_err(path: &Path, e: impl std::fmt::Display) -> ReportError {
     ReportError::Write {
         path: path.display().to_string(),
-        message: e.to_string(),
+        message: crate::gdal_errors::explained(e),
     }
 }
 
@@ -178,6 +178,8 @@ pub fn workorders_csv(orders: &[WorkOrder]) -> String {
 
 /// Writes `findings.gpkg` with one polygon layer `findings` in `crs` (WKT, `EPSG:n`, ...).
 pub fn findings_gpkg(path: &Path, findings: &[Finding], crs: &str) -> Result<(), ReportError> {
+    crate::gdal_errors::install();
+    crate::gdal_errors::take();
     let target: SpatialRef = if crs.trim_start().starts_with("GEOGCRS")
         || crs.trim_start().starts_with("PROJCRS")
         || crs.trim_start().starts_with("GEOGCS")

@@ -23,6 +23,7 @@
 pub mod evidence;
 pub mod export;
 pub mod frame;
+pub mod gdal_errors;
 pub mod merge;
 pub mod onasset;
 pub mod quantity;

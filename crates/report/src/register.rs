@@ -32,6 +32,10 @@ pub struct RegisterSource {
     pub width_field: Option<String>,
     /// Field with the road class used for default widths; default `highway`.
     pub class_field: Option<String>,
+    /// CRS of the coordinates (`EPSG:3067`, WKT, PROJ), overriding what the file declares:
+    /// for a GeoJSON in projected coordinates without a `crs` member, which GDAL reads as
+    /// WGS 84. Default: the file's own.
+    pub crs: Option<String>,
 }
 
 impl RegisterSource {
@@ -134,9 +138,59 @@ impl std::fmt::Debug for Register {
 }
 
 fn open(path: &Path) -> Result<Dataset, ReportError> {
+    crate::gdal_errors::install();
+    crate::gdal_errors::take();
     Dataset::open(path).map_err(|e| ReportError::RegisterOpen {
         path: path.display().to_string(),
-        message: e.to_string(),
+        message: crate::gdal_errors::explained(e),
+    })
+}
+
+/// The layer's CRS in GIS axis order: the source's override, else the file's own.
+fn layer_srs(
+    src: &RegisterSource,
+    layer: &gdal::vector::Layer<'_>,
+) -> Result<gdal::spatial_ref::SpatialRef, ReportError> {
+    let mut srs = match &src.crs {
+        Some(text) => crate::frame::parse_crs(text)?,
+        None => layer.spatial_ref().ok_or_else(|| ReportError::NoCrs {
+            path: src.path.display().to_string(),
+            layer: layer.name(),
+        })?,
+    };
+    srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    Ok(srs)
+}
+
+/// Refuses a layer that says it is in longitude/latitude while its coordinates cannot be:
+/// a GeoJSON in projected metres without a `crs` member (GDAL then assumes WGS 84), or a
+/// wrong `.prj`. Read as degrees, no asset would lie anywhere near the photos.
+fn check_lonlat(
+    src: &RegisterSource,
+    layer: &str,
+    srs: &gdal::spatial_ref::SpatialRef,
+    extent: [f64; 4],
+) -> Result<(), ReportError> {
+    let [min_x, min_y, max_x, max_y] = extent;
+    let inside = (-180.0..=180.0).contains(&min_x)
+        && (-180.0..=180.0).contains(&max_x)
+        && (-90.0..=90.0).contains(&min_y)
+        && (-90.0..=90.0).contains(&max_y);
+    if !srs.is_geographic() || inside {
+        return Ok(());
+    }
+    Err(ReportError::RegisterContent {
+        path: src.path.display().to_string(),
+        layer: layer.to_string(),
+        message: format!(
+            "its coordinates ({min_x:.0}, {min_y:.0} .. {max_x:.0}, {max_y:.0}) are not \
+             longitudes and latitudes, but the file declares {} (a GeoJSON without a \"crs\" \
+             member is read as WGS 84): the register is in a projected CRS it does not name. \
+             Add the CRS to the file (e.g. ogr2ogr -a_srs EPSG:3067 fixed.geojson {}) or pass \
+             it with --assets-crs EPSG:3067 (your CRS's code)",
+            crs_label(srs),
+            src.path.display()
+        ),
     })
 }
 
@@ -149,26 +203,35 @@ pub fn register_crs(
     let layer_name = layer_names(src).into_iter().next().flatten();
     let mut layer = pick_layer(&ds, src, layer_name.as_deref())?;
     let lname = layer.name();
-    let mut srs = layer.spatial_ref().ok_or_else(|| ReportError::NoCrs {
-        path: src.path.display().to_string(),
-        layer: lname.clone(),
-    })?;
-    srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let srs = layer_srs(src, &layer)?;
     // OSM layers report no cheap extent; use the first feature instead.
-    let centre = match layer.try_get_extent() {
-        Ok(Some(e)) => [(e.MinX + e.MaxX) / 2.0, (e.MinY + e.MaxY) / 2.0],
+    let extent = match if src.is_osm() {
+        layer.try_get_extent()
+    } else {
+        layer.get_extent().map(Some)
+    } {
+        Ok(Some(e)) => e,
         _ => {
             let f = layer
                 .features()
                 .find_map(|f| f.geometry().map(|g| g.envelope()));
-            let e = f.ok_or_else(|| ReportError::RegisterContent {
+            f.ok_or_else(|| ReportError::RegisterContent {
                 path: src.path.display().to_string(),
                 layer: lname.clone(),
-                message: "the layer has no features".into(),
-            })?;
-            [(e.MinX + e.MaxX) / 2.0, (e.MinY + e.MaxY) / 2.0]
+                message: crate::gdal_errors::explained("the layer has no features"),
+            })?
         }
     };
+    check_lonlat(
+        src,
+        &lname,
+        &srs,
+        [extent.MinX, extent.MinY, extent.MaxX, extent.MaxY],
+    )?;
+    let centre = [
+        (extent.MinX + extent.MaxX) / 2.0,
+        (extent.MinY + extent.MaxY) / 2.0,
+    ];
     let to_geo =
         CoordTransform::new(&srs, &crate::frame::wgs84()).map_err(|e| ReportError::Crs {
             crs: crs_label(&srs),
@@ -412,11 +475,13 @@ fn read_layer(
         layer: lname.clone(),
         message,
     };
-    let mut srs = layer.spatial_ref().ok_or_else(|| ReportError::NoCrs {
-        path: path.clone(),
-        layer: lname.clone(),
-    })?;
-    srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let srs = layer_srs(src, &layer)?;
+    // OSM files are always in degrees, and their extent would cost a whole read.
+    if !src.is_osm() {
+        if let Ok(e) = layer.get_extent() {
+            check_lonlat(src, &lname, &srs, [e.MinX, e.MinY, e.MaxX, e.MaxY])?;
+        }
+    }
     let crs = crs_label(&srs);
     let crs_wkt = srs.to_wkt().unwrap_or_default();
     let to_work = CoordTransform::new(&srs, frame.srs()).map_err(|e| ReportError::Crs {
@@ -472,12 +537,17 @@ fn read_layer(
             .map(String::from)
     });
 
+    let before = out.len();
+    let mut unplaceable = 0usize;
     for feature in layer.features() {
         let Some(geom) = feature.geometry() else {
             continue;
         };
         let mut geom = geom.clone();
         if geom.transform_inplace(&to_work).is_err() {
+            unplaceable += 1;
+            // PROJ's complaint about this feature is counted here, not a failed read.
+            crate::gdal_errors::take();
             continue;
         }
         let Ok(g) = geom.to_geo() else { continue };
@@ -533,6 +603,20 @@ fn read_layer(
             width_m,
             geometry,
         });
+    }
+    // A read that stopped half way (GDAL said why, to its handler) is not a smaller register.
+    if let Some(said) = crate::gdal_errors::take_failures() {
+        return Err(content(format!(
+            "GDAL could not read it to the end after {} assets: {said}",
+            out.len() - before
+        )));
+    }
+    if unplaceable > 0 && out.len() == before {
+        return Err(content(format!(
+            "none of its {unplaceable} features can be moved from {crs} into {}: the \
+             coordinates do not fit the declared CRS; name the right one with --assets-crs",
+            frame.name
+        )));
     }
     Ok((crs, crs_wkt))
 }
