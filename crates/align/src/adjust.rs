@@ -12,10 +12,11 @@ pub(crate) struct Obs {
     pub tie: Tie,
 }
 
-/// Corrections per photo: `[east, north, rotation]`, metres and radians counter-clockwise.
+/// Corrections per photo: `[east, north, rotation, scale]`, metres, radians
+/// counter-clockwise, and the relative change of ground distances from the camera.
 #[derive(Debug, Clone)]
 pub(crate) struct Solution {
-    pub x: Vec<[f64; 3]>,
+    pub x: Vec<[f64; 4]>,
     /// Residual of each observation after the adjustment, metres `[east, north]`.
     pub residuals: Vec<[f64; 2]>,
 }
@@ -32,33 +33,32 @@ fn perp(v: [f64; 2]) -> [f64; 2] {
 }
 
 /// The two rows (east, north) of one observation: `(unknown index, coefficient)` pairs.
-fn rows(o: &Obs, cam: &[[f64; 2]]) -> [[(usize, f64); 6]; 2] {
+fn rows(o: &Obs, cam: &[[f64; 2]]) -> [[(usize, f64); 8]; 2] {
     let xa = [o.tie.at[0] - cam[o.a][0], o.tie.at[1] - cam[o.a][1]];
     let xb = [
         o.tie.at[0] + o.tie.shift[0] - cam[o.b][0],
         o.tie.at[1] + o.tie.shift[1] - cam[o.b][1],
     ];
     let (pa, pb) = (perp(xa), perp(xb));
-    let (ia, ib) = (3 * o.a, 3 * o.b);
-    [
+    let (ia, ib) = (N * o.a, N * o.b);
+    let row = |c: usize| {
         [
-            (ia, 1.0),
-            (ia + 1, 0.0),
-            (ia + 2, pa[0]),
-            (ib, -1.0),
-            (ib + 1, 0.0),
-            (ib + 2, -pb[0]),
-        ],
-        [
-            (ia, 0.0),
-            (ia + 1, 1.0),
-            (ia + 2, pa[1]),
-            (ib, 0.0),
-            (ib + 1, -1.0),
-            (ib + 2, -pb[1]),
-        ],
-    ]
+            (ia + c, 1.0),
+            (ia + 2, pa[c]),
+            (ia + 3, xa[c]),
+            (ib + c, -1.0),
+            (ib + 2, -pb[c]),
+            (ib + 3, -xb[c]),
+            // Padding keeps both rows one type.
+            (ia + 1 - c, 0.0),
+            (ib + 1 - c, 0.0),
+        ]
+    };
+    [row(0), row(1)]
 }
+
+/// Unknowns per photo.
+const N: usize = 4;
 
 /// Cholesky solve of the symmetric positive definite `n x n` system in place.
 fn cholesky_solve(m: &mut [f64], rhs: &mut [f64], n: usize) -> bool {
@@ -113,9 +113,10 @@ pub(crate) fn solve(
     blocks: &[Vec<usize>],
     huber_k: f64,
     iterations: usize,
+    prior_scale: f64,
 ) -> Option<Solution> {
     let np = cam.len();
-    let n = 3 * np;
+    let n = N * np;
     let mut w = vec![1.0f64; obs.len()];
     let mut x = vec![0.0f64; n];
     let mut residuals = vec![[0.0; 2]; obs.len()];
@@ -123,9 +124,10 @@ pub(crate) fn solve(
         let mut m = vec![0.0f64; n * n];
         let mut rhs = vec![0.0f64; n];
         for k in 0..np {
-            m[(3 * k) * n + 3 * k] += 1.0 / (PRIOR_T_M * PRIOR_T_M);
-            m[(3 * k + 1) * n + 3 * k + 1] += 1.0 / (PRIOR_T_M * PRIOR_T_M);
-            m[(3 * k + 2) * n + 3 * k + 2] += 1.0 / (PRIOR_ROT_RAD * PRIOR_ROT_RAD);
+            let priors = [PRIOR_T_M, PRIOR_T_M, PRIOR_ROT_RAD, prior_scale];
+            for (c, p) in priors.iter().enumerate() {
+                m[(N * k + c) * n + N * k + c] += 1.0 / (p * p);
+            }
         }
         // Ties are weighed as sigma = MIN_SCALE_M before Huber.
         let base = 1.0 / (MIN_SCALE_M * MIN_SCALE_M);
@@ -164,14 +166,14 @@ pub(crate) fn solve(
     // Gauge: each block's mean rotation and mean shift are zero (GPS and compass are
     // unbiased on average). A common rotation of a block about its centre, with the shifts
     // it implies, leaves every tie unchanged; so does a common shift.
-    let mut out: Vec<[f64; 3]> = (0..np)
-        .map(|k| [x[3 * k], x[3 * k + 1], x[3 * k + 2]])
+    let mut out: Vec<[f64; 4]> = (0..np)
+        .map(|k| [x[N * k], x[N * k + 1], x[N * k + 2], x[N * k + 3]])
         .collect();
     apply_gauge(cam, &mut out, blocks);
     for (k, o) in obs.iter().enumerate() {
         let r = rows(o, cam);
         for (c, row) in r.iter().enumerate() {
-            let pred: f64 = row.iter().map(|&(i, ci)| ci * out[i / 3][i % 3]).sum();
+            let pred: f64 = row.iter().map(|&(i, ci)| ci * out[i / N][i % N]).sum();
             residuals[k][c] = o.tie.shift[c] - pred;
         }
     }
@@ -180,7 +182,7 @@ pub(crate) fn solve(
 
 /// Removes each block's mean rotation (with the shifts a common rotation about the block's
 /// centre implies) and mean shift.
-fn apply_gauge(cam: &[[f64; 2]], out: &mut [[f64; 3]], blocks: &[Vec<usize>]) {
+fn apply_gauge(cam: &[[f64; 2]], out: &mut [[f64; 4]], blocks: &[Vec<usize>]) {
     for block in blocks {
         if block.is_empty() {
             continue;
@@ -196,6 +198,14 @@ fn apply_gauge(cam: &[[f64; 2]], out: &mut [[f64; 3]], blocks: &[Vec<usize>]) {
             out[k][0] -= rot * p[0];
             out[k][1] -= rot * p[1];
             out[k][2] -= rot;
+        }
+        // Likewise a common scale about the block's centre (the mean height above the
+        // ground stays the ground model's).
+        let sc = block.iter().map(|&k| out[k][3]).sum::<f64>() / nb;
+        for &k in block {
+            out[k][0] -= sc * (cam[k][0] - c0[0]);
+            out[k][1] -= sc * (cam[k][1] - c0[1]);
+            out[k][3] -= sc;
         }
         let t = [
             block.iter().map(|&k| out[k][0]).sum::<f64>() / nb,
@@ -217,11 +227,11 @@ mod tests {
     #[test]
     fn known_corrections_are_recovered() {
         let cam = [[0.0, 0.0], [20.0, 0.0], [40.0, 0.0], [20.0, 20.0]];
-        let truth: [[f64; 3]; 4] = [
-            [0.5, -0.2, 0.01],
-            [-0.3, 0.4, -0.02],
-            [0.1, 0.1, 0.015],
-            [-0.3, -0.3, -0.005],
+        let truth: [[f64; 4]; 4] = [
+            [0.5, -0.2, 0.01, 0.0],
+            [-0.3, 0.4, -0.02, 0.0],
+            [0.1, 0.1, 0.015, 0.0],
+            [-0.3, -0.3, -0.005, 0.0],
         ];
         let mut obs = Vec::new();
         // A ground point as photo a places it is at `at`; the true point is
@@ -265,7 +275,7 @@ mod tests {
                 }
             }
         }
-        let s = solve(&cam, &obs, &[vec![0, 1, 2, 3]], 1.5, 5).unwrap();
+        let s = solve(&cam, &obs, &[vec![0, 1, 2, 3]], 1.5, 5, 1e-6).unwrap();
         // Only differences are observable: compare with the truth under the same gauge.
         let mut expected = truth.to_vec();
         apply_gauge(&cam, &mut expected, &[vec![0, 1, 2, 3]]);

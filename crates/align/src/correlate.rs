@@ -2,7 +2,7 @@
 //! their gradient images, coarse to fine, then per tile for tie points that also carry
 //! the relative rotation.
 
-use crate::ortho::{Ortho, Raster, COARSE};
+use crate::ortho::{Ortho, Raster, COARSE, TOP};
 use crate::AlignConfig;
 
 /// Cells `[x0, y0, x1, y1)` of the global grid a correlation is restricted to.
@@ -182,34 +182,48 @@ pub(crate) struct PairMatch {
 pub(crate) fn match_pair(a: &Ortho, b: &Ortho, cfg: &AlignConfig) -> Result<PairMatch, String> {
     let g = cfg.gsd_m;
     let all: Region = [i64::MIN / 4, i64::MIN / 4, i64::MAX / 4, i64::MAX / 4];
-    // Coarse: the whole search radius.
-    let gc = g * COARSE as f64;
-    let rc = (cfg.search_radius_m / gc).ceil() as i64;
-    let excl_c = (cfg.distinct_m / gc).ceil().max(2.0) as i64;
-    let min_c = (cfg.min_overlap_m2 / (gc * gc)) as usize;
-    let coarse = search(&a.coarse, &b.coarse, [0, 0], rc, all, min_c, excl_c).ok_or_else(|| {
+    // Top level: the whole search radius, where the peak must stand out.
+    let gt = g * TOP as f64;
+    let rt = (cfg.search_radius_m / gt).ceil() as i64;
+    let excl_t = (cfg.distinct_m / gt).ceil().max(2.0) as i64;
+    let min_t = (cfg.min_overlap_m2 / (gt * gt)) as usize;
+    let top = search(&a.top, &b.top, [0, 0], rt, all, min_t, excl_t).ok_or_else(|| {
         format!(
             "less than {:.0} m² of ground both photos see clearly (vegetation and edges masked)",
             cfg.min_overlap_m2
         )
     })?;
+    // Coarse: around the top peak.
+    let gc = g * COARSE as f64;
+    let k = (TOP / COARSE) as i64;
+    let min_c = (cfg.min_overlap_m2 / (gc * gc)) as usize;
+    let centre_c = [
+        top.d[0] * k + (top.sub[0] * k as f64).round() as i64,
+        top.d[1] * k + (top.sub[1] * k as f64).round() as i64,
+    ];
+    let mut coarse = search(&a.coarse, &b.coarse, centre_c, k + 1, all, min_c, i64::MAX)
+        .ok_or_else(|| "the overlap vanished at the coarse level".to_string())?;
+    coarse.second = top.second;
+    coarse.on_edge = top.on_edge || coarse.on_edge;
+    coarse.texture = coarse.texture.min(top.texture * 2.0);
     if coarse.texture < cfg.min_texture {
         return Err(format!(
             "too little texture on the ground they share (gradient {:.1} < {:.1}: uniform surface)",
             coarse.texture, cfg.min_texture
         ));
     }
-    if coarse.ncc < cfg.min_peak {
+    if coarse.ncc < cfg.min_peak || top.ncc < cfg.min_peak {
         return Err(format!(
             "weak correlation peak {:.2} < {:.2}",
-            coarse.ncc, cfg.min_peak
+            coarse.ncc.min(top.ncc),
+            cfg.min_peak
         ));
     }
-    let margin = coarse.ncc - coarse.second.max(0.0);
-    if coarse.second >= 0.0 && margin < cfg.min_margin {
+    let margin = top.ncc - top.second.max(0.0);
+    if top.second >= 0.0 && margin < cfg.min_margin {
         return Err(format!(
             "ambiguous correlation: peak {:.2}, another {:.2} more than {:.1} m away",
-            coarse.ncc, coarse.second, cfg.distinct_m
+            top.ncc, top.second, cfg.distinct_m
         ));
     }
     if coarse.on_edge {
@@ -291,9 +305,14 @@ fn tile_ties(a: &Ortho, b: &Ortho, d: [i64; 2], cfg: &AlignConfig) -> Vec<Tie> {
     if tw < 16 || th < 16 {
         return Vec::new();
     }
-    let radius = ((cfg.tile_search_m + g * COARSE as f64) / g).ceil() as i64;
-    let excl = (cfg.tile_distinct_m / g).ceil().max(2.0) as i64;
+    // Each tile: coarse search (with the distinctness test), then a small fine one.
+    let f = COARSE as i64;
+    let gc = g * COARSE as f64;
+    let radius_c = ((cfg.tile_search_m + gc) / gc).ceil() as i64;
+    let excl_c = (cfg.tile_distinct_m / gc).ceil().max(2.0) as i64;
     let min_cells = ((tw * th) as usize / 4).max(256);
+    let min_cells_c = (min_cells / (COARSE * COARSE)).max(16);
+    let centre_c = [d[0].div_euclid(f), d[1].div_euclid(f)];
     let mut ties = Vec::new();
     for ty in 0..t {
         for tx in 0..t {
@@ -303,14 +322,45 @@ fn tile_ties(a: &Ortho, b: &Ortho, d: [i64; 2], cfg: &AlignConfig) -> Vec<Tie> {
                 bb[0] + (tx + 1) * tw,
                 bb[1] + (ty + 1) * th,
             ];
-            let Some(p) = search(&a.fine, &b.fine, d, radius, region, min_cells, excl) else {
+            let region_c = [
+                region[0].div_euclid(f),
+                region[1].div_euclid(f),
+                (region[2] + f - 1).div_euclid(f),
+                (region[3] + f - 1).div_euclid(f),
+            ];
+            let Some(pc) = search(
+                &a.coarse,
+                &b.coarse,
+                centre_c,
+                radius_c,
+                region_c,
+                min_cells_c,
+                excl_c,
+            ) else {
                 continue;
             };
-            if p.ncc < cfg.min_tile_peak
-                || p.on_edge
-                || p.texture < cfg.min_texture
-                || (p.second >= 0.0 && p.ncc - p.second < cfg.min_margin / 2.0)
+            if pc.on_edge
+                || pc.texture < cfg.min_texture
+                || (pc.second >= 0.0 && pc.ncc - pc.second < cfg.min_margin / 2.0)
             {
+                continue;
+            }
+            let centre = [
+                pc.d[0] * f + (pc.sub[0] * f as f64).round() as i64,
+                pc.d[1] * f + (pc.sub[1] * f as f64).round() as i64,
+            ];
+            let Some(p) = search(
+                &a.fine,
+                &b.fine,
+                centre,
+                f / 2 + 1,
+                region,
+                min_cells,
+                i64::MAX,
+            ) else {
+                continue;
+            };
+            if p.ncc < cfg.min_tile_peak || p.on_edge {
                 continue;
             }
             let (_, c, _) = overlap_cells(&a.fine, &b.fine, p.d, region);

@@ -78,6 +78,9 @@ pub struct AlignConfig {
     pub huber_k: f64,
     /// Photos looking farther from straight down than this are not aligned, degrees.
     pub max_off_nadir_deg: f64,
+    /// Try a per-photo scale (height above the ground) and keep it where it cuts the
+    /// residuals by a fifth.
+    pub estimate_scale: bool,
 }
 
 impl Default for AlignConfig {
@@ -87,7 +90,7 @@ impl Default for AlignConfig {
             search_radius_m: 8.0,
             min_overlap: 0.2,
             max_neighbours: 8,
-            min_overlap_m2: 50.0,
+            min_overlap_m2: 20.0,
             min_peak: 0.3,
             min_margin: 0.05,
             distinct_m: 1.0,
@@ -99,6 +102,7 @@ impl Default for AlignConfig {
             tile_distinct_m: 0.3,
             huber_k: 1.5,
             max_off_nadir_deg: 20.0,
+            estimate_scale: true,
         }
     }
 }
@@ -137,6 +141,9 @@ pub struct PhotoPose {
     pub correction_m: [f64; 2],
     /// Correction added to the heading (yaw), degrees clockwise.
     pub yaw_correction_deg: f64,
+    /// Change of the camera's height above the ground, metres (0 unless the flight's data
+    /// asked for a scale; see [`AlignSummary::scale_estimated`]).
+    pub height_correction_m: f64,
     /// Position uncertainty relative to the rest of the flight, metres (the RMS of this
     /// photo's tie residuals after the adjustment, at least 2 cm); `None` when not aligned.
     pub sigma_m: Option<f64>,
@@ -177,6 +184,12 @@ pub struct AlignSummary {
     /// residuals after the adjustment, metres.
     pub residual_rms_before_m: Option<f64>,
     pub residual_rms_after_m: Option<f64>,
+    /// Whether a per-photo scale (height above the ground) was estimated: only when it
+    /// lowers the residual RMS by a fifth or more.
+    pub scale_estimated: bool,
+    /// Time spent decoding and projecting photos, correlating pairs, and in total, seconds.
+    pub project_s: f64,
+    pub correlate_s: f64,
     pub seconds: f64,
 }
 
@@ -209,6 +222,16 @@ impl Alignment {
                         }
                         (None, None) => c.gimbal_yaw_deg = Some(wrap_deg(p.yaw_correction_deg)),
                     }
+                    // The ground stays where it was (absolute minus relative altitude);
+                    // the camera moves up or down.
+                    let dh = p.height_correction_m;
+                    if dh != 0.0 {
+                        c.relative_altitude_m = c.relative_altitude_m.map(|h| h + dh);
+                        c.absolute_altitude_m = c.absolute_altitude_m.map(|h| h + dh);
+                        if c.absolute_altitude_m.is_none() {
+                            c.gps_altitude_m = c.gps_altitude_m.map(|h| h + dh);
+                        }
+                    }
                 }
                 c
             })
@@ -219,6 +242,14 @@ impl Alignment {
     pub fn pose_of(&self, file: &str) -> Option<&PhotoPose> {
         self.photos.iter().find(|p| p.file == file)
     }
+}
+
+/// Prior sigma of the per-photo scale when it is estimated.
+const PRIOR_SCALE: f64 = 0.05;
+
+/// The camera's height above the ground, metres, as its metadata tells it.
+fn height_above_ground(c: &Capture) -> f64 {
+    c.relative_altitude_m.unwrap_or(40.0)
 }
 
 fn wrap_deg(a: f64) -> f64 {
@@ -383,6 +414,7 @@ pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignm
         longitude: c.longitude,
         correction_m: [0.0, 0.0],
         yaw_correction_deg: 0.0,
+        height_correction_m: 0.0,
         sigma_m: None,
         pairs: 0,
         residual_before_m: None,
@@ -394,9 +426,20 @@ pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignm
             .iter()
             .map(|c| metadata(c, "no GPS position".into()))
             .collect();
-        return finish(photos, Vec::new(), Vec::new(), None, None, t0);
+        return finish(
+            photos,
+            Vec::new(),
+            Vec::new(),
+            [None, None],
+            [0.0; 2],
+            false,
+            t0,
+        );
     };
+    let t_project = Instant::now();
     let projected = project_all(captures, ground, &frame, cfg);
+    let project_s = t_project.elapsed().as_secs_f64();
+    let t_correlate = Instant::now();
     let mut reasons: Vec<Option<String>> = projected
         .iter()
         .map(|r| r.as_ref().err().cloned())
@@ -439,6 +482,7 @@ pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignm
         }
         pairs.push(rep);
     }
+    let correlate_s = t_correlate.elapsed().as_secs_f64();
     for (i, o) in orthos.iter().enumerate() {
         if o.is_some() && !candidates.iter().any(|&(a, b, _)| a == i || b == i) {
             reasons[i] = Some(if n == 1 {
@@ -459,12 +503,33 @@ pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignm
         .map(|o| o.as_ref().map(|o| o.camera).unwrap_or([0.0; 2]))
         .collect();
     let mut solution = None;
+    let mut scale = false;
     for _ in 0..5 {
         if obs.is_empty() {
             break;
         }
         let bl = blocks(n, &obs);
-        let Some(s) = adjust::solve(&cams, &obs, &bl, cfg.huber_k, 8) else {
+        // Scale (height above the ground) only where the data ask for it: it must cut the
+        // residual RMS by a fifth.
+        let fixed = adjust::solve(&cams, &obs, &bl, cfg.huber_k, 8, 1e-6);
+        let free = adjust::solve(&cams, &obs, &bl, cfg.huber_k, 8, PRIOR_SCALE);
+        let robust_rms = |s: &adjust::Solution| {
+            let mut v: Vec<f64> = s.residuals.iter().map(|r| r[0].hypot(r[1])).collect();
+            v.sort_by(f64::total_cmp);
+            let keep = &v[..(v.len() * 9).div_ceil(10)];
+            (keep.iter().map(|x| x * x).sum::<f64>() / keep.len().max(1) as f64).sqrt()
+        };
+        let chosen = match (fixed, free) {
+            (Some(a), Some(b)) if cfg.estimate_scale && robust_rms(&b) < 0.8 * robust_rms(&a) => {
+                scale = true;
+                Some(b)
+            }
+            (a, _) => {
+                scale = false;
+                a
+            }
+        };
+        let Some(s) = chosen else {
             for o in &obs {
                 for k in [o.a, o.b] {
                     reasons[k] = Some("the adjustment is singular".into());
@@ -537,7 +602,7 @@ pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignm
             photos.push(metadata(c, reason));
             continue;
         };
-        let [te, tn, rot] = s.x[k];
+        let [te, tn, rot, sc] = s.x[k];
         let cam = cams[k];
         let h = c
             .absolute_altitude_m
@@ -557,6 +622,8 @@ pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignm
             correction_m: [te, tn],
             // A counter-clockwise rotation of the ground image is a smaller heading.
             yaw_correction_deg: -rot.to_degrees(),
+            // Ground distances from the nadir grow with the height above the ground.
+            height_correction_m: sc * height_above_ground(c),
             sigma_m: after.map(|a| a.max(0.02)),
             pairs: partners.len(),
             residual_before_m: before,
@@ -568,15 +635,24 @@ pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignm
     let after = solution
         .as_ref()
         .and_then(|s| rms(s.residuals.iter().copied()));
-    finish(photos, pairs, accepted_pairs, before, after, t0)
+    finish(
+        photos,
+        pairs,
+        accepted_pairs,
+        [before, after],
+        [project_s, correlate_s],
+        scale,
+        t0,
+    )
 }
 
 fn finish(
     photos: Vec<PhotoPose>,
     pairs: Vec<PairReport>,
     accepted_pairs: Vec<(usize, usize)>,
-    before: Option<f64>,
-    after: Option<f64>,
+    [before, after]: [Option<f64>; 2],
+    [project_s, correlate_s]: [f64; 2],
+    scale_estimated: bool,
     t0: Instant,
 ) -> Alignment {
     let aligned = photos
@@ -590,6 +666,9 @@ fn finish(
         pairs_accepted: pairs.iter().filter(|p| p.accepted).count(),
         residual_rms_before_m: before,
         residual_rms_after_m: after,
+        scale_estimated,
+        project_s,
+        correlate_s,
         seconds: t0.elapsed().as_secs_f64(),
     };
     Alignment {

@@ -117,6 +117,8 @@ pub(crate) struct Ortho {
     pub fine: Raster,
     /// The gradient of the grey image averaged down [`COARSE`] times.
     pub coarse: Raster,
+    /// The same averaged down [`TOP`] times: the whole search radius is scanned here.
+    pub top: Raster,
     /// Cells seen by the photo at all (before masking), for overlap fractions.
     pub seen: Vec<bool>,
     /// Camera position, metres east/north in the flight frame.
@@ -127,6 +129,8 @@ pub(crate) struct Ortho {
 
 /// Coarse level factor.
 pub(crate) const COARSE: usize = 4;
+/// Top level factor (a multiple of [`COARSE`]).
+pub(crate) const TOP: usize = 8;
 /// Lattice step (cells) at which the exact camera model is evaluated; pixels in between
 /// are interpolated (the ground-to-pixel map is smooth at this scale).
 const LATTICE: usize = 8;
@@ -290,9 +294,13 @@ pub(crate) fn project(
     let small = veg_raster.downsample(COARSE);
     let small_veg: Vec<bool> = small.val.iter().map(|v| v[1] > 0.5).collect();
     let coarse = gradient(&small, &small_veg);
+    let smaller = veg_raster.downsample(TOP);
+    let smaller_veg: Vec<bool> = smaller.val.iter().map(|v| v[1] > 0.5).collect();
+    let top = gradient(&smaller, &smaller_veg);
     Ok(Ortho {
         fine,
         coarse,
+        top,
         seen,
         camera,
         envelope: [x0 as f64 * g, y0 as f64 * g, x1 as f64 * g, y1 as f64 * g],
