@@ -2,7 +2,7 @@
 //! with planted defects, and optionally scores a processed flight against its truth.
 
 use anyhow::Context;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `besikta simulate`.
 #[derive(Debug, clap::Args)]
@@ -130,5 +130,31 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         result.frame,
         out.display()
     );
-    Ok(0)
+    Ok(warn_unplanted(
+        result.defects.len(),
+        cfg.defects,
+        cfg.center,
+        &cfg.register,
+    ))
+}
+
+/// Says when fewer defects were planted than asked; the exit code is 1 when none could
+/// be (a flight without ground truth is no test of anything).
+fn warn_unplanted(planted: usize, asked: usize, center: [f64; 2], register: &Path) -> u8 {
+    if planted >= asked {
+        return 0;
+    }
+    let [lat, lon] = center;
+    eprintln!(
+        "warning: planted {planted} of {asked} defects: around {lat},{lon} the flight covers \
+         too few roads and roofs of {} with room for them (defects go on assets in the middle \
+         of the flight, apart from each other); choose a --center over mapped streets and \
+         buildings, or fly more --photos",
+        register.display()
+    );
+    if planted == 0 {
+        1
+    } else {
+        0
+    }
 }

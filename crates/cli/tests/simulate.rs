@@ -140,3 +140,34 @@ fn evaluate_scores_the_fixture_truth_against_itself() {
     assert_eq!(m["asset_id_accuracy"], 1.0);
     assert!(m["median_err_m"].as_f64().unwrap() < 0.01, "{m}");
 }
+
+#[test]
+fn a_flight_over_no_assets_says_it_planted_nothing_and_exits_1() {
+    let out = tempfile::tempdir().unwrap();
+    let register = fixtures().join("registers/helsinki.osm.pbf");
+    // 3 km north-east of the register's extent: no road or roof in view.
+    let o = besikta(&[
+        "simulate",
+        "--assets",
+        register.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--center",
+        "60.19,24.99",
+        "--photos",
+        "2",
+        "--width",
+        "320",
+        "--defects",
+        "5",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("warning: planted 0 of 5 defects")
+            && stderr.contains("60.19,24.99")
+            && stderr.contains("helsinki.osm.pbf")
+            && stderr.contains("--center"),
+        "{stderr}"
+    );
+}
