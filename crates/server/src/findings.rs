@@ -86,17 +86,25 @@ fn filter_from(query: &HashMap<String, String>) -> ApiResult<FindingFilter> {
     }
     if let Some(b) = query.get("bbox") {
         let v: Vec<f64> = b.split(',').filter_map(|x| x.trim().parse().ok()).collect();
-        if v.len() != 4 || v[0] > v[2] || v[1] > v[3] {
-            return Err(ApiError::bad_request(
-                "bbox must be min_lon,min_lat,max_lon,max_lat (WGS 84 degrees)",
-            ));
+        // NaN compares false with everything, so it would pass the order checks below and
+        // match nothing: refuse anything that is not a real longitude and latitude.
+        let lon = |x: f64| (-180.0..=180.0).contains(&x);
+        let lat = |y: f64| (-90.0..=90.0).contains(&y);
+        if v.len() != 4
+            || !(lon(v[0]) && lat(v[1]) && lon(v[2]) && lat(v[3]))
+            || v[0] > v[2]
+            || v[1] > v[3]
+        {
+            return Err(ApiError::bad_request(format!(
+                "bbox {b:?} is not an area: give min_lon,min_lat,max_lon,max_lat in WGS 84 degrees (longitudes -180 to 180, latitudes -90 to 90, minimum first)"
+            )));
         }
         filter.bbox = Some([v[0], v[1], v[2], v[3]]);
     }
     if let Some(s) = query.get("since") {
         filter.since = Some(parse_timestamp(s).ok_or_else(|| {
             ApiError::bad_request(format!(
-                "since {s:?} is not a date: use 2026-05-31 or 2026-05-31T12:00:00Z"
+                "since {s:?} is not a real date: use 2026-05-31 or 2026-05-31T12:00:00Z"
             ))
         })?);
     }

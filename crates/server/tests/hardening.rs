@@ -195,3 +195,46 @@ async fn an_unreadable_register_is_refused_and_the_previous_one_kept() {
     );
     assert!(r.json()["assets"].as_u64().unwrap() > 100, "{}", r.json());
 }
+
+#[tokio::test]
+async fn impossible_bbox_and_dates_are_refused_with_a_reason() {
+    let e = env();
+    let viewer = e.token("a", "viewer");
+    let flight = e.create_flight("a", "filters").await;
+    for (query, names) in [
+        ("bbox=NaN,60,25,61", "bbox"),
+        ("bbox=24,60,inf,61", "bbox"),
+        ("bbox=24,-95,25,61", "bbox"),
+        ("bbox=-200,60,25,61", "bbox"),
+        ("since=2026-02-30", "since"),
+        ("since=2025-02-29", "since"),
+        ("since=2026-04-31T00:00:00Z", "since"),
+        ("since=2026-05-01T12:00:00+25:00", "since"),
+    ] {
+        for uri in [
+            format!("/api/v1/findings.geojson?{query}"),
+            format!("/api/v1/flights/{flight}/findings.geojson?{query}"),
+        ] {
+            let r = e.get(&uri, viewer).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}");
+            let reason = r.json()["error"].as_str().unwrap().to_string();
+            assert!(reason.contains(names), "{uri}: {reason}");
+        }
+    }
+    // Real edge days still work.
+    for ok in [
+        "since=2024-02-29",
+        "since=2026-12-31T23:59:59Z",
+        "bbox=-180,-90,180,90",
+    ] {
+        let r = e
+            .get(&format!("/api/v1/findings.geojson?{ok}"), viewer)
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{ok}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+}

@@ -34,6 +34,15 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 /// `2026-11-23T15:56:07Z`.
 pub fn format_rfc3339(secs: i64) -> String {
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
@@ -67,7 +76,10 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     let year = num(parts.next()?)?;
     let month = num(parts.next()?)?;
     let day = num(parts.next()?)?;
-    if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+    if parts.next().is_some()
+        || !(1..=12).contains(&month)
+        || !(1..=days_in_month(year, month)).contains(&day)
+    {
         return None;
     }
     let mut secs = days_from_civil(year, month, day) * 86_400;
@@ -79,7 +91,11 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     } else if let Some(i) = rest.rfind(['+', '-']) {
         let sign = if rest.as_bytes()[i] == b'-' { -1 } else { 1 };
         let (h, m) = rest[i + 1..].split_once(':')?;
-        (&rest[..i], sign * (num(h)? * 3600 + num(m)? * 60))
+        let (h, m) = (num(h)?, num(m)?);
+        if h > 18 || m > 59 {
+            return None;
+        }
+        (&rest[..i], sign * (h * 3600 + m * 60))
     } else {
         (rest, 0)
     };
@@ -88,7 +104,7 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     let h = num(hms.next()?)?;
     let m = num(hms.next()?)?;
     let s = hms.next().map(num).unwrap_or(Some(0))?;
-    if h > 23 || m > 59 || s > 60 {
+    if hms.next().is_some() || h > 23 || m > 59 || s > 60 {
         return None;
     }
     secs += h * 3600 + m * 60 + s - offset;
@@ -112,6 +128,12 @@ mod tests {
         let t = 1_795_449_367;
         assert_eq!(parse_timestamp(&format_rfc3339(t)), Some(t));
         assert_eq!(parse_timestamp("2026-13-01"), None);
+        assert_eq!(parse_timestamp("2026-02-30"), None);
+        assert_eq!(parse_timestamp("2100-02-29"), None);
+        assert_eq!(parse_timestamp("2000-02-29"), Some(951_782_400));
+        assert_eq!(parse_timestamp("2026-06-31"), None);
+        assert_eq!(parse_timestamp("2026-05-01T12:00:00+25:00"), None);
+        assert_eq!(parse_timestamp("2026-05-01T12:00:00:00"), None);
         assert_eq!(parse_timestamp("yesterday"), None);
     }
 }
