@@ -117,7 +117,9 @@ pub fn workorders_geojson(orders: &[WorkOrder]) -> Value {
                     "asset_kind": w.asset_kind, "class": w.class, "count": w.count,
                     "length_m": round2(w.length_m), "area_m2": round2(w.area_m2),
                     "worst_severity": w.worst_severity, "condition_score": w.condition_score.map(round2),
-                    "location": w.location, "photos": w.photos, "finding_ids": w.finding_ids,
+                    "location": w.location,
+                    "photos": w.photos.iter().map(|p| photo_name(p)).collect::<Vec<_>>(),
+                    "finding_ids": w.finding_ids,
                 },
             })
         })
@@ -129,11 +131,27 @@ fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
+/// The file name of a photo path (`/srv/besikta/flights/7/DJI_0001.JPG` -> `DJI_0001.JPG`):
+/// work orders go to contractors, who need the photo's name, not the server's folders.
+pub fn photo_name(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
+/// One CSV cell: quoted when needed (RFC 4180), and text that a spreadsheet would run as a
+/// formula (`=`, `+`, `-`, `@`, tab, carriage return first: OWASP's CSV injection rule)
+/// prefixed with `'`, so a register name such as `=HYPERLINK(...)` stays text. Numbers we
+/// wrote ("-0.50") are left as numbers.
 fn csv_field(s: &str) -> String {
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']) && s.parse::<f64>().is_err();
+    let s = if formula {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
     }
 }
 
@@ -166,7 +184,11 @@ pub fn workorders_csv(orders: &[WorkOrder]) -> String {
                 .map(|s| format!("{s:.1}"))
                 .unwrap_or_default(),
             w.location.clone(),
-            w.photos.join(" "),
+            w.photos
+                .iter()
+                .map(|p| photo_name(p))
+                .collect::<Vec<_>>()
+                .join(" "),
             w.finding_ids.join(" "),
         ];
         let line: Vec<String> = row.iter().map(|s| csv_field(s)).collect();
