@@ -72,4 +72,6 @@ pub enum ServerError {
     Role(String),
     #[error("cannot draw a random token from the operating system: {0}")]
     Random(String),
+    #[error("the tile URL {url:?} cannot be put in a Content-Security-Policy header; give a plain https://host/{{z}}/{{x}}/{{y}}.png address")]
+    TileUrl { url: String },
 }

@@ -15,6 +15,7 @@ mod jobs;
 mod metrics;
 mod openapi;
 mod registers;
+mod security;
 mod uploads;
 mod web;
 
@@ -92,6 +93,8 @@ struct Inner {
     metrics: Metrics,
     uploads: uploads::ActiveUploads,
     jobs: jobs::Signal,
+    /// The Content-Security-Policy header, fixed at start.
+    csp: axum::http::HeaderValue,
 }
 
 /// Shared state of the handlers and workers; cheap to clone.
@@ -134,6 +137,18 @@ impl AppState {
             eprintln!("besikta: {requeued} interrupted job(s) queued again");
         }
         jobs::remove_orphan_outputs(&store, &config.data_dir);
+        if let Some(url) = &config.tile_url {
+            if security::tile_origin(url).is_none() {
+                return Err(ServerError::TileUrl { url: url.clone() });
+            }
+        }
+        let csp = security::content_security_policy(
+            config.tile_url.as_deref(),
+            &web::inline_script_hashes(),
+        );
+        let csp = axum::http::HeaderValue::from_str(&csp).map_err(|_| ServerError::TileUrl {
+            url: config.tile_url.clone().unwrap_or_default(),
+        })?;
         let state = AppState {
             inner: Arc::new(Inner {
                 store: Arc::new(store),
@@ -141,6 +156,7 @@ impl AppState {
                 metrics: Metrics::default(),
                 uploads: uploads::ActiveUploads::default(),
                 jobs: jobs::Signal::default(),
+                csp,
             }),
         };
         let finished = uploads::finish_interrupted(&state);
@@ -217,6 +233,10 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(metrics::healthz))
         .route("/metrics", get(metrics::metrics))
         .merge(web::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security::add_headers,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::count_requests,

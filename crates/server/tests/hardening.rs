@@ -5,6 +5,7 @@
 
 mod common;
 
+use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use besikta_store::{JobResult, SqliteStore, Store};
 use common::{env, fixture, Env};
@@ -237,4 +238,60 @@ async fn impossible_bbox_and_dates_are_refused_with_a_reason() {
             String::from_utf8_lossy(&r.body)
         );
     }
+}
+
+#[tokio::test]
+async fn pages_and_api_send_security_headers() {
+    let e =
+        common::env_with(|c| c.tile_url = Some("https://tiles.example.org/{z}/{x}/{y}.png".into()));
+    let admin = e.token("a", "admin").to_string();
+    for (uri, token) in [
+        ("/", None),
+        ("/map", None),
+        ("/upload", None),
+        ("/static/map.js", None),
+        ("/static/nothing.js", None),
+        ("/healthz", None),
+        ("/api/v1/openapi.json", None),
+        ("/api/v1/flights", Some(admin.as_str())),
+        ("/api/v1/flights", None),
+    ] {
+        let r = e.send(Method::GET, uri, token, &[], Body::empty()).await;
+        assert_eq!(r.header("x-frame-options"), Some("DENY"), "{uri}");
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{uri}");
+        let csp = r
+            .header("content-security-policy")
+            .unwrap_or_else(|| panic!("{uri} has no Content-Security-Policy"));
+        for directive in [
+            "default-src 'self'",
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+        ] {
+            assert!(csp.contains(directive), "{uri}: {csp}");
+        }
+        assert!(!csp.contains("unsafe-eval"), "{uri}: {csp}");
+    }
+    // The map's workers and tiles are allowed; the home page's one inline script by its hash.
+    let csp = e.send(Method::GET, "/map", None, &[], Body::empty()).await;
+    let csp = csp.header("content-security-policy").unwrap();
+    assert!(csp.contains("worker-src 'self' blob:"), "{csp}");
+    assert!(csp.contains("https://tiles.example.org"), "{csp}");
+    let home = e.send(Method::GET, "/", None, &[], Body::empty()).await;
+    let html = String::from_utf8(home.body.clone()).unwrap();
+    let inline = html
+        .split("<script>")
+        .nth(1)
+        .and_then(|s| s.split("</script>").next())
+        .expect("the home page has an inline script");
+    let hash = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(inline.as_bytes()))
+    };
+    assert!(
+        home.header("content-security-policy")
+            .unwrap()
+            .contains(&format!("'sha256-{hash}'")),
+        "the inline script is allowed by its hash"
+    );
 }
