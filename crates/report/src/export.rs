@@ -37,13 +37,82 @@ pub fn ccw_closed(ring: &[[f64; 2]]) -> Vec<[f64; 2]> {
     r
 }
 
+/// Coordinates are written to 7 decimals: 1e-7 degrees is about 1 cm, enough, and keeps
+/// files small.
+const SCALE: f64 = 1e7;
+
 fn round7(p: [f64; 2]) -> Value {
-    // 1e-7 degrees is about 1 cm: enough, and keeps files small.
-    json!([(p[0] * 1e7).round() / 1e7, (p[1] * 1e7).round() / 1e7])
+    json!([
+        (p[0] * SCALE).round() / SCALE,
+        (p[1] * SCALE).round() / SCALE
+    ])
 }
 
-fn ring_json(ring: &[[f64; 2]]) -> Value {
-    Value::Array(ccw_closed(ring).into_iter().map(round7).collect())
+/// Smallest outline worth a finding, m²: below it rounding to 1 cm leaves no shape.
+pub const MIN_RING_AREA_M2: f64 = 1e-4;
+
+/// A WGS 84 ring as RFC 7946 wants it once written: rounded to 7 decimals *first*, then
+/// repeated positions removed, closed, counter-clockwise for an exterior (clockwise for a
+/// hole), with at least 4 positions and an area of at least [`MIN_RING_AREA_M2`]. `None`
+/// for a ring that rounding leaves degenerate: a sliver. Orientation and area are decided
+/// on the rounded integers, exactly, so no reader can find the written ring clockwise.
+pub fn rfc7946_ring(ring: &[[f64; 2]], exterior: bool) -> Option<Vec<[f64; 2]>> {
+    let mut pts: Vec<[i64; 2]> = Vec::with_capacity(ring.len() + 1);
+    for p in ring {
+        if !(p[0].is_finite() && p[1].is_finite()) {
+            return None;
+        }
+        let q = [(p[0] * SCALE).round() as i64, (p[1] * SCALE).round() as i64];
+        if pts.last() != Some(&q) {
+            pts.push(q);
+        }
+    }
+    while pts.len() > 1 && pts.first() == pts.last() {
+        pts.pop();
+    }
+    if pts.len() < 3 {
+        return None;
+    }
+    let n = pts.len();
+    let area2: i128 = (0..n)
+        .map(|i| {
+            let (a, b) = (pts[i], pts[(i + 1) % n]);
+            i128::from(a[0]) * i128::from(b[1]) - i128::from(b[0]) * i128::from(a[1])
+        })
+        .sum();
+    // One unit of the grid is 1e-7 degrees: about 1.1 cm north-south, cos(lat) of that east-west.
+    let lat = pts[0][1] as f64 / SCALE;
+    let unit_m2 = 0.011_132 * 0.011_132 * lat.to_radians().cos().abs();
+    if (area2.unsigned_abs() as f64) / 2.0 * unit_m2 < MIN_RING_AREA_M2 || area2 == 0 {
+        return None;
+    }
+    if (area2 < 0) == exterior {
+        // Keep the first position first.
+        pts[1..].reverse();
+    }
+    pts.push(pts[0]);
+    Some(
+        pts.iter()
+            .map(|q| [q[0] as f64 / SCALE, q[1] as f64 / SCALE])
+            .collect(),
+    )
+}
+
+/// Removes findings whose outline is a sliver once written ([`rfc7946_ring`]), counting
+/// them under `sliver` in `dropped`.
+pub fn drop_slivers(
+    findings: Vec<Finding>,
+    dropped: &mut std::collections::BTreeMap<String, usize>,
+) -> Vec<Finding> {
+    let before = findings.len();
+    let kept: Vec<Finding> = findings
+        .into_iter()
+        .filter(|f| rfc7946_ring(&f.polygon, true).is_some())
+        .collect();
+    if kept.len() < before {
+        *dropped.entry("sliver".to_string()).or_default() += before - kept.len();
+    }
+    kept
 }
 
 /// Properties shared by the GeoJSON and the GeoPackage.
@@ -87,17 +156,20 @@ fn finding_properties(f: &Finding) -> serde_json::Map<String, Value> {
     }
 }
 
-/// `findings.geojson`: RFC 7946 (WGS 84 lon/lat, CCW exteriors, no `crs` member).
+/// `findings.geojson`: RFC 7946 (WGS 84 lon/lat, CCW exteriors after rounding, no `crs`
+/// member). A finding whose outline is a sliver ([`rfc7946_ring`]) is left out; reports
+/// from [`crate::build_report`] have none (they are dropped, and counted, before ids).
 pub fn findings_geojson(findings: &[Finding]) -> Value {
     let features: Vec<Value> = findings
         .iter()
-        .map(|f| {
-            json!({
+        .filter_map(|f| {
+            let ring = rfc7946_ring(&f.polygon, true)?;
+            Some(json!({
                 "type": "Feature",
                 "id": f.id,
-                "geometry": {"type": "Polygon", "coordinates": [ring_json(&f.polygon)]},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
                 "properties": finding_properties(f),
-            })
+            }))
         })
         .collect();
     json!({"type": "FeatureCollection", "features": features})
@@ -252,7 +324,10 @@ pub fn findings_gpkg(path: &Path, findings: &[Finding], crs: &str) -> Result<(),
         .create_defn_fields(&fields)
         .map_err(|e| write_err(path, e))?;
     for f in findings {
-        let ring = ccw_closed(&f.polygon);
+        // The same outline as the GeoJSON's, slivers left out alike.
+        let Some(ring) = rfc7946_ring(&f.polygon, true) else {
+            continue;
+        };
         let wkt = format!(
             "POLYGON(({}))",
             ring.iter()

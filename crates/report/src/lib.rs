@@ -199,7 +199,9 @@ pub fn build_report_with(
         observations
     };
     let findings = merge::merge_observations(observations, frame, cfg)?;
-    let mut findings = evidence::apply(findings, coverage, frame, &cfg.evidence, &mut dropped)?;
+    let findings = evidence::apply(findings, coverage, frame, &cfg.evidence, &mut dropped)?;
+    // Outlines that rounding to the 1 cm of our files would leave degenerate.
+    let mut findings = export::drop_slivers(findings, &mut dropped);
     for (i, f) in findings.iter_mut().enumerate() {
         f.id = format!("F{:05}", i + 1);
     }
