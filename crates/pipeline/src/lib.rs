@@ -500,6 +500,14 @@ pub fn process_with(
         } else {
             EvidenceRules::default()
         },
+        merge: besikta_report::MergeRules {
+            box_classes: models
+                .iter()
+                .filter(|m| matches!(m.manifest().task, besikta_infer::manifest::Task::Detection))
+                .flat_map(|m| m.manifest().classes.iter().map(|k| k.name.clone()))
+                .collect(),
+            ..besikta_report::MergeRules::default()
+        },
         ..ReportConfig::default()
     };
     let report = build_report_with(observations, &coverage, &registers, &frame, &report_cfg)?;

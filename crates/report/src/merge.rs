@@ -40,6 +40,10 @@ pub struct MergeRules {
     pub crack_max_angle_deg: f64,
     /// Length / width ratio above which an outline has a direction.
     pub elongated_ratio: f64,
+    /// Classes that come from detectors (boxes, one object each after non-maximum
+    /// suppression) rather than segmentation outlines (which a model may cut into pieces);
+    /// the process job fills it from the model manifests.
+    pub box_classes: Vec<String>,
 }
 
 impl Default for MergeRules {
@@ -48,6 +52,7 @@ impl Default for MergeRules {
             crack_gap_m: 0.3,
             crack_max_angle_deg: 30.0,
             elongated_ratio: 3.0,
+            box_classes: vec!["pothole".into()],
         }
     }
 }
@@ -303,7 +308,7 @@ pub fn merge_observations(
                 extent: rect.map_or(0.0, |r| r.width().hypot(r.height())),
                 axis: principal_axis(&pts, cfg.merge.elongated_ratio),
                 is_crack: o.length_px.is_some(),
-                is_box: o.length_px.is_none() && o.pixel_polygon.len() == 4,
+                is_box: cfg.merge.box_classes.contains(&o.class),
             }
         })
         .collect();
