@@ -54,6 +54,9 @@ pub struct Args {
     /// JPEG quality, 1-100.
     #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: u8,
+    /// Also write the true ground as a GeoTIFF orthophoto (working CRS, about 5 cm/px).
+    #[arg(long, value_name = "FILE")]
+    pub orthophoto: Option<PathBuf>,
     /// Instead of simulating: score FINDINGS (a findings.geojson) against TRUTH (a
     /// truth.geojson) and print the metrics as JSON.
     #[arg(long, num_args = 2, value_names = ["TRUTH", "FINDINGS"], conflicts_with_all = ["assets", "out"])]
@@ -112,6 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         jpeg_quality: args.quality,
         patches: args.patches,
         patch_mm_per_px: args.patch_mm_per_px,
+        orthophoto: args.orthophoto.clone(),
         ..defaults
     };
     let result = besikta_sim::simulate_with_progress(&cfg, &mut |done, total| {

@@ -17,6 +17,7 @@ pub mod camera;
 pub mod defects;
 pub mod evaluate;
 pub mod exif;
+pub mod orthophoto;
 pub mod patches;
 pub mod plan;
 pub mod render;
@@ -91,6 +92,9 @@ pub struct SimConfig {
     pub patch_mm_per_px: f64,
     /// Capture time of the first photo, EXIF form; photos follow every 2 s.
     pub start_time: String,
+    /// Also write the true ground as a GeoTIFF orthophoto here (working CRS, about 5 cm
+    /// per pixel or the texture's cell if coarser).
+    pub orthophoto: Option<PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -115,6 +119,7 @@ impl Default for SimConfig {
             patches: None,
             patch_mm_per_px: 1.0,
             start_time: "2024:06:01 10:00:00".into(),
+            orthophoto: None,
         }
     }
 }
@@ -330,6 +335,10 @@ pub fn simulate_with_progress(
         None => defects::draw(&mut tex, &planted),
     }
 
+    if let Some(path) = &cfg.orthophoto {
+        let factor = ((0.05 / cell).floor() as usize).max(1);
+        orthophoto::write(&tex, &frame, path, factor)?;
+    }
     std::fs::create_dir_all(&cfg.out_dir).map_err(|e| SimError::Write {
         path: cfg.out_dir.display().to_string(),
         message: e.to_string(),
