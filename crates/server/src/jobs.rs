@@ -7,7 +7,6 @@
 //! state and the folder it points to change in one transaction at the end. A worker that
 //! lost its lease (the job was re-queued meanwhile) stores nothing.
 
-use crate::metrics::Metrics;
 use crate::AppState;
 use besikta_pipeline::{ProcessConfig, Progress};
 use besikta_report::RegisterSource;
@@ -120,7 +119,6 @@ pub fn run_job(state: &AppState, job: &Job) {
             .complete_job(job, &result)
             .map(|o| (o, result.output_dir)),
         Ok(Err(message)) => {
-            Metrics::add(&state.metrics().jobs_failed, 1);
             if let Err(e) = store.fail_job(job, &message) {
                 eprintln!("besikta: cannot record the failure of job {}: {e}", job.id);
             }
@@ -132,7 +130,6 @@ pub fn run_job(state: &AppState, job: &Job) {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            Metrics::add(&state.metrics().jobs_failed, 1);
             let _ = store.fail_job(job, &format!("processing crashed: {message}"));
             return;
         }
@@ -144,7 +141,6 @@ pub fn run_job(state: &AppState, job: &Job) {
             },
             _,
         )) => {
-            Metrics::add(&state.metrics().jobs_done, 1);
             if let Some(old) = previous_output_dir {
                 let _ = std::fs::remove_dir_all(state.data_dir().join(old));
             }

@@ -159,6 +159,7 @@ impl AppState {
                 csp,
             }),
         };
+        state.metrics().started.get_or_init(std::time::Instant::now);
         let finished = uploads::finish_interrupted(&state);
         if finished > 0 {
             eprintln!("besikta: {finished} upload(s) interrupted after their last byte finished");

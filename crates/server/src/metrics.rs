@@ -1,24 +1,23 @@
 //! `/healthz`, `/metrics` (Prometheus text format) and the counters behind them.
 
+use crate::auth::{Auth, Right};
+use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Counters since the process started.
+/// Counters of this process's HTTP layer: no organisation's figures, so `/metrics` can
+/// show them without a token.
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub http_requests: AtomicU64,
     pub http_errors: AtomicU64,
-    pub upload_bytes: AtomicU64,
-    pub photos_stored: AtomicU64,
-    pub photos_duplicate: AtomicU64,
-    pub photos_rejected: AtomicU64,
-    pub jobs_done: AtomicU64,
-    pub jobs_failed: AtomicU64,
+    /// When the process started, for `besikta_uptime_seconds`.
+    pub started: std::sync::OnceLock<std::time::Instant>,
 }
 
 impl Metrics {
@@ -53,72 +52,92 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus text. Without a token: this process's HTTP figures only (they say nothing
+/// about any organisation). With an admin token: also that organisation's flights, photos,
+/// findings and jobs, and never another's.
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    auth: Result<Auth, ApiError>,
+) -> Result<Response, ApiError> {
+    let org = if headers.contains_key(header::AUTHORIZATION) {
+        let auth = auth?;
+        auth.require(Right::Admin)?;
+        Some(auth.org_id())
+    } else {
+        None
+    };
     let m = state.metrics();
     let mut out = String::new();
-    let mut counter = |name: &str, help: &str, v: u64| {
+    let mut metric = |kind: &str, name: &str, help: &str, v: u64| {
         let _ = writeln!(
             out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
         );
     };
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    counter(
+    metric(
+        "counter",
         "besikta_http_requests_total",
         "HTTP requests answered.",
         get(&m.http_requests),
     );
-    counter(
+    metric(
+        "counter",
         "besikta_http_server_errors_total",
         "HTTP answers with a 5xx status.",
         get(&m.http_errors),
     );
-    counter(
-        "besikta_upload_bytes_total",
-        "Photo bytes received.",
-        get(&m.upload_bytes),
+    let uptime = m
+        .started
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs();
+    metric(
+        "gauge",
+        "besikta_uptime_seconds",
+        "Seconds since the process started.",
+        uptime,
     );
-    counter(
-        "besikta_photos_stored_total",
-        "Photos stored.",
-        get(&m.photos_stored),
-    );
-    counter(
-        "besikta_photos_duplicate_total",
-        "Uploads of a photo already stored (no-ops).",
-        get(&m.photos_duplicate),
-    );
-    counter(
-        "besikta_photos_rejected_total",
-        "Uploads refused (corrupt, too large, disk full).",
-        get(&m.photos_rejected),
-    );
-    counter(
-        "besikta_jobs_done_total",
-        "Processing jobs finished by this process.",
-        get(&m.jobs_done),
-    );
-    counter(
-        "besikta_jobs_failed_total",
-        "Processing jobs failed in this process.",
-        get(&m.jobs_failed),
-    );
-    if let Ok(jobs) = state.store().job_counts() {
+    if let Some(org) = org {
+        let stats = state.store().org_stats(org)?;
+        let n = |v: i64| v.max(0) as u64;
+        metric(
+            "gauge",
+            "besikta_flights",
+            "Flights of your organisation.",
+            n(stats.flights),
+        );
+        metric(
+            "gauge",
+            "besikta_photos",
+            "Photos stored for your organisation.",
+            n(stats.photos),
+        );
+        metric(
+            "gauge",
+            "besikta_photo_bytes",
+            "Bytes of your organisation's stored photos.",
+            n(stats.photo_bytes),
+        );
+        metric(
+            "gauge",
+            "besikta_findings",
+            "Findings of your organisation.",
+            n(stats.findings),
+        );
         let _ = writeln!(
             out,
-            "# HELP besikta_jobs Jobs in the queue by state.\n# TYPE besikta_jobs gauge"
+            "# HELP besikta_jobs Your organisation's jobs by state.\n# TYPE besikta_jobs gauge"
         );
         for (s, n) in [
-            ("queued", jobs.queued),
-            ("running", jobs.running),
-            ("done", jobs.done),
-            ("failed", jobs.failed),
+            ("queued", stats.jobs.queued),
+            ("running", stats.jobs.running),
+            ("done", stats.jobs.done),
+            ("failed", stats.jobs.failed),
         ] {
             let _ = writeln!(out, "besikta_jobs{{state=\"{s}\"}} {n}");
         }
     }
-    if let Ok(n) = state.store().finding_count() {
-        let _ = writeln!(out, "# HELP besikta_findings Findings stored.\n# TYPE besikta_findings gauge\nbesikta_findings {n}");
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

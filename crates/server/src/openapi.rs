@@ -114,7 +114,7 @@ pub fn document() -> Value {
                 "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"role": {"enum": ["crew", "viewer", "planner", "admin"]}}}}}},
                 "responses": {"201": {"description": "{\"token\": \"...\"} (shown once)"}}}},
             "/healthz": {"get": {"summary": "200 when the database answers", "security": [], "responses": {"200": {"description": "ok"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "text exposition format"}}}}
+            "/metrics": {"get": {"summary": "Prometheus metrics: without a token this process's HTTP figures only; with an admin token also that organisation's flights, photos, findings and jobs", "security": [{}, {"bearer": []}], "responses": {"200": {"description": "text exposition format"}, "401": {"description": "unknown token"}, "403": {"description": "a token that is not an admin's"}}}}
         }
     })
 }

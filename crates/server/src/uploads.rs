@@ -14,7 +14,6 @@
 use crate::auth::{Auth, Right};
 use crate::error::{ApiError, ApiResult};
 use crate::flights::find_flight;
-use crate::metrics::Metrics;
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Multipart, Path, State};
@@ -152,24 +151,15 @@ pub fn ingest_file(
     part: &FsPath,
 ) -> Result<Ingested, Refused> {
     let result = ingest_inner(state, flight_id, file_name, part);
-    let m = state.metrics();
-    match &result {
-        Ok(Ingested::Stored(p)) => {
-            Metrics::add(&m.photos_stored, 1);
-            Metrics::add(&m.upload_bytes, p.size);
-        }
-        Ok(Ingested::Duplicate(_)) => Metrics::add(&m.photos_duplicate, 1),
-        Err(r) => {
-            let _ = std::fs::remove_file(part);
-            Metrics::add(&m.photos_rejected, 1);
-            let _ = state.store().add_upload_rejection(
-                flight_id,
-                &RejectedPhoto {
-                    file: safe_name(file_name),
-                    reason: r.reason.clone(),
-                },
-            );
-        }
+    if let Err(r) = &result {
+        let _ = std::fs::remove_file(part);
+        let _ = state.store().add_upload_rejection(
+            flight_id,
+            &RejectedPhoto {
+                file: safe_name(file_name),
+                reason: r.reason.clone(),
+            },
+        );
     }
     result
 }
@@ -934,7 +924,6 @@ pub async fn multipart(
             Ok(()) => ingest_async(&state, flight_id, file_name.clone(), part).await,
             Err(r) => {
                 let _ = tokio::fs::remove_file(&part).await;
-                Metrics::add(&state.metrics().photos_rejected, 1);
                 let _ = state.store().add_upload_rejection(
                     flight_id,
                     &RejectedPhoto {

@@ -369,7 +369,10 @@ async fn multipart_stores_photos_once_and_rejects_bad_files_with_reasons() {
     assert_eq!(files[0]["sha256"], json!(sha256_hex(&photo)));
     assert_eq!(files[1]["status"], json!("rejected"));
     assert!(
-        files[1]["reason"].as_str().unwrap().contains("not a JPEG photo"),
+        files[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a JPEG photo"),
         "{files}"
     );
     assert_eq!(files[2]["status"], json!("rejected"));
@@ -602,7 +605,10 @@ async fn tus_upload_in_pieces_with_checksums() {
     let r = patch(&e, &bad_uri, crew, 0, b"not a jpeg!", None).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.header("besikta-photo"), Some("rejected"));
-    assert!(r.json()["error"].as_str().unwrap().contains("not a JPEG photo"));
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("not a JPEG photo"));
     let f = e
         .get(&format!("/api/v1/flights/{flight}"), crew)
         .await
@@ -653,12 +659,18 @@ async fn health_metrics_openapi_and_pages() {
     )
     .await;
     let m = e
-        .send(Method::GET, "/metrics", None, &[], Body::empty())
+        .send(
+            Method::GET,
+            "/metrics",
+            Some(e.token("a", "admin")),
+            &[],
+            Body::empty(),
+        )
         .await;
     let text = String::from_utf8(m.body).unwrap();
-    assert!(text.contains("besikta_photos_stored_total 1"), "{text}");
+    assert!(text.contains("besikta_photos 1"), "{text}");
     assert!(
-        text.contains(&format!("besikta_upload_bytes_total {}", photo.len())),
+        text.contains(&format!("besikta_photo_bytes {}", photo.len())),
         "{text}"
     );
     assert!(text.contains("besikta_jobs{state=\"queued\"} 0"), "{text}");

@@ -295,3 +295,82 @@ async fn pages_and_api_send_security_headers() {
         "the inline script is allowed by its hash"
     );
 }
+
+#[tokio::test]
+async fn metrics_show_no_organisation_figures_without_its_admin_token() {
+    let e = env();
+    let fa = e.create_flight("a", "a").await;
+    let fb = e.create_flight("b", "b").await;
+    e.multipart(fa, e.token("a", "crew"), &[("DJI_0001.JPG", photo(1))])
+        .await;
+    e.multipart(
+        fb,
+        e.token("b", "crew"),
+        &[("DJI_0001.JPG", photo(2)), ("DJI_0002.JPG", photo(3))],
+    )
+    .await;
+    process(&e, fa).await;
+    let public = e
+        .send(Method::GET, "/metrics", None, &[], Body::empty())
+        .await;
+    assert_eq!(public.status, StatusCode::OK);
+    let text = String::from_utf8(public.body).unwrap();
+    assert!(text.contains("besikta_http_requests_total"), "{text}");
+    for leak in [
+        "besikta_jobs",
+        "besikta_findings",
+        "photos",
+        "upload_bytes",
+        "flights",
+    ] {
+        assert!(!text.contains(leak), "{leak} without a token:\n{text}");
+    }
+    let viewer = e
+        .send(
+            Method::GET,
+            "/metrics",
+            Some(e.token("a", "viewer")),
+            &[],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(viewer.status, StatusCode::FORBIDDEN);
+    let admin = e
+        .send(
+            Method::GET,
+            "/metrics",
+            Some(e.token("a", "admin")),
+            &[],
+            Body::empty(),
+        )
+        .await;
+    let text = String::from_utf8(admin.body).unwrap();
+    assert!(
+        text.contains("besikta_photos 1\n"),
+        "only Espoo's photo:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("besikta_photo_bytes {}\n", photo(1).len())),
+        "{text}"
+    );
+    assert!(
+        text.contains("besikta_jobs{state=\"queued\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("besikta_flights 1\n"), "{text}");
+    let other = e
+        .send(
+            Method::GET,
+            "/metrics",
+            Some(e.token("b", "admin")),
+            &[],
+            Body::empty(),
+        )
+        .await;
+    let text = String::from_utf8(other.body).unwrap();
+    assert!(text.contains("besikta_photos 2\n"), "{text}");
+    assert!(
+        text.contains("besikta_jobs{state=\"queued\"} 0\n"),
+        "{text}"
+    );
+}

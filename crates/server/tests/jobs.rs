@@ -198,7 +198,7 @@ async fn a_job_that_cannot_run_fails_the_flight_with_a_reason() {
         .send(
             axum::http::Method::GET,
             "/metrics",
-            None,
+            Some(e.token("a", "admin")),
             &[],
             axum::body::Body::empty(),
         )

@@ -202,6 +202,16 @@ pub struct JobCounts {
     pub failed: i64,
 }
 
+/// One organisation's figures, for its admins' metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OrgStats {
+    pub flights: i64,
+    pub photos: i64,
+    pub photo_bytes: i64,
+    pub findings: i64,
+    pub jobs: JobCounts,
+}
+
 /// A finding as the pipeline wrote it, ready to store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewFinding {
@@ -326,13 +336,15 @@ pub trait Store: Send + Sync {
     fn requeue_running(&self) -> Result<usize>;
     /// Queues again `running` jobs whose lease expired; returns how many.
     fn requeue_expired(&self) -> Result<usize>;
+    /// Jobs by state across all organisations (the health check's query).
     fn job_counts(&self) -> Result<JobCounts>;
+    /// Counts of one organisation's flights, photos, findings and jobs.
+    fn org_stats(&self, org_id: i64) -> Result<OrgStats>;
 
     fn findings(&self, org_id: i64, filter: &FindingFilter) -> Result<Vec<FindingRow>>;
     fn finding(&self, org_id: i64, id: i64) -> Result<Option<FindingRow>>;
     /// Sets a finding's work-order status; false when no such finding in the organisation.
     fn set_finding_status(&self, org_id: i64, id: i64, status: &str) -> Result<bool>;
-    fn finding_count(&self) -> Result<i64>;
 
     fn put_register(&self, org_id: i64, kind: &str, path: &str) -> Result<()>;
     fn registers(&self, org_id: i64) -> Result<Vec<RegisterRow>>;

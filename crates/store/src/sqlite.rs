@@ -3,8 +3,8 @@
 use crate::time::{format_rfc3339, now};
 use crate::{
     CompleteOutcome, FindingFilter, FindingRow, Flight, FlightState, Job, JobCounts, JobResult,
-    Org, Photo, PhotoAdded, Principal, RegisterRow, RejectedPhoto, Result, Role, Store, StoreError,
-    Upload,
+    Org, OrgStats, Photo, PhotoAdded, Principal, RegisterRow, RejectedPhoto, Result, Role, Store,
+    StoreError, Upload,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
@@ -796,6 +796,40 @@ impl Store for SqliteStore {
         Ok(counts)
     }
 
+    fn org_stats(&self, org_id: i64) -> Result<OrgStats> {
+        let conn = self.conn();
+        let one = |query: &str| -> Result<i64> {
+            conn.query_row(query, [org_id], |r| r.get(0))
+                .map_err(sql("counting the organisation's data"))
+        };
+        let mut stats = OrgStats {
+            flights: one("SELECT COUNT(*) FROM flights WHERE org_id = ?1")?,
+            photos: one("SELECT COUNT(*) FROM photos p JOIN flights f ON f.id = p.flight_id WHERE f.org_id = ?1")?,
+            photo_bytes: one("SELECT COALESCE(SUM(p.size), 0) FROM photos p JOIN flights f ON f.id = p.flight_id WHERE f.org_id = ?1")?,
+            findings: one("SELECT COUNT(*) FROM findings WHERE org_id = ?1")?,
+            jobs: JobCounts::default(),
+        };
+        let mut stmt = conn
+            .prepare("SELECT state, COUNT(*) FROM jobs WHERE org_id = ?1 GROUP BY state")
+            .map_err(sql("counting jobs"))?;
+        let rows = stmt
+            .query_map([org_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(sql("counting jobs"))?;
+        for row in rows {
+            let (state, n) = row.map_err(sql("counting jobs"))?;
+            match state.as_str() {
+                "queued" => stats.jobs.queued = n,
+                "running" => stats.jobs.running = n,
+                "done" => stats.jobs.done = n,
+                "failed" => stats.jobs.failed = n,
+                _ => {}
+            }
+        }
+        Ok(stats)
+    }
+
     fn findings(&self, org_id: i64, filter: &FindingFilter) -> Result<Vec<FindingRow>> {
         let mut clauses = vec!["org_id = ?".to_string()];
         let mut values: Vec<rusqlite::types::Value> = vec![org_id.into()];
@@ -857,12 +891,6 @@ impl Store for SqliteStore {
             )
             .map_err(sql("setting the work-order status"))?;
         Ok(n == 1)
-    }
-
-    fn finding_count(&self) -> Result<i64> {
-        self.conn()
-            .query_row("SELECT COUNT(*) FROM findings", [], |r| r.get(0))
-            .map_err(sql("counting findings"))
     }
 
     fn put_register(&self, org_id: i64, kind: &str, path: &str) -> Result<()> {
