@@ -114,6 +114,7 @@ pub(crate) fn solve(
     huber_k: f64,
     iterations: usize,
     prior_scale: f64,
+    fixed: Option<usize>,
 ) -> Option<Solution> {
     let np = cam.len();
     let n = N * np;
@@ -124,7 +125,12 @@ pub(crate) fn solve(
         let mut m = vec![0.0f64; n * n];
         let mut rhs = vec![0.0f64; n];
         for k in 0..np {
-            let priors = [PRIOR_T_M, PRIOR_T_M, PRIOR_ROT_RAD, prior_scale];
+            let priors = if Some(k) == fixed {
+                // The reference does not move.
+                [1e-6; 4]
+            } else {
+                [PRIOR_T_M, PRIOR_T_M, PRIOR_ROT_RAD, prior_scale]
+            };
             for (c, p) in priors.iter().enumerate() {
                 m[(N * k + c) * n + N * k + c] += 1.0 / (p * p);
             }
@@ -169,7 +175,13 @@ pub(crate) fn solve(
     let mut out: Vec<[f64; 4]> = (0..np)
         .map(|k| [x[N * k], x[N * k + 1], x[N * k + 2], x[N * k + 3]])
         .collect();
-    apply_gauge(cam, &mut out, blocks);
+    // A block tied to the reference is anchored by it; the others by their mean.
+    let free: Vec<Vec<usize>> = blocks
+        .iter()
+        .filter(|b| fixed.is_none_or(|f| !b.contains(&f)))
+        .cloned()
+        .collect();
+    apply_gauge(cam, &mut out, &free);
     for (k, o) in obs.iter().enumerate() {
         let r = rows(o, cam);
         for (c, row) in r.iter().enumerate() {
@@ -275,7 +287,7 @@ mod tests {
                 }
             }
         }
-        let s = solve(&cam, &obs, &[vec![0, 1, 2, 3]], 1.5, 5, 1e-6).unwrap();
+        let s = solve(&cam, &obs, &[vec![0, 1, 2, 3]], 1.5, 5, 1e-6, None).unwrap();
         // Only differences are observable: compare with the truth under the same gauge.
         let mut expected = truth.to_vec();
         apply_gauge(&cam, &mut expected, &[vec![0, 1, 2, 3]]);

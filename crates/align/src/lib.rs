@@ -35,6 +35,9 @@
 mod adjust;
 mod correlate;
 mod ortho;
+mod reference;
+
+pub use reference::Reference;
 
 use adjust::Obs;
 use besikta_core::Capture;
@@ -187,6 +190,8 @@ pub struct AlignSummary {
     /// Whether a per-photo scale (height above the ground) was estimated: only when it
     /// lowers the residual RMS by a fifth or more.
     pub scale_estimated: bool,
+    /// What became of the reference orthophoto, when one was given.
+    pub reference: Option<String>,
     /// Time spent decoding and projecting photos, correlating pairs, and in total, seconds.
     pub project_s: f64,
     pub correlate_s: f64,
@@ -405,6 +410,17 @@ fn project_all(
 /// Aligns a flight's photos to each other. Never fails as a whole: every photo that cannot
 /// be aligned keeps its metadata pose with the reason.
 pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignment {
+    align_with_reference(captures, ground, cfg, None)
+}
+
+/// [`align`], also matching every photo to a reference orthophoto: those ties enter the
+/// same adjustment and fix the absolute position of the blocks they reach.
+pub fn align_with_reference(
+    captures: &[Capture],
+    ground: &Ground,
+    cfg: &AlignConfig,
+    reference: Option<&Reference>,
+) -> Alignment {
     let t0 = Instant::now();
     let n = captures.len();
     let metadata = |c: &Capture, reason: String| PhotoPose {
@@ -482,6 +498,71 @@ pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignm
         }
         pairs.push(rep);
     }
+    // The reference, as one more photo that does not move (index n).
+    let mut ref_index = None;
+    let mut reference_note = None;
+    let mut ref_camera = [0.0; 2];
+    if let Some(r) = reference {
+        let env = orthos.iter().flatten().map(|o| o.envelope).fold(
+            [f64::MAX, f64::MAX, f64::MIN, f64::MIN],
+            |a, e| {
+                [
+                    a[0].min(e[0]),
+                    a[1].min(e[1]),
+                    a[2].max(e[2]),
+                    a[3].max(e[3]),
+                ]
+            },
+        );
+        let h = captures
+            .iter()
+            .find_map(|c| Some(c.absolute_altitude_m? - c.relative_altitude_m?))
+            .unwrap_or(0.0);
+        let projected = if env[0] < env[2] {
+            r.project(&frame, env, h, cfg.vegetation_exg)
+        } else {
+            Err("no photo could be placed on the ground".into())
+        };
+        match projected {
+            Ok(ro) => {
+                ref_index = Some(n);
+                ref_camera = ro.camera;
+                let mut matched = 0;
+                for (k, o) in orthos.iter().enumerate() {
+                    let Some(o) = o else { continue };
+                    let mut rep = PairReport {
+                        a: format!("reference {}", r.path().display()),
+                        b: captures[k].file.clone(),
+                        overlap: 1.0,
+                        accepted: false,
+                        peak: None,
+                        margin: None,
+                        shift_m: None,
+                        ties: 0,
+                        reason: None,
+                    };
+                    match correlate::match_pair(&ro, o, cfg) {
+                        Ok(m) => {
+                            matched += 1;
+                            rep.peak = Some(m.peak);
+                            rep.margin = Some(m.margin);
+                            rep.shift_m = Some(m.shift_m);
+                            rep.ties = m.ties.len();
+                            rep.accepted = true;
+                            obs.extend(m.ties.iter().map(|&tie| Obs { a: n, b: k, tie }));
+                        }
+                        Err(e) => rep.reason = Some(format!("against the reference: {e}")),
+                    }
+                    pairs.push(rep);
+                }
+                reference_note = Some(format!(
+                    "{matched} photos matched the reference {}",
+                    r.path().display()
+                ));
+            }
+            Err(e) => reference_note = Some(format!("reference not used: {e}")),
+        }
+    }
     let correlate_s = t_correlate.elapsed().as_secs_f64();
     for (i, o) in orthos.iter().enumerate() {
         if o.is_some() && !candidates.iter().any(|&(a, b, _)| a == i || b == i) {
@@ -498,21 +579,23 @@ pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignm
 
     // Solve; photos whose correction does not improve their residuals leave and the rest
     // is solved again.
-    let cams: Vec<[f64; 2]> = orthos
+    let mut cams: Vec<[f64; 2]> = orthos
         .iter()
         .map(|o| o.as_ref().map(|o| o.camera).unwrap_or([0.0; 2]))
         .collect();
+    cams.push(ref_camera);
+    let nn = n + 1;
     let mut solution = None;
     let mut scale = false;
     for _ in 0..5 {
         if obs.is_empty() {
             break;
         }
-        let bl = blocks(n, &obs);
+        let bl = blocks(nn, &obs);
         // Scale (height above the ground) only where the data ask for it: it must cut the
         // residual RMS by a fifth.
-        let fixed = adjust::solve(&cams, &obs, &bl, cfg.huber_k, 8, 1e-6);
-        let free = adjust::solve(&cams, &obs, &bl, cfg.huber_k, 8, PRIOR_SCALE);
+        let fixed = adjust::solve(&cams, &obs, &bl, cfg.huber_k, 8, 1e-6, ref_index);
+        let free = adjust::solve(&cams, &obs, &bl, cfg.huber_k, 8, PRIOR_SCALE, ref_index);
         let robust_rms = |s: &adjust::Solution| {
             let mut v: Vec<f64> = s.residuals.iter().map(|r| r[0].hypot(r[1])).collect();
             v.sort_by(f64::total_cmp);
@@ -565,14 +648,20 @@ pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignm
         }
     }
     let accepted_pairs: Vec<(usize, usize)> = {
-        let mut v: Vec<(usize, usize)> = obs.iter().map(|o| (o.a, o.b)).collect();
+        let mut v: Vec<(usize, usize)> = obs
+            .iter()
+            .filter(|o| o.a < n && o.b < n)
+            .map(|o| (o.a, o.b))
+            .collect();
         v.dedup();
         v
     };
     for p in pairs.iter_mut() {
         let i = captures.iter().position(|c| c.file == p.a);
         let j = captures.iter().position(|c| c.file == p.b);
+        let to_ref = i.is_none() && obs.iter().any(|o| o.a == n && Some(o.b) == j);
         if p.accepted
+            && !to_ref
             && !accepted_pairs
                 .iter()
                 .any(|&(a, b)| Some(a) == i && Some(b) == j)
@@ -583,6 +672,11 @@ pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignm
         }
     }
 
+    let anchored: Vec<usize> = blocks(nn, &obs)
+        .into_iter()
+        .filter(|b| b.contains(&n))
+        .flatten()
+        .collect();
     let mut photos = Vec::with_capacity(n);
     for (k, c) in captures.iter().enumerate() {
         let mine: Vec<usize> = (0..obs.len())
@@ -616,7 +710,11 @@ pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignm
         partners.dedup();
         photos.push(PhotoPose {
             file: c.file.clone(),
-            source: PoseSource::Flight,
+            source: if anchored.contains(&k) {
+                PoseSource::Reference
+            } else {
+                PoseSource::Flight
+            },
             latitude: Some(ll[0]),
             longitude: Some(ll[1]),
             correction_m: [te, tn],
@@ -635,7 +733,7 @@ pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignm
     let after = solution
         .as_ref()
         .and_then(|s| rms(s.residuals.iter().copied()));
-    finish(
+    let mut a = finish(
         photos,
         pairs,
         accepted_pairs,
@@ -643,7 +741,9 @@ pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignm
         [project_s, correlate_s],
         scale,
         t0,
-    )
+    );
+    a.summary.reference = reference_note;
+    a
 }
 
 fn finish(
@@ -667,6 +767,7 @@ fn finish(
         residual_rms_before_m: before,
         residual_rms_after_m: after,
         scale_estimated,
+        reference: None,
         project_s,
         correlate_s,
         seconds: t0.elapsed().as_secs_f64(),

@@ -57,7 +57,7 @@ pub(crate) struct Raster {
 }
 
 impl Raster {
-    fn new(x0: i64, y0: i64, w: usize, h: usize) -> Raster {
+    pub fn new(x0: i64, y0: i64, w: usize, h: usize) -> Raster {
         Raster {
             x0,
             y0,
@@ -285,10 +285,20 @@ pub(crate) fn project(
             veg[k] = exg[nearest] > exg_threshold;
         }
     }
+    Ok(levels(
+        gray,
+        &veg,
+        camera,
+        [x0 as f64 * g, y0 as f64 * g, x1 as f64 * g, y1 as f64 * g],
+    ))
+}
+
+/// The gradient levels of a grey raster on the flight grid (`veg` marks masked cells).
+pub(crate) fn levels(gray: Raster, veg: &[bool], camera: [f64; 2], envelope: [f64; 4]) -> Ortho {
     let seen = gray.ok.clone();
-    let fine = gradient(&blur(&gray), &veg);
-    let mut veg_raster = gray.clone();
-    for (v, &g) in veg_raster.val.iter_mut().zip(&veg) {
+    let fine = gradient(&blur(&gray), veg);
+    let mut veg_raster = gray;
+    for (v, &g) in veg_raster.val.iter_mut().zip(veg) {
         v[1] = if g { 1.0 } else { 0.0 };
     }
     let small = veg_raster.downsample(COARSE);
@@ -297,14 +307,14 @@ pub(crate) fn project(
     let smaller = veg_raster.downsample(TOP);
     let smaller_veg: Vec<bool> = smaller.val.iter().map(|v| v[1] > 0.5).collect();
     let top = gradient(&smaller, &smaller_veg);
-    Ok(Ortho {
+    Ortho {
         fine,
         coarse,
         top,
         seen,
         camera,
-        envelope: [x0 as f64 * g, y0 as f64 * g, x1 as f64 * g, y1 as f64 * g],
-    })
+        envelope,
+    }
 }
 
 /// Sobel gradient (east, north) of a grey raster, in grey levels per cell; cells that are

@@ -281,3 +281,108 @@ fn a_uniform_ground_keeps_metadata_poses_with_the_reason() {
     }
     assert_eq!(a.apply(&caps), caps);
 }
+
+/// Absolute position error RMS (metres) and largest absolute yaw error (degrees).
+fn absolute(e: &[([f64; 2], f64)]) -> (f64, f64) {
+    let n = e.len() as f64;
+    let rms = (e
+        .iter()
+        .map(|x| x.0[0].powi(2) + x.0[1].powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt();
+    (rms, e.iter().map(|x| x.1.abs()).fold(0.0, f64::max))
+}
+
+#[test]
+fn a_reference_orthophoto_in_another_crs_fixes_the_absolute_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    let utm = dir.path().join("truth-utm.tif");
+    let sim = simulate(&SimConfig {
+        register: helsinki(),
+        out_dir: photos.clone(),
+        seed: 1207,
+        photos: 12,
+        width_px: 1200,
+        altitude_m: 40.0,
+        overlap_pct: 70.0,
+        defects: 4,
+        gps_noise_m: 2.0,
+        yaw_noise_deg: 1.0,
+        orthophoto: Some(utm.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    // The municipality's orthophoto is in ETRS-TM35FIN, not the flight's UTM zone.
+    let tm35 = dir.path().join("truth-tm35fin.tif");
+    let st = std::process::Command::new("gdalwarp")
+        .args(["-q", "-t_srs", "EPSG:3067", "-r", "bilinear"])
+        .arg(&utm)
+        .arg(&tm35)
+        .status()
+        .expect("gdalwarp runs");
+    assert!(st.success());
+    let caps = captures(&photos);
+    let reference = besikta_align::Reference::open(&tm35).unwrap();
+    let a = besikta_align::align_with_reference(
+        &caps,
+        &Ground::TakeOffPlane,
+        &AlignConfig::default(),
+        Some(&reference),
+    );
+    report(&a);
+    let (before, _) = absolute(&errors(&sim, &caps));
+    let (after, yaw) = absolute(&errors(&sim, &a.apply(&caps)));
+    eprintln!("absolute position error {before:.3} m RMS with metadata, {after:.3} m with the reference; largest yaw error {yaw:.3} deg");
+    assert!(
+        a.photos.iter().all(|p| p.source == PoseSource::Reference),
+        "{:?}",
+        a.summary
+    );
+    assert!(before > 1.0, "{before}");
+    assert!(after <= 0.3, "absolute error {after} m");
+    assert!(yaw <= 0.2, "yaw {yaw} deg");
+}
+
+#[test]
+fn a_reference_that_does_not_cover_the_flight_is_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    flight(&photos, 9, 4, 2.0, 1.0);
+    // A small orthophoto of another place (a second flight 2 km away).
+    let other = dir.path().join("other.tif");
+    simulate(&SimConfig {
+        register: helsinki(),
+        out_dir: dir.path().join("other"),
+        seed: 9,
+        photos: 1,
+        width_px: 400,
+        defects: 0,
+        center: [60.1850, 24.9500],
+        orthophoto: Some(other.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    let caps = captures(&photos);
+    let reference = besikta_align::Reference::open(&other).unwrap();
+    let a = besikta_align::align_with_reference(
+        &caps,
+        &Ground::TakeOffPlane,
+        &AlignConfig::default(),
+        Some(&reference),
+    );
+    let note = a.summary.reference.clone().unwrap();
+    assert!(note.contains("does not cover"), "{note}");
+    // The flight is still aligned to itself.
+    assert!(
+        a.photos.iter().all(|p| p.source == PoseSource::Flight),
+        "{:?}",
+        a.photos
+    );
+    // And a file that is not a raster says so.
+    let bad = dir.path().join("notes.txt");
+    std::fs::write(&bad, "not a raster").unwrap();
+    let e = besikta_align::Reference::open(&bad).unwrap_err();
+    assert!(e.contains("cannot read the reference"), "{e}");
+}
