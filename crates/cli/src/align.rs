@@ -2,7 +2,7 @@
 //! refined pose of every photo (and every pair tried) as JSON.
 
 use anyhow::Context;
-use besikta_align::{align, recheck, AlignConfig, PoseSource};
+use besikta_align::{align_with_reference, recheck, AlignConfig, PoseSource, Reference};
 use besikta_georef::{Dem, Ground};
 use serde_json::json;
 use std::path::PathBuf;
@@ -17,6 +17,10 @@ pub struct Args {
     /// DEM/DSM GeoTIFF for the ground (default: a plane at the take-off height).
     #[arg(long)]
     pub dem: Option<PathBuf>,
+    /// Reference orthophoto (GeoTIFF or any raster GDAL reads, any CRS): the photos are
+    /// also matched to it, which fixes the absolute position.
+    #[arg(long, value_name = "ORTHO")]
+    pub reference: Option<PathBuf>,
     /// Output JSON with each photo's refined pose, every pair tried and the figures.
     #[arg(short = 'o', long = "out", required = true)]
     pub out: PathBuf,
@@ -64,7 +68,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         search_radius_m: args.search,
         ..AlignConfig::default()
     };
-    let a = align(&scan.captures, &ground, &cfg);
+    let reference = match &args.reference {
+        Some(p) => Some(Reference::open(p).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let a = align_with_reference(&scan.captures, &ground, &cfg, reference.as_ref());
     let s = &a.summary;
     let n = scan.captures.len();
     println!(
@@ -78,6 +86,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         s.seconds,
         s.seconds * 1000.0 / n as f64
     );
+    if let Some(r) = &s.reference {
+        println!("  {r}");
+    }
     for p in &a.photos {
         match p.source {
             PoseSource::Metadata => println!(

@@ -53,6 +53,10 @@ pub struct Args {
     /// Do not align the photos to each other: place each from its own metadata pose.
     #[arg(long)]
     pub no_align: bool,
+    /// Reference orthophoto (GeoTIFF, any CRS) to align the photos to: fixes the absolute
+    /// position.
+    #[arg(long, value_name = "ORTHO", conflicts_with = "no_align")]
+    pub reference: Option<PathBuf>,
 }
 
 fn parse_kind(s: &str) -> Result<AssetKind, String> {
@@ -133,6 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let opts = ProcessOptions {
         align: !args.no_align,
+        reference: args.reference.clone(),
         ..ProcessOptions::default()
     };
     let outcome = process_with(&cfg, &opts, &mut show).context("processing the flight failed")?;
@@ -154,6 +159,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             a.residual_rms_after_m.map_or("-".into(), |v| format!("{v:.3}")),
             a.seconds
         );
+        if let Some(r) = &a.reference {
+            println!("  {r}");
+        }
     }
     for r in &s.rejected {
         println!("  rejected {}: {}", r.file, r.reason);

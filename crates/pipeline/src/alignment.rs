@@ -13,6 +13,10 @@ pub struct ProcessOptions {
     /// Align the flight's photos to each other before placing detections (default on).
     pub align: bool,
     pub align_config: AlignConfig,
+    /// A reference orthophoto (any CRS) the photos are also matched to: fixes the
+    /// absolute position. One that cannot be read or does not cover the flight is set
+    /// aside with a note in `summary.json`; the flight is still aligned to itself.
+    pub reference: Option<std::path::PathBuf>,
 }
 
 impl Default for ProcessOptions {
@@ -20,6 +24,7 @@ impl Default for ProcessOptions {
         ProcessOptions {
             align: true,
             align_config: AlignConfig::default(),
+            reference: None,
         }
     }
 }
@@ -33,7 +38,19 @@ pub(crate) fn run(
     if !opts.align || captures.is_empty() {
         return (captures.to_vec(), None);
     }
-    let a = besikta_align::align(captures, ground, &opts.align_config);
+    let reference = opts
+        .reference
+        .as_deref()
+        .map(besikta_align::Reference::open);
+    let mut a = match &reference {
+        Some(Ok(r)) => {
+            besikta_align::align_with_reference(captures, ground, &opts.align_config, Some(r))
+        }
+        _ => besikta_align::align(captures, ground, &opts.align_config),
+    };
+    if let Some(Err(e)) = reference {
+        a.summary.reference = Some(format!("reference not used: {e}"));
+    }
     (a.apply(captures), Some(a))
 }
 
