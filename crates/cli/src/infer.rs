@@ -6,6 +6,7 @@ use besikta_infer::{
     decode_photo, draw_overlay, Device, EngineConfig, InferError, InferOptions, Manifest, Model,
     PhotoResult,
 };
+use besikta_pipeline::scale::too_coarse;
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -105,13 +106,29 @@ impl From<&Detection> for JsonDetection {
     }
 }
 
-/// The photo's GSD from its EXIF/XMP pose over the take-off plane, when it has one.
-fn georef_gsd_mm(path: &Path) -> Option<f64> {
-    let capture = besikta_ingest::read_capture(path).ok()?;
+/// One photo read by the decoding thread.
+struct Decoded {
+    path: PathBuf,
+    img: Result<image_rgb::RgbImage, InferError>,
+    /// Ground sampling distance, mm per pixel: `--gsd-mm`, else from georeferencing.
+    gsd_mm: Option<f64>,
+    /// Focal length in pixels from the photo's metadata, when known.
+    focal_px: Option<f64>,
+}
+
+/// The photo's focal length in pixels and its GSD from its EXIF/XMP pose over the
+/// take-off plane, when it has them.
+fn from_metadata(path: &Path) -> (Option<f64>, Option<f64>) {
+    let Ok(capture) = besikta_ingest::read_capture(path) else {
+        return (None, None);
+    };
     let ground = besikta_georef::Ground::TakeOffPlane;
-    let geometry = besikta_georef::PhotoGeometry::new(&capture, &ground).ok()?;
-    let cm = geometry.gsd_cm_center().ok()?;
-    (cm.is_finite() && cm > 0.0).then_some(cm * 10.0)
+    let gsd = besikta_georef::PhotoGeometry::new(&capture, &ground)
+        .ok()
+        .and_then(|g| g.gsd_cm_center().ok())
+        .filter(|cm| cm.is_finite() && *cm > 0.0)
+        .map(|cm| cm * 10.0);
+    (capture.focal_length_px, gsd)
 }
 
 /// Runs the subcommand; the returned byte is the process exit code.
@@ -140,11 +157,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
 
     // Decode the next photo on another thread while the current one is inferred.
-    let (tx, rx) = mpsc::sync_channel::<(
-        PathBuf,
-        Result<image_rgb::RgbImage, InferError>,
-        Option<f64>,
-    )>(1);
+    let (tx, rx) = mpsc::sync_channel::<Decoded>(1);
     let paths = args.paths.clone();
     let gsd_override = args.gsd_mm;
     // The same decompression-bomb guard as every other path that reads photos.
@@ -152,8 +165,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let decoder = std::thread::spawn(move || {
         for path in paths {
             let img = decode_photo(&path, max_pixels);
-            let gsd = gsd_override.or_else(|| img.as_ref().ok().and_then(|_| georef_gsd_mm(&path)));
-            if tx.send((path, img, gsd)).is_err() {
+            let (focal_px, gsd) = if img.is_ok() {
+                from_metadata(&path)
+            } else {
+                (None, None)
+            };
+            let decoded = Decoded {
+                gsd_mm: gsd_override.or(gsd),
+                path,
+                img,
+                focal_px,
+            };
+            if tx.send(decoded).is_err() {
                 break;
             }
         }
@@ -165,10 +188,32 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    for (path, img, gsd_mm) in rx {
+    for Decoded {
+        path,
+        img,
+        gsd_mm,
+        focal_px,
+    } in rx
+    {
         let file = path.display().to_string();
-        if let Some(g) = gsd_mm {
-            warn_far_from_model(&file, g, model.manifest());
+        let manifest = model.manifest();
+        if img.is_ok() && gsd_mm.is_none() {
+            eprintln!(
+                "besikta infer: {file}: no ground sampling distance known (no GPS height and \
+                 camera in its metadata), so model `{}` sees it at its own scale as if it were \
+                 {} mm/px; pass --gsd-mm with the photo's millimetres per pixel",
+                manifest.name, manifest.gsd.mm_per_px
+            );
+        }
+        // Too coarse for the model: not enlarged to fit (the detail is not there).
+        let height_m = focal_px.zip(gsd_mm).map(|(f, g)| f * g / 1000.0);
+        if let Some(skip) = gsd_mm.and_then(|g| too_coarse(manifest, g, height_m)) {
+            eprintln!("besikta infer: skipped {file}: {skip}");
+            report.errors.push(JsonError {
+                file,
+                reason: skip.to_string(),
+            });
+            continue;
         }
         let result = img.and_then(|img| {
             let res = model.infer_image(&img, &InferOptions { gsd_mm, roi: None })?;
@@ -211,21 +256,6 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 }
 
 use besikta_infer::image as image_rgb;
-
-/// Upsampling far beyond the photo's detail multiplies the work without adding information:
-/// say so, because it is usually the wrong model for the photos.
-fn warn_far_from_model(file: &str, gsd_mm: f64, manifest: &Manifest) {
-    let factor = gsd_mm / manifest.gsd.mm_per_px;
-    if gsd_mm > manifest.gsd.max_mm_per_px && factor > 4.0 {
-        eprintln!(
-            "besikta infer: {file} is at {gsd_mm:.1} mm/px but model `{}` was trained at {} mm/px: \
-             upsampling {factor:.0}x ({:.0}x the tiles); use a model trained near this GSD, or --gsd-mm to override",
-            manifest.name,
-            manifest.gsd.mm_per_px,
-            factor * factor
-        );
-    }
-}
 
 fn write_outputs(
     args: &Args,

@@ -167,10 +167,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         println!("  rejected {}: {}", r.file, r.reason);
     }
     for m in &s.models {
+        let coarse = if m.photos_skipped_for_scale > 0 {
+            format!(
+                "; not run on {} photos too coarse for it ({} tiles)",
+                m.photos_skipped_for_scale, m.tiles_skipped_for_scale
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "model {} {}: {} detections, {} of {} tiles skipped (no asset in view)",
+            "model {} {}: {} detections, {} of {} tiles skipped (no asset in view){coarse}",
             m.name, m.version, m.detections, m.tiles_skipped, m.tiles_total
         );
+    }
+    for w in &s.warnings {
+        println!("warning: {w}");
     }
     println!(
         "findings: {} ({} on registered assets, {} unmatched); work orders: {}",

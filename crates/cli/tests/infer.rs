@@ -167,3 +167,51 @@ fn a_decompression_bomb_is_refused_by_name_and_the_batch_goes_on() {
         .unwrap()
         .contains("decompression bomb"));
 }
+
+#[test]
+fn without_a_gsd_it_says_so_and_asks_for_gsd_mm() {
+    let output = besikta()
+        .arg("infer")
+        .arg("--model")
+        .arg(fixtures().join("models/mtscrack_static.toml"))
+        .arg(fixtures().join("cracks/deepcrack_11114.jpg"))
+        .args(["--threads", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("deepcrack_11114.jpg: no ground sampling distance known")
+            && stderr.contains("as if it were 1 mm/px")
+            && stderr.contains("pass --gsd-mm"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_photo_coarser_than_the_model_is_skipped_not_enlarged() {
+    // A Brighton drone photo (17 mm/px at 40 m) and a close-up crack model (at most 1.4
+    // mm/px): before, it was enlarged 17 times (289 times the tiles) and run anyway.
+    let output = besikta()
+        .arg("infer")
+        .arg("--model")
+        .arg(fixtures().join("models/mtscrack_static.toml"))
+        .arg(fixtures().join("brighton/DJI_0020.JPG"))
+        .args(["--format", "json", "--threads", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(json["photos"].as_array().unwrap().is_empty());
+    let reason = json["errors"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("mtscrack (crack) needs 1.4 mm/px or finer; this photo is 1.7 cm/px")
+            && reason.ends_with("fly at 3 m or lower with this camera"),
+        "{reason}"
+    );
+    assert!(
+        stderr.contains("skipped") && stderr.contains("DJI_0020.JPG"),
+        "{stderr}"
+    );
+}

@@ -83,3 +83,61 @@ fn a_photo_that_fails_to_decode_is_rejected_and_not_counted_as_processed() {
         rejected[0]
     );
 }
+
+#[test]
+fn a_model_finer_than_the_flight_is_not_run_and_the_crew_hears_how_low_to_fly() {
+    // fixtures/models holds a close-up crack model (at most 1.4 mm/px) and, in coarse/, the
+    // same network declared at 68 mm/px; the Brighton photo is 17 mm/px.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let photo = fixtures().join("brighton/DJI_0020.JPG");
+    let o = besikta(&[
+        "process",
+        photo.to_str().unwrap(),
+        "--models",
+        fixtures().join("models").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let advice = "mtscrack (crack) needs 1.4 mm/px or finer; this flight is 1.7 cm/px \
+                  (1 of 1 photos coarser, not run): fly at 3 m or lower with this camera";
+    assert!(stdout.contains(&format!("warning: {advice}")), "{stdout}");
+    assert!(
+        stdout.contains("not run on 1 photos too coarse for it"),
+        "{stdout}"
+    );
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["warnings"], serde_json::json!([advice]));
+    let models = summary["models"].as_array().unwrap();
+    let fine = models
+        .iter()
+        .find(|m| {
+            m["manifest"]
+                .as_str()
+                .unwrap()
+                .ends_with("mtscrack_static.toml")
+        })
+        .unwrap();
+    assert_eq!(fine["photos_skipped_for_scale"], 1);
+    assert_eq!(fine["tiles_total"], 0, "not a tile was run");
+    // Enlarged 12x to 1.4 mm/px it would have needed thousands of 256 px tiles.
+    assert!(
+        fine["tiles_skipped_for_scale"].as_u64().unwrap() > 1000,
+        "{fine}"
+    );
+    let coarse = models
+        .iter()
+        .find(|m| {
+            m["manifest"]
+                .as_str()
+                .unwrap()
+                .ends_with("mtscrack_coarse.toml")
+        })
+        .unwrap();
+    assert_eq!(coarse["photos_skipped_for_scale"], 0);
+    assert!(coarse["tiles_total"].as_u64().unwrap() > 0);
+}

@@ -59,6 +59,7 @@ pub enum PipelineError {
 
 mod alignment;
 mod roi;
+pub mod scale;
 
 pub use alignment::ProcessOptions;
 pub mod vegetation;
@@ -106,12 +107,11 @@ pub struct ModelSummary {
     pub tiles_skipped: usize,
     /// Photos this model was not run on, with the reason.
     pub photos_skipped: Vec<Rejected>,
+    /// Of those, photos coarser than the model accepts ([`scale`]): not enlarged to fit.
+    pub photos_skipped_for_scale: usize,
+    /// Tiles those photos would have needed, enlarged to the model's scale.
+    pub tiles_skipped_for_scale: usize,
 }
-
-/// Largest enlargement of a photo to reach a model's GSD. A model trained on close-ups
-/// (1 mm/px) would need a drone photo (17 mm/px) enlarged 17 times: tens of thousands of
-/// tiles, and it would still see detail the photo does not have.
-pub const MAX_UPSAMPLE: f64 = 4.0;
 
 /// `summary.json`.
 #[derive(Debug, Clone, Serialize)]
@@ -119,6 +119,9 @@ pub struct Summary {
     pub photos_found: usize,
     pub photos_processed: usize,
     pub rejected: Vec<Rejected>,
+    /// What the crew should know about the flight: models not run on photos too coarse
+    /// for them, with the height to fly ([`scale`]).
+    pub warnings: Vec<String>,
     pub detections: usize,
     pub findings: usize,
     pub findings_matched: usize,
@@ -313,8 +316,12 @@ pub fn process_with(
             tiles_total: 0,
             tiles_skipped: 0,
             photos_skipped: Vec::new(),
+            photos_skipped_for_scale: 0,
+            tiles_skipped_for_scale: 0,
         })
         .collect();
+    // Photos too coarse for each model, for the flight's advice.
+    let mut scale_skips: Vec<Vec<scale::TooCoarse>> = vec![Vec::new(); models.len()];
 
     // Georeferencing.
     let t = Instant::now();
@@ -430,17 +437,31 @@ pub fn process_with(
                 .is_empty()
                 .then(|| vegetation::VegetationMask::new(&img, &veg_rule));
             let veg_roi = veg.as_ref().map(|v| v.roi());
-            for (m, ms) in models.iter_mut().zip(model_summaries.iter_mut()) {
-                let model_gsd_mm = m.manifest().gsd.mm_per_px;
-                if gsd_cm * 10.0 > model_gsd_mm * MAX_UPSAMPLE {
+            for ((m, ms), skips) in models
+                .iter_mut()
+                .zip(model_summaries.iter_mut())
+                .zip(scale_skips.iter_mut())
+            {
+                // The camera's height over the ground, from the GSD it gives there.
+                let height_m = c
+                    .focal_length_px
+                    .map(|f| gsd_cm / 100.0 * f)
+                    .or(c.relative_altitude_m);
+                if let Some(skip) = scale::too_coarse(m.manifest(), gsd_cm * 10.0, height_m) {
+                    let plan = besikta_infer::tiling::TilePlan::new(
+                        c.width,
+                        c.height,
+                        m.manifest(),
+                        Some(gsd_cm * 10.0),
+                        None,
+                    );
+                    ms.tiles_skipped_for_scale += plan.tiles_total;
+                    ms.photos_skipped_for_scale += 1;
                     ms.photos_skipped.push(Rejected {
                         file: c.file.clone(),
-                        reason: format!(
-                            "the photo has {:.1} mm per pixel but the model needs {:.1}: more than {MAX_UPSAMPLE}x finer than the photo",
-                            gsd_cm * 10.0,
-                            model_gsd_mm
-                        ),
+                        reason: skip.to_string(),
                     });
+                    skips.push(skip);
                     continue;
                 }
                 let kinds: Vec<_> = m.manifest().classes.iter().map(|k| k.asset_kind).collect();
@@ -489,6 +510,10 @@ pub fn process_with(
         Ok(())
     })?;
     timings.decode_s = decode_s;
+    let warnings: Vec<String> = scale_skips
+        .iter()
+        .filter_map(|s| scale::flight_advice(s, photos_decoded))
+        .collect();
     timings.infer_s = t.elapsed().as_secs_f64();
 
     // Report.
@@ -548,6 +573,7 @@ pub fn process_with(
         photos_found,
         photos_processed: photos_decoded,
         rejected,
+        warnings,
         detections: detections_total,
         findings: report.findings.len(),
         findings_matched: matched,
