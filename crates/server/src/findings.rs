@@ -4,6 +4,7 @@
 use crate::auth::{Auth, Right};
 use crate::error::{ApiError, ApiResult};
 use crate::flights::find_flight;
+use crate::jobs::scrub_paths;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -144,6 +145,11 @@ pub async fn flight_findings(
     Ok(geojson_response(collection(&rows)))
 }
 
+/// A file of the data folder as an error message may show it: relative to the folder.
+fn shown(state: &AppState, path: &std::path::Path) -> String {
+    scrub_paths(&path.display().to_string(), state.config())
+}
+
 fn output_file(state: &AppState, flight: &Flight, name: &str) -> Option<std::path::PathBuf> {
     let dir = flight.output_dir.as_ref()?;
     let path = state.data_dir().join(dir).join(name);
@@ -161,7 +167,7 @@ pub async fn flight_footprints(
         .ok_or_else(|| ApiError::not_found("footprints (the flight is not processed yet)"))?;
     let text = tokio::fs::read_to_string(&path)
         .await
-        .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", shown(&state, &path))))?;
     Ok(([(header::CONTENT_TYPE, GEOJSON)], text).into_response())
 }
 
@@ -357,7 +363,7 @@ pub async fn photo(
     })
     .await
     .map_err(|e| ApiError::internal(format!("the crop crashed: {e}")))?
-    .map_err(ApiError::internal)?;
+    .map_err(|m| ApiError::internal(scrub_paths(&m, state.config())))?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/jpeg"),
@@ -441,8 +447,9 @@ pub async fn workorders_csv(
         let Some(path) = output_file(&state, flight, "workorders.csv") else {
             continue;
         };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ApiError::internal(format!("cannot read {}: {e}", shown(&state, &path)))
+        })?;
         let records = csv_records(&text);
         let Some((head, rows)) = records.split_first() else {
             continue;
@@ -475,10 +482,11 @@ pub async fn workorders_geojson(
         let Some(path) = output_file(&state, flight, "workorders.geojson") else {
             continue;
         };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ApiError::internal(format!("cannot read {}: {e}", shown(&state, &path)))
+        })?;
         let v: Value = serde_json::from_str(&text)
-            .map_err(|e| ApiError::internal(format!("{} is damaged: {e}", path.display())))?;
+            .map_err(|e| ApiError::internal(format!("{} is damaged: {e}", shown(&state, &path))))?;
         for mut f in v["features"].as_array().cloned().unwrap_or_default() {
             if f["properties"].is_object() {
                 f["properties"]["flight_id"] = json!(flight.id);
@@ -506,7 +514,7 @@ pub async fn workorders_gpkg(
     })?;
     let bytes = tokio::fs::read(&path)
         .await
-        .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", shown(&state, &path))))?;
     Ok(attachment(
         "application/geopackage+sqlite3",
         &format!("flight-{}-findings.gpkg", flight.id),

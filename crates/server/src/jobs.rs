@@ -7,7 +7,7 @@
 //! state and the folder it points to change in one transaction at the end. A worker that
 //! lost its lease (the job was re-queued meanwhile) stores nothing.
 
-use crate::AppState;
+use crate::{AppState, ServerConfig};
 use besikta_pipeline::{ProcessConfig, Progress};
 use besikta_report::RegisterSource;
 use besikta_store::{CompleteOutcome, Job, JobResult, NewFinding, RejectedPhoto, Store};
@@ -110,10 +110,40 @@ fn worker_loop(state: &AppState, stop: &AtomicBool) {
     }
 }
 
+/// Text an organisation may read: paths in the data folder made relative to it, the
+/// server's own folders named by their role, so no absolute server path leaks.
+pub(crate) fn scrub_paths(text: &str, config: &ServerConfig) -> String {
+    let mut out = text.to_string();
+    let mut replace = |path: &Path, with: &str| {
+        let p = path.display().to_string();
+        if p.len() > 1 {
+            out = out
+                .replace(&format!("{p}/"), with)
+                .replace(&p, with.trim_end_matches('/'));
+        }
+    };
+    replace(&config.data_dir, "");
+    replace(&config.models_dir, "the server's models folder/");
+    if let Some(dem) = &config.dem {
+        replace(dem, "the server's elevation model/");
+    }
+    out
+}
+
+/// A progress report as stored on the flight, its file relative to the data folder.
+fn progress_value(p: &Progress, config: &ServerConfig) -> Value {
+    let mut v = serde_json::to_value(p).unwrap_or(Value::Null);
+    if let Some(file) = p.file.as_deref() {
+        v["file"] = Value::String(scrub_paths(file, config));
+    }
+    v
+}
+
 /// Runs one job to the end, storing its results or its failure.
 pub fn run_job(state: &AppState, job: &Job) {
     let store = state.store();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(state, job)));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(state, job)))
+        .map(|r| r.map_err(|message| scrub_paths(&message, state.config())));
     let outcome = match result {
         Ok(Ok(result)) => store
             .complete_job(job, &result)
@@ -130,6 +160,7 @@ pub fn run_job(state: &AppState, job: &Job) {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
+            let message = scrub_paths(&message, state.config());
             let _ = store.fail_job(job, &format!("processing crashed: {message}"));
             return;
         }
@@ -201,7 +232,7 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
         // Renewing on every report would write the database per tile; once a second is plenty.
         if last_renew.elapsed() >= Duration::from_secs(1) || p.done == p.total {
             last_renew = Instant::now();
-            let progress = serde_json::to_value(p).unwrap_or(Value::Null);
+            let progress = progress_value(p, config);
             match store.renew_job(job, LEASE_SECS, &progress) {
                 Ok(true) => {}
                 Ok(false) => lease_lost = true,
@@ -214,7 +245,11 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
         let _ = std::fs::remove_dir_all(&out_dir);
         return Err("the job was taken over by another worker".into());
     }
-    read_products(&out_dir, &rel_out)
+    let mut result = read_products(&out_dir, &rel_out)?;
+    for r in &mut result.rejected {
+        r.reason = scrub_paths(&r.reason, config);
+    }
+    Ok(result)
 }
 
 fn read_json(path: &Path) -> Result<Value, String> {
@@ -337,5 +372,39 @@ pub fn remove_orphan_outputs(store: &dyn Store, data_dir: &Path) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_and_errors_carry_no_server_paths() {
+        let mut config = ServerConfig::new("/srv/besikta", "/opt/models");
+        config.dem = Some("/opt/dem.tif".into());
+        let p = Progress {
+            stage: besikta_pipeline::Stage::Infer,
+            done: 1,
+            total: 3,
+            file: Some("/srv/besikta/flights/7/photos/DJI_0001.JPG".into()),
+        };
+        let v = progress_value(&p, &config);
+        assert_eq!(v["file"], "flights/7/photos/DJI_0001.JPG");
+        assert_eq!(v["done"], 1);
+        assert_eq!(
+            scrub_paths(
+                "no models found in /opt/models: put manifests there; cannot read /opt/dem.tif",
+                &config
+            ),
+            "no models found in the server's models folder: put manifests there; cannot read the server's elevation model"
+        );
+        assert_eq!(
+            scrub_paths(
+                "cannot read /srv/besikta/orgs/1/registers/roads.gpkg",
+                &config
+            ),
+            "cannot read orgs/1/registers/roads.gpkg"
+        );
     }
 }

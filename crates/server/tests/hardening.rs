@@ -374,3 +374,38 @@ async fn metrics_show_no_organisation_figures_without_its_admin_token() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_errors_name_no_server_paths() {
+    let empty = tempfile::tempdir().unwrap();
+    let models = empty.path().to_path_buf();
+    let e = common::env_with(move |c| c.models_dir = models);
+    let flight = e.create_flight("a", "no models").await;
+    let crew = e.token("a", "crew");
+    e.multipart(flight, crew, &[("DJI_0001.JPG", photo(1))])
+        .await;
+    assert_eq!(process(&e, flight).await.status, StatusCode::ACCEPTED);
+    let workers = besikta_server::Workers::start(&e.state);
+    let start = std::time::Instant::now();
+    let f = loop {
+        let f = e
+            .get(&format!("/api/v1/flights/{flight}"), crew)
+            .await
+            .json();
+        if f["state"] == json!("failed") || f["state"] == json!("done") {
+            break f;
+        }
+        assert!(start.elapsed().as_secs() < 120, "{f}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    workers.stop();
+    let error = f["error"].as_str().unwrap();
+    assert!(error.contains("no models found"), "{error}");
+    for path in [empty.path(), e.dir.path()] {
+        assert!(
+            !error.contains(&path.display().to_string()),
+            "{path:?} in {error}"
+        );
+    }
+    assert!(!f.to_string().contains("/tmp/"), "{f}");
+}
