@@ -9,8 +9,17 @@
 //! strongly textured (luminance standard deviation above [`VegetationRule::texture_std`]):
 //! a tree canopy, whose deep shadows are dark rather than green. A detection is on
 //! vegetation when most of its box's blocks are; a tile is skipped when none of its blocks
-//! is anything else. The thresholds were measured on the Brighton flight (see the summary's
-//! `dropped.vegetation` and the README).
+//! is anything else.
+//!
+//! Measured on the real Brighton flight (18 photos, 4000x2250, no register): block maps of
+//! DJI_0018 and DJI_0026 put the asphalt (also in tree shadow, which is blue, not green),
+//! the gravel verge and the parked cars outside vegetation, and lawn and canopy inside;
+//! boulders on the lawn are single non-vegetation blocks, so a detection's box around one
+//! is mostly vegetation. Over the flight, 1/3 of the tiles were skipped and 57,719 of the
+//! 64,269 detections left (59,352 of them the roof model's) dropped; findings fell from
+//! 5,764 (before this rule and bounded merging) to 2,172, and to 816 with the evidence
+//! rules. Moss on a roof is green too: without a register it is dropped with the lawns;
+//! give a register to inspect roofs.
 
 use image::RgbImage;
 
