@@ -491,7 +491,12 @@ pub fn process_with(
                 }
                 coverage.push(Coverage {
                     photo: c.file.clone(),
-                    classes: m.manifest().classes.iter().map(|k| k.name.clone()).collect(),
+                    classes: m
+                        .manifest()
+                        .classes
+                        .iter()
+                        .map(|k| k.name.clone())
+                        .collect(),
                     footprint: fp.clone(),
                     processed: if registers.is_empty() {
                         None
