@@ -185,8 +185,7 @@ fn a_finding_seen_once_among_four_covering_photos_is_dropped_and_counted() {
         // Seen by one of four: weak.
         obs(&f, "d.jpg", "pothole", [10.0, 10.0, 10.5, 10.5], None),
     ];
-    let mut cfg = ReportConfig::default();
-    cfg.evidence = EvidenceRules::keep_all();
+    let mut cfg = keep_all();
     cfg.evidence.rules[0].min_ratio = 0.3;
     let r = build_report_with(observations, &coverage, &[], frame, &cfg).unwrap();
     assert_eq!(r.findings.len(), 1);
