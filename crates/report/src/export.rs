@@ -73,17 +73,23 @@ pub fn rfc7946_ring(ring: &[[f64; 2]], exterior: bool) -> Option<Vec<[f64; 2]>> 
     if pts.len() < 3 {
         return None;
     }
+    if !is_simple(&pts) {
+        // A ring that crosses or touches itself (a loop of a simplified outline, or one
+        // that rounding made touch) is no valid polygon: write the convex hull of its
+        // positions instead, which covers the whole defect.
+        pts = convex_hull_ccw(pts);
+        if pts.len() < 3 {
+            return None;
+        }
+    }
     let n = pts.len();
     let area2: i128 = (0..n)
-        .map(|i| {
-            let (a, b) = (pts[i], pts[(i + 1) % n]);
-            i128::from(a[0]) * i128::from(b[1]) - i128::from(b[0]) * i128::from(a[1])
-        })
+        .map(|i| orient([0, 0], pts[i], pts[(i + 1) % n]))
         .sum();
     // One unit of the grid is 1e-7 degrees: about 1.1 cm north-south, cos(lat) of that east-west.
     let lat = pts[0][1] as f64 / SCALE;
     let unit_m2 = 0.011_132 * 0.011_132 * lat.to_radians().cos().abs();
-    if (area2.unsigned_abs() as f64) / 2.0 * unit_m2 < MIN_RING_AREA_M2 || area2 == 0 {
+    if area2 == 0 || (area2.unsigned_abs() as f64) / 2.0 * unit_m2 < MIN_RING_AREA_M2 {
         return None;
     }
     if (area2 < 0) == exterior {
@@ -96,6 +102,91 @@ pub fn rfc7946_ring(ring: &[[f64; 2]], exterior: bool) -> Option<Vec<[f64; 2]>> 
             .map(|q| [q[0] as f64 / SCALE, q[1] as f64 / SCALE])
             .collect(),
     )
+}
+
+/// Sign of the turn p -> q -> r on the integer grid: exact.
+fn orient(p: [i64; 2], q: [i64; 2], r: [i64; 2]) -> i128 {
+    let d = |a: i64, b: i64| i128::from(a) - i128::from(b);
+    d(q[0], p[0]) * d(r[1], p[1]) - d(q[1], p[1]) * d(r[0], p[0])
+}
+
+/// Whether `r`, collinear with `p`-`q`, lies within their bounding box.
+fn on_segment(p: [i64; 2], q: [i64; 2], r: [i64; 2]) -> bool {
+    r[0] >= p[0].min(q[0])
+        && r[0] <= p[0].max(q[0])
+        && r[1] >= p[1].min(q[1])
+        && r[1] <= p[1].max(q[1])
+}
+
+/// Whether closed segments `a`-`b` and `c`-`d` share a point.
+fn segments_meet(a: [i64; 2], b: [i64; 2], c: [i64; 2], d: [i64; 2]) -> bool {
+    let (o1, o2, o3, o4) = (
+        orient(a, b, c),
+        orient(a, b, d),
+        orient(c, d, a),
+        orient(c, d, b),
+    );
+    if o1.signum() * o2.signum() < 0 && o3.signum() * o4.signum() < 0 {
+        return true;
+    }
+    (o1 == 0 && on_segment(a, b, c))
+        || (o2 == 0 && on_segment(a, b, d))
+        || (o3 == 0 && on_segment(c, d, a))
+        || (o4 == 0 && on_segment(c, d, b))
+}
+
+/// Whether an open ring (first position not repeated, no repeated neighbours) neither
+/// crosses nor touches itself, exactly: neighbouring edges meet only at their shared
+/// position (no spike back along the previous edge), others not at all.
+fn is_simple(pts: &[[i64; 2]]) -> bool {
+    let n = pts.len();
+    let edge = |i: usize| (pts[i], pts[(i + 1) % n]);
+    for i in 0..n {
+        let (a, b) = edge(i);
+        let (_, c) = edge((i + 1) % n);
+        // A spike: the next edge turns straight back over this one.
+        if orient(a, b, c) == 0 && (on_segment(a, b, c) || on_segment(b, c, a)) {
+            return false;
+        }
+        for j in i + 2..n {
+            if i == 0 && j == n - 1 {
+                continue; // neighbours through the closing position
+            }
+            let (c, d) = edge(j);
+            if segments_meet(a, b, c, d) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Convex hull of grid positions, counter-clockwise, open (Andrew's monotone chain).
+fn convex_hull_ccw(mut pts: Vec<[i64; 2]>) -> Vec<[i64; 2]> {
+    pts.sort_unstable();
+    pts.dedup();
+    if pts.len() < 3 {
+        return pts;
+    }
+    let mut hull: Vec<[i64; 2]> = Vec::with_capacity(pts.len() + 1);
+    for pass in 0..2 {
+        let start = hull.len();
+        let iter: Box<dyn Iterator<Item = &[i64; 2]>> = if pass == 0 {
+            Box::new(pts.iter())
+        } else {
+            Box::new(pts.iter().rev())
+        };
+        for &p in iter {
+            while hull.len() >= start + 2
+                && orient(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0
+            {
+                hull.pop();
+            }
+            hull.push(p);
+        }
+        hull.pop();
+    }
+    hull
 }
 
 /// Removes findings whose outline is a sliver once written ([`rfc7946_ring`]), counting

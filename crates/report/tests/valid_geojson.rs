@@ -90,6 +90,31 @@ fn rounding_first_decides_what_is_written() {
     let line = ring(AT, &[[0.0, 0.0], [50.0, 0.0], [100.0, 0.0]]);
     assert_eq!(rfc7946_ring(&line, true), None);
     assert_eq!(rfc7946_ring(&[[f64::NAN, 60.0]; 4], true), None);
+
+    // A bowtie (an outline that crosses itself) and a ring with a spike back along an edge
+    // are written as their convex hulls: simple, valid for GEOS.
+    let bowtie = ring(AT, &[[0.0, 0.0], [50.0, 50.0], [50.0, 0.0], [0.0, 50.0]]);
+    let spike = ring(
+        AT,
+        &[
+            [0.0, 0.0],
+            [50.0, 0.0],
+            [80.0, 0.0],
+            [50.0, 0.0],
+            [50.0, 50.0],
+            [0.0, 50.0],
+        ],
+    );
+    for crossed in [bowtie, spike] {
+        let written = rfc7946_ring(&crossed, true).unwrap();
+        let wkt: Vec<String> = written
+            .iter()
+            .map(|p| format!("{} {}", p[0], p[1]))
+            .collect();
+        let g = gdal::vector::Geometry::from_wkt(&format!("POLYGON(({}))", wkt.join(","))).unwrap();
+        assert!(g.is_valid(), "{written:?}");
+        assert!(twice_signed_area(&written) > 0.0);
+    }
 }
 
 #[test]
@@ -131,6 +156,14 @@ fn written_findings_read_back_valid_and_slivers_are_counted() {
             "crack",
             ring(at(3.0), &[[0.0, 0.0], [300.0, 0.55], [600.0, 1.4]]),
         ),
+        // Moss whose simplified outline crosses itself.
+        obs(
+            "moss",
+            ring(
+                at(4.0),
+                &[[0.0, 0.0], [60.0, 60.0], [60.0, 0.0], [0.0, 60.0]],
+            ),
+        ),
     ];
     let frame = WorkFrame::utm_for(AT[0], AT[1]).unwrap();
     let cfg = ReportConfig {
@@ -139,7 +172,7 @@ fn written_findings_read_back_valid_and_slivers_are_counted() {
         ..ReportConfig::default()
     };
     let report = build_report(observations, &[], &frame, &cfg).unwrap();
-    assert_eq!(report.findings.len(), 3, "{:?}", report.findings);
+    assert_eq!(report.findings.len(), 4, "{:?}", report.findings);
     assert_eq!(
         report.dropped.get("sliver"),
         Some(&1),
@@ -154,7 +187,7 @@ fn written_findings_read_back_valid_and_slivers_are_counted() {
     let text = std::fs::read_to_string(dir.path().join("findings.geojson")).unwrap();
     let json: Value = serde_json::from_str(&text).unwrap();
     let features = json["features"].as_array().unwrap();
-    assert_eq!(features.len(), 3);
+    assert_eq!(features.len(), 4);
     for f in features {
         let rings = f["geometry"]["coordinates"].as_array().unwrap();
         let exterior: Vec<[f64; 2]> = rings[0]
@@ -188,6 +221,6 @@ fn written_findings_read_back_valid_and_slivers_are_counted() {
             assert!(g.area() > 0.0);
             n += 1;
         }
-        assert_eq!(n, 3, "{name}");
+        assert_eq!(n, 4, "{name}");
     }
 }
