@@ -60,7 +60,10 @@ fn same_seed_same_bytes_and_defects_are_dark_where_georef_projects_them() {
     let moved = out
         .photos
         .iter()
-        .filter(|p| (p.written.latitude - p.true_lat).abs() > 1e-6)
+        .filter(|p| {
+            (p.written.latitude - p.true_lat).abs() > 1e-6
+                || (p.written.longitude - p.true_lon).abs() > 1e-6
+        })
         .count();
     assert!(moved >= 5, "GPS noise reached {moved} of 6 photos");
 
