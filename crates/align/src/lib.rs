@@ -30,7 +30,16 @@
 //!    ground, undecodable, oblique) keeps its metadata pose and says why; nothing fails as
 //!    a whole.
 //!
-//! Heights (and so scale) are not corrected: the ground model decides them.
+//! 5. **Reference** ([`align_with_reference`]). A georeferenced orthophoto in any CRS
+//!    ([`Reference`], read through GDAL) is resampled onto the same grid and matched to
+//!    every photo like one more neighbour that does not move; a block tied to it is
+//!    anchored by it instead of by its mean, which fixes the absolute position
+//!    (`PoseSource::Reference`). A reference that cannot be read or does not cover the
+//!    flight is set aside with a note; the flight is still aligned to itself.
+//!
+//! A per-photo scale (the camera's height above the ground) is estimated too, and kept
+//! only where it cuts the residuals by a fifth; the flight's mean height stays the ground
+//! model's.
 
 mod adjust;
 mod correlate;
