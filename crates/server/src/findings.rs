@@ -199,6 +199,12 @@ pub async fn set_status(
     {
         return Err(ApiError::not_found("finding"));
     }
+    crate::audit::record(
+        &state,
+        &auth,
+        "finding.status",
+        &format!("finding {id} set to {}", body.status),
+    );
     Ok(Json(json!({"id": id, "status": body.status})))
 }
 

@@ -1,4 +1,4 @@
-//! Flight routes: create, list, state and progress, and starting processing.
+//! Flight routes: create, list, state and progress, starting processing, and deletion.
 
 use crate::auth::{Auth, Right};
 use crate::error::{ApiError, ApiResult};
@@ -6,7 +6,7 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use besikta_store::Flight;
+use besikta_store::{Flight, FlightDeleted};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -99,4 +99,58 @@ pub async fn process(
         StatusCode::ACCEPTED,
         Json(json!({ "job": job, "state": job_state })),
     ))
+}
+
+/// `DELETE /flights/{id}`: the flight with its photos, crops, findings and products, for
+/// planners and admins of its organisation; refused (409) while a job processes it.
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    auth.require(Right::Plan)?;
+    let (flight, findings, upload_ids) = match state.store().delete_flight(auth.org_id(), id)? {
+        FlightDeleted::NotFound => return Err(ApiError::not_found("flight")),
+        FlightDeleted::Running => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "the flight is being processed; delete it when its job has finished",
+            ))
+        }
+        FlightDeleted::Deleted {
+            flight,
+            findings,
+            upload_ids,
+        } => (flight, findings, upload_ids),
+    };
+    // The rows are gone, so nothing refers to these files any more.
+    let data = state.data_dir().to_path_buf();
+    let folder = data.join(format!("flights/{id}"));
+    let removed = tokio::task::spawn_blocking(move || {
+        for upload in upload_ids {
+            let part = data.join("uploads").join(format!("{upload}.part"));
+            let _ = std::fs::remove_file(part);
+        }
+        match std::fs::remove_dir_all(&folder) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+            _ => Ok(()),
+        }
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("deleting the flight's files crashed: {e}")))?;
+    let detail = format!(
+        "flight {id} '{}': {} photos, {findings} findings",
+        flight.name, flight.photos
+    );
+    crate::audit::record(&state, &auth, "flight.deleted", &detail);
+    if let Err(e) = removed {
+        return Err(ApiError::internal(format!(
+            "the flight was deleted but some of its files in flights/{id} were not ({e}); they are no longer used"
+        )));
+    }
+    Ok(Json(json!({
+        "deleted": id,
+        "photos": flight.photos,
+        "findings": findings,
+    })))
 }

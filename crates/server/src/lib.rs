@@ -7,6 +7,7 @@
 //! (stored photos), `flights/<id>/out-<job>-<attempt>/` (a job's products; the flight row
 //! names the current one), `orgs/<id>/registers/` (asset registers).
 
+mod audit;
 pub mod auth;
 pub mod error;
 mod findings;
@@ -191,7 +192,11 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::openapi))
         .route("/me", get(flights::me))
         .route("/flights", post(flights::create).get(flights::list))
-        .route("/flights/{id}", get(flights::get_one))
+        .route(
+            "/flights/{id}",
+            get(flights::get_one).delete(flights::delete),
+        )
+        .route("/audit", get(audit::list))
         .route("/flights/{id}/process", post(flights::process))
         .route(
             "/flights/{id}/findings.geojson",
@@ -258,7 +263,15 @@ pub fn create_token(
     let store = SqliteStore::open(&db_path(data_dir))?;
     let org = store.ensure_org(org, crs)?;
     let token = auth::new_token()?;
-    store.insert_token(org.id, role, &auth::token_hash(&token))?;
+    let hash = auth::token_hash(&token);
+    store.insert_token(org.id, role, &hash)?;
+    store.record_audit(
+        org.id,
+        "command line",
+        "operator",
+        "token.created",
+        &format!("{} token {}", role.as_str(), &hash[..12]),
+    )?;
     Ok(token)
 }
 

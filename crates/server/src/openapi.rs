@@ -62,7 +62,12 @@ pub fn document() -> Value {
                 },
                 "get": op("List flights, newest first", "all", json!({"200": {"description": "{\"flights\": [Flight]}"}}))
             },
-            "/api/v1/flights/{id}": {"parameters": [id_param("id")], "get": op("A flight's state, progress and rejected photos", "all", json!({"200": {"description": "the flight", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Flight"}}}}}))},
+            "/api/v1/flights/{id}": {"parameters": [id_param("id")],
+                "get": op("A flight's state, progress and rejected photos", "all", json!({"200": {"description": "the flight", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Flight"}}}}})),
+                "delete": op("Delete the flight with its photos, crops, findings and products (recorded in the audit log)", "planner, admin", json!({"200": {"description": "{\"deleted\": id, \"photos\": n, \"findings\": n}"}, "409": {"description": "a job is processing the flight; try when it has finished"}}))},
+            "/api/v1/audit": {"get": {"summary": "The organisation's audit log, newest first: token creation, work-order status changes, register uploads, flight deletions (who: token id and role; when; what)", "description": "Roles: admin.", "security": [{"bearer": []}],
+                "parameters": [query("limit", "entries to return, 1 to 5000 (default 200)")],
+                "responses": {"200": {"description": "{\"entries\": [{id, at, token, role, action, detail}]}"}, "400": {"description": "bad limit"}}}},
             "/api/v1/flights/{id}/process": {"parameters": [id_param("id")], "post": op("Queue processing (idempotent while queued or running; a photo uploaded during a run queues a follow-up job, which is then the one returned)", "crew, admin", json!({"202": {"description": "{\"job\": id, \"state\": \"queued\" or \"running\"}"}, "409": {"description": "no photos yet"}}))},
             "/api/v1/flights/{id}/uploads": {
                 "parameters": [id_param("id")],

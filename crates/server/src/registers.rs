@@ -113,6 +113,16 @@ pub async fn put(
         }
     }
     state.store().put_register(auth.org_id(), &kind, &rel)?;
+    crate::audit::record(
+        &state,
+        &auth,
+        "register.uploaded",
+        &format!(
+            "{kind} register: {format}, {} bytes, {} assets",
+            body.len(),
+            summary.assets
+        ),
+    );
     Ok((
         StatusCode::OK,
         Json(json!({
@@ -234,9 +244,14 @@ pub async fn create_token(
     let role = Role::parse(&body.role)
         .ok_or_else(|| ApiError::bad_request("role must be crew, viewer, planner or admin"))?;
     let token = new_token().map_err(|e| ApiError::internal(e.to_string()))?;
-    state
-        .store()
-        .insert_token(auth.org_id(), role, &token_hash(&token))?;
+    let hash = token_hash(&token);
+    state.store().insert_token(auth.org_id(), role, &hash)?;
+    crate::audit::record(
+        &state,
+        &auth,
+        "token.created",
+        &format!("{} token {}", role.as_str(), &hash[..12]),
+    );
     Ok((
         StatusCode::CREATED,
         Json(json!({"token": token, "role": role})),

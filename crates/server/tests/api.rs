@@ -75,6 +75,7 @@ fn routes(
             ADMIN,
             Some(json!({"role": "viewer"})),
         ),
+        (Method::GET, "/api/v1/audit".into(), ADMIN, None),
         (Method::DELETE, format!("{f}/uploads/{upload}"), CREW, None),
     ]
 }
@@ -690,9 +691,14 @@ async fn health_metrics_openapi_and_pages() {
         "/api/v1/flights/{id}/uploads/{upload}",
         "/api/v1/findings.geojson",
         "/api/v1/workorders.gpkg",
+        "/api/v1/audit",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
+    assert!(
+        doc["paths"]["/api/v1/flights/{id}"]["delete"].is_object(),
+        "flight deletion documented"
+    );
     for page in [
         "/",
         "/upload",

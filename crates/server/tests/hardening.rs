@@ -409,3 +409,181 @@ async fn job_errors_name_no_server_paths() {
     }
     assert!(!f.to_string().contains("/tmp/"), "{f}");
 }
+
+#[tokio::test]
+async fn planners_delete_a_flight_with_everything_in_it_and_admins_read_the_audit_log() {
+    let e = env();
+    let flight = e.create_flight("a", "to delete").await;
+    let keep = e.create_flight("a", "to keep").await;
+    let crew = e.token("a", "crew");
+    e.multipart(flight, crew, &[("DJI_0001.JPG", photo(1))])
+        .await;
+    e.multipart(keep, crew, &[("DJI_0001.JPG", photo(2))]).await;
+    // Findings and products, as a finished job leaves them.
+    let store = db(&e);
+    process(&e, flight).await;
+    let job = store.claim_job(60).unwrap().unwrap();
+    let out = format!("flights/{flight}/out-{}-{}", job.id, job.attempt);
+    std::fs::create_dir_all(e.dir.path().join(&out)).unwrap();
+    std::fs::write(e.dir.path().join(&out).join("findings.gpkg"), b"products").unwrap();
+    let feature = json!({"type": "Feature", "properties": {"id": "F1"},
+        "geometry": {"type": "Point", "coordinates": [24.8, 60.2]}});
+    store
+        .complete_job(
+            &job,
+            &JobResult {
+                output_dir: out,
+                findings: vec![besikta_store::NewFinding {
+                    finding_id: "F1".into(),
+                    class: "crack".into(),
+                    severity: "high".into(),
+                    bbox: [24.8, 60.2, 24.8, 60.2],
+                    feature,
+                }],
+                rejected: vec![],
+            },
+        )
+        .unwrap();
+    let findings = e
+        .get("/api/v1/findings.geojson", e.token("a", "viewer"))
+        .await
+        .json();
+    let finding = findings["features"][0]["id"].as_i64().unwrap();
+    let r = e
+        .send(
+            Method::PUT,
+            &format!("/api/v1/findings/{finding}/status"),
+            Some(e.token("a", "planner")),
+            &[("content-type", "application/json")],
+            json!({"status": "scheduled"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let t = e
+        .post_json(
+            "/api/v1/tokens",
+            e.token("a", "admin"),
+            json!({"role": "crew"}),
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::CREATED);
+
+    let uri = format!("/api/v1/flights/{flight}");
+    for (org, role, status) in [
+        ("a", "crew", StatusCode::FORBIDDEN),
+        ("a", "viewer", StatusCode::FORBIDDEN),
+        ("b", "admin", StatusCode::NOT_FOUND),
+    ] {
+        let r = e
+            .send(
+                Method::DELETE,
+                &uri,
+                Some(e.token(org, role)),
+                &[],
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(r.status, status, "{org} {role}");
+    }
+    let r = e
+        .send(
+            Method::DELETE,
+            &uri,
+            Some(e.token("a", "planner")),
+            &[],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["photos"], json!(1));
+    assert_eq!(r.json()["findings"], json!(1));
+    assert_eq!(e.get(&uri, crew).await.status, StatusCode::NOT_FOUND);
+    assert!(
+        !e.dir.path().join(format!("flights/{flight}")).exists(),
+        "photos and products gone"
+    );
+    assert_eq!(
+        e.get("/api/v1/findings.geojson", e.token("a", "viewer"))
+            .await
+            .json()["features"],
+        json!([])
+    );
+    assert_eq!(
+        e.get(
+            &format!("/api/v1/findings/{finding}/photo.jpg"),
+            e.token("a", "viewer")
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    // The other flight is untouched.
+    assert_eq!(store.photos(keep).unwrap().len(), 1);
+    assert!(e
+        .dir
+        .path()
+        .join(store.photos(keep).unwrap()[0].path.clone())
+        .is_file());
+
+    // The audit log: who, when, what; admins only, own organisation only.
+    assert_eq!(
+        e.get("/api/v1/audit", e.token("a", "planner")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let log = e.get("/api/v1/audit", e.token("a", "admin")).await;
+    assert_eq!(log.status, StatusCode::OK);
+    let entries = log.json()["entries"].as_array().unwrap().clone();
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|x| x["action"].as_str().unwrap())
+        .collect();
+    for want in ["token.created", "finding.status", "flight.deleted"] {
+        assert!(actions.contains(&want), "{want} in {actions:?}");
+    }
+    let deleted = entries
+        .iter()
+        .find(|x| x["action"] == json!("flight.deleted"))
+        .unwrap();
+    assert_eq!(deleted["role"], json!("planner"));
+    assert!(
+        deleted["detail"].as_str().unwrap().contains("to delete"),
+        "{deleted}"
+    );
+    assert!(deleted["at"].as_str().unwrap().ends_with('Z'), "{deleted}");
+    assert!(deleted["token"].as_str().unwrap().len() >= 8, "{deleted}");
+    let status = entries
+        .iter()
+        .find(|x| x["action"] == json!("finding.status"))
+        .unwrap();
+    assert!(
+        status["detail"].as_str().unwrap().contains("scheduled"),
+        "{status}"
+    );
+    let theirs = e.get("/api/v1/audit", e.token("b", "admin")).await.json();
+    for x in theirs["entries"].as_array().unwrap() {
+        // Vantaa's log holds only its own tokens, made on the command line by `env()`.
+        assert_eq!(
+            (&x["action"], &x["token"]),
+            (&json!("token.created"), &json!("command line")),
+            "{x}"
+        );
+    }
+    // A flight being processed is not deleted under the worker's feet.
+    process(&e, keep).await;
+    store.claim_job(60).unwrap().unwrap();
+    let r = e
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/flights/{keep}"),
+            Some(e.token("a", "admin")),
+            &[],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+}

@@ -83,6 +83,39 @@ pub struct Org {
 pub struct Principal {
     pub org: Org,
     pub role: Role,
+    /// The first 12 hex digits of the token's SHA-256: names the token in the audit log
+    /// without revealing it.
+    pub token: String,
+}
+
+/// One line of an organisation's audit log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// The acting token ([`Principal::token`]), or `command line` for `besikta token`.
+    pub token: String,
+    /// The acting token's role.
+    pub role: String,
+    /// `token.created`, `finding.status`, `flight.deleted`, `register.uploaded`.
+    pub action: String,
+    pub detail: String,
+}
+
+/// What [`Store::delete_flight`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlightDeleted {
+    /// Rows gone; the caller removes `flights/<id>/` and the listed upload part files.
+    Deleted {
+        flight: Box<Flight>,
+        findings: i64,
+        upload_ids: Vec<String>,
+    },
+    /// A job is processing the flight right now; nothing changed.
+    Running,
+    /// No such flight in the organisation.
+    NotFound,
 }
 
 /// Where a flight is in its life.
@@ -345,6 +378,22 @@ pub trait Store: Send + Sync {
     fn finding(&self, org_id: i64, id: i64) -> Result<Option<FindingRow>>;
     /// Sets a finding's work-order status; false when no such finding in the organisation.
     fn set_finding_status(&self, org_id: i64, id: i64, status: &str) -> Result<bool>;
+
+    /// Deletes a flight with its photos, uploads, queued jobs and findings in one
+    /// transaction (not while a job runs it); its files are the caller's to remove.
+    fn delete_flight(&self, org_id: i64, flight_id: i64) -> Result<FlightDeleted>;
+
+    /// Appends to the organisation's audit log.
+    fn record_audit(
+        &self,
+        org_id: i64,
+        token: &str,
+        role: &str,
+        action: &str,
+        detail: &str,
+    ) -> Result<()>;
+    /// The newest `limit` entries of the organisation's audit log, newest first.
+    fn audit(&self, org_id: i64, limit: i64) -> Result<Vec<AuditEntry>>;
 
     fn put_register(&self, org_id: i64, kind: &str, path: &str) -> Result<()>;
     fn registers(&self, org_id: i64) -> Result<Vec<RegisterRow>>;

@@ -2,9 +2,9 @@
 
 use crate::time::{format_rfc3339, now};
 use crate::{
-    CompleteOutcome, FindingFilter, FindingRow, Flight, FlightState, Job, JobCounts, JobResult,
-    Org, OrgStats, Photo, PhotoAdded, Principal, RegisterRow, RejectedPhoto, Result, Role, Store,
-    StoreError, Upload,
+    AuditEntry, CompleteOutcome, FindingFilter, FindingRow, Flight, FlightDeleted, FlightState,
+    Job, JobCounts, JobResult, Org, OrgStats, Photo, PhotoAdded, Principal, RegisterRow,
+    RejectedPhoto, Result, Role, Store, StoreError, Upload,
 };
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
@@ -79,6 +79,16 @@ CREATE TABLE IF NOT EXISTS findings (
     UNIQUE (flight_id, finding_id)
 );
 CREATE INDEX IF NOT EXISTS findings_org ON findings(org_id, created_at);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    at INTEGER NOT NULL,
+    token TEXT NOT NULL,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_org ON audit(org_id, id);
 CREATE TABLE IF NOT EXISTS registers (
     org_id INTEGER NOT NULL REFERENCES orgs(id),
     kind TEXT NOT NULL,
@@ -298,7 +308,11 @@ impl Store for SqliteStore {
                     what: "token role",
                     message: format!("unknown role {role:?}"),
                 })?;
-                Ok(Some(Principal { org, role }))
+                Ok(Some(Principal {
+                    org,
+                    role,
+                    token: token_sha256.chars().take(12).collect(),
+                }))
             }
         }
     }
@@ -891,6 +905,97 @@ impl Store for SqliteStore {
             )
             .map_err(sql("setting the work-order status"))?;
         Ok(n == 1)
+    }
+
+    fn delete_flight(&self, org_id: i64, flight_id: i64) -> Result<FlightDeleted> {
+        let Some(flight) = self.flight(org_id, flight_id)? else {
+            return Ok(FlightDeleted::NotFound);
+        };
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql("deleting the flight"))?;
+        let running: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE flight_id = ?1 AND state = 'running')",
+                [flight_id],
+                |r| r.get(0),
+            )
+            .map_err(sql("deleting the flight"))?;
+        if running {
+            return Ok(FlightDeleted::Running);
+        }
+        let upload_ids = {
+            let mut stmt = tx
+                .prepare("SELECT id FROM uploads WHERE flight_id = ?1")
+                .map_err(sql("deleting the flight"))?;
+            let ids = stmt
+                .query_map([flight_id], |r| r.get::<_, String>(0))
+                .map_err(sql("deleting the flight"))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql("deleting the flight"))?;
+            ids
+        };
+        let findings = tx
+            .execute("DELETE FROM findings WHERE flight_id = ?1", [flight_id])
+            .map_err(sql("deleting the flight"))? as i64;
+        for table in ["photos", "uploads", "jobs"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE flight_id = ?1"),
+                [flight_id],
+            )
+            .map_err(sql("deleting the flight"))?;
+        }
+        tx.execute(
+            "DELETE FROM flights WHERE id = ?1 AND org_id = ?2",
+            params![flight_id, org_id],
+        )
+        .map_err(sql("deleting the flight"))?;
+        tx.commit().map_err(sql("deleting the flight"))?;
+        Ok(FlightDeleted::Deleted {
+            flight: Box::new(flight),
+            findings,
+            upload_ids,
+        })
+    }
+
+    fn record_audit(
+        &self,
+        org_id: i64,
+        token: &str,
+        role: &str,
+        action: &str,
+        detail: &str,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO audit (org_id, at, token, role, action, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![org_id, now(), token, role, action, detail],
+            )
+            .map_err(sql("writing the audit log"))?;
+        Ok(())
+    }
+
+    fn audit(&self, org_id: i64, limit: i64) -> Result<Vec<AuditEntry>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, at, token, role, action, detail FROM audit WHERE org_id = ?1 ORDER BY id DESC LIMIT ?2",
+            )
+            .map_err(sql("reading the audit log"))?;
+        let rows = stmt
+            .query_map(params![org_id, limit], |r| {
+                Ok(AuditEntry {
+                    id: r.get(0)?,
+                    at: format_rfc3339(r.get(1)?),
+                    token: r.get(2)?,
+                    role: r.get(3)?,
+                    action: r.get(4)?,
+                    detail: r.get(5)?,
+                })
+            })
+            .map_err(sql("reading the audit log"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("reading the audit log"));
+        rows
     }
 
     fn put_register(&self, org_id: i64, kind: &str, path: &str) -> Result<()> {
