@@ -92,6 +92,7 @@ fn brighton_findings_stay_inside_the_flight_footprint() {
     let findings = read("findings.geojson");
     let feats = findings["features"].as_array().unwrap();
     assert_eq!(feats.len(), s.findings);
+    assert!(!feats.is_empty(), "some finding to check");
     for f in feats {
         for p in ring_of(f) {
             // Outlines touching the photo's edge sit on the footprint's edge: allow the
