@@ -490,7 +490,21 @@ pub fn align_with_reference(
             ties: 0,
             reason: None,
         };
-        match correlate::match_pair(a, b, cfg) {
+        let mut matched = correlate::match_pair(a, b, cfg);
+        if matches!(&matched, Err(e) if e.starts_with("less than")) {
+            // Too little ground outside vegetation: try with it.
+            let pa = a.plain.as_deref().unwrap_or(a);
+            let pb = b.plain.as_deref().unwrap_or(b);
+            if a.plain.is_some() || b.plain.is_some() {
+                matched = correlate::match_pair(pa, pb, cfg)
+                    .map_err(|e| format!("too little ground outside vegetation, and with it: {e}"));
+                if matched.is_ok() {
+                    rep.reason =
+                        Some("matched with vegetation included (too little other ground)".into());
+                }
+            }
+        }
+        match matched {
             Ok(m) => {
                 rep.peak = Some(m.peak);
                 rep.margin = Some(m.margin);

@@ -125,6 +125,10 @@ pub(crate) struct Ortho {
     pub camera: [f64; 2],
     /// Envelope `[xmin, ymin, xmax, ymax]` in metres.
     pub envelope: [f64; 4],
+    /// The same levels without the vegetation mask, when the photo has vegetation: a
+    /// fallback for pairs that share too little other ground (lawns are at ground level;
+    /// the acceptance test guards against treetops).
+    pub plain: Option<Box<Ortho>>,
 }
 
 /// Coarse level factor.
@@ -285,12 +289,18 @@ pub(crate) fn project(
             veg[k] = exg[nearest] > exg_threshold;
         }
     }
-    Ok(levels(
-        gray,
-        &veg,
-        camera,
-        [x0 as f64 * g, y0 as f64 * g, x1 as f64 * g, y1 as f64 * g],
-    ))
+    let envelope = [x0 as f64 * g, y0 as f64 * g, x1 as f64 * g, y1 as f64 * g];
+    let plain = veg.iter().any(|&v| v).then(|| {
+        Box::new(levels(
+            gray.clone(),
+            &vec![false; veg.len()],
+            camera,
+            envelope,
+        ))
+    });
+    let mut o = levels(gray, &veg, camera, envelope);
+    o.plain = plain;
+    Ok(o)
 }
 
 /// The gradient levels of a grey raster on the flight grid (`veg` marks masked cells).
@@ -314,6 +324,7 @@ pub(crate) fn levels(gray: Raster, veg: &[bool], camera: [f64; 2], envelope: [f6
         seen,
         camera,
         envelope,
+        plain: None,
     }
 }
 
