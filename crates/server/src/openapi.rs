@@ -87,7 +87,7 @@ pub fn document() -> Value {
             "/api/v1/flights/{id}/photos": {"parameters": [id_param("id")], "post": {
                 "summary": "Upload a small batch as multipart/form-data (one photo per file part)", "description": "Roles: crew, admin.", "security": [{"bearer": []}],
                 "requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object"}}}},
-                "responses": {"200": {"description": "{\"files\": [{file, status: stored|duplicate|rejected, reason?}]}"}}}},
+                "responses": {"200": {"description": "{\"files\": [{file, status: stored|duplicate|rejected, reason?}]}"}, "400": {"description": "the request broke off: {\"error\": ..., \"files\": [...]} lists the photos stored before the break"}}}},
             "/api/v1/flights/{id}/findings.geojson": {"parameters": [id_param("id")], "get": op("A flight's findings", "viewer, planner, admin", geojson("findings"))},
             "/api/v1/flights/{id}/footprints.geojson": {"parameters": [id_param("id")], "get": op("A flight's photo footprints", "viewer, planner, admin", geojson("footprints"))},
             "/api/v1/findings.geojson": {"get": {

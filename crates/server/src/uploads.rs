@@ -233,11 +233,12 @@ fn ingest_inner(
         PhotoAdded::Duplicate(p) => {
             let dest = state.data_dir().join(&p.path);
             // A server killed between recording a photo and moving it left the row
-            // without its file: these bytes are that photo, so they complete it.
-            if !dest.is_file() && std::fs::rename(part, &dest).is_ok() {
-                return Ok(Ingested::Stored(p));
+            // without its file: these bytes are that photo, so they complete it. (An
+            // identical upload finishing at the same moment may be just about to move
+            // its own copy there; either copy is the same photo.)
+            if dest.is_file() || std::fs::rename(part, &dest).is_err() {
+                let _ = std::fs::remove_file(part);
             }
-            let _ = std::fs::remove_file(part);
             Ok(Ingested::Duplicate(p))
         }
     }
@@ -893,23 +894,38 @@ pub async fn multipart(
     auth: Auth,
     Path(flight_id): Path<i64>,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Response> {
     auth.require(Right::Upload)?;
     find_flight(&state, &auth, flight_id)?;
     let mut form = form.map_err(|e| {
         ApiError::bad_request(format!("expected multipart/form-data: {}", e.body_text()))
     })?;
     let max = state.config().limits.max_photo_bytes;
-    let mut files = Vec::new();
+    let mut files: Vec<serde_json::Value> = Vec::new();
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
-                return Err(ApiError::new(
-                    e.status(),
-                    format!("cannot read the form: {}", e.body_text()),
-                ))
+                // Photos before the break are stored: say which, so only the rest is sent again.
+                let kept: Vec<&str> = files
+                    .iter()
+                    .filter(|f| matches!(f["status"].as_str(), Some("stored" | "duplicate")))
+                    .filter_map(|f| f["file"].as_str())
+                    .collect();
+                let kept = if kept.is_empty() {
+                    "no photo of this request was stored".to_string()
+                } else {
+                    format!(
+                        "these were stored: {}; send the others again",
+                        kept.join(", ")
+                    )
+                };
+                let body = json!({
+                    "error": format!("the upload broke off ({}); {kept}", e.body_text()),
+                    "files": files,
+                });
+                return Ok((e.status(), Json(body)).into_response());
             }
         };
         let Some(file_name) = field.file_name().map(str::to_string) else {
@@ -941,7 +957,7 @@ pub async fn multipart(
             "the form holds no files (send parts with a filename)",
         ));
     }
-    Ok(Json(json!({ "files": files })))
+    Ok(Json(json!({ "files": files })).into_response())
 }
 
 async fn write_field(
@@ -968,12 +984,13 @@ async fn write_field(
                     .map_err(|e| io_refusal("cannot store the received file", &e))?;
             }
             Ok(None) => break,
-            Err(e) => {
-                return Err(refused(
-                    e.status(),
-                    format!("the upload broke off: {}", e.body_text()),
-                ))
-            }
+            Err(e) => return Err(refused(
+                e.status(),
+                format!(
+                    "the connection dropped before the whole file arrived ({}); upload it again",
+                    e.body_text()
+                ),
+            )),
         }
     }
     file.flush()

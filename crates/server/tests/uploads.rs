@@ -332,3 +332,101 @@ async fn a_file_that_is_not_a_photo_is_refused_in_crew_language() {
     assert!(reason.starts_with("not a JPEG photo"), "{reason}");
     assert!(!reason.contains("part"), "{reason}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn identical_uploads_finished_together_leave_one_file_and_no_leftovers() {
+    let e = Arc::new(env());
+    let photo = six_photos().remove(0);
+    let crew = e.token("a", "crew").to_string();
+    for round in 0..6 {
+        let flight = e.create_flight("a", &format!("round {round}")).await;
+        let tasks: Vec<_> = (0..6)
+            .map(|i| {
+                let (e, crew, photo) = (e.clone(), crew.clone(), photo.clone());
+                tokio::spawn(async move {
+                    e.multipart(flight, &crew, &[(&format!("copy-{i}.JPG"), photo)])
+                        .await
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for t in tasks {
+            let r = t.await.unwrap();
+            assert_eq!(
+                r.status,
+                StatusCode::OK,
+                "{}",
+                String::from_utf8_lossy(&r.body)
+            );
+            statuses.push(r.json()["files"][0]["status"].as_str().unwrap().to_string());
+        }
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [
+                "duplicate",
+                "duplicate",
+                "duplicate",
+                "duplicate",
+                "duplicate",
+                "stored"
+            ],
+            "round {round}"
+        );
+        assert_eq!(assert_disk_matches_store(&e, flight).len(), 1);
+        let files = std::fs::read_dir(e.dir.path().join(format!("flights/{flight}/photos")))
+            .unwrap()
+            .count();
+        assert_eq!(files, 1, "round {round}: no unreferenced copies");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(e.dir.path().join("uploads"))
+        .unwrap()
+        .flatten()
+        .map(|d| d.file_name())
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test]
+async fn a_batch_cut_off_after_some_photos_says_which_were_stored() {
+    let e = env();
+    let flight = e.create_flight("a", "cut batch").await;
+    let boundary = "cut-batch-boundary";
+    let photo = six_photos().remove(0);
+    let mut body = Vec::new();
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"DJI_0001.JPG\"\r\nContent-Type: image/jpeg\r\n\r\n").as_bytes());
+    body.extend_from_slice(&photo);
+    body.extend_from_slice(format!("\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"DJI_0002.JPG\"\r\nContent-Type: image/jpeg\r\n\r\n").as_bytes());
+    body.extend_from_slice(&photo[..5000]);
+    // The connection drops here: no closing boundary.
+    let r = e
+        .send(
+            Method::POST,
+            &format!("/api/v1/flights/{flight}/photos"),
+            Some(e.token("a", "crew")),
+            &[(
+                "content-type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )],
+            body,
+        )
+        .await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    let v = r.json();
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.contains("DJI_0001.JPG"),
+        "the answer names what was kept: {error}"
+    );
+    assert_eq!(v["files"][0]["file"], json!("DJI_0001.JPG"), "{v}");
+    assert_eq!(v["files"][0]["status"], json!("stored"), "{v}");
+    assert_eq!(v["files"][1]["status"], json!("rejected"), "{v}");
+    assert!(
+        v["files"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("upload it again"),
+        "{v}"
+    );
+    assert_eq!(assert_disk_matches_store(&e, flight).len(), 1);
+}
