@@ -237,11 +237,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 report.photos.push(photo);
             }
             Err(err) => {
-                eprintln!("besikta infer: skipped {file}: {err}");
-                report.errors.push(JsonError {
-                    file,
-                    reason: err.to_string(),
-                });
+                let reason = err.to_string();
+                // Decoding errors name the photo already: say it once.
+                if reason.contains(&file) {
+                    eprintln!("besikta infer: skipped {reason}");
+                } else {
+                    eprintln!("besikta infer: skipped {file}: {reason}");
+                }
+                report.errors.push(JsonError { file, reason });
             }
         }
     }
