@@ -141,10 +141,26 @@ const LATTICE: usize = 8;
 
 /// Reads the photo with its pixels averaged in `s x s` blocks: luminance and excess green.
 fn decode_downscaled(path: &Path, s: usize) -> Result<(usize, usize, Vec<f32>, Vec<f32>), String> {
-    let mut reader = image::ImageReader::open(path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?
-        .with_guessed_format()
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let open = || {
+        image::ImageReader::open(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?
+            .with_guessed_format()
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    // The same pixel limit as ingest and inference: checked on the header, before any
+    // allocation, so a decompression bomb costs nothing here either.
+    let max_pixels = besikta_ingest::ReadOptions::default().max_pixels;
+    let (w, h) = open()?
+        .into_dimensions()
+        .map_err(|e| format!("cannot decode {}: {e}", path.display()))?;
+    if u64::from(w) * u64::from(h) > max_pixels {
+        return Err(format!(
+            "{} is {w}x{h} pixels, over the limit of {} megapixels",
+            path.display(),
+            max_pixels / 1_000_000
+        ));
+    }
+    let mut reader = open()?;
     reader.no_limits();
     let img = reader
         .decode()
