@@ -61,6 +61,62 @@ fn collection(rows: &[FindingRow]) -> Value {
     })
 }
 
+/// The largest page of findings one request may ask for.
+const MAX_PAGE: i64 = 5000;
+
+/// A page of findings: with `limit` given and reached, a `next` member and a
+/// `Link: <...>; rel="next"` header give the same query from after the last id.
+fn page_response(
+    path: &str,
+    query: &HashMap<String, String>,
+    filter: &FindingFilter,
+    rows: &[FindingRow],
+) -> Response {
+    let mut body = collection(rows);
+    let next = match (filter.limit, rows.last()) {
+        (Some(limit), Some(last)) if rows.len() as i64 == limit => {
+            let mut pairs: Vec<(&String, &String)> = query
+                .iter()
+                .filter(|(k, _)| k.as_str() != "after")
+                .collect();
+            pairs.sort();
+            let mut q: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+                .collect();
+            q.push(format!("after={}", last.id));
+            Some(format!("{path}?{}", q.join("&")))
+        }
+        _ => None,
+    };
+    let mut response = match &next {
+        Some(n) => {
+            body["next"] = json!(n);
+            geojson_response(body)
+        }
+        None => geojson_response(body),
+    };
+    if let Some(n) = next {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("<{n}>; rel=\"next\"")) {
+            response.headers_mut().insert(header::LINK, v);
+        }
+    }
+    response
+}
+
+/// Percent-encodes a query value (everything but unreserved characters and commas).
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b',') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 fn list(text: Option<&String>) -> Vec<String> {
     text.map(|t| {
         t.split(',')
@@ -102,6 +158,26 @@ fn filter_from(query: &HashMap<String, String>) -> ApiResult<FindingFilter> {
         }
         filter.bbox = Some([v[0], v[1], v[2], v[3]]);
     }
+    let number = |name: &str, range: std::ops::RangeInclusive<i64>| -> ApiResult<Option<i64>> {
+        query
+            .get(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "{name} must be a whole number from {} to {}",
+                            range.start(),
+                            range.end()
+                        ))
+                    })
+            })
+            .transpose()
+    };
+    filter.limit = number("limit", 1..=MAX_PAGE)?;
+    filter.after_id = number("after", 0..=i64::MAX)?;
     if let Some(s) = query.get("since") {
         filter.since = Some(parse_timestamp(s).ok_or_else(|| {
             ApiError::bad_request(format!(
@@ -126,7 +202,12 @@ pub async fn findings(
         );
     }
     let rows = state.store().findings(auth.org_id(), &filter)?;
-    Ok(geojson_response(collection(&rows)))
+    Ok(page_response(
+        "/api/v1/findings.geojson",
+        &query,
+        &filter,
+        &rows,
+    ))
 }
 
 pub async fn flight_findings(
@@ -142,7 +223,12 @@ pub async fn flight_findings(
         ..filter_from(&query)?
     };
     let rows = state.store().findings(auth.org_id(), &filter)?;
-    Ok(geojson_response(collection(&rows)))
+    Ok(page_response(
+        &format!("/api/v1/flights/{id}/findings.geojson"),
+        &query,
+        &filter,
+        &rows,
+    ))
 }
 
 /// A file of the data folder as an error message may show it: relative to the folder.

@@ -88,7 +88,9 @@ pub fn document() -> Value {
                 "summary": "Upload a small batch as multipart/form-data (one photo per file part)", "description": "Roles: crew, admin.", "security": [{"bearer": []}],
                 "requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object"}}}},
                 "responses": {"200": {"description": "{\"files\": [{file, status: stored|duplicate|rejected, reason?}]}"}, "400": {"description": "the request broke off: {\"error\": ..., \"files\": [...]} lists the photos stored before the break"}}}},
-            "/api/v1/flights/{id}/findings.geojson": {"parameters": [id_param("id")], "get": op("A flight's findings", "viewer, planner, admin", geojson("findings"))},
+            "/api/v1/flights/{id}/findings.geojson": {"parameters": [id_param("id")], "get": {"summary": "A flight's findings (same filters and paging as /api/v1/findings.geojson)", "description": "Roles: viewer, planner, admin.", "security": [{"bearer": []}],
+                "parameters": [query("bbox", "min_lon,min_lat,max_lon,max_lat (WGS 84)"), query("class", "comma-separated classes"), query("severity", "comma-separated: low, medium, high"), query("since", "date or date-time"), query("limit", "page size, 1 to 5000"), query("after", "the last finding id of the previous page")],
+                "responses": geojson("findings")}},
             "/api/v1/flights/{id}/footprints.geojson": {"parameters": [id_param("id")], "get": op("A flight's photo footprints", "viewer, planner, admin", geojson("footprints"))},
             "/api/v1/findings.geojson": {"get": {
                 "summary": "Findings across flights", "description": "Roles: viewer, planner, admin.", "security": [{"bearer": []}],
@@ -97,7 +99,9 @@ pub fn document() -> Value {
                     query("class", "comma-separated classes, e.g. crack,pothole"),
                     query("severity", "comma-separated: low, medium, high"),
                     query("since", "date or date-time (RFC 3339): findings stored since then"),
-                    query("flight", "one flight id")
+                    query("flight", "one flight id"),
+                    query("limit", "page size, 1 to 5000 (default: all); a full page carries `next` and a Link rel=\"next\" header"),
+                    query("after", "the last finding id of the previous page")
                 ],
                 "responses": geojson("findings; each feature's id is the finding id used below")}},
             "/api/v1/findings/{id}/photo.jpg": {"parameters": [id_param("id")], "get": op("The best view cropped around the defect, outline drawn", "viewer, planner, admin", json!({"200": {"description": "JPEG", "content": {"image/jpeg": {}}}}))},

@@ -587,3 +587,84 @@ async fn planners_delete_a_flight_with_everything_in_it_and_admins_read_the_audi
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn findings_come_in_pages_when_asked() {
+    let e = env();
+    let flight = e.create_flight("a", "pages").await;
+    let store = db(&e);
+    e.multipart(flight, e.token("a", "crew"), &[("DJI_0001.JPG", photo(1))])
+        .await;
+    process(&e, flight).await;
+    let job = store.claim_job(60).unwrap().unwrap();
+    let findings = (0..5)
+        .map(|i| {
+            let lon = 24.8 + i as f64 * 0.001;
+            besikta_store::NewFinding {
+                finding_id: format!("F{i}"),
+                class: "crack".into(),
+                severity: "low".into(),
+                bbox: [lon, 60.2, lon, 60.2],
+                feature: json!({"type": "Feature", "properties": {"id": format!("F{i}")},
+                    "geometry": {"type": "Point", "coordinates": [lon, 60.2]}}),
+            }
+        })
+        .collect();
+    store
+        .complete_job(
+            &job,
+            &JobResult {
+                output_dir: format!("flights/{flight}/out-1-1"),
+                findings,
+                rejected: vec![],
+            },
+        )
+        .unwrap();
+    let viewer = e.token("a", "viewer");
+    let mut uri = "/api/v1/findings.geojson?class=crack&limit=2".to_string();
+    let mut pages = Vec::new();
+    loop {
+        let r = e.get(&uri, viewer).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}");
+        let ids: Vec<String> = r.json()["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                f["properties"]["flight_finding_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        pages.push(ids);
+        match r.header("link") {
+            Some(link) => {
+                let next = link.trim_start_matches('<').split('>').next().unwrap();
+                assert!(link.ends_with("rel=\"next\""), "{link}");
+                assert!(next.contains("class=crack"), "filters kept: {next}");
+                assert_eq!(r.json()["next"], json!(next));
+                uri = next.to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, [vec!["F0", "F1"], vec!["F2", "F3"], vec!["F4"]]);
+    let all = e
+        .get(
+            &format!("/api/v1/flights/{flight}/findings.geojson"),
+            viewer,
+        )
+        .await;
+    assert_eq!(
+        all.json()["features"].as_array().unwrap().len(),
+        5,
+        "no limit: all"
+    );
+    for bad in ["limit=0", "limit=x", "after=-1", "limit=100000"] {
+        let r = e
+            .get(&format!("/api/v1/findings.geojson?{bad}"), viewer)
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+}

@@ -292,6 +292,10 @@ pub struct FindingFilter {
     pub severities: Vec<String>,
     /// Unix seconds; findings stored at or after it.
     pub since: Option<i64>,
+    /// Only findings with a larger id (the last id of the previous page).
+    pub after_id: Option<i64>,
+    /// At most this many, in id order.
+    pub limit: Option<i64>,
 }
 
 /// An asset register an organisation uploaded.

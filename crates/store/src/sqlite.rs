@@ -866,8 +866,19 @@ impl Store for SqliteStore {
             clauses.push("created_at >= ?".into());
             values.push(since.into());
         }
+        if let Some(after) = filter.after_id {
+            clauses.push("id > ?".into());
+            values.push(after.into());
+        }
+        let limit = match filter.limit {
+            Some(n) => {
+                values.push(n.into());
+                " LIMIT ?"
+            }
+            None => "",
+        };
         let query = format!(
-            "SELECT {FINDING_COLUMNS} FROM findings WHERE {} ORDER BY id",
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE {} ORDER BY id{limit}",
             clauses.join(" AND ")
         );
         let rows = {
