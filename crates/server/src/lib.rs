@@ -44,6 +44,9 @@ pub struct Limits {
     pub max_multipart_bytes: usize,
     /// Largest register upload, bytes.
     pub max_register_bytes: usize,
+    /// Seconds a tus upload may stay unfinished before it and its bytes are removed (tus
+    /// expiration extension).
+    pub upload_lifetime_secs: i64,
 }
 
 impl Default for Limits {
@@ -53,6 +56,7 @@ impl Default for Limits {
             max_photo_pixels: 120_000_000,
             max_multipart_bytes: 256 * 1024 * 1024,
             max_register_bytes: 1024 * 1024 * 1024,
+            upload_lifetime_secs: 7 * 24 * 3600,
         }
     }
 }

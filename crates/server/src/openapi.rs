@@ -71,7 +71,7 @@ pub fn document() -> Value {
             "/api/v1/flights/{id}/process": {"parameters": [id_param("id")], "post": op("Queue processing (idempotent while queued or running; a photo uploaded during a run queues a follow-up job, which is then the one returned)", "crew, admin", json!({"202": {"description": "{\"job\": id, \"state\": \"queued\" or \"running\"}"}, "409": {"description": "no photos yet"}}))},
             "/api/v1/flights/{id}/uploads": {
                 "parameters": [id_param("id")],
-                "options": {"summary": "tus capabilities: Tus-Version, Tus-Extension (creation, termination, checksum), Tus-Checksum-Algorithm (sha1, sha256), Tus-Max-Size", "responses": {"204": {"description": "capabilities"}}},
+                "options": {"summary": "tus capabilities: Tus-Version, Tus-Extension (creation, termination, checksum, expiration: Upload-Expires on creation, HEAD and PATCH; unfinished uploads are removed after it), Tus-Checksum-Algorithm (sha1, sha256), Tus-Max-Size", "responses": {"204": {"description": "capabilities"}}},
                 "post": {"summary": "tus creation: Upload-Length and Upload-Metadata (filename base64)", "description": "Roles: crew, admin.", "security": [{"bearer": []}],
                     "parameters": tus_headers.clone(),
                     "responses": {"201": {"description": "Location of the new upload"}, "412": {"description": "unsupported tus version"}, "413": {"description": "larger than the limit"}}}

@@ -33,7 +33,7 @@ use std::sync::Mutex;
 use tokio::io::AsyncWriteExt;
 
 const TUS_VERSION: &str = "1.0.0";
-const TUS_EXTENSIONS: &str = "creation,termination,checksum";
+const TUS_EXTENSIONS: &str = "creation,termination,checksum,expiration";
 const TUS_CHECKSUMS: &str = "sha1,sha256";
 
 /// Uploads with a PATCH in flight; a second concurrent PATCH of the same upload is refused
@@ -481,7 +481,9 @@ async fn tus_create_inner(
         length,
         file_name,
         complete: false,
+        created_at: besikta_store::time::now(),
     };
+    expire_abandoned(&state).await;
     tokio::fs::File::create(part_path(&state, &id))
         .await
         .map_err(|e| {
@@ -501,12 +503,37 @@ async fn tus_create_inner(
         HeaderValue::from_str(&location).map_err(|e| api(ApiError::internal(e.to_string())))?,
     );
     h.insert("upload-offset", HeaderValue::from(0u64));
+    insert_expires(&mut h, &state, &upload);
     if length == 0 {
         // Nothing will ever be PATCHed; settle it now so the crew sees the rejection.
         let result = finish(&state, &upload).await;
         return Ok(finished_response(h, 0, result, StatusCode::CREATED));
     }
     Ok((StatusCode::CREATED, h).into_response())
+}
+
+/// `Upload-Expires`: when an unfinished upload and its bytes will be removed.
+fn insert_expires(h: &mut HeaderMap, state: &AppState, upload: &Upload) {
+    let at = upload.created_at + state.config().limits.upload_lifetime_secs;
+    if let Ok(v) = HeaderValue::from_str(&besikta_store::time::format_http_date(at)) {
+        h.insert("upload-expires", v);
+    }
+}
+
+/// Removes uploads left unfinished past their lifetime, rows and bytes (run at each
+/// creation and at start, so abandoned parts never pile up).
+pub async fn expire_abandoned(state: &AppState) {
+    let before = besikta_store::time::now() - state.config().limits.upload_lifetime_secs;
+    match state.store().expire_uploads(before) {
+        Ok(ids) => {
+            for id in ids {
+                let part = part_path(state, &id);
+                let _ = tokio::fs::remove_file(&part).await;
+                let _ = tokio::fs::remove_file(part.with_extension("chunk")).await;
+            }
+        }
+        Err(e) => eprintln!("besikta: cannot expire abandoned uploads: {e}"),
+    }
 }
 
 fn find_upload(
@@ -552,6 +579,7 @@ pub async fn tus_head(
     let mut h = tus_headers();
     h.insert("upload-offset", HeaderValue::from(offset));
     h.insert("upload-length", HeaderValue::from(upload.length));
+    insert_expires(&mut h, &state, &upload);
     (StatusCode::OK, h).into_response()
 }
 
@@ -772,6 +800,7 @@ async fn tus_patch_inner(
     let new_offset = current_offset(&state, &upload).await;
     let mut h = tus_headers();
     h.insert("upload-offset", HeaderValue::from(new_offset));
+    insert_expires(&mut h, &state, &upload);
     if new_offset == upload.length {
         let result = finish(&state, &upload).await;
         return Ok(finished_response(
@@ -819,7 +848,8 @@ async fn finish(state: &AppState, upload: &Upload) -> Result<Ingested, Refused> 
 /// At start: stores every upload whose bytes all arrived before the previous process was
 /// killed (tus clients take offset = length as done and would never send it again), and
 /// removes side files no request is writing any more: checksum chunks of a cut PATCH and
-/// multipart files of a cut batch. Returns how many uploads were finished.
+/// multipart files of a cut batch, and unfinished uploads past their lifetime. Returns how
+/// many uploads were finished.
 pub fn finish_interrupted(state: &AppState) -> usize {
     let uploads_dir = state.data_dir().join("uploads");
     if let Ok(entries) = std::fs::read_dir(&uploads_dir) {
@@ -860,6 +890,13 @@ pub fn finish_interrupted(state: &AppState) -> usize {
             );
         }
         finished += 1;
+    }
+    // Then what is left unfinished past its lifetime goes (a whole file was stored above).
+    let before = besikta_store::time::now() - state.config().limits.upload_lifetime_secs;
+    if let Ok(ids) = state.store().expire_uploads(before) {
+        for id in ids {
+            let _ = std::fs::remove_file(part_path(state, &id));
+        }
     }
     finished
 }
@@ -984,13 +1021,15 @@ async fn write_field(
                     .map_err(|e| io_refusal("cannot store the received file", &e))?;
             }
             Ok(None) => break,
-            Err(e) => return Err(refused(
-                e.status(),
-                format!(
+            Err(e) => {
+                return Err(refused(
+                    e.status(),
+                    format!(
                     "the connection dropped before the whole file arrived ({}); upload it again",
                     e.body_text()
                 ),
-            )),
+                ))
+            }
         }
     }
     file.flush()

@@ -430,3 +430,36 @@ async fn a_batch_cut_off_after_some_photos_says_which_were_stored() {
     );
     assert_eq!(assert_disk_matches_store(&e, flight).len(), 1);
 }
+
+#[tokio::test]
+async fn abandoned_uploads_expire_and_their_bytes_are_removed() {
+    let e = common::env_with(|c| c.limits.upload_lifetime_secs = 1);
+    let flight = e.create_flight("a", "abandoned").await;
+    let options = e
+        .send(
+            Method::OPTIONS,
+            &format!("/api/v1/flights/{flight}/uploads"),
+            None,
+            &[],
+            Body::empty(),
+        )
+        .await;
+    assert!(options
+        .header("tus-extension")
+        .unwrap()
+        .contains("expiration"));
+    let uri = create_upload(&e, flight, "DJI_0001.JPG", 1000).await;
+    let h = head(&e, &uri).await;
+    let expires = h.header("upload-expires").expect("Upload-Expires on HEAD");
+    assert!(expires.ends_with(" GMT"), "an HTTP date: {expires}");
+    std::fs::write(part_file(&e, &uri), [1u8; 400]).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // The next creation sweeps expired uploads.
+    let fresh = create_upload(&e, flight, "DJI_0002.JPG", 1000).await;
+    assert_eq!(head(&e, &uri).await.status, StatusCode::NOT_FOUND);
+    assert!(
+        !part_file(&e, &uri).exists(),
+        "the abandoned bytes are gone"
+    );
+    assert_eq!(head(&e, &fresh).await.status, StatusCode::OK);
+}

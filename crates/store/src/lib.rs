@@ -214,6 +214,8 @@ pub struct Upload {
     pub length: u64,
     pub file_name: String,
     pub complete: bool,
+    /// Unix seconds (set by [`Store::create_upload`]; ignored there).
+    pub created_at: i64,
 }
 
 /// A claimed job: run it and then call [`Store::complete_job`] or [`Store::fail_job`] with
@@ -352,6 +354,9 @@ pub trait Store: Send + Sync {
     /// Every upload not yet finished, of every organisation: a starting server finishes
     /// those whose bytes all arrived before it was killed.
     fn open_uploads(&self) -> Result<Vec<Upload>>;
+    /// Forgets uploads created before `created_before` (Unix seconds); returns their ids so
+    /// the caller removes their bytes.
+    fn expire_uploads(&self, created_before: i64) -> Result<Vec<String>>;
 
     /// Queues processing of a flight; when a job of that flight is already queued or
     /// running, returns it instead of adding another. A running job covers every photo:

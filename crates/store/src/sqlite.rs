@@ -533,7 +533,7 @@ impl Store for SqliteStore {
     fn upload(&self, org_id: i64, flight_id: i64, upload_id: &str) -> Result<Option<Upload>> {
         self.conn()
             .query_row(
-                "SELECT id, org_id, flight_id, length, file_name, complete FROM uploads WHERE id = ?1 AND org_id = ?2 AND flight_id = ?3",
+                "SELECT id, org_id, flight_id, length, file_name, complete, created_at FROM uploads WHERE id = ?1 AND org_id = ?2 AND flight_id = ?3",
                 params![upload_id, org_id, flight_id],
                 upload_from_row,
             )
@@ -558,7 +558,7 @@ impl Store for SqliteStore {
     fn incomplete_uploads(&self, flight_id: i64) -> Result<Vec<Upload>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT id, org_id, flight_id, length, file_name, complete FROM uploads WHERE flight_id = ?1 AND complete = 0")
+            .prepare("SELECT id, org_id, flight_id, length, file_name, complete, created_at FROM uploads WHERE flight_id = ?1 AND complete = 0")
             .map_err(sql("listing uploads"))?;
         let rows = stmt
             .query_map([flight_id], upload_from_row)
@@ -568,10 +568,23 @@ impl Store for SqliteStore {
         rows
     }
 
+    fn expire_uploads(&self, created_before: i64) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("DELETE FROM uploads WHERE created_at < ?1 RETURNING id")
+            .map_err(sql("expiring uploads"))?;
+        let rows = stmt
+            .query_map([created_before], |r| r.get(0))
+            .map_err(sql("expiring uploads"))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql("expiring uploads"));
+        rows
+    }
+
     fn open_uploads(&self) -> Result<Vec<Upload>> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT id, org_id, flight_id, length, file_name, complete FROM uploads ORDER BY created_at, id")
+            .prepare("SELECT id, org_id, flight_id, length, file_name, complete, created_at FROM uploads ORDER BY created_at, id")
             .map_err(sql("listing uploads"))?;
         let rows = stmt
             .query_map([], upload_from_row)
@@ -1078,6 +1091,7 @@ fn upload_from_row(r: &Row<'_>) -> rusqlite::Result<Upload> {
         length: r.get::<_, i64>(3)? as u64,
         file_name: r.get(4)?,
         complete: r.get(5)?,
+        created_at: r.get(6)?,
     })
 }
 

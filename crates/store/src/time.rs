@@ -55,6 +55,25 @@ pub fn format_rfc3339(secs: i64) -> String {
     )
 }
 
+/// `Wed, 25 Jun 2014 16:00:00 GMT` (the HTTP date of RFC 9110, used by tus headers).
+pub fn format_http_date(secs: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs.div_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1) as usize],
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
 /// Parses `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS` with an optional `Z` or `±HH:MM` offset
 /// (fractions of a second are ignored), or plain Unix seconds.
 pub fn parse_timestamp(text: &str) -> Option<i64> {
@@ -127,6 +146,11 @@ mod tests {
         );
         let t = 1_795_449_367;
         assert_eq!(parse_timestamp(&format_rfc3339(t)), Some(t));
+        assert_eq!(
+            format_http_date(1_403_712_000),
+            "Wed, 25 Jun 2014 16:00:00 GMT"
+        );
+        assert_eq!(format_http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(parse_timestamp("2026-13-01"), None);
         assert_eq!(parse_timestamp("2026-02-30"), None);
         assert_eq!(parse_timestamp("2100-02-29"), None);
