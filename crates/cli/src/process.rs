@@ -57,6 +57,11 @@ pub struct Args {
     /// position.
     #[arg(long, value_name = "ORTHO", conflicts_with = "no_align")]
     pub reference: Option<PathBuf>,
+    /// Infer every tile of every photo. By default each model infers only the tiles over
+    /// ground the photo sees best (coverage planning; skipped tiles are counted in
+    /// summary.json as tiles_skipped_for_coverage).
+    #[arg(long)]
+    pub all_views: bool,
 }
 
 fn parse_kind(s: &str) -> Result<AssetKind, String> {
@@ -138,6 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let opts = ProcessOptions {
         align: !args.no_align,
         reference: args.reference.clone(),
+        coverage: !args.all_views,
         ..ProcessOptions::default()
     };
     let outcome = process_with(&cfg, &opts, &mut show).context("processing the flight failed")?;
@@ -176,8 +182,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             String::new()
         };
         println!(
-            "model {} {}: {} detections, {} of {} tiles skipped (no asset in view){coarse}",
-            m.name, m.version, m.detections, m.tiles_skipped, m.tiles_total
+            "model {} {}: {} detections, {} of {} tiles inferred; skipped: {} no asset in \
+             view, {} seen better by another photo{coarse}",
+            m.name,
+            m.version,
+            m.detections,
+            m.tiles_inferred,
+            m.tiles_total,
+            m.tiles_skipped,
+            m.tiles_skipped_for_coverage
         );
     }
     for w in &s.warnings {

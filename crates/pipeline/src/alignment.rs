@@ -17,6 +17,9 @@ pub struct ProcessOptions {
     /// absolute position. One that cannot be read or does not cover the flight is set
     /// aside with a note in `summary.json`; the flight is still aligned to itself.
     pub reference: Option<std::path::PathBuf>,
+    /// Coverage-planned inference (default on): each model infers only the tiles over
+    /// ground its photo sees best ([`crate::coverage`]); off = every tile (`--all-views`).
+    pub coverage: bool,
 }
 
 impl Default for ProcessOptions {
@@ -25,6 +28,7 @@ impl Default for ProcessOptions {
             align: true,
             align_config: AlignConfig::default(),
             reference: None,
+            coverage: true,
         }
     }
 }

@@ -58,6 +58,7 @@ pub enum PipelineError {
 }
 
 mod alignment;
+pub mod coverage;
 mod roi;
 pub mod scale;
 
@@ -105,6 +106,10 @@ pub struct ModelSummary {
     pub detections: usize,
     pub tiles_total: usize,
     pub tiles_skipped: usize,
+    /// Tiles skipped because better views own all their ground ([`coverage`]).
+    pub tiles_skipped_for_coverage: usize,
+    /// Tiles run: `tiles_total - tiles_skipped - tiles_skipped_for_coverage`.
+    pub tiles_inferred: usize,
     /// Photos this model was not run on, with the reason.
     pub photos_skipped: Vec<Rejected>,
     /// Of those, photos coarser than the model accepts ([`scale`]): not enlarged to fit.
@@ -315,6 +320,8 @@ pub fn process_with(
             detections: 0,
             tiles_total: 0,
             tiles_skipped: 0,
+            tiles_skipped_for_coverage: 0,
+            tiles_inferred: 0,
             photos_skipped: Vec::new(),
             photos_skipped_for_scale: 0,
             tiles_skipped_for_scale: 0,
@@ -390,6 +397,16 @@ pub fn process_with(
         .iter()
         .map(|r| Register::load(r, &frame))
         .collect::<Result<Vec<_>, _>>()?;
+
+    // Which ground each photo infers (coverage planning), per owners-per-cell count.
+    let plan = coverage::Planner::new(
+        opts.coverage,
+        &geoms,
+        &frame,
+        &cfg.models_dir,
+        &models,
+        !registers.is_empty(),
+    );
 
     // Inference, decoding the next photo while the current one is inferred.
     let t = Instant::now();
@@ -470,13 +487,18 @@ pub fn process_with(
                 } else {
                     Some(roi::asset_roi(&registers, &frame, g, &kinds, unc))
                 };
+                let planned =
+                    plan.restrict(i, g, m.manifest(), &img, gsd_cm * 10.0, roi.as_deref());
                 let opts = InferOptions {
                     gsd_mm: Some(gsd_cm * 10.0),
-                    roi: roi.as_deref(),
+                    roi: planned.as_ref().map_or(roi.as_deref(), |p| Some(&p.roi)),
                 };
                 let r = m.infer_image(&img, &opts)?;
+                let roi_skipped = planned.as_ref().map_or(r.tiles_skipped, |p| p.roi_skipped);
                 ms.tiles_total += r.tiles_total;
-                ms.tiles_skipped += r.tiles_skipped;
+                ms.tiles_skipped += roi_skipped;
+                ms.tiles_skipped_for_coverage += r.tiles_skipped - roi_skipped;
+                ms.tiles_inferred += r.tiles_total - r.tiles_skipped;
                 ms.detections += r.detections.len();
                 detections_total += r.detections.len();
                 for d in &r.detections {
@@ -498,7 +520,9 @@ pub fn process_with(
                         .map(|k| k.name.clone())
                         .collect(),
                     footprint: fp.clone(),
-                    processed: if registers.is_empty() {
+                    processed: if let Some(p) = &planned {
+                        Some(p.processed.clone())
+                    } else if registers.is_empty() {
                         None
                     } else {
                         roi.as_deref().map(|r| roi::pixels_to_ground(g, r))

@@ -38,6 +38,12 @@ fn simulated_helsinki_flight_is_found_placed_merged_and_matched() {
     let skipped: usize = s.models.iter().map(|m| m.tiles_skipped).sum();
     let total: usize = s.models.iter().map(|m| m.tiles_total).sum();
     eprintln!("tiles skipped {skipped} of {total}");
+    // Coverage planning (on by default): tiles whose ground a better photo owns are skipped.
+    let by_coverage: usize = s.models.iter().map(|m| m.tiles_skipped_for_coverage).sum();
+    let inferred: usize = s.models.iter().map(|m| m.tiles_inferred).sum();
+    eprintln!("tiles skipped for coverage {by_coverage}, inferred {inferred}");
+    assert!(by_coverage > 0, "coverage planning skipped no tile");
+    assert_eq!(inferred + skipped + by_coverage, total);
 
     let m = besikta_sim::evaluate_files(
         &repo().join("fixtures/sim/truth.geojson"),

@@ -1,0 +1,540 @@
+//! Coverage-planned inference (issue 14): every ground cell of the flight is given to the
+//! photo(s) that see it closest to nadir, and each model infers only the tiles that touch
+//! ground their photo owns; tiles whose ground a better view owns are skipped.
+//!
+//! Which photo sees a cell best: the smallest off-nadir tangent, the horizontal distance from
+//! the point below the camera to the cell over the camera's height. A photo whose footprint
+//! lies inside a better-placed photo's owns nothing.
+//!
+//! Multi-view evidence (`views`/`support`, `crate::Coverage::processed`) then sees only the
+//! owners of a spot. A class whose evidence rule needs `min_support` > 1 photos (crack: 2)
+//! would lose every finding if a spot had one owner, so each model's cells get
+//! [`owners_for`] owners: 1, or `min_support + 1` when a class of the model needs more than
+//! one photo (one owner may miss it, as with the full set of views).
+
+use besikta_core::Capture;
+use besikta_georef::PhotoGeometry;
+use besikta_infer::manifest::Manifest;
+use besikta_infer::tiling::TilePlan;
+use besikta_infer::Model;
+use besikta_report::{EvidenceRules, WorkFrame};
+use image::RgbImage;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Ground cell size, metres (work frame).
+pub const CELL_M: f64 = 1.0;
+
+/// Owned ground is widened by this much, metres, before tiles are chosen: a defect across
+/// the border between two owners is then seen whole by both (and merged) rather than cut
+/// in two halves that do not merge.
+pub const MARGIN_M: f64 = 5.0;
+
+/// One photo as the planner sees it, all in the work frame (metres).
+#[derive(Debug, Clone)]
+pub struct View {
+    /// The photo's footprint ring.
+    pub footprint: Vec<[f64; 2]>,
+    /// The ground point below the camera.
+    pub below_camera: [f64; 2],
+    /// The camera's height over the ground, metres.
+    pub height_m: f64,
+}
+
+/// Which cells each photo owns, as runs of cells along grid rows.
+#[derive(Debug, Clone)]
+pub struct Ownership {
+    pub cell_m: f64,
+    /// South-west corner of cell (0, 0).
+    pub origin: [f64; 2],
+    /// Per photo: `(row, first column, last column)` inclusive runs.
+    pub runs: Vec<Vec<(usize, usize, usize)>>,
+    /// Cells inside at least one footprint.
+    pub cells_covered: usize,
+}
+
+impl Ownership {
+    /// The ground rectangle (work frame, counter-clockwise) of one run.
+    pub fn run_rect(&self, run: (usize, usize, usize)) -> [[f64; 2]; 4] {
+        let (r, c0, c1) = run;
+        let x0 = self.origin[0] + c0 as f64 * self.cell_m;
+        let x1 = self.origin[0] + (c1 + 1) as f64 * self.cell_m;
+        let y0 = self.origin[1] + r as f64 * self.cell_m;
+        let y1 = y0 + self.cell_m;
+        [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+    }
+}
+
+/// How many photos own each cell for a model with these classes (see the module docs).
+pub fn owners_for(rules: &EvidenceRules, classes: &[String]) -> usize {
+    let rule = |c: &str| {
+        rules
+            .rules
+            .iter()
+            .find(|r| r.class == c)
+            .or_else(|| rules.rules.iter().find(|r| r.class == "*"))
+    };
+    let need = classes
+        .iter()
+        .filter_map(|c| rule(c).map(|r| r.min_support))
+        .max()
+        .unwrap_or(1);
+    if need > 1 {
+        need + 1
+    } else {
+        1
+    }
+}
+
+fn inside(ring: &[[f64; 2]], p: [f64; 2]) -> bool {
+    let mut inside = false;
+    let n = ring.len();
+    for i in 0..n {
+        let (a, b) = (ring[i], ring[(i + n - 1) % n]);
+        if (a[1] > p[1]) != (b[1] > p[1])
+            && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
+        {
+            inside = !inside;
+        }
+    }
+    inside
+}
+
+/// Gives every cell (centre inside some footprint) to the `owners` photos with the smallest
+/// off-nadir tangent there (ties to the earlier photo).
+pub fn assign(views: &[View], cell_m: f64, owners: usize) -> Ownership {
+    let owners = owners.max(1);
+    let mut env = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    for p in views.iter().flat_map(|v| v.footprint.iter()) {
+        env = [
+            env[0].min(p[0]),
+            env[1].min(p[1]),
+            env[2].max(p[0]),
+            env[3].max(p[1]),
+        ];
+    }
+    let empty = Ownership {
+        cell_m,
+        origin: [0.0, 0.0],
+        runs: vec![Vec::new(); views.len()],
+        cells_covered: 0,
+    };
+    if !env.iter().all(|x| x.is_finite()) || cell_m <= 0.0 {
+        return empty;
+    }
+    let origin = [
+        (env[0] / cell_m).floor() * cell_m,
+        (env[1] / cell_m).floor() * cell_m,
+    ];
+    let nx = ((env[2] - origin[0]) / cell_m).ceil() as usize + 1;
+    let ny = ((env[3] - origin[1]) / cell_m).ceil() as usize + 1;
+    // The best `owners` (tangent, photo) per cell, sorted.
+    let mut best = vec![(f64::INFINITY, u32::MAX); nx * ny * owners];
+    for (i, v) in views.iter().enumerate() {
+        if v.footprint.len() < 3 || v.height_m.is_nan() || v.height_m <= 0.0 {
+            continue;
+        }
+        let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+        for p in &v.footprint {
+            lo = [lo[0].min(p[0]), lo[1].min(p[1])];
+            hi = [hi[0].max(p[0]), hi[1].max(p[1])];
+        }
+        let cx0 = ((lo[0] - origin[0]) / cell_m).floor().max(0.0) as usize;
+        let cy0 = ((lo[1] - origin[1]) / cell_m).floor().max(0.0) as usize;
+        let cx1 = (((hi[0] - origin[0]) / cell_m).ceil() as usize).min(nx - 1);
+        let cy1 = (((hi[1] - origin[1]) / cell_m).ceil() as usize).min(ny - 1);
+        for cy in cy0..=cy1 {
+            for cx in cx0..=cx1 {
+                let p = [
+                    origin[0] + (cx as f64 + 0.5) * cell_m,
+                    origin[1] + (cy as f64 + 0.5) * cell_m,
+                ];
+                if !inside(&v.footprint, p) {
+                    continue;
+                }
+                let d = ((p[0] - v.below_camera[0]).powi(2) + (p[1] - v.below_camera[1]).powi(2))
+                    .sqrt();
+                let mut cand = (d / v.height_m, i as u32);
+                let slots = &mut best[(cy * nx + cx) * owners..][..owners];
+                for s in slots.iter_mut() {
+                    if cand.0 < s.0 || (cand.0 == s.0 && cand.1 < s.1) {
+                        std::mem::swap(s, &mut cand);
+                    }
+                }
+            }
+        }
+    }
+    let mut runs = vec![Vec::new(); views.len()];
+    let mut cells_covered = 0;
+    for cy in 0..ny {
+        // Open run per photo in this row: first column.
+        let mut open: Vec<Option<usize>> = vec![None; views.len()];
+        for cx in 0..=nx {
+            let slots: &[(f64, u32)] = if cx < nx {
+                &best[(cy * nx + cx) * owners..][..owners]
+            } else {
+                &[]
+            };
+            if slots.first().is_some_and(|s| s.1 != u32::MAX) {
+                cells_covered += 1;
+            }
+            for (i, o) in open.iter_mut().enumerate() {
+                let owns = slots.iter().any(|s| s.1 == i as u32);
+                match (*o, owns) {
+                    (None, true) => *o = Some(cx),
+                    (Some(c0), false) => {
+                        runs[i].push((cy, c0, cx - 1));
+                        *o = None;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ownership {
+        cell_m,
+        origin,
+        runs,
+        cells_covered,
+    }
+}
+
+/// The cells photo `i` owns as polygons in its pixels (one quad per run of cells).
+pub fn owned_pixels(
+    own: &Ownership,
+    i: usize,
+    frame: &WorkFrame,
+    geom: &PhotoGeometry<'_>,
+) -> Vec<Vec<[f64; 2]>> {
+    let cam = geom.camera();
+    let centre = [cam.width as f64 / 2.0, cam.height as f64 / 2.0];
+    let Ok(h) = geom.pixel_to_ground(centre).map(|g| g.height_m) else {
+        return Vec::new();
+    };
+    let to_px = |xy: [f64; 2]| -> Option<[f64; 2]> {
+        let ll = frame.to_wgs84(xy).ok()?;
+        geom.ground_to_pixel(ll[1], ll[0], h).ok()
+    };
+    own.runs
+        .get(i)
+        .map(|runs| {
+            runs.iter()
+                .filter_map(|&run| {
+                    let [a, _, b, _] = own.run_rect(run);
+                    let (m, lo, hi) = (MARGIN_M, a, b);
+                    let rect = [
+                        [lo[0] - m, lo[1] - m],
+                        [hi[0] + m, lo[1] - m],
+                        [hi[0] + m, hi[1] + m],
+                        [lo[0] - m, hi[1] + m],
+                    ];
+                    let px: Vec<[f64; 2]> = rect.iter().filter_map(|&q| to_px(q)).collect();
+                    (px.len() == 4).then_some(px)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One model's tiles on one photo under the plan.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The region of interest to infer (pixel polygons): the given one within owned ground.
+    pub roi: Vec<Vec<[f64; 2]>>,
+    /// Tiles the given region of interest alone skips (register / vegetation).
+    pub roi_skipped: usize,
+    /// Where tiles were run, on the ground (WGS 84 lon/lat rings), for multi-view evidence.
+    pub processed: Vec<Vec<[f64; 2]>>,
+}
+
+/// The flight's coverage plan: who owns which ground, per owners-per-cell count.
+pub struct Planner<'a> {
+    frame: &'a WorkFrame,
+    registers_given: bool,
+    rules: EvidenceRules,
+    owned: BTreeMap<usize, Ownership>,
+}
+
+type Placed<'a, 'b> = (&'a Capture, PhotoGeometry<'b>, Vec<[f64; 2]>, f64);
+
+impl<'a> Planner<'a> {
+    /// Plans the flight's photos (`geoms`: capture, geometry, footprint lon/lat, GSD cm)
+    /// for `models`; `on = false` plans nothing (every tile is inferred).
+    pub fn new(
+        on: bool,
+        geoms: &[Placed<'_, '_>],
+        frame: &'a WorkFrame,
+        models_dir: &Path,
+        models: &[Model],
+        registers_given: bool,
+    ) -> Planner<'a> {
+        let path = models_dir.join("evidence.toml");
+        // A broken file is reported by the report stage, which reads it again.
+        let rules = if path.is_file() {
+            EvidenceRules::load(&path).unwrap_or_default()
+        } else {
+            EvidenceRules::default()
+        };
+        let mut owned = BTreeMap::new();
+        if on {
+            let views: Vec<View> = geoms
+                .iter()
+                .map(|(c, _, fp, gsd_cm)| {
+                    let height_m = c
+                        .focal_length_px
+                        .map(|f| gsd_cm / 100.0 * f)
+                        .or(c.relative_altitude_m)
+                        .unwrap_or(0.0);
+                    let below = c
+                        .longitude
+                        .zip(c.latitude)
+                        .and_then(|(lon, lat)| frame.to_work([lon, lat]).ok());
+                    View {
+                        footprint: fp.iter().filter_map(|p| frame.to_work(*p).ok()).collect(),
+                        // No position: height 0 keeps the photo out of the plan (owns nothing).
+                        below_camera: below.unwrap_or([0.0, 0.0]),
+                        height_m: if below.is_some() { height_m } else { 0.0 },
+                    }
+                })
+                .collect();
+            for m in models {
+                let classes: Vec<String> = m
+                    .manifest()
+                    .classes
+                    .iter()
+                    .map(|k| k.name.clone())
+                    .collect();
+                let k = owners_for(&rules, &classes);
+                owned.entry(k).or_insert_with(|| assign(&views, CELL_M, k));
+            }
+        }
+        Planner {
+            frame,
+            registers_given,
+            rules,
+            owned,
+        }
+    }
+
+    /// Photo `i`'s tiles for the model of `manifest` within `roi`; `None` when coverage
+    /// planning is off.
+    pub fn restrict(
+        &self,
+        i: usize,
+        geom: &PhotoGeometry<'_>,
+        manifest: &Manifest,
+        img: &RgbImage,
+        gsd_mm: f64,
+        roi: Option<&[Vec<[f64; 2]>]>,
+    ) -> Option<Planned> {
+        let classes: Vec<String> = manifest.classes.iter().map(|k| k.name.clone()).collect();
+        let own = self.owned.get(&owners_for(&self.rules, &classes))?;
+        let owned_px = owned_pixels(own, i, self.frame, geom);
+        let (w, h) = img.dimensions();
+        let roi_skipped = TilePlan::new(w, h, manifest, Some(gsd_mm), roi).tiles_skipped;
+        let planned = restrict(roi, &owned_px);
+        let processed = if self.registers_given {
+            crate::roi::pixels_to_ground(geom, &planned)
+        } else {
+            crate::roi::pixels_to_ground(geom, &owned_px)
+        };
+        Some(Planned {
+            roi: planned,
+            roi_skipped,
+            processed,
+        })
+    }
+}
+
+/// Clips `subject` by the convex polygon `clip` (Sutherland-Hodgman, either orientation).
+fn clip_convex(subject: &[[f64; 2]], clip: &[[f64; 2]]) -> Vec<[f64; 2]> {
+    let area2: f64 = (0..clip.len())
+        .map(|i| {
+            let (a, b) = (clip[i], clip[(i + 1) % clip.len()]);
+            a[0] * b[1] - b[0] * a[1]
+        })
+        .sum();
+    let sign = if area2 >= 0.0 { 1.0 } else { -1.0 };
+    let mut out = subject.to_vec();
+    for i in 0..clip.len() {
+        if out.is_empty() {
+            break;
+        }
+        let (a, b) = (clip[i], clip[(i + 1) % clip.len()]);
+        let side =
+            |p: [f64; 2]| sign * ((b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]));
+        let input = std::mem::take(&mut out);
+        for j in 0..input.len() {
+            let (p, q) = (input[j], input[(j + 1) % input.len()]);
+            let (sp, sq) = (side(p), side(q));
+            if sp >= 0.0 {
+                out.push(p);
+            }
+            if (sp >= 0.0) != (sq >= 0.0) {
+                let t = sp / (sp - sq);
+                out.push([p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])]);
+            }
+        }
+    }
+    out
+}
+
+fn bbox(p: &[[f64; 2]]) -> [f64; 4] {
+    p.iter().fold(
+        [
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ],
+        |e, q| {
+            [
+                e[0].min(q[0]),
+                e[1].min(q[1]),
+                e[2].max(q[0]),
+                e[3].max(q[1]),
+            ]
+        },
+    )
+}
+
+/// The part of a region of interest (pixel polygons) inside the owned pixel polygons
+/// (convex quads); `None` for `roi` = the whole photo, so the owned polygons themselves.
+pub fn restrict(roi: Option<&[Vec<[f64; 2]>]>, owned: &[Vec<[f64; 2]>]) -> Vec<Vec<[f64; 2]>> {
+    let Some(roi) = roi else {
+        return owned.to_vec();
+    };
+    let ob: Vec<[f64; 4]> = owned.iter().map(|o| bbox(o)).collect();
+    let mut out = Vec::new();
+    for r in roi {
+        let rb = bbox(r);
+        for (o, b) in owned.iter().zip(&ob) {
+            if b[0] > rb[2] || b[2] < rb[0] || b[1] > rb[3] || b[3] < rb[1] {
+                continue;
+            }
+            let c = clip_convex(r, o);
+            if c.len() >= 3 {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn square(x0: f64, y0: f64, x1: f64, y1: f64) -> Vec<[f64; 2]> {
+        vec![[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+    }
+
+    fn cells_of(o: &Ownership, photo: usize) -> Vec<(usize, usize)> {
+        o.runs[photo]
+            .iter()
+            .flat_map(|&(r, c0, c1)| (c0..=c1).map(move |c| (r, c)))
+            .collect()
+    }
+
+    /// A strip of three overlapping nadir photos, and a low oblique photo whose footprint
+    /// lies inside the middle photo's.
+    fn views() -> Vec<View> {
+        let nadir = |cx: f64| View {
+            footprint: square(cx - 30.0, 0.0, cx + 30.0, 40.0),
+            below_camera: [cx, 20.0],
+            height_m: 40.0,
+        };
+        vec![
+            nadir(30.0),
+            nadir(70.0),
+            nadir(110.0),
+            View {
+                footprint: square(60.0, 10.0, 80.0, 30.0),
+                below_camera: [50.0, 20.0],
+                height_m: 15.0,
+            },
+        ]
+    }
+
+    #[test]
+    fn every_cell_has_one_owner_and_a_view_inside_a_better_one_owns_nothing() {
+        let v = views();
+        let o = assign(&v, 1.0, 1);
+        // The union of the footprints: x 0-140, y 0-40 = 5,600 cells of 1 m.
+        assert_eq!(o.cells_covered, 140 * 40);
+        let mut seen = std::collections::BTreeMap::new();
+        for p in 0..v.len() {
+            for c in cells_of(&o, p) {
+                *seen.entry(c).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(seen.len(), 140 * 40);
+        assert!(
+            seen.values().all(|&n| n == 1),
+            "each cell owned exactly once"
+        );
+        assert!(
+            o.runs[3].is_empty(),
+            "the oblique photo owns {:?}",
+            o.runs[3]
+        );
+        // Nearest the camera: the middle photo owns x 50-90 (cells 50..=89), split at the
+        // midpoints between cameras.
+        let mid: Vec<_> = cells_of(&o, 1);
+        assert_eq!(mid.len(), 40 * 40);
+        assert!(mid.iter().all(|&(_, c)| (50..90).contains(&c)));
+        // Owned rectangles lie inside the photo's footprint.
+        for &run in &o.runs[0] {
+            let r = o.run_rect(run);
+            assert!(r.iter().all(|p| p[0] >= 0.0 && p[0] <= 60.0));
+        }
+    }
+
+    #[test]
+    fn two_owners_per_cell_where_two_photos_overlap() {
+        let v = views();
+        let o = assign(&v, 1.0, 2);
+        let mut seen = std::collections::BTreeMap::new();
+        for p in 0..v.len() {
+            for c in cells_of(&o, p) {
+                *seen.entry(c).or_insert(0) += 1;
+            }
+        }
+        // Two owners where two or more footprints cover the cell, else its one photo.
+        assert_eq!(seen.len(), 140 * 40);
+        for (&(r, c), &n) in &seen {
+            let p = [c as f64 + 0.5, r as f64 + 0.5];
+            let covering = v.iter().filter(|w| inside(&w.footprint, p)).count();
+            assert_eq!(n, covering.min(2), "cell ({r}, {c})");
+        }
+        // The oblique photo is second only where the middle photo is the one other view.
+        assert!(cells_of(&o, 3).iter().all(|&(_, c)| (60..80).contains(&c)));
+    }
+
+    #[test]
+    fn owners_follow_the_evidence_rules() {
+        let rules = EvidenceRules::default();
+        assert_eq!(owners_for(&rules, &["crack".into(), "pothole".into()]), 3);
+        assert_eq!(owners_for(&rules, &["pothole".into()]), 1);
+        assert_eq!(owners_for(&rules, &["roof_damage".into()]), 1);
+    }
+
+    #[test]
+    fn a_region_of_interest_is_clipped_to_the_owned_ground() {
+        let roi = vec![
+            square(0.0, 0.0, 100.0, 10.0),
+            square(500.0, 500.0, 600.0, 600.0),
+        ];
+        let owned = vec![square(50.0, -5.0, 200.0, 5.0)];
+        let r = restrict(Some(&roi), &owned);
+        assert_eq!(r.len(), 1);
+        let b = bbox(&r[0]);
+        assert_eq!(b, [50.0, 0.0, 100.0, 5.0]);
+        assert_eq!(restrict(None, &owned), owned);
+    }
+}
