@@ -8,9 +8,10 @@
 //!
 //! Multi-view evidence (`views`/`support`, `crate::Coverage::processed`) then sees only the
 //! owners of a spot. A class whose evidence rule needs `min_support` > 1 photos (crack: 2)
-//! would lose every finding if a spot had one owner, so each model's cells get
-//! [`owners_for`] owners: 1, or `min_support + 1` when a class of the model needs more than
-//! one photo (one owner may miss it, as with the full set of views).
+//! would lose every finding if a spot had one owner, and a ratio rule (moss, debris: half
+//! the views) would never drop one, so each model's cells get [`owners_for`] owners: 1
+//! when its classes have neither rule (pothole: a confidence rule only), else enough for
+//! the rule to mean what it did with every view (crack, moss, debris: 3).
 
 use besikta_core::Capture;
 use besikta_georef::PhotoGeometry;
@@ -74,16 +75,27 @@ pub fn owners_for(rules: &EvidenceRules, classes: &[String]) -> usize {
             .find(|r| r.class == c)
             .or_else(|| rules.rules.iter().find(|r| r.class == "*"))
     };
-    let need = classes
+    // A support rule needs `min_support` views and one spare (one owner may miss it); a
+    // ratio rule needs enough views that one detection alone falls below the ratio, and
+    // one spare (0.5: three owners, so 1 of 3 is dropped and 2 of 3 kept, as with all views).
+    classes
         .iter()
-        .filter_map(|c| rule(c).map(|r| r.min_support))
+        .filter_map(|c| rule(c))
+        .map(|r| {
+            let support = if r.min_support > 1 {
+                r.min_support + 1
+            } else {
+                1
+            };
+            let ratio = if r.min_ratio > 0.0 {
+                ((1.0 / r.min_ratio).floor() as usize + 1).max(r.min_views_for_ratio)
+            } else {
+                1
+            };
+            support.max(ratio)
+        })
         .max()
-        .unwrap_or(1);
-    if need > 1 {
-        need + 1
-    } else {
-        1
-    }
+        .unwrap_or(1)
 }
 
 fn inside(ring: &[[f64; 2]], p: [f64; 2]) -> bool {
@@ -522,6 +534,11 @@ mod tests {
         assert_eq!(owners_for(&rules, &["crack".into(), "pothole".into()]), 3);
         assert_eq!(owners_for(&rules, &["pothole".into()]), 1);
         assert_eq!(owners_for(&rules, &["roof_damage".into()]), 1);
+        // moss: min_ratio 0.5 needs three views for one detection alone to fall below it.
+        assert_eq!(
+            owners_for(&rules, &["missing_tile".into(), "moss".into()]),
+            3
+        );
     }
 
     #[test]
