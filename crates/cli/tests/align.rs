@@ -3,19 +3,9 @@
 //! re-correlation check runs; a folder without photos is a clear error.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn brighton() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/brighton")
-}
-
-fn besikta(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_besikta"))
-        .args(args)
-        .output()
-        .expect("the besikta binary runs")
-}
+mod common;
+use common::*;
 
 #[test]
 fn align_writes_a_pose_for_every_photo_with_its_source() {

@@ -2,19 +2,11 @@
 //! positions), GDAL's ogrinfo (the file's CRS and feature count) and gdaltransform.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn brighton() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/brighton")
-}
-
-fn besikta(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_besikta"))
-        .args(args)
-        .output()
-        .expect("the besikta binary runs")
-}
+mod common;
+use common::*;
 
 fn tool(program: &str, args: &[&str]) -> String {
     let out = Command::new(program)

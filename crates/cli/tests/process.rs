@@ -3,18 +3,9 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-fn besikta(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_besikta"))
-        .args(args)
-        .output()
-        .expect("the besikta binary runs")
-}
+mod common;
+use common::*;
 
 /// A copy of a Brighton photo whose first Huffman table claims more codes than exist: its
 /// headers, EXIF and XMP are intact (ingest accepts it), its pixels cannot be decoded.

@@ -3,19 +3,9 @@
 //! `besikta simulate --evaluate` scoring a truth file against itself.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-fn besikta(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_besikta"))
-        .args(args)
-        .output()
-        .expect("the besikta binary runs")
-}
+mod common;
+use common::*;
 
 fn close(a: f64, b: f64, tol: f64, what: &str) {
     assert!((a - b).abs() <= tol, "{what}: {a} vs {b}");
