@@ -178,3 +178,6 @@ pub struct Detection {
     /// Skeleton length in pixels (thin defects such as cracks).
     pub length_px: Option<f64>,
 }
+
+pub mod review;
+pub use review::{RejectReason, Review, ReviewState, UnknownWord};
