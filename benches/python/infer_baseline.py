@@ -10,7 +10,15 @@ skeletons), so the comparison favours Python.
     /opt/besikta-train/bin/python benches/python/infer_baseline.py \
         [--model fixtures/models/mtscrack_static.toml] [--dir /work/shared/data/flights/brighton-beach] [--limit 4]
 
-Prints photos per second and peak memory (VmHWM) as one JSON line.
+`--model` may be given several times (the end-to-end bench `benches/python/e2e.py` passes the
+three shipped manifests): each photo is decoded once and every model tiles the whole photo on
+its own (SAHI-style: no regions of interest, no coverage planning). Segmentation models with
+C channels get one mask per class; "yolov8" detection models get score threshold and NMS over
+the photo. Tiles are cut at the photo's own scale (the bench flight lies inside every
+shipped model's GSD range). `--scipy-components` labels components with scipy.ndimage
+instead of the pure-Python union-find, as a practical Python pipeline would.
+
+Prints photos per second, tiles and peak memory (VmHWM) as one JSON line.
 """
 import argparse
 import glob
@@ -81,18 +89,56 @@ def components(mask, prob):
     return [(a, t / a) for a, t in stats.values()]
 
 
-def infer_photo(session, manifest, path):
+def scipy_components(mask, prob):
+    """The same (area, mean probability) list as `components`, through scipy.ndimage."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return []
+    idx = np.arange(1, n + 1)
+    areas = ndimage.sum_labels(np.ones_like(prob), labels, idx)
+    sums = ndimage.sum_labels(prob, labels, idx)
+    return [(int(a), float(t / a)) for a, t in zip(areas, sums)]
+
+
+def nms(boxes, iou):
+    """Greedy NMS over [x1, y1, x2, y2, score] rows; returns the kept rows."""
+    if len(boxes) == 0:
+        return boxes
+    boxes = boxes[np.argsort(-boxes[:, 4])]
+    keep = []
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    alive = np.ones(len(boxes), bool)
+    for i in range(len(boxes)):
+        if not alive[i]:
+            continue
+        keep.append(i)
+        xx1 = np.maximum(boxes[i, 0], boxes[:, 0])
+        yy1 = np.maximum(boxes[i, 1], boxes[:, 1])
+        xx2 = np.minimum(boxes[i, 2], boxes[:, 2])
+        yy2 = np.minimum(boxes[i, 3], boxes[:, 3])
+        inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
+        alive &= inter / (area[i] + area - inter + 1e-9) <= iou
+        alive[i] = False
+    return boxes[keep]
+
+
+def infer_photo(session, manifest, img, labeler=None):
+    """One model over one decoded photo (float32 HWC): returns (tiles, detections)."""
+    labeler = labeler or components
     inp = manifest["input"]
     tw, th = inp["width"], inp["height"]
     overlap = manifest["tiling"]["overlap_px"]
-    img = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32)
     h, w, _ = img.shape
     order = [0, 1, 2] if inp["channels"] == "rgb" else [2, 1, 0]
     mean = np.array(inp["mean"], dtype=np.float32)[:, None, None]
     std = np.array(inp["std"], dtype=np.float32)[:, None, None]
+    detection = manifest.get("task") == "detection"
     window = tent(th)[:, None] * tent(tw)[None, :]
-    acc = np.zeros((h, w), dtype=np.float32)
-    wsum = np.zeros((h, w), dtype=np.float32)
+    acc = wsum = None
+    boxes = []
+    tiles = 0
     for y in axis_positions(h, th, overlap):
         for x in axis_positions(w, tw, overlap):
             tile = img[y : y + th, x : x + tw]
@@ -102,14 +148,31 @@ def infer_photo(session, manifest, path):
             chw = tile[:, :, order].transpose(2, 0, 1)
             x_in = ((chw * inp["scale"] - mean) / std)[None].astype(np.float32)
             (out,) = session.run([manifest["output"]["name"]], {inp["name"]: x_in})
-            prob = out[0, 0, :ph, :pw]
+            tiles += 1
+            if detection:  # yolov8 layout [1, 4 + k, boxes]
+                o = out[0]
+                score = o[4:].max(0)
+                sel = score >= manifest["thresholds"]["confidence"]
+                cx, cy, bw, bh = o[0][sel] + x, o[1][sel] + y, o[2][sel], o[3][sel]
+                boxes.append(np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, score[sel]], 1))
+                continue
+            if acc is None:
+                acc = np.zeros((out.shape[1], h, w), dtype=np.float32)
+                wsum = np.zeros((h, w), dtype=np.float32)
             wgt = window[:ph, :pw]
-            acc[y : y + ph, x : x + pw] += prob * wgt
+            acc[:, y : y + ph, x : x + pw] += out[0, :, :ph, :pw] * wgt
             wsum[y : y + ph, x : x + pw] += wgt
-    prob = acc / np.maximum(wsum, 1e-12)
-    mask = prob >= manifest["thresholds"]["confidence"]
-    comps = [c for c in components(mask, prob) if c[0] >= manifest["thresholds"]["min_area_px"]]
-    return w, h, comps
+    min_area = manifest["thresholds"]["min_area_px"]
+    if detection:
+        kept = nms(np.concatenate(boxes) if boxes else np.zeros((0, 5)), manifest["thresholds"]["nms_iou"])
+        areas = (kept[:, 2] - kept[:, 0]) * (kept[:, 3] - kept[:, 1])
+        return tiles, int((areas >= min_area).sum())
+    acc /= np.maximum(wsum, 1e-12)
+    found = 0
+    for prob in acc:
+        mask = prob >= manifest["thresholds"]["confidence"]
+        found += len([c for c in labeler(mask, prob) if c[0] >= min_area])
+    return tiles, found
 
 
 def vm_hwm_kb():
@@ -122,33 +185,47 @@ def vm_hwm_kb():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default=os.path.join(ROOT, "fixtures/models/mtscrack_static.toml"))
+    ap.add_argument("--model", action="append", help="manifest (repeatable; default the mtscrack fixture)")
     ap.add_argument("--dir", default="/work/shared/data/flights/brighton-beach")
     ap.add_argument("--limit", type=int, default=4)
+    ap.add_argument("--scipy-components", action="store_true")
     args = ap.parse_args()
-    with open(args.model, "rb") as f:
-        manifest = tomllib.load(f)
-    model_path = os.path.join(os.path.dirname(os.path.abspath(args.model)), manifest["model"])
+    models = []
+    t0 = time.perf_counter()
+    for mpath in args.model or [os.path.join(ROOT, "fixtures/models/mtscrack_static.toml")]:
+        with open(mpath, "rb") as f:
+            manifest = tomllib.load(f)
+        model_path = os.path.join(os.path.dirname(os.path.abspath(mpath)), manifest["model"])
+        models.append((manifest, ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])))
+    t_load = time.perf_counter() - t0
     photos = sorted(glob.glob(os.path.join(args.dir, "*.JPG")) + glob.glob(os.path.join(args.dir, "*.jpg")))
     photos = photos[: args.limit]
-    t0 = time.perf_counter()
-    session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
-    t_load = time.perf_counter() - t0
+    labeler = scipy_components if args.scipy_components else components
     t1 = time.perf_counter()
-    detections = 0
+    detections = tiles = 0
+    decode_s = 0.0
     for p in photos:
-        w, h, comps = infer_photo(session, manifest, p)
-        detections += len(comps)
+        td = time.perf_counter()
+        img = np.asarray(Image.open(p).convert("RGB"), dtype=np.float32)
+        decode_s += time.perf_counter() - td
+        for manifest, session in models:
+            n_tiles, found = infer_photo(session, manifest, img, labeler)
+            tiles += n_tiles
+            detections += found
     elapsed = time.perf_counter() - t1
     print(
         json.dumps(
             {
                 "pipeline": "python-baseline",
+                "models": [m["name"] for m, _ in models],
                 "photos": len(photos),
                 "seconds": round(elapsed, 3),
                 "photos_per_second": round(len(photos) / elapsed, 4),
                 "model_load_seconds": round(t_load, 3),
+                "decode_seconds": round(decode_s, 3),
+                "tiles": tiles,
                 "detections": detections,
+                "components": "scipy" if args.scipy_components else "python",
                 "peak_rss_mb": round(vm_hwm_kb() / 1024, 1),
             }
         )
