@@ -181,3 +181,5 @@ pub struct Detection {
 
 pub mod review;
 pub use review::{RejectReason, Review, ReviewState, UnknownWord};
+
+pub mod finding;

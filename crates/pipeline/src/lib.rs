@@ -202,6 +202,7 @@ fn observe(
     geom: &PhotoGeometry<'_>,
     d: &Detection,
     uncertainty_m: f64,
+    model: &besikta_infer::Manifest,
 ) -> Option<Observation> {
     let outline = pixel_outline(d);
     let mut ground: Vec<[f64; 2]> = outline
@@ -229,6 +230,10 @@ fn observe(
         gsd_cm,
         view_quality: (1.0 - r / half_diag).clamp(0.0, 1.0),
         position_uncertainty_m: uncertainty_m,
+        model: Some(besikta_report::ModelRef {
+            name: model.name.clone(),
+            version: model.version.clone(),
+        }),
     })
 }
 
@@ -509,7 +514,7 @@ pub fn process_with(
                         *dropped.entry("vegetation".to_string()).or_default() += 1;
                         continue;
                     }
-                    observations.extend(observe(c, g, d, unc));
+                    observations.extend(observe(c, g, d, unc, m.manifest()));
                 }
                 coverage.push(Coverage {
                     photo: c.file.clone(),

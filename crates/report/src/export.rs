@@ -219,6 +219,8 @@ fn finding_properties(f: &Finding) -> serde_json::Map<String, Value> {
                 "bbox_px": o.pixel_bbox,
                 "polygon_px": o.pixel_polygon,
                 "gsd_cm": o.gsd_cm,
+                "model": o.model.as_ref().map(|m| m.name.as_str()),
+                "model_version": o.model.as_ref().map(|m| m.version.as_str()),
             })
         })
         .collect();
@@ -251,19 +253,20 @@ fn finding_properties(f: &Finding) -> serde_json::Map<String, Value> {
 /// member). A finding whose outline is a sliver ([`rfc7946_ring`]) is left out; reports
 /// from [`crate::build_report`] have none (they are dropped, and counted, before ids).
 pub fn findings_geojson(findings: &[Finding]) -> Value {
-    let features: Vec<Value> = findings
-        .iter()
-        .filter_map(|f| {
-            let ring = rfc7946_ring(&f.polygon, true)?;
-            Some(json!({
-                "type": "Feature",
-                "id": f.id,
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
-                "properties": finding_properties(f),
-            }))
-        })
-        .collect();
+    let features: Vec<Value> = findings.iter().filter_map(finding_feature).collect();
     json!({"type": "FeatureCollection", "features": features})
+}
+
+/// One finding as an RFC 7946 feature, as `findings.geojson` and the service's API write
+/// it; `None` for a sliver ([`rfc7946_ring`]).
+pub fn finding_feature(f: &Finding) -> Option<Value> {
+    let ring = rfc7946_ring(&f.polygon, true)?;
+    Some(json!({
+        "type": "Feature",
+        "id": f.id,
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": finding_properties(f),
+    }))
 }
 
 /// `workorders.geojson`: one MultiPoint feature per work order (the findings' centroids).

@@ -29,14 +29,17 @@ pub mod onasset;
 pub mod quantity;
 pub mod register;
 
-use besikta_core::{AssetKind, Severity};
 use serde::Serialize;
 
 pub use evidence::{Coverage, EvidenceRules};
 pub use frame::WorkFrame;
 pub use merge::MergeRules;
 pub use quantity::{ConditionRules, SeverityRules};
-pub use register::{AssetMatch, Register, RegisterSource};
+pub use register::{Register, RegisterSource};
+
+/// The finding vocabulary lives in `core` (the store and the server use it too); report
+/// builds these values and writes them out.
+pub use besikta_core::finding::{AssetMatch, Finding, ModelRef, Observation};
 
 /// Errors of the reporting stage; each names the file or the value at fault.
 #[derive(Debug, thiserror::Error)]
@@ -63,73 +66,6 @@ pub enum ReportError {
     Rules { path: String, message: String },
     #[error("cannot write {path}: {message}")]
     Write { path: String, message: String },
-}
-
-/// One detection in one photo, already placed on the ground by georeferencing.
-#[derive(Debug, Clone, Serialize)]
-pub struct Observation {
-    /// Photo file the detection comes from.
-    pub photo: String,
-    pub class: String,
-    pub asset_kind: AssetKind,
-    pub confidence: f32,
-    /// Outline in pixels of the photo (the box corners for detectors).
-    pub pixel_polygon: Vec<[f64; 2]>,
-    pub pixel_bbox: [f64; 4],
-    /// The same outline on the ground: WGS 84 longitude, latitude; closed ring.
-    pub ground_polygon: Vec<[f64; 2]>,
-    /// Skeleton length in pixels for thin defects (cracks).
-    pub length_px: Option<f64>,
-    /// Ground sampling distance at the detection, centimetres per pixel.
-    pub gsd_cm: f64,
-    /// 1 at the photo's centre, falling to 0 at its corners: oblique edges are worse views.
-    pub view_quality: f64,
-    /// Horizontal position uncertainty of this photo, metres (GPS, RTK when known).
-    pub position_uncertainty_m: f64,
-}
-
-impl Observation {
-    /// Crack length on the ground, metres.
-    pub fn length_m(&self) -> Option<f64> {
-        self.length_px.map(|l| l * self.gsd_cm / 100.0)
-    }
-
-    /// How good this view is, used to pick the best photo of a finding.
-    pub fn view_score(&self) -> f64 {
-        self.confidence as f64 * (0.5 + 0.5 * self.view_quality)
-    }
-}
-
-/// One physical defect, merged over every photo that saw it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    pub id: String,
-    pub class: String,
-    pub asset_kind: AssetKind,
-    pub severity: Severity,
-    /// Combined confidence over its views (see [`evidence`]): noisy-OR of the supporting
-    /// photos' scores times `support / views`.
-    pub confidence: f32,
-    pub length_m: Option<f64>,
-    pub area_m2: f64,
-    /// Outline on the ground (WGS 84 lon/lat, closed ring), from the best view.
-    pub polygon: Vec<[f64; 2]>,
-    /// Centroid, WGS 84 lon/lat.
-    pub centroid: [f64; 2],
-    pub asset: Option<AssetMatch>,
-    pub observations: Vec<Observation>,
-    /// Index into `observations` of the best view.
-    pub best: usize,
-    /// Photos whose processed area covers the finding (see [`evidence`]).
-    pub views: usize,
-    /// Photos that detected it.
-    pub support: usize,
-}
-
-impl Finding {
-    pub fn best_photo(&self) -> &str {
-        &self.observations[self.best].photo
-    }
 }
 
 /// Everything the report stage decides, ready for export.

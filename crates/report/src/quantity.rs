@@ -181,11 +181,37 @@ fn combine(mut deducts: Vec<f64>) -> f64 {
         .sum()
 }
 
-/// Condition scores for every asset that has at least one finding.
+/// Condition scores for every asset that has at least one finding, the assets' kind and
+/// area read from the registers.
 pub fn asset_conditions(
     findings: &[Finding],
     registers: &[Register],
     rules: &ConditionRules,
+) -> Vec<AssetCondition> {
+    conditions_with(findings, rules, |id, _| {
+        let asset = registers.iter().find_map(|r| r.asset(id))?;
+        Some((asset.kind, asset.area_m2()))
+    })
+}
+
+/// [`asset_conditions`] without the registers: each asset's kind and area as its findings'
+/// matches recorded them ([`crate::AssetMatch::asset_area_m2`]), for findings read back
+/// from storage. An asset whose matches have no area gets no score.
+pub fn asset_conditions_from_matches(
+    findings: &[Finding],
+    rules: &ConditionRules,
+) -> Vec<AssetCondition> {
+    conditions_with(findings, rules, |_, fs| {
+        fs.iter()
+            .filter_map(|f| f.asset.as_ref())
+            .find_map(|a| Some((a.asset_kind, a.asset_area_m2?)))
+    })
+}
+
+fn conditions_with(
+    findings: &[Finding],
+    rules: &ConditionRules,
+    asset_of: impl Fn(&str, &[&Finding]) -> Option<(AssetKind, f64)>,
 ) -> Vec<AssetCondition> {
     let mut by_asset: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
     for f in findings {
@@ -195,10 +221,9 @@ pub fn asset_conditions(
     }
     let mut out = Vec::new();
     for (id, fs) in by_asset {
-        let Some(asset) = registers.iter().find_map(|r| r.asset(id)) else {
+        let Some((kind, area)) = asset_of(id, &fs) else {
             continue;
         };
-        let area = asset.area_m2();
         let mut groups: BTreeMap<(String, Severity), Vec<&Finding>> = BTreeMap::new();
         for f in &fs {
             groups
@@ -220,7 +245,7 @@ pub fn asset_conditions(
         let total = combine(deducts.iter().map(|d| d.2).collect());
         out.push(AssetCondition {
             asset_id: id.to_string(),
-            asset_kind: asset.kind,
+            asset_kind: kind,
             asset_area_m2: area,
             score: (100.0 - total).clamp(0.0, 100.0),
             deducts,

@@ -12,7 +12,6 @@ use geo::{
     MultiLineString, MultiPolygon, Point,
 };
 use rstar::{primitives::GeomWithData, primitives::Rectangle, RTree, AABB};
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// Where to read assets from and how to interpret the layer.
@@ -99,19 +98,7 @@ impl Asset {
     }
 }
 
-/// Where a finding sits on its asset.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct AssetMatch {
-    pub asset_id: String,
-    pub asset_name: Option<String>,
-    pub asset_kind: AssetKind,
-    /// Distance along the road from its first vertex to the finding, metres.
-    pub chainage_m: Option<f64>,
-    /// Signed lateral offset from the centreline (positive = left of the digitised direction).
-    pub offset_m: Option<f64>,
-    /// Distance from the finding to the asset (0 inside a building).
-    pub distance_m: f64,
-}
+pub use besikta_core::finding::AssetMatch;
 
 type Indexed = GeomWithData<Rectangle<[f64; 2]>, usize>;
 
@@ -375,6 +362,7 @@ impl Register {
                             chainage_m: Some(chainage),
                             offset_m: Some(offset),
                             distance_m: d,
+                            asset_area_m2: Some(a.area_m2()),
                         },
                     )
                 }
@@ -396,6 +384,7 @@ impl Register {
                             chainage_m: None,
                             offset_m: None,
                             distance_m: d,
+                            asset_area_m2: Some(a.area_m2()),
                         },
                     )
                 }

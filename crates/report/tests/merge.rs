@@ -45,6 +45,7 @@ fn obs(
         gsd_cm: 2.0,
         view_quality: 0.8,
         position_uncertainty_m: 1.0,
+        model: None,
     }
 }
 
