@@ -22,14 +22,19 @@ fn geojson_response(value: Value) -> Response {
     ([(header::CONTENT_TYPE, GEOJSON)], value.to_string()).into_response()
 }
 
-/// A stored finding as served: the pipeline's feature with the global id and the
-/// service's own properties added.
+/// A stored finding as served: the feature `report::export` writes for the typed finding
+/// (as in `findings.geojson`), with the global id and the service's own properties added.
 fn feature_of(row: &FindingRow) -> Value {
-    let mut feature = row.feature.clone();
-    feature["id"] = json!(row.id);
-    if !feature["properties"].is_object() {
-        feature["properties"] = json!({});
+    let mut finding = row.finding.clone();
+    // Rows stored by older versions name photos by their path on the server.
+    for o in &mut finding.observations {
+        o.photo = basename(&o.photo).to_string();
     }
+    let mut feature = besikta_report::export::finding_feature(&finding).unwrap_or_else(|| {
+        // An outline too small to write (only possible in rows of older versions).
+        json!({"type": "Feature", "geometry": null, "properties": {}})
+    });
+    feature["id"] = json!(row.id);
     let props = &mut feature["properties"];
     props["finding_id"] = json!(row.id);
     props["flight_id"] = json!(row.flight_id);
@@ -37,20 +42,6 @@ fn feature_of(row: &FindingRow) -> Value {
     props["status"] = json!(row.status);
     props["created_at"] = json!(format_rfc3339(row.created_at));
     props["photo_url"] = json!(format!("/api/v1/findings/{}/photo.jpg", row.id));
-    // The pipeline names photos by their path on the server; clients get the file name.
-    if let Some(best) = props["best_photo"]
-        .as_str()
-        .map(|p| basename(p).to_string())
-    {
-        props["best_photo"] = json!(best);
-    }
-    if let Some(list) = props["observations"].as_array_mut() {
-        for o in list {
-            if let Some(name) = o["photo"].as_str().map(|p| basename(p).to_string()) {
-                o["photo"] = json!(name);
-            }
-        }
-    }
     feature
 }
 
@@ -131,15 +122,12 @@ fn list(text: Option<&String>) -> Vec<String> {
 fn filter_from(query: &HashMap<String, String>) -> ApiResult<FindingFilter> {
     let mut filter = FindingFilter {
         classes: list(query.get("class")),
-        severities: list(query.get("severity")),
         ..Default::default()
     };
-    for s in &filter.severities {
-        if !matches!(s.as_str(), "low" | "medium" | "high") {
-            return Err(ApiError::bad_request(format!(
-                "unknown severity {s:?}: use low, medium or high"
-            )));
-        }
+    for s in list(query.get("severity")) {
+        filter.severities.push(s.parse().map_err(|_| {
+            ApiError::bad_request(format!("unknown severity {s:?}: use low, medium or high"))
+        })?);
     }
     if let Some(b) = query.get("bbox") {
         let v: Vec<f64> = b.split(',').filter_map(|x| x.trim().parse().ok()).collect();
@@ -398,16 +386,6 @@ pub(crate) fn basename(p: &str) -> &str {
     p.rsplit(['/', '\\']).next().unwrap_or(p)
 }
 
-fn points(v: &Value) -> Vec<[f64; 2]> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| Some([p.get(0)?.as_f64()?, p.get(1)?.as_f64()?]))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 pub async fn photo(
     State(state): State<AppState>,
     auth: Auth,
@@ -418,38 +396,17 @@ pub async fn photo(
         .store()
         .finding(auth.org_id(), id)?
         .ok_or_else(|| ApiError::not_found("finding"))?;
-    let props = &row.feature["properties"];
-    let observations = props["observations"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let best = props["best_photo"].as_str().map(basename);
-    let obs = observations
-        .iter()
-        .find(|o| best.is_some() && o["photo"].as_str().map(basename) == best)
-        .or_else(|| observations.first())
+    let obs = row
+        .finding
+        .best_observation()
         .ok_or_else(|| ApiError::not_found("photo of this finding (it has no observations)"))?;
-    let name = obs["photo"]
-        .as_str()
-        .map(basename)
-        .unwrap_or_default()
-        .to_string();
     let photo = state
         .store()
-        .photo_by_name(row.flight_id, &name)?
+        .photo_by_name(row.flight_id, basename(&obs.photo))?
         .ok_or_else(|| ApiError::not_found("photo of this finding"))?;
-    let bbox_px: Vec<f64> = obs["bbox_px"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default();
-    if bbox_px.len() != 4 {
-        return Err(ApiError::internal(
-            "the finding's observation has no pixel box",
-        ));
-    }
-    let outline = points(&obs["polygon_px"]);
+    let outline = obs.pixel_polygon.clone();
+    let bbox = obs.pixel_bbox;
     let path = state.data_dir().join(&photo.path);
-    let bbox = [bbox_px[0], bbox_px[1], bbox_px[2], bbox_px[3]];
     let jpeg = tokio::task::spawn_blocking(move || {
         crop_finding(&path, bbox, &outline, &CropConfig::default())
     })

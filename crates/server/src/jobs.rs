@@ -7,6 +7,7 @@
 //! state and the folder it points to change in one transaction at the end. A worker that
 //! lost its lease (the job was re-queued meanwhile) stores nothing.
 
+use crate::findings::basename;
 use crate::{AppState, ServerConfig};
 use besikta_pipeline::{ProcessConfig, Progress};
 use besikta_report::RegisterSource;
@@ -191,7 +192,8 @@ pub(crate) fn asset_kind(kind: &str) -> Option<besikta_core::AssetKind> {
     }
 }
 
-/// Runs the pipeline for one job attempt in its own folder and reads back its products.
+/// Runs the pipeline for one job attempt in its own folder; its typed result is stored
+/// (the files it wrote stay for download).
 fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
     let store = state.store();
     let config = state.config();
@@ -240,114 +242,47 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
             }
         }
     };
-    besikta_pipeline::process(&cfg, &mut on_progress).map_err(|e| e.to_string())?;
+    let outcome = besikta_pipeline::process(&cfg, &mut on_progress).map_err(|e| e.to_string())?;
     if lease_lost {
         let _ = std::fs::remove_dir_all(&out_dir);
         return Err("the job was taken over by another worker".into());
     }
-    let mut result = read_products(&out_dir, &rel_out)?;
-    for r in &mut result.rejected {
-        r.reason = scrub_paths(&r.reason, config);
-    }
-    Ok(result)
+    Ok(job_result(outcome, &rel_out, config))
 }
 
-fn read_json(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", path.display()))
-}
-
-/// Reads `findings.geojson` and `summary.json` of a finished attempt.
-pub fn read_products(out_dir: &Path, rel_out: &str) -> Result<JobResult, String> {
-    let geojson = read_json(&out_dir.join("findings.geojson"))?;
-    let features = geojson
-        .get("features")
-        .and_then(Value::as_array)
-        .ok_or("findings.geojson has no features array")?;
-    let mut findings = Vec::new();
-    for (i, feature) in features.iter().enumerate() {
-        let props = feature.get("properties").cloned().unwrap_or(Value::Null);
-        let text = |k: &str| props.get(k).and_then(Value::as_str).map(str::to_string);
-        let finding_id = text("id")
-            .or_else(|| {
-                feature.get("id").map(|v| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string())
-                })
-            })
-            .unwrap_or_else(|| format!("F{}", i + 1));
-        let bbox = geometry_bbox(feature.get("geometry").unwrap_or(&Value::Null))
-            .ok_or_else(|| format!("finding {finding_id} has no coordinates"))?;
-        findings.push(NewFinding {
-            finding_id,
-            class: text("class").unwrap_or_else(|| "unknown".into()),
-            severity: text("severity").unwrap_or_else(|| "low".into()),
-            bbox,
-            feature: feature.clone(),
-        });
-    }
-    let summary = read_json(&out_dir.join("summary.json"))?;
-    let rejected = summary
-        .get("rejected")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .map(|r| RejectedPhoto {
-                    file: r
-                        .get("file")
-                        .and_then(Value::as_str)
-                        .map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f).to_string())
-                        .unwrap_or_default(),
-                    reason: r
-                        .get("reason")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                })
-                .collect()
+/// What a finished attempt stores: the report's typed findings, their photos named by file
+/// name (photo names are unique within a flight; the store keeps no server paths), and the
+/// photos the pipeline rejected.
+pub fn job_result(
+    outcome: besikta_pipeline::ProcessOutcome,
+    rel_out: &str,
+    config: &ServerConfig,
+) -> JobResult {
+    let findings = outcome
+        .report
+        .findings
+        .into_iter()
+        .map(|mut f| {
+            for o in &mut f.observations {
+                o.photo = basename(&o.photo).to_string();
+            }
+            NewFinding::new(f)
         })
-        .unwrap_or_default();
-    Ok(JobResult {
+        .collect();
+    let rejected = outcome
+        .summary
+        .rejected
+        .into_iter()
+        .map(|r| RejectedPhoto {
+            file: basename(&r.file).to_string(),
+            reason: scrub_paths(&r.reason, config),
+        })
+        .collect();
+    JobResult {
         output_dir: rel_out.to_string(),
         findings,
         rejected,
-    })
-}
-
-/// `[min_x, min_y, max_x, max_y]` over every position of a GeoJSON geometry.
-pub fn geometry_bbox(geometry: &Value) -> Option<[f64; 4]> {
-    fn walk(v: &Value, b: &mut [f64; 4]) {
-        if let Some(arr) = v.as_array() {
-            if arr.len() >= 2 && arr[0].is_number() && arr[1].is_number() {
-                let (x, y) = (
-                    arr[0].as_f64().unwrap_or(0.0),
-                    arr[1].as_f64().unwrap_or(0.0),
-                );
-                b[0] = b[0].min(x);
-                b[1] = b[1].min(y);
-                b[2] = b[2].max(x);
-                b[3] = b[3].max(y);
-            } else {
-                arr.iter().for_each(|c| walk(c, b));
-            }
-        }
     }
-    let mut b = [
-        f64::INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::NEG_INFINITY,
-    ];
-    if let Some(list) = geometry.get("geometries").and_then(Value::as_array) {
-        list.iter()
-            .filter_map(|g| g.get("coordinates"))
-            .for_each(|c| walk(c, &mut b));
-    } else {
-        walk(geometry.get("coordinates")?, &mut b);
-    }
-    b[0].is_finite().then_some(b)
 }
 
 /// Deletes job folders no flight points to (left by a crash mid-job).

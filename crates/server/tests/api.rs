@@ -118,18 +118,19 @@ fn store_findings(e: &Env, org: &str, flight: i64, findings: Vec<NewFinding>) {
 
 fn finding(id: &str, class: &str, severity: &str, lon: f64, lat: f64) -> NewFinding {
     let d = 0.00001;
-    NewFinding {
-        finding_id: id.into(),
-        class: class.into(),
-        severity: severity.into(),
-        bbox: [lon, lat, lon + d, lat + d],
-        feature: json!({
-            "type": "Feature",
-            "id": id,
-            "geometry": {"type": "Polygon", "coordinates": [[[lon, lat], [lon + d, lat], [lon + d, lat + d], [lon, lat + d], [lon, lat]]]},
-            "properties": {"id": id, "class": class, "severity": severity},
-        }),
-    }
+    common::typed_finding(
+        id,
+        class,
+        severity,
+        vec![
+            [lon, lat],
+            [lon + d, lat],
+            [lon + d, lat + d],
+            [lon, lat + d],
+            [lon, lat],
+        ],
+        "DJI_0001.JPG",
+    )
 }
 
 #[tokio::test]

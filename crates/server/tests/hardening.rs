@@ -426,20 +426,18 @@ async fn planners_delete_a_flight_with_everything_in_it_and_admins_read_the_audi
     let out = format!("flights/{flight}/out-{}-{}", job.id, job.attempt);
     std::fs::create_dir_all(e.dir.path().join(&out)).unwrap();
     std::fs::write(e.dir.path().join(&out).join("findings.gpkg"), b"products").unwrap();
-    let feature = json!({"type": "Feature", "properties": {"id": "F1"},
-        "geometry": {"type": "Point", "coordinates": [24.8, 60.2]}});
     store
         .complete_job(
             &job,
             &JobResult {
                 output_dir: out,
-                findings: vec![besikta_store::NewFinding {
-                    finding_id: "F1".into(),
-                    class: "crack".into(),
-                    severity: "high".into(),
-                    bbox: [24.8, 60.2, 24.8, 60.2],
-                    feature,
-                }],
+                findings: vec![common::typed_finding(
+                    "F1",
+                    "crack",
+                    "high",
+                    square(24.8, 60.2),
+                    "DJI_0001.JPG",
+                )],
                 rejected: vec![],
             },
         )
@@ -600,14 +598,13 @@ async fn findings_come_in_pages_when_asked() {
     let findings = (0..5)
         .map(|i| {
             let lon = 24.8 + i as f64 * 0.001;
-            besikta_store::NewFinding {
-                finding_id: format!("F{i}"),
-                class: "crack".into(),
-                severity: "low".into(),
-                bbox: [lon, 60.2, lon, 60.2],
-                feature: json!({"type": "Feature", "properties": {"id": format!("F{i}")},
-                    "geometry": {"type": "Point", "coordinates": [lon, 60.2]}}),
-            }
+            common::typed_finding(
+                &format!("F{i}"),
+                "crack",
+                "low",
+                square(lon, 60.2),
+                "DJI_0001.JPG",
+            )
         })
         .collect();
     store
@@ -667,4 +664,16 @@ async fn findings_come_in_pages_when_asked() {
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
     }
+}
+
+/// A 1 m square outline at `lon`, `lat` (WGS 84), closed.
+fn square(lon: f64, lat: f64) -> Vec<[f64; 2]> {
+    let d = 0.00001;
+    vec![
+        [lon, lat],
+        [lon + d, lat],
+        [lon + d, lat + d],
+        [lon, lat + d],
+        [lon, lat],
+    ]
 }

@@ -10,11 +10,15 @@
 //! The store knows nothing about HTTP; every query that reads an organisation's data
 //! takes that organisation's id, so one organisation can never see another's rows.
 
+mod carry;
+pub mod legacy;
 mod sqlite;
 pub mod time;
 
 pub use sqlite::SqliteStore;
 
+use besikta_core::finding::Finding;
+use besikta_core::{Review, ReviewState, Severity};
 use serde::{Deserialize, Serialize};
 
 /// Errors of the store, naming what was being done.
@@ -34,6 +38,57 @@ pub enum StoreError {
     },
     #[error("stored data is damaged ({what}): {message}")]
     Corrupt { what: &'static str, message: String },
+    #[error("cannot use the database {url}: {message}")]
+    Url { url: String, message: String },
+    #[cfg(feature = "postgres")]
+    #[error("database error while {action}: {source}")]
+    Postgres {
+        action: &'static str,
+        #[source]
+        source: ::postgres::Error,
+    },
+    #[cfg(feature = "postgres")]
+    #[error("cannot connect to the database {target} (check the --database URL and that PostgreSQL runs there): {source}")]
+    Connect {
+        target: String,
+        #[source]
+        source: ::postgres::Error,
+    },
+    #[cfg(feature = "postgres")]
+    #[error("the database connection threads stopped while {action}")]
+    Stopped { action: &'static str },
+}
+
+/// Opens the store a `--database` value names: `postgres://` and `postgresql://` URLs open
+/// a [`PgStore`] (in builds with the `postgres` feature); `sqlite://PATH`, `sqlite:PATH`
+/// or a plain file path open a [`SqliteStore`] there.
+pub fn open_url(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        return Ok(std::sync::Arc::new(PgStore::open(url)?));
+        #[cfg(not(feature = "postgres"))]
+        return Err(StoreError::Url {
+            url: url.split('@').next_back().unwrap_or("").to_string(),
+            message: "this besikta was built without PostgreSQL support; build it with \
+                      `--features besikta-store/postgres`"
+                .into(),
+        });
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.contains("://") {
+        return Err(StoreError::Url {
+            url: url.to_string(),
+            message: "unknown kind of database; give postgres://user:password@host:port/db \
+                      or a SQLite file path"
+                .into(),
+        });
+    }
+    Ok(std::sync::Arc::new(SqliteStore::open(
+        std::path::Path::new(path),
+    )?))
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -247,17 +302,23 @@ pub struct OrgStats {
     pub jobs: JobCounts,
 }
 
-/// A finding as the pipeline wrote it, ready to store.
+/// A finding of a finished job, ready to store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewFinding {
-    /// The pipeline's id, unique within its flight.
-    pub finding_id: String,
-    pub class: String,
-    pub severity: String,
-    /// WGS 84 `[min_lon, min_lat, max_lon, max_lat]`.
+    /// The typed finding; its `id` is unique within its flight.
+    pub finding: Finding,
+    /// WGS 84 `[min_lon, min_lat, max_lon, max_lat]`, for the bbox filter.
     pub bbox: [f64; 4],
-    /// The whole GeoJSON feature.
-    pub feature: serde_json::Value,
+}
+
+impl NewFinding {
+    /// The finding with the bbox of its outline.
+    pub fn new(finding: Finding) -> NewFinding {
+        NewFinding {
+            bbox: finding.bbox(),
+            finding,
+        }
+    }
 }
 
 /// The outcome of a job, stored atomically by [`Store::complete_job`].
@@ -276,12 +337,18 @@ pub struct FindingRow {
     pub id: i64,
     pub org_id: i64,
     pub flight_id: i64,
+    /// The pipeline's id, unique within its flight (`finding.id`).
     pub finding_id: String,
+    /// The model's class (`finding.class`), kept as a column for filters.
     pub class: String,
-    pub severity: String,
+    /// `finding.severity`, kept as a column for filters.
+    pub severity: Severity,
     pub created_at: i64,
+    /// Work-order status: `open`, `scheduled`, `in_progress`, `done`, `dismissed`.
     pub status: String,
-    pub feature: serde_json::Value,
+    pub finding: Finding,
+    /// A person's word on it ([`Store::set_review`]); `Unreviewed` by default.
+    pub review: Review,
 }
 
 /// Filters of a findings query; `None` means no restriction.
@@ -291,13 +358,15 @@ pub struct FindingFilter {
     /// WGS 84 `[min_lon, min_lat, max_lon, max_lat]`; findings whose bbox intersects it.
     pub bbox: Option<[f64; 4]>,
     pub classes: Vec<String>,
-    pub severities: Vec<String>,
+    pub severities: Vec<Severity>,
     /// Unix seconds; findings stored at or after it.
     pub since: Option<i64>,
     /// Only findings with a larger id (the last id of the previous page).
     pub after_id: Option<i64>,
     /// At most this many, in id order.
     pub limit: Option<i64>,
+    /// Findings in one of these review states (a finding without a review is `Unreviewed`).
+    pub reviews: Vec<ReviewState>,
 }
 
 /// An asset register an organisation uploaded.
@@ -387,6 +456,22 @@ pub trait Store: Send + Sync {
     fn finding(&self, org_id: i64, id: i64) -> Result<Option<FindingRow>>;
     /// Sets a finding's work-order status; false when no such finding in the organisation.
     fn set_finding_status(&self, org_id: i64, id: i64, status: &str) -> Result<bool>;
+    /// Stores a person's review of a finding and appends `finding.review` to the audit log
+    /// (token `review.by`, `role`), in one transaction; the store sets `review.at`.
+    /// `Unreviewed` removes the review. Returns the stored review, `None` when the
+    /// organisation has no such finding. A review follows its finding when the flight is
+    /// processed again ([`Store::complete_job`]): to the new finding of the same class whose
+    /// bbox overlaps the old one's best.
+    fn set_review(
+        &self,
+        org_id: i64,
+        id: i64,
+        review: &Review,
+        role: &str,
+    ) -> Result<Option<Review>>;
+    /// The review of a finding (`Unreviewed` when none); `None` when the organisation has
+    /// no such finding.
+    fn review(&self, org_id: i64, id: i64) -> Result<Option<Review>>;
 
     /// Deletes a flight with its photos, uploads, queued jobs and findings in one
     /// transaction (not while a job runs it); its files are the caller's to remove.

@@ -6,9 +6,13 @@ use crate::{
     Job, JobCounts, JobResult, Org, OrgStats, Photo, PhotoAdded, Principal, RegisterRow,
     RejectedPhoto, Result, Role, Store, StoreError, Upload,
 };
+use besikta_core::finding::Finding;
+use besikta_core::Severity;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
+
+mod review;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS orgs (
@@ -75,7 +79,9 @@ CREATE TABLE IF NOT EXISTS findings (
     created_at INTEGER NOT NULL,
     min_x REAL NOT NULL, min_y REAL NOT NULL, max_x REAL NOT NULL, max_y REAL NOT NULL,
     status TEXT NOT NULL DEFAULT 'open',
-    feature TEXT NOT NULL,
+    -- serde JSON of besikta_core::finding::Finding (schema version 1; before it, a
+    -- GeoJSON feature in a column `feature`, see `migrate`).
+    finding TEXT NOT NULL,
     UNIQUE (flight_id, finding_id)
 );
 CREATE INDEX IF NOT EXISTS findings_org ON findings(org_id, created_at);
@@ -139,6 +145,8 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
+        migrate(&conn)?;
+        conn.execute_batch(review::SCHEMA).map_err(open_err)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -209,9 +217,12 @@ fn photo_from_row(row: &Row<'_>) -> rusqlite::Result<Photo> {
 
 const PHOTO_COLUMNS: &str = "id, flight_id, name, sha256, size, path";
 const FINDING_COLUMNS: &str =
-    "id, org_id, flight_id, finding_id, class, severity, created_at, status, feature";
+    "id, org_id, flight_id, finding_id, class, severity, created_at, status, finding";
 
-fn finding_from_row(row: &Row<'_>) -> rusqlite::Result<(FindingRow, String)> {
+/// Severity and finding JSON of a row, read after the row (`finish_finding`).
+type RawFinding = (FindingRow, String, Option<String>);
+
+fn finding_from_row(row: &Row<'_>) -> rusqlite::Result<RawFinding> {
     Ok((
         FindingRow {
             id: row.get(0)?,
@@ -219,18 +230,122 @@ fn finding_from_row(row: &Row<'_>) -> rusqlite::Result<(FindingRow, String)> {
             flight_id: row.get(2)?,
             finding_id: row.get(3)?,
             class: row.get(4)?,
-            severity: row.get(5)?,
+            severity: Severity::Low,
             created_at: row.get(6)?,
             status: row.get(7)?,
-            feature: serde_json::Value::Null,
+            finding: placeholder_finding(),
+            review: Default::default(),
         },
+        row.get(5)?,
         row.get(8)?,
     ))
 }
 
-fn finish_finding((mut f, feature): (FindingRow, String)) -> Result<FindingRow> {
-    f.feature = serde_json::from_str(&feature).map_err(corrupt("finding feature"))?;
+/// Stands in for the finding until its JSON is parsed.
+fn placeholder_finding() -> Finding {
+    Finding {
+        id: String::new(),
+        class: String::new(),
+        asset_kind: besikta_core::AssetKind::Road,
+        severity: Severity::Low,
+        confidence: 0.0,
+        length_m: None,
+        area_m2: 0.0,
+        polygon: Vec::new(),
+        centroid: [0.0, 0.0],
+        asset: None,
+        observations: Vec::new(),
+        best: 0,
+        views: 0,
+        support: 0,
+    }
+}
+
+fn finish_finding((mut f, severity, finding): RawFinding) -> Result<FindingRow> {
+    f.severity = severity
+        .parse()
+        .map_err(|e: besikta_core::UnknownWord| StoreError::Corrupt {
+            what: "finding severity",
+            message: e.to_string(),
+        })?;
+    let finding = finding.ok_or_else(|| StoreError::Corrupt {
+        what: "finding",
+        message: format!("finding {} has no stored content", f.id),
+    })?;
+    f.finding = serde_json::from_str(&finding).map_err(corrupt("finding"))?;
     Ok(f)
+}
+
+/// The schema version this code writes (`PRAGMA user_version`).
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// Brings a database written by older code up to [`SCHEMA_VERSION`], in one transaction.
+///
+/// Version 1: findings are typed. A database from before (version 0 with a `feature`
+/// column of GeoJSON) gets a `finding` column, each row's feature converted by
+/// [`crate::legacy::finding_from_feature`], and the `feature` column dropped
+/// (`ALTER TABLE`, not a rebuild: triggers on `findings` stay).
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql("reading the schema version"))?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let has_feature: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('findings') WHERE name = 'feature')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql("reading the findings table's columns"))?;
+    let tx = conn
+        .unchecked_transaction()
+        .map_err(sql("upgrading the database"))?;
+    if has_feature {
+        tx.execute_batch("ALTER TABLE findings ADD COLUMN finding TEXT")
+            .map_err(sql("adding typed findings to the database"))?;
+        let rows = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT id, finding_id, class, severity, min_x, min_y, max_x, max_y, feature FROM findings",
+                )
+                .map_err(sql("reading findings to upgrade"))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        [r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?],
+                        r.get::<_, Option<String>>(8)?,
+                    ))
+                })
+                .map_err(sql("reading findings to upgrade"))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sql("reading findings to upgrade"))?;
+            rows
+        };
+        for (id, finding_id, class, severity, bbox, feature) in rows {
+            let feature: serde_json::Value = feature
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(serde_json::Value::Null);
+            let typed =
+                crate::legacy::finding_from_feature(&feature, &finding_id, &class, &severity, bbox);
+            let text = serde_json::to_string(&typed).map_err(corrupt("finding"))?;
+            tx.execute(
+                "UPDATE findings SET finding = ?1, severity = ?2 WHERE id = ?3",
+                params![text, typed.severity.as_str(), id],
+            )
+            .map_err(sql("upgrading a stored finding"))?;
+        }
+        tx.execute_batch("ALTER TABLE findings DROP COLUMN feature")
+            .map_err(sql("removing the old findings column"))?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(sql("recording the schema version"))?;
+    tx.commit().map_err(sql("upgrading the database"))
 }
 
 impl Store for SqliteStore {
@@ -732,31 +847,33 @@ impl Store for SqliteStore {
             let mut stmt = tx
                 .prepare(
                     "INSERT INTO findings (org_id, flight_id, finding_id, class, severity, created_at, \
-                     min_x, min_y, max_x, max_y, status, feature) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     min_x, min_y, max_x, max_y, status, finding) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )
                 .map_err(sql("storing the job's results"))?;
             for f in &result.findings {
                 let status = statuses
-                    .get(&f.finding_id)
+                    .get(&f.finding.id)
                     .map(String::as_str)
                     .unwrap_or("open");
+                let finding = serde_json::to_string(&f.finding).map_err(corrupt("finding"))?;
                 stmt.execute(params![
                     job.org_id,
                     job.flight_id,
-                    f.finding_id,
-                    f.class,
-                    f.severity,
+                    f.finding.id,
+                    f.finding.class,
+                    f.finding.severity.as_str(),
                     t,
                     f.bbox[0],
                     f.bbox[1],
                     f.bbox[2],
                     f.bbox[3],
                     status,
-                    f.feature.to_string()
+                    finding
                 ])
                 .map_err(sql("storing a finding"))?;
             }
         }
+        review::carry_over(&tx, job.flight_id)?;
         let rejected =
             serde_json::to_string(&result.rejected).map_err(corrupt("rejected photos"))?;
         // With a follow-up job queued (photos arrived during the run) the flight is not
@@ -868,7 +985,12 @@ impl Store for SqliteStore {
             clauses.push("max_x >= ? AND min_x <= ? AND max_y >= ? AND min_y <= ?".into());
             values.extend([x0.into(), x1.into(), y0.into(), y1.into()]);
         }
-        for (column, list) in [("class", &filter.classes), ("severity", &filter.severities)] {
+        let severities: Vec<String> = filter
+            .severities
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect();
+        for (column, list) in [("class", &filter.classes), ("severity", &severities)] {
             if !list.is_empty() {
                 let marks = vec!["?"; list.len()].join(", ");
                 clauses.push(format!("{column} IN ({marks})"));
@@ -882,6 +1004,11 @@ impl Store for SqliteStore {
         if let Some(after) = filter.after_id {
             clauses.push("id > ?".into());
             values.push(after.into());
+        }
+        if !filter.reviews.is_empty() {
+            let (clause, states) = review::state_clause(&filter.reviews);
+            clauses.push(clause);
+            values.extend(states);
         }
         let limit = match filter.limit {
             Some(n) => {
@@ -904,7 +1031,12 @@ impl Store for SqliteStore {
                 .map_err(sql("querying findings"))?;
             rows
         };
-        rows.into_iter().map(finish_finding).collect()
+        let mut rows = rows
+            .into_iter()
+            .map(finish_finding)
+            .collect::<Result<Vec<_>>>()?;
+        review::attach(&self.conn(), &mut rows)?;
+        Ok(rows)
     }
 
     fn finding(&self, org_id: i64, id: i64) -> Result<Option<FindingRow>> {
@@ -917,7 +1049,9 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(sql("reading the finding"))?;
-        row.map(finish_finding).transpose()
+        let mut row = row.map(finish_finding).transpose()?;
+        review::attach(&self.conn(), row.as_mut_slice())?;
+        Ok(row)
     }
 
     fn set_finding_status(&self, org_id: i64, id: i64, status: &str) -> Result<bool> {
@@ -929,6 +1063,20 @@ impl Store for SqliteStore {
             )
             .map_err(sql("setting the work-order status"))?;
         Ok(n == 1)
+    }
+
+    fn set_review(
+        &self,
+        org_id: i64,
+        id: i64,
+        review: &besikta_core::Review,
+        role: &str,
+    ) -> Result<Option<besikta_core::Review>> {
+        review::set_review(&mut self.conn(), org_id, id, review, role)
+    }
+
+    fn review(&self, org_id: i64, id: i64) -> Result<Option<besikta_core::Review>> {
+        review::review(&self.conn(), org_id, id)
     }
 
     fn delete_flight(&self, org_id: i64, flight_id: i64) -> Result<FlightDeleted> {
@@ -1071,7 +1219,7 @@ impl Store for SqliteStore {
 /// The name a photo is stored under: its own, else with the start of its hash added
 /// (`SAME-1a2b3c4d.JPG`: same name, different content, as from two cameras), longer
 /// prefixes when even that is taken.
-fn name_candidates(name: &str, sha256: &str) -> Vec<String> {
+pub(crate) fn name_candidates(name: &str, sha256: &str) -> Vec<String> {
     let (stem, ext) = match name.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() => (stem, format!(".{ext}")),
         _ => (name, String::new()),
@@ -1134,12 +1282,125 @@ mod tests {
     }
 
     fn finding(id: &str, class: &str, severity: &str, bbox: [f64; 4]) -> NewFinding {
-        NewFinding {
-            finding_id: id.into(),
+        let [x0, y0, x1, y1] = bbox;
+        let finding = Finding {
+            id: id.into(),
             class: class.into(),
-            severity: severity.into(),
-            bbox,
-            feature: json!({"type": "Feature", "properties": {"id": id}, "geometry": null}),
+            severity: severity.parse().unwrap(),
+            polygon: vec![[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]],
+            centroid: [(x0 + x1) / 2.0, (y0 + y1) / 2.0],
+            ..placeholder_finding()
+        };
+        let new = NewFinding::new(finding);
+        assert_eq!(new.bbox, bbox);
+        new
+    }
+
+    /// A database as the code before schema version 1 left it: findings as GeoJSON features.
+    #[test]
+    fn findings_stored_as_geojson_by_older_code_are_typed_after_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("besikta.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                r#"
+                CREATE TABLE orgs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, crs TEXT);
+                CREATE TABLE flights (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL REFERENCES orgs(id),
+                    name TEXT NOT NULL, state TEXT NOT NULL, progress TEXT, rejected TEXT NOT NULL DEFAULT '[]',
+                    upload_rejected TEXT NOT NULL DEFAULT '[]', error TEXT, output_dir TEXT, created_at INTEGER NOT NULL);
+                CREATE TABLE findings (id INTEGER PRIMARY KEY, org_id INTEGER NOT NULL REFERENCES orgs(id),
+                    flight_id INTEGER NOT NULL REFERENCES flights(id), finding_id TEXT NOT NULL, class TEXT NOT NULL,
+                    severity TEXT NOT NULL, created_at INTEGER NOT NULL,
+                    min_x REAL NOT NULL, min_y REAL NOT NULL, max_x REAL NOT NULL, max_y REAL NOT NULL,
+                    status TEXT NOT NULL DEFAULT 'open', feature TEXT NOT NULL, UNIQUE (flight_id, finding_id));
+                CREATE INDEX findings_org ON findings(org_id, created_at);
+                INSERT INTO orgs (id, name) VALUES (1, 'Espoo');
+                INSERT INTO flights (id, org_id, name, state, output_dir, created_at) VALUES (4, 1, 'old', 'done', 'flights/4/out-1-1', 0);
+                "#,
+            )
+            .unwrap();
+            let feature = json!({"type": "Feature", "id": "F00001",
+                "geometry": {"type": "Polygon", "coordinates": [[[24.8, 60.2], [24.8001, 60.2], [24.8001, 60.2001], [24.8, 60.2]]]},
+                "properties": {"id": "F00001", "class": "crack", "asset_kind": "road", "severity": "high",
+                    "confidence": 0.9, "views": 2, "support": 2, "length_m": 3.5, "area_m2": 0.2,
+                    "best_photo": "/srv/besikta/flights/4/photos/DJI_0002.JPG",
+                    "observations": [
+                        {"photo": "/srv/besikta/flights/4/photos/DJI_0001.JPG", "confidence": 0.8,
+                         "bbox_px": [1.0, 2.0, 3.0, 4.0], "polygon_px": [[1.0, 2.0], [3.0, 2.0], [3.0, 4.0]], "gsd_cm": 1.5},
+                        {"photo": "/srv/besikta/flights/4/photos/DJI_0002.JPG", "confidence": 0.9,
+                         "bbox_px": [100.0, 200.0, 300.0, 400.0], "polygon_px": [[100.0, 200.0], [300.0, 200.0], [300.0, 400.0]], "gsd_cm": 1.4}]}});
+            for (id, finding_id, class, severity, status, feature) in [
+                (
+                    7,
+                    "F00001",
+                    "crack",
+                    "high",
+                    "scheduled",
+                    feature.to_string(),
+                ),
+                // Damaged rows: neither may stop the upgrade nor make reading panic.
+                (
+                    8,
+                    "F00002",
+                    "pothole",
+                    "medium",
+                    "open",
+                    "not json".to_string(),
+                ),
+                (9, "F00003", "moss", "bogus", "open", "{}".to_string()),
+            ] {
+                conn.execute(
+                    "INSERT INTO findings (id, org_id, flight_id, finding_id, class, severity, created_at, \
+                     min_x, min_y, max_x, max_y, status, feature) VALUES (?1, 1, 4, ?2, ?3, ?4, 0, 24.8, 60.2, 24.8001, 60.2001, ?5, ?6)",
+                    params![id, finding_id, class, severity, status, feature],
+                )
+                .unwrap();
+            }
+        }
+        for _ in 0..2 {
+            // Twice: the second open finds the database current and changes nothing.
+            let s = SqliteStore::open(&path).unwrap();
+            let version: i64 = s
+                .conn()
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, SCHEMA_VERSION);
+            let rows = s.findings(1, &FindingFilter::default()).unwrap();
+            assert_eq!(rows.len(), 3);
+            let old = &rows[0];
+            assert_eq!(
+                (old.id, old.finding_id.as_str(), old.status.as_str()),
+                (7, "F00001", "scheduled")
+            );
+            assert_eq!(old.severity, Severity::High);
+            assert_eq!(old.finding.length_m, Some(3.5));
+            assert_eq!(
+                old.finding.best_photo(),
+                "/srv/besikta/flights/4/photos/DJI_0002.JPG"
+            );
+            assert_eq!(
+                old.finding.best_observation().unwrap().pixel_bbox,
+                [100.0, 200.0, 300.0, 400.0]
+            );
+            assert_eq!(rows[1].finding.class, "pothole");
+            assert_eq!(rows[1].severity, Severity::Medium);
+            assert_eq!(
+                rows[1].finding.polygon.len(),
+                5,
+                "the bbox stands in for the outline"
+            );
+            assert_eq!(
+                rows[2].severity,
+                Severity::Low,
+                "an unknown severity becomes low"
+            );
+            let filter = FindingFilter {
+                severities: vec![Severity::High],
+                bbox: Some([24.7, 60.1, 24.9, 60.3]),
+                ..Default::default()
+            };
+            assert_eq!(s.findings(1, &filter).unwrap().len(), 1);
         }
     }
 
@@ -1291,7 +1552,7 @@ mod tests {
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].finding_id, "F1");
         let filter = FindingFilter {
-            severities: vec!["low".into(), "medium".into()],
+            severities: vec![Severity::Low, Severity::Medium],
             ..Default::default()
         };
         assert_eq!(s.findings(org.id, &filter).unwrap()[0].class, "pothole");

@@ -194,3 +194,51 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// A typed finding with `ring` (WGS 84) as its outline and one observation of `photo`
+/// (pixel box 1900,1075 - 2100,1175), as a finished job stores it.
+#[allow(dead_code)]
+pub fn typed_finding(
+    id: &str,
+    class: &str,
+    severity: &str,
+    ring: Vec<[f64; 2]>,
+    photo: &str,
+) -> besikta_store::NewFinding {
+    use besikta_core::finding::{Finding, Observation};
+    let n = ring.len().max(1) as f64;
+    let centroid = [
+        ring.iter().map(|p| p[0]).sum::<f64>() / n,
+        ring.iter().map(|p| p[1]).sum::<f64>() / n,
+    ];
+    let observation = Observation {
+        photo: photo.into(),
+        class: class.into(),
+        asset_kind: besikta_core::AssetKind::Road,
+        confidence: 0.9,
+        pixel_polygon: vec![[1900.0, 1075.0], [2100.0, 1075.0], [2100.0, 1175.0]],
+        pixel_bbox: [1900.0, 1075.0, 2100.0, 1175.0],
+        ground_polygon: ring.clone(),
+        length_px: None,
+        gsd_cm: 1.0,
+        view_quality: 1.0,
+        position_uncertainty_m: 1.0,
+        model: None,
+    };
+    besikta_store::NewFinding::new(Finding {
+        id: id.into(),
+        class: class.into(),
+        asset_kind: besikta_core::AssetKind::Road,
+        severity: severity.parse().expect("a severity word"),
+        confidence: 0.9,
+        length_m: None,
+        area_m2: 1.0,
+        polygon: ring,
+        centroid,
+        asset: None,
+        observations: vec![observation],
+        best: 0,
+        views: 1,
+        support: 1,
+    })
+}
