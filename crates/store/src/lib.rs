@@ -12,9 +12,15 @@
 
 mod carry;
 pub mod legacy;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod time;
 
+#[cfg(feature = "postgres")]
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use besikta_core::finding::Finding;
