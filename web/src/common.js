@@ -37,7 +37,7 @@ const Besikta = (() => {
     const who = el('span', { id: 'who' });
     const input = el('input', { id: 'token', type: 'password', placeholder: 'API token', value: token(), size: 24 });
     const save = el('button', { id: 'save-token', onclick: () => { localStorage.setItem(KEY, input.value.trim()); location.reload(); } }, 'Use token');
-    const links = [['/upload', 'Upload'], ['/map', 'Map'], ['/exports', 'Exports']].map(([href, text]) =>
+    const links = [['/upload', 'Upload'], ['/map', 'Map'], ['/review', 'Review'], ['/exports', 'Exports']].map(([href, text]) =>
       el('a', { href, class: href === active ? 'active' : '' }, text));
     bar.append(el('strong', {}, 'Besikta'), ...links, el('span', { class: 'grow' }), who, input, save);
     if (!token()) { who.textContent = 'enter your API token'; return Promise.resolve(null); }

@@ -56,8 +56,10 @@
     const classes = [...document.querySelectorAll('input[name=class]')];
     if (classes.length && classes.some(c => !c.checked)) q.set('class', classes.filter(c => c.checked).map(c => c.value).join(',') || 'none');
     if ($('since').value) q.set('since', $('since').value);
+    const review = [...document.querySelectorAll('input[name=review]:checked')].map(i => i.value);
+    q.set('review', review.join(','));
     if (params.get('flight')) q.set('flight', params.get('flight'));
-    if (!sev.length) { loaded = empty; } else {
+    if (!sev.length || !review.length) { loaded = empty; } else {
       try { loaded = await json('/api/v1/findings.geojson?' + q); } catch (e) { $('count').textContent = e.message; return; }
     }
     map.getSource('findings').setData(loaded);
@@ -77,7 +79,8 @@
     }
     document.body.dataset.findingsLoaded = 'yes';
   }
-  document.querySelectorAll('input[name=severity]').forEach(i => (i.onchange = () => refresh(false)));
+  document.querySelectorAll('input[name=severity], input[name=review]').forEach(i => (i.onchange = () => refresh(false)));
+  if (params.get('flight')) $('to-review').href = '/review?flight=' + encodeURIComponent(params.get('flight'));
   $('since').onchange = () => refresh(false);
   await refresh(true);
 
@@ -98,6 +101,9 @@
         el('tr', {}, el('th', {}, 'asset'), el('td', {}, (p.asset_name || '–') + (p.asset_id ? ' (' + p.asset_id + ')' : ''))),
         el('tr', {}, el('th', {}, 'chainage'), el('td', {}, fmt(p.chainage_m, 'm'))),
         el('tr', {}, el('th', {}, 'status'), el('td', {}, p.status)),
+        el('tr', {}, el('th', {}, 'review'), el('td', { id: 'finding-review' }, p.review + (p.review_reason ? ' (' + p.review_reason + ')' : '')
+          + (p.corrected_class ? ', class ' + p.corrected_class : '') + (p.corrected_severity ? ', severity ' + p.corrected_severity : '')
+          + (p.reviewed_by ? ' by ' + p.reviewed_by + ' ' + p.reviewed_at : ''))),
         el('tr', {}, el('th', {}, 'best photo'), el('td', {}, p.best_photo || '–'))));
     // <img> cannot send the token, so fetch the crop and show it as a blob.
     const blob = await (await api(p.photo_url)).blob();

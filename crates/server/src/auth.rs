@@ -25,6 +25,8 @@ pub enum Right {
     Read,
     /// Download exports and set work-order status.
     Plan,
+    /// Confirm, reject or correct findings.
+    Review,
     /// Upload registers and create tokens.
     Admin,
 }
@@ -35,7 +37,10 @@ pub fn allows(role: Role, right: Right) -> bool {
         Role::Admin => true,
         Role::Crew => matches!(right, Right::Upload | Right::FlightStatus),
         Role::Viewer => matches!(right, Right::FlightStatus | Right::Read),
-        Role::Planner => matches!(right, Right::FlightStatus | Right::Read | Right::Plan),
+        Role::Planner => matches!(
+            right,
+            Right::FlightStatus | Right::Read | Right::Plan | Right::Review
+        ),
     }
 }
 

@@ -42,6 +42,9 @@ fn feature_of(row: &FindingRow) -> Value {
     props["status"] = json!(row.status);
     props["created_at"] = json!(format_rfc3339(row.created_at));
     props["photo_url"] = json!(format!("/api/v1/findings/{}/photo.jpg", row.id));
+    if let Some(props) = props.as_object_mut() {
+        crate::review::add_properties(props, &row.review);
+    }
     feature
 }
 
@@ -165,6 +168,7 @@ fn filter_from(query: &HashMap<String, String>) -> ApiResult<FindingFilter> {
             .transpose()
     };
     filter.limit = number("limit", 1..=MAX_PAGE)?;
+    filter.reviews = crate::review::review_filter(query)?;
     filter.after_id = number("after", 0..=i64::MAX)?;
     if let Some(s) = query.get("since") {
         filter.since = Some(parse_timestamp(s).ok_or_else(|| {
@@ -390,16 +394,14 @@ pub async fn photo(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<i64>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     auth.require(Right::Read)?;
     let row = state
         .store()
         .finding(auth.org_id(), id)?
         .ok_or_else(|| ApiError::not_found("finding"))?;
-    let obs = row
-        .finding
-        .best_observation()
-        .ok_or_else(|| ApiError::not_found("photo of this finding (it has no observations)"))?;
+    let obs = crate::review::chosen_view(&row.finding, &query)?;
     let photo = state
         .store()
         .photo_by_name(row.flight_id, basename(&obs.photo))?

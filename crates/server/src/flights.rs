@@ -30,6 +30,7 @@ pub async fn me(State(state): State<AppState>, auth: Auth) -> Json<Value> {
             "upload": crate::allows(role, Right::Upload),
             "read": crate::allows(role, Right::Read),
             "plan": crate::allows(role, Right::Plan),
+            "review": crate::allows(role, Right::Review),
             "admin": crate::allows(role, Right::Admin),
         }
     }))

@@ -16,6 +16,7 @@ mod jobs;
 mod metrics;
 mod openapi;
 mod registers;
+mod review;
 mod security;
 mod uploads;
 mod web;
@@ -228,6 +229,7 @@ pub fn app(state: AppState) -> Router {
         .route("/findings.geojson", get(findings::findings))
         .route("/findings/{id}/photo.jpg", get(findings::photo))
         .route("/findings/{id}/status", put(findings::set_status))
+        .route("/findings/{id}/review", put(review::put_review))
         .route("/workorders.csv", get(findings::workorders_csv))
         .route("/workorders.geojson", get(findings::workorders_geojson))
         .route("/workorders.gpkg", get(findings::workorders_gpkg))

@@ -31,7 +31,7 @@ pub fn document() -> Value {
     let tus_headers = json!([
         {"name": "Tus-Resumable", "in": "header", "required": true, "schema": {"type": "string", "const": "1.0.0"}}
     ]);
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Besikta",
@@ -43,6 +43,7 @@ pub fn document() -> Value {
             "schemas": {
                 "Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]},
                 "FeatureCollection": {"type": "object", "properties": {"type": {"const": "FeatureCollection"}, "features": {"type": "array"}}},
+                "FindingReview": crate::review::openapi_schema(),
                 "Flight": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "name": {"type": "string"},
                     "state": {"enum": ["uploading", "queued", "running", "done", "failed"]},
@@ -89,7 +90,7 @@ pub fn document() -> Value {
                 "requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object"}}}},
                 "responses": {"200": {"description": "{\"files\": [{file, status: stored|duplicate|rejected, reason?}]}"}, "400": {"description": "the request broke off: {\"error\": ..., \"files\": [...]} lists the photos stored before the break"}}}},
             "/api/v1/flights/{id}/findings.geojson": {"parameters": [id_param("id")], "get": {"summary": "A flight's findings (same filters and paging as /api/v1/findings.geojson)", "description": "Roles: viewer, planner, admin.", "security": [{"bearer": []}],
-                "parameters": [query("bbox", "min_lon,min_lat,max_lon,max_lat (WGS 84)"), query("class", "comma-separated classes"), query("severity", "comma-separated: low, medium, high"), query("since", "date or date-time"), query("limit", "page size, 1 to 5000"), query("after", "the last finding id of the previous page")],
+                "parameters": [query("bbox", "min_lon,min_lat,max_lon,max_lat (WGS 84)"), query("class", "comma-separated classes"), query("severity", "comma-separated: low, medium, high"), query("review", crate::review::FILTER_DOC), query("since", "date or date-time"), query("limit", "page size, 1 to 5000"), query("after", "the last finding id of the previous page")],
                 "responses": geojson("findings")}},
             "/api/v1/flights/{id}/footprints.geojson": {"parameters": [id_param("id")], "get": op("A flight's photo footprints", "viewer, planner, admin", geojson("footprints"))},
             "/api/v1/findings.geojson": {"get": {
@@ -98,12 +99,13 @@ pub fn document() -> Value {
                     query("bbox", "min_lon,min_lat,max_lon,max_lat (WGS 84)"),
                     query("class", "comma-separated classes, e.g. crack,pothole"),
                     query("severity", "comma-separated: low, medium, high"),
+                    query("review", crate::review::FILTER_DOC),
                     query("since", "date or date-time (RFC 3339): findings stored since then"),
                     query("flight", "one flight id"),
                     query("limit", "page size, 1 to 5000 (default: all); a full page carries `next` and a Link rel=\"next\" header"),
                     query("after", "the last finding id of the previous page")
                 ],
-                "responses": geojson("findings; each feature's id is the finding id used below")}},
+                "responses": geojson("findings; each feature's id is the finding id used below; properties include the FindingReview members")}},
             "/api/v1/findings/{id}/photo.jpg": {"parameters": [id_param("id")], "get": op("The best view cropped around the defect, outline drawn", "viewer, planner, admin", json!({"200": {"description": "JPEG", "content": {"image/jpeg": {}}}}))},
             "/api/v1/findings/{id}/status": {"parameters": [id_param("id")], "put": {
                 "summary": "Set the work-order status", "description": "Roles: planner, admin.", "security": [{"bearer": []}],
@@ -125,7 +127,11 @@ pub fn document() -> Value {
             "/healthz": {"get": {"summary": "200 when the database answers", "security": [], "responses": {"200": {"description": "ok"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics: without a token this process's HTTP figures only; with an admin token also that organisation's flights, photos, findings and jobs", "security": [{}, {"bearer": []}], "responses": {"200": {"description": "text exposition format"}, "401": {"description": "unknown token"}, "403": {"description": "a token that is not an admin's"}}}}
         }
-    })
+    });
+    // Outside the literal above, which is at the macro's recursion limit.
+    doc["paths"]["/api/v1/findings/{id}/review"] =
+        json!({"parameters": [id_param("id")], "put": crate::review::openapi_put()});
+    doc
 }
 
 pub async fn openapi() -> Json<Value> {

@@ -42,11 +42,13 @@ const FILES: &[(&str, &[u8])] = &[
     src!("upload.html"),
     src!("map.html"),
     src!("exports.html"),
+    src!("review.html"),
     src!("app.css"),
     src!("common.js"),
     src!("upload.js"),
     src!("map.js"),
     src!("exports.js"),
+    src!("review.js"),
     dist!("maplibre-gl.js"),
     dist!("maplibre-gl.css"),
     dist!("tus.min.js"),
@@ -99,6 +101,7 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/upload", get(|| async { file("upload.html") }))
         .route("/map", get(|| async { file("map.html") }))
         .route("/exports", get(|| async { file("exports.html") }))
+        .route("/review", get(|| async { file("review.html") }))
         .route(
             "/static/{name}",
             get(|Path(name): Path<String>| async move { file(&name) }),

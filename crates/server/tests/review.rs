@@ -1,0 +1,360 @@
+//! Reviews through the API: who may review (role x organisation), what a review must say
+//! (422 naming the accepted words), the `review` filter and properties, reviews kept
+//! through re-processing, and work-order exports that follow the review.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use besikta_core::finding::{AssetMatch, Finding};
+use besikta_core::{AssetKind, Severity};
+use besikta_store::{JobResult, NewFinding};
+use common::{env, sha256_hex, Env, Reply, ROLES};
+use serde_json::{json, Value};
+
+/// A crack or pothole on road `asset`, its outline a small square at `lon`, `lat`.
+fn finding(id: &str, class: &str, severity: Severity, asset: &str, lon: f64, lat: f64) -> NewFinding {
+    let d = 0.00002;
+    NewFinding::new(Finding {
+        id: id.into(),
+        class: class.into(),
+        asset_kind: AssetKind::Road,
+        severity,
+        confidence: 0.6,
+        length_m: None,
+        area_m2: 0.5,
+        polygon: vec![[lon, lat], [lon + d, lat], [lon + d, lat + d], [lon, lat + d], [lon, lat]],
+        centroid: [lon + d / 2.0, lat + d / 2.0],
+        asset: Some(AssetMatch {
+            asset_id: asset.into(),
+            asset_name: Some(format!("Road {asset}")),
+            asset_kind: AssetKind::Road,
+            chainage_m: Some(10.0),
+            offset_m: Some(0.5),
+            distance_m: 0.0,
+            asset_area_m2: Some(1000.0),
+        }),
+        observations: vec![],
+        best: 0,
+        views: 1,
+        support: 1,
+    })
+}
+
+/// Stores a job's findings for a flight through the queue, as a worker would.
+fn store_findings(e: &Env, org: &str, flight: i64, findings: Vec<NewFinding>) {
+    let store = e.state.store();
+    let org = store.ensure_org(org, None).unwrap();
+    store.enqueue_job(org.id, flight).unwrap();
+    let job = store.claim_job(60).unwrap().unwrap();
+    let result = JobResult {
+        output_dir: format!("flights/{flight}/out-{}-{}", job.id, job.attempt),
+        findings,
+        rejected: vec![],
+    };
+    store.complete_job(&job, &result).unwrap();
+}
+
+async fn put_review(e: &Env, id: i64, token: Option<&str>, body: &str) -> Reply {
+    e.send(
+        Method::PUT,
+        &format!("/api/v1/findings/{id}/review"),
+        token,
+        &[("content-type", "application/json")],
+        Body::from(body.to_string()),
+    )
+    .await
+}
+
+fn text(r: &Reply) -> String {
+    String::from_utf8_lossy(&r.body).to_string()
+}
+
+/// The flight's findings as served, by the pipeline's id (`F1`).
+async fn served(e: &Env, query: &str) -> Vec<(String, Value)> {
+    let r = e
+        .get(
+            &format!("/api/v1/findings.geojson{query}"),
+            e.token("a", "viewer"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    r.json()["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["properties"]["flight_finding_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                f["properties"].clone(),
+            )
+        })
+        .collect()
+}
+
+async fn ids_of(e: &Env, query: &str) -> Vec<i64> {
+    let r = e
+        .get(
+            &format!("/api/v1/findings.geojson{query}"),
+            e.token("a", "viewer"),
+        )
+        .await;
+    r.json()["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// Two flights of Espoo (`a`) with findings; Vantaa (`b`) has none.
+async fn two_flights() -> (Env, i64, Vec<i64>) {
+    let e = env();
+    let flight = e.create_flight("a", "north").await;
+    store_findings(
+        &e,
+        "Espoo",
+        flight,
+        vec![
+            finding("F1", "crack", Severity::Medium, "R1", 24.0, 60.0),
+            finding("F2", "crack", Severity::Low, "R1", 24.001, 60.0),
+            finding("F3", "crack", Severity::Medium, "R1", 24.002, 60.0),
+            finding("F4", "crack", Severity::High, "R1", 24.003, 60.0),
+        ],
+    );
+    let ids = ids_of(&e, "").await;
+    assert_eq!(ids.len(), 4);
+    (e, flight, ids)
+}
+
+#[tokio::test]
+async fn only_planners_and_admins_of_the_finding_s_organisation_review() {
+    let (e, _flight, ids) = two_flights().await;
+    let f = ids[0];
+    let confirm = r#"{"state": "confirmed"}"#;
+    assert_eq!(
+        put_review(&e, f, None, confirm).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    for role in ROLES {
+        let own = put_review(&e, f, Some(e.token("a", role)), confirm).await;
+        let other = put_review(&e, f, Some(e.token("b", role)), confirm).await;
+        let (want_own, want_other) = match role {
+            "planner" | "admin" => (StatusCode::OK, StatusCode::NOT_FOUND),
+            _ => (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN),
+        };
+        assert_eq!(own.status, want_own, "{role} of Espoo: {}", text(&own));
+        assert_eq!(
+            other.status,
+            want_other,
+            "{role} of Vantaa on Espoo's finding: {}",
+            text(&other)
+        );
+    }
+    assert_eq!(
+        put_review(&e, 999_999, Some(e.token("a", "planner")), confirm)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // Vantaa's failed attempts changed nothing: the admin's confirmation stands.
+    let props = &served(&e, "").await[0].1;
+    assert_eq!(props["review"], "confirmed");
+    let admin = e.token("a", "admin");
+    assert_eq!(props["reviewed_by"], sha256_hex(admin.as_bytes())[..12]);
+    // /me tells the pages who may review.
+    for (role, may) in [("crew", false), ("viewer", false), ("planner", true), ("admin", true)] {
+        let me = e.get("/api/v1/me", e.token("a", role)).await.json();
+        assert_eq!(me["rights"]["review"], may, "{role}");
+    }
+}
+
+#[tokio::test]
+async fn a_review_must_hold_together_and_unknown_words_name_the_accepted_ones() {
+    let (e, _flight, ids) = two_flights().await;
+    let f = ids[0];
+    let planner = e.token("a", "planner");
+    let cases: &[(&str, StatusCode, &str)] = &[
+        (
+            r#"{"state": "Confirmed"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "expected one of: unreviewed, confirmed, rejected, corrected",
+        ),
+        (
+            r#"{"state": "rejected"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a rejection needs a reason; expected one of: not-a-defect, wrong-class, duplicate, out-of-scope",
+        ),
+        (
+            r#"{"state": "rejected", "reason": "ugly"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown reject reason \"ugly\"; expected one of: not-a-defect, wrong-class, duplicate, out-of-scope",
+        ),
+        (
+            r#"{"state": "confirmed", "reason": "duplicate"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reason is only for state rejected",
+        ),
+        (
+            r#"{"state": "corrected"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a correction needs a class other than \"crack\", a severity other than medium",
+        ),
+        (
+            r#"{"state": "corrected", "class": "crack", "severity": "medium"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a correction needs",
+        ),
+        (
+            r#"{"state": "corrected", "severity": "urgent"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown severity \"urgent\"; expected one of: low, medium, high",
+        ),
+        (
+            r#"{"state": "confirmed", "class": "pothole"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "class, severity and outline are for state corrected",
+        ),
+        (
+            r#"{"state": "confirmed", "colour": "red"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown member \"colour\"; a review has: state, reason, comment, class, severity, outline",
+        ),
+        (r#"{}"#, StatusCode::UNPROCESSABLE_ENTITY, "state is missing"),
+        ("{not json", StatusCode::BAD_REQUEST, "expected a JSON body"),
+    ];
+    for (body, status, message) in cases {
+        let r = put_review(&e, f, Some(planner), body).await;
+        assert_eq!(r.status, *status, "{body}: {}", text(&r));
+        let error = r.json()["error"].as_str().unwrap().to_string();
+        assert!(error.contains(message), "{body}: {error}");
+    }
+    // None of those stored anything.
+    assert_eq!(served(&e, "").await[0].1["review"], "unreviewed");
+    // The real ones, with what they store.
+    let r = put_review(
+        &e,
+        ids[1],
+        Some(planner),
+        r#"{"state": "rejected", "reason": "not-a-defect", "comment": "a shadow"}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    assert_eq!(r.json()["review_reason"], "not-a-defect");
+    let r = put_review(
+        &e,
+        ids[2],
+        Some(planner),
+        r#"{"state": "corrected", "class": "pothole", "severity": "high"}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    let all = served(&e, "").await;
+    let props = |fid: &str| all.iter().find(|(id, _)| id == fid).unwrap().1.clone();
+    assert_eq!(props("F2")["review"], "rejected");
+    assert_eq!(props("F2")["review_comment"], "a shadow");
+    assert_eq!(props("F3")["review"], "corrected");
+    assert_eq!(props("F3")["corrected_class"], "pothole");
+    assert_eq!(props("F3")["corrected_severity"], "high");
+    assert_eq!(props("F3")["class"], "crack", "the model's class stays");
+    let at = props("F3")["reviewed_at"].as_str().unwrap().to_string();
+    assert!(at.len() == 20 && at.ends_with('Z'), "RFC 3339: {at}");
+    assert_eq!(props("F4")["review"], "unreviewed");
+    assert_eq!(props("F4")["reviewed_by"], Value::Null);
+    // The review filter.
+    let pick = |list: Vec<(String, Value)>| list.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+    assert_eq!(pick(served(&e, "?review=rejected").await), ["F2"]);
+    assert_eq!(
+        pick(served(&e, "?review=unreviewed,corrected").await),
+        ["F1", "F3", "F4"]
+    );
+    let r = e
+        .get("/api/v1/findings.geojson?review=maybe", e.token("a", "viewer"))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text(&r).contains("expected one of: unreviewed, confirmed, rejected, corrected"));
+    // Every review is in the audit log with its token and role.
+    let log = e.get("/api/v1/audit", e.token("a", "admin")).await.json();
+    let reviews: Vec<&Value> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["action"] == "finding.review")
+        .collect();
+    assert_eq!(reviews.len(), 2);
+    assert_eq!(reviews[0]["role"], "planner");
+    assert_eq!(reviews[0]["token"], sha256_hex(planner.as_bytes())[..12]);
+    assert_eq!(
+        reviews[0]["detail"],
+        format!("finding {} corrected, class pothole, severity high", ids[2])
+    );
+}
+
+#[tokio::test]
+async fn a_review_stays_with_its_finding_when_the_flight_is_processed_again() {
+    let (e, flight, ids) = two_flights().await;
+    let planner = e.token("a", "planner");
+    let r = put_review(
+        &e,
+        ids[1],
+        Some(planner),
+        r#"{"state": "rejected", "reason": "duplicate"}"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    // Processed again: ids and outlines change a little, F1 is gone.
+    store_findings(
+        &e,
+        "Espoo",
+        flight,
+        vec![
+            finding("F1", "crack", Severity::Low, "R1", 24.0010, 60.00001),
+            finding("F2", "crack", Severity::Medium, "R1", 24.0020, 60.0),
+            finding("F3", "crack", Severity::High, "R1", 24.0031, 60.0),
+        ],
+    );
+    let all = served(&e, "").await;
+    let states: Vec<(&str, &str)> = all
+        .iter()
+        .map(|(id, p)| (id.as_str(), p["review"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [("F1", "rejected"), ("F2", "unreviewed"), ("F3", "unreviewed")]
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_review() {
+    let e = env();
+    let doc = e.get("/api/v1/openapi.json", e.token("a", "viewer")).await.json();
+    let put = &doc["paths"]["/api/v1/findings/{id}/review"]["put"];
+    assert!(put["description"].as_str().unwrap().contains("planner, admin"));
+    let schema = &put["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(
+        schema["properties"]["state"]["enum"],
+        json!(["unreviewed", "confirmed", "rejected", "corrected"])
+    );
+    assert_eq!(
+        schema["properties"]["reason"]["enum"],
+        json!(["not-a-defect", "wrong-class", "duplicate", "out-of-scope"])
+    );
+    for code in ["200", "403", "404", "422"] {
+        assert!(put["responses"][code].is_object(), "response {code}");
+    }
+    let params = doc["paths"]["/api/v1/findings.geojson"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    assert!(params.iter().any(|p| p["name"] == "review"));
+    let props = &doc["components"]["schemas"]["FindingReview"]["properties"];
+    for name in ["review", "reviewed_by", "reviewed_at", "review_reason", "review_comment"] {
+        assert!(props[name].is_object(), "{name}");
+    }
+    let csv = doc["paths"]["/api/v1/workorders.csv"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    assert!(csv.iter().any(|p| p["name"] == "include"));
+}
