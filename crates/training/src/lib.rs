@@ -44,6 +44,7 @@ pub mod chip;
 pub mod coco;
 pub mod corrections;
 mod export;
+pub mod local;
 pub mod manifest;
 
 pub use corrections::{read_corrections, CorrectionSet, FindingCorrection};
