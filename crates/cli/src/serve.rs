@@ -10,6 +10,9 @@ pub struct Args {
     /// Folder holding the database, photos, registers and results (created when missing).
     #[arg(long)]
     pub data: PathBuf,
+    /// Database URL (postgres://user:password@host:port/db); default: SQLite in --data.
+    #[arg(long)]
+    pub database: Option<String>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
@@ -45,6 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     config.limits.max_photo_bytes = args.max_photo_mb * 1024 * 1024;
     config.limits.max_photo_pixels = args.max_photo_megapixels * 1_000_000;
     config.tile_url = args.tile_url;
+    config.database = args.database;
     besikta_server::serve_blocking(config, args.addr)
         .with_context(|| format!("the service on {} stopped", args.addr))?;
     Ok(0)

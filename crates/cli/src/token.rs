@@ -23,6 +23,9 @@ pub struct CreateArgs {
     /// The service's data folder.
     #[arg(long)]
     pub data: PathBuf,
+    /// The service's database URL (postgres://...), when it is not SQLite in --data.
+    #[arg(long)]
+    pub database: Option<String>,
     /// Organisation (municipality) name; created when new.
     #[arg(long)]
     pub org: String,
@@ -38,8 +41,14 @@ pub struct CreateArgs {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     match args.command {
         TokenCommand::Create(a) => {
-            let token = besikta_server::create_token(&a.data, &a.org, &a.role, a.crs.as_deref())
-                .with_context(|| format!("cannot create a token in {}", a.data.display()))?;
+            let token = besikta_server::create_token_with(
+                &a.data,
+                a.database.as_deref(),
+                &a.org,
+                &a.role,
+                a.crs.as_deref(),
+            )
+            .with_context(|| format!("cannot create a token in {}", a.data.display()))?;
             println!("{token}");
             Ok(0)
         }

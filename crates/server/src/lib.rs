@@ -77,6 +77,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Background map tiles (`https://.../{z}/{x}/{y}.png`); none: the map works offline.
     pub tile_url: Option<String>,
+    /// The database (`postgres://user:password@host:port/db`, or a SQLite file); none:
+    /// SQLite in `besikta.db` of the data folder.
+    pub database: Option<String>,
 }
 
 impl ServerConfig {
@@ -89,6 +92,7 @@ impl ServerConfig {
             threads_per_job: 2,
             limits: Limits::default(),
             tile_url: None,
+            database: None,
         }
     }
 }
@@ -121,6 +125,15 @@ fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("besikta.db")
 }
 
+/// Opens the store `database` names (see [`besikta_store::open_url`]), or SQLite in
+/// `besikta.db` of the data folder when it is `None`; brings its schema up to date.
+pub fn open_store(data_dir: &Path, database: Option<&str>) -> Result<Arc<dyn Store>, ServerError> {
+    Ok(match database {
+        Some(url) => besikta_store::open_url(url)?,
+        None => Arc::new(SqliteStore::open(&db_path(data_dir))?),
+    })
+}
+
 fn data_dir_error(path: &Path) -> impl FnOnce(std::io::Error) -> ServerError + '_ {
     move |source| ServerError::DataDir {
         path: path.display().to_string(),
@@ -137,12 +150,12 @@ impl AppState {
             let dir = config.data_dir.join(sub);
             std::fs::create_dir_all(&dir).map_err(data_dir_error(&dir))?;
         }
-        let store = SqliteStore::open(&db_path(&config.data_dir))?;
+        let store = open_store(&config.data_dir, config.database.as_deref())?;
         let requeued = store.requeue_running()?;
         if requeued > 0 {
             eprintln!("besikta: {requeued} interrupted job(s) queued again");
         }
-        jobs::remove_orphan_outputs(&store, &config.data_dir);
+        jobs::remove_orphan_outputs(store.as_ref(), &config.data_dir);
         if let Some(url) = &config.tile_url {
             if security::tile_origin(url).is_none() {
                 return Err(ServerError::TileUrl { url: url.clone() });
@@ -157,7 +170,7 @@ impl AppState {
         })?;
         let state = AppState {
             inner: Arc::new(Inner {
-                store: Arc::new(store),
+                store,
                 config,
                 metrics: Metrics::default(),
                 uploads: uploads::ActiveUploads::default(),
@@ -264,9 +277,20 @@ pub fn create_token(
     role: &str,
     crs: Option<&str>,
 ) -> Result<String, ServerError> {
+    create_token_with(data_dir, None, org, role, crs)
+}
+
+/// [`create_token`] in the store `database` names (none: SQLite in the data folder).
+pub fn create_token_with(
+    data_dir: &Path,
+    database: Option<&str>,
+    org: &str,
+    role: &str,
+    crs: Option<&str>,
+) -> Result<String, ServerError> {
     let role = Role::parse(role).ok_or_else(|| ServerError::Role(role.to_string()))?;
     std::fs::create_dir_all(data_dir).map_err(data_dir_error(data_dir))?;
-    let store = SqliteStore::open(&db_path(data_dir))?;
+    let store = open_store(data_dir, database)?;
     let org = store.ensure_org(org, crs)?;
     let token = auth::new_token()?;
     let hash = auth::token_hash(&token);

@@ -6,7 +6,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use base64::Engine as _;
-use besikta_store::{JobResult, NewFinding, SqliteStore, Store};
+use besikta_store::{JobResult, NewFinding};
 use common::{env, fixture, sha256_hex, Env, ROLES};
 use serde_json::json;
 
@@ -104,7 +104,7 @@ async fn call(
 
 /// Stores findings for a flight through the job queue, as a worker would.
 fn store_findings(e: &Env, org: &str, flight: i64, findings: Vec<NewFinding>) {
-    let store = SqliteStore::open(&e.dir.path().join("besikta.db")).unwrap();
+    let store = e.store();
     let org = store.ensure_org(org, None).unwrap();
     store.enqueue_job(org.id, flight).unwrap();
     let job = store.claim_job(60).unwrap().unwrap();

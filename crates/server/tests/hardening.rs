@@ -7,12 +7,12 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use besikta_store::{JobResult, SqliteStore, Store};
+use besikta_store::{JobResult, Store};
 use common::{env, fixture, Env};
 use serde_json::json;
 
-fn db(e: &Env) -> SqliteStore {
-    SqliteStore::open(&e.dir.path().join("besikta.db")).unwrap()
+fn db(e: &Env) -> &dyn Store {
+    e.store()
 }
 
 /// Three small distinct photos (one real JPEG with different tails).

@@ -9,7 +9,6 @@ use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use base64::Engine as _;
 use besikta_server::{app, AppState, ServerConfig};
-use besikta_store::{SqliteStore, Store};
 use common::{env, fixture, sha256_hex, Env};
 use serde_json::json;
 use std::sync::Arc;
@@ -30,7 +29,7 @@ fn six_photos() -> Vec<Vec<u8>> {
 /// Every photo the store recorded for the flight: its bytes on disk hash to the recorded
 /// sha256, and no two rows share a file.
 fn assert_disk_matches_store(e: &Env, flight: i64) -> Vec<besikta_store::Photo> {
-    let store = SqliteStore::open(&e.dir.path().join("besikta.db")).unwrap();
+    let store = e.store();
     let photos = store.photos(flight).unwrap();
     let mut paths: Vec<&str> = photos.iter().map(|p| p.path.as_str()).collect();
     paths.sort();
@@ -139,15 +138,22 @@ fn part_file(e: &Env, uri: &str) -> std::path::PathBuf {
 
 /// The same data folder opened again, as a restarted server would.
 fn restart(e: Env) -> Env {
-    let Env { dir, tokens, .. } = e;
-    let state = AppState::open(ServerConfig::new(dir.path(), common::coarse_crack_models()))
-        .expect("the server starts again");
+    let Env {
+        dir,
+        tokens,
+        database,
+        ..
+    } = e;
+    let mut config = ServerConfig::new(dir.path(), common::coarse_crack_models());
+    config.database = database.clone();
+    let state = AppState::open(config).expect("the server starts again");
     let app = app(state.clone());
     Env {
         dir,
         state,
         app,
         tokens,
+        database,
     }
 }
 

@@ -6,7 +6,7 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
-use besikta_server::{app, create_token, AppState, ServerConfig};
+use besikta_server::{app, create_token_with, AppState, ServerConfig};
 use http_body_util::BodyExt;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -37,6 +37,23 @@ pub struct Env {
     pub app: Router,
     /// `tokens["a"]["crew"]`: organisation `a` (Espoo) or `b` (Vantaa), then role.
     pub tokens: HashMap<&'static str, HashMap<&'static str, String>>,
+    /// The database URL ([`test_database`]); `None`: SQLite in `dir`.
+    pub database: Option<String>,
+}
+
+/// The database of a test's server: with `BESIKTA_TEST_DATABASE=postgres`, a fresh
+/// database in this test process's throw-away PostgreSQL cluster
+/// (`besikta_store::testing`); otherwise `None`, SQLite in the data folder.
+pub fn test_database() -> Option<String> {
+    match std::env::var("BESIKTA_TEST_DATABASE").as_deref() {
+        Ok("postgres") => Some(
+            besikta_store::testing::PgCluster::shared()
+                .and_then(|c| c.fresh_database())
+                .unwrap_or_else(|e| panic!("BESIKTA_TEST_DATABASE=postgres: {e}")),
+        ),
+        Ok("sqlite") | Ok("") | Err(_) => None,
+        Ok(other) => panic!("BESIKTA_TEST_DATABASE={other}: use postgres or sqlite"),
+    }
 }
 
 pub fn env() -> Env {
@@ -45,24 +62,33 @@ pub fn env() -> Env {
 
 pub fn env_with(tweak: impl FnOnce(&mut ServerConfig)) -> Env {
     let dir = tempfile::tempdir().unwrap();
+    let database = test_database();
     let mut tokens = HashMap::new();
     for (key, org) in [("a", "Espoo"), ("b", "Vantaa")] {
         let mut per_role = HashMap::new();
         for role in ROLES {
-            per_role.insert(role, create_token(dir.path(), org, role, None).unwrap());
+            per_role.insert(role, create_token_with(dir.path(), database.as_deref(), org, role, None).unwrap());
         }
         tokens.insert(key, per_role);
     }
     let models = coarse_crack_models();
     let mut config = ServerConfig::new(dir.path(), models);
+    config.database = database.clone();
     tweak(&mut config);
+    let on_postgres = config.database.is_some();
     let state = AppState::open(config).unwrap();
+    assert_eq!(
+        dir.path().join("besikta.db").exists(),
+        !on_postgres,
+        "the server uses the database the test asked for"
+    );
     let app = app(state.clone());
     Env {
         dir,
         state,
         app,
         tokens,
+        database,
     }
 }
 
@@ -84,6 +110,11 @@ impl Reply {
 }
 
 impl Env {
+    /// The server's store, as its handlers see it.
+    pub fn store(&self) -> &dyn besikta_store::Store {
+        self.state.store()
+    }
+
     pub fn token(&self, org: &str, role: &str) -> &str {
         &self.tokens[org][role]
     }
