@@ -321,47 +321,59 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// The columns of `workorders.csv`.
+const WORKORDER_COLUMNS: &str = "priority,asset_id,asset_name,asset_kind,class,count,length_m,area_m2,worst_severity,condition_score,location,photos,finding_ids";
+
 /// `workorders.csv`, one row per asset and defect type, most urgent first.
 pub fn workorders_csv(orders: &[WorkOrder]) -> String {
-    let mut out = String::from(
-        "priority,asset_id,asset_name,asset_kind,class,count,length_m,area_m2,worst_severity,condition_score,location,photos,finding_ids\n",
-    );
+    let mut out = format!("{WORKORDER_COLUMNS}\n");
     for w in orders {
-        let kind = match w.asset_kind {
-            besikta_core::AssetKind::Road => "road",
-            besikta_core::AssetKind::Roof => "roof",
-        };
-        let sev = match w.worst_severity {
-            besikta_core::Severity::Low => "low",
-            besikta_core::Severity::Medium => "medium",
-            besikta_core::Severity::High => "high",
-        };
-        let row = [
-            w.priority.to_string(),
-            w.asset_id.clone().unwrap_or_default(),
-            w.asset_name.clone().unwrap_or_default(),
-            kind.to_string(),
-            w.class.clone(),
-            w.count.to_string(),
-            format!("{:.2}", w.length_m),
-            format!("{:.2}", w.area_m2),
-            sev.to_string(),
-            w.condition_score
-                .map(|s| format!("{s:.1}"))
-                .unwrap_or_default(),
-            w.location.clone(),
-            w.photos
-                .iter()
-                .map(|p| photo_name(p))
-                .collect::<Vec<_>>()
-                .join(" "),
-            w.finding_ids.join(" "),
-        ];
-        let line: Vec<String> = row.iter().map(|s| csv_field(s)).collect();
-        out.push_str(&line.join(","));
-        out.push('\n');
+        push_workorder_row(&mut out, None, w);
     }
     out
+}
+
+/// Work orders of several groups (flights) in one CSV: a first column `key` holding each
+/// group's name, then the columns of [`workorders_csv`], groups in the order given.
+pub fn workorders_csv_grouped(key: &str, groups: &[(String, Vec<WorkOrder>)]) -> String {
+    let mut out = format!("{},{WORKORDER_COLUMNS}\n", csv_field(key));
+    for (name, orders) in groups {
+        for w in orders {
+            push_workorder_row(&mut out, Some(name), w);
+        }
+    }
+    out
+}
+
+fn push_workorder_row(out: &mut String, first: Option<&str>, w: &WorkOrder) {
+    let row = [
+        w.priority.to_string(),
+        w.asset_id.clone().unwrap_or_default(),
+        w.asset_name.clone().unwrap_or_default(),
+        w.asset_kind.as_str().to_string(),
+        w.class.clone(),
+        w.count.to_string(),
+        format!("{:.2}", w.length_m),
+        format!("{:.2}", w.area_m2),
+        w.worst_severity.as_str().to_string(),
+        w.condition_score
+            .map(|s| format!("{s:.1}"))
+            .unwrap_or_default(),
+        w.location.clone(),
+        w.photos
+            .iter()
+            .map(|p| photo_name(p))
+            .collect::<Vec<_>>()
+            .join(" "),
+        w.finding_ids.join(" "),
+    ];
+    let line: Vec<String> = first
+        .into_iter()
+        .chain(row.iter().map(String::as_str))
+        .map(csv_field)
+        .collect();
+    out.push_str(&line.join(","));
+    out.push('\n');
 }
 
 /// Writes `findings.gpkg` with one polygon layer `findings` in `crs` (WKT, `EPSG:n`, ...).

@@ -1,8 +1,10 @@
 //! Matching, chainage, merging and exports checked on the real Helsinki OpenStreetMap register.
 
 use besikta_core::AssetKind;
-use besikta_report::export::{findings_geojson, write_all};
+use besikta_report::export::{findings_geojson, workorders_csv, workorders_csv_grouped, write_all};
+use besikta_report::quantity::{asset_conditions_from_matches, work_orders};
 use besikta_report::register::{frame_for, Register, RegisterSource};
+use besikta_report::ConditionRules;
 use besikta_report::{build_report, Observation, ReportConfig, WorkFrame};
 use std::path::PathBuf;
 use std::process::Command;
@@ -200,6 +202,47 @@ fn one_defect_seen_in_three_photos_is_one_finding() {
     assert_eq!(cracks.count, 2);
     let cond = &report.conditions[0];
     assert!(cond.score > 0.0 && cond.score < 100.0, "{cond:?}");
+}
+
+/// The service rebuilds work orders from findings it stored as JSON, without the register:
+/// they must be the report's own, condition scores included.
+#[test]
+fn work_orders_rebuilt_from_stored_findings_are_the_reports() {
+    let (frame, reg) = load();
+    let mid = [(V2[0] + V3[0]) / 2.0, (V2[1] + V3[1]) / 2.0];
+    let shift = |m: f64| [mid[0] + m / 55_400.0, mid[1]];
+    let observations = vec![
+        obs("p1.jpg", "crack", AssetKind::Road, shift(0.0)),
+        obs("p1.jpg", "pothole", AssetKind::Road, shift(0.0)),
+        obs("p2.jpg", "crack", AssetKind::Road, shift(15.0)),
+        nowhere_again(),
+    ];
+    let report = build_report(observations, &[reg], &frame, &one_view_cfg()).unwrap();
+    assert!(report.findings.iter().any(|f| f.asset.is_some()));
+    assert!(!report.conditions.is_empty());
+    let stored = serde_json::to_string(&report.findings).unwrap();
+    let findings: Vec<besikta_report::Finding> = serde_json::from_str(&stored).unwrap();
+    assert_eq!(findings, report.findings, "a finding survives its JSON");
+    let conditions = asset_conditions_from_matches(&findings, &ConditionRules::default());
+    let scores = |c: &[besikta_report::quantity::AssetCondition]| {
+        c.iter()
+            .map(|c| (c.asset_id.clone(), c.score, c.asset_area_m2))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(scores(&conditions), scores(&report.conditions));
+    let orders = work_orders(&findings, &conditions);
+    let csv = workorders_csv(&orders);
+    assert_eq!(csv, workorders_csv(&report.work_orders));
+    let grouped = workorders_csv_grouped("flight_id", &[("7".into(), orders)]);
+    let mut lines = csv.lines();
+    let mut grouped_lines = grouped.lines();
+    assert_eq!(
+        grouped_lines.next().unwrap(),
+        format!("flight_id,{}", lines.next().unwrap())
+    );
+    for (g, l) in grouped_lines.zip(lines) {
+        assert_eq!(g, format!("7,{l}"));
+    }
 }
 
 #[test]
