@@ -9,6 +9,7 @@ mod scan;
 mod serve;
 mod simulate;
 mod token;
+mod training;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -39,6 +40,10 @@ enum Command {
     Serve(serve::Args),
     /// Manage API tokens of the service.
     Token(token::Args),
+    /// Write reviewed findings as training chips per model (COCO, YOLO, provenance manifest).
+    ExportTraining(training::ExportArgs),
+    /// Store outlines and classes fixed in CVAT (XML) or COCO as corrected reviews.
+    ImportCorrections(training::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +60,8 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token::run(args),
+        Command::ExportTraining(args) => training::run_export(args),
+        Command::ImportCorrections(args) => training::run_import(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,437 @@
+//! `besikta export-training` and `besikta import-corrections`: the service's reviewed
+//! findings become training chips (besikta-training), and outlines fixed in an annotation
+//! tool come back as `corrected` reviews.
+
+use anyhow::{bail, Context as _};
+use besikta_core::finding::Observation;
+use besikta_core::{Review, ReviewState};
+use besikta_store::{FindingFilter, FindingRow, Org, Store};
+use besikta_training::local;
+use besikta_training::{ChipFormat, ExportInput, ExportOptions, FindingView, Photo};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Arguments of `besikta export-training`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The service's data folder.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The service's database URL (postgres://...), when it is not SQLite in --data.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Only this organisation (default: every organisation).
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Only this flight (its id in the service).
+    #[arg(long)]
+    pub flight: Option<i64>,
+    /// Folder of model manifests: each model's GSD, input size and classes.
+    #[arg(long)]
+    pub models: Option<PathBuf>,
+    /// Output folder (new or empty).
+    #[arg(short = 'o', long = "out")]
+    pub out: PathBuf,
+    /// Chip image format.
+    #[arg(long, value_enum, default_value = "png")]
+    pub format: Format,
+    /// Background chips per model (default: as many as it has positive chips).
+    #[arg(long)]
+    pub background: Option<usize>,
+    /// Seed of the background sampling.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+/// Chip image format.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Png,
+    Jpeg,
+}
+
+/// Arguments of `besikta import-corrections`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// CVAT for images 1.1 XML or COCO JSON drawn on the chips of a training export.
+    pub file: PathBuf,
+    /// The training export the chips come from (its folder or its manifest.json).
+    #[arg(long)]
+    pub export: PathBuf,
+    /// The service's data folder.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The service's database URL (postgres://...), when it is not SQLite in --data.
+    #[arg(long)]
+    pub database: Option<String>,
+    /// The organisation the findings belong to.
+    #[arg(long)]
+    pub org: String,
+    /// The flight the file must be for (refused when it holds another flight's chips).
+    #[arg(long)]
+    pub flight: Option<i64>,
+    /// Who made the corrections (recorded as the reviewer).
+    #[arg(long, default_value = "annotation import")]
+    pub by: String,
+    /// Check and show what would change; store nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Every organisation, by id. The store has no list of organisations; ids are given in
+/// order and organisations are never deleted, so they are read until the first gap.
+fn organisations(store: &dyn Store) -> anyhow::Result<Vec<Org>> {
+    let mut out = Vec::new();
+    for id in 1.. {
+        match store.org(id)? {
+            Some(o) => out.push(o),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+fn organisation(store: &dyn Store, name: &str) -> anyhow::Result<Org> {
+    let all = organisations(store)?;
+    let names: Vec<&str> = all.iter().map(|o| o.name.as_str()).collect();
+    match all.iter().find(|o| o.name == name) {
+        Some(o) => Ok(o.clone()),
+        None => bail!(
+            "no organisation {name:?} in this data folder (there are: {})",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ),
+    }
+}
+
+/// The outline of a finding in one of its photos: the corrected ground outline projected
+/// through the observation's own pixel/ground pair when a reviewer changed it, else the
+/// model's outline. `Err` says why the view cannot be used.
+fn view_outline(o: &Observation, review: &Review) -> Result<Vec<[f64; 2]>, String> {
+    let Some(ground) = review.corrected_polygon.as_ref().filter(|p| p.len() >= 3) else {
+        return Ok(o.pixel_polygon.clone());
+    };
+    let fit = local::ground_to_pixel(&o.pixel_polygon, &o.ground_polygon).ok_or(
+        "the corrected outline cannot be placed in this photo (its observation's outlines do not pair up)",
+    )?;
+    if fit.rms > 2.0 {
+        return Err(format!(
+            "the corrected outline cannot be placed in this photo reliably (fit residual {:.1} px)",
+            fit.rms
+        ));
+    }
+    Ok(ground.iter().map(|g| fit.apply(*g)).collect())
+}
+
+fn views_of(row: &FindingRow, flight: &str, skipped: &mut Vec<String>) -> Vec<FindingView> {
+    let f = &row.finding;
+    let class = row
+        .review
+        .corrected_class
+        .clone()
+        .filter(|_| row.review.state == ReviewState::Corrected)
+        .unwrap_or_else(|| f.class.clone());
+    f.observations
+        .iter()
+        .filter_map(|o| match view_outline(o, &row.review) {
+            Ok(outline_px) => Some(FindingView {
+                flight: flight.to_string(),
+                finding_id: f.id.clone(),
+                photo: o.photo.clone(),
+                outline_px,
+                detected_class: f.class.clone(),
+                class: class.clone(),
+                review: row.review.state,
+                gsd_cm: o.gsd_cm,
+            }),
+            Err(why) => {
+                skipped.push(format!(
+                    "flight {flight} finding {} in {}: {why}",
+                    f.id, o.photo
+                ));
+                None
+            }
+        })
+        .collect()
+}
+
+/// Runs `besikta export-training`.
+pub fn run_export(args: ExportArgs) -> anyhow::Result<u8> {
+    let store = besikta_server::open_store(&args.data, args.database.as_deref())
+        .with_context(|| format!("cannot open the service's data in {}", args.data.display()))?;
+    let orgs = match &args.org {
+        Some(name) => vec![organisation(store.as_ref(), name)?],
+        None => organisations(store.as_ref())?,
+    };
+    let models_dir = args
+        .models
+        .clone()
+        .unwrap_or_else(crate::process::default_models_dir);
+    let manifests: Vec<besikta_infer::Manifest> = besikta_pipeline::find_manifests(&models_dir)
+        .iter()
+        .map(|p| besikta_infer::Manifest::load(p))
+        .collect::<Result<_, _>>()?;
+    if manifests.is_empty() {
+        bail!(
+            "no model manifests in {}; give --models with the models whose chips you want",
+            models_dir.display()
+        );
+    }
+    let mut input = ExportInput::default();
+    let mut skipped = Vec::new();
+    let mut flights_seen = 0;
+    for org in &orgs {
+        for flight in store.flights(org.id)? {
+            if args.flight.is_some_and(|f| f != flight.id) {
+                continue;
+            }
+            flights_seen += 1;
+            let label = flight.id.to_string();
+            let rows = store.findings(
+                org.id,
+                &FindingFilter {
+                    flight_id: Some(flight.id),
+                    ..Default::default()
+                },
+            )?;
+            let mut gsd_by_photo: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+            for row in &rows {
+                for o in &row.finding.observations {
+                    gsd_by_photo
+                        .entry(o.photo.clone())
+                        .or_default()
+                        .push(o.gsd_cm);
+                }
+                input.views.extend(views_of(row, &label, &mut skipped));
+            }
+            // A photo's GSD: the mean of its observations'; photos without any take the
+            // flight's median (one flying height per flight).
+            let mut all: Vec<f64> = gsd_by_photo.values().flatten().copied().collect();
+            all.sort_by(f64::total_cmp);
+            let median = all.get(all.len() / 2).copied();
+            for p in store.photos(flight.id)? {
+                let gsd = gsd_by_photo
+                    .get(&p.name)
+                    .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+                    .or(median);
+                let Some(gsd_cm) = gsd else { continue };
+                input.photos.push(Photo {
+                    flight: label.clone(),
+                    name: p.name.clone(),
+                    path: args.data.join(&p.path),
+                    gsd_cm,
+                });
+            }
+        }
+    }
+    if let Some(f) = args.flight {
+        if flights_seen == 0 {
+            bail!(
+                "no flight {f} in {}",
+                if args.org.is_some() {
+                    "that organisation"
+                } else {
+                    "this data folder"
+                }
+            );
+        }
+    }
+    let reviewed = input
+        .views
+        .iter()
+        .filter(|v| v.review != ReviewState::Unreviewed)
+        .count();
+    let opts = ExportOptions {
+        format: match args.format {
+            Format::Png => ChipFormat::Png,
+            Format::Jpeg => ChipFormat::Jpeg,
+        },
+        background_per_model: args.background,
+        seed: args.seed,
+        max_pixels: besikta_ingest::ReadOptions::default().max_pixels,
+        ..Default::default()
+    };
+    let summary = besikta_training::export_training(&input, &manifests, &args.out, &opts)?;
+    println!(
+        "{} flights, {} finding views ({reviewed} reviewed) -> {}",
+        flights_seen,
+        input.views.len(),
+        args.out.display()
+    );
+    println!(
+        "{:<16} {:>9} {:>14} {:>11} {:>12}",
+        "model", "positive", "hard negative", "background", "annotations"
+    );
+    for (name, c) in &summary.models {
+        println!(
+            "{name:<16} {:>9} {:>14} {:>11} {:>12}",
+            c.positive, c.hard_negative, c.background, c.annotations
+        );
+    }
+    for s in &skipped {
+        eprintln!("skipped: {s}");
+    }
+    for s in &summary.skipped {
+        eprintln!(
+            "skipped: flight {} {}{}{}: {}",
+            s.flight,
+            s.photo,
+            s.finding_id
+                .as_deref()
+                .map(|f| format!(" finding {f}"))
+                .unwrap_or_default(),
+            s.model
+                .as_deref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default(),
+            s.reason
+        );
+    }
+    if reviewed == 0 {
+        eprintln!(
+            "note: no finding is reviewed yet; review findings first (the chips come from reviews)"
+        );
+    }
+    Ok(0)
+}
+
+/// The finding row and observation a correction refers to, checked before anything is stored.
+struct Planned {
+    row: FindingRow,
+    review: Review,
+    summary: String,
+}
+
+/// Runs `besikta import-corrections`.
+pub fn run_import(args: ImportArgs) -> anyhow::Result<u8> {
+    let flight = args.flight.map(|f| f.to_string());
+    let set = besikta_training::read_corrections(&args.file, &args.export, flight.as_deref())?;
+    let store = besikta_server::open_store(&args.data, args.database.as_deref())
+        .with_context(|| format!("cannot open the service's data in {}", args.data.display()))?;
+    let org = organisation(store.as_ref(), &args.org)?;
+    let mut rows_by_flight: BTreeMap<String, Vec<FindingRow>> = BTreeMap::new();
+    let mut planned = Vec::new();
+    for c in &set.changed {
+        if !rows_by_flight.contains_key(&c.flight) {
+            let id: i64 = c.flight.parse().with_context(|| {
+                format!(
+                    "flight {:?} of the export is not a flight id of the service",
+                    c.flight
+                )
+            })?;
+            if store.flight(org.id, id)?.is_none() {
+                bail!(
+                    "{}: flight {id} is not a flight of organisation {:?}; nothing was stored",
+                    args.file.display(),
+                    org.name
+                );
+            }
+            let rows = store.findings(
+                org.id,
+                &FindingFilter {
+                    flight_id: Some(id),
+                    ..Default::default()
+                },
+            )?;
+            rows_by_flight.insert(c.flight.clone(), rows);
+        }
+        let Some(row) = rows_by_flight[&c.flight]
+            .iter()
+            .find(|r| r.finding.id == c.finding_id)
+        else {
+            bail!(
+                "{}: finding {} of flight {} is no longer stored (the flight was processed again?); export again and redraw; nothing was stored",
+                args.file.display(),
+                c.finding_id,
+                c.flight
+            );
+        };
+        let mut review = row.review.clone();
+        review.state = ReviewState::Corrected;
+        review.reason = None;
+        review.by = Some(args.by.clone());
+        let file_name = args
+            .file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        review.comment = Some(format!(
+            "corrected in an annotation tool ({file_name}, chip {})",
+            c.chip
+        ));
+        let mut what = Vec::new();
+        if c.class_changed {
+            review.corrected_class = Some(c.class.clone());
+            what.push(format!("class {} -> {}", row.finding.class, c.class));
+        }
+        if c.outline_changed {
+            let obs = row
+                .finding
+                .observations
+                .iter()
+                .find(|o| o.photo == c.photo)
+                .with_context(|| {
+                    format!(
+                        "finding {} has no view in photo {} any more; export again; nothing was stored",
+                        c.finding_id, c.photo
+                    )
+                })?;
+            let fit = local::pixel_to_ground(&obs.pixel_polygon, &obs.ground_polygon)
+                .filter(|f| f.rms < 1e-6)
+                .with_context(|| {
+                    format!(
+                        "the outline of finding {} in {} cannot be placed on the ground (its observation's outlines do not pair up); nothing was stored",
+                        c.finding_id, c.photo
+                    )
+                })?;
+            let mut ring: Vec<[f64; 2]> = c.outline_px.iter().map(|p| fit.apply(*p)).collect();
+            if ring.first() != ring.last() {
+                ring.push(ring[0]);
+            }
+            review.corrected_polygon = Some(ring);
+            what.push(format!("outline redrawn in {}", c.photo));
+        }
+        planned.push(Planned {
+            row: row.clone(),
+            review,
+            summary: format!(
+                "flight {} finding {}: {}",
+                c.flight,
+                c.finding_id,
+                what.join(", ")
+            ),
+        });
+    }
+    println!(
+        "{}: {} images, {} findings changed, {} unchanged",
+        args.file.display(),
+        set.images,
+        planned.len(),
+        set.unchanged
+    );
+    for (chip, class) in &set.unmatched {
+        println!("not applied: a {class} outline in {chip} matches no finding (Besikta adds findings from flights, not drawings)");
+    }
+    for (flight, id) in &set.removed {
+        println!("not applied: finding {id} of flight {flight} lost its outline in the file; reject it in the review queue if it is not a defect");
+    }
+    for p in &planned {
+        println!(
+            "{}{}",
+            if args.dry_run { "would store: " } else { "" },
+            p.summary
+        );
+    }
+    if args.dry_run {
+        return Ok(0);
+    }
+    for p in planned {
+        store
+            .set_review(org.id, p.row.id, &p.review, "operator")?
+            .with_context(|| format!("finding {} vanished while storing", p.row.finding.id))?;
+    }
+    Ok(0)
+}
