@@ -12,8 +12,11 @@
   document.querySelectorAll('button[data-ext]').forEach(b => (b.onclick = async () => {
     const ext = b.dataset.ext;
     const flight = $('flight').value;
+    const q = new URLSearchParams();
+    if (flight) q.set('flight', flight);
+    if ($('include-unreviewed').checked) q.set('include', 'unreviewed');
     try {
-      await download('/api/v1/workorders.' + ext + (flight ? '?flight=' + flight : ''), 'workorders' + (flight ? '-' + flight : '') + '.' + ext);
+      await download('/api/v1/workorders.' + ext + (q.toString() ? '?' + q : ''), 'workorders' + (flight ? '-' + flight : '') + '.' + ext);
       $('message').textContent = '';
     } catch (e) { $('message').textContent = e.message; }
   }));
@@ -29,7 +32,8 @@
         method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ status: sel.value }) })
         .catch(e => { $('message').textContent = e.message; });
       return el('tr', {}, el('td', {}, '#' + f.id), el('td', {}, p.flight_id), el('td', {}, p.class),
-        el('td', { class: 'sev-' + p.severity }, p.severity), el('td', {}, p.asset_name || p.asset_id || '–'), el('td', {}, sel));
+        el('td', { class: 'sev-' + p.severity }, p.severity), el('td', {}, p.asset_name || p.asset_id || '–'),
+        el('td', { class: 'review-' + p.review }, p.review + (p.review_reason ? ' (' + p.review_reason + ')' : '')), el('td', {}, sel));
     }));
   }
   $('flight').onchange = load;

@@ -111,9 +111,6 @@ pub fn document() -> Value {
                 "summary": "Set the work-order status", "description": "Roles: planner, admin.", "security": [{"bearer": []}],
                 "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"enum": ["open", "scheduled", "in_progress", "done", "dismissed"]}}}}}},
                 "responses": {"200": {"description": "updated"}}}},
-            "/api/v1/workorders.csv": {"get": {"summary": "Work orders of all processed flights (flight_id column first), or ?flight=ID", "description": "Roles: planner, admin.", "security": [{"bearer": []}], "parameters": [query("flight", "one flight id")], "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}}}},
-            "/api/v1/workorders.geojson": {"get": {"summary": "Work orders as GeoJSON (all processed flights, or ?flight=ID)", "description": "Roles: planner, admin.", "security": [{"bearer": []}], "parameters": [query("flight", "one flight id")], "responses": geojson("work orders")}},
-            "/api/v1/workorders.gpkg": {"get": {"summary": "The GeoPackage of ?flight=ID, else of the latest processed flight", "description": "Roles: planner, admin.", "security": [{"bearer": []}], "parameters": [query("flight", "one flight id")], "responses": {"200": {"description": "GeoPackage", "content": {"application/geopackage+sqlite3": {}}}}}},
             "/api/v1/registers": {"get": op("The organisation's registers", "viewer, planner, admin", json!({"200": {"description": "{\"registers\": [...]}"}}))},
             "/api/v1/registers/{kind}": {"parameters": [{"name": "kind", "in": "path", "required": true, "schema": {"enum": ["roads", "roofs", "osm"]}}], "put": {
                 "summary": "Upload a register (one GeoPackage, GeoJSON, FlatGeobuf or OSM PBF file as the body)", "description": "Roles: admin.", "security": [{"bearer": []}],
@@ -131,6 +128,26 @@ pub fn document() -> Value {
     // Outside the literal above, which is at the macro's recursion limit.
     doc["paths"]["/api/v1/findings/{id}/review"] =
         json!({"parameters": [id_param("id")], "put": crate::review::openapi_put()});
+    let include = query(
+        "include",
+        "unreviewed: also unreviewed findings, marked unreviewed in the review column (rejected findings are never work)",
+    );
+    let export = |summary: &str, responses: Value| {
+        json!({"get": {"summary": summary, "description": "Roles: planner, admin. Work orders contain the confirmed and corrected findings (a correction's class and severity applied); rejected ones never.", "security": [{"bearer": []}],
+            "parameters": [query("flight", "one flight id"), include.clone()], "responses": responses}})
+    };
+    doc["paths"]["/api/v1/workorders.csv"] = export(
+        "Work orders of all processed flights (flight_id column first), or ?flight=ID; each order's findings share one review state, in the last columns review, reviewed_by (token names, space-separated) and reviewed_at (the latest review)",
+        json!({"200": {"description": "CSV", "content": {"text/csv": {}}}, "422": {"description": "unknown include"}}),
+    );
+    doc["paths"]["/api/v1/workorders.geojson"] = export(
+        "Work orders as GeoJSON (all processed flights, or ?flight=ID); properties review, reviewed_by (array of token names), reviewed_at",
+        geojson("work orders"),
+    );
+    doc["paths"]["/api/v1/workorders.gpkg"] = export(
+        "The findings that are work, as a GeoPackage: of ?flight=ID, else of the latest processed flight",
+        json!({"200": {"description": "GeoPackage", "content": {"application/geopackage+sqlite3": {}}}}),
+    );
     doc
 }
 

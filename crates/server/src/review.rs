@@ -374,3 +374,98 @@ pub fn chosen_view<'a>(
         }
     }
 }
+
+/// Who reviewed the findings of one work order, for its `review`, `reviewed_by` and
+/// `reviewed_at` columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderReview {
+    /// Every finding of the order is in this state (orders are made per state).
+    pub state: ReviewState,
+    /// The reviewers' token names, each once, in order of first appearance.
+    pub by: Vec<String>,
+    /// The latest review of its findings (RFC 3339).
+    pub at: Option<String>,
+}
+
+/// Work orders of findings and their reviews, made separately for each review state so
+/// that an order's findings share one (`orders_of` groups and prioritises them), most
+/// urgent first.
+pub fn reviewed_orders(
+    findings: &[(besikta_core::finding::Finding, Review)],
+    orders_of: impl Fn(&[besikta_core::finding::Finding]) -> Vec<besikta_report::quantity::WorkOrder>,
+) -> Vec<(besikta_report::quantity::WorkOrder, OrderReview)> {
+    let mut out = Vec::new();
+    for state in [
+        ReviewState::Confirmed,
+        ReviewState::Corrected,
+        ReviewState::Unreviewed,
+    ] {
+        let part: Vec<&(besikta_core::finding::Finding, Review)> =
+            findings.iter().filter(|(_, r)| r.state == state).collect();
+        if part.is_empty() {
+            continue;
+        }
+        let list: Vec<besikta_core::finding::Finding> =
+            part.iter().map(|(f, _)| f.clone()).collect();
+        for order in orders_of(&list) {
+            let mut review = OrderReview {
+                state,
+                by: Vec::new(),
+                at: None,
+            };
+            for id in &order.finding_ids {
+                if let Some((_, r)) = part.iter().find(|(f, _)| f.id == *id) {
+                    if let Some(by) = &r.by {
+                        if !review.by.contains(by) {
+                            review.by.push(by.clone());
+                        }
+                    }
+                    // RFC 3339 UTC text sorts as time.
+                    if r.at > review.at {
+                        review.at = r.at.clone();
+                    }
+                }
+            }
+            out.push((order, review));
+        }
+    }
+    // Stable: within a priority, reviewed work before unreviewed.
+    out.sort_by_key(|(o, _)| o.priority);
+    out
+}
+
+/// The work-order CSV with a leading `key` column and the review columns `review`,
+/// `reviewed_by` (token names separated by spaces) and `reviewed_at` last; rows as
+/// `report::export::workorders_csv_grouped` writes them.
+pub fn workorders_csv(
+    key: &str,
+    groups: &[(String, Vec<(besikta_report::quantity::WorkOrder, OrderReview)>)],
+) -> String {
+    let header = besikta_report::export::workorders_csv_grouped(key, &[]);
+    let mut out = format!("{},review,reviewed_by,reviewed_at\n", header.trim_end());
+    for (name, orders) in groups {
+        for (order, review) in orders {
+            let text = besikta_report::export::workorders_csv_grouped(
+                key,
+                &[(name.clone(), vec![order.clone()])],
+            );
+            // The header is one plain line; the row after it may hold quoted newlines.
+            let row = text.split_once('\n').map_or("", |(_, r)| r).trim_end_matches('\n');
+            // Review words, hex token names and RFC 3339 times need no CSV quoting.
+            out.push_str(&format!(
+                "{row},{},{},{}\n",
+                review.state,
+                review.by.join(" "),
+                review.at.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    out
+}
+
+/// The review members of a work-order GeoJSON feature's properties.
+pub fn add_order_properties(props: &mut Map<String, Value>, review: &OrderReview) {
+    props.insert("review".into(), json!(review.state.as_str()));
+    props.insert("reviewed_by".into(), json!(review.by));
+    props.insert("reviewed_at".into(), json!(review.at));
+}

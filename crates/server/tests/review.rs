@@ -358,3 +358,165 @@ async fn the_openapi_document_describes_the_review() {
         .unwrap();
     assert!(csv.iter().any(|p| p["name"] == "include"));
 }
+
+/// RFC 4180 records of a CSV text, each as column name -> cell.
+fn csv_rows(text: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let mut records: Vec<Vec<String>> = Vec::new();
+    let (mut row, mut cell, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                cell.push('"');
+                chars.next();
+            }
+            (true, '"') => quoted = false,
+            (true, c) => cell.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut cell)),
+            (false, '\n') => {
+                row.push(std::mem::take(&mut cell));
+                records.push(std::mem::take(&mut row));
+            }
+            (false, '\r') => {}
+            (false, c) => cell.push(c),
+        }
+    }
+    let head = records.remove(0);
+    records
+        .into_iter()
+        .map(|r| head.iter().cloned().zip(r).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn work_orders_hold_confirmed_and_corrected_findings_and_never_rejected_ones() {
+    let (e, flight, ids) = two_flights().await;
+    let planner = e.token("a", "planner");
+    let admin = e.token("a", "admin");
+    let csv = |query: &'static str| {
+        let e = &e;
+        async move {
+            let r = e
+                .get(
+                    &format!("/api/v1/workorders.csv?flight={flight}{query}"),
+                    e.token("a", "planner"),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+            let body = text(&r);
+            assert!(
+                body.lines().next().unwrap().ends_with(",finding_ids,review,reviewed_by,reviewed_at"),
+                "{body}"
+            );
+            let mut rows: Vec<(String, String, String, String, String)> = csv_rows(&body)
+                .into_iter()
+                .map(|r| {
+                    (
+                        r["finding_ids"].clone(),
+                        r["class"].clone(),
+                        r["worst_severity"].clone(),
+                        r["review"].clone(),
+                        r["reviewed_by"].clone(),
+                    )
+                })
+                .collect();
+            rows.sort();
+            rows
+        }
+    };
+    // Nothing reviewed: no work yet, unless asked for.
+    assert!(csv("").await.is_empty());
+    let all = csv("&include=unreviewed").await;
+    assert_eq!(all.len(), 1, "one order: four cracks on road R1");
+    let mut in_order: Vec<&str> = all[0].0.split(' ').collect();
+    in_order.sort();
+    assert_eq!(in_order, ["F1", "F2", "F3", "F4"]);
+    assert_eq!((all[0].1.as_str(), all[0].3.as_str(), all[0].4.as_str()), ("crack", "unreviewed", ""));
+    for (id, who, body) in [
+        (ids[0], planner, r#"{"state": "confirmed"}"#),
+        (ids[1], planner, r#"{"state": "rejected", "reason": "not-a-defect"}"#),
+        (
+            ids[2],
+            admin,
+            r#"{"state": "corrected", "class": "pothole", "severity": "high"}"#,
+        ),
+    ] {
+        let r = put_review(&e, id, Some(who), body).await;
+        assert_eq!(r.status, StatusCode::OK, "{body}: {}", text(&r));
+    }
+    let p = sha256_hex(planner.as_bytes())[..12].to_string();
+    let a = sha256_hex(admin.as_bytes())[..12].to_string();
+    let row = |ids: &str, class: &str, sev: &str, review: &str, by: &str| {
+        (
+            ids.to_string(),
+            class.to_string(),
+            sev.to_string(),
+            review.to_string(),
+            by.to_string(),
+        )
+    };
+    // By default: the confirmed crack and the corrected finding as a pothole of high
+    // severity; the rejected one and the unreviewed one are not work.
+    assert_eq!(
+        csv("").await,
+        [
+            row("F1", "crack", "medium", "confirmed", &p),
+            row("F3", "pothole", "high", "corrected", &a),
+        ]
+    );
+    // With include=unreviewed the unreviewed one comes in, marked; the rejected never.
+    assert_eq!(
+        csv("&include=unreviewed").await,
+        [
+            row("F1", "crack", "medium", "confirmed", &p),
+            row("F3", "pothole", "high", "corrected", &a),
+            row("F4", "crack", "high", "unreviewed", ""),
+        ]
+    );
+    let r = e
+        .get(
+            &format!("/api/v1/workorders.csv?flight={flight}&include=rejected"),
+            planner,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", text(&r));
+    assert!(text(&r).contains("expected: unreviewed"));
+    // The GeoJSON says the same.
+    let r = e
+        .get(
+            &format!("/api/v1/workorders.geojson?flight={flight}&include=unreviewed"),
+            planner,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let mut got: Vec<(String, String, Value)> = serde_json::from_slice::<Value>(&r.body)
+        .unwrap()["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let p = &f["properties"];
+            (
+                p["finding_ids"][0].as_str().unwrap().to_string(),
+                p["review"].as_str().unwrap().to_string(),
+                p["reviewed_by"].clone(),
+            )
+        })
+        .collect();
+    got.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        got,
+        [
+            ("F1".to_string(), "confirmed".to_string(), json!([p])),
+            ("F3".to_string(), "corrected".to_string(), json!([a])),
+            ("F4".to_string(), "unreviewed".to_string(), json!([])),
+        ]
+    );
+    // The GeoPackage holds the work findings only (F1 and F3 by default).
+    let r = e
+        .get(&format!("/api/v1/workorders.gpkg?flight={flight}"), planner)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    assert!(r.body.starts_with(b"SQLite format 3\0"));
+}

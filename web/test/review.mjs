@@ -1,0 +1,141 @@
+// Browser test of the review queue in headless Chromium (Debian's /usr/bin/chromium driven
+// by playwright-core): a planner reviews findings of a processed flight with the keyboard
+// only (C confirm, R then 1 reject, S then 1 change the severity, K/J back and forth) and
+// the work-order CSV changes with each decision; the map hides the rejected finding.
+// Usage: node review.mjs BASE_URL PLANNER_TOKEN FLIGHT_ID --screenshot FILE
+import { chromium } from 'playwright-core';
+
+const args = process.argv.slice(2);
+const shotAt = args.indexOf('--screenshot');
+const screenshot = args[shotAt + 1];
+const [base, token, flight] = args.slice(0, shotAt);
+const fail = msg => { console.error('review test: ' + msg); process.exit(1); };
+const log = msg => console.log('review test: ' + msg);
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors = [];
+  page.on('pageerror', e => errors.push(e.message));
+  page.on('console', m => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.route(url => !url.href.startsWith(base), route => { errors.push('external request ' + route.request().url()); route.abort(); });
+
+  // The work orders of the flight as the API gives them: finding ids by review column.
+  const workOrders = async (query = '') => page.evaluate(async ([f, q]) => {
+    const r = await fetch('/api/v1/workorders.csv?flight=' + f + q, { headers: { Authorization: 'Bearer ' + localStorage.getItem('besikta.token') } });
+    if (r.status === 404) return { status: 404, ids: {} };
+    const text = await r.text();
+    // RFC 4180: quoted fields may hold commas, quotes ("") and newlines.
+    const records = [];
+    let row = [], cell = '', quoted = false;
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i];
+      if (quoted) {
+        if (c === '"' && text[i + 1] === '"') { cell += '"'; i++; } else if (c === '"') quoted = false; else cell += c;
+      } else if (c === '"') quoted = true;
+      else if (c === ',') { row.push(cell); cell = ''; }
+      else if (c === '\n') { row.push(cell); records.push(row); row = []; cell = ''; }
+      else if (c !== '\r') cell += c;
+    }
+    if (cell || row.length) { row.push(cell); records.push(row); }
+    const [cols, ...rows] = records;
+    const head = cols.join(',');
+    const ids = {};
+    for (const cells of rows) {
+      const review = cells[cols.indexOf('review')] ?? 'no review column';
+      for (const id of cells[cols.indexOf('finding_ids')].split(' ').filter(Boolean)) ids[id] = review;
+    }
+    return { status: r.status, header: head, ids };
+  }, [flight, query]);
+
+  await page.goto(base + '/review?flight=' + flight);
+  await page.fill('#token', token);
+  await page.click('#save-token');
+  await page.waitForSelector('body[data-review-ready="yes"]', { timeout: 60000 });
+  await page.waitForSelector('#crop[data-loaded="yes"]', { timeout: 60000 });
+  const progress = async () => page.textContent('#progress-text');
+  const start = await progress();
+  log('queue: ' + start);
+  const total = Number(start.split(' of ')[1].split(' ')[0]);
+  if (total < 3) fail('need at least 3 findings to review, the flight has ' + total);
+  if (!start.startsWith('0 of ')) fail('a fresh flight starts at 0 reviewed: ' + start);
+
+  const before = await workOrders();
+  const withUnreviewed = await workOrders('&include=unreviewed');
+
+  // The finding on screen, by its flight's id (as in the CSV's finding_ids).
+  const current = () => page.evaluate(async () => {
+    const id = document.body.dataset.current;
+    const r = await fetch('/api/v1/findings.geojson', { headers: { Authorization: 'Bearer ' + localStorage.getItem('besikta.token') } });
+    const f = (await r.json()).features.find(x => String(x.id) === id);
+    return { id, fid: f.properties.flight_finding_id, review: f.properties.review, severity: f.properties.severity };
+  });
+  const waitReviewed = n => page.waitForFunction(n => document.getElementById('progress-text').dataset.reviewed === String(n), n, { timeout: 20000 });
+
+  const first = await current();
+  await page.keyboard.press('c');
+  await waitReviewed(1);
+  const second = await current();
+  if (second.id === first.id) fail('C did not move on');
+  await page.keyboard.press('r');
+  await page.waitForSelector('#choice[data-kind="reject"]');
+  await page.keyboard.press('1');
+  await waitReviewed(2);
+  const third = await current();
+  await page.keyboard.press('s');
+  await page.waitForSelector('#choice[data-kind="severity"]');
+  const newSeverity = await page.textContent('#choice-list li:first-child');
+  await page.keyboard.press('1');
+  await waitReviewed(3);
+  // Back with K to the rejected one, forward with J.
+  await page.keyboard.press('k');
+  await page.waitForFunction(id => document.body.dataset.current === id, third.id);
+  await page.keyboard.press('k');
+  await page.waitForFunction(id => document.body.dataset.current === id, second.id);
+  const state = await page.textContent('#state');
+  if (!state.startsWith('rejected · not a defect')) fail('the rejected finding shows ' + state);
+  await page.waitForSelector('#crop[data-loaded="yes"]', { timeout: 30000 });
+  await page.waitForFunction(() => [...document.querySelectorAll('#views img')].every(i => i.dataset.loaded), null, { timeout: 60000 });
+  const views = await page.$$eval('#views img', list => list.map(i => i.dataset.loaded));
+  if (!views.length || views.some(v => v !== 'yes')) fail('the other views did not all load: ' + views.join(', '));
+  log('other views of the rejected finding: ' + views.length);
+  await page.screenshot({ path: screenshot });
+  log('screenshot ' + screenshot);
+  await page.keyboard.press('j');
+  await page.waitForFunction(id => document.body.dataset.current === id, third.id);
+  const progressText = await progress();
+  log('after C, R 1, S 1: ' + progressText + '; confirmed ' + first.fid + ', rejected ' + second.fid + ', corrected ' + third.fid + ' to ' + newSeverity);
+
+  // The work orders before the review (checked here, after the screenshot, so a failure
+  // still leaves a picture of the page).
+  log('work orders before: ' + Object.keys(before.ids).length + ' findings; with include=unreviewed ' + Object.keys(withUnreviewed.ids).length);
+  if (Object.keys(before.ids).length) fail('unreviewed findings are not work yet: ' + JSON.stringify(before));
+  if (Object.keys(withUnreviewed.ids).length !== total) fail('include=unreviewed has ' + Object.keys(withUnreviewed.ids).length + ' findings, the flight ' + total);
+  if (!(withUnreviewed.header || '').includes('review,reviewed_by,reviewed_at')) fail('CSV header ' + withUnreviewed.header);
+  const after = await workOrders();
+  log('work orders after: ' + JSON.stringify(after.ids));
+  if (after.ids[first.fid] !== 'confirmed') fail('the confirmed finding is not a confirmed work order');
+  if (after.ids[third.fid] !== 'corrected') fail('the corrected finding is not a corrected work order');
+  if (second.fid in after.ids) fail('the rejected finding is still a work order');
+  if (Object.keys(after.ids).length !== 2) fail('only the two reviewed findings are work: ' + JSON.stringify(after.ids));
+  const all = await workOrders('&include=unreviewed');
+  if (second.fid in all.ids) fail('a rejected finding never becomes work, even with include=unreviewed');
+  if (Object.keys(all.ids).length !== total - 1) fail('include=unreviewed: ' + Object.keys(all.ids).length + ' of ' + (total - 1));
+
+  // The map hides rejected findings by default.
+  await page.goto(base + '/map?flight=' + flight);
+  await page.waitForSelector('body[data-map-ready="yes"]', { timeout: 60000 });
+  const shown = Number(await page.getAttribute('#count', 'data-count'));
+  log('map: ' + shown + ' of ' + total + ' findings shown');
+  if (shown !== total - 1) fail('the map shows ' + shown + ' findings, expected all but the rejected one');
+  await page.check('input[name=review][value=rejected]');
+  await page.waitForFunction(n => document.getElementById('count').dataset.count === String(n), total, { timeout: 20000 });
+  if (errors.length) fail('page errors: ' + errors.join('; '));
+} finally {
+  await browser.close();
+}
