@@ -62,8 +62,7 @@ fn outline(body: &Value) -> ApiResult<Option<Vec<[f64; 2]>>> {
         .map(|p| {
             let lon = p.get(0)?.as_f64()?;
             let lat = p.get(1)?.as_f64()?;
-            ((-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat))
-                .then_some([lon, lat])
+            ((-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)).then_some([lon, lat])
         })
         .collect::<Option<_>>()
         .ok_or_else(bad)?;
@@ -133,12 +132,10 @@ pub fn parse_review(body: &Value, finding: &FindingRow) -> ApiResult<Review> {
     let severity = severity.filter(|s| *s != finding.severity);
     let changes = class.is_some() || severity.is_some() || outline.is_some();
     match state {
-        ReviewState::Corrected if !changes => {
-            return Err(unprocessable(format!(
-                "a correction needs a class other than {:?}, a severity other than {} or an outline",
-                finding.class, finding.severity
-            )))
-        }
+        ReviewState::Corrected if !changes => return Err(unprocessable(format!(
+            "a correction needs a class other than {:?}, a severity other than {} or an outline",
+            finding.class, finding.severity
+        ))),
         ReviewState::Corrected => {}
         _ if body.get("class").is_some_and(|v| !v.is_null())
             || body.get("severity").is_some_and(|v| !v.is_null())
@@ -439,7 +436,10 @@ pub fn reviewed_orders(
 /// `report::export::workorders_csv_grouped` writes them.
 pub fn workorders_csv(
     key: &str,
-    groups: &[(String, Vec<(besikta_report::quantity::WorkOrder, OrderReview)>)],
+    groups: &[(
+        String,
+        Vec<(besikta_report::quantity::WorkOrder, OrderReview)>,
+    )],
 ) -> String {
     let header = besikta_report::export::workorders_csv_grouped(key, &[]);
     let mut out = format!("{},review,reviewed_by,reviewed_at\n", header.trim_end());
@@ -450,7 +450,10 @@ pub fn workorders_csv(
                 &[(name.clone(), vec![order.clone()])],
             );
             // The header is one plain line; the row after it may hold quoted newlines.
-            let row = text.split_once('\n').map_or("", |(_, r)| r).trim_end_matches('\n');
+            let row = text
+                .split_once('\n')
+                .map_or("", |(_, r)| r)
+                .trim_end_matches('\n');
             // Review words, hex token names and RFC 3339 times need no CSV quoting.
             out.push_str(&format!(
                 "{row},{},{},{}\n",

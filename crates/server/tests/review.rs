@@ -13,7 +13,14 @@ use common::{env, sha256_hex, Env, Reply, ROLES};
 use serde_json::{json, Value};
 
 /// A crack or pothole on road `asset`, its outline a small square at `lon`, `lat`.
-fn finding(id: &str, class: &str, severity: Severity, asset: &str, lon: f64, lat: f64) -> NewFinding {
+fn finding(
+    id: &str,
+    class: &str,
+    severity: Severity,
+    asset: &str,
+    lon: f64,
+    lat: f64,
+) -> NewFinding {
     let d = 0.00002;
     NewFinding::new(Finding {
         id: id.into(),
@@ -23,7 +30,13 @@ fn finding(id: &str, class: &str, severity: Severity, asset: &str, lon: f64, lat
         confidence: 0.6,
         length_m: None,
         area_m2: 0.5,
-        polygon: vec![[lon, lat], [lon + d, lat], [lon + d, lat + d], [lon, lat + d], [lon, lat]],
+        polygon: vec![
+            [lon, lat],
+            [lon + d, lat],
+            [lon + d, lat + d],
+            [lon, lat + d],
+            [lon, lat],
+        ],
         centroid: [lon + d / 2.0, lat + d / 2.0],
         asset: Some(AssetMatch {
             asset_id: asset.into(),
@@ -166,7 +179,12 @@ async fn only_planners_and_admins_of_the_finding_s_organisation_review() {
     let admin = e.token("a", "admin");
     assert_eq!(props["reviewed_by"], sha256_hex(admin.as_bytes())[..12]);
     // /me tells the pages who may review.
-    for (role, may) in [("crew", false), ("viewer", false), ("planner", true), ("admin", true)] {
+    for (role, may) in [
+        ("crew", false),
+        ("viewer", false),
+        ("planner", true),
+        ("admin", true),
+    ] {
         let me = e.get("/api/v1/me", e.token("a", role)).await.json();
         assert_eq!(me["rights"]["review"], may, "{role}");
     }
@@ -272,7 +290,10 @@ async fn a_review_must_hold_together_and_unknown_words_name_the_accepted_ones() 
         ["F1", "F3", "F4"]
     );
     let r = e
-        .get("/api/v1/findings.geojson?review=maybe", e.token("a", "viewer"))
+        .get(
+            "/api/v1/findings.geojson?review=maybe",
+            e.token("a", "viewer"),
+        )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(text(&r).contains("expected one of: unreviewed, confirmed, rejected, corrected"));
@@ -323,16 +344,26 @@ async fn a_review_stays_with_its_finding_when_the_flight_is_processed_again() {
         .collect();
     assert_eq!(
         states,
-        [("F1", "rejected"), ("F2", "unreviewed"), ("F3", "unreviewed")]
+        [
+            ("F1", "rejected"),
+            ("F2", "unreviewed"),
+            ("F3", "unreviewed")
+        ]
     );
 }
 
 #[tokio::test]
 async fn the_openapi_document_describes_the_review() {
     let e = env();
-    let doc = e.get("/api/v1/openapi.json", e.token("a", "viewer")).await.json();
+    let doc = e
+        .get("/api/v1/openapi.json", e.token("a", "viewer"))
+        .await
+        .json();
     let put = &doc["paths"]["/api/v1/findings/{id}/review"]["put"];
-    assert!(put["description"].as_str().unwrap().contains("planner, admin"));
+    assert!(put["description"]
+        .as_str()
+        .unwrap()
+        .contains("planner, admin"));
     let schema = &put["requestBody"]["content"]["application/json"]["schema"];
     assert_eq!(
         schema["properties"]["state"]["enum"],
@@ -350,7 +381,13 @@ async fn the_openapi_document_describes_the_review() {
         .unwrap();
     assert!(params.iter().any(|p| p["name"] == "review"));
     let props = &doc["components"]["schemas"]["FindingReview"]["properties"];
-    for name in ["review", "reviewed_by", "reviewed_at", "review_reason", "review_comment"] {
+    for name in [
+        "review",
+        "reviewed_by",
+        "reviewed_at",
+        "review_reason",
+        "review_comment",
+    ] {
         assert!(props[name].is_object(), "{name}");
     }
     let csv = doc["paths"]["/api/v1/workorders.csv"]["get"]["parameters"]
@@ -406,7 +443,10 @@ async fn work_orders_hold_confirmed_and_corrected_findings_and_never_rejected_on
             assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
             let body = text(&r);
             assert!(
-                body.lines().next().unwrap().ends_with(",finding_ids,review,reviewed_by,reviewed_at"),
+                body.lines()
+                    .next()
+                    .unwrap()
+                    .ends_with(",finding_ids,review,reviewed_by,reviewed_at"),
                 "{body}"
             );
             let mut rows: Vec<(String, String, String, String, String)> = csv_rows(&body)
@@ -432,10 +472,17 @@ async fn work_orders_hold_confirmed_and_corrected_findings_and_never_rejected_on
     let mut in_order: Vec<&str> = all[0].0.split(' ').collect();
     in_order.sort();
     assert_eq!(in_order, ["F1", "F2", "F3", "F4"]);
-    assert_eq!((all[0].1.as_str(), all[0].3.as_str(), all[0].4.as_str()), ("crack", "unreviewed", ""));
+    assert_eq!(
+        (all[0].1.as_str(), all[0].3.as_str(), all[0].4.as_str()),
+        ("crack", "unreviewed", "")
+    );
     for (id, who, body) in [
         (ids[0], planner, r#"{"state": "confirmed"}"#),
-        (ids[1], planner, r#"{"state": "rejected", "reason": "not-a-defect"}"#),
+        (
+            ids[1],
+            planner,
+            r#"{"state": "rejected", "reason": "not-a-defect"}"#,
+        ),
         (
             ids[2],
             admin,
@@ -490,8 +537,8 @@ async fn work_orders_hold_confirmed_and_corrected_findings_and_never_rejected_on
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let mut got: Vec<(String, String, Value)> = serde_json::from_slice::<Value>(&r.body)
-        .unwrap()["features"]
+    let mut got: Vec<(String, String, Value)> = serde_json::from_slice::<Value>(&r.body).unwrap()
+        ["features"]
         .as_array()
         .unwrap()
         .iter()

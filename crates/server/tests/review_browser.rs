@@ -31,7 +31,12 @@ async fn review_findings_with_the_keyboard_and_the_work_orders_follow() {
         .map(|p| (p, std::fs::read(fixture(&format!("brighton/{p}"))).unwrap()))
         .collect();
     let r = e.multipart(flight, e.token("a", "crew"), &photos).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     let r = e
         .post_json(
             &format!("/api/v1/flights/{flight}/process"),
@@ -39,7 +44,12 @@ async fn review_findings_with_the_keyboard_and_the_work_orders_follow() {
             serde_json::json!({}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     let workers = besikta_server::Workers::start(&e.state);
     let started = Instant::now();
     loop {
