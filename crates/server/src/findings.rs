@@ -7,11 +7,11 @@ use crate::flights::find_flight;
 use crate::jobs::scrub_paths;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use besikta_store::time::{format_rfc3339, parse_timestamp};
-use besikta_store::{FindingFilter, FindingRow, Flight, FlightState};
+use besikta_store::{FindingFilter, FindingRow, Flight};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -423,154 +423,6 @@ pub async fn photo(
         jpeg,
     )
         .into_response())
-}
-
-/// The done flights an export covers: the one named by `flight`, else all of them.
-fn export_flights(
-    state: &AppState,
-    auth: &Auth,
-    query: &HashMap<String, String>,
-) -> ApiResult<Vec<Flight>> {
-    auth.require(Right::Plan)?;
-    let flights = match query.get("flight") {
-        Some(f) => {
-            let id = f
-                .parse()
-                .map_err(|_| ApiError::bad_request("flight must be a flight id"))?;
-            vec![find_flight(state, auth, id)?]
-        }
-        None => state.store().flights(auth.org_id())?,
-    };
-    Ok(flights
-        .into_iter()
-        .filter(|f| f.state == FlightState::Done && f.output_dir.is_some())
-        .collect())
-}
-
-/// Splits CSV text into records, keeping newlines inside quoted fields.
-fn csv_records(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut start, mut quoted) = (0, false);
-    for (i, c) in text.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '\n' if !quoted => {
-                let rec = text[start..i].trim_end_matches('\r');
-                if !rec.is_empty() {
-                    out.push(rec);
-                }
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    let rest = text[start..].trim_end_matches('\r');
-    if !rest.is_empty() {
-        out.push(rest);
-    }
-    out
-}
-
-fn attachment(content_type: &'static str, name: &str, body: Vec<u8>) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-/// Work orders of the organisation's processed flights (or `?flight=ID`), one CSV with a
-/// leading `flight_id` column.
-pub async fn workorders_csv(
-    State(state): State<AppState>,
-    auth: Auth,
-    Query(query): Query<HashMap<String, String>>,
-) -> ApiResult<Response> {
-    let flights = export_flights(&state, &auth, &query)?;
-    let mut out = String::new();
-    for flight in &flights {
-        let Some(path) = output_file(&state, flight, "workorders.csv") else {
-            continue;
-        };
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            ApiError::internal(format!("cannot read {}: {e}", shown(&state, &path)))
-        })?;
-        let records = csv_records(&text);
-        let Some((head, rows)) = records.split_first() else {
-            continue;
-        };
-        if out.is_empty() {
-            out.push_str(&format!("flight_id,{head}\n"));
-        }
-        for r in rows {
-            out.push_str(&format!("{},{r}\n", flight.id));
-        }
-    }
-    if out.is_empty() {
-        return Err(ApiError::not_found("work orders (no processed flight yet)"));
-    }
-    Ok(attachment(
-        "text/csv; charset=utf-8",
-        "workorders.csv",
-        out.into_bytes(),
-    ))
-}
-
-pub async fn workorders_geojson(
-    State(state): State<AppState>,
-    auth: Auth,
-    Query(query): Query<HashMap<String, String>>,
-) -> ApiResult<Response> {
-    let flights = export_flights(&state, &auth, &query)?;
-    let mut features = Vec::new();
-    for flight in &flights {
-        let Some(path) = output_file(&state, flight, "workorders.geojson") else {
-            continue;
-        };
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            ApiError::internal(format!("cannot read {}: {e}", shown(&state, &path)))
-        })?;
-        let v: Value = serde_json::from_str(&text)
-            .map_err(|e| ApiError::internal(format!("{} is damaged: {e}", shown(&state, &path))))?;
-        for mut f in v["features"].as_array().cloned().unwrap_or_default() {
-            if f["properties"].is_object() {
-                f["properties"]["flight_id"] = json!(flight.id);
-            }
-            features.push(f);
-        }
-    }
-    let body = json!({"type": "FeatureCollection", "features": features}).to_string();
-    Ok(attachment(GEOJSON, "workorders.geojson", body.into_bytes()))
-}
-
-/// A GeoPackage is one database per flight: `?flight=ID`, else the latest processed flight.
-pub async fn workorders_gpkg(
-    State(state): State<AppState>,
-    auth: Auth,
-    Query(query): Query<HashMap<String, String>>,
-) -> ApiResult<Response> {
-    let flights = export_flights(&state, &auth, &query)?;
-    // Flights come newest first.
-    let flight = flights
-        .first()
-        .ok_or_else(|| ApiError::not_found("work orders (no processed flight yet)"))?;
-    let path = output_file(&state, flight, "findings.gpkg").ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "the flight's GeoPackage is missing")
-    })?;
-    let bytes = tokio::fs::read(&path)
-        .await
-        .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", shown(&state, &path))))?;
-    Ok(attachment(
-        "application/geopackage+sqlite3",
-        &format!("flight-{}-findings.gpkg", flight.id),
-        bytes,
-    ))
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ mod review;
 mod security;
 mod uploads;
 mod web;
+mod workorders;
 
 pub use auth::{allows, Right};
 pub use error::{ApiError, ServerError};
@@ -243,9 +244,10 @@ pub fn app(state: AppState) -> Router {
         .route("/findings/{id}/photo.jpg", get(findings::photo))
         .route("/findings/{id}/status", put(findings::set_status))
         .route("/findings/{id}/review", put(review::put_review))
-        .route("/workorders.csv", get(findings::workorders_csv))
-        .route("/workorders.geojson", get(findings::workorders_geojson))
-        .route("/workorders.gpkg", get(findings::workorders_gpkg))
+        .route("/classes", get(review::classes))
+        .route("/workorders.csv", get(workorders::workorders_csv))
+        .route("/workorders.geojson", get(workorders::workorders_geojson))
+        .route("/workorders.gpkg", get(workorders::workorders_gpkg))
         .route("/registers", get(registers::list))
         .route(
             "/registers/{kind}",

@@ -150,6 +150,31 @@ async fn processing_a_flight_stores_the_pipelines_findings() {
     let wo = e.get("/api/v1/workorders.geojson", planner).await;
     assert_eq!(wo.json()["type"], json!("FeatureCollection"));
 
+    // Work orders rebuilt from the stored typed findings are the pipeline's, row for row.
+    let all = e
+        .get("/api/v1/workorders.csv?include=unreviewed", planner)
+        .await;
+    assert_eq!(all.status, StatusCode::OK);
+    let served_csv = String::from_utf8(all.body).unwrap();
+    let written_csv = std::fs::read_to_string(out[0].join("workorders.csv")).unwrap();
+    let (mut served_lines, mut written_lines) = (served_csv.lines(), written_csv.lines());
+    let head = served_lines.next().unwrap();
+    assert!(
+        head.starts_with(&format!("flight_id,{}", written_lines.next().unwrap())),
+        "{head}"
+    );
+    let served_rows: Vec<&str> = served_lines.collect();
+    let written_rows: Vec<&str> = written_lines.collect();
+    assert_eq!(served_rows.len(), written_rows.len(), "{served_csv}");
+    assert!(!written_rows.is_empty());
+    for (s, w) in served_rows.iter().zip(&written_rows) {
+        assert!(s.starts_with(&format!("{flight},{w}")), "{s}\n{w}");
+    }
+    // Each observation names the model that produced it.
+    let obs = &served["features"][0]["properties"]["observations"][0];
+    assert!(obs["model"].as_str().is_some_and(|m| !m.is_empty()), "{obs}");
+    assert!(obs["model_version"].as_str().is_some(), "{obs}");
+
     // Re-uploading a stored photo is a no-op and leaves the flight done.
     let r = e.multipart(flight, crew, &files[..1]).await;
     assert_eq!(r.json()["files"][0]["status"], json!("duplicate"));
