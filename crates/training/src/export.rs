@@ -46,6 +46,9 @@ pub struct ExportOptions {
     pub max_pixels: u64,
     /// Room around an outline inside its chip, chip pixels.
     pub margin_chip_px: f64,
+    /// At most this many chips per finding view: an outline needing more windows (a
+    /// lane marking taken for a 30 m crack) keeps this many, evenly spread over it.
+    pub max_chips_per_view: usize,
 }
 
 impl Default for ExportOptions {
@@ -56,6 +59,7 @@ impl Default for ExportOptions {
             seed: 7,
             max_pixels: 200_000_000,
             margin_chip_px: 16.0,
+            max_chips_per_view: 8,
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct ModelCounts {
     pub background: usize,
     /// Labelled outlines over all chips.
     pub annotations: usize,
+    /// Windows left out by [`ExportOptions::max_chips_per_view`].
+    pub windows_dropped: usize,
 }
 
 /// What [`export_training`] wrote.
@@ -119,6 +125,7 @@ pub fn export_training(
     let mut skipped = Vec::new();
     let mut dims: HashMap<usize, Option<[u32; 2]>> = HashMap::new();
     let mut plans = Vec::new();
+    let mut dropped = HashMap::new();
     for (mi, m) in models.iter().enumerate() {
         plan_findings(
             input,
@@ -129,6 +136,7 @@ pub fn export_training(
             &mut dims,
             &mut plans,
             &mut skipped,
+            &mut dropped,
         );
     }
     for (mi, m) in models.iter().enumerate() {
@@ -139,7 +147,13 @@ pub fn export_training(
         let want = opts.background_per_model.unwrap_or(positives);
         plan_background(input, mi, m, want, opts, &mut dims, &mut plans);
     }
-    write_all(input, models, out, opts, plans, skipped)
+    let mut summary = write_all(input, models, out, opts, plans, skipped)?;
+    for (mi, n) in dropped {
+        if let Some(c) = summary.models.get_mut(&models[mi].name) {
+            c.windows_dropped = n;
+        }
+    }
+    Ok(summary)
 }
 
 fn prepare_out(out: &Path) -> Result<(), TrainingError> {
@@ -204,6 +218,7 @@ fn plan_findings(
     dims: &mut HashMap<usize, Option<[u32; 2]>>,
     plans: &mut Vec<Plan>,
     skipped: &mut Vec<Skipped>,
+    dropped: &mut HashMap<usize, usize>,
 ) {
     for v in &input.views {
         let Some(kind) = kind_for(v, m) else { continue };
@@ -245,7 +260,9 @@ fn plan_findings(
             ));
             continue;
         }
-        for window in windows {
+        let windows = spread(windows, opts.max_chips_per_view.max(1));
+        *dropped.entry(mi).or_default() += windows.1;
+        for window in windows.0 {
             plans.push(Plan {
                 model: mi,
                 kind,
@@ -258,6 +275,22 @@ fn plan_findings(
             });
         }
     }
+}
+
+/// At most `max` of `windows`, evenly spread (first and last kept), and how many were left out.
+fn spread(windows: Vec<Window>, max: usize) -> (Vec<Window>, usize) {
+    let n = windows.len();
+    if n <= max {
+        return (windows, 0);
+    }
+    let kept = if max == 1 {
+        vec![windows[n / 2]]
+    } else {
+        (0..max)
+            .map(|i| windows[(i * (n - 1) + (max - 1) / 2) / (max - 1)])
+            .collect()
+    };
+    (kept, n - max)
 }
 
 /// splitmix64: a fixed, seedable generator (background chips must be reproducible).
@@ -703,4 +736,22 @@ fn write_chip(
         annotations,
         unreviewed_overlap: unreviewed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread;
+
+    #[test]
+    fn spreading_keeps_first_and_last_and_counts_the_rest() {
+        let w: Vec<[i64; 4]> = (0..10).map(|i| [i, 0, 1, 1]).collect();
+        let (kept, dropped) = spread(w.clone(), 4);
+        assert_eq!(
+            kept.iter().map(|k| k[0]).collect::<Vec<_>>(),
+            vec![0, 3, 6, 9]
+        );
+        assert_eq!(dropped, 6);
+        assert_eq!(spread(w.clone(), 10), (w.clone(), 0));
+        assert_eq!(spread(w, 1).0, vec![[5, 0, 1, 1]]);
+    }
 }
