@@ -13,6 +13,8 @@
   const SEVERITIES = ['low', 'medium', 'high'];
   const RANK = { high: 0, medium: 1, low: 2 };
 
+  // The classes a correction may give: the models' (with their asset kind).
+  const modelClasses = (await json('/api/v1/classes').catch(() => ({ classes: [] }))).classes;
   const { flights } = await json('/api/v1/flights');
   $('flight').append(...flights.filter(f => f.state === 'done').map(f => el('option', { value: f.id }, '#' + f.id + ' ' + f.name)));
   if (params.get('flight')) $('flight').value = params.get('flight');
@@ -41,7 +43,8 @@
     const flight = $('flight').value;
     const fc = await json('/api/v1/findings.geojson' + (flight ? '?flight=' + flight : ''));
     queue = order(fc.features);
-    classes = [...new Set(queue.map(f => f.properties.class).concat(queue.map(f => f.properties.corrected_class).filter(Boolean)))].sort();
+    classes = modelClasses.length ? modelClasses.map(c => c.name)
+      : [...new Set(queue.map(f => f.properties.class))].sort();
     at = Math.max(0, queue.findIndex(f => f.properties.review === 'unreviewed'));
     await show();
   }
@@ -161,7 +164,12 @@
     const p = queue[at] && queue[at].properties;
     if (!p) return;
     const current = p.corrected_class || p.class;
-    openChoice('class', 'Class instead of ' + current + ':', classes.filter(c => c !== current).slice(0, 9).map(c => [c, c]));
+    // Classes of the finding's asset kind first (a road defect is rarely a roof one).
+    const kind = c => (modelClasses.find(m => m.name === c) || {}).asset_kind;
+    const list = classes.filter(c => c !== current)
+      .sort((a, b) => (kind(b) === p.asset_kind) - (kind(a) === p.asset_kind) || a.localeCompare(b));
+    if (!list.length) { $('message').textContent = 'The models know no other class than ' + current + '.'; return; }
+    openChoice('class', 'Class instead of ' + current + ':', list.slice(0, 9).map(c => [c, c.replace(/_/g, ' ')]));
   }
   function severityChoice() {
     const p = queue[at] && queue[at].properties;

@@ -128,6 +128,11 @@ pub fn document() -> Value {
     // Outside the literal above, which is at the macro's recursion limit.
     doc["paths"]["/api/v1/findings/{id}/review"] =
         json!({"parameters": [id_param("id")], "put": crate::review::openapi_put()});
+    doc["paths"]["/api/v1/classes"] = json!({"get": op(
+        "The classes of the service's models (what a corrected class may be): {\"classes\": [{name, asset_kind}]}",
+        "viewer, planner, admin",
+        json!({"200": {"description": "the classes"}}),
+    )});
     let include = query(
         "include",
         "unreviewed: also unreviewed findings, marked unreviewed in the review column (rejected findings are never work)",

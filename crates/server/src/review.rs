@@ -72,8 +72,70 @@ fn outline(body: &Value) -> ApiResult<Option<Vec<[f64; 2]>>> {
     Ok(Some(ring))
 }
 
-/// Reads and checks a review request against the finding it is about.
-pub fn parse_review(body: &Value, finding: &FindingRow) -> ApiResult<Review> {
+/// How long the classes read from the manifests are reused, so a review does not walk the
+/// models folder and parse every manifest each time.
+const CLASSES_FRESH: std::time::Duration = std::time::Duration::from_secs(300);
+
+type Classes = Vec<(String, besikta_core::AssetKind)>;
+
+/// Every class the service's models know (their manifests under `models_dir`), sorted,
+/// each once, with its asset kind; read again at most every [`CLASSES_FRESH`].
+pub fn model_classes(models_dir: &std::path::Path) -> Classes {
+    use std::sync::{Mutex, OnceLock};
+    use std::time::Instant;
+    static CACHE: OnceLock<Mutex<HashMap<std::path::PathBuf, (Instant, Classes)>>> =
+        OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some((at, list)) = cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(models_dir)
+    {
+        if at.elapsed() < CLASSES_FRESH {
+            return list.clone();
+        }
+    }
+    let list = read_model_classes(models_dir);
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(models_dir.to_path_buf(), (Instant::now(), list.clone()));
+    list
+}
+
+fn read_model_classes(models_dir: &std::path::Path) -> Classes {
+    let mut out: Vec<(String, besikta_core::AssetKind)> = Vec::new();
+    for path in besikta_pipeline::find_manifests(models_dir) {
+        if let Ok(m) = besikta_infer::Manifest::load(&path) {
+            for c in m.classes {
+                if !out.iter().any(|(n, _)| *n == c.name) {
+                    out.push((c.name, c.asset_kind));
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// `GET /api/v1/classes`: the classes a correction may give (those of the models).
+pub async fn classes(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
+    auth.require(Right::Read)?;
+    let dir = state.config().models_dir.clone();
+    let list = tokio::task::spawn_blocking(move || model_classes(&dir))
+        .await
+        .map_err(|e| ApiError::internal(format!("reading the model manifests crashed: {e}")))?;
+    Ok(Json(json!({
+        "classes": list
+            .iter()
+            .map(|(name, kind)| json!({"name": name, "asset_kind": kind.as_str()}))
+            .collect::<Vec<_>>()
+    })))
+}
+
+/// Reads and checks a review request against the finding it is about; a corrected class
+/// must be one of `known` (the models' classes).
+pub fn parse_review(body: &Value, finding: &FindingRow, known: &[String]) -> ApiResult<Review> {
     let object = body.as_object().ok_or_else(|| {
         ApiError::bad_request("expected a JSON object {\"state\": ..., \"reason\": ...}")
     })?;
@@ -99,6 +161,12 @@ pub fn parse_review(body: &Value, finding: &FindingRow) -> ApiResult<Review> {
         if !ok {
             return Err(unprocessable(format!(
                 "class {c:?} is not a class name: letters, digits, '_' and '-', at most 64"
+            )));
+        }
+        if *c != finding.class && !known.contains(c) {
+            return Err(unprocessable(format!(
+                "unknown class {c:?}; the service's models know: {}",
+                known.join(", ")
             )));
         }
     }
@@ -132,10 +200,12 @@ pub fn parse_review(body: &Value, finding: &FindingRow) -> ApiResult<Review> {
     let severity = severity.filter(|s| *s != finding.severity);
     let changes = class.is_some() || severity.is_some() || outline.is_some();
     match state {
-        ReviewState::Corrected if !changes => return Err(unprocessable(format!(
+        ReviewState::Corrected if !changes => {
+            return Err(unprocessable(format!(
             "a correction needs a class other than {:?}, a severity other than {} or an outline",
             finding.class, finding.severity
-        ))),
+        )))
+        }
         ReviewState::Corrected => {}
         _ if body.get("class").is_some_and(|v| !v.is_null())
             || body.get("severity").is_some_and(|v| !v.is_null())
@@ -177,9 +247,16 @@ pub async fn put_review(
         .store()
         .finding(auth.org_id(), id)?
         .ok_or_else(|| ApiError::not_found("finding"))?;
+    let dir = state.config().models_dir.clone();
+    let known: Vec<String> = tokio::task::spawn_blocking(move || model_classes(&dir))
+        .await
+        .map_err(|e| ApiError::internal(format!("reading the model manifests crashed: {e}")))?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
     let review = Review {
         by: Some(auth.0.token.clone()),
-        ..parse_review(&body, &finding)?
+        ..parse_review(&body, &finding, &known)?
     };
     let stored = state
         .store()

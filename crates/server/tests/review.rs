@@ -9,7 +9,7 @@ use axum::http::{Method, StatusCode};
 use besikta_core::finding::{AssetMatch, Finding};
 use besikta_core::{AssetKind, Severity};
 use besikta_store::{JobResult, NewFinding};
-use common::{env, sha256_hex, Env, Reply, ROLES};
+use common::{env, env_with, repo_root, sha256_hex, Env, Reply, ROLES};
 use serde_json::{json, Value};
 
 /// A crack or pothole on road `asset`, its outline a small square at `lon`, `lat`.
@@ -123,9 +123,10 @@ async fn ids_of(e: &Env, query: &str) -> Vec<i64> {
         .collect()
 }
 
-/// Two flights of Espoo (`a`) with findings; Vantaa (`b`) has none.
+/// A flight of Espoo (`a`) with four cracks on road R1; Vantaa (`b`) has none. The
+/// service's models are the shipped ones (crack, pothole, roof classes).
 async fn two_flights() -> (Env, i64, Vec<i64>) {
-    let e = env();
+    let e = env_with(|c| c.models_dir = repo_root().join("models"));
     let flight = e.create_flight("a", "north").await;
     store_findings(
         &e,
@@ -178,6 +179,23 @@ async fn only_planners_and_admins_of_the_finding_s_organisation_review() {
     assert_eq!(props["review"], "confirmed");
     let admin = e.token("a", "admin");
     assert_eq!(props["reviewed_by"], sha256_hex(admin.as_bytes())[..12]);
+    // The classes a correction may give, for the review page.
+    let r = e.get("/api/v1/classes", e.token("a", "viewer")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let names: Vec<String> = r.json()["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        ["crack", "debris", "missing_tile", "moss", "pothole"]
+    );
+    assert_eq!(
+        e.get("/api/v1/classes", e.token("a", "crew")).await.status,
+        StatusCode::FORBIDDEN
+    );
     // /me tells the pages who may review.
     for (role, may) in [
         ("crew", false),
@@ -242,6 +260,11 @@ async fn a_review_must_hold_together_and_unknown_words_name_the_accepted_ones() 
             "unknown member \"colour\"; a review has: state, reason, comment, class, severity, outline",
         ),
         (r#"{}"#, StatusCode::UNPROCESSABLE_ENTITY, "state is missing"),
+        (
+            r#"{"state": "corrected", "class": "tree"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown class \"tree\"; the service's models know: crack, debris, missing_tile, moss, pothole",
+        ),
         ("{not json", StatusCode::BAD_REQUEST, "expected a JSON body"),
     ];
     for (body, status, message) in cases {
