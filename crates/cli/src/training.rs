@@ -41,6 +41,10 @@ pub struct ExportArgs {
     /// Seed of the background sampling.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// At most this many chips per finding in one photo (an outline longer than that many
+    /// chips keeps them evenly spread over it).
+    #[arg(long, default_value_t = 8)]
+    pub max_chips_per_view: usize,
 }
 
 /// Chip image format.
@@ -252,6 +256,7 @@ pub fn run_export(args: ExportArgs) -> anyhow::Result<u8> {
         background_per_model: args.background,
         seed: args.seed,
         max_pixels: besikta_ingest::ReadOptions::default().max_pixels,
+        max_chips_per_view: args.max_chips_per_view,
         ..Default::default()
     };
     let summary = besikta_training::export_training(&input, &manifests, &args.out, &opts)?;
@@ -269,6 +274,13 @@ pub fn run_export(args: ExportArgs) -> anyhow::Result<u8> {
         println!(
             "{name:<16} {:>9} {:>14} {:>11} {:>12}",
             c.positive, c.hard_negative, c.background, c.annotations
+        );
+    }
+    let dropped: usize = summary.models.values().map(|c| c.windows_dropped).sum();
+    if dropped > 0 {
+        println!(
+            "{dropped} chips left out over long outlines (--max-chips-per-view {})",
+            args.max_chips_per_view
         );
     }
     for s in &skipped {
