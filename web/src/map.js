@@ -46,7 +46,10 @@
   map.addLayer({ id: 'findings-line', type: 'line', source: 'findings', paint: { 'line-color': color, 'line-width': 3 } });
   // Small defects vanish at city zoom; a circle at each finding keeps them visible.
   map.addSource('finding-points', { type: 'geojson', data: empty });
-  map.addLayer({ id: 'findings-point', type: 'circle', source: 'finding-points', paint: { 'circle-color': color, 'circle-radius': 6, 'circle-stroke-color': '#333', 'circle-stroke-width': 1 } });
+  map.addLayer({ id: 'findings-point', type: 'circle', source: 'finding-points', paint: { 'circle-color': color, 'circle-radius': 6,
+    // The ring says the review: green confirmed, blue corrected, grey rejected, thin dark unreviewed.
+    'circle-stroke-color': ['match', ['get', 'review'], 'confirmed', '#1a9641', 'corrected', '#2b83ba', 'rejected', '#777', '#333'],
+    'circle-stroke-width': ['match', ['get', 'review'], 'unreviewed', 1, 3] } });
 
   let loaded = null;
   async function refresh(first) {

@@ -133,6 +133,7 @@ try {
   const shown = Number(await page.getAttribute('#count', 'data-count'));
   log('map: ' + shown + ' of ' + total + ' findings shown');
   if (shown !== total - 1) fail('the map shows ' + shown + ' findings, expected all but the rejected one');
+  await page.screenshot({ path: screenshot.replace(/\.png$/, '-map.png') });
   await page.check('input[name=review][value=rejected]');
   await page.waitForFunction(n => document.getElementById('count').dataset.count === String(n), total, { timeout: 20000 });
   if (errors.length) fail('page errors: ' + errors.join('; '));
