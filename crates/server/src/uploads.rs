@@ -200,18 +200,25 @@ fn ingest_inner(
             return Ok(Ingested::Duplicate(existing));
         }
     }
-    // Only the header is read here; a photo whose pixels are damaged further in is
-    // rejected by the pipeline's ingest with its own reason.
-    let (w, h) = jpeg_size(part)?;
-    let pixels = w as u64 * h as u64;
-    if pixels > limits.max_photo_pixels {
-        return Err(refused(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the photo is {w}x{h} = {pixels} pixels; the limit is {}",
-                limits.max_photo_pixels
-            ),
-        ));
+    // What the file is, when it is no JPEG, in the crew's words; then its metadata as the
+    // pipeline's ingest reads it (no pixels decoded), under this server's limits: a photo
+    // the pipeline would reject (no GPS, GPS 0,0, camera above the horizon, cut short,
+    // too many pixels) is told now, not after processing.
+    jpeg_size(part)?;
+    let options = besikta_ingest::ScanOptions {
+        read: besikta_ingest::ReadOptions {
+            max_pixels: limits.max_photo_pixels,
+        },
+        max_photo_bytes: limits.max_photo_bytes,
+        ..besikta_ingest::ScanOptions::default()
+    };
+    if let Err(e) = besikta_ingest::read_capture_with(part, &options) {
+        let status = match e.problem {
+            besikta_ingest::Problem::TooLarge { .. }
+            | besikta_ingest::Problem::TooManyPixels { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        return Err(refused(status, e.reason()));
     }
     // The row is recorded first (which settles the name), then the file moves to the
     // row's path: two uploads named alike can never write over each other's photo.

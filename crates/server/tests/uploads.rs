@@ -469,3 +469,66 @@ async fn abandoned_uploads_expire_and_their_bytes_are_removed() {
     );
     assert_eq!(head(&e, &fresh).await.status, StatusCode::OK);
 }
+
+/// Photos the pipeline could not use are told at upload, in ingest's words, through both
+/// multipart and tus; nothing of them is stored.
+#[tokio::test]
+async fn a_photo_without_gps_is_told_at_upload() {
+    let e = env();
+    let flight = e.create_flight("a", "metadata").await;
+    let crew = e.token("a", "crew");
+    let cases = [
+        ("no-gps.jpg", "no GPS position"),
+        ("gimbal-up.jpg", "above the horizon"),
+        ("latitude-95.jpg", "impossible"),
+        ("truncated.jpg", "ends before its image data"),
+    ];
+    for (name, says) in cases {
+        let bytes = std::fs::read(fixture(&format!("broken/{name}"))).unwrap();
+        let r = e.multipart(flight, crew, &[(name, bytes)]).await;
+        let file = &r.json()["files"][0];
+        assert_eq!(file["status"], "rejected", "{name}: {file}");
+        let reason = file["reason"].as_str().unwrap();
+        assert!(reason.contains(says), "{name}: {reason}");
+        assert!(!reason.contains("/"), "{name}: no server path in {reason}");
+    }
+    let bytes = std::fs::read(fixture("broken/no-gps.jpg")).unwrap();
+    let uri = create_upload(&e, flight, "NOGPS.JPG", bytes.len()).await;
+    let r = e
+        .send(
+            Method::PATCH,
+            &uri,
+            Some(crew),
+            &[
+                ("tus-resumable", "1.0.0"),
+                ("content-type", "application/offset+octet-stream"),
+                ("upload-offset", "0"),
+            ],
+            bytes,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("no GPS position"));
+    let f = e
+        .get(&format!("/api/v1/flights/{flight}"), crew)
+        .await
+        .json();
+    assert_eq!(f["photos"], 0, "{f}");
+    let rejected: Vec<&str> = f["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["file"].as_str())
+        .collect();
+    assert!(
+        rejected.contains(&"no-gps.jpg") && rejected.contains(&"NOGPS.JPG"),
+        "{f}"
+    );
+    // A good photo beside them is stored as before.
+    let good = std::fs::read(fixture("broken/duplicate-1.jpg")).unwrap();
+    let r = e.multipart(flight, crew, &[("good.jpg", good)]).await;
+    assert_eq!(r.json()["files"][0]["status"], "stored");
+}
