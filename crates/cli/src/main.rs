@@ -10,6 +10,7 @@ mod serve;
 mod simulate;
 mod token;
 mod training;
+mod worker;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -40,6 +41,8 @@ enum Command {
     Serve(serve::Args),
     /// Manage API tokens of the service.
     Token(token::Args),
+    /// Run processing jobs from the service's shared queue (PostgreSQL), beside `serve`.
+    Worker(worker::Args),
     /// Write reviewed findings as training chips per model (COCO, YOLO, provenance manifest).
     ExportTraining(training::ExportArgs),
     /// Store outlines and classes fixed in CVAT (XML) or COCO as corrected reviews.
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token::run(args),
+        Command::Worker(args) => worker::run(args),
         Command::ExportTraining(args) => training::run_export(args),
         Command::ImportCorrections(args) => training::run_import(args),
     };

@@ -22,7 +22,7 @@ pub struct Args {
     /// Elevation model (GeoTIFF) for georeferencing over hilly ground.
     #[arg(long)]
     pub dem: Option<PathBuf>,
-    /// Flights processed at the same time.
+    /// Flights processed at the same time; 0: none here (`besikta worker` processes run them).
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
     /// ONNX Runtime threads per job.
@@ -43,7 +43,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut config = besikta_server::ServerConfig::new(&args.data, &args.models);
     config.dem = args.dem;
-    config.workers = args.workers.max(1);
+    config.workers = args.workers;
     config.threads_per_job = args.threads.max(1);
     config.limits.max_photo_bytes = args.max_photo_mb * 1024 * 1024;
     config.limits.max_photo_pixels = args.max_photo_megapixels * 1_000_000;

@@ -19,8 +19,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long a job stays leased without a progress report.
-const LEASE_SECS: i64 = 600;
 /// How often idle workers look at the queue even without a wake-up.
 const POLL: Duration = Duration::from_secs(2);
 
@@ -100,7 +98,7 @@ fn worker_loop(state: &AppState, stop: &AtomicBool) {
         if let Err(e) = store.requeue_expired() {
             eprintln!("besikta: cannot re-queue expired jobs: {e}");
         }
-        match store.claim_job(LEASE_SECS) {
+        match store.claim_job(state.config().lease_secs.max(1)) {
             Ok(Some(job)) => run_job(state, &job),
             Ok(None) => state.inner.jobs.wait(&mut seen),
             Err(e) => {
@@ -217,8 +215,14 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
         .collect();
     let rel_out = format!("flights/{}/out-{}-{}", job.flight_id, job.id, job.attempt);
     let out_dir = data.join(&rel_out);
-    // A folder from an earlier crash of this very attempt number is stale.
-    let _ = std::fs::remove_dir_all(&out_dir);
+    // A folder from an earlier crash of this very attempt number is stale, and so are those
+    // of earlier attempts (their workers died or lost the lease; they store nothing).
+    for attempt in 1..=job.attempt {
+        let _ = std::fs::remove_dir_all(data.join(format!(
+            "flights/{}/out-{}-{attempt}",
+            job.flight_id, job.id
+        )));
+    }
     let cfg = ProcessConfig {
         inputs: photos.iter().map(|p| data.join(&p.path)).collect(),
         registers,
@@ -228,26 +232,74 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
         out_dir: out_dir.clone(),
         threads: config.threads_per_job.max(1),
     };
+    let lease = config.lease_secs.max(1);
     let mut last_renew = Instant::now() - Duration::from_secs(60);
-    let mut lease_lost = false;
+    let lease_lost = AtomicBool::new(false);
+    let heartbeat = Heartbeat::default();
+    let renew = |progress: &Value| match store.renew_job(job, lease, progress) {
+        Ok(true) => {}
+        Ok(false) => lease_lost.store(true, Ordering::SeqCst),
+        Err(e) => eprintln!("besikta: cannot record progress of job {}: {e}", job.id),
+    };
     let mut on_progress = |p: &Progress| {
         // Renewing on every report would write the database per tile; once a second is plenty.
         if last_renew.elapsed() >= Duration::from_secs(1) || p.done == p.total {
             last_renew = Instant::now();
             let progress = progress_value(p, config);
-            match store.renew_job(job, LEASE_SECS, &progress) {
-                Ok(true) => {}
-                Ok(false) => lease_lost = true,
-                Err(e) => eprintln!("besikta: cannot record progress of job {}: {e}", job.id),
-            }
+            renew(&progress);
+            heartbeat.set_progress(progress);
         }
     };
-    let outcome = besikta_pipeline::process(&cfg, &mut on_progress).map_err(|e| e.to_string())?;
-    if lease_lost {
+    let outcome = std::thread::scope(|scope| {
+        // The lease also stays renewed through long stretches without a progress report.
+        scope.spawn(|| heartbeat.run(Duration::from_secs((lease as u64 / 3).max(1)), &renew));
+        let outcome = besikta_pipeline::process(&cfg, &mut on_progress);
+        heartbeat.finish();
+        outcome
+    })
+    .map_err(|e| e.to_string())?;
+    if lease_lost.load(Ordering::SeqCst) {
         let _ = std::fs::remove_dir_all(&out_dir);
         return Err("the job was taken over by another worker".into());
     }
     Ok(job_result(outcome, &rel_out, config))
+}
+
+/// Renews a running job's lease every so often with its last progress, until told to stop.
+#[derive(Default)]
+struct Heartbeat {
+    /// The last progress report (`Null` before the first) and whether the job ended.
+    state: Mutex<(Value, bool)>,
+    cond: Condvar,
+}
+
+impl Heartbeat {
+    fn set_progress(&self, progress: Value) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).0 = progress;
+    }
+
+    fn finish(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+        self.cond.notify_all();
+    }
+
+    fn run(&self, every: Duration, renew: &(impl Fn(&Value) + Sync)) {
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let (g, _) = self
+                .cond
+                .wait_timeout_while(guard, every, |s| !s.1)
+                .unwrap_or_else(|p| p.into_inner());
+            guard = g;
+            if guard.1 {
+                return;
+            }
+            let progress = guard.0.clone();
+            drop(guard);
+            renew(&progress);
+            guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 /// What a finished attempt stores: the report's typed findings, their photos named by file
@@ -303,7 +355,14 @@ pub fn remove_orphan_outputs(store: &dyn Store, data_dir: &Path) {
                 continue;
             }
             let rel = format!("flights/{}/{name}", flight.file_name().to_string_lossy());
-            if !keep.contains(&rel) {
+            // `out-<job>-<attempt>`: a job running now (in another process sharing the
+            // folder and the database) is still writing there.
+            let running = name
+                .strip_prefix("out-")
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|id| id.parse::<i64>().ok())
+                .is_some_and(|id| store.job_state(id).ok().flatten().as_deref() == Some("running"));
+            if !keep.contains(&rel) && !running {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }

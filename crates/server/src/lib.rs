@@ -71,7 +71,8 @@ pub struct ServerConfig {
     pub models_dir: PathBuf,
     /// Optional elevation model for georeferencing.
     pub dem: Option<PathBuf>,
-    /// Jobs processed at the same time.
+    /// Jobs processed at the same time by this process (0 in `serve`: none, workers of
+    /// their own run them).
     pub workers: usize,
     /// ONNX Runtime threads inside one job.
     pub threads_per_job: usize,
@@ -81,6 +82,9 @@ pub struct ServerConfig {
     /// The database (`postgres://user:password@host:port/db`, or a SQLite file); none:
     /// SQLite in `besikta.db` of the data folder.
     pub database: Option<String>,
+    /// Seconds a job stays leased to its worker without a heartbeat; a worker that dies
+    /// loses its job to another after this long.
+    pub lease_secs: i64,
 }
 
 impl ServerConfig {
@@ -94,6 +98,7 @@ impl ServerConfig {
             limits: Limits::default(),
             tile_url: None,
             database: None,
+            lease_secs: 600,
         }
     }
 }
@@ -157,6 +162,27 @@ impl AppState {
             eprintln!("besikta: {requeued} interrupted job(s) queued again");
         }
         jobs::remove_orphan_outputs(store.as_ref(), &config.data_dir);
+        let state = AppState::with_store(config, store)?;
+        let finished = uploads::finish_interrupted(&state);
+        if finished > 0 {
+            eprintln!("besikta: {finished} upload(s) interrupted after their last byte finished");
+        }
+        Ok(state)
+    }
+
+    /// Opens the data folder and database for a worker process (`besikta worker`): no
+    /// start-up recovery, since a server and other workers share the queue and the folder
+    /// (a dead worker's job comes back when its lease ends).
+    pub fn open_worker(config: ServerConfig) -> Result<AppState, ServerError> {
+        for sub in ["", "flights"] {
+            let dir = config.data_dir.join(sub);
+            std::fs::create_dir_all(&dir).map_err(data_dir_error(&dir))?;
+        }
+        let store = open_store(&config.data_dir, config.database.as_deref())?;
+        AppState::with_store(config, store)
+    }
+
+    fn with_store(config: ServerConfig, store: Arc<dyn Store>) -> Result<AppState, ServerError> {
         if let Some(url) = &config.tile_url {
             if security::tile_origin(url).is_none() {
                 return Err(ServerError::TileUrl { url: url.clone() });
@@ -180,10 +206,6 @@ impl AppState {
             }),
         };
         state.metrics().started.get_or_init(std::time::Instant::now);
-        let finished = uploads::finish_interrupted(&state);
-        if finished > 0 {
-            eprintln!("besikta: {finished} upload(s) interrupted after their last byte finished");
-        }
         Ok(state)
     }
 
@@ -323,7 +345,8 @@ pub fn serve_blocking(config: ServerConfig, addr: SocketAddr) -> Result<(), Serv
 /// not waited for: the next start queues it again.
 pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerError> {
     let state = AppState::open(config)?;
-    let workers = Workers::start(&state);
+    // No built-in workers when asked for none: `besikta worker` processes run the jobs.
+    let workers = (state.config().workers > 0).then(|| Workers::start(&state));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind {
@@ -343,8 +366,34 @@ pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerE
             addr: local.to_string(),
             source,
         });
-    workers.abandon();
+    if let Some(workers) = workers {
+        workers.abandon();
+    }
     result
+}
+
+/// Runs `config.workers` job workers against the queue in `config.database` until the
+/// process receives Ctrl-C or SIGTERM, then lets each finish the job in hand: the worker
+/// processes of a deployment with PostgreSQL (`besikta worker`).
+pub fn work_blocking(config: ServerConfig) -> Result<(), ServerError> {
+    let state = AppState::open_worker(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| ServerError::DataDir {
+            path: "a signal handler".into(),
+            source,
+        })?;
+    let workers = Workers::start(&state);
+    // Scripts and tests wait for this line.
+    println!(
+        "besikta: worker running {} job(s) at a time",
+        state.config().workers.max(1)
+    );
+    runtime.block_on(shutdown_signal());
+    eprintln!("besikta: finishing the job in hand, then stopping");
+    workers.stop();
+    Ok(())
 }
 
 async fn shutdown_signal() {

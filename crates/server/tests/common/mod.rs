@@ -67,7 +67,10 @@ pub fn env_with(tweak: impl FnOnce(&mut ServerConfig)) -> Env {
     for (key, org) in [("a", "Espoo"), ("b", "Vantaa")] {
         let mut per_role = HashMap::new();
         for role in ROLES {
-            per_role.insert(role, create_token_with(dir.path(), database.as_deref(), org, role, None).unwrap());
+            per_role.insert(
+                role,
+                create_token_with(dir.path(), database.as_deref(), org, role, None).unwrap(),
+            );
         }
         tokens.insert(key, per_role);
     }

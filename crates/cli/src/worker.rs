@@ -1,0 +1,45 @@
+//! The `besikta worker` subcommand: runs processing jobs from a shared queue (PostgreSQL),
+//! next to `besikta serve` and other workers on the same database and data folder.
+
+use anyhow::Context as _;
+use std::path::PathBuf;
+
+/// Arguments of `besikta worker`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The database the service uses (postgres://user:password@host:port/db).
+    #[arg(long)]
+    pub database: String,
+    /// The service's data folder (shared with the server: photos, registers, products).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Folder with model manifests (*.toml beside *.onnx).
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    /// Elevation model (GeoTIFF) for georeferencing over hilly ground.
+    #[arg(long)]
+    pub dem: Option<PathBuf>,
+    /// Jobs processed at the same time by this worker.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// ONNX Runtime threads per job.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Seconds without a heartbeat after which a job of a dead worker goes to another
+    /// (renewed every third of it while the job runs).
+    #[arg(long, default_value_t = 60)]
+    pub lease_secs: i64,
+}
+
+/// Runs the subcommand until Ctrl-C or SIGTERM; the returned byte is the exit code.
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let mut config = besikta_server::ServerConfig::new(&args.data, &args.models);
+    config.database = Some(args.database);
+    config.dem = args.dem;
+    config.workers = args.jobs.max(1);
+    config.threads_per_job = args.threads.max(1);
+    config.lease_secs = args.lease_secs.max(1);
+    besikta_server::work_blocking(config)
+        .with_context(|| format!("the worker on {} stopped", args.data.display()))?;
+    Ok(0)
+}

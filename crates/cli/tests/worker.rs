@@ -1,0 +1,250 @@
+//! `besikta serve --workers 0` and `besikta worker` processes sharing one PostgreSQL
+//! database and data folder: SIGKILL the worker in the middle of a job, and another worker
+//! takes the job over once its lease ends and finishes it, with no finding lost or doubled.
+
+use besikta_store::testing::PgCluster;
+use besikta_store::{FindingFilter, PgStore, Store};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The baseline crack model at 68 mm per pixel (see serve.rs): three Brighton photos give
+/// real detections in well under a minute.
+fn coarse_crack_models() -> PathBuf {
+    repo().join("fixtures/models/coarse")
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(data: &Path, url: &str) -> (Proc, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_besikta"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--workers", "0"])
+        .args(["--database", url, "--data"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("besikta serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("besikta: listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (Proc(child), addr)
+}
+
+fn worker(data: &Path, url: &str) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_besikta"))
+        .args(["worker", "--threads", "2", "--lease-secs", "3"])
+        .args(["--database", url, "--data"])
+        .arg(data)
+        .arg("--models")
+        .arg(coarse_crack_models())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("besikta worker starts");
+    Proc(child)
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns status and body.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    ctype: &str,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    assert!(
+        !head.to_lowercase().contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    (
+        head.split(' ').nth(1).unwrap().parse().unwrap(),
+        raw[split + 4..].to_vec(),
+    )
+}
+
+fn json(addr: &str, method: &str, path: &str, token: &str) -> Value {
+    let body: &[u8] = if path == "/api/v1/flights" {
+        br#"{"name": "brighton"}"#
+    } else {
+        b"{}"
+    };
+    let (status, bytes) = http(addr, method, path, token, "application/json", body);
+    assert!(
+        status < 300,
+        "{method} {path}: {status} {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigkill_a_worker_mid_job_and_another_finishes_it_once() {
+    let url = PgCluster::shared().unwrap().fresh_database().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_besikta"))
+        .args(["token", "create", "--org", "Brighton", "--role", "admin"])
+        .args(["--database", &url, "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(
+        !data.join("besikta.db").exists(),
+        "the token went to PostgreSQL"
+    );
+
+    let (_server, addr) = serve(&data, &url);
+    let flight = json(&addr, "POST", "/api/v1/flights", &token)["id"]
+        .as_i64()
+        .unwrap();
+    let boundary = "worker-kill-test";
+    let mut form = Vec::new();
+    for name in ["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"] {
+        form.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"p\"; filename=\"{name}\"\r\n\r\n").as_bytes(),
+        );
+        form.extend_from_slice(
+            &std::fs::read(repo().join("fixtures/brighton").join(name)).unwrap(),
+        );
+        form.extend_from_slice(b"\r\n");
+    }
+    form.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let ctype = format!("multipart/form-data; boundary={boundary}");
+    let path = format!("/api/v1/flights/{flight}/photos");
+    assert_eq!(http(&addr, "POST", &path, &token, &ctype, &form).0, 200);
+    let job = json(
+        &addr,
+        "POST",
+        &format!("/api/v1/flights/{flight}/process"),
+        &token,
+    )["job"]
+        .as_i64()
+        .unwrap();
+
+    // The server has no workers of its own: the job waits in the queue.
+    std::thread::sleep(Duration::from_millis(500));
+    let store = PgStore::open_with(&url, 1).unwrap();
+    assert_eq!(store.job_state(job).unwrap().as_deref(), Some("queued"));
+
+    // Worker A takes it; kill it once inference is under way.
+    let mut a = worker(&data, &url);
+    let flight_path = format!("/api/v1/flights/{flight}");
+    wait_for(Duration::from_secs(300), || {
+        let f = json(&addr, "GET", &flight_path, &token);
+        f["state"] == "running" && f["progress"]["stage"] == "infer"
+    });
+    a.0.kill().unwrap(); // SIGKILL
+    a.0.wait().unwrap();
+    assert_eq!(
+        store.job_state(job).unwrap().as_deref(),
+        Some("running"),
+        "killed mid-job"
+    );
+    assert!(data.join(format!("flights/{flight}/out-{job}-1")).exists());
+
+    // Worker B finds the job once its lease (3 s) ends and runs it to the end.
+    let killed_at = Instant::now();
+    let _b = worker(&data, &url);
+    wait_for(Duration::from_secs(300), || {
+        let f = json(&addr, "GET", &flight_path, &token);
+        assert_ne!(f["state"], "failed", "{f}");
+        f["state"] == "done"
+    });
+    assert!(
+        killed_at.elapsed() >= Duration::from_secs(2),
+        "taken over only after the lease"
+    );
+    let counts = store.job_counts().unwrap();
+    assert_eq!(
+        (counts.done, counts.running, counts.queued, counts.failed),
+        (1, 0, 0, 0)
+    );
+
+    // One set of products (attempt 2; attempt 1's partial folder is gone), and the stored
+    // findings are that set's, once each.
+    let outs: Vec<String> = std::fs::read_dir(data.join(format!("flights/{flight}")))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("out-"))
+        .collect();
+    assert_eq!(outs, [format!("out-{job}-2")]);
+    let written: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            data.join(format!("flights/{flight}/out-{job}-2/findings.geojson")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let org = store.ensure_org("Brighton", None).unwrap();
+    let filter = FindingFilter {
+        flight_id: Some(flight),
+        ..Default::default()
+    };
+    let stored = store.findings(org.id, &filter).unwrap();
+    assert!(
+        !stored.is_empty(),
+        "the coarse crack model finds something in Brighton"
+    );
+    assert_eq!(stored.len(), written["features"].as_array().unwrap().len());
+    let mut ids: Vec<&str> = stored.iter().map(|f| f.finding_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), stored.len(), "no finding stored twice");
+    let served = json(
+        &addr,
+        "GET",
+        &format!("/api/v1/flights/{flight}/findings.geojson"),
+        &token,
+    );
+    assert_eq!(served["features"].as_array().unwrap().len(), stored.len());
+}
