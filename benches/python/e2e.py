@@ -13,7 +13,9 @@ vegetation regions, coverage, scale) and peak memory.
     python3 benches/python/e2e.py --rounds 2 --out benches/results/e2e-brighton.json
 
 Extra runs of `besikta process` with other settings go in the same interleaving with
-`--variant NAME='ARGS'`, e.g. `--variant int8='--models .cache/int8'`. `--no-baseline`
+`--variant NAME='ARGS'`, e.g. `--variant fp32='--models .cache/fp32'`, and extra baseline runs
+with `--baseline-variant NAME=DIR` (the manifests of DIR, e.g. `.cache/fp32`). The ratio is
+always against `python-baseline`, which runs the shipped manifests in `models/`. `--no-baseline`
 leaves the Python pipeline out (for memory series). The Python interpreter for the baseline
 needs numpy, pillow, scipy and onnxruntime (`--python`, default `.cache/speedvenv/bin/python`
 when it exists). Timings on a shared machine are noisy: compare ratios within one run.
@@ -33,7 +35,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHIPPED = ["models/crack/crack-unet.toml", "models/pothole/pothole-det.toml", "models/roof/roof-damage.toml"]
+SHIPPED = ["crack/crack-unet.toml", "pothole/pothole-det.toml", "roof/roof-damage.toml"]
 
 
 def timed(cmd: list[str], cwd: str | None = None) -> dict:
@@ -49,8 +51,10 @@ def timed(cmd: list[str], cwd: str | None = None) -> dict:
 
 
 def flight_subset(src: str, limit: int | None, copies: int, tmp: str) -> tuple[str, int]:
-    """A folder of symlinks to the first `limit` photos, each linked `copies` times under
-    different names (copies > 1 makes a longer flight of the same ground for memory series)."""
+    """A folder of symlinks to the first `limit` photos; with `copies` > 1 each photo again
+    under other names (a longer flight of the same ground, for memory series). The copies
+    get a few bytes after the JPEG's end so their SHA-256 differs (ingest drops duplicates);
+    decoders ignore bytes after the end-of-image marker."""
     photos = sorted(f for f in os.listdir(src) if f.lower().endswith((".jpg", ".jpeg")))
     if limit:
         photos = photos[:limit]
@@ -60,7 +64,12 @@ def flight_subset(src: str, limit: int | None, copies: int, tmp: str) -> tuple[s
     for c in range(copies):
         for f in photos:
             stem, ext = os.path.splitext(f)
-            os.symlink(os.path.join(src, f), os.path.join(out, f if c == 0 else f"{stem}_c{c}{ext}"))
+            if c == 0:
+                os.symlink(os.path.join(src, f), os.path.join(out, f))
+            else:
+                shutil.copy(os.path.join(src, f), os.path.join(out, f"{stem}_c{c}{ext}"))
+                with open(os.path.join(out, f"{stem}_c{c}{ext}"), "ab") as fh:
+                    fh.write(f"besikta-copy-{c}".encode())
             n += 1
     return out, n
 
@@ -85,6 +94,8 @@ def main() -> None:
     ap.add_argument("--variant", action="append", default=[], help="NAME='ARGS': another besikta process run")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--no-default", action="store_true", help="only the --variant runs of besikta process")
+    ap.add_argument("--baseline-variant", action="append", default=[],
+                    help="NAME=DIR: another Python baseline run with the manifests of DIR (e.g. .cache/fp32)")
     ap.add_argument("--out", help="write the results as JSON here")
     a = ap.parse_args()
 
@@ -96,15 +107,18 @@ def main() -> None:
             name, args = v.split("=", 1)
             runs.append((name, shlex.split(a.process_args) + shlex.split(args)))
         if not a.no_baseline:
-            runs.append(("python-baseline", None))
+            runs.append(("python-baseline", os.path.join(ROOT, "models")))
+        for v in a.baseline_variant:
+            name, folder = v.split("=", 1)
+            runs.append((name, os.path.abspath(folder)))
         results = {name: [] for name, _ in runs}
         for r in range(a.rounds):
             for name, args in runs:
-                if args is None:
+                if isinstance(args, str):  # a baseline run over the manifests of this folder
                     cmd = [a.python, os.path.join(ROOT, "benches/python/infer_baseline.py"), "--dir", photo_dir,
                            "--limit", str(n_photos), "--scipy-components"]
                     for m in SHIPPED:
-                        cmd += ["--model", os.path.join(ROOT, m)]
+                        cmd += ["--model", os.path.join(args, m)]
                     res = timed(cmd)
                     if res["exit"] == 0:
                         res["baseline"] = json.loads(res["stdout"].strip().splitlines()[-1])
@@ -158,7 +172,7 @@ def main() -> None:
         print(line)
     base = report["pipelines"].get("python-baseline", {}).get("median_wall_s")
     for name, e in report["pipelines"].items():
-        if base and name != "python-baseline" and "median_wall_s" in e:
+        if base and not name.startswith("python") and "median_wall_s" in e:
             e["speedup_vs_python"] = round(base / e["median_wall_s"], 2)
             print(f"ratio python-baseline / {name}: {base / e['median_wall_s']:.2f}x")
     if a.out:
