@@ -40,7 +40,8 @@
   map.addLayer({ id: 'footprints', type: 'line', source: 'footprints', paint: { 'line-color': '#888', 'line-dasharray': [2, 2] } });
   extend(footprints);
 
-  const color = ['match', ['get', 'severity'], 'high', '#d7191c', 'medium', '#fdae61', '#ffe34d'];
+  // A reviewer's corrected severity wins over the model's.
+  const color = ['match', ['coalesce', ['get', 'corrected_severity'], ['get', 'severity']], 'high', '#d7191c', 'medium', '#fdae61', '#ffe34d'];
   map.addSource('findings', { type: 'geojson', data: empty });
   map.addLayer({ id: 'findings-fill', type: 'fill', source: 'findings', paint: { 'fill-color': color, 'fill-opacity': 0.6 } });
   map.addLayer({ id: 'findings-line', type: 'line', source: 'findings', paint: { 'line-color': color, 'line-width': 3 } });
