@@ -427,6 +427,9 @@ pub fn run_import(args: ImportArgs) -> anyhow::Result<u8> {
     for (chip, class) in &set.unmatched {
         println!("not applied: a {class} outline in {chip} matches no finding (Besikta adds findings from flights, not drawings)");
     }
+    for (chip, id) in &set.partial {
+        println!("not applied: the outline drawn on {chip} is only a piece of finding {id} (it reaches past the chip); redraw it in the review queue");
+    }
     for (flight, id) in &set.removed {
         println!("not applied: finding {id} of flight {flight} lost its outline in the file; reject it in the review queue if it is not a defect");
     }

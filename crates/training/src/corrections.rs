@@ -52,6 +52,10 @@ pub struct CorrectionSet {
     /// Findings exported with an outline whose annotation is gone from the file: `(flight,
     /// finding id)`. Not applied (a person rejects a finding in the review queue).
     pub removed: Vec<(String, String)>,
+    /// Redrawn outlines not taken because the finding reaches past the chip they were drawn
+    /// on (a piece cannot stand for the whole): `(chip, finding id)`. A class change on
+    /// them still counts.
+    pub partial: Vec<(String, String)>,
     /// Images of the file.
     pub images: usize,
 }
@@ -214,14 +218,20 @@ fn resolve(
             };
             seen_findings.insert((chip.flight.clone(), finding.clone()), true);
             let exported = chip.annotations.iter().find(|a| a.finding_id == finding);
-            let (outline_changed, class_changed) = match exported {
+            let (mut outline_changed, class_changed, clipped) = match exported {
                 Some(a) => (
                     mask_iou(&a.polygon, &d.polygon, chip.size) < 0.98,
                     a.class != d.class,
+                    a.clipped,
                 ),
                 // Drawn on a hard negative or over a finding not labelled in this chip.
-                None => (true, true),
+                None => (true, true, chip.finding_clipped),
             };
+            if outline_changed && clipped {
+                set.partial
+                    .push((basename(name).to_string(), finding.clone()));
+                outline_changed = false;
+            }
             let outline_px = chip::to_photo(&d.polygon, chip.window_px, chip.scale);
             let area = chip::ring_area(&d.polygon);
             per_finding
@@ -247,23 +257,26 @@ fn resolve(
             set.removed.push((flight.clone(), id.clone()));
         }
     }
-    for (_, mut list) in per_finding {
-        // A change anywhere counts; the outline kept is the largest drawn part.
-        let any_outline = list.iter().any(|(c, _)| c.outline_changed);
+    for ((_, id), mut list) in per_finding {
+        // The outline kept is the largest redrawn whole outline; a class change anywhere
+        // counts.
         let changed_class = list
             .iter()
             .find(|(c, _)| c.class_changed)
             .map(|(c, _)| c.class.clone());
-        list.sort_by(|a, b| b.1.total_cmp(&a.1));
+        list.sort_by(|a, b| {
+            b.0.outline_changed
+                .cmp(&a.0.outline_changed)
+                .then(b.1.total_cmp(&a.1))
+        });
         let (mut best, _) = list.swap_remove(0);
-        best.outline_changed = any_outline;
         if let Some(class) = changed_class {
             best.class = class;
             best.class_changed = true;
         }
         if best.outline_changed || best.class_changed {
             set.changed.push(best);
-        } else {
+        } else if !set.partial.iter().any(|(_, f)| *f == id) {
             set.unchanged += 1;
         }
     }

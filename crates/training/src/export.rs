@@ -641,8 +641,17 @@ fn write_chip(
             class: v.class.clone(),
             review: v.review,
             polygon,
+            clipped: is_clipped(&v.outline_px, &clipped),
         });
     }
+    let finding_clipped = plan.finding_id.as_ref().is_some_and(|id| {
+        here.iter().filter(|v| &v.finding_id == id).any(|v| {
+            is_clipped(
+                &v.outline_px,
+                &chip::clip_to_window(&v.outline_px, plan.window),
+            )
+        })
+    });
 
     let image_id = o.coco.images.len() as u64 + 1;
     o.coco.images.push(CocoImage {
@@ -735,7 +744,13 @@ fn write_chip(
         photo_gsd_cm: plan.gsd_cm,
         annotations,
         unreviewed_overlap: unreviewed,
+        finding_clipped,
     })
+}
+
+/// Whether clipping cut off part of an outline (more than half a percent of its area).
+fn is_clipped(outline: &[[f64; 2]], clipped: &[[f64; 2]]) -> bool {
+    chip::ring_area(clipped) < 0.995 * chip::ring_area(outline)
 }
 
 #[cfg(test)]

@@ -40,6 +40,9 @@ pub struct ChipAnnotation {
     pub review: ReviewState,
     /// Outline clipped to the chip, chip pixels.
     pub polygon: Vec<[f64; 2]>,
+    /// Whether the outline reaches past the chip (then `polygon` is only part of it).
+    #[serde(default)]
+    pub clipped: bool,
 }
 
 /// One chip and where it came from.
@@ -66,6 +69,9 @@ pub struct ChipEntry {
     pub annotations: Vec<ChipAnnotation>,
     /// Unreviewed findings of this model reaching into the chip.
     pub unreviewed_overlap: Vec<String>,
+    /// Whether the finding the chip was cut around reaches past it.
+    #[serde(default)]
+    pub finding_clipped: bool,
 }
 
 /// A model of the export.

@@ -557,3 +557,55 @@ fn corrections_from_coco_and_cvat_come_back_in_photo_pixels_and_bad_files_are_re
         manifest_before
     );
 }
+
+#[test]
+fn a_redrawn_piece_of_a_finding_longer_than_its_chip_is_not_taken_for_the_whole() {
+    let out = tempfile::tempdir().unwrap();
+    let (_, manifest) = export(out.path());
+    // A crack longer than one chip: its chips each hold a clipped piece.
+    let chip = manifest
+        .chips
+        .iter()
+        .find(|c| {
+            c.model == "crack-unet"
+                && c.kind == ChipKind::Positive
+                && c.annotations.len() == 1
+                && c.annotations[0].clipped
+                && c.finding_clipped
+        })
+        .expect("a crack chip holding part of its crack");
+    let id = chip.finding_id.clone().unwrap();
+    let name = chip.file.rsplit('/').next().unwrap();
+    let mut doc = read_json(&out.path().join("crack-unet/coco.json"));
+    let image = doc["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["file_name"] == name)
+        .unwrap()
+        .clone();
+    let mut ann = doc["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["image_id"] == image["id"])
+        .unwrap()
+        .clone();
+    for (k, v) in ann["segmentation"][0]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        if k % 2 == 1 {
+            *v = serde_json::json!(v.as_f64().unwrap() + 6.0);
+        }
+    }
+    doc["images"] = serde_json::json!([image]);
+    doc["annotations"] = serde_json::json!([ann]);
+    let file = out.path().join("piece.json");
+    std::fs::write(&file, serde_json::to_string(&doc).unwrap()).unwrap();
+    let set = read_corrections(&file, out.path(), None).unwrap();
+    assert_eq!(set.partial, vec![(name.to_string(), id.clone())]);
+    assert!(set.changed.is_empty() && set.unchanged == 0, "{set:?}");
+}
