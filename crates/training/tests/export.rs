@@ -196,6 +196,7 @@ fn chips_show_each_reviewed_finding_under_its_mask_and_the_mask_is_the_projected
         assert_eq!(b, p, "{model}: as many background chips as positive ones");
     }
     let mut checked = 0;
+    let (mut worst_cover, mut worst_ratio) = (1.0f64, 0.0f64);
     for c in &manifest.chips {
         let model = manifest.model(&c.model).unwrap();
         // Scale is the photo's GSD over the model's, up to the rounding of the window.
@@ -281,8 +282,16 @@ fn chips_show_each_reviewed_finding_under_its_mask_and_the_mask_is_the_projected
             "{}: mean luminance {mean:.0} under {id} vs median {median:.0} around",
             c.file
         );
+        worst_cover = worst_cover.min(inter as f64 / inside_n as f64);
+        worst_ratio = worst_ratio.max(mean / median);
         checked += 1;
     }
+    println!(
+        "{checked} segmentation chips: at least {:.1}% of each outline's pixels in the mask; \
+         defect pixels at most {:.2} of the luminance around them",
+        worst_cover * 100.0,
+        worst_ratio
+    );
     assert!(checked >= 4, "checked {checked} segmentation chips");
 }
 
