@@ -378,6 +378,24 @@ fn push_workorder_row(out: &mut String, first: Option<&str>, w: &WorkOrder) {
 
 /// Writes `findings.gpkg` with one polygon layer `findings` in `crs` (WKT, `EPSG:n`, ...).
 pub fn findings_gpkg(path: &Path, findings: &[Finding], crs: &str) -> Result<(), ReportError> {
+    findings_gpkg_with(path, findings, crs, &[])
+}
+
+/// A text field the caller adds to each finding of a GeoPackage (the service's review
+/// columns): its name and one value per finding, in the order of the findings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtraField {
+    pub name: String,
+    pub values: Vec<Option<String>>,
+}
+
+/// [`findings_gpkg`] with `extra` text fields after the standard ones.
+pub fn findings_gpkg_with(
+    path: &Path,
+    findings: &[Finding],
+    crs: &str,
+    extra: &[ExtraField],
+) -> Result<(), ReportError> {
     crate::gdal_errors::install();
     crate::gdal_errors::take();
     let target: SpatialRef = if crs.trim_start().starts_with("GEOGCRS")
@@ -429,7 +447,14 @@ pub fn findings_gpkg(path: &Path, findings: &[Finding], crs: &str) -> Result<(),
     layer
         .create_defn_fields(&fields)
         .map_err(|e| write_err(path, e))?;
-    for f in findings {
+    let extra_fields: Vec<(&str, OGRFieldType::Type)> = extra
+        .iter()
+        .map(|x| (x.name.as_str(), OGRFieldType::OFTString))
+        .collect();
+    layer
+        .create_defn_fields(&extra_fields)
+        .map_err(|e| write_err(path, e))?;
+    for (i, f) in findings.iter().enumerate() {
         // The same outline as the GeoJSON's, slivers left out alike.
         let Some(ring) = rfc7946_ring(&f.polygon, true) else {
             continue;
@@ -485,6 +510,16 @@ pub fn findings_gpkg(path: &Path, findings: &[Finding], crs: &str) -> Result<(),
             if let Some(v) = v {
                 let idx = feature.field_index(name).map_err(|e| write_err(path, e))?;
                 feature.set_field(idx, &v).map_err(|e| write_err(path, e))?;
+            }
+        }
+        for x in extra {
+            if let Some(Some(v)) = x.values.get(i) {
+                let idx = feature
+                    .field_index(&x.name)
+                    .map_err(|e| write_err(path, e))?;
+                feature
+                    .set_field(idx, &FieldValue::StringValue(v.clone()))
+                    .map_err(|e| write_err(path, e))?;
             }
         }
         feature.create(&layer).map_err(|e| write_err(path, e))?;

@@ -549,3 +549,21 @@ pub fn add_order_properties(props: &mut Map<String, Value>, review: &OrderReview
     props.insert("reviewed_by".into(), json!(review.by));
     props.insert("reviewed_at".into(), json!(review.at));
 }
+
+/// The review fields of a findings GeoPackage, one value per finding in `reviews`' order:
+/// `review`, `reviewed_by`, `reviewed_at`, `review_reason`, `review_comment`.
+pub fn gpkg_fields(reviews: &[Review]) -> Vec<besikta_report::export::ExtraField> {
+    let field = |name: &str, value: &dyn Fn(&Review) -> Option<String>| {
+        besikta_report::export::ExtraField {
+            name: name.to_string(),
+            values: reviews.iter().map(value).collect(),
+        }
+    };
+    vec![
+        field("review", &|r| Some(r.state.as_str().to_string())),
+        field("reviewed_by", &|r| r.by.clone()),
+        field("reviewed_at", &|r| r.at.clone()),
+        field("review_reason", &|r| r.reason.map(|x| x.as_str().to_string())),
+        field("review_comment", &|r| r.comment.clone()),
+    ]
+}

@@ -196,10 +196,11 @@ pub async fn workorders_gpkg(
         .into_iter()
         .next()
         .ok_or_else(|| ApiError::not_found("work orders (no processed flight yet)"))?;
-    let findings: Vec<Finding> = work_findings(&state, &auth, &flight, &query)?
-        .into_iter()
-        .map(|(f, _)| f)
-        .collect();
+    let (findings, reviews): (Vec<Finding>, Vec<Review>) =
+        work_findings(&state, &auth, &flight, &query)?
+            .into_iter()
+            .unzip();
+    let extra = crate::review::gpkg_fields(&reviews);
     let crs = gpkg_crs(&state, &auth)?;
     let dir = state.data_dir().join("exports");
     let mut random = [0u8; 8];
@@ -210,7 +211,7 @@ pub async fn workorders_gpkg(
     let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create the exports folder: {e}"))?;
-        let result = besikta_report::export::findings_gpkg(&written, &findings, &crs)
+        let result = besikta_report::export::findings_gpkg_with(&written, &findings, &crs, &extra)
             .map_err(|e| e.to_string())
             .and_then(|()| {
                 std::fs::read(&written).map_err(|e| format!("cannot read the GeoPackage: {e}"))

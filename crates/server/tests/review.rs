@@ -589,4 +589,19 @@ async fn work_orders_hold_confirmed_and_corrected_findings_and_never_rejected_on
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
     assert!(r.body.starts_with(b"SQLite format 3\0"));
+    // SQLite keeps the table definition and short text values as they are: the review
+    // fields and their values are in the file.
+    let has = |needle: &[u8]| r.body.windows(needle.len()).any(|w| w == needle);
+    for needle in [
+        &b"\"reviewed_by\" TEXT"[..],
+        b"\"reviewed_at\" TEXT",
+        b"\"review\" TEXT",
+        p.as_bytes(),
+        a.as_bytes(),
+        b"corrected",
+        b"pothole",
+    ] {
+        assert!(has(needle), "{}", String::from_utf8_lossy(needle));
+    }
+    assert!(!has(b"not-a-defect"), "the rejected finding is not in it");
 }
