@@ -563,7 +563,9 @@ pub fn gpkg_fields(reviews: &[Review]) -> Vec<besikta_report::export::ExtraField
         field("review", &|r| Some(r.state.as_str().to_string())),
         field("reviewed_by", &|r| r.by.clone()),
         field("reviewed_at", &|r| r.at.clone()),
-        field("review_reason", &|r| r.reason.map(|x| x.as_str().to_string())),
+        field("review_reason", &|r| {
+            r.reason.map(|x| x.as_str().to_string())
+        }),
         field("review_comment", &|r| r.comment.clone()),
     ]
 }
