@@ -215,3 +215,68 @@ def write_manifest(path: Path, top: dict, tables: dict, classes: list[dict]) -> 
 
 def log(msg: str) -> None:
     print(time.strftime("%H:%M:%S"), msg, flush=True)
+
+
+def unet_from_onnx(model: UNet, path: Path, size: int = 256) -> UNet:
+    """Load weights exported by `export_onnx` back into `model` (same architecture), for
+    fine-tuning when only the shipped ONNX file is at hand. The exporter folds each
+    BatchNorm into the convolution before it, so the folded weights go into the conv and the
+    folded bias into the BatchNorm's bias, with the BatchNorm set to the identity (mean 0,
+    var 1 - eps, weight 1). Keep those BatchNorms in eval mode while fine-tuning (see
+    `freeze_batchnorm`): their statistics are the folded ones. Convs are paired in the
+    order they run, checked by shape, and the result is checked against onnxruntime."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    onnx_convs = []
+    for node in m.graph.node:
+        if node.op_type == "Conv":
+            w = inits[node.input[1]]
+            b = inits[node.input[2]] if len(node.input) > 2 else np.zeros(w.shape[0], np.float32)
+            onnx_convs.append((w, b))
+    order: list[nn.Conv2d] = []
+    hooks = [c.register_forward_hook(lambda mod, i, o: order.append(mod))
+             for c in model.modules() if isinstance(c, nn.Conv2d)]
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 3, size, size))
+    for h in hooks:
+        h.remove()
+    if len(order) != len(onnx_convs):
+        raise RuntimeError(f"{path}: {len(onnx_convs)} convolutions, the model has {len(order)}: not the same architecture")
+    bn_after = {}
+    for mod in model.modules():
+        if isinstance(mod, nn.Sequential) and len(mod) >= 2 and isinstance(mod[0], nn.Conv2d) and isinstance(mod[1], nn.BatchNorm2d):
+            bn_after[id(mod[0])] = mod[1]
+    with torch.no_grad():
+        for conv, (w, b) in zip(order, onnx_convs):
+            if tuple(conv.weight.shape) != w.shape:
+                raise RuntimeError(f"{path}: conv shape {w.shape} where the model has {tuple(conv.weight.shape)}")
+            conv.weight.copy_(torch.from_numpy(np.array(w)))
+            bn = bn_after.get(id(conv))
+            if bn is not None:
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0 - bn.eps)
+                bn.weight.fill_(1.0)
+                bn.bias.copy_(torch.from_numpy(np.array(b)))
+            elif conv.bias is not None:
+                conv.bias.copy_(torch.from_numpy(np.array(b)))
+            else:
+                raise RuntimeError(f"{path}: a conv with a bias in ONNX has neither bias nor BatchNorm here")
+    x = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    got = ort_session(path).run(None, {m.graph.input[0].name: x})[0]
+    err = float(np.abs(ref - got).max())
+    if err > 1e-4:
+        raise RuntimeError(f"{path}: weights loaded but the output differs from onnxruntime by {err}")
+    return model
+
+
+def freeze_batchnorm(model: nn.Module) -> None:
+    """BatchNorm layers to eval mode (running statistics fixed); call after model.train()."""
+    for mod in model.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.eval()
