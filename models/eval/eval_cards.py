@@ -4,7 +4,8 @@ crack-unet pixel F1 (strict and 2 px) on the held-out split at 1/4/8/16 mm/px
 roof-damage per-class F1 on the 150 synthetic validation roofs (`train_roof.evaluate_synthetic`).
 It calls those harnesses' own functions, so the figures are computed exactly as the cards'.
 
-    .cache/speedvenv/bin/python models/eval/eval_cards.py models .cache/int8 --out benches/results/int8-accuracy.json
+    .cache/speedvenv/bin/python models/train/quantize_int8.py --float .cache/fp32   # float copies
+    .cache/speedvenv/bin/python models/eval/eval_cards.py .cache/fp32 models --out benches/results/int8-accuracy.json
 
 Each folder must hold crack/, pothole/ and roof/ with a manifest each (as `models/` and the
 output of `models/train/quantize_int8.py` do). Needs numpy, scipy, pillow and onnxruntime;
