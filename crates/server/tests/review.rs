@@ -605,3 +605,53 @@ async fn work_orders_hold_confirmed_and_corrected_findings_and_never_rejected_on
     }
     assert!(!has(b"not-a-defect"), "the rejected finding is not in it");
 }
+
+#[tokio::test]
+async fn each_view_of_a_finding_has_its_crop() {
+    use besikta_core::finding::Observation;
+    let e = env();
+    let flight = e.create_flight("a", "views").await;
+    let photo = std::fs::read(common::fixture("brighton/DJI_0018.JPG")).unwrap();
+    let r = e
+        .multipart(flight, e.token("a", "crew"), &[("DJI_0018.JPG", photo)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    let view = |x0: f64, y0: f64| Observation {
+        photo: "DJI_0018.JPG".into(),
+        class: "crack".into(),
+        asset_kind: AssetKind::Road,
+        confidence: 0.7,
+        pixel_polygon: vec![],
+        pixel_bbox: [x0, y0, x0 + 200.0, y0 + 100.0],
+        ground_polygon: vec![],
+        length_px: None,
+        gsd_cm: 1.7,
+        view_quality: 1.0,
+        position_uncertainty_m: 1.0,
+        model: None,
+    };
+    let mut f = finding("F1", "crack", Severity::Medium, "R1", 24.0, 60.0);
+    f.finding.observations = vec![view(500.0, 500.0), view(2500.0, 1500.0)];
+    f.finding.best = 1;
+    store_findings(&e, "Espoo", flight, vec![f]);
+    let id = ids_of(&e, "").await[0];
+    let viewer = e.token("a", "viewer");
+    let crop = |q: &'static str| {
+        let e = &e;
+        async move {
+            e.get(&format!("/api/v1/findings/{id}/photo.jpg{q}"), viewer)
+                .await
+        }
+    };
+    let best = crop("").await;
+    assert_eq!(best.status, StatusCode::OK);
+    let (v0, v1) = (crop("?view=0").await, crop("?view=1").await);
+    assert_eq!((v0.status, v1.status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(best.body, v1.body, "the best view is view 1");
+    assert_ne!(v0.body, v1.body, "another place of the photo");
+    for q in ["?view=2", "?view=first"] {
+        let r = crop(q).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{q}");
+        assert!(text(&r).contains("it has 2 views: 0 to 1"), "{}", text(&r));
+    }
+}
