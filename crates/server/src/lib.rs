@@ -157,7 +157,14 @@ impl AppState {
             std::fs::create_dir_all(&dir).map_err(data_dir_error(&dir))?;
         }
         let store = open_store(&config.data_dir, config.database.as_deref())?;
-        let requeued = store.requeue_running()?;
+        // Jobs left running by this process's predecessor go back to the queue. Without
+        // workers of its own (`--workers 0`) the running jobs are worker processes' and
+        // stay theirs while their leases hold.
+        let requeued = if config.workers == 0 {
+            store.requeue_expired()?
+        } else {
+            store.requeue_running()?
+        };
         if requeued > 0 {
             eprintln!("besikta: {requeued} interrupted job(s) queued again");
         }

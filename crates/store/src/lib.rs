@@ -440,8 +440,9 @@ pub trait Store: Send + Sync {
     fn enqueue_job(&self, org_id: i64, flight_id: i64) -> Result<i64>;
     /// `queued`, `running`, `done` or `failed`.
     fn job_state(&self, job_id: i64) -> Result<Option<String>>;
-    /// Takes the oldest queued job of a flight no other job is running for, and leases it
-    /// for `lease_secs`.
+    /// Takes a queued job of a flight no other job is running for, and leases it for
+    /// `lease_secs`: of the organisation with the fewest running jobs (fair share: one
+    /// organisation's many flights do not starve the others), the oldest.
     fn claim_job(&self, lease_secs: i64) -> Result<Option<Job>>;
     /// Extends the lease and records progress; false when the lease was lost.
     fn renew_job(&self, job: &Job, lease_secs: i64, progress: &serde_json::Value) -> Result<bool>;

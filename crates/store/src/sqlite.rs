@@ -756,8 +756,9 @@ impl Store for SqliteStore {
         let job = tx
             .query_row(
                 "UPDATE jobs SET state = 'running', attempt = attempt + 1, lease_until = ?1, updated_at = ?2 \
-                 WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND flight_id NOT IN \
-                 (SELECT flight_id FROM jobs WHERE state = 'running') ORDER BY id LIMIT 1) \
+                 WHERE id = (SELECT q.id FROM jobs q WHERE q.state = 'queued' AND q.flight_id NOT IN \
+                 (SELECT flight_id FROM jobs WHERE state = 'running') \
+                 ORDER BY (SELECT COUNT(*) FROM jobs r WHERE r.org_id = q.org_id AND r.state = 'running'), q.id LIMIT 1) \
                  RETURNING id, org_id, flight_id, attempt",
                 params![t + lease_secs, t],
                 |r| {

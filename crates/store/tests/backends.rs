@@ -798,7 +798,7 @@ fn postgres_schema_is_migrated_once_and_bad_urls_are_explained() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     let e = PgStore::open("postgres://u:secret@127.0.0.1:1/none")
         .unwrap_err()
         .to_string();
@@ -808,4 +808,36 @@ fn postgres_schema_is_migrated_once_and_bad_urls_are_explained() {
         Ok(_) => panic!("a MySQL URL opened"),
     };
     assert!(e.contains("unknown kind of database"), "{e}");
+}
+
+/// Fair share: with one organisation's flight running and more of its flights queued, the
+/// next worker takes another organisation's flight although it was queued later.
+#[test]
+fn claims_share_workers_between_organisations() {
+    for (name, s, _dir) in stores() {
+        let a = s.ensure_org("Espoo", None).unwrap().id;
+        let b = s.ensure_org("Vantaa", None).unwrap().id;
+        let flights: Vec<i64> = (0..3)
+            .map(|i| s.create_flight(a, &format!("a{i}")).unwrap().id)
+            .collect();
+        let a_jobs: Vec<i64> = flights
+            .iter()
+            .map(|&f| s.enqueue_job(a, f).unwrap())
+            .collect();
+        let b_flight = s.create_flight(b, "b").unwrap().id;
+        let b_job = s.enqueue_job(b, b_flight).unwrap();
+        assert_eq!(
+            s.claim_job(60).unwrap().unwrap().id,
+            a_jobs[0],
+            "{name}: oldest first"
+        );
+        assert_eq!(
+            s.claim_job(60).unwrap().unwrap().id,
+            b_job,
+            "{name}: B's turn"
+        );
+        assert_eq!(s.claim_job(60).unwrap().unwrap().id, a_jobs[1], "{name}");
+        assert_eq!(s.claim_job(60).unwrap().unwrap().id, a_jobs[2], "{name}");
+        assert!(s.claim_job(60).unwrap().is_none(), "{name}");
+    }
 }
