@@ -5,8 +5,21 @@ use crate::GeorefError;
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
 
 /// WGS 84 geographic coordinates with longitude first.
-pub(crate) fn wgs84() -> Result<SpatialRef, gdal::errors::GdalError> {
+pub fn wgs84() -> Result<SpatialRef, gdal::errors::GdalError> {
     let mut srs = SpatialRef::from_epsg(4326)?;
+    srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    Ok(srs)
+}
+
+/// The one reader of a CRS as users and files write it: `EPSG:3067`, a bare EPSG code
+/// `3067`, a WKT or a PROJ string (anything GDAL's `SetFromUserInput` accepts), in
+/// traditional GIS axis order (x = easting/longitude).
+pub fn spatial_ref(definition: &str) -> Result<SpatialRef, gdal::errors::GdalError> {
+    let t = definition.trim();
+    let mut srs = match t.strip_prefix("EPSG:").unwrap_or(t).parse::<u32>() {
+        Ok(code) => SpatialRef::from_epsg(code)?,
+        Err(_) => SpatialRef::from_definition(t)?,
+    };
     srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
     Ok(srs)
 }
@@ -32,9 +45,8 @@ impl CrsTransform {
             reason: reason.to_string(),
             source,
         };
-        let mut target = SpatialRef::from_definition(definition)
+        let target = spatial_ref(definition)
             .map_err(|e| crs_err("GDAL/PROJ does not know this CRS", Some(e)))?;
-        target.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
         Self::between(definition, target)
             .map_err(|e| crs_err("cannot transform from WGS 84", Some(e)))
     }
@@ -131,4 +143,27 @@ pub(crate) fn run(
         *p = [x, y];
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_a_crs_is_the_same_crs_in_gis_order() {
+        let wkt = SpatialRef::from_epsg(3067).unwrap().to_wkt().unwrap();
+        let proj = "+proj=utm +zone=35 +ellps=GRS80 +units=m +no_defs";
+        for text in ["EPSG:3067", "3067", " EPSG:3067 ", wkt.as_str(), proj] {
+            let srs = spatial_ref(text).unwrap();
+            assert!(srs.is_projected(), "{text}");
+            // Helsinki: easting first, whatever the CRS's own axis order.
+            let t = CoordTransform::new(&wgs84().unwrap(), &srs).unwrap();
+            let (mut x, mut y, mut z) = ([24.94], [60.17], [0.0]);
+            t.transform_coords(&mut x, &mut y, &mut z).unwrap();
+            assert!((x[0] - 385_500.0).abs() < 1000.0, "{text}: x {}", x[0]);
+            assert!((y[0] - 6_672_000.0).abs() < 2000.0, "{text}: y {}", y[0]);
+        }
+        assert!(spatial_ref("EPSG:99999999").is_err());
+        assert!(spatial_ref("not a crs").is_err());
+    }
 }

@@ -98,7 +98,7 @@ mod error;
 pub mod geodesy;
 mod geometry;
 
-pub use crs::CrsTransform;
+pub use crs::{spatial_ref, wgs84, CrsTransform};
 pub use dem::{Dem, DemGrid};
 pub use error::GeorefError;
 pub use geometry::{

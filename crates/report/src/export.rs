@@ -3,7 +3,7 @@
 use crate::frame::{parse_crs, wgs84};
 use crate::quantity::WorkOrder;
 use crate::{Finding, Report, ReportError};
-use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+use gdal::spatial_ref::CoordTransform;
 use gdal::vector::{FieldValue, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType};
 use gdal::DriverManager;
 use serde_json::{json, Value};
@@ -398,17 +398,7 @@ pub fn findings_gpkg_with(
 ) -> Result<(), ReportError> {
     crate::gdal_errors::install();
     crate::gdal_errors::take();
-    let target: SpatialRef = if crs.trim_start().starts_with("GEOGCRS")
-        || crs.trim_start().starts_with("PROJCRS")
-        || crs.trim_start().starts_with("GEOGCS")
-        || crs.trim_start().starts_with("PROJCS")
-    {
-        let mut s = SpatialRef::from_wkt(crs).map_err(|e| write_err(path, e))?;
-        s.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-        s
-    } else {
-        parse_crs(crs)?
-    };
+    let target = parse_crs(crs)?;
     let to_target = CoordTransform::new(&wgs84(), &target).map_err(|e| write_err(path, e))?;
     if path.exists() {
         std::fs::remove_file(path).map_err(|e| write_err(path, e))?;

@@ -25,28 +25,18 @@ impl std::fmt::Debug for WorkFrame {
     }
 }
 
-/// Parses `EPSG:3006`, `3006`, a WKT or a PROJ string into a spatial reference in GIS order.
+/// Parses `EPSG:3006`, `3006`, a WKT or a PROJ string into a spatial reference in GIS
+/// order ([`besikta_georef::spatial_ref`], the one CRS reader).
 pub fn parse_crs(text: &str) -> Result<SpatialRef, ReportError> {
-    let t = text.trim();
-    let srs = if let Ok(code) = t.trim_start_matches("EPSG:").parse::<u32>() {
-        SpatialRef::from_epsg(code)
-    } else {
-        SpatialRef::from_definition(t)
-    }
-    .map_err(|e| ReportError::Crs {
+    besikta_georef::spatial_ref(text).map_err(|e| ReportError::Crs {
         crs: text.to_string(),
         message: e.to_string(),
-    })?;
-    let mut srs = srs;
-    srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-    Ok(srs)
+    })
 }
 
-/// WGS 84 in longitude, latitude order.
+/// WGS 84 in longitude, latitude order ([`besikta_georef::wgs84`]).
 pub fn wgs84() -> SpatialRef {
-    let mut srs = SpatialRef::from_epsg(4326).expect("EPSG:4326 is always known to PROJ");
-    srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-    srs
+    besikta_georef::wgs84().expect("EPSG:4326 is always known to PROJ")
 }
 
 /// `EPSG:NNNN` when GDAL can name the authority code, else the CRS name.

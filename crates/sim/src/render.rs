@@ -11,7 +11,7 @@ use crate::rng::hash2;
 use crate::texture::{threads, Texture};
 use crate::SimError;
 use besikta_georef::PhotoGeometry;
-use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+use gdal::spatial_ref::CoordTransform;
 use image::RgbImage;
 
 /// Spacing of traced rays, pixels.
@@ -38,8 +38,7 @@ impl BatchTransform {
             crs: frame.name.clone(),
             message: e.to_string(),
         };
-        let mut geo = SpatialRef::from_epsg(4326).map_err(err)?;
-        geo.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+        let geo = besikta_georef::wgs84().map_err(err)?;
         Ok(BatchTransform {
             to_work: CoordTransform::new(&geo, frame.srs()).map_err(err)?,
             to_wgs84: CoordTransform::new(frame.srs(), &geo).map_err(err)?,
