@@ -108,6 +108,9 @@ try {
   log('screenshot ' + screenshot);
   await page.keyboard.press('j');
   await page.waitForFunction(id => document.body.dataset.current === id, third.id);
+  // X offers the models' other classes; the test flight's model knows only cracks.
+  await page.keyboard.press('x');
+  await page.waitForFunction(() => document.getElementById('message').textContent.includes('no other class than crack'), null, { timeout: 10000 });
   const progressText = await progress();
   log('after C, R 1, S 1: ' + progressText + '; confirmed ' + first.fid + ', rejected ' + second.fid + ', corrected ' + third.fid + ' to ' + newSeverity);
 
