@@ -1405,6 +1405,75 @@ mod tests {
         }
     }
 
+    /// What a job stores is what the API reads back, to the last bit of every float.
+    #[test]
+    fn a_typed_finding_is_read_back_exactly() {
+        use besikta_core::finding::{AssetMatch, ModelRef, Observation};
+        let (_dir, s) = store();
+        let org = s.ensure_org("Espoo", None).unwrap();
+        let f = s.create_flight(org.id, "f").unwrap();
+        s.enqueue_job(org.id, f.id).unwrap();
+        let job = s.claim_job(60).unwrap().unwrap();
+        // Values no short decimal writes exactly (thirds, sevenths): what measuring gives.
+        let (x0, y0) = (24.95 + 1e-3 / 7.0, 60.169 + 1e-4 / 3.0);
+        let (x1, y1) = (x0 + 1e-5 / 3.0, y0 + 1e-5 / 7.0);
+        let ring = vec![[x0, y0], [x1, y0], [x1, y1], [x0, y0]];
+        let finding = Finding {
+            id: "F00001".into(),
+            class: "crack".into(),
+            severity: Severity::Medium,
+            confidence: 0.912_345_7,
+            length_m: Some(1.0 / 3.0),
+            area_m2: 1.0 / 6.0,
+            polygon: ring.clone(),
+            centroid: [(x0 + x1) / 2.0, (y0 + y1) / 2.0],
+            asset: Some(AssetMatch {
+                asset_id: "way/26427722".into(),
+                asset_name: Some("Aleksanterinkatu".into()),
+                asset_kind: besikta_core::AssetKind::Road,
+                chainage_m: Some(50.0 + 1.0 / 3.0),
+                offset_m: Some(-2.0 / 3.0),
+                distance_m: 2.0 / 3.0,
+                asset_area_m2: Some(753.0 + 1.0 / 7.0),
+            }),
+            observations: vec![Observation {
+                photo: "DJI_0018.JPG".into(),
+                class: "crack".into(),
+                asset_kind: besikta_core::AssetKind::Road,
+                confidence: 0.8,
+                pixel_polygon: vec![[1900.5, 1075.25], [2100.0, 1075.0], [2100.0, 1175.0]],
+                pixel_bbox: [1900.5, 1075.0, 2100.0, 1175.0],
+                ground_polygon: ring,
+                length_px: Some(50.0),
+                gsd_cm: 2.0 + 1.0 / 9.0,
+                view_quality: 0.9,
+                position_uncertainty_m: 0.5,
+                model: Some(ModelRef {
+                    name: "crack-unet".into(),
+                    version: "0.1.0+int8".into(),
+                }),
+            }],
+            ..placeholder_finding()
+        };
+        let result = JobResult {
+            output_dir: "flights/1/out-1-1".into(),
+            findings: vec![NewFinding::new(finding.clone())],
+            rejected: vec![],
+        };
+        s.complete_job(&job, &result).unwrap();
+        let rows = s.findings(org.id, &FindingFilter::default()).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].finding, finding);
+        assert_eq!(
+            (rows[0].class.as_str(), rows[0].severity),
+            ("crack", Severity::Medium)
+        );
+        assert_eq!(
+            s.finding(org.id, rows[0].id).unwrap().unwrap().finding,
+            finding
+        );
+    }
+
     #[test]
     fn orgs_see_only_their_own_rows() {
         let (_dir, s) = store();
