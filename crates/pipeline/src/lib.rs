@@ -265,6 +265,80 @@ fn uncertainty_of(c: &Capture) -> f64 {
         .unwrap_or(DEFAULT_POSITION_UNCERTAINTY_M)
 }
 
+/// Stage: the working metric frame (the first register's CRS when projected, else the
+/// UTM zone of the photos) and the registers loaded into it.
+fn load_registers(
+    cfg: &ProcessConfig,
+    captures: &[Capture],
+) -> Result<(WorkFrame, Vec<Register>), PipelineError> {
+    let frame = match frame_for(&cfg.registers)? {
+        Some(f) => f,
+        None => {
+            let (lon, lat) = captures
+                .iter()
+                .find_map(|c| Some((c.longitude?, c.latitude?)))
+                .unwrap_or((0.0, 0.0));
+            WorkFrame::utm_for(lon, lat)?
+        }
+    };
+    let registers = cfg
+        .registers
+        .iter()
+        .map(|r| Register::load(r, &frame))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((frame, registers))
+}
+
+/// Stage settings of the report: the evidence rules beside the models
+/// (`evidence.toml`), and box merging for the classes of detection models.
+fn report_config(models_dir: &Path, models: &[Model]) -> Result<ReportConfig, PipelineError> {
+    let evidence_path = models_dir.join("evidence.toml");
+    Ok(ReportConfig {
+        evidence: if evidence_path.is_file() {
+            EvidenceRules::load(&evidence_path)?
+        } else {
+            EvidenceRules::default()
+        },
+        merge: besikta_report::MergeRules {
+            box_classes: models
+                .iter()
+                .filter(|m| matches!(m.manifest().task, besikta_infer::manifest::Task::Detection))
+                .flat_map(|m| m.manifest().classes.iter().map(|k| k.name.clone()))
+                .collect(),
+            ..besikta_report::MergeRules::default()
+        },
+        ..ReportConfig::default()
+    })
+}
+
+/// Stage: every product file of the report (findings, work orders, GeoPackage in the
+/// asked CRS, else the first register's, else WGS 84) and the photos' footprints.
+/// Returns the GeoPackage's CRS and the files written.
+fn write_products(
+    cfg: &ProcessConfig,
+    report: &Report,
+    registers: &[Register],
+    footprints: Vec<serde_json::Value>,
+) -> Result<(String, Vec<String>), PipelineError> {
+    let gpkg_crs = cfg
+        .crs
+        .clone()
+        .or_else(|| registers.first().map(|r| r.crs_wkt.clone()))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "EPSG:4326".into());
+    let mut outputs: Vec<String> = write_all(&cfg.out_dir, report, &gpkg_crs)?
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let fp_path = cfg.out_dir.join("footprints.geojson");
+    write_json(
+        &fp_path,
+        &json!({"type": "FeatureCollection", "features": footprints}),
+    )?;
+    outputs.push(fp_path.display().to_string());
+    Ok((gpkg_crs, outputs))
+}
+
 /// Runs the whole job with the default options (the flight is aligned). Bad photos are
 /// rejected with a reason and the rest go on.
 pub fn process(
@@ -386,22 +460,7 @@ pub fn process_with(
     timings.georef_s = t.elapsed().as_secs_f64();
 
     // Registers and the working frame.
-    let frame = match frame_for(&cfg.registers)? {
-        Some(f) => f,
-        None => {
-            let (lon, lat) = scan
-                .captures
-                .iter()
-                .find_map(|c| Some((c.longitude?, c.latitude?)))
-                .unwrap_or((0.0, 0.0));
-            WorkFrame::utm_for(lon, lat)?
-        }
-    };
-    let registers = cfg
-        .registers
-        .iter()
-        .map(|r| Register::load(r, &frame))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (frame, registers) = load_registers(cfg, &scan.captures)?;
 
     // Which ground each photo infers (coverage planning), per owners-per-cell count.
     let plan = coverage::Planner::new(
@@ -552,23 +611,7 @@ pub fn process_with(
 
     // Report.
     let t = Instant::now();
-    let evidence_path = cfg.models_dir.join("evidence.toml");
-    let report_cfg = ReportConfig {
-        evidence: if evidence_path.is_file() {
-            EvidenceRules::load(&evidence_path)?
-        } else {
-            EvidenceRules::default()
-        },
-        merge: besikta_report::MergeRules {
-            box_classes: models
-                .iter()
-                .filter(|m| matches!(m.manifest().task, besikta_infer::manifest::Task::Detection))
-                .flat_map(|m| m.manifest().classes.iter().map(|k| k.name.clone()))
-                .collect(),
-            ..besikta_report::MergeRules::default()
-        },
-        ..ReportConfig::default()
-    };
+    let report_cfg = report_config(&cfg.models_dir, &models)?;
     let report = build_report_with(observations, &coverage, &registers, &frame, &report_cfg)?;
     for (k, v) in &report.dropped {
         *dropped.entry(k.clone()).or_default() += v;
@@ -583,22 +626,7 @@ pub fn process_with(
 
     // Export.
     let t = Instant::now();
-    let gpkg_crs = cfg
-        .crs
-        .clone()
-        .or_else(|| registers.first().map(|r| r.crs_wkt.clone()))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "EPSG:4326".into());
-    let mut outputs: Vec<String> = write_all(&cfg.out_dir, &report, &gpkg_crs)?
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    let fp_path = cfg.out_dir.join("footprints.geojson");
-    write_json(
-        &fp_path,
-        &json!({"type": "FeatureCollection", "features": footprints}),
-    )?;
-    outputs.push(fp_path.display().to_string());
+    let (gpkg_crs, outputs) = write_products(cfg, &report, &registers, footprints)?;
     timings.export_s = t.elapsed().as_secs_f64();
     timings.total_s = t_all.elapsed().as_secs_f64();
 
