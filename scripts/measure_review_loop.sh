@@ -2,7 +2,7 @@
 # Measure the review -> fine-tune loop (issue 16) on simulated flights, through the product
 # path. NOT part of the product: the reviewer is scripted from the simulation's truth.
 #
-#   1. simulate flight A (seed 21, central Helsinki) and flight B (seed 22, ~700 m south-west),
+#   1. simulate flight A (seed 21, central Helsinki) and flight B (seed 22, ~490 m south-west),
 #      and flight C (seed 23, ~650 m west), all 25 photos at 20 m, 2000 px wide (15 mm/px: fine
 #      enough for the crack model);
 #   2. scripts/review_loop.py: besikta serve on a fresh data folder, upload + process A, review

@@ -89,7 +89,8 @@ class ReviewSampler:
     that kind, so a few long rejected outlines (hundreds of chips each) do not drown the
     confirmed findings."""
 
-    def __init__(self, chips, size: int, rng: np.random.Generator, photometric, shares):
+    def __init__(self, chips, size: int, rng: np.random.Generator, photometric, shares, scale=(1.0, 1.0)):
+        self.scale = scale
         self.by_kind = {}
         for c in chips:
             self.by_kind.setdefault(c[2], []).append(c)
@@ -102,6 +103,12 @@ class ReviewSampler:
         pool = self.by_kind[self.kinds[self.rng.choice(len(self.kinds), p=self.weights)]]
         img, mask, _ = pool[self.rng.integers(len(pool))]
         s = self.size
+        f = float(self.rng.uniform(*self.scale))
+        if f != 1.0:  # the engine runs photos at their own GSD inside the model's tolerance
+            n = max(s, int(round(mask.shape[0] * f)))
+            img = np.asarray(Image.fromarray(img).resize((n, n), Image.BILINEAR))
+            m = Image.fromarray(mask.astype(np.float32)).resize((n, n), Image.BILINEAR)
+            mask = np.asarray(m) > 0.25
         h, w = mask.shape
         jy, jx = (h - s) // 3, (w - s) // 3
         y = int(np.clip((h - s) // 2 + self.rng.integers(-jy, jy + 1), 0, h - s))
@@ -140,7 +147,7 @@ def card_section(tag: str, version: str, base_version: str, stats: dict, args, r
 Made by `models/train/finetune_crack.py --tag {tag}` on {datetime.date.today()} from
 crack-unet {base_version} (`{args.base.name}`), {minutes:.1f} min wall clock ({args.iters_done} of {args.iters} planned
 iterations of batch {args.batch}, {args.review_share:.0%} review chips per batch drawn {args.kind_shares} by
-kind positive/hard negative/background, lr {args.lr}, {args.threads} threads).
+kind positive/hard negative/background, chip scale {args.chip_scale}, lr {args.lr}, {args.threads} threads).
 
 - Reviews: export `{args.export}` of flight(s) {', '.join(stats['flights'])}; reviewed findings
   with chips of this model: {', '.join(f'{v} {k}' for k, v in sorted(rv.items()))}.
@@ -174,6 +181,9 @@ def main() -> None:
     ap.add_argument("--review-share", type=float, default=0.5, help="share of each batch taken from the review chips")
     ap.add_argument("--kind-shares", type=float, nargs=3, default=[0.4, 0.4, 0.2],
                     metavar=("POS", "NEG", "BG"), help="how review crops are drawn by chip kind")
+    ap.add_argument("--chip-scale", type=float, nargs=2, default=[1.0, 1.0], metavar=("MIN", "MAX"),
+                    help="resize review chips by a random factor in [MIN, MAX] (e.g. 0.6 1.0: chips are at the "
+                         "model's GSD, photos inside the tolerance are run at their own, up to 2x coarser)")
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop training after this many minutes (0: no limit)")
     ap.add_argument("--threads", type=int, default=2)
@@ -194,7 +204,7 @@ def main() -> None:
     rng = np.random.default_rng(SEED)
     base_sampler = CrackSampler(train, brighton_negatives(), a.crop, rng)
     shares = dict(positive=a.kind_shares[0], hard_negative=a.kind_shares[1], background=a.kind_shares[2])
-    review_sampler = ReviewSampler(chips, a.crop, rng, base_sampler.photometric, shares)
+    review_sampler = ReviewSampler(chips, a.crop, rng, base_sampler.photometric, shares, tuple(a.chip_scale))
     n_rev = int(round(a.batch * a.review_share))
     mix = [(base_sampler, a.batch - n_rev), (review_sampler, n_rev)]
 
