@@ -99,6 +99,7 @@ def main() -> None:
     ap.add_argument("--summary", type=Path)
     a = ap.parse_args()
     b = str(a.bin)
+    a.data.mkdir(parents=True, exist_ok=True)
 
     token = subprocess.run(
         [b, "token", "create", "--data", str(a.data), "--org", "LoopTest", "--role", "admin", "--crs", "EPSG:3067"],
