@@ -172,7 +172,10 @@ async fn processing_a_flight_stores_the_pipelines_findings() {
     }
     // Each observation names the model that produced it.
     let obs = &served["features"][0]["properties"]["observations"][0];
-    assert!(obs["model"].as_str().is_some_and(|m| !m.is_empty()), "{obs}");
+    assert!(
+        obs["model"].as_str().is_some_and(|m| !m.is_empty()),
+        "{obs}"
+    );
     assert!(obs["model_version"].as_str().is_some(), "{obs}");
 
     // Re-uploading a stored photo is a no-op and leaves the flight done.
