@@ -295,6 +295,8 @@ pub struct CropConfig {
     pub min_side: u32,
     /// The largest side of the returned JPEG.
     pub max_output_side: u32,
+    /// Photos with more pixels than this are not decoded (their header is checked first).
+    pub max_photo_pixels: u64,
 }
 
 impl Default for CropConfig {
@@ -303,6 +305,7 @@ impl Default for CropConfig {
             margin: 0.5,
             min_side: 256,
             max_output_side: 1024,
+            max_photo_pixels: 120_000_000,
         }
     }
 }
@@ -314,9 +317,8 @@ pub fn crop_finding(
     outline: &[[f64; 2]],
     cfg: &CropConfig,
 ) -> Result<Vec<u8>, String> {
-    let img = image::open(photo)
-        .map_err(|e| format!("cannot read the photo {}: {e}", photo.display()))?
-        .to_rgb8();
+    let img =
+        besikta_infer::decode_photo(photo, cfg.max_photo_pixels).map_err(|e| e.to_string())?;
     let (w, h) = img.dimensions();
     let [x0, y0, x1, y1] = bbox;
     let side = (x1 - x0).max(y1 - y0).max(1.0);
@@ -409,12 +411,14 @@ pub async fn photo(
     let outline = obs.pixel_polygon.clone();
     let bbox = obs.pixel_bbox;
     let path = state.data_dir().join(&photo.path);
-    let jpeg = tokio::task::spawn_blocking(move || {
-        crop_finding(&path, bbox, &outline, &CropConfig::default())
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("the crop crashed: {e}")))?
-    .map_err(|m| ApiError::internal(scrub_paths(&m, state.config())))?;
+    let cfg = CropConfig {
+        max_photo_pixels: state.config().limits.max_photo_pixels,
+        ..CropConfig::default()
+    };
+    let jpeg = tokio::task::spawn_blocking(move || crop_finding(&path, bbox, &outline, &cfg))
+        .await
+        .map_err(|e| ApiError::internal(format!("the crop crashed: {e}")))?
+        .map_err(|m| ApiError::internal(scrub_paths(&m, state.config())))?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/jpeg"),
@@ -467,5 +471,18 @@ mod tests {
         let jpeg = crop_finding(&photo(), [0.0, 0.0, 3000.0, 1500.0], &[], &cfg).unwrap();
         let img = image::load_from_memory(&jpeg).unwrap();
         assert_eq!(img.width().max(img.height()), cfg.max_output_side);
+    }
+
+    #[test]
+    fn a_photo_over_the_pixel_limit_is_refused_before_decoding() {
+        let bomb = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/broken/bomb-65535x65535.jpg");
+        let err =
+            crop_finding(&bomb, [0.0, 0.0, 10.0, 10.0], &[], &CropConfig::default()).unwrap_err();
+        assert!(
+            err.contains("bomb-65535x65535.jpg"),
+            "names the photo: {err}"
+        );
+        assert!(err.contains("pixel"), "says why: {err}");
     }
 }
