@@ -12,15 +12,19 @@
 
 mod carry;
 pub mod legacy;
+pub mod ops;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod settings;
 mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod time;
 
+pub use ops::{OrgJobCounts, WorkerBeat, WorkerSeen};
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
+pub use settings::OrgSettings;
 pub use sqlite::SqliteStore;
 
 use besikta_core::finding::Finding;
@@ -498,8 +502,26 @@ pub trait Store: Send + Sync {
 
     fn put_register(&self, org_id: i64, kind: &str, path: &str) -> Result<()>;
     fn registers(&self, org_id: i64) -> Result<Vec<RegisterRow>>;
+    /// The organisation's settings (the defaults when its admin never set any).
+    fn org_settings(&self, org_id: i64) -> Result<OrgSettings>;
+    /// Replaces the organisation's settings.
+    fn set_org_settings(&self, org_id: i64, settings: &OrgSettings) -> Result<()>;
     /// Output folders still referenced by a flight, relative to the data folder.
     fn output_dirs(&self) -> Result<Vec<String>>;
+
+    /// Records that a worker is alive now (the database's clock), with the job in hand;
+    /// heartbeats silent for a week are dropped.
+    fn beat_worker(&self, beat: &WorkerBeat) -> Result<()>;
+    /// Forgets a worker that stopped cleanly.
+    fn forget_worker(&self, id: &str) -> Result<()>;
+    /// Every worker that beat and did not stop cleanly, with the seconds since its last beat.
+    fn workers(&self) -> Result<Vec<WorkerSeen>>;
+    /// Puts a running job back in the queue at once, for a worker that stops before it
+    /// finishes (so another takes it without waiting for the lease to end); false when the
+    /// lease was no longer this attempt's.
+    fn release_job(&self, job: &Job) -> Result<bool>;
+    /// Jobs by state of every organisation that has jobs, for the operator's metrics.
+    fn job_counts_by_org(&self) -> Result<Vec<OrgJobCounts>>;
 }
 
 /// What [`Store::complete_job`] did.

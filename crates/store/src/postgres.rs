@@ -28,6 +28,9 @@ use postgres::{Client, GenericClient, NoTls, Row, Transaction};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
+mod ops;
+mod settings;
+
 /// The schema, one entry per version; [`migrate`] runs those the database has not seen.
 const MIGRATIONS: &[&str] = &[
     r#"
@@ -147,6 +150,10 @@ CREATE INDEX finding_reviews_waiting ON finding_reviews(flight_id, class) WHERE 
 "#,
     // 2: fair share counts each organisation's running jobs when a job is claimed.
     "CREATE INDEX jobs_org_state ON jobs(org_id, state);",
+    // 3: organisation settings.
+    settings::MIGRATION,
+    // 4: worker heartbeats.
+    ops::MIGRATION,
 ];
 
 /// The schema version this code writes.
@@ -1653,6 +1660,19 @@ impl Store for PgStore {
         })
     }
 
+    fn org_settings(&self, org_id: i64) -> Result<crate::OrgSettings> {
+        self.run("reading the organisation's settings", move |c| {
+            settings::read(c, org_id)
+        })
+    }
+
+    fn set_org_settings(&self, org_id: i64, settings: &crate::OrgSettings) -> Result<()> {
+        let settings = settings.clone();
+        self.run("storing the organisation's settings", move |c| {
+            settings::write(c, org_id, &settings)
+        })
+    }
+
     fn output_dirs(&self) -> Result<Vec<String>> {
         self.run("listing output folders", |c| {
             c.query(
@@ -1664,5 +1684,32 @@ impl Store for PgStore {
             .map(|r| get(r, 0))
             .collect()
         })
+    }
+
+    fn beat_worker(&self, beat: &crate::WorkerBeat) -> Result<()> {
+        let beat = beat.clone();
+        self.run("recording a worker's heartbeat", move |c| {
+            ops::beat(c, &beat)
+        })
+    }
+
+    fn forget_worker(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
+        self.run("forgetting a stopped worker", move |c| ops::forget(c, &id))
+    }
+
+    fn workers(&self) -> Result<Vec<crate::WorkerSeen>> {
+        self.run("reading worker heartbeats", ops::workers)
+    }
+
+    fn release_job(&self, job: &Job) -> Result<bool> {
+        let job = job.clone();
+        self.tx("returning a job to the queue", move |tx| {
+            ops::release(tx, &job)
+        })
+    }
+
+    fn job_counts_by_org(&self) -> Result<Vec<crate::OrgJobCounts>> {
+        self.run("counting jobs by organisation", ops::counts_by_org)
     }
 }

@@ -12,7 +12,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+mod ops;
 mod review;
+mod settings;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS orgs (
@@ -147,6 +149,8 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         migrate(&conn)?;
         conn.execute_batch(review::SCHEMA).map_err(open_err)?;
+        conn.execute_batch(ops::SCHEMA).map_err(open_err)?;
+        conn.execute_batch(settings::SCHEMA).map_err(open_err)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -1203,6 +1207,14 @@ impl Store for SqliteStore {
         rows
     }
 
+    fn org_settings(&self, org_id: i64) -> Result<crate::OrgSettings> {
+        settings::read(&self.conn(), org_id)
+    }
+
+    fn set_org_settings(&self, org_id: i64, settings: &crate::OrgSettings) -> Result<()> {
+        settings::write(&self.conn(), org_id, settings)
+    }
+
     fn output_dirs(&self) -> Result<Vec<String>> {
         let conn = self.conn();
         let mut stmt = conn
@@ -1214,6 +1226,26 @@ impl Store for SqliteStore {
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(sql("listing output folders"));
         rows
+    }
+
+    fn beat_worker(&self, beat: &crate::WorkerBeat) -> Result<()> {
+        ops::beat(&self.conn(), beat)
+    }
+
+    fn forget_worker(&self, id: &str) -> Result<()> {
+        ops::forget(&self.conn(), id)
+    }
+
+    fn workers(&self) -> Result<Vec<crate::WorkerSeen>> {
+        ops::workers(&self.conn())
+    }
+
+    fn release_job(&self, job: &Job) -> Result<bool> {
+        ops::release(&mut self.conn(), job)
+    }
+
+    fn job_counts_by_org(&self) -> Result<Vec<crate::OrgJobCounts>> {
+        ops::counts_by_org(&self.conn())
     }
 }
 

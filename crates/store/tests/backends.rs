@@ -798,7 +798,7 @@ fn postgres_schema_is_migrated_once_and_bad_urls_are_explained() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3, 4]);
     let e = PgStore::open("postgres://u:secret@127.0.0.1:1/none")
         .unwrap_err()
         .to_string();
@@ -840,4 +840,61 @@ fn claims_share_workers_between_organisations() {
         assert_eq!(s.claim_job(60).unwrap().unwrap().id, a_jobs[2], "{name}");
         assert!(s.claim_job(60).unwrap().is_none(), "{name}");
     }
+}
+
+#[test]
+fn organisation_settings_are_kept_per_organisation() {
+    use besikta_store::OrgSettings;
+    for (name, s, _dir) in stores() {
+        let a = s.ensure_org("a", None).unwrap();
+        let b = s.ensure_org("b", None).unwrap();
+        // Never set: the defaults (work orders hold reviewed findings only).
+        assert_eq!(
+            s.org_settings(a.id).unwrap(),
+            OrgSettings::default(),
+            "{name}"
+        );
+        assert!(!s.org_settings(a.id).unwrap().workorders_include_unreviewed);
+        let on = OrgSettings {
+            workorders_include_unreviewed: true,
+        };
+        s.set_org_settings(a.id, &on).unwrap();
+        assert_eq!(s.org_settings(a.id).unwrap(), on, "{name}");
+        // Another organisation is not touched.
+        assert_eq!(
+            s.org_settings(b.id).unwrap(),
+            OrgSettings::default(),
+            "{name}"
+        );
+        // Replaced, not merged or duplicated.
+        s.set_org_settings(a.id, &OrgSettings::default()).unwrap();
+        assert_eq!(
+            s.org_settings(a.id).unwrap(),
+            OrgSettings::default(),
+            "{name}"
+        );
+        s.set_org_settings(a.id, &on).unwrap();
+        assert_eq!(s.org_settings(a.id).unwrap(), on, "{name}");
+    }
+    // SQLite keeps them across a reopen (the table is made on each open, idempotently).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("besikta.db");
+    let org = {
+        let s = SqliteStore::open(&path).unwrap();
+        let org = s.ensure_org("a", None).unwrap();
+        s.set_org_settings(
+            org.id,
+            &OrgSettings {
+                workorders_include_unreviewed: true,
+            },
+        )
+        .unwrap();
+        org
+    };
+    let s = SqliteStore::open(&path).unwrap();
+    assert!(
+        s.org_settings(org.id)
+            .unwrap()
+            .workorders_include_unreviewed
+    );
 }
