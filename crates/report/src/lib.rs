@@ -28,6 +28,7 @@ pub mod merge;
 pub mod onasset;
 pub mod quantity;
 pub mod register;
+pub mod registermap;
 
 use serde::Serialize;
 
