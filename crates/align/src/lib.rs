@@ -43,6 +43,7 @@
 
 mod adjust;
 mod correlate;
+mod grounds;
 mod ortho;
 mod reference;
 
@@ -51,7 +52,8 @@ pub use reference::Reference;
 use adjust::Obs;
 use besikta_core::Capture;
 use besikta_georef::Ground;
-use ortho::{Frame, Ortho};
+use grounds::{Grounds, Placed};
+use ortho::Frame;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -93,6 +95,12 @@ pub struct AlignConfig {
     /// Try a per-photo scale (height above the ground) and keep it where it cuts the
     /// residuals by a fifth.
     pub estimate_scale: bool,
+    /// Most memory the photos' ground images may hold between the pairs that need them,
+    /// MiB (a Brighton photo's is about 20 MiB). Photos are matched in ground order and
+    /// each image is dropped after its last pair; one dropped too early is projected
+    /// again, which costs time, not accuracy. At least the two images of one pair are
+    /// always held.
+    pub memory_mb: usize,
 }
 
 impl Default for AlignConfig {
@@ -115,6 +123,7 @@ impl Default for AlignConfig {
             huber_k: 1.5,
             max_off_nadir_deg: 20.0,
             estimate_scale: true,
+            memory_mb: 192,
         }
     }
 }
@@ -205,6 +214,10 @@ pub struct AlignSummary {
     pub project_s: f64,
     pub correlate_s: f64,
     pub seconds: f64,
+    /// Ground images projected, counting photos projected again after being dropped to
+    /// stay within [`AlignConfig::memory_mb`], and the most memory they held at once, MiB.
+    pub projections: usize,
+    pub held_peak_mb: f64,
 }
 
 /// The result of aligning a flight: one pose per capture, in the captures' order.
@@ -296,33 +309,17 @@ fn flight_frame(captures: &[Capture], gsd: f64) -> Option<Frame> {
 }
 
 /// Shared fraction of the smaller of two photos' ground coverage.
-fn overlap_fraction(a: &Ortho, b: &Ortho) -> f64 {
-    let (ra, rb) = (&a.fine, &b.fine);
-    let (x0, x1) = (ra.x0.max(rb.x0), ra.x1().min(rb.x1()));
-    let (y0, y1) = (ra.y0.max(rb.y0), ra.y1().min(rb.y1()));
-    if x0 >= x1 || y0 >= y1 {
-        return 0.0;
-    }
-    let mut both = 0usize;
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let ka = (y - ra.y0) as usize * ra.w + (x - ra.x0) as usize;
-            let kb = (y - rb.y0) as usize * rb.w + (x - rb.x0) as usize;
-            if a.seen[ka] && b.seen[kb] {
-                both += 1;
-            }
-        }
-    }
-    let na = a.seen.iter().filter(|&&s| s).count();
-    let nb = b.seen.iter().filter(|&&s| s).count();
+fn overlap_fraction(a: &Placed, b: &Placed) -> f64 {
+    let both = a.coverage.shared(&b.coverage);
+    let (na, nb) = (a.coverage.cells(), b.coverage.cells());
     both as f64 / na.min(nb).max(1) as f64
 }
 
 /// Neighbouring pairs `(i, j, overlap)` with `i < j`, at most `max` per photo.
-fn neighbour_pairs(orthos: &[Option<Ortho>], cfg: &AlignConfig) -> Vec<(usize, usize, f64)> {
+fn neighbour_pairs(placed: &[Option<Placed>], cfg: &AlignConfig) -> Vec<(usize, usize, f64)> {
     use rstar::primitives::{GeomWithData, Rectangle};
     use rstar::{RTree, AABB};
-    let boxes: Vec<GeomWithData<Rectangle<[f64; 2]>, usize>> = orthos
+    let boxes: Vec<GeomWithData<Rectangle<[f64; 2]>, usize>> = placed
         .iter()
         .enumerate()
         .filter_map(|(i, o)| {
@@ -335,14 +332,14 @@ fn neighbour_pairs(orthos: &[Option<Ortho>], cfg: &AlignConfig) -> Vec<(usize, u
         .collect();
     let tree = RTree::bulk_load(boxes);
     let mut chosen = std::collections::BTreeMap::new();
-    for (i, o) in orthos.iter().enumerate() {
+    for (i, o) in placed.iter().enumerate() {
         let Some(o) = o else { continue };
         let e = o.envelope;
         let mut cands: Vec<(usize, f64)> = tree
             .locate_in_envelope_intersecting(&AABB::from_corners([e[0], e[1]], [e[2], e[3]]))
             .filter(|g| g.data != i)
             .filter_map(|g| {
-                let other = orthos[g.data].as_ref()?;
+                let other = placed[g.data].as_ref()?;
                 let f = overlap_fraction(o, other);
                 (f >= cfg.min_overlap).then_some((g.data, f))
             })
@@ -391,31 +388,6 @@ fn rms(v: impl Iterator<Item = [f64; 2]>) -> Option<f64> {
     (n > 0).then(|| (s / n as f64).sqrt())
 }
 
-/// Projects every usable capture onto the ground; `Err` holds the reason per photo.
-fn project_all(
-    captures: &[Capture],
-    ground: &Ground,
-    frame: &Frame,
-    cfg: &AlignConfig,
-) -> Vec<Result<Ortho, String>> {
-    captures
-        .iter()
-        .map(|c| {
-            let off_nadir = c
-                .pose()
-                .map(|p| (p.pitch_deg + 90.0).abs())
-                .unwrap_or(0.0);
-            if off_nadir > cfg.max_off_nadir_deg {
-                return Err(format!(
-                    "the camera looks {off_nadir:.0} degrees away from straight down (oblique photos are not aligned; at most {:.0})",
-                    cfg.max_off_nadir_deg
-                ));
-            }
-            ortho::project(c, ground, frame, cfg.vegetation_exg)
-        })
-        .collect()
-}
-
 /// Aligns a flight's photos to each other. Never fails as a whole: every photo that cannot
 /// be aligned keeps its metadata pose with the reason.
 pub fn align(captures: &[Capture], ground: &Ground, cfg: &AlignConfig) -> Alignment {
@@ -461,72 +433,27 @@ pub fn align_with_reference(
             t0,
         );
     };
-    let t_project = Instant::now();
-    let projected = project_all(captures, ground, &frame, cfg);
-    let project_s = t_project.elapsed().as_secs_f64();
+    // Every photo is projected once in ground order to learn what it sees; the images
+    // themselves are held only while pairs still need them (`Grounds`).
+    let mut grounds = Grounds::new(captures, ground, &frame, cfg);
+    let order = grounds::ground_order(captures, &frame);
+    let projected = grounds.place(&order);
+    let place_s = grounds.project_s;
     let t_correlate = Instant::now();
     let mut reasons: Vec<Option<String>> = projected
         .iter()
         .map(|r| r.as_ref().err().cloned())
         .collect();
-    let orthos: Vec<Option<Ortho>> = projected.into_iter().map(Result::ok).collect();
+    let placed: Vec<Option<Placed>> = projected.into_iter().map(Result::ok).collect();
 
-    let candidates = neighbour_pairs(&orthos, cfg);
-    let mut pairs = Vec::new();
-    let mut obs = Vec::new();
-    let mut pair_failures: Vec<Vec<String>> = vec![Vec::new(); n];
-    for &(i, j, overlap) in &candidates {
-        let (Some(a), Some(b)) = (&orthos[i], &orthos[j]) else {
-            continue;
-        };
-        let mut rep = PairReport {
-            a: captures[i].file.clone(),
-            b: captures[j].file.clone(),
-            overlap,
-            accepted: false,
-            peak: None,
-            margin: None,
-            shift_m: None,
-            ties: 0,
-            reason: None,
-        };
-        let mut matched = correlate::match_pair(a, b, cfg);
-        if matches!(&matched, Err(e) if e.starts_with("less than")) {
-            // Too little ground outside vegetation: try with it.
-            let pa = a.plain.as_deref().unwrap_or(a);
-            let pb = b.plain.as_deref().unwrap_or(b);
-            if a.plain.is_some() || b.plain.is_some() {
-                matched = correlate::match_pair(pa, pb, cfg)
-                    .map_err(|e| format!("too little ground outside vegetation, and with it: {e}"));
-                if matched.is_ok() {
-                    rep.reason =
-                        Some("matched with vegetation included (too little other ground)".into());
-                }
-            }
-        }
-        match matched {
-            Ok(m) => {
-                rep.peak = Some(m.peak);
-                rep.margin = Some(m.margin);
-                rep.shift_m = Some(m.shift_m);
-                rep.ties = m.ties.len();
-                rep.accepted = true;
-                obs.extend(m.ties.iter().map(|&tie| Obs { a: i, b: j, tie }));
-            }
-            Err(e) => {
-                pair_failures[i].push(e.clone());
-                pair_failures[j].push(e.clone());
-                rep.reason = Some(e);
-            }
-        }
-        pairs.push(rep);
-    }
+    let candidates = neighbour_pairs(&placed, cfg);
     // The reference, as one more photo that does not move (index n).
     let mut ref_index = None;
     let mut reference_note = None;
     let mut ref_camera = [0.0; 2];
+    let mut ref_ortho = None;
     if let Some(r) = reference {
-        let env = orthos.iter().flatten().map(|o| o.envelope).fold(
+        let env = placed.iter().flatten().map(|o| o.envelope).fold(
             [f64::MAX, f64::MAX, f64::MIN, f64::MIN],
             |a, e| {
                 [
@@ -550,44 +477,182 @@ pub fn align_with_reference(
             Ok(ro) => {
                 ref_index = Some(n);
                 ref_camera = ro.camera;
-                let mut matched = 0;
-                for (k, o) in orthos.iter().enumerate() {
-                    let Some(o) = o else { continue };
-                    let mut rep = PairReport {
-                        a: format!("reference {}", r.path().display()),
-                        b: captures[k].file.clone(),
-                        overlap: 1.0,
-                        accepted: false,
-                        peak: None,
-                        margin: None,
-                        shift_m: None,
-                        ties: 0,
-                        reason: None,
-                    };
-                    match correlate::match_pair(&ro, o, cfg) {
-                        Ok(m) => {
-                            matched += 1;
-                            rep.peak = Some(m.peak);
-                            rep.margin = Some(m.margin);
-                            rep.shift_m = Some(m.shift_m);
-                            rep.ties = m.ties.len();
-                            rep.accepted = true;
-                            obs.extend(m.ties.iter().map(|&tie| Obs { a: n, b: k, tie }));
-                        }
-                        Err(e) => rep.reason = Some(format!("against the reference: {e}")),
-                    }
-                    pairs.push(rep);
-                }
-                reference_note = Some(format!(
-                    "{matched} photos matched the reference {}",
-                    r.path().display()
-                ));
+                ref_ortho = Some(ro);
             }
             Err(e) => reference_note = Some(format!("reference not used: {e}")),
         }
     }
-    let correlate_s = t_correlate.elapsed().as_secs_f64();
-    for (i, o) in orthos.iter().enumerate() {
+
+    // Tasks in ground order, last placed first (their images are still held), each photo
+    // matched to the reference right after its last pair.
+    let mut rank = vec![0usize; n];
+    for (p, &k) in order.iter().enumerate() {
+        rank[k] = p;
+    }
+    let mut by_ground: Vec<usize> = (0..candidates.len()).collect();
+    by_ground.sort_by_key(|&c| {
+        let (a, b) = (rank[candidates[c].0], rank[candidates[c].1]);
+        std::cmp::Reverse((a.max(b), a.min(b)))
+    });
+    #[derive(Clone, Copy)]
+    enum Task {
+        Pair(usize),
+        Reference(usize),
+    }
+    let mut left = vec![0usize; n];
+    for &(i, j, _) in &candidates {
+        left[i] += 1;
+        left[j] += 1;
+    }
+    let with_ref = ref_ortho.is_some();
+    let mut tasks: Vec<Task> = Vec::new();
+    if with_ref {
+        let mut lonely: Vec<usize> = (0..n)
+            .filter(|&k| placed[k].is_some() && left[k] == 0)
+            .collect();
+        lonely.sort_by_key(|&k| std::cmp::Reverse(rank[k]));
+        tasks.extend(lonely.into_iter().map(Task::Reference));
+    }
+    for &c in &by_ground {
+        tasks.push(Task::Pair(c));
+        let (i, j, _) = candidates[c];
+        for k in [i, j] {
+            left[k] -= 1;
+            if left[k] == 0 && with_ref {
+                tasks.push(Task::Reference(k));
+            }
+        }
+    }
+    let photos_of: Vec<Vec<usize>> = tasks
+        .iter()
+        .map(|t| match *t {
+            Task::Pair(c) => vec![candidates[c].0, candidates[c].1],
+            Task::Reference(k) => vec![k],
+        })
+        .collect();
+    let reprojected_before = grounds.project_s;
+    let outcomes = grounds.run(&photos_of, |t, images| match tasks[t] {
+        Task::Pair(_) => {
+            let (a, b) = (images[0], images[1]);
+            let mut note = None;
+            let mut matched = correlate::match_pair(a, b, cfg);
+            if matches!(&matched, Err(e) if e.starts_with("less than")) {
+                // Too little ground outside vegetation: try with it.
+                let pa = a.plain.as_deref().unwrap_or(a);
+                let pb = b.plain.as_deref().unwrap_or(b);
+                if a.plain.is_some() || b.plain.is_some() {
+                    matched = correlate::match_pair(pa, pb, cfg).map_err(|e| {
+                        format!("too little ground outside vegetation, and with it: {e}")
+                    });
+                    if matched.is_ok() {
+                        note = Some(
+                            "matched with vegetation included (too little other ground)".into(),
+                        );
+                    }
+                }
+            }
+            (matched, note)
+        }
+        Task::Reference(_) => match &ref_ortho {
+            Some(ro) => (correlate::match_pair(ro, images[0], cfg), None),
+            None => (Err("no reference".into()), None),
+        },
+    });
+    let reprojection_s = grounds.project_s - reprojected_before;
+    let mut pair_outcome: Vec<Option<_>> = vec![None; candidates.len()];
+    let mut ref_outcome: Vec<Option<_>> = vec![None; n];
+    for (t, out) in tasks.iter().zip(outcomes) {
+        let out = out.map_err(|e| format!("cannot project it again: {e}"));
+        match *t {
+            Task::Pair(c) => pair_outcome[c] = Some(out),
+            Task::Reference(k) => ref_outcome[k] = Some(out),
+        }
+    }
+    let (projections, held_peak) = (grounds.projections, grounds.peak_bytes);
+    drop(grounds);
+
+    let mut pairs = Vec::new();
+    let mut obs = Vec::new();
+    let mut pair_failures: Vec<Vec<String>> = vec![Vec::new(); n];
+    for (c, &(i, j, overlap)) in candidates.iter().enumerate() {
+        let Some(out) = pair_outcome[c].take() else {
+            continue;
+        };
+        let mut rep = PairReport {
+            a: captures[i].file.clone(),
+            b: captures[j].file.clone(),
+            overlap,
+            accepted: false,
+            peak: None,
+            margin: None,
+            shift_m: None,
+            ties: 0,
+            reason: None,
+        };
+        let matched = match out {
+            Ok((matched, note)) => {
+                rep.reason = note;
+                matched
+            }
+            Err(e) => Err(e),
+        };
+        match matched {
+            Ok(m) => {
+                rep.peak = Some(m.peak);
+                rep.margin = Some(m.margin);
+                rep.shift_m = Some(m.shift_m);
+                rep.ties = m.ties.len();
+                rep.accepted = true;
+                obs.extend(m.ties.iter().map(|&tie| Obs { a: i, b: j, tie }));
+            }
+            Err(e) => {
+                pair_failures[i].push(e.clone());
+                pair_failures[j].push(e.clone());
+                rep.reason = Some(e);
+            }
+        }
+        pairs.push(rep);
+    }
+    if let (Some(r), Some(_)) = (reference, &ref_ortho) {
+        let mut matched = 0;
+        for k in 0..n {
+            let Some(out) = ref_outcome[k].take() else {
+                continue;
+            };
+            let mut rep = PairReport {
+                a: format!("reference {}", r.path().display()),
+                b: captures[k].file.clone(),
+                overlap: 1.0,
+                accepted: false,
+                peak: None,
+                margin: None,
+                shift_m: None,
+                ties: 0,
+                reason: None,
+            };
+            match out.and_then(|(m, _)| m) {
+                Ok(m) => {
+                    matched += 1;
+                    rep.peak = Some(m.peak);
+                    rep.margin = Some(m.margin);
+                    rep.shift_m = Some(m.shift_m);
+                    rep.ties = m.ties.len();
+                    rep.accepted = true;
+                    obs.extend(m.ties.iter().map(|&tie| Obs { a: n, b: k, tie }));
+                }
+                Err(e) => rep.reason = Some(format!("against the reference: {e}")),
+            }
+            pairs.push(rep);
+        }
+        reference_note = Some(format!(
+            "{matched} photos matched the reference {}",
+            r.path().display()
+        ));
+    }
+    drop(ref_ortho);
+    let project_s = place_s + reprojection_s;
+    let correlate_s = t_correlate.elapsed().as_secs_f64() - reprojection_s;
+    for (i, o) in placed.iter().enumerate() {
         if o.is_some() && !candidates.iter().any(|&(a, b, _)| a == i || b == i) {
             reasons[i] = Some(if n == 1 {
                 "a single photo: nothing to align it with".into()
@@ -602,7 +667,7 @@ pub fn align_with_reference(
 
     // Solve; photos whose correction does not improve their residuals leave and the rest
     // is solved again.
-    let mut cams: Vec<[f64; 2]> = orthos
+    let mut cams: Vec<[f64; 2]> = placed
         .iter()
         .map(|o| o.as_ref().map(|o| o.camera).unwrap_or([0.0; 2]))
         .collect();
@@ -766,6 +831,8 @@ pub fn align_with_reference(
         t0,
     );
     a.summary.reference = reference_note;
+    a.summary.projections = projections;
+    a.summary.held_peak_mb = held_peak as f64 / f64::from(1u32 << 20);
     a
 }
 
@@ -794,6 +861,8 @@ fn finish(
         project_s,
         correlate_s,
         seconds: t0.elapsed().as_secs_f64(),
+        projections: 0,
+        held_peak_mb: 0.0,
     };
     Alignment {
         photos,
@@ -815,15 +884,23 @@ pub fn recheck(
     let Some(frame) = flight_frame(captures, cfg.gsd_m) else {
         return vec![None; pairs.len()];
     };
-    let orthos: Vec<Option<Ortho>> = project_all(captures, ground, &frame, cfg)
-        .into_iter()
-        .map(Result::ok)
+    // Only the pairs' photos, each held while a later pair still needs it.
+    let valid: Vec<usize> = (0..pairs.len())
+        .filter(|&p| pairs[p].0 < captures.len() && pairs[p].1 < captures.len())
         .collect();
-    pairs
+    let tasks: Vec<Vec<usize>> = valid
         .iter()
-        .map(|&(i, j)| {
-            let (a, b) = (orthos.get(i)?.as_ref()?, orthos.get(j)?.as_ref()?);
-            correlate::match_pair(a, b, cfg).ok().map(|m| m.shift_m)
-        })
-        .collect()
+        .map(|&p| vec![pairs[p].0, pairs[p].1])
+        .collect();
+    let mut grounds = Grounds::new(captures, ground, &frame, cfg);
+    let shifts = grounds.run(&tasks, |_, images| {
+        correlate::match_pair(images[0], images[1], cfg)
+            .ok()
+            .map(|m| m.shift_m)
+    });
+    let mut out = vec![None; pairs.len()];
+    for (&p, shift) in valid.iter().zip(shifts) {
+        out[p] = shift.ok().flatten();
+    }
+    out
 }

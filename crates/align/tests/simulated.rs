@@ -386,3 +386,49 @@ fn a_reference_that_does_not_cover_the_flight_is_set_aside() {
     let e = besikta_align::Reference::open(&bad).unwrap_err();
     assert!(e.contains("cannot read the reference"), "{e}");
 }
+
+#[test]
+fn a_memory_budget_changes_how_often_photos_are_projected_not_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    flight(dir.path(), 1207, 8, 2.0, 1.0);
+    let caps = captures(dir.path());
+    let ground = Ground::TakeOffPlane;
+    let roomy = align(&caps, &ground, &AlignConfig::default());
+    // No room at all: only the two images of the pair being matched are held.
+    let tight_cfg = AlignConfig {
+        memory_mb: 0,
+        ..AlignConfig::default()
+    };
+    let tight = align(&caps, &ground, &tight_cfg);
+    report(&tight);
+    assert!(roomy.summary.pairs_accepted >= 5, "{:?}", roomy.summary);
+    // Every photo projected once when they all fit, some again when they do not.
+    assert_eq!(roomy.summary.projections, caps.len());
+    assert!(
+        tight.summary.projections > caps.len(),
+        "{:?}",
+        tight.summary
+    );
+    assert!(tight.summary.held_peak_mb < roomy.summary.held_peak_mb);
+    // The same poses, pairs and figures to the last bit.
+    let json = |a: &Alignment| {
+        (
+            serde_json::to_string(&a.photos).unwrap(),
+            serde_json::to_string(&a.pairs).unwrap(),
+            a.accepted_pairs.clone(),
+            a.summary.residual_rms_after_m,
+        )
+    };
+    assert_eq!(json(&roomy), json(&tight));
+    // The check re-correlates the same shifts within the tight budget too.
+    let refined = roomy.apply(&caps);
+    assert_eq!(
+        recheck(
+            &refined,
+            &ground,
+            &AlignConfig::default(),
+            &roomy.accepted_pairs
+        ),
+        recheck(&refined, &ground, &tight_cfg, &roomy.accepted_pairs)
+    );
+}
