@@ -4,13 +4,19 @@ evidence thresholds of `models/evidence.toml` move, measured on `besikta process
   besikta process S --assets R --models M_PERMISSIVE -o O     # once per flight, evidence keep-all
   python3 models/eval/sweep_operating_points.py --flights S21:O21 S22:O22 ... --out sweep.json
 
-`M_PERMISSIVE` is the models folder with an `evidence.toml` that drops nothing (one `*` rule,
-`min_support = 1`): every finding then carries its `views`, `support` and combined
-`confidence`, and whether a rule would keep it depends on those three numbers only, so the
-findings a rule set keeps are exactly a subset of the permissive run's findings. The rule
-is `crates/report/src/evidence.rs`'s: drop when support < min_support, or when
-views >= min_views_for_ratio (2) and support / views < min_ratio, or when the combined
-confidence < min_confidence.
+Every finding carries its `views`, `support` and combined `confidence`, and whether a rule
+keeps it depends on those three numbers only (`crates/report/src/evidence.rs`: drop when
+support < min_support, or when views >= min_views_for_ratio (2) and support / views <
+min_ratio, or when the combined confidence < min_confidence). But the rules also decide how
+many photos infer each spot (coverage planning, `crates/pipeline/src/coverage.rs::owners_for`:
+a model's cells get 1 owner, or min_support + 1, or floor(1 / min_ratio) + 1 when its classes
+have such rules). So the findings a rule set would keep are exactly a subset of a run's
+findings only when the rule is at least as strict as the run's (`--run-rules`, the
+evidence.toml of the models folder the flights were processed with) AND gives the model the
+same number of owners. The sweep marks each row `exact`; the markdown tables show exact rows
+only. A run with an `evidence.toml` that keeps everything (one `*` rule) is exact for
+confidence-only rules of one-owner models (pothole); a run with the shipped rules is exact for
+every stricter rule with the same owners (the curve from the shipped point up).
 
 Scoring is `besikta simulate --evaluate`'s (`crates/sim/src/evaluate.rs`), re-implemented
 here so a sweep does not start hundreds of processes: a finding is at its area centroid,
@@ -180,12 +186,33 @@ def fmt(found, n_truth, tp, n):
 
 
 CLASSES = ["crack", "pothole", "missing_tile", "moss", "debris"]
+MODEL_OF = {"crack": "crack", "pothole": "pothole", "missing_tile": "roof", "moss": "roof", "debris": "roof"}
+
+
+def owners(rule) -> int:
+    """`coverage::owners_for` for one class's rule (min_views_for_ratio 2)."""
+    sup, ratio, _ = rule
+    a = sup + 1 if sup > 1 else 1
+    b = max(math.floor(1 / ratio) + 1, 2) if ratio > 0 else 1
+    return max(a, b)
+
+
+def model_owners(rules, model) -> int:
+    return max(owners(rules.get(c, (1, 0.0, 0.0))) for c in CLASSES if MODEL_OF[c] == model)
+
+
+def exact(rules, run_rules, cls) -> bool:
+    """Whether the rule set's findings are exactly a subset of the run's (see the module docs)."""
+    s, r, k = rules.get(cls, (1, 0.0, 0.0))
+    s0, r0, k0 = run_rules.get(cls, (1, 0.0, 0.0))
+    return (s >= s0 and r >= r0 and k >= k0
+            and model_owners(rules, MODEL_OF[cls]) == model_owners(run_rules, MODEL_OF[cls]))
 SUPPORTS = [1, 2, 3]
 RATIOS = [0.0, 0.25, 0.34, 0.5, 0.6, 0.75]
 CONFS = [round(0.05 * i, 2) for i in range(20)]
 
 
-def sweep(flights, base_rules):
+def sweep(flights, base_rules, run_rules):
     res = {}
     for c in CLASSES:
         tc = TRUTH_OF(c)
@@ -195,7 +222,8 @@ def sweep(flights, base_rules):
                 for k in CONFS:
                     rules = dict(base_rules)
                     rules[c] = (s, r, k)
-                    rows.append(dict(min_support=s, min_ratio=r, min_confidence=k, **fmt(*score(flights, rules, tc))))
+                    rows.append(dict(min_support=s, min_ratio=r, min_confidence=k, exact=exact(rules, run_rules, c),
+                                     **fmt(*score(flights, rules, tc))))
         res[c] = rows
     return res
 
@@ -205,8 +233,12 @@ def main():
     ap.add_argument("--flights", nargs="+", required=True, help="SIM:OUT pairs (SIM/truth.geojson, OUT/findings.geojson)")
     ap.add_argument("--base", type=Path, default=Path(__file__).resolve().parents[1] / "evidence.toml",
                     help="rules the other classes are held at (default: the shipped models/evidence.toml)")
+    ap.add_argument("--run-rules", type=Path,
+                    help="the evidence.toml the flights were processed with (default: the --base file)")
     ap.add_argument("--rules", type=Path, nargs="*", default=[], help="evidence.toml files to score as they are")
     ap.add_argument("--out", type=Path, help="write the whole sweep as JSON")
+    ap.add_argument("--markdown", action="store_true",
+                    help="print per class the curve over min_confidence at the base rule's min_support/min_ratio")
     ap.add_argument("--check", help="besikta binary: compare this scorer with `simulate --evaluate`")
     a = ap.parse_args()
     flights = []
@@ -228,7 +260,25 @@ def main():
             mine = fmt(*score([load_flight(Path(s) / "truth.geojson", Path(o) / "findings.geojson")], {}))
             print(f"check {pair}: binary recall {got['recall']:.3f} precision {got['precision']:.3f} | "
                   f"here recall {mine['recall']:.3f} precision {mine['precision']:.3f}")
-    report["sweep"] = sweep(flights, base)
+    run_rules = rules_from_toml(a.run_rules or a.base, CLASSES)
+    report["run_rules"] = {c: list(v) for c, v in run_rules.items()}
+    report["sweep"] = sweep(flights, base, run_rules)
+    if a.markdown:
+        for c in CLASSES:
+            bs, br, bk = base.get(c, (1, 0.0, 0.0))
+            for s_, r_ in dict.fromkeys([(1, 0.0), (bs, br)]):
+                rows = [row for row in report["sweep"][c] if row["exact"] and row["min_support"] == s_
+                        and row["min_ratio"] == r_ and (row["min_confidence"] * 20) % 2 == 0]
+                if not rows:
+                    continue
+                print(f"\n{c} (truth class {TRUTH_OF(c)}; other classes at the base rule), min_support {s_}, "
+                      f"min_ratio {r_}, over min_confidence:\n")
+                print("| min_confidence | recall | precision | F1 | findings | duplicates |\n|---|---|---|---|---|---|")
+                for row in rows:
+                    mark = " (base)" if (s_, r_) == (bs, br) and abs(row["min_confidence"] - bk) < 1e-9 else ""
+                    print(f"| {row['min_confidence']:.1f}{mark} | {row['recall']:.3f} ({row['found']}/{row['defects']}) "
+                          f"| {row['precision']:.3f} ({row['true']}/{row['findings']}) | {row['f1']:.3f} "
+                          f"| {row['findings']} | {row['duplicates']} |")
     if a.out:
         a.out.write_text(json.dumps(report, indent=0) + "\n")
 

@@ -20,7 +20,7 @@ defect (e.g. `besikta simulate --defects 0` flights, or real photos you know are
    photometric jitter as the base sampler for cracks).
 3. Export: one self-contained ONNX file `<out>/<name>-<tag>.onnx` and its manifest
    `<out>/<name>-<tag>.toml` (version `<base>+<tag>`, thresholds as the base manifest), and
-   `<out>/negatives-<tag>.json` (chips mined per folder, iterations, time).
+   `<out>/negatives-<name>-<tag>.json` (chips mined per folder, iterations, time).
 
 The card figures of the result come from `models/eval/eval_cards.py`; product-path figures
 from `besikta process` + `besikta simulate --evaluate` on flights NOT used for mining.
@@ -246,7 +246,7 @@ def main() -> None:
     result = dict(version=version, base_version=base_version, iters_done=it, train_minutes=round(train_min, 2),
                   total_minutes=round((time.time() - t_start) / 60, 2), mined=stats,
                   args={k: str(v) for k, v in vars(a).items()})
-    (a.out / f"negatives-{a.tag}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (a.out / f"negatives-{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
     log(f"done: {onnx_path} ({train_min:.1f} min training)")
 
 
