@@ -24,13 +24,57 @@
     fc.features.forEach(f => f.geometry && walk(f.geometry.coordinates));
   };
 
-  // Registers (GeoJSON ones are drawn) and footprints of processed flights.
+  // Registers, whatever format was uploaded: the assets in view, asked for by bounding box
+  // once zoomed in far enough to tell them apart; hovering one names it.
   const { registers } = await json('/api/v1/registers');
-  for (const r of registers.filter(r => r.data_url)) {
-    const data = await json(r.data_url);
-    map.addSource('reg-' + r.kind, { type: 'geojson', data });
-    map.addLayer({ id: 'reg-line-' + r.kind, type: 'line', source: 'reg-' + r.kind, paint: { 'line-color': '#457b9d', 'line-width': 2 } });
+  map.addSource('registers', { type: 'geojson', data: empty });
+  map.addLayer({ id: 'reg-fill', type: 'fill', source: 'registers', filter: ['==', ['get', 'asset_kind'], 'roof'],
+    paint: { 'fill-color': '#457b9d', 'fill-opacity': 0.15 } });
+  map.addLayer({ id: 'reg-line', type: 'line', source: 'registers',
+    paint: { 'line-color': '#457b9d', 'line-width': ['match', ['get', 'asset_kind'], 'road', 3, 1.5] } });
+  const REGISTER_ZOOM = 14;
+  let registerCall = 0;
+  async function loadRegisters() {
+    const call = ++registerCall;
+    const status = $('registers');
+    if (!registers.length) return;
+    if (map.getZoom() < REGISTER_ZOOM) {
+      map.getSource('registers').setData(empty);
+      status.textContent = 'Registers: zoom in to see the assets.';
+      document.body.dataset.registers = 'zoom';
+      return;
+    }
+    const b = map.getBounds();
+    const clamp = (v, m) => Math.max(-m, Math.min(m, v)).toFixed(6);
+    const bbox = [clamp(b.getWest(), 180), clamp(b.getSouth(), 90), clamp(b.getEast(), 180), clamp(b.getNorth(), 90)].join(',');
+    const features = [];
+    let capped = false;
+    try {
+      for (const r of registers) {
+        const fc = await json(r.features_url + '?bbox=' + bbox);
+        features.push(...fc.features);
+        capped = capped || fc.capped;
+      }
+    } catch (e) { status.textContent = 'Registers: ' + e.message; return; }
+    if (call !== registerCall) return; // the view moved on meanwhile
+    map.getSource('registers').setData({ type: 'FeatureCollection', features });
+    status.textContent = 'Registers: ' + features.length + ' assets in view' + (capped ? ' (not all: zoom in to see every one)' : '') + '.';
+    document.body.dataset.registers = String(features.length);
   }
+  let registerTimer = null;
+  map.on('moveend', () => { clearTimeout(registerTimer); registerTimer = setTimeout(loadRegisters, 200); });
+  const hover = new maplibregl.Popup({ closeButton: false, closeOnClick: false, className: 'asset-hover' });
+  map.on('mousemove', e => {
+    const f = map.getLayer('reg-line') && map.queryRenderedFeatures(e.point, { layers: ['reg-line', 'reg-fill'] })[0];
+    if (!f) { hover.remove(); return; }
+    const p = f.properties;
+    hover.setLngLat(e.lngLat).setDOMContent(el('div', { id: 'asset-hover' },
+      el('strong', {}, p.asset_name || 'unnamed ' + p.asset_kind), el('br'),
+      p.asset_id + (p.class ? ' · ' + p.class : ''))).addTo(map);
+  });
+  map.on('mouseout', () => hover.remove());
+
+  // Footprints of processed flights.
   const { flights } = await json('/api/v1/flights');
   const footprints = { type: 'FeatureCollection', features: [] };
   for (const f of flights.filter(f => f.state === 'done')) {
@@ -87,6 +131,7 @@
   if (params.get('flight')) $('to-review').href = '/review?flight=' + encodeURIComponent(params.get('flight'));
   $('since').onchange = () => refresh(false);
   await refresh(true);
+  await loadRegisters();
 
   function fmt(v, unit) { return v === null || v === undefined ? '–' : Number(v).toFixed(2) + ' ' + unit; }
   async function show(id) {

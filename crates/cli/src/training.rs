@@ -3,11 +3,10 @@
 //! tool come back as `corrected` reviews.
 
 use anyhow::{bail, Context as _};
-use besikta_core::finding::Observation;
 use besikta_core::{Review, ReviewState};
 use besikta_store::{FindingFilter, FindingRow, Org, Store};
 use besikta_training::local;
-use besikta_training::{ChipFormat, ExportInput, ExportOptions, FindingView, Photo};
+use besikta_training::{ChipFormat, ExportOptions};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -111,57 +110,6 @@ fn organisation(store: &dyn Store, name: &str) -> anyhow::Result<Org> {
     }
 }
 
-/// The outline of a finding in one of its photos: the corrected ground outline projected
-/// through the observation's own pixel/ground pair when a reviewer changed it, else the
-/// model's outline. `Err` says why the view cannot be used.
-fn view_outline(o: &Observation, review: &Review) -> Result<Vec<[f64; 2]>, String> {
-    let Some(ground) = review.corrected_polygon.as_ref().filter(|p| p.len() >= 3) else {
-        return Ok(o.pixel_polygon.clone());
-    };
-    let fit = local::ground_to_pixel(&o.pixel_polygon, &o.ground_polygon).ok_or(
-        "the corrected outline cannot be placed in this photo (its observation's outlines do not pair up)",
-    )?;
-    if fit.rms > 2.0 {
-        return Err(format!(
-            "the corrected outline cannot be placed in this photo reliably (fit residual {:.1} px)",
-            fit.rms
-        ));
-    }
-    Ok(ground.iter().map(|g| fit.apply(*g)).collect())
-}
-
-fn views_of(row: &FindingRow, flight: &str, skipped: &mut Vec<String>) -> Vec<FindingView> {
-    let f = &row.finding;
-    let class = row
-        .review
-        .corrected_class
-        .clone()
-        .filter(|_| row.review.state == ReviewState::Corrected)
-        .unwrap_or_else(|| f.class.clone());
-    f.observations
-        .iter()
-        .filter_map(|o| match view_outline(o, &row.review) {
-            Ok(outline_px) => Some(FindingView {
-                flight: flight.to_string(),
-                finding_id: f.id.clone(),
-                photo: o.photo.clone(),
-                outline_px,
-                detected_class: f.class.clone(),
-                class: class.clone(),
-                review: row.review.state,
-                gsd_cm: o.gsd_cm,
-            }),
-            Err(why) => {
-                skipped.push(format!(
-                    "flight {flight} finding {} in {}: {why}",
-                    f.id, o.photo
-                ));
-                None
-            }
-        })
-        .collect()
-}
-
 /// Runs `besikta export-training`.
 pub fn run_export(args: ExportArgs) -> anyhow::Result<u8> {
     let store = besikta_server::open_store(&args.data, args.database.as_deref())
@@ -184,53 +132,12 @@ pub fn run_export(args: ExportArgs) -> anyhow::Result<u8> {
             models_dir.display()
         );
     }
-    let mut input = ExportInput::default();
-    let mut skipped = Vec::new();
-    let mut flights_seen = 0;
-    for org in &orgs {
-        for flight in store.flights(org.id)? {
-            if args.flight.is_some_and(|f| f != flight.id) {
-                continue;
-            }
-            flights_seen += 1;
-            let label = flight.id.to_string();
-            let rows = store.findings(
-                org.id,
-                &FindingFilter {
-                    flight_id: Some(flight.id),
-                    ..Default::default()
-                },
-            )?;
-            let mut gsd_by_photo: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-            for row in &rows {
-                for o in &row.finding.observations {
-                    gsd_by_photo
-                        .entry(o.photo.clone())
-                        .or_default()
-                        .push(o.gsd_cm);
-                }
-                input.views.extend(views_of(row, &label, &mut skipped));
-            }
-            // A photo's GSD: the mean of its observations'; photos without any take the
-            // flight's median (one flying height per flight).
-            let mut all: Vec<f64> = gsd_by_photo.values().flatten().copied().collect();
-            all.sort_by(f64::total_cmp);
-            let median = all.get(all.len() / 2).copied();
-            for p in store.photos(flight.id)? {
-                let gsd = gsd_by_photo
-                    .get(&p.name)
-                    .map(|v| v.iter().sum::<f64>() / v.len() as f64)
-                    .or(median);
-                let Some(gsd_cm) = gsd else { continue };
-                input.photos.push(Photo {
-                    flight: label.clone(),
-                    name: p.name.clone(),
-                    path: args.data.join(&p.path),
-                    gsd_cm,
-                });
-            }
-        }
-    }
+    // The same gathering as the service's training export (POST /api/v1/training-export).
+    let besikta_server::training::Gathered {
+        input,
+        skipped,
+        flights: flights_seen,
+    } = besikta_server::training::gather(store.as_ref(), &args.data, &orgs, args.flight)?;
     if let Some(f) = args.flight {
         if flights_seen == 0 {
             bail!(

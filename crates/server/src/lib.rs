@@ -15,9 +15,12 @@ mod flights;
 mod jobs;
 mod metrics;
 mod openapi;
+mod orgsettings;
+mod registermap;
 mod registers;
 mod review;
 mod security;
+pub mod training;
 mod uploads;
 mod web;
 mod workorders;
@@ -283,6 +286,12 @@ pub fn app(state: AppState) -> Router {
             put(registers::put).layer(DefaultBodyLimit::max(limits.max_register_bytes)),
         )
         .route("/registers/{kind}/data", get(registers::data))
+        .route("/registers/{kind}/features", get(registermap::features))
+        .route(
+            "/org/settings",
+            get(orgsettings::get).put(orgsettings::put),
+        )
+        .route("/training-export", post(training::export))
         .route("/tokens", post(registers::create_token));
     Router::new()
         .nest("/api/v1", api)

@@ -128,6 +128,9 @@ pub fn document() -> Value {
     // Outside the literal above, which is at the macro's recursion limit.
     doc["paths"]["/api/v1/findings/{id}/review"] =
         json!({"parameters": [id_param("id")], "put": crate::review::openapi_put()});
+    doc["paths"]["/api/v1/org/settings"] = crate::orgsettings::openapi_path();
+    doc["paths"]["/api/v1/training-export"] = crate::training::openapi_path();
+    doc["paths"]["/api/v1/registers/{kind}/features"] = crate::registermap::openapi_path();
     doc["paths"]["/api/v1/classes"] = json!({"get": op(
         "The classes of the service's models (what a corrected class may be): {\"classes\": [{name, asset_kind}]}",
         "viewer, planner, admin",
@@ -135,7 +138,7 @@ pub fn document() -> Value {
     )});
     let include = query(
         "include",
-        "unreviewed: also unreviewed findings, marked unreviewed in the review column (rejected findings are never work)",
+        "unreviewed: also unreviewed findings, marked unreviewed in the review column; reviewed: confirmed and corrected only. Without it, the organisation's setting workorders_include_unreviewed decides (default: reviewed only). Rejected findings are never work",
     );
     let export = |summary: &str, responses: Value| {
         json!({"get": {"summary": summary, "description": "Roles: planner, admin. Work orders contain the confirmed and corrected findings (a correction's class and severity applied); rejected ones never.", "security": [{"bearer": []}],

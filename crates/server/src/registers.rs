@@ -25,6 +25,9 @@ fn format_of(bytes: &[u8]) -> Option<&'static str> {
         Some("fgb")
     } else if bytes.len() > 8 && bytes[4..].windows(9).take(16).any(|w| w == b"OSMHeader") {
         Some("osm.pbf")
+    } else if bytes.starts_with(b"PK\x03\x04") {
+        // A zipped shapefile (.shp, .shx, .dbf, .prj), which GDAL reads as `.shp.zip`.
+        Some("shp.zip")
     } else if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
         Some("geojson")
     } else {
@@ -40,9 +43,11 @@ pub async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<V
         .map(|r| {
             json!({
                 "kind": r.kind,
-                "format": r.path.rsplit_once(&format!("{}.", r.kind)).map(|x| x.1),
+                // The file is `<kind>.<format>` (an OSM register: `osm.osm.pbf`).
+                "format": r.path.rsplit('/').next().and_then(|f| f.strip_prefix(&format!("{}.", r.kind))),
                 "uploaded_at": r.uploaded_at,
                 "data_url": r.path.ends_with(".geojson").then(|| format!("/api/v1/registers/{}/data", r.kind)),
+                "features_url": format!("/api/v1/registers/{}/features", r.kind),
             })
         })
         .collect();
@@ -65,7 +70,7 @@ pub async fn put(
     let format = format_of(&body).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "the register must be one GeoPackage, GeoJSON, FlatGeobuf or OSM PBF file",
+            "the register must be one GeoPackage, GeoJSON, FlatGeobuf or OSM PBF file, or a zipped shapefile",
         )
     })?;
     let dir = format!("orgs/{}/registers", auth.org_id());
@@ -107,7 +112,7 @@ pub async fn put(
         .await
         .map_err(insufficient)?;
     // One file per kind: drop an older file of another format.
-    for other in ["gpkg", "fgb", "osm.pbf", "geojson"] {
+    for other in ["gpkg", "fgb", "osm.pbf", "geojson", "shp.zip"] {
         if other != format {
             let _ = tokio::fs::remove_file(abs_dir.join(format!("{kind}.{other}"))).await;
         }
@@ -143,6 +148,7 @@ fn format_name(format: &str) -> &'static str {
         "gpkg" => "a GeoPackage",
         "fgb" => "a FlatGeobuf file",
         "osm.pbf" => "an OpenStreetMap PBF file",
+        "shp.zip" => "a zipped shapefile",
         _ => "a GeoJSON file",
     }
 }

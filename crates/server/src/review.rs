@@ -313,16 +313,21 @@ pub struct WorkSelection {
 }
 
 impl WorkSelection {
-    /// From `include=unreviewed` of an export request.
-    pub fn from_query(query: &HashMap<String, String>) -> ApiResult<WorkSelection> {
-        let mut selection = WorkSelection::default();
+    /// From `include=unreviewed` (or `include=reviewed`: confirmed and corrected only) of
+    /// an export request; without it, `include_unreviewed` (the organisation's setting).
+    pub fn from_query(
+        query: &HashMap<String, String>,
+        include_unreviewed: bool,
+    ) -> ApiResult<WorkSelection> {
+        let mut selection = WorkSelection { include_unreviewed };
         if let Some(list) = query.get("include") {
             for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 match item {
                     "unreviewed" => selection.include_unreviewed = true,
+                    "reviewed" => selection.include_unreviewed = false,
                     other => {
                         return Err(unprocessable(format!(
-                            "include: unknown {other:?}; expected: unreviewed"
+                            "include: unknown {other:?}; expected: unreviewed or reviewed"
                         )))
                     }
                 }

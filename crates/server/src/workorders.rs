@@ -53,7 +53,12 @@ fn work_findings(
     flight: &Flight,
     query: &HashMap<String, String>,
 ) -> ApiResult<Vec<(Finding, Review)>> {
-    let selection = WorkSelection::from_query(query)?;
+    // The request's include= wins over the organisation's setting.
+    let default = state
+        .store()
+        .org_settings(auth.org_id())?
+        .workorders_include_unreviewed;
+    let selection = WorkSelection::from_query(query, default)?;
     let filter = FindingFilter {
         flight_id: Some(flight.id),
         reviews: selection.states(),
