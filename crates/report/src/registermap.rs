@@ -118,13 +118,12 @@ impl RegisterMap {
     /// Reads the register as a job does ([`frame_for`], [`Register::load`]) and moves every
     /// asset to WGS 84.
     pub fn load(src: &RegisterSource) -> Result<RegisterMap, ReportError> {
-        let frame = frame_for(std::slice::from_ref(src))?.ok_or_else(|| {
-            ReportError::RegisterContent {
+        let frame =
+            frame_for(std::slice::from_ref(src))?.ok_or_else(|| ReportError::RegisterContent {
                 path: src.path.display().to_string(),
                 layer: "(first)".into(),
                 message: "the file has no layers".into(),
-            }
-        })?;
+            })?;
         let register = Register::load(src, &frame)?;
         let to_geo = |l: &LineString<f64>| -> Result<LineString<f64>, ReportError> {
             l.0.iter()
@@ -139,16 +138,15 @@ impl RegisterMap {
                     m.0.iter().map(to_geo).collect::<Result<_, _>>()?,
                 )),
                 AssetGeometry::Area(m) => {
-                    let polys = m
-                        .0
-                        .iter()
-                        .map(|p| {
-                            Ok(Polygon::new(
-                                to_geo(p.exterior())?,
-                                p.interiors().iter().map(to_geo).collect::<Result<_, _>>()?,
-                            ))
-                        })
-                        .collect::<Result<Vec<_>, ReportError>>()?;
+                    let polys =
+                        m.0.iter()
+                            .map(|p| {
+                                Ok(Polygon::new(
+                                    to_geo(p.exterior())?,
+                                    p.interiors().iter().map(to_geo).collect::<Result<_, _>>()?,
+                                ))
+                            })
+                            .collect::<Result<Vec<_>, ReportError>>()?;
                     Geometry::MultiPolygon(geo::MultiPolygon::new(polys))
                 }
             };
