@@ -34,6 +34,12 @@ pub struct Args {
     /// Largest photo accepted, megapixels.
     #[arg(long, default_value_t = 120)]
     pub max_photo_megapixels: u64,
+    /// Where photos and job products live: s3://bucket/prefix (endpoint, region and
+    /// credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY; AWS_ALLOW_HTTP=true for a plain-HTTP endpoint) or a folder;
+    /// default: the data folder.
+    #[arg(long)]
+    pub storage: Option<String>,
     /// Background map tiles for the web map, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png
     #[arg(long)]
     pub tile_url: Option<String>,
@@ -49,6 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     config.limits.max_photo_pixels = args.max_photo_megapixels * 1_000_000;
     config.tile_url = args.tile_url;
     config.database = args.database;
+    config.storage = args.storage;
     besikta_server::serve_blocking(config, args.addr)
         .with_context(|| format!("the service on {} stopped", args.addr))?;
     Ok(0)

@@ -29,6 +29,12 @@ pub struct Args {
     /// (renewed every third of it while the job runs).
     #[arg(long, default_value_t = 60)]
     pub lease_secs: i64,
+    /// Where photos and job products live: s3://bucket/prefix (endpoint, region and
+    /// credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY; AWS_ALLOW_HTTP=true for a plain-HTTP endpoint) or a folder;
+    /// default: the data folder.
+    #[arg(long)]
+    pub storage: Option<String>,
 }
 
 /// Runs the subcommand until Ctrl-C or SIGTERM; the returned byte is the exit code.
@@ -39,6 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     config.workers = args.jobs.max(1);
     config.threads_per_job = args.threads.max(1);
     config.lease_secs = args.lease_secs.max(1);
+    config.storage = args.storage;
     besikta_server::work_blocking(config)
         .with_context(|| format!("the worker on {} stopped", args.data.display()))?;
     Ok(0)

@@ -56,6 +56,8 @@ pub type ApiResult<T> = Result<T, ApiError>;
 pub enum ServerError {
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Storage(#[from] besikta_storage::StorageError),
     #[error("cannot use the data folder {path}: {source}")]
     DataDir {
         path: String,

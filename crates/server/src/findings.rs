@@ -11,7 +11,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use besikta_store::time::{format_rfc3339, parse_timestamp};
-use besikta_store::{FindingFilter, FindingRow, Flight};
+use besikta_store::{FindingFilter, FindingRow};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -223,17 +223,6 @@ pub async fn flight_findings(
     ))
 }
 
-/// A file of the data folder as an error message may show it: relative to the folder.
-fn shown(state: &AppState, path: &std::path::Path) -> String {
-    scrub_paths(&path.display().to_string(), state.config())
-}
-
-fn output_file(state: &AppState, flight: &Flight, name: &str) -> Option<std::path::PathBuf> {
-    let dir = flight.output_dir.as_ref()?;
-    let path = state.data_dir().join(dir).join(name);
-    path.is_file().then_some(path)
-}
-
 pub async fn flight_footprints(
     State(state): State<AppState>,
     auth: Auth,
@@ -241,11 +230,15 @@ pub async fn flight_footprints(
 ) -> ApiResult<Response> {
     auth.require(Right::Read)?;
     let flight = find_flight(&state, &auth, id)?;
-    let path = output_file(&state, &flight, "footprints.geojson")
-        .ok_or_else(|| ApiError::not_found("footprints (the flight is not processed yet)"))?;
-    let text = tokio::fs::read_to_string(&path)
+    let not_yet = || ApiError::not_found("footprints (the flight is not processed yet)");
+    let dir = flight.output_dir.as_deref().ok_or_else(not_yet)?;
+    // From the storage: the data folder or the object store.
+    let bytes = crate::objects::product(&state, dir, "footprints.geojson")
         .await
-        .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", shown(&state, &path))))?;
+        .map_err(|e| ApiError::internal(scrub_paths(&e, state.config())))?
+        .ok_or_else(not_yet)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ApiError::internal(format!("{dir}/footprints.geojson is not UTF-8")))?;
     Ok(([(header::CONTENT_TYPE, GEOJSON)], text).into_response())
 }
 
@@ -410,12 +403,15 @@ pub async fn photo(
         .ok_or_else(|| ApiError::not_found("photo of this finding"))?;
     let outline = obs.pixel_polygon.clone();
     let bbox = obs.pixel_bbox;
-    let path = state.data_dir().join(&photo.path);
+    // In place, or fetched from the object store for the crop (removed after it).
+    let local = crate::objects::local_photo(&state, &photo.path)
+        .await
+        .map_err(|e| ApiError::internal(scrub_paths(&e, state.config())))?;
     let cfg = CropConfig {
         max_photo_pixels: state.config().limits.max_photo_pixels,
         ..CropConfig::default()
     };
-    let jpeg = tokio::task::spawn_blocking(move || crop_finding(&path, bbox, &outline, &cfg))
+    let jpeg = tokio::task::spawn_blocking(move || crop_finding(&local.path, bbox, &outline, &cfg))
         .await
         .map_err(|e| ApiError::internal(format!("the crop crashed: {e}")))?
         .map_err(|m| ApiError::internal(scrub_paths(&m, state.config())))?;

@@ -139,6 +139,11 @@ pub async fn delete(
     })
     .await
     .map_err(|e| ApiError::internal(format!("deleting the flight's files crashed: {e}")))?;
+    // Its photos and products in the object store, when there is one.
+    let removed = match (removed, crate::objects::remove_flight(&state, id).await) {
+        (Ok(()), Err(e)) => Err(e),
+        (r, _) => r,
+    };
     let detail = format!(
         "flight {id} '{}': {} photos, {findings} findings",
         flight.name, flight.photos

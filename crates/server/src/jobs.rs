@@ -172,11 +172,11 @@ pub fn run_job(state: &AppState, job: &Job) {
             _,
         )) => {
             if let Some(old) = previous_output_dir {
-                let _ = std::fs::remove_dir_all(state.data_dir().join(old));
+                crate::objects::remove_products(state, &old);
             }
         }
         Ok((CompleteOutcome::LeaseLost, dir)) => {
-            let _ = std::fs::remove_dir_all(state.data_dir().join(dir));
+            crate::objects::remove_products(state, &dir);
         }
         Err(e) => eprintln!("besikta: cannot store the results of job {}: {e}", job.id),
     }
@@ -204,17 +204,25 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
     if photos.is_empty() {
         return Err("the flight has no photos".into());
     }
+    let rel_out = format!("flights/{}/out-{}-{}", job.flight_id, job.id, job.attempt);
+    // The photos in place, or fetched from the object store into this worker's scratch.
+    let renew_lease = || {
+        let _ = store.renew_job(job, config.lease_secs.max(1), &Value::Null);
+    };
+    let files =
+        crate::objects::job_files(state, job.id, job.attempt, &photos, &rel_out, &renew_lease)?;
     let registers = store
         .registers(job.org_id)
         .map_err(|e| e.to_string())?
         .into_iter()
-        .map(|r| RegisterSource {
-            kind: asset_kind(&r.kind),
-            ..RegisterSource::new(data.join(&r.path))
+        .map(|r| {
+            Ok(RegisterSource {
+                kind: asset_kind(&r.kind),
+                ..RegisterSource::new(files.register(state, &r.path)?)
+            })
         })
-        .collect();
-    let rel_out = format!("flights/{}/out-{}-{}", job.flight_id, job.id, job.attempt);
-    let out_dir = data.join(&rel_out);
+        .collect::<Result<Vec<_>, String>>()?;
+    let out_dir = files.out_dir.clone();
     // A folder from an earlier crash of this very attempt number is stale, and so are those
     // of earlier attempts (their workers died or lost the lease; they store nothing).
     for attempt in 1..=job.attempt {
@@ -224,7 +232,7 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
         )));
     }
     let cfg = ProcessConfig {
-        inputs: photos.iter().map(|p| data.join(&p.path)).collect(),
+        inputs: files.inputs.clone(),
         registers,
         models_dir: config.models_dir.clone(),
         dem: config.dem.clone(),
@@ -262,6 +270,7 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
         let _ = std::fs::remove_dir_all(&out_dir);
         return Err("the job was taken over by another worker".into());
     }
+    files.publish(state, &rel_out)?;
     Ok(job_result(outcome, &rel_out, config))
 }
 

@@ -14,6 +14,7 @@ mod findings;
 mod flights;
 mod jobs;
 mod metrics;
+mod objects;
 mod openapi;
 mod orgsettings;
 mod registermap;
@@ -88,6 +89,9 @@ pub struct ServerConfig {
     /// Seconds a job stays leased to its worker without a heartbeat; a worker that dies
     /// loses its job to another after this long.
     pub lease_secs: i64,
+    /// Where photos and job products live: `s3://bucket/prefix` (configured from the
+    /// AWS_* environment variables) or a folder; none: the data folder.
+    pub storage: Option<String>,
 }
 
 impl ServerConfig {
@@ -102,12 +106,14 @@ impl ServerConfig {
             tile_url: None,
             database: None,
             lease_secs: 600,
+            storage: None,
         }
     }
 }
 
 struct Inner {
     store: Arc<dyn Store>,
+    storage: besikta_storage::Storage,
     config: ServerConfig,
     metrics: Metrics,
     uploads: uploads::ActiveUploads,
@@ -205,9 +211,14 @@ impl AppState {
         let csp = axum::http::HeaderValue::from_str(&csp).map_err(|_| ServerError::TileUrl {
             url: config.tile_url.clone().unwrap_or_default(),
         })?;
+        // An object store that does not answer stops the start, naming its URL.
+        let storage =
+            besikta_storage::Storage::open(config.storage.as_deref(), &config.data_dir)?;
+        storage.health_blocking()?;
         let state = AppState {
             inner: Arc::new(Inner {
                 store,
+                storage,
                 config,
                 metrics: Metrics::default(),
                 uploads: uploads::ActiveUploads::default(),
@@ -221,6 +232,11 @@ impl AppState {
 
     pub fn store(&self) -> &dyn Store {
         self.inner.store.as_ref()
+    }
+
+    /// Where photos and products live (the data folder, or an object store).
+    pub fn storage(&self) -> &besikta_storage::Storage {
+        &self.inner.storage
     }
 
     pub fn config(&self) -> &ServerConfig {

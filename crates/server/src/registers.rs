@@ -111,6 +111,10 @@ pub async fn put(
     tokio::fs::rename(&tmp, state.data_dir().join(&rel))
         .await
         .map_err(insufficient)?;
+    // Workers on other machines read it from the object store, when there is one.
+    crate::objects::publish_register(&state, &rel)
+        .await
+        .map_err(|e| ApiError::internal(crate::jobs::scrub_paths(&e, state.config())))?;
     // One file per kind: drop an older file of another format.
     for other in ["gpkg", "fgb", "osm.pbf", "geojson", "shp.zip"] {
         if other != format {

@@ -195,7 +195,7 @@ fn ingest_inner(
         .photo_by_sha256(flight_id, &sha256)
         .map_err(internal)?
     {
-        if state.data_dir().join(&existing.path).is_file() {
+        if crate::objects::photo_present(state, &existing.path) {
             let _ = std::fs::remove_file(part);
             return Ok(Ingested::Duplicate(existing));
         }
@@ -235,6 +235,12 @@ fn ingest_inner(
                 let _ = store.delete_photo(p.id);
                 return Err(io_refusal("cannot move the photo into place", &e));
             }
+            // With an object store the photo goes there now (streamed in parts).
+            if let Err(e) = crate::objects::publish_photo(state, &p.path) {
+                let _ = std::fs::remove_file(state.data_dir().join(&p.path));
+                let _ = store.delete_photo(p.id);
+                return Err(refused(StatusCode::SERVICE_UNAVAILABLE, e));
+            }
             Ok(Ingested::Stored(p))
         }
         PhotoAdded::Duplicate(p) => {
@@ -243,8 +249,12 @@ fn ingest_inner(
             // without its file: these bytes are that photo, so they complete it. (An
             // identical upload finishing at the same moment may be just about to move
             // its own copy there; either copy is the same photo.)
-            if dest.is_file() || std::fs::rename(part, &dest).is_err() {
+            if crate::objects::photo_present(state, &p.path)
+                || std::fs::rename(part, &dest).is_err()
+            {
                 let _ = std::fs::remove_file(part);
+            } else if let Err(e) = crate::objects::publish_photo(state, &p.path) {
+                return Err(refused(StatusCode::SERVICE_UNAVAILABLE, e));
             }
             Ok(Ingested::Duplicate(p))
         }

@@ -164,7 +164,10 @@ impl Storage {
                 .thread_name("besikta-storage")
                 .enable_all()
                 .build()
-                .map_err(local_error("cannot start the storage runtime for", Path::new(url)))?;
+                .map_err(local_error(
+                    "cannot start the storage runtime for",
+                    Path::new(url),
+                ))?;
             return Ok(Storage {
                 kind: Kind::Remote(Arc::new(Remote {
                     store: Arc::new(store),
@@ -284,7 +287,8 @@ impl Storage {
             Kind::Remote(r) => {
                 let r2 = r.clone();
                 let prefix = prefix.to_string();
-                r.spawn(async move { r2.delete_prefix(&prefix).await }).await
+                r.spawn(async move { r2.delete_prefix(&prefix).await })
+                    .await
             }
         }
     }
@@ -301,13 +305,13 @@ impl Storage {
         }
     }
 
-    // ---- blocking (for worker threads; never call these on an async runtime thread) ----
+    // ---- blocking (for worker threads; safe on an async runtime's thread too) ----
 
     /// [`Storage::put_file`] for threads outside any async runtime.
     pub fn put_file_blocking(&self, key: &str, src: &Path) -> Result<u64, StorageError> {
         match &self.kind {
             Kind::Local(dir) => copy_local(src, &dir.join(key)),
-            Kind::Remote(r) => r.handle().block_on(r.put_file(key, src)),
+            Kind::Remote(r) => r.block(r.put_file(key, src)),
         }
     }
 
@@ -315,7 +319,7 @@ impl Storage {
     pub fn get_file_blocking(&self, key: &str, dest: &Path) -> Result<u64, StorageError> {
         match &self.kind {
             Kind::Local(dir) => copy_local(&dir.join(key), dest),
-            Kind::Remote(r) => r.handle().block_on(r.get_file(key, dest)),
+            Kind::Remote(r) => r.block(r.get_file(key, dest)),
         }
     }
 
@@ -323,7 +327,7 @@ impl Storage {
     pub fn exists_blocking(&self, key: &str) -> Result<bool, StorageError> {
         match &self.kind {
             Kind::Local(dir) => Ok(dir.join(key).is_file()),
-            Kind::Remote(r) => r.handle().block_on(r.exists(key)),
+            Kind::Remote(r) => r.block(r.exists(key)),
         }
     }
 
@@ -331,7 +335,7 @@ impl Storage {
     pub fn delete_prefix_blocking(&self, prefix: &str) -> Result<usize, StorageError> {
         match &self.kind {
             Kind::Local(dir) => delete_local(&dir.join(prefix)),
-            Kind::Remote(r) => r.handle().block_on(r.delete_prefix(prefix)),
+            Kind::Remote(r) => r.block(r.delete_prefix(prefix)),
         }
     }
 
@@ -340,7 +344,7 @@ impl Storage {
     pub fn health_blocking(&self) -> Result<(), StorageError> {
         match &self.kind {
             Kind::Local(dir) => local_health(dir),
-            Kind::Remote(r) => r.handle().block_on(r.health()),
+            Kind::Remote(r) => r.block(r.health()),
         }
     }
 
@@ -368,7 +372,9 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Stor
     for entry in std::fs::read_dir(dir).map_err(local_error("cannot list", dir))? {
         let entry = entry.map_err(local_error("cannot list", dir))?;
         let path = entry.path();
-        let kind = entry.file_type().map_err(local_error("cannot read", &path))?;
+        let kind = entry
+            .file_type()
+            .map_err(local_error("cannot read", &path))?;
         if kind.is_dir() {
             list_files(root, &path, out)?;
         } else if kind.is_file() {
@@ -424,22 +430,42 @@ impl Remote {
         &self.handle
     }
 
+    /// Waits for `fut` on the storage's runtime from a thread; called on an async
+    /// runtime's thread (where blocking is forbidden) it waits on a helper thread.
+    fn block<T: Send>(
+        &self,
+        fut: impl Future<Output = Result<T, StorageError>> + Send,
+    ) -> Result<T, StorageError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.handle.block_on(fut);
+        }
+        std::thread::scope(|s| {
+            s.spawn(|| self.handle.block_on(fut))
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(StorageError::Remote {
+                        url: self.url.clone(),
+                        action: "finish an operation on",
+                        key: String::new(),
+                        message: "the storage thread crashed".into(),
+                    })
+                })
+        })
+    }
+
     /// Runs `fut` on the storage's runtime and waits for it from any context.
     async fn spawn<T: Send + 'static>(
         &self,
         fut: impl Future<Output = Result<T, StorageError>> + Send + 'static,
     ) -> Result<T, StorageError> {
-        self.handle()
-            .spawn(fut)
-            .await
-            .unwrap_or_else(|e| {
-                Err(StorageError::Remote {
-                    url: self.url.clone(),
-                    action: "finish an operation on",
-                    key: String::new(),
-                    message: e.to_string(),
-                })
+        self.handle().spawn(fut).await.unwrap_or_else(|e| {
+            Err(StorageError::Remote {
+                url: self.url.clone(),
+                action: "finish an operation on",
+                key: String::new(),
+                message: e.to_string(),
             })
+        })
     }
 
     fn path(&self, key: &str) -> ObjectPath {
@@ -549,7 +575,9 @@ impl Remote {
                 .map_err(local_error("cannot write", &tmp))?;
             total += chunk.len() as u64;
         }
-        file.flush().await.map_err(local_error("cannot write", &tmp))?;
+        file.flush()
+            .await
+            .map_err(local_error("cannot write", &tmp))?;
         drop(file);
         tokio::fs::rename(&tmp, dest)
             .await
@@ -563,7 +591,10 @@ impl Remote {
             .get(&self.path(key))
             .await
             .map_err(|e| self.error("read", key, e))?;
-        let bytes = result.bytes().await.map_err(|e| self.error("read", key, e))?;
+        let bytes = result
+            .bytes()
+            .await
+            .map_err(|e| self.error("read", key, e))?;
         Ok(bytes.to_vec())
     }
 

@@ -79,8 +79,14 @@ impl MotoServer {
             }
             match http(server.addr, "PUT", &format!("/{bucket}")) {
                 Ok(200) => return Ok(server),
-                Ok(code) => return Err(format!("moto refused to create bucket {bucket}: HTTP {code}")),
-                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+                Ok(code) => {
+                    return Err(format!(
+                        "moto refused to create bucket {bucket}: HTTP {code}"
+                    ))
+                }
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(200))
+                }
                 Err(e) => return Err(format!("moto did not answer on {}: {e}", server.addr)),
             }
         }

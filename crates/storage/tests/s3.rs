@@ -8,7 +8,9 @@ use std::path::Path;
 
 /// Deterministic bytes that are not a repeating block (parts in the wrong order show).
 fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
             x ^= x << 13;
@@ -53,15 +55,18 @@ fn files_round_trip_byte_exact_through_s3() {
     // Another client of the same bucket and prefix (as another machine would be) reads them.
     let other = moto.storage("region-a").expect("second client");
     let back = dir.path().join("back/large.jpg");
-    other.get_file_blocking(key_large, &back).expect("get large");
-    assert!(std::fs::read(&back).expect("read back") == large, "large file differs");
+    other
+        .get_file_blocking(key_large, &back)
+        .expect("get large");
+    assert!(
+        std::fs::read(&back).expect("read back") == large,
+        "large file differs"
+    );
     assert!(!dir.path().join("back/large.jpg.partial").exists());
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let got = rt
-        .block_on(other.get_bytes(key_small))
-        .expect("get small");
+    let got = rt.block_on(other.get_bytes(key_small)).expect("get small");
     assert!(got == small, "small file differs");
     // The prefix separates: another prefix of the same bucket sees nothing.
     let region_b = moto.storage("region-b").expect("storage b");
@@ -83,7 +88,10 @@ fn files_round_trip_byte_exact_through_s3() {
     assert!(storage
         .exists_blocking("flights/1/out-1-1/overlays/a.png")
         .expect("head"));
-    assert_eq!(storage.delete_prefix_blocking("flights/1").expect("delete"), 4);
+    assert_eq!(
+        storage.delete_prefix_blocking("flights/1").expect("delete"),
+        4
+    );
     assert!(!storage.exists_blocking(key_large).expect("head"));
     assert!(!storage
         .exists_blocking("flights/1/out-1-1/summary.json")
@@ -98,7 +106,10 @@ fn an_unreachable_storage_is_named_in_the_error() {
         .expect("free port")
         .port();
     let env = vec![
-        ("AWS_ENDPOINT_URL".to_string(), format!("http://127.0.0.1:{port}")),
+        (
+            "AWS_ENDPOINT_URL".to_string(),
+            format!("http://127.0.0.1:{port}"),
+        ),
         ("AWS_REGION".to_string(), "us-east-1".to_string()),
         ("AWS_ACCESS_KEY_ID".to_string(), "x".to_string()),
         ("AWS_SECRET_ACCESS_KEY".to_string(), "y".to_string()),
@@ -128,6 +139,9 @@ fn the_default_storage_is_the_data_folder() {
     storage
         .get_file_blocking("a.txt", &dir.path().join("sub/b.txt"))
         .expect("copy");
-    assert_eq!(std::fs::read(dir.path().join("sub/b.txt")).expect("read"), b"abc");
+    assert_eq!(
+        std::fs::read(dir.path().join("sub/b.txt")).expect("read"),
+        b"abc"
+    );
     storage.health_blocking().expect("folder exists");
 }
