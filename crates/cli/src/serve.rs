@@ -43,6 +43,39 @@ pub struct Args {
     /// Background map tiles for the web map, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png
     #[arg(long)]
     pub tile_url: Option<String>,
+    /// On SIGTERM or Ctrl-C, seconds the jobs in hand may take to finish before they go back
+    /// to the queue.
+    #[arg(long, default_value_t = 60)]
+    pub shutdown_secs: u64,
+    /// A file holding a bearer token that shows the whole service's /metrics (the queue of
+    /// every organisation, worker heartbeats); without it only org admins see their figures.
+    #[arg(long)]
+    pub metrics_token_file: Option<PathBuf>,
+    /// Open connections at most; the next is answered 503 and closed.
+    #[arg(long, default_value_t = 512)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (also closes idle keep-alive connections).
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds to answer a request (uploads are not limited while their bytes keep coming).
+    #[arg(long, default_value_t = 120)]
+    pub request_timeout_secs: u64,
+    /// Seconds an upload's body may pause before the connection is closed (the upload resumes).
+    #[arg(long, default_value_t = 60)]
+    pub upload_idle_secs: u64,
+}
+
+/// Reads the metrics token file: its first line, which must not be empty.
+fn metrics_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the metrics token file {}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    anyhow::ensure!(
+        token.len() >= 16,
+        "the metrics token file {} must hold a token of at least 16 characters on its first line",
+        path.display()
+    );
+    Ok(token)
 }
 
 /// Runs the subcommand; the returned byte is the process exit code.
@@ -56,6 +89,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     config.tile_url = args.tile_url;
     config.database = args.database;
     config.storage = args.storage;
+    config.shutdown_secs = args.shutdown_secs;
+    config.metrics_token = args
+        .metrics_token_file
+        .as_deref()
+        .map(metrics_token)
+        .transpose()?;
+    config.net.max_connections = args.max_connections.max(1);
+    config.net.header_timeout = std::time::Duration::from_secs(args.header_timeout_secs.max(1));
+    config.net.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs.max(1));
+    config.net.body_idle_timeout = std::time::Duration::from_secs(args.upload_idle_secs.max(1));
     besikta_server::serve_blocking(config, args.addr)
         .with_context(|| format!("the service on {} stopped", args.addr))?;
     Ok(0)

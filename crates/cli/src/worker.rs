@@ -35,6 +35,10 @@ pub struct Args {
     /// default: the data folder.
     #[arg(long)]
     pub storage: Option<String>,
+    /// On SIGTERM or Ctrl-C, seconds the job in hand may take to finish before it goes back
+    /// to the queue for another worker.
+    #[arg(long, default_value_t = 60)]
+    pub shutdown_secs: u64,
 }
 
 /// Runs the subcommand until Ctrl-C or SIGTERM; the returned byte is the exit code.
@@ -46,6 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     config.threads_per_job = args.threads.max(1);
     config.lease_secs = args.lease_secs.max(1);
     config.storage = args.storage;
+    config.shutdown_secs = args.shutdown_secs;
     besikta_server::work_blocking(config)
         .with_context(|| format!("the worker on {} stopped", args.data.display()))?;
     Ok(0)

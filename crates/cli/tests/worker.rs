@@ -2,11 +2,13 @@
 //! database and data folder: SIGKILL the worker in the middle of a job, and another worker
 //! takes the job over once its lease ends and finishes it, with no finding lost or doubled.
 
+mod common;
+
 use besikta_store::testing::PgCluster;
 use besikta_store::{FindingFilter, PgStore, Store};
+use common::http::http;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,37 +66,6 @@ fn worker(data: &Path, url: &str) -> Proc {
         .spawn()
         .expect("besikta worker starts");
     Proc(child)
-}
-
-/// One HTTP/1.1 request with `Connection: close`; returns status and body.
-fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    token: &str,
-    ctype: &str,
-    body: &[u8],
-) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    assert!(
-        !head.to_lowercase().contains("transfer-encoding: chunked"),
-        "{head}"
-    );
-    (
-        head.split(' ').nth(1).unwrap().parse().unwrap(),
-        raw[split + 4..].to_vec(),
-    )
 }
 
 fn json(addr: &str, method: &str, path: &str, token: &str) -> Value {

@@ -51,26 +51,73 @@ pub struct Workers {
     stop: Arc<AtomicBool>,
     state: AppState,
     threads: Vec<JoinHandle<()>>,
+    /// The job each thread runs now.
+    in_hand: Arc<Vec<Mutex<Option<Job>>>>,
+    heartbeats: Option<JoinHandle<()>>,
 }
 
 impl Workers {
+    /// Built-in workers of `besikta serve` (heartbeats of kind `serve`).
     pub fn start(state: &AppState) -> Workers {
+        Workers::start_as(state, "serve")
+    }
+
+    /// Workers whose heartbeats say `kind` (`serve`, or `worker` for `besikta worker`).
+    pub fn start_as(state: &AppState, kind: &str) -> Workers {
         let stop = Arc::new(AtomicBool::new(false));
-        let threads = (0..state.config().workers.max(1))
+        let n = state.config().workers.max(1);
+        let in_hand: Arc<Vec<Mutex<Option<Job>>>> =
+            Arc::new((0..n).map(|_| Mutex::new(None)).collect());
+        let threads = (0..n)
             .map(|i| {
                 let state = state.clone();
                 let stop = stop.clone();
+                let in_hand = in_hand.clone();
                 std::thread::Builder::new()
                     .name(format!("besikta-worker-{i}"))
-                    .spawn(move || worker_loop(&state, &stop))
+                    .spawn(move || worker_loop(&state, &stop, &in_hand[i]))
                     .expect("the OS lets us start a worker thread")
             })
             .collect();
+        let heartbeats = {
+            let (state, stop, in_hand) = (state.clone(), stop.clone(), in_hand.clone());
+            let kind = kind.to_string();
+            std::thread::Builder::new()
+                .name("besikta-heartbeat".into())
+                .spawn(move || crate::ops::heartbeats(&state, &kind, &in_hand, &stop))
+                .ok()
+        };
         Workers {
             stop,
             state: state.clone(),
             threads,
+            in_hand,
+            heartbeats,
         }
+    }
+
+    /// Stops taking jobs and gives the jobs in hand `deadline` to finish; those still
+    /// running then go back to the queue (their leases released) and are left to be cut
+    /// off when the process exits. Returns how many went back.
+    pub fn stop_within(self, deadline: Duration) -> usize {
+        self.stop.store(true, Ordering::SeqCst);
+        self.state.inner.jobs.notify();
+        let threads = &self.threads;
+        let released = crate::ops::drain(
+            &self.state,
+            &self.in_hand,
+            || threads.iter().all(|t| t.is_finished()),
+            deadline,
+        );
+        for t in self.threads {
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+        if let Some(h) = self.heartbeats {
+            let _ = h.join();
+        }
+        released
     }
 
     /// Stops taking jobs and returns at once: a job still running is cut off when the
@@ -88,10 +135,13 @@ impl Workers {
         for t in self.threads {
             let _ = t.join();
         }
+        if let Some(h) = self.heartbeats {
+            let _ = h.join();
+        }
     }
 }
 
-fn worker_loop(state: &AppState, stop: &AtomicBool) {
+fn worker_loop(state: &AppState, stop: &AtomicBool, in_hand: &Mutex<Option<Job>>) {
     let mut seen = 0;
     while !stop.load(Ordering::SeqCst) {
         let store = state.store();
@@ -99,7 +149,11 @@ fn worker_loop(state: &AppState, stop: &AtomicBool) {
             eprintln!("besikta: cannot re-queue expired jobs: {e}");
         }
         match store.claim_job(state.config().lease_secs.max(1)) {
-            Ok(Some(job)) => run_job(state, &job),
+            Ok(Some(job)) => {
+                *in_hand.lock().unwrap_or_else(|p| p.into_inner()) = Some(job.clone());
+                run_job(state, &job);
+                *in_hand.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
             Ok(None) => state.inner.jobs.wait(&mut seen),
             Err(e) => {
                 eprintln!("besikta: cannot take a job from the queue: {e}");

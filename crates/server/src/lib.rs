@@ -13,9 +13,11 @@ pub mod error;
 mod findings;
 mod flights;
 mod jobs;
+mod listen;
 mod metrics;
 mod objects;
 mod openapi;
+mod ops;
 mod orgsettings;
 mod registermap;
 mod registers;
@@ -29,7 +31,9 @@ mod workorders;
 pub use auth::{allows, Right};
 pub use error::{ApiError, ServerError};
 pub use jobs::Workers;
+pub use listen::{serve_on, NetLimits};
 pub use metrics::Metrics;
+pub use ops::hostname;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
@@ -92,6 +96,14 @@ pub struct ServerConfig {
     /// Where photos and job products live: `s3://bucket/prefix` (configured from the
     /// AWS_* environment variables) or a folder; none: the data folder.
     pub storage: Option<String>,
+    /// Time limits and the connection limit of the HTTP listener.
+    pub net: NetLimits,
+    /// On SIGTERM or Ctrl-C, seconds the jobs in hand may take to finish; those still
+    /// running then go back to the queue for another worker (or the next start).
+    pub shutdown_secs: u64,
+    /// A bearer token (from `--metrics-token-file`) that shows `/metrics` of the whole
+    /// service: the queue of every organisation and the workers' heartbeats.
+    pub metrics_token: Option<String>,
 }
 
 impl ServerConfig {
@@ -107,6 +119,9 @@ impl ServerConfig {
             database: None,
             lease_secs: 600,
             storage: None,
+            net: NetLimits::default(),
+            shutdown_secs: 60,
+            metrics_token: None,
         }
     }
 }
@@ -212,8 +227,7 @@ impl AppState {
             url: config.tile_url.clone().unwrap_or_default(),
         })?;
         // An object store that does not answer stops the start, naming its URL.
-        let storage =
-            besikta_storage::Storage::open(config.storage.as_deref(), &config.data_dir)?;
+        let storage = besikta_storage::Storage::open(config.storage.as_deref(), &config.data_dir)?;
         storage.health_blocking()?;
         let state = AppState {
             inner: Arc::new(Inner {
@@ -303,10 +317,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/registers/{kind}/data", get(registers::data))
         .route("/registers/{kind}/features", get(registermap::features))
-        .route(
-            "/org/settings",
-            get(orgsettings::get).put(orgsettings::put),
-        )
+        .route("/org/settings", get(orgsettings::get).put(orgsettings::put))
         .route("/training-export", post(training::export))
         .route("/tokens", post(registers::create_token));
     Router::new()
@@ -373,8 +384,9 @@ pub fn serve_blocking(config: ServerConfig, addr: SocketAddr) -> Result<(), Serv
     runtime.block_on(serve(config, addr))
 }
 
-/// Runs the service until the process receives Ctrl-C or SIGTERM. A job running then is
-/// not waited for: the next start queues it again.
+/// Runs the service until the process receives Ctrl-C or SIGTERM; then it stops taking
+/// connections and jobs, lets open requests finish (`net.drain_timeout`) and the jobs in
+/// hand too (`shutdown_secs`; those still running go back to the queue), and returns.
 pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerError> {
     let state = AppState::open(config)?;
     // No built-in workers when asked for none: `besikta worker` processes run the jobs.
@@ -391,22 +403,38 @@ pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerE
     })?;
     // Scripts and tests wait for this line to know the port.
     println!("besikta: listening on http://{local}");
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: local.to_string(),
-            source,
-        });
-    if let Some(workers) = workers {
-        workers.abandon();
-    }
-    result
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        eprintln!("besikta: stopping: no new connections or jobs; finishing those in hand");
+        let _ = stopping.send(true);
+    });
+    let mut http_stop = stop.clone();
+    let http = listen::serve_on(
+        listener,
+        app(state.clone()),
+        state.config().net.clone(),
+        async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        },
+    );
+    let mut jobs_stop = stop;
+    let deadline = std::time::Duration::from_secs(state.config().shutdown_secs);
+    let jobs = async move {
+        let _ = jobs_stop.wait_for(|s| *s).await;
+        if let Some(workers) = workers {
+            let _ = tokio::task::spawn_blocking(move || workers.stop_within(deadline)).await;
+        }
+    };
+    tokio::join!(http, jobs);
+    Ok(())
 }
 
 /// Runs `config.workers` job workers against the queue in `config.database` until the
-/// process receives Ctrl-C or SIGTERM, then lets each finish the job in hand: the worker
-/// processes of a deployment with PostgreSQL (`besikta worker`).
+/// process receives Ctrl-C or SIGTERM, then stops taking jobs and lets each finish the
+/// job in hand within `config.shutdown_secs` (a job still running then goes back to the
+/// queue for another worker): the worker processes of a deployment with PostgreSQL
+/// (`besikta worker`).
 pub fn work_blocking(config: ServerConfig) -> Result<(), ServerError> {
     let state = AppState::open_worker(config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -416,15 +444,17 @@ pub fn work_blocking(config: ServerConfig) -> Result<(), ServerError> {
             path: "a signal handler".into(),
             source,
         })?;
-    let workers = Workers::start(&state);
+    let workers = Workers::start_as(&state, "worker");
     // Scripts and tests wait for this line.
     println!(
         "besikta: worker running {} job(s) at a time",
         state.config().workers.max(1)
     );
     runtime.block_on(shutdown_signal());
-    eprintln!("besikta: finishing the job in hand, then stopping");
-    workers.stop();
+    let deadline = state.config().shutdown_secs;
+    eprintln!("besikta: stopping: finishing the job in hand (at most {deadline} s)");
+    let released = workers.stop_within(std::time::Duration::from_secs(deadline));
+    eprintln!("besikta: worker stopped ({released} job(s) returned to the queue)");
     Ok(())
 }
 

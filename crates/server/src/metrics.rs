@@ -40,27 +40,188 @@ pub async fn count_requests(
     response
 }
 
+/// How long each health check may take before the part counts as failed.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The parts the service needs, each checked for real: the database answers a query and
+/// the storage of photos and products can be read. Object storage plugs in here
+/// ([`check_storage`]).
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    // Healthy means the database answers, not just that the socket is open.
-    match state.store().job_counts() {
-        Ok(_) => "ok\n".into_response(),
-        Err(e) => (
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            format!("database: {e}\n"),
-        )
-            .into_response(),
+    let database = {
+        let state = state.clone();
+        check(move || {
+            state
+                .store()
+                .job_counts()
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+        .await
+    };
+    let storage = {
+        let state = state.clone();
+        check(move || check_storage(&state)).await
+    };
+    let mut failed = false;
+    let mut text = String::new();
+    for (part, result) in [("database", database), ("storage", storage)] {
+        match result {
+            Ok(()) => {
+                let _ = writeln!(text, "{part}: ok");
+            }
+            Err(e) => {
+                failed = true;
+                let _ = writeln!(text, "{part}: {e}");
+            }
+        }
     }
+    // Healthy: a bare `ok` (what load balancers look for); otherwise each part's state.
+    if failed {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, text).into_response()
+    } else {
+        "ok\n".into_response()
+    }
+}
+
+/// Runs a blocking check off the async threads, within [`CHECK_TIMEOUT`].
+async fn check(f: impl FnOnce() -> Result<(), String> + Send + 'static) -> Result<(), String> {
+    match tokio::time::timeout(CHECK_TIMEOUT, tokio::task::spawn_blocking(f)).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => Err(format!("the check crashed: {e}")),
+        Err(_) => Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+    }
+}
+
+/// The storage check: the photo and product store answers (the data folder, or the object
+/// store of `--storage`), and the data folder's flights/ (the workers' scratch and, without
+/// object storage, the photos themselves) can be listed.
+fn check_storage(state: &AppState) -> Result<(), String> {
+    state
+        .storage()
+        .health_blocking()
+        .map_err(|e| e.to_string())?;
+    let flights = state.data_dir().join("flights");
+    std::fs::read_dir(&flights)
+        .map(|_| ())
+        .map_err(|e| format!("cannot read the data folder's flights/ ({e})"))
+}
+
+/// Whether the request carries the service's metrics token (compared in constant time).
+fn is_operator(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(expected) = state.config().metrics_token.as_deref() else {
+        return false;
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// A Prometheus label value with `\`, `"` and line breaks escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The service-wide figures for the operator: queue depth, jobs per state (in all and per
+/// organisation) and each worker's heartbeat.
+fn operator_metrics(state: &AppState, out: &mut String) -> Result<(), ApiError> {
+    let store = state.store();
+    let all = store.job_counts()?;
+    let by_org = store.job_counts_by_org()?;
+    let workers = store.workers()?;
+    let _ = writeln!(
+        out,
+        "# HELP besikta_queue_depth Jobs waiting for a worker, all organisations.\n# TYPE besikta_queue_depth gauge\nbesikta_queue_depth {}",
+        all.queued
+    );
+    let _ = writeln!(
+        out,
+        "# HELP besikta_queue_jobs Jobs by state, all organisations.\n# TYPE besikta_queue_jobs gauge"
+    );
+    for (s, n) in states(&all) {
+        let _ = writeln!(out, "besikta_queue_jobs{{state=\"{s}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP besikta_org_jobs Jobs by organisation and state.\n# TYPE besikta_org_jobs gauge"
+    );
+    for org in &by_org {
+        for (s, n) in states(&org.jobs) {
+            let _ = writeln!(
+                out,
+                "besikta_org_jobs{{org=\"{}\",state=\"{s}\"}} {n}",
+                label(&org.org)
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP besikta_workers Workers with a heartbeat in the database (stopped ones are removed).\n# TYPE besikta_workers gauge\nbesikta_workers {}",
+        workers.len()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP besikta_worker_heartbeat_age_seconds Seconds since the worker's last heartbeat (every {} s while it lives).\n# TYPE besikta_worker_heartbeat_age_seconds gauge",
+        crate::ops::BEAT_EVERY.as_secs()
+    );
+    for w in &workers {
+        let _ = writeln!(
+            out,
+            "besikta_worker_heartbeat_age_seconds{{worker=\"{}\",host=\"{}\",kind=\"{}\"}} {}",
+            label(&w.id),
+            label(&w.host),
+            label(&w.kind),
+            w.seconds_since
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP besikta_worker_busy 1 while the worker runs a job.\n# TYPE besikta_worker_busy gauge"
+    );
+    for w in &workers {
+        let _ = writeln!(
+            out,
+            "besikta_worker_busy{{worker=\"{}\"}} {}",
+            label(&w.id),
+            u8::from(w.job_id.is_some())
+        );
+    }
+    Ok(())
+}
+
+fn states(c: &besikta_store::JobCounts) -> [(&'static str, i64); 4] {
+    [
+        ("queued", c.queued),
+        ("running", c.running),
+        ("done", c.done),
+        ("failed", c.failed),
+    ]
 }
 
 /// Prometheus text. Without a token: this process's HTTP figures only (they say nothing
 /// about any organisation). With an admin token: also that organisation's flights, photos,
-/// findings and jobs, and never another's.
+/// findings and jobs, and never another's. With the service's metrics token
+/// (`--metrics-token-file`): the HTTP figures, the queue of every organisation and the
+/// workers' heartbeats.
 pub async fn metrics(
     State(state): State<AppState>,
     headers: HeaderMap,
     auth: Result<Auth, ApiError>,
 ) -> Result<Response, ApiError> {
-    let org = if headers.contains_key(header::AUTHORIZATION) {
+    let operator = is_operator(&state, &headers);
+    let org = if operator {
+        None
+    } else if headers.contains_key(header::AUTHORIZATION) {
         let auth = auth?;
         auth.require(Right::Admin)?;
         Some(auth.org_id())
@@ -130,14 +291,12 @@ pub async fn metrics(
             out,
             "# HELP besikta_jobs Your organisation's jobs by state.\n# TYPE besikta_jobs gauge"
         );
-        for (s, n) in [
-            ("queued", stats.jobs.queued),
-            ("running", stats.jobs.running),
-            ("done", stats.jobs.done),
-            ("failed", stats.jobs.failed),
-        ] {
+        for (s, n) in states(&stats.jobs) {
             let _ = writeln!(out, "besikta_jobs{{state=\"{s}\"}} {n}");
         }
+    }
+    if operator {
+        operator_metrics(&state, &mut out)?;
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

@@ -1,0 +1,273 @@
+//! Graceful shutdown of real processes: SIGTERM to a `besikta worker` in the middle of a
+//! job lets it finish the job and exit 0; with no time left (`--shutdown-secs 0`) the job
+//! goes back to the queue at once (not after its lease) and another worker finishes it.
+//! SIGTERM to `besikta serve` with a job running does the same with its built-in worker.
+//! `/metrics` with the metrics token shows the worker processes' heartbeats meanwhile.
+
+mod common;
+
+use besikta_store::testing::PgCluster;
+use besikta_store::{PgStore, SqliteStore, Store};
+use common::http::http;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+const METRICS_TOKEN: &str = "metrics-token-for-the-shutdown-test";
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    /// Sends SIGTERM and waits (at most `limit`) for the exit.
+    fn terminate(&mut self, limit: Duration) -> (ExitStatus, Duration) {
+        let start = Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return (status, start.elapsed());
+            }
+            assert!(
+                start.elapsed() < limit,
+                "still running {limit:?} after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn serve(data: &Path, extra: &[&str]) -> (Proc, String) {
+    let token_file = data.with_extension("metrics-token");
+    std::fs::write(&token_file, format!("{METRICS_TOKEN}\n")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_besikta"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--threads", "2"])
+        .args(extra)
+        .arg("--metrics-token-file")
+        .arg(&token_file)
+        .arg("--models")
+        .arg(repo().join("fixtures/models/coarse"))
+        .arg("--data")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("besikta serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("besikta: listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (Proc(child), addr)
+}
+
+fn worker(data: &Path, url: &str, shutdown_secs: u32) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_besikta"))
+        .args(["worker", "--threads", "2", "--lease-secs", "600"])
+        .args(["--shutdown-secs", &shutdown_secs.to_string()])
+        .args(["--database", url, "--data"])
+        .arg(data)
+        .arg("--models")
+        .arg(repo().join("fixtures/models/coarse"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("besikta worker starts");
+    Proc(child)
+}
+
+fn json(addr: &str, method: &str, path: &str, token: &str) -> Value {
+    let body: &[u8] = if path == "/api/v1/flights" {
+        br#"{"name": "brighton"}"#
+    } else {
+        b"{}"
+    };
+    let (status, bytes) = http(addr, method, path, token, "application/json", body);
+    assert!(
+        status < 300,
+        "{method} {path}: {status} {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn token(data: &Path, database: Option<&str>) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_besikta"));
+    cmd.args(["token", "create", "--org", "Brighton", "--role", "admin"]);
+    if let Some(url) = database {
+        cmd.args(["--database", url]);
+    }
+    let out = cmd.arg("--data").arg(data).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A flight with three Brighton photos, queued for processing; (flight, job).
+fn queued_flight(addr: &str, token: &str) -> (i64, i64) {
+    let flight = json(addr, "POST", "/api/v1/flights", token)["id"]
+        .as_i64()
+        .unwrap();
+    let boundary = "shutdown-test";
+    let mut form = Vec::new();
+    for name in ["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"] {
+        form.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"p\"; filename=\"{name}\"\r\n\r\n").as_bytes(),
+        );
+        form.extend_from_slice(
+            &std::fs::read(repo().join("fixtures/brighton").join(name)).unwrap(),
+        );
+        form.extend_from_slice(b"\r\n");
+    }
+    form.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let ctype = format!("multipart/form-data; boundary={boundary}");
+    let path = format!("/api/v1/flights/{flight}/photos");
+    assert_eq!(http(addr, "POST", &path, token, &ctype, &form).0, 200);
+    let job = json(
+        addr,
+        "POST",
+        &format!("/api/v1/flights/{flight}/process"),
+        token,
+    )["job"]
+        .as_i64()
+        .unwrap();
+    (flight, job)
+}
+
+fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn inferring(addr: &str, token: &str, flight: i64) -> bool {
+    let f = json(addr, "GET", &format!("/api/v1/flights/{flight}"), token);
+    assert_ne!(f["state"], "failed", "{f}");
+    f["state"] == "running" && f["progress"]["stage"] == "infer"
+}
+
+fn state(addr: &str, token: &str, flight: i64) -> String {
+    json(addr, "GET", &format!("/api/v1/flights/{flight}"), token)["state"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn metrics(addr: &str) -> String {
+    let (status, body) = http(addr, "GET", "/metrics", METRICS_TOKEN, "text/plain", b"");
+    assert_eq!(status, 200);
+    String::from_utf8(body).unwrap()
+}
+
+#[test]
+fn sigterm_to_a_worker_finishes_the_job_in_hand_or_returns_it_at_the_deadline() {
+    let url = PgCluster::shared().unwrap().fresh_database().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = token(&data, Some(&url));
+    let (_server, addr) = serve(&data, &["--workers", "0", "--database", &url]);
+    let store = PgStore::open_with(&url, 1).unwrap();
+
+    // Time enough: the job in hand finishes, then the worker exits 0.
+    let (flight, job) = queued_flight(&addr, &token);
+    let mut a = worker(&data, &url, 300);
+    wait_for(Duration::from_secs(300), || {
+        inferring(&addr, &token, flight)
+    });
+    let text = metrics(&addr);
+    assert!(text.contains("kind=\"worker\"} "), "{text}");
+    assert!(text.contains("besikta_worker_busy{worker=\""), "{text}");
+    assert!(text.contains("\"} 1\n"), "busy: {text}");
+    let (status, _) = a.terminate(Duration::from_secs(300));
+    assert!(status.success(), "{status}");
+    assert_eq!(state(&addr, &token, flight), "done");
+    assert_eq!(store.job_state(job).unwrap().as_deref(), Some("done"));
+    assert!(store.workers().unwrap().is_empty(), "it said goodbye");
+
+    // No time at all: the job goes back to the queue at once, though its lease has
+    // 600 s to run, and the next worker finishes it.
+    let (flight, job) = queued_flight(&addr, &token);
+    let mut b = worker(&data, &url, 0);
+    wait_for(Duration::from_secs(300), || {
+        inferring(&addr, &token, flight)
+    });
+    let (status, took) = b.terminate(Duration::from_secs(30));
+    assert!(status.success(), "{status}");
+    assert!(
+        took < Duration::from_secs(10),
+        "did not wait for the job: {took:?}"
+    );
+    assert_eq!(store.job_state(job).unwrap().as_deref(), Some("queued"));
+    assert_eq!(state(&addr, &token, flight), "queued");
+    let taken_over = Instant::now();
+    let _c = worker(&data, &url, 60);
+    wait_for(Duration::from_secs(300), || {
+        state(&addr, &token, flight) == "done"
+    });
+    assert!(taken_over.elapsed() < Duration::from_secs(300));
+    let counts = store.job_counts().unwrap();
+    assert_eq!(
+        (counts.done, counts.queued, counts.running, counts.failed),
+        (2, 0, 0, 0)
+    );
+    let outs: Vec<String> = std::fs::read_dir(data.join(format!("flights/{flight}")))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("out-"))
+        .collect();
+    assert_eq!(
+        outs,
+        [format!("out-{job}-2")],
+        "the second attempt's products only"
+    );
+}
+
+#[test]
+fn sigterm_to_serve_returns_the_running_job_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = token(&data, None);
+    let (mut server, addr) = serve(&data, &["--workers", "1", "--shutdown-secs", "0"]);
+    let (flight, job) = queued_flight(&addr, &token);
+    wait_for(Duration::from_secs(300), || {
+        inferring(&addr, &token, flight)
+    });
+    let (status, took) = server.terminate(Duration::from_secs(30));
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let store = SqliteStore::open(&data.join("besikta.db")).unwrap();
+    assert_eq!(store.job_state(job).unwrap().as_deref(), Some("queued"));
+    assert!(store.workers().unwrap().is_empty());
+    drop(store);
+    // The next start runs it to the end.
+    let (_server, addr) = serve(&data, &["--workers", "1"]);
+    wait_for(Duration::from_secs(300), || {
+        state(&addr, &token, flight) == "done"
+    });
+}
