@@ -256,10 +256,9 @@ impl<'a> Grounds<'a> {
             }
         }
         // Images no task needs are not kept.
-        for k in 0..self.held.len() {
-            if uses[k].is_empty() {
-                self.drop_photo(k);
-            }
+        let unused: Vec<usize> = (0..uses.len()).filter(|&k| uses[k].is_empty()).collect();
+        for k in unused {
+            self.drop_photo(k);
         }
         let mut out = Vec::with_capacity(tasks.len());
         for (t, task) in tasks.iter().enumerate() {
@@ -374,7 +373,7 @@ mod tests {
             seed = seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            (seed >> 33) % 3 != 0
+            !(seed >> 33).is_multiple_of(3)
         };
         for v in a.ok.iter_mut() {
             *v = bit();
