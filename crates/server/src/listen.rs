@@ -58,12 +58,12 @@ fn is_upload(method: &Method, path: &str) -> bool {
         return false;
     };
     let parts: Vec<&str> = rest.split('/').collect();
-    match (method, parts.as_slice()) {
-        (&Method::PATCH, ["flights", _, "uploads", _]) => true,
-        (&Method::POST, ["flights", _, "photos"]) => true,
-        (&Method::PUT, ["registers", _]) => true,
-        _ => false,
-    }
+    matches!(
+        (method, parts.as_slice()),
+        (&Method::PATCH, ["flights", _, "uploads", _])
+            | (&Method::POST, ["flights", _, "photos"])
+            | (&Method::PUT, ["registers", _])
+    )
 }
 
 /// Middleware: each request body must keep moving; requests other than uploads must be
