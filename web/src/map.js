@@ -29,9 +29,9 @@
   const { registers } = await json('/api/v1/registers');
   map.addSource('registers', { type: 'geojson', data: empty });
   map.addLayer({ id: 'reg-fill', type: 'fill', source: 'registers', filter: ['==', ['get', 'asset_kind'], 'roof'],
-    paint: { 'fill-color': '#457b9d', 'fill-opacity': 0.15 } });
+    paint: { 'fill-color': '#8d6e63', 'fill-opacity': 0.15 } });
   map.addLayer({ id: 'reg-line', type: 'line', source: 'registers',
-    paint: { 'line-color': '#457b9d', 'line-width': ['match', ['get', 'asset_kind'], 'road', 3, 1.5] } });
+    paint: { 'line-color': ['match', ['get', 'asset_kind'], 'road', '#457b9d', '#8d6e63'], 'line-width': ['match', ['get', 'asset_kind'], 'road', 3, 1.5] } });
   const REGISTER_ZOOM = 14;
   let registerCall = 0;
   async function loadRegisters() {
