@@ -44,9 +44,11 @@
 mod adjust;
 mod correlate;
 mod grounds;
+mod mosaic;
 mod ortho;
 mod reference;
 
+pub use mosaic::{apply_poses_by_name, write_mosaic, MosaicConfig, MosaicSummary};
 pub use reference::Reference;
 
 use adjust::Obs;
@@ -54,7 +56,7 @@ use besikta_core::Capture;
 use besikta_georef::Ground;
 use grounds::{Grounds, Placed};
 use ortho::Frame;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// How alignment runs. The defaults suit nadir photos from 20-120 m.
@@ -129,7 +131,7 @@ impl Default for AlignConfig {
 }
 
 /// Where a photo's pose comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PoseSource {
     /// The photo's own metadata (not aligned; the reason says why).
@@ -151,7 +153,7 @@ impl PoseSource {
 }
 
 /// One photo's pose after alignment.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PhotoPose {
     pub file: String,
     pub source: PoseSource,
@@ -237,31 +239,7 @@ impl Alignment {
         captures
             .iter()
             .zip(&self.photos)
-            .map(|(c, p)| {
-                let mut c = c.clone();
-                if p.source != PoseSource::Metadata {
-                    c.latitude = p.latitude;
-                    c.longitude = p.longitude;
-                    match (c.gimbal_yaw_deg, c.flight_yaw_deg) {
-                        (Some(y), _) => c.gimbal_yaw_deg = Some(wrap_deg(y + p.yaw_correction_deg)),
-                        (None, Some(y)) => {
-                            c.flight_yaw_deg = Some(wrap_deg(y + p.yaw_correction_deg))
-                        }
-                        (None, None) => c.gimbal_yaw_deg = Some(wrap_deg(p.yaw_correction_deg)),
-                    }
-                    // The ground stays where it was (absolute minus relative altitude);
-                    // the camera moves up or down.
-                    let dh = p.height_correction_m;
-                    if dh != 0.0 {
-                        c.relative_altitude_m = c.relative_altitude_m.map(|h| h + dh);
-                        c.absolute_altitude_m = c.absolute_altitude_m.map(|h| h + dh);
-                        if c.absolute_altitude_m.is_none() {
-                            c.gps_altitude_m = c.gps_altitude_m.map(|h| h + dh);
-                        }
-                    }
-                }
-                c
-            })
+            .map(|(c, p)| apply_pose(c, p))
             .collect()
     }
 
@@ -269,6 +247,32 @@ impl Alignment {
     pub fn pose_of(&self, file: &str) -> Option<&PhotoPose> {
         self.photos.iter().find(|p| p.file == file)
     }
+}
+
+/// The capture with `pose`'s refined position, heading and height (unchanged when the pose
+/// is the metadata one).
+pub fn apply_pose(c: &Capture, p: &PhotoPose) -> Capture {
+    let mut c = c.clone();
+    if p.source != PoseSource::Metadata {
+        c.latitude = p.latitude;
+        c.longitude = p.longitude;
+        match (c.gimbal_yaw_deg, c.flight_yaw_deg) {
+            (Some(y), _) => c.gimbal_yaw_deg = Some(wrap_deg(y + p.yaw_correction_deg)),
+            (None, Some(y)) => c.flight_yaw_deg = Some(wrap_deg(y + p.yaw_correction_deg)),
+            (None, None) => c.gimbal_yaw_deg = Some(wrap_deg(p.yaw_correction_deg)),
+        }
+        // The ground stays where it was (absolute minus relative altitude); the camera
+        // moves up or down.
+        let dh = p.height_correction_m;
+        if dh != 0.0 {
+            c.relative_altitude_m = c.relative_altitude_m.map(|h| h + dh);
+            c.absolute_altitude_m = c.absolute_altitude_m.map(|h| h + dh);
+            if c.absolute_altitude_m.is_none() {
+                c.gps_altitude_m = c.gps_altitude_m.map(|h| h + dh);
+            }
+        }
+    }
+    c
 }
 
 /// Prior sigma of the per-photo scale when it is estimated.
