@@ -3,6 +3,7 @@
 mod align;
 mod footprints;
 mod infer;
+mod mosaic;
 mod pipe;
 mod process;
 mod scan;
@@ -31,6 +32,8 @@ enum Command {
     Footprints(footprints::Args),
     /// Align a flight's photos to each other and write each photo's refined pose.
     Align(align::Args),
+    /// Write an orthomosaic of a flight (aligned poses) as a Cloud-Optimised GeoTIFF.
+    Mosaic(mosaic::Args),
     /// Run a defect model on photos and report what it finds.
     Infer(infer::Args),
     /// Process a flight: photos -> defects on the map -> findings and work orders.
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan::run(args),
         Command::Footprints(args) => footprints::run(args),
         Command::Align(args) => align::run(args),
+        Command::Mosaic(args) => mosaic::run(args),
         Command::Infer(args) => infer::run(args),
         Command::Process(args) => process::run(args),
         Command::Simulate(args) => simulate::run(args),
