@@ -7,7 +7,7 @@ use crate::flights::find_flight;
 use crate::jobs::scrub_paths;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use besikta_store::time::{format_rfc3339, parse_timestamp};
@@ -390,6 +390,7 @@ pub async fn photo(
     auth: Auth,
     Path(id): Path<i64>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     auth.require(Right::Read)?;
     let row = state
@@ -403,24 +404,55 @@ pub async fn photo(
         .ok_or_else(|| ApiError::not_found("photo of this finding"))?;
     let outline = obs.pixel_polygon.clone();
     let bbox = obs.pixel_bbox;
-    // In place, or fetched from the object store for the crop (removed after it).
-    let local = crate::objects::local_photo(&state, &photo.path)
-        .await
-        .map_err(|e| ApiError::internal(scrub_paths(&e, state.config())))?;
     let cfg = CropConfig {
         max_photo_pixels: state.config().limits.max_photo_pixels,
         ..CropConfig::default()
     };
-    let jpeg = tokio::task::spawn_blocking(move || crop_finding(&local.path, bbox, &outline, &cfg))
-        .await
-        .map_err(|e| ApiError::internal(format!("the crop crashed: {e}")))?
-        .map_err(|m| ApiError::internal(scrub_paths(&m, state.config())))?;
-    Ok((
+    // Everything the crop's bytes depend on: a reprocessed flight (another place or
+    // outline) or a replaced photo (another content hash) is another key.
+    let key = crate::crops::CropKey {
+        org_id: auth.org_id(),
+        finding_id: id,
+        photo_sha256: &photo.sha256,
+        bbox,
+        outline: &outline,
+        cfg: &cfg,
+    }
+    .digest();
+    let etag = format!("\"{key}\"");
+    let cache_headers = |etag: &str| {
         [
-            (header::CONTENT_TYPE, "image/jpeg"),
-            (header::CACHE_CONTROL, "private, max-age=3600"),
-        ],
-        jpeg,
+            (header::ETAG, etag.to_string()),
+            (header::CACHE_CONTROL, "private, max-age=3600".to_string()),
+        ]
+    };
+    if let Some(v) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
+        if crate::crops::none_match(v, &etag) {
+            return Ok((StatusCode::NOT_MODIFIED, cache_headers(&etag)).into_response());
+        }
+    }
+    let pool = crate::crops::CropPool::global();
+    let jpeg = match pool.cached(&key) {
+        Some(b) => b,
+        None => {
+            // In place, or fetched from the object store for the crop (removed after it).
+            let local = crate::objects::local_photo(&state, &photo.path)
+                .await
+                .map_err(|e| ApiError::internal(scrub_paths(&e, state.config())))?;
+            pool.get_or_make(&key, move || {
+                crop_finding(&local.path, bbox, &outline, &cfg)
+            })
+            .await
+            .map_err(|m| ApiError::internal(scrub_paths(&m, state.config())))?
+        }
+    };
+    Ok((
+        [(header::CONTENT_TYPE, "image/jpeg".to_string())],
+        cache_headers(&etag),
+        jpeg.as_ref().clone(),
     )
         .into_response())
 }

@@ -8,6 +8,7 @@
 //! names the current one), `orgs/<id>/registers/` (asset registers).
 
 mod audit;
+mod crops;
 pub mod auth;
 pub mod error;
 mod findings;
