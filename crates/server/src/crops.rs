@@ -48,6 +48,18 @@ impl CropKey<'_> {
     }
 }
 
+/// A whole number from the environment; a set but unreadable value is reported and ignored.
+fn env_number(name: &str) -> Option<usize> {
+    let v = std::env::var(name).ok()?;
+    match v.trim().parse() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            eprintln!("besikta: {name}={v:?} is not a whole number; using the default (unset it or give e.g. {name}=2)");
+            None
+        }
+    }
+}
+
 /// True when an `If-None-Match` header value names `etag` (or is `*`).
 pub fn none_match(header: &str, etag: &str) -> bool {
     header.split(',').map(str::trim).any(|t| {
@@ -134,12 +146,16 @@ impl CropPool {
         }
     }
 
-    /// The process-wide pool: one permit per core, [`CACHE_BYTES`] of crops.
+    /// The process-wide pool: one permit per core and [`CACHE_BYTES`] of crops, unless the
+    /// environment says otherwise: `BESIKTA_CROP_PERMITS` (crops made at once) and
+    /// `BESIKTA_CROP_CACHE_MB` (0: no cache; each crop is made again).
     pub fn global() -> &'static CropPool {
         static POOL: OnceLock<CropPool> = OnceLock::new();
         POOL.get_or_init(|| {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            CropPool::new(cores, CACHE_BYTES)
+            let permits = env_number("BESIKTA_CROP_PERMITS").unwrap_or(cores).max(1);
+            let cache = env_number("BESIKTA_CROP_CACHE_MB").map_or(CACHE_BYTES, |mb| mb << 20);
+            CropPool::new(permits, cache)
         })
     }
 
