@@ -8,8 +8,8 @@
 //! names the current one), `orgs/<id>/registers/` (asset registers).
 
 mod audit;
-mod crops;
 pub mod auth;
+mod crops;
 pub mod error;
 mod findings;
 mod flights;
