@@ -113,6 +113,7 @@
         (f.error ? ' · ' + f.error : '') + ' · ' + f.photos + ' photos';
       $('state').dataset.state = f.state;
       $('rejected').replaceChildren(...f.rejected.map(r => el('li', {}, r.file + ': ' + r.reason)));
+      $('warnings').replaceChildren(...(f.warnings || []).map(w => el('li', {}, 'warning: ' + w)));
       if (f.state === 'done') $('state').append(' · ', el('a', { href: '/map?flight=' + f.id, id: 'to-map' }, 'see the map'));
       if (f.state === 'queued' || f.state === 'running') polling = setTimeout(poll, 1000);
     } catch (e) { $('state').textContent = e.message; }

@@ -72,9 +72,36 @@ pub async fn get_one(
     State(state): State<AppState>,
     auth: Auth,
     Path(id): Path<i64>,
-) -> ApiResult<Json<Flight>> {
+) -> ApiResult<Json<Value>> {
     auth.require(Right::FlightStatus)?;
-    Ok(Json(find_flight(&state, &auth, id)?))
+    let flight = find_flight(&state, &auth, id)?;
+    let warnings = flight_warnings(&state, &flight).await;
+    let mut body = serde_json::to_value(&flight)
+        .map_err(|e| ApiError::internal(format!("cannot show flight {id}: {e}")))?;
+    body["warnings"] = json!(warnings);
+    Ok(Json(body))
+}
+
+/// What the crew should know about the finished job, from its `summary.json`: models not
+/// run on photos too coarse for them, with the height to fly. Empty before a job finished
+/// or when the summary cannot be read (the flight itself still shows).
+async fn flight_warnings(state: &AppState, flight: &Flight) -> Vec<String> {
+    let Some(dir) = flight.output_dir.as_deref() else {
+        return Vec::new();
+    };
+    let Ok(Some(bytes)) = crate::objects::product(state, dir, "summary.json").await else {
+        return Vec::new();
+    };
+    let Ok(summary) = serde_json::from_slice::<Value>(&bytes) else {
+        return Vec::new();
+    };
+    summary["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str())
+        .map(|w| crate::jobs::scrub_paths(w, state.config()))
+        .collect()
 }
 
 pub async fn process(

@@ -49,6 +49,7 @@ pub fn document() -> Value {
                     "state": {"enum": ["uploading", "queued", "running", "done", "failed"]},
                     "progress": {"type": ["object", "null"], "properties": {"stage": {"type": "string"}, "done": {"type": "integer"}, "total": {"type": "integer"}, "file": {"type": ["string", "null"]}}},
                     "rejected": {"type": "array", "items": {"type": "object", "properties": {"file": {"type": "string"}, "reason": {"type": "string"}}}},
+                    "warnings": {"type": "array", "items": {"type": "string"}, "description": "What the crew should know about the finished job (summary.json warnings): e.g. a model not run on photos too coarse for it, with the height to fly. Empty before a job finished."},
                     "error": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"}, "photos": {"type": "integer"}
                 }}
             }
