@@ -238,57 +238,6 @@ fn place<'g>(
     })
 }
 
-/// Reads the photo with its pixels averaged in `s x s` blocks (RGB), with the same pixel
-/// limit as ingest, checked on the header.
-fn decode_rgb(path: &Path, s: usize) -> Result<(usize, usize, Vec<[f32; 3]>), String> {
-    let open = || {
-        image::ImageReader::open(path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?
-            .with_guessed_format()
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))
-    };
-    let max_pixels = besikta_ingest::ReadOptions::default().max_pixels;
-    let (w, h) = open()?
-        .into_dimensions()
-        .map_err(|e| format!("cannot decode {}: {e}", path.display()))?;
-    if u64::from(w) * u64::from(h) > max_pixels {
-        return Err(format!(
-            "{} is {w}x{h} pixels, over the limit of {} megapixels",
-            path.display(),
-            max_pixels / 1_000_000
-        ));
-    }
-    let mut reader = open()?;
-    reader.no_limits();
-    let img = reader
-        .decode()
-        .map_err(|e| format!("cannot decode {}: {e}", path.display()))?
-        .into_rgb8();
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let (ws, hs) = (w / s, h / s);
-    if ws < 2 || hs < 2 {
-        return Err(format!("{} is too small for the mosaic", path.display()));
-    }
-    let mut sums = vec![[0u32; 3]; ws * hs];
-    let raw = img.as_raw();
-    for y in 0..hs * s {
-        let row = &raw[y * w * 3..(y * w + ws * s) * 3];
-        let base = (y / s) * ws;
-        for (x, px) in row.chunks_exact(3).enumerate() {
-            let acc = &mut sums[base + x / s];
-            acc[0] += px[0] as u32;
-            acc[1] += px[1] as u32;
-            acc[2] += px[2] as u32;
-        }
-    }
-    let n = (s * s) as f32;
-    let px = sums
-        .iter()
-        .map(|a| [a[0] as f32 / n, a[1] as f32 / n, a[2] as f32 / n])
-        .collect();
-    Ok((ws, hs, px))
-}
-
 /// Paints the cells this photo sees closer to nadir than any photo before it. `origin` is
 /// the global cell of the output's west edge and north edge. `Ok(false)`: no cell won.
 #[allow(clippy::too_many_arguments)]
@@ -306,7 +255,8 @@ fn paint(
     let [cx0, cy0, cx1, cy1] = p.cells;
     let (w, h) = ((cx1 - cx0) as usize, (cy1 - cy0) as usize);
     let s = ((g / p.photo_gsd).floor() as usize).clamp(1, 64);
-    let (ws, hs, px) = decode_rgb(Path::new(&c.file), s)?;
+    let (ws, hs, px) =
+        crate::ortho::decode_blocks(Path::new(&c.file), s, 2, "too small for the mosaic")?;
     // Pixel coordinates at lattice nodes; NaN where the ground is not seen.
     let nx = w.div_ceil(LATTICE) + 1;
     let ny = h.div_ceil(LATTICE) + 1;

@@ -141,14 +141,32 @@ const LATTICE: usize = 8;
 
 /// Reads the photo with its pixels averaged in `s x s` blocks: luminance and excess green.
 fn decode_downscaled(path: &Path, s: usize) -> Result<(usize, usize, Vec<f32>, Vec<f32>), String> {
+    let (ws, hs, px) = decode_blocks(path, s, 8, "too small to align")?;
+    let mut lum = Vec::with_capacity(ws * hs);
+    let mut exg = Vec::with_capacity(ws * hs);
+    for [r, g, b] in px {
+        lum.push(0.299 * r + 0.587 * g + 0.114 * b);
+        exg.push(2.0 * g - r - b);
+    }
+    Ok((ws, hs, lum, exg))
+}
+
+/// Reads the photo with its pixels averaged in `s x s` blocks (RGB, row-major, `ws x hs`).
+/// The same pixel limit as ingest and inference is checked on the header, before any
+/// allocation, so a decompression bomb costs nothing here either. A photo under
+/// `min_side` blocks on either side is an error ending in `too_small`.
+pub(crate) fn decode_blocks(
+    path: &Path,
+    s: usize,
+    min_side: usize,
+    too_small: &str,
+) -> Result<(usize, usize, Vec<[f32; 3]>), String> {
     let open = || {
         image::ImageReader::open(path)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?
             .with_guessed_format()
             .map_err(|e| format!("cannot read {}: {e}", path.display()))
     };
-    // The same pixel limit as ingest and inference: checked on the header, before any
-    // allocation, so a decompression bomb costs nothing here either.
     let max_pixels = besikta_ingest::ReadOptions::default().max_pixels;
     let (w, h) = open()?
         .into_dimensions()
@@ -168,8 +186,8 @@ fn decode_downscaled(path: &Path, s: usize) -> Result<(usize, usize, Vec<f32>, V
         .into_rgb8();
     let (w, h) = (img.width() as usize, img.height() as usize);
     let (ws, hs) = (w / s, h / s);
-    if ws < 8 || hs < 8 {
-        return Err(format!("{} is too small to align", path.display()));
+    if ws < min_side || hs < min_side {
+        return Err(format!("{} is {too_small}", path.display()));
     }
     let mut sums = vec![[0u32; 3]; ws * hs];
     let raw = img.as_raw();
@@ -184,14 +202,11 @@ fn decode_downscaled(path: &Path, s: usize) -> Result<(usize, usize, Vec<f32>, V
         }
     }
     let n = (s * s) as f32;
-    let mut lum = Vec::with_capacity(ws * hs);
-    let mut exg = Vec::with_capacity(ws * hs);
-    for a in &sums {
-        let (r, g, b) = (a[0] as f32 / n, a[1] as f32 / n, a[2] as f32 / n);
-        lum.push(0.299 * r + 0.587 * g + 0.114 * b);
-        exg.push(2.0 * g - r - b);
-    }
-    Ok((ws, hs, lum, exg))
+    let px = sums
+        .iter()
+        .map(|a| [a[0] as f32 / n, a[1] as f32 / n, a[2] as f32 / n])
+        .collect();
+    Ok((ws, hs, px))
 }
 
 /// Heights of the ground the photo is projected onto.
