@@ -15,6 +15,7 @@ pub mod legacy;
 pub mod ops;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod rows;
 mod settings;
 mod sqlite;
 #[cfg(feature = "test-support")]

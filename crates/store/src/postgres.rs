@@ -16,13 +16,14 @@
 //! from one queue. The findings bbox filter uses PostgreSQL's built-in `box` type with a
 //! GiST expression index (no PostGIS needed), refined by the exact four-column test.
 
+use crate::rows::{corrupt, word};
 use crate::time::{format_rfc3339, now};
 use crate::{
     AuditEntry, CompleteOutcome, FindingFilter, FindingRow, Flight, FlightDeleted, FlightState,
     Job, JobCounts, JobResult, Org, OrgStats, Photo, PhotoAdded, Principal, RegisterRow,
     RejectedPhoto, Result, Role, Store, StoreError, Upload,
 };
-use besikta_core::{RejectReason, Review, ReviewState, Severity};
+use besikta_core::{Review, ReviewState, Severity};
 use postgres::types::{FromSql, ToSql};
 use postgres::{Client, GenericClient, NoTls, Row, Transaction};
 use std::sync::{mpsc, Arc, Mutex};
@@ -181,24 +182,6 @@ impl std::fmt::Debug for PgStore {
 
 fn pg(action: &'static str) -> impl FnOnce(postgres::Error) -> StoreError {
     move |source| StoreError::Postgres { action, source }
-}
-
-fn corrupt(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
-    move |e| StoreError::Corrupt {
-        what,
-        message: e.to_string(),
-    }
-}
-
-fn word<T: std::str::FromStr<Err = besikta_core::UnknownWord>>(
-    what: &'static str,
-    text: &str,
-) -> Result<T> {
-    text.parse()
-        .map_err(|e: besikta_core::UnknownWord| StoreError::Corrupt {
-            what,
-            message: e.to_string(),
-        })
 }
 
 /// Column `idx` of a row, as `T`.
@@ -380,18 +363,10 @@ const FLIGHT_COLUMNS: &str =
 
 fn flight_of(row: &Row) -> Result<Flight> {
     let progress: Option<String> = get(row, 4)?;
-    let progress = match progress.filter(|p| !p.is_empty()) {
-        Some(text) => Some(serde_json::from_str(&text).map_err(corrupt("flight progress"))?),
-        None => None,
-    };
+    let progress = crate::rows::flight_progress(progress.as_deref())?;
     let pipeline: String = get(row, 5)?;
     let upload: String = get(row, 6)?;
-    let mut rejected: Vec<RejectedPhoto> =
-        serde_json::from_str(&upload).map_err(corrupt("rejected photos"))?;
-    rejected.extend(
-        serde_json::from_str::<Vec<RejectedPhoto>>(&pipeline)
-            .map_err(corrupt("rejected photos"))?,
-    );
+    let rejected = crate::rows::flight_rejected(&pipeline, &upload)?;
     Ok(Flight {
         id: get(row, 0)?,
         org_id: get(row, 1)?,
@@ -467,28 +442,15 @@ const REVIEW_COLUMNS: &str = "finding, state, reason, reviewer, reviewed_at, com
      corrected_class, corrected_severity, corrected_outline";
 
 fn review_of(row: &Row) -> Result<Review> {
-    let reason: Option<String> = get(row, 2)?;
-    let severity: Option<String> = get(row, 7)?;
-    let outline: Option<String> = get(row, 8)?;
-    Ok(Review {
-        state: word("finding review", &get::<String>(row, 1)?)?,
-        reason: reason
-            .as_deref()
-            .map(|r| word::<RejectReason>("finding review", r))
-            .transpose()?,
-        by: Some(get(row, 3)?),
-        at: Some(format_rfc3339(get(row, 4)?)),
+    crate::rows::review_of(crate::rows::ReviewRow {
+        state: get(row, 1)?,
+        reason: get(row, 2)?,
+        reviewer: get(row, 3)?,
+        reviewed_at: get(row, 4)?,
         comment: get(row, 5)?,
-        corrected_class: get(row, 6)?,
-        corrected_severity: severity
-            .as_deref()
-            .map(|s| word::<Severity>("finding review", s))
-            .transpose()?,
-        corrected_polygon: outline
-            .as_deref()
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(corrupt("corrected outline of a review"))?,
+        class: get(row, 6)?,
+        severity: get(row, 7)?,
+        outline: get(row, 8)?,
     })
 }
 
@@ -604,14 +566,7 @@ fn counts_of(rows: &[Row]) -> Result<JobCounts> {
     let mut counts = JobCounts::default();
     for row in rows {
         let state: String = get(row, 0)?;
-        let n: i64 = get(row, 1)?;
-        match state.as_str() {
-            "queued" => counts.queued = n,
-            "running" => counts.running = n,
-            "done" => counts.done = n,
-            "failed" => counts.failed = n,
-            _ => {}
-        }
+        crate::ops::add_count(&mut counts, &state, get(row, 1)?);
     }
     Ok(counts)
 }
@@ -745,11 +700,7 @@ impl Store for PgStore {
                 .map_err(pg(DOING))?,
                 0,
             )?;
-            let mut list: Vec<RejectedPhoto> =
-                serde_json::from_str(&current).map_err(corrupt("rejected photos"))?;
-            list.retain(|r| r.file != rejected.file);
-            list.push(rejected);
-            let text = serde_json::to_string(&list).map_err(corrupt("rejected photos"))?;
+            let text = crate::rows::with_upload_rejection(&current, &rejected)?;
             tx.execute(
                 "UPDATE flights SET upload_rejected = $1 WHERE id = $2",
                 &[&text, &flight_id],
@@ -784,26 +735,15 @@ impl Store for PgStore {
             {
                 return Ok(PhotoAdded::Duplicate(photo_of(&existing)?));
             }
-            let mut final_name = None;
-            for candidate in crate::sqlite::name_candidates(&name, &sha256) {
-                let taken: bool = get(
+            let name = crate::rows::free_name(&name, &sha256, flight_id, |candidate| {
+                get(
                     &tx.query_one(
                         "SELECT EXISTS (SELECT 1 FROM photos WHERE flight_id = $1 AND name = $2)",
                         &[&flight_id, &candidate],
                     )
                     .map_err(pg(DOING))?,
                     0,
-                )?;
-                if !taken {
-                    final_name = Some(candidate);
-                    break;
-                }
-            }
-            let name = final_name.ok_or_else(|| StoreError::Corrupt {
-                what: "photo names",
-                message: format!(
-                    "every name for {name} (sha256 {sha256}) is taken in flight {flight_id}"
-                ),
+                )
             })?;
             let path = format!("{dir}/{name}");
             let id: i64 = get(
@@ -1436,12 +1376,7 @@ impl Store for PgStore {
                     .map_err(pg(DOING))?;
                 Review::default()
             } else {
-                let outline = review
-                    .corrected_polygon
-                    .as_ref()
-                    .map(serde_json::to_string)
-                    .transpose()
-                    .map_err(corrupt("corrected outline of a review"))?;
+                let outline = crate::rows::review_outline(&review)?;
                 tx.execute(
                     "INSERT INTO finding_reviews (finding, org_id, flight_id, class, min_x, min_y, max_x, max_y, \
                      state, reason, reviewer, reviewer_role, reviewed_at, comment, corrected_class, corrected_severity, corrected_outline) \
@@ -1469,22 +1404,9 @@ impl Store for PgStore {
                     ],
                 )
                 .map_err(pg(DOING))?;
-                Review {
-                    by: Some(by.clone()),
-                    at: Some(format_rfc3339(at)),
-                    ..review.clone()
-                }
+                crate::rows::stored_review(&review, &by, at)
             };
-            let mut detail = format!("finding {id} {}", review.state);
-            if let Some(r) = review.reason {
-                detail.push_str(&format!(" ({r})"));
-            }
-            if let Some(c) = &review.corrected_class {
-                detail.push_str(&format!(", class {c}"));
-            }
-            if let Some(s) = review.corrected_severity {
-                detail.push_str(&format!(", severity {s}"));
-            }
+            let detail = crate::rows::review_audit_detail(id, &review);
             tx.execute(
                 "INSERT INTO audit (org_id, at, token, role, action, detail) VALUES ($1, $2, $3, $4, 'finding.review', $5)",
                 &[&org_id, &at, &by, &role, &detail],

@@ -1,5 +1,6 @@
 //! The SQLite implementation of [`Store`]: one connection behind a mutex, WAL journal.
 
+use crate::rows::corrupt;
 use crate::time::{format_rfc3339, now};
 use crate::{
     AuditEntry, CompleteOutcome, FindingFilter, FindingRow, Flight, FlightDeleted, FlightState,
@@ -121,13 +122,6 @@ fn sql(action: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |source| StoreError::Sqlite { action, source }
 }
 
-fn corrupt(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
-    move |e| StoreError::Corrupt {
-        what,
-        message: e.to_string(),
-    }
-}
-
 impl SqliteStore {
     /// Opens (creating when missing) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore> {
@@ -194,17 +188,9 @@ fn flight_from_row(row: &Row<'_>) -> rusqlite::Result<(Flight, String, String, S
 fn finish_flight(parts: (Flight, String, String, String)) -> Result<Flight> {
     let (mut flight, state, progress, rejected) = parts;
     flight.state = FlightState::parse(&state)?;
-    if !progress.is_empty() {
-        flight.progress =
-            Some(serde_json::from_str(&progress).map_err(corrupt("flight progress"))?);
-    }
+    flight.progress = crate::rows::flight_progress(Some(&progress))?;
     let (pipeline, upload) = rejected.split_once('\u{0}').unwrap_or((&rejected, "[]"));
-    let mut all: Vec<RejectedPhoto> =
-        serde_json::from_str(upload).map_err(corrupt("rejected photos"))?;
-    all.extend(
-        serde_json::from_str::<Vec<RejectedPhoto>>(pipeline).map_err(corrupt("rejected photos"))?,
-    );
-    flight.rejected = all;
+    flight.rejected = crate::rows::flight_rejected(pipeline, upload)?;
     Ok(flight)
 }
 
@@ -266,12 +252,7 @@ fn placeholder_finding() -> Finding {
 }
 
 fn finish_finding((mut f, severity, finding): RawFinding) -> Result<FindingRow> {
-    f.severity = severity
-        .parse()
-        .map_err(|e: besikta_core::UnknownWord| StoreError::Corrupt {
-            what: "finding severity",
-            message: e.to_string(),
-        })?;
+    f.severity = crate::rows::word("finding severity", &severity)?;
     let finding = finding.ok_or_else(|| StoreError::Corrupt {
         what: "finding",
         message: format!("finding {} has no stored content", f.id),
@@ -497,11 +478,7 @@ impl Store for SqliteStore {
                 |r| r.get(0),
             )
             .map_err(sql("recording a rejected upload"))?;
-        let mut list: Vec<RejectedPhoto> =
-            serde_json::from_str(&current).map_err(corrupt("rejected photos"))?;
-        list.retain(|r| r.file != rejected.file);
-        list.push(rejected.clone());
-        let text = serde_json::to_string(&list).map_err(corrupt("rejected photos"))?;
+        let text = crate::rows::with_upload_rejection(&current, rejected)?;
         tx.execute(
             "UPDATE flights SET upload_rejected = ?1 WHERE id = ?2",
             params![text, flight_id],
@@ -533,25 +510,13 @@ impl Store for SqliteStore {
         if let Some(existing) = existing {
             return Ok(PhotoAdded::Duplicate(existing));
         }
-        let mut final_name = None;
-        for candidate in name_candidates(name, sha256) {
-            let taken: bool = tx
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM photos WHERE flight_id = ?1 AND name = ?2)",
-                    params![flight_id, candidate],
-                    |r| r.get(0),
-                )
-                .map_err(sql("recording the photo"))?;
-            if !taken {
-                final_name = Some(candidate);
-                break;
-            }
-        }
-        let name = final_name.ok_or_else(|| StoreError::Corrupt {
-            what: "photo names",
-            message: format!(
-                "every name for {name} (sha256 {sha256}) is taken in flight {flight_id}"
-            ),
+        let name = crate::rows::free_name(name, sha256, flight_id, |candidate| {
+            tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM photos WHERE flight_id = ?1 AND name = ?2)",
+                params![flight_id, candidate],
+                |r| r.get(0),
+            )
+            .map_err(sql("recording the photo"))
         })?;
         let path = format!("{dir}/{name}");
         tx.execute(
@@ -934,13 +899,7 @@ impl Store for SqliteStore {
         let mut counts = JobCounts::default();
         for row in rows {
             let (state, n) = row.map_err(sql("counting jobs"))?;
-            match state.as_str() {
-                "queued" => counts.queued = n,
-                "running" => counts.running = n,
-                "done" => counts.done = n,
-                "failed" => counts.failed = n,
-                _ => {}
-            }
+            crate::ops::add_count(&mut counts, &state, n);
         }
         Ok(counts)
     }
@@ -968,13 +927,7 @@ impl Store for SqliteStore {
             .map_err(sql("counting jobs"))?;
         for row in rows {
             let (state, n) = row.map_err(sql("counting jobs"))?;
-            match state.as_str() {
-                "queued" => stats.jobs.queued = n,
-                "running" => stats.jobs.running = n,
-                "done" => stats.jobs.done = n,
-                "failed" => stats.jobs.failed = n,
-                _ => {}
-            }
+            crate::ops::add_count(&mut stats.jobs, &state, n);
         }
         Ok(stats)
     }
@@ -1249,21 +1202,6 @@ impl Store for SqliteStore {
     }
 }
 
-/// The name a photo is stored under: its own, else with the start of its hash added
-/// (`SAME-1a2b3c4d.JPG`: same name, different content, as from two cameras), longer
-/// prefixes when even that is taken.
-pub(crate) fn name_candidates(name: &str, sha256: &str) -> Vec<String> {
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => (stem, format!(".{ext}")),
-        _ => (name, String::new()),
-    };
-    let mut out = vec![name.to_string()];
-    for n in [8, 16, 64] {
-        out.push(format!("{stem}-{}{ext}", &sha256[..n.min(sha256.len())]));
-    }
-    out
-}
-
 fn upload_from_row(r: &Row<'_>) -> rusqlite::Result<Upload> {
     Ok(Upload {
         id: r.get(0)?,
@@ -1480,6 +1418,7 @@ mod tests {
                 gsd_cm: 2.0 + 1.0 / 9.0,
                 view_quality: 0.9,
                 position_uncertainty_m: 0.5,
+                pose_sigma_m: None,
                 model: Some(ModelRef {
                     name: "crack-unet".into(),
                     version: "0.1.0+int8".into(),
@@ -1589,7 +1528,10 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(name_candidates("README", h1)[1], "README-11111111");
+        assert_eq!(
+            crate::rows::name_candidates("README", h1)[1],
+            "README-11111111"
+        );
     }
 
     #[test]

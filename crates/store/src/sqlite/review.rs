@@ -10,10 +10,11 @@
 //! first, one review per finding). A review whose finding did not come back stays waiting
 //! (a later run may find the defect again); deleting the flight deletes it.
 
-use super::{corrupt, sql};
-use crate::time::{format_rfc3339, now};
-use crate::{FindingRow, Result, StoreError};
-use besikta_core::{RejectReason, Review, ReviewState, Severity};
+use super::sql;
+use crate::rows::{review_of, ReviewRow};
+use crate::time::now;
+use crate::{FindingRow, Result};
+use besikta_core::{Review, ReviewState};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// The table and its triggers; every statement is idempotent, so running it on each open
@@ -55,57 +56,23 @@ END;
 const COLUMNS: &str = "finding, state, reason, reviewer, reviewed_at, comment, corrected_class, \
      corrected_severity, corrected_outline";
 
-/// A review row as read, before its words are parsed.
-struct Raw {
-    finding: i64,
-    state: String,
-    reason: Option<String>,
-    reviewer: String,
-    reviewed_at: i64,
-    comment: Option<String>,
-    class: Option<String>,
-    severity: Option<String>,
-    outline: Option<String>,
-}
+/// A review row as read (with its finding's id), before its words are parsed.
+type Raw = (i64, ReviewRow);
 
 fn raw(row: &Row<'_>) -> rusqlite::Result<Raw> {
-    Ok(Raw {
-        finding: row.get(0)?,
-        state: row.get(1)?,
-        reason: row.get(2)?,
-        reviewer: row.get(3)?,
-        reviewed_at: row.get(4)?,
-        comment: row.get(5)?,
-        class: row.get(6)?,
-        severity: row.get(7)?,
-        outline: row.get(8)?,
-    })
-}
-
-fn word<T: std::str::FromStr<Err = besikta_core::UnknownWord>>(text: &str) -> Result<T> {
-    text.parse()
-        .map_err(|e: besikta_core::UnknownWord| StoreError::Corrupt {
-            what: "finding review",
-            message: e.to_string(),
-        })
-}
-
-fn review_of(r: Raw) -> Result<Review> {
-    Ok(Review {
-        state: word::<ReviewState>(&r.state)?,
-        reason: r.reason.as_deref().map(word::<RejectReason>).transpose()?,
-        by: Some(r.reviewer),
-        at: Some(format_rfc3339(r.reviewed_at)),
-        comment: r.comment,
-        corrected_class: r.class,
-        corrected_severity: r.severity.as_deref().map(word::<Severity>).transpose()?,
-        corrected_polygon: r
-            .outline
-            .as_deref()
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(corrupt("corrected outline of a review"))?,
-    })
+    Ok((
+        row.get(0)?,
+        ReviewRow {
+            state: row.get(1)?,
+            reason: row.get(2)?,
+            reviewer: row.get(3)?,
+            reviewed_at: row.get(4)?,
+            comment: row.get(5)?,
+            class: row.get(6)?,
+            severity: row.get(7)?,
+            outline: row.get(8)?,
+        },
+    ))
 }
 
 /// Fills `review` of each row from the table (rows without one keep `Unreviewed`).
@@ -123,8 +90,7 @@ pub(super) fn attach(conn: &Connection, rows: &mut [FindingRow]) -> Result<()> {
             .map_err(sql("reading reviews"))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(sql("reading reviews"))?;
-        for r in found {
-            let id = r.finding;
+        for (id, r) in found {
             let review = review_of(r)?;
             if let Some(row) = chunk.iter_mut().find(|f| f.id == id) {
                 row.review = review;
@@ -210,7 +176,11 @@ pub(super) fn review(conn: &Connection, org_id: i64, id: i64) -> Result<Option<R
         )
         .optional()
         .map_err(sql("reading a review"))?;
-    Ok(Some(row.map(review_of).transpose()?.unwrap_or_default()))
+    Ok(Some(
+        row.map(|(_, r)| review_of(r))
+            .transpose()?
+            .unwrap_or_default(),
+    ))
 }
 
 /// Stores `review` of finding `id` (its `by` is the acting token's name; `at` is set
@@ -250,12 +220,7 @@ pub(super) fn set_review(
             .map_err(sql(DOING))?;
         Review::default()
     } else {
-        let outline = review
-            .corrected_polygon
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(corrupt("corrected outline of a review"))?;
+        let outline = crate::rows::review_outline(review)?;
         tx.execute(
             "INSERT INTO finding_reviews (finding, org_id, flight_id, class, min_x, min_y, max_x, max_y, \
              state, reason, reviewer, reviewer_role, reviewed_at, comment, corrected_class, corrected_severity, corrected_outline) \
@@ -283,22 +248,9 @@ pub(super) fn set_review(
             ],
         )
         .map_err(sql(DOING))?;
-        Review {
-            by: Some(by.clone()),
-            at: Some(format_rfc3339(at)),
-            ..review.clone()
-        }
+        crate::rows::stored_review(review, &by, at)
     };
-    let mut detail = format!("finding {id} {}", review.state);
-    if let Some(r) = review.reason {
-        detail.push_str(&format!(" ({r})"));
-    }
-    if let Some(c) = &review.corrected_class {
-        detail.push_str(&format!(", class {c}"));
-    }
-    if let Some(s) = review.corrected_severity {
-        detail.push_str(&format!(", severity {s}"));
-    }
+    let detail = crate::rows::review_audit_detail(id, review);
     tx.execute(
         "INSERT INTO audit (org_id, at, token, role, action, detail) VALUES (?1, ?2, ?3, ?4, 'finding.review', ?5)",
         params![org_id, at, by, role, detail],
