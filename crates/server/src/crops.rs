@@ -29,6 +29,21 @@ impl CropKey<'_> {
         h.update(b"besikta-crop-v1");
         h.update(self.org_id.to_le_bytes());
         h.update(self.finding_id.to_le_bytes());
+        self.hash_content(&mut h);
+        hex20(h)
+    }
+
+    /// Hex digest of what the crop's bytes depend on (photo content, place, outline,
+    /// settings), without the organisation and the finding's database id, which a job does
+    /// not know yet: the name of the crop made at processing time (`precrops`).
+    pub fn content_digest(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"besikta-crop-content-v1");
+        self.hash_content(&mut h);
+        hex20(h)
+    }
+
+    fn hash_content(&self, h: &mut Sha256) {
         h.update((self.photo_sha256.len() as u64).to_le_bytes());
         h.update(self.photo_sha256.as_bytes());
         for v in self.bbox {
@@ -43,9 +58,52 @@ impl CropKey<'_> {
         h.update(self.cfg.min_side.to_le_bytes());
         h.update(self.cfg.max_output_side.to_le_bytes());
         h.update(self.cfg.max_photo_pixels.to_le_bytes());
-        let d = h.finalize();
-        d.iter().take(20).map(|b| format!("{b:02x}")).collect()
     }
+}
+
+/// The first 20 bytes of a digest in hex.
+fn hex20(h: Sha256) -> String {
+    h.finalize()
+        .iter()
+        .take(20)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Where a served crop came from (the `X-Besikta-Crop` header and the `/metrics` counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CropSource {
+    /// The in-memory cache of finished crops.
+    Cache,
+    /// The crop made when the flight was processed, stored with the job's products.
+    Precomputed,
+    /// Made now from the photo (a full decode in the pool).
+    Decoded,
+}
+
+impl CropSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CropSource::Cache => "cache",
+            CropSource::Precomputed => "precomputed",
+            CropSource::Decoded => "decoded",
+        }
+    }
+}
+
+/// The pool's counters since the process started, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CropCounters {
+    /// Crop requests answered from the in-memory cache.
+    pub hits: u64,
+    /// Crop requests not in the cache (then served precomputed or decoded).
+    pub misses: u64,
+    /// Misses answered with the crop stored at processing time.
+    pub precomputed: u64,
+    /// Crops made by decoding the photo.
+    pub decodes: u64,
+    /// Bytes of crops in the cache now.
+    pub cached_bytes: u64,
 }
 
 /// A whole number from the environment; a set but unreadable value is reported and ignored.
@@ -128,6 +186,8 @@ pub struct CropPool {
     capacity: usize,
     cache: Mutex<Lru>,
     hits: AtomicU64,
+    misses: AtomicU64,
+    precomputed: AtomicU64,
     decodes: AtomicU64,
     running: AtomicUsize,
     max_running: AtomicUsize,
@@ -140,6 +200,8 @@ impl CropPool {
             capacity: cache_bytes,
             cache: Mutex::new(Lru::default()),
             hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            precomputed: AtomicU64::new(0),
             decodes: AtomicU64::new(0),
             running: AtomicUsize::new(0),
             max_running: AtomicUsize::new(0),
@@ -174,23 +236,51 @@ impl CropPool {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The cached crop of `key`, if any (counted as a hit).
+    /// The counters since the process started.
+    pub fn counters(&self) -> CropCounters {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        CropCounters {
+            hits: get(&self.hits),
+            misses: get(&self.misses),
+            precomputed: get(&self.precomputed),
+            decodes: get(&self.decodes),
+            cached_bytes: self.lock().bytes as u64,
+        }
+    }
+
+    /// The cached crop of `key`, if any; one request's look-up, counted as a hit or a miss.
     pub fn cached(&self, key: &str) -> Option<Arc<Vec<u8>>> {
         let hit = self.lock().get(key);
-        if hit.is_some() {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-        }
+        let counter = if hit.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         hit
+    }
+
+    /// Keeps a crop stored at processing time in the cache (counted as served precomputed).
+    pub fn keep_precomputed(&self, key: &str, bytes: Vec<u8>) -> Arc<Vec<u8>> {
+        self.precomputed.fetch_add(1, Ordering::Relaxed);
+        let bytes = Arc::new(bytes);
+        self.lock()
+            .put(key.to_string(), bytes.clone(), self.capacity);
+        bytes
     }
 
     /// The crop of `key`: from the cache, or made by `make` on a blocking thread once one
     /// of the pool's permits is free.
-    pub async fn get_or_make<F>(&self, key: &str, make: F) -> Result<Arc<Vec<u8>>, String>
+    pub async fn get_or_make<F>(
+        &self,
+        key: &str,
+        make: F,
+    ) -> Result<(Arc<Vec<u8>>, CropSource), String>
     where
         F: FnOnce() -> Result<Vec<u8>, String> + Send + 'static,
     {
         if let Some(b) = self.cached(key) {
-            return Ok(b);
+            return Ok((b, CropSource::Cache));
         }
         let _permit = self
             .permits
@@ -198,8 +288,8 @@ impl CropPool {
             .await
             .map_err(|e| format!("the crop pool is closed: {e}"))?;
         // Another request may have made it while this one waited.
-        if let Some(b) = self.cached(key) {
-            return Ok(b);
+        if let Some(b) = self.lock().get(key) {
+            return Ok((b, CropSource::Cache));
         }
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_running.fetch_max(now, Ordering::SeqCst);
@@ -209,7 +299,7 @@ impl CropPool {
         let bytes = Arc::new(made.map_err(|e| format!("the crop crashed: {e}"))??);
         self.lock()
             .put(key.to_string(), bytes.clone(), self.capacity);
-        Ok(bytes)
+        Ok((bytes, CropSource::Decoded))
     }
 }
 
@@ -244,8 +334,10 @@ mod tests {
             let cfg = CropConfig::default();
             move || crop_finding(&photo(), [500.0, 500.0, 700.0, 600.0], &[], &cfg)
         };
-        let a = pool.get_or_make(&k, make()).await.unwrap();
-        let b = pool.get_or_make(&k, make()).await.unwrap();
+        let (a, from) = pool.get_or_make(&k, make()).await.unwrap();
+        assert_eq!(from, CropSource::Decoded);
+        let (b, from) = pool.get_or_make(&k, make()).await.unwrap();
+        assert_eq!(from, CropSource::Cache);
         assert_eq!(a, b);
         assert!(image::load_from_memory(&b).is_ok());
         let s = pool.stats();
@@ -254,7 +346,7 @@ mod tests {
         // Another photo content or another place is another key: made again.
         assert_ne!(k, key(&cfg, 500.0, "abd"));
         assert_ne!(k, key(&cfg, 501.0, "abc"));
-        let c = pool
+        let (c, _) = pool
             .get_or_make(&key(&cfg, 500.0, "abd"), make())
             .await
             .unwrap();
@@ -281,7 +373,7 @@ mod tests {
                     )
                 })
                 .await
-                .map(|b| b.len())
+                .map(|(b, _)| b.len())
             }));
         }
         for t in tasks {

@@ -312,6 +312,17 @@ pub fn crop_finding(
 ) -> Result<Vec<u8>, String> {
     let img =
         besikta_infer::decode_photo(photo, cfg.max_photo_pixels).map_err(|e| e.to_string())?;
+    crop_decoded(&img, bbox, outline, cfg)
+}
+
+/// [`crop_finding`] of a photo already decoded (processing crops many findings of one photo
+/// from a single decode): the same bytes for the same pixels.
+pub fn crop_decoded(
+    img: &image::RgbImage,
+    bbox: [f64; 4],
+    outline: &[[f64; 2]],
+    cfg: &CropConfig,
+) -> Result<Vec<u8>, String> {
     let (w, h) = img.dimensions();
     let [x0, y0, x1, y1] = bbox;
     let side = (x1 - x0).max(y1 - y0).max(1.0);
@@ -329,8 +340,7 @@ pub fn crop_finding(
     };
     let (left, right) = window(cx, w);
     let (top, bottom) = window(cy, h);
-    let mut crop =
-        image::imageops::crop_imm(&img, left, top, right - left, bottom - top).to_image();
+    let mut crop = image::imageops::crop_imm(img, left, top, right - left, bottom - top).to_image();
     let scale = (cfg.max_output_side as f64 / crop.width().max(crop.height()) as f64).min(1.0);
     if scale < 1.0 {
         let (nw, nh) = (
@@ -404,21 +414,19 @@ pub async fn photo(
         .ok_or_else(|| ApiError::not_found("photo of this finding"))?;
     let outline = obs.pixel_polygon.clone();
     let bbox = obs.pixel_bbox;
-    let cfg = CropConfig {
-        max_photo_pixels: state.config().limits.max_photo_pixels,
-        ..CropConfig::default()
-    };
+    let cfg = crate::precrops::default_config(&state);
     // Everything the crop's bytes depend on: a reprocessed flight (another place or
     // outline) or a replaced photo (another content hash) is another key.
-    let key = crate::crops::CropKey {
+    let crop_key = crate::crops::CropKey {
         org_id: auth.org_id(),
         finding_id: id,
         photo_sha256: &photo.sha256,
         bbox,
         outline: &outline,
         cfg: &cfg,
-    }
-    .digest();
+    };
+    let key = crop_key.digest();
+    let precomputed = crate::precrops::product_name(&crop_key);
     let etag = format!("\"{key}\"");
     let cache_headers = |etag: &str| {
         [
@@ -435,26 +443,56 @@ pub async fn photo(
         }
     }
     let pool = crate::crops::CropPool::global();
-    let jpeg = match pool.cached(&key) {
-        Some(b) => b,
-        None => {
-            // In place, or fetched from the object store for the crop (removed after it).
-            let local = crate::objects::local_photo(&state, &photo.path)
+    let (jpeg, source) = match pool.cached(&key) {
+        Some(b) => (b, crate::crops::CropSource::Cache),
+        None => match stored_crop(&state, &auth, row.flight_id, &precomputed).await? {
+            // Made when the flight was processed: no decode.
+            Some(bytes) => (
+                pool.keep_precomputed(&key, bytes),
+                crate::crops::CropSource::Precomputed,
+            ),
+            None => {
+                // In place, or fetched from the object store for the crop (removed after it).
+                let local = crate::objects::local_photo(&state, &photo.path)
+                    .await
+                    .map_err(|e| ApiError::internal(scrub_paths(&e, state.config())))?;
+                pool.get_or_make(&key, move || {
+                    crop_finding(&local.path, bbox, &outline, &cfg)
+                })
                 .await
-                .map_err(|e| ApiError::internal(scrub_paths(&e, state.config())))?;
-            pool.get_or_make(&key, move || {
-                crop_finding(&local.path, bbox, &outline, &cfg)
-            })
-            .await
-            .map_err(|m| ApiError::internal(scrub_paths(&m, state.config())))?
-        }
+                .map_err(|m| ApiError::internal(scrub_paths(&m, state.config())))?
+            }
+        },
     };
     Ok((
-        [(header::CONTENT_TYPE, "image/jpeg".to_string())],
+        [
+            (header::CONTENT_TYPE, "image/jpeg".to_string()),
+            (
+                header::HeaderName::from_static("x-besikta-crop"),
+                source.as_str().to_string(),
+            ),
+        ],
         cache_headers(&etag),
         jpeg.as_ref().clone(),
     )
         .into_response())
+}
+
+/// The crop stored with the products of the flight's current job (`precrops`), if there
+/// is one by that name.
+async fn stored_crop(
+    state: &AppState,
+    auth: &Auth,
+    flight_id: i64,
+    name: &str,
+) -> ApiResult<Option<Vec<u8>>> {
+    let flight = find_flight(state, auth, flight_id)?;
+    let Some(dir) = flight.output_dir.as_deref() else {
+        return Ok(None);
+    };
+    crate::objects::product(state, dir, name)
+        .await
+        .map_err(|e| ApiError::internal(scrub_paths(&e, state.config())))
 }
 
 #[cfg(test)]

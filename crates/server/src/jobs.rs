@@ -324,6 +324,14 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
         let _ = std::fs::remove_dir_all(&out_dir);
         return Err("the job was taken over by another worker".into());
     }
+    crate::precrops::render(
+        state,
+        &outcome.report.findings,
+        &photos,
+        &files.inputs,
+        &out_dir,
+        &renew_lease,
+    );
     files.publish(state, &rel_out)?;
     Ok(job_result(outcome, &rel_out, config))
 }

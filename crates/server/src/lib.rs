@@ -20,6 +20,7 @@ mod objects;
 mod openapi;
 mod ops;
 mod orgsettings;
+mod precrops;
 mod registermap;
 mod registers;
 mod review;
