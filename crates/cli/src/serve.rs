@@ -63,6 +63,13 @@ pub struct Args {
     /// Seconds an upload's body may pause before the connection is closed (the upload resumes).
     #[arg(long, default_value_t = 60)]
     pub upload_idle_secs: u64,
+    /// Photo crops made (photos decoded) at once; default: BESIKTA_CROP_PERMITS, else one per core.
+    #[arg(long)]
+    pub crop_permits: Option<usize>,
+    /// Megabytes of finished photo crops kept in memory (0: none); default:
+    /// BESIKTA_CROP_CACHE_MB, else 64.
+    #[arg(long)]
+    pub crop_cache_mb: Option<usize>,
 }
 
 /// Reads the metrics token file: its first line, which must not be empty.
@@ -99,6 +106,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     config.net.header_timeout = std::time::Duration::from_secs(args.header_timeout_secs.max(1));
     config.net.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs.max(1));
     config.net.body_idle_timeout = std::time::Duration::from_secs(args.upload_idle_secs.max(1));
+    config.crops = besikta_server::CropSettings {
+        permits: args.crop_permits,
+        cache_mb: args.crop_cache_mb,
+    };
     besikta_server::serve_blocking(config, args.addr)
         .with_context(|| format!("the service on {} stopped", args.addr))?;
     Ok(0)

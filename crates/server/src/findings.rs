@@ -442,7 +442,7 @@ pub async fn photo(
             return Ok((StatusCode::NOT_MODIFIED, cache_headers(&etag)).into_response());
         }
     }
-    let pool = crate::crops::CropPool::global();
+    let pool = state.crops();
     let (jpeg, source) = match pool.cached(&key) {
         Some(b) => (b, crate::crops::CropSource::Cache),
         None => match stored_crop(&state, &auth, row.flight_id, &precomputed).await? {

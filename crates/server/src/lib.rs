@@ -31,6 +31,7 @@ mod web;
 mod workorders;
 
 pub use auth::{allows, Right};
+pub use crops::CropSettings;
 pub use error::{ApiError, ServerError};
 pub use jobs::Workers;
 pub use listen::{serve_on, NetLimits};
@@ -106,6 +107,8 @@ pub struct ServerConfig {
     /// A bearer token (from `--metrics-token-file`) that shows `/metrics` of the whole
     /// service: the queue of every organisation and the workers' heartbeats.
     pub metrics_token: Option<String>,
+    /// The photo crop pool's size (`--crop-permits`, `--crop-cache-mb`).
+    pub crops: CropSettings,
 }
 
 impl ServerConfig {
@@ -124,6 +127,7 @@ impl ServerConfig {
             net: NetLimits::default(),
             shutdown_secs: 60,
             metrics_token: None,
+            crops: CropSettings::default(),
         }
     }
 }
@@ -133,6 +137,8 @@ struct Inner {
     storage: besikta_storage::Storage,
     config: ServerConfig,
     metrics: Metrics,
+    /// Photo crops: the decode pool and the cache of finished crops.
+    crops: crops::CropPool,
     uploads: uploads::ActiveUploads,
     jobs: jobs::Signal,
     /// The Content-Security-Policy header, fixed at start.
@@ -231,12 +237,14 @@ impl AppState {
         // An object store that does not answer stops the start, naming its URL.
         let storage = besikta_storage::Storage::open(config.storage.as_deref(), &config.data_dir)?;
         storage.health_blocking()?;
+        let crops = crops::CropPool::from_settings(&config.crops);
         let state = AppState {
             inner: Arc::new(Inner {
                 store,
                 storage,
                 config,
                 metrics: Metrics::default(),
+                crops,
                 uploads: uploads::ActiveUploads::default(),
                 jobs: jobs::Signal::default(),
                 csp,
@@ -261,6 +269,11 @@ impl AppState {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The photo crop pool and cache.
+    pub(crate) fn crops(&self) -> &crops::CropPool {
+        &self.inner.crops
     }
 
     pub fn data_dir(&self) -> &Path {

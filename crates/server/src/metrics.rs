@@ -260,6 +260,50 @@ pub async fn metrics(
         "Seconds since the process started.",
         uptime,
     );
+    // Photo crops of this process (no organisation's figures).
+    let crops = state.crops().counters();
+    metric(
+        "counter",
+        "besikta_crop_cache_hits_total",
+        "Photo crop requests answered from the in-memory crop cache.",
+        crops.hits,
+    );
+    metric(
+        "counter",
+        "besikta_crop_cache_misses_total",
+        "Photo crop requests not in the crop cache (then served precomputed or decoded).",
+        crops.misses,
+    );
+    metric(
+        "counter",
+        "besikta_crop_precomputed_served_total",
+        "Cache misses answered with the crop made when the flight was processed (no photo decode).",
+        crops.precomputed,
+    );
+    metric(
+        "counter",
+        "besikta_crop_decodes_total",
+        "Photo crops made by decoding the photo in the crop pool.",
+        crops.decodes,
+    );
+    metric(
+        "gauge",
+        "besikta_crop_cache_bytes",
+        "Bytes of finished crops in the crop cache.",
+        crops.cached_bytes,
+    );
+    metric(
+        "gauge",
+        "besikta_crop_cache_capacity_bytes",
+        "Bytes the crop cache may hold (--crop-cache-mb).",
+        state.crops().capacity() as u64,
+    );
+    metric(
+        "gauge",
+        "besikta_crop_permits",
+        "Photo crops made at once (--crop-permits).",
+        state.crops().permits() as u64,
+    );
     if let Some(org) = org {
         let stats = state.store().org_stats(org)?;
         let n = |v: i64| v.max(0) as u64;

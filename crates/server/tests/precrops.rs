@@ -112,6 +112,26 @@ async fn crop(e: &Env, id: i64) -> (Vec<u8>, String) {
     (r.body.to_vec(), source)
 }
 
+/// The crop counters of `/metrics`: cache hits, misses, precomputed served, decodes.
+async fn crop_metrics(e: &Env) -> [u64; 4] {
+    let r = e.get("/metrics", e.token("a", "admin")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    [
+        "besikta_crop_cache_hits_total",
+        "besikta_crop_cache_misses_total",
+        "besikta_crop_precomputed_served_total",
+        "besikta_crop_decodes_total",
+    ]
+    .map(|name| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
+            .parse()
+            .unwrap()
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processing_stores_each_findings_crop_and_cold_requests_use_it() {
     let e = env_with(|c| c.threads_per_job = 2);
@@ -145,6 +165,11 @@ async fn processing_stores_each_findings_crop_and_cold_requests_use_it() {
     assert_eq!(source, "precomputed");
     assert!(is_stored(&first));
     assert!(image::load_from_memory(&first).is_ok());
+    assert_eq!(
+        crop_metrics(&e).await,
+        [0, 1, 1, 0],
+        "hits, misses, precomputed, decodes: no photo decoded"
+    );
     let (again, source) = crop(&e, ids[0]).await;
     assert_eq!(
         (again.as_slice(), source.as_str()),
@@ -155,6 +180,7 @@ async fn processing_stores_each_findings_crop_and_cold_requests_use_it() {
     std::fs::remove_dir_all(out[0].join("crops")).unwrap();
     let (decoded, source) = crop(&e, ids[1]).await;
     assert_eq!(source, "decoded");
+    assert_eq!(crop_metrics(&e).await, [1, 2, 1, 1]);
     assert!(
         is_stored(&decoded),
         "the crop made on demand is byte for byte one made at processing time"
