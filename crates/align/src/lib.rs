@@ -197,7 +197,7 @@ pub struct PairReport {
 }
 
 /// The figures `summary.json` carries.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AlignSummary {
     pub photos_aligned: usize,
     pub photos_metadata: usize,

@@ -17,7 +17,6 @@ use besikta_core::Capture;
 use besikta_georef::PhotoGeometry;
 use besikta_infer::manifest::Manifest;
 use besikta_infer::tiling::TilePlan;
-use besikta_infer::Model;
 use besikta_report::{EvidenceRules, WorkFrame};
 use image::RgbImage;
 use std::collections::BTreeMap;
@@ -43,7 +42,7 @@ pub struct View {
 }
 
 /// Which cells each photo owns, as runs of cells along grid rows.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Ownership {
     pub cell_m: f64,
     /// South-west corner of cell (0, 0).
@@ -274,61 +273,72 @@ pub struct Planner<'a> {
 
 type Placed<'a, 'b> = (&'a Capture, PhotoGeometry<'b>, Vec<[f64; 2]>, f64);
 
+/// The evidence rules beside the models (`evidence.toml`), default without one. A broken
+/// file is reported by the report stage, which reads it again.
+fn evidence_rules(models_dir: &Path) -> EvidenceRules {
+    let path = models_dir.join("evidence.toml");
+    if path.is_file() {
+        EvidenceRules::load(&path).unwrap_or_default()
+    } else {
+        EvidenceRules::default()
+    }
+}
+
+/// Plans the flight's photos (`geoms`: capture, geometry, footprint lon/lat, GSD cm) for
+/// the models of `manifests`: the ownership per owners-per-cell count; `on = false` plans
+/// nothing (every tile is inferred). Serialisable, so a planned flight can be inferred in
+/// batches elsewhere ([`crate::units`]).
+pub fn ownership(
+    on: bool,
+    geoms: &[Placed<'_, '_>],
+    frame: &WorkFrame,
+    models_dir: &Path,
+    manifests: &[Manifest],
+) -> BTreeMap<usize, Ownership> {
+    let rules = evidence_rules(models_dir);
+    let mut owned = BTreeMap::new();
+    if on {
+        let views: Vec<View> = geoms
+            .iter()
+            .map(|(c, _, fp, gsd_cm)| {
+                let height_m = c
+                    .focal_length_px
+                    .map(|f| gsd_cm / 100.0 * f)
+                    .or(c.relative_altitude_m)
+                    .unwrap_or(0.0);
+                let below = c
+                    .longitude
+                    .zip(c.latitude)
+                    .and_then(|(lon, lat)| frame.to_work([lon, lat]).ok());
+                View {
+                    footprint: fp.iter().filter_map(|p| frame.to_work(*p).ok()).collect(),
+                    // No position: height 0 keeps the photo out of the plan (owns nothing).
+                    below_camera: below.unwrap_or([0.0, 0.0]),
+                    height_m: if below.is_some() { height_m } else { 0.0 },
+                }
+            })
+            .collect();
+        for m in manifests {
+            let classes: Vec<String> = m.classes.iter().map(|k| k.name.clone()).collect();
+            let k = owners_for(&rules, &classes);
+            owned.entry(k).or_insert_with(|| assign(&views, CELL_M, k));
+        }
+    }
+    owned
+}
+
 impl<'a> Planner<'a> {
-    /// Plans the flight's photos (`geoms`: capture, geometry, footprint lon/lat, GSD cm)
-    /// for `models`; `on = false` plans nothing (every tile is inferred).
+    /// The planner over an [`ownership`] (empty: every tile is inferred).
     pub fn new(
-        on: bool,
-        geoms: &[Placed<'_, '_>],
+        owned: BTreeMap<usize, Ownership>,
         frame: &'a WorkFrame,
         models_dir: &Path,
-        models: &[Model],
         registers_given: bool,
     ) -> Planner<'a> {
-        let path = models_dir.join("evidence.toml");
-        // A broken file is reported by the report stage, which reads it again.
-        let rules = if path.is_file() {
-            EvidenceRules::load(&path).unwrap_or_default()
-        } else {
-            EvidenceRules::default()
-        };
-        let mut owned = BTreeMap::new();
-        if on {
-            let views: Vec<View> = geoms
-                .iter()
-                .map(|(c, _, fp, gsd_cm)| {
-                    let height_m = c
-                        .focal_length_px
-                        .map(|f| gsd_cm / 100.0 * f)
-                        .or(c.relative_altitude_m)
-                        .unwrap_or(0.0);
-                    let below = c
-                        .longitude
-                        .zip(c.latitude)
-                        .and_then(|(lon, lat)| frame.to_work([lon, lat]).ok());
-                    View {
-                        footprint: fp.iter().filter_map(|p| frame.to_work(*p).ok()).collect(),
-                        // No position: height 0 keeps the photo out of the plan (owns nothing).
-                        below_camera: below.unwrap_or([0.0, 0.0]),
-                        height_m: if below.is_some() { height_m } else { 0.0 },
-                    }
-                })
-                .collect();
-            for m in models {
-                let classes: Vec<String> = m
-                    .manifest()
-                    .classes
-                    .iter()
-                    .map(|k| k.name.clone())
-                    .collect();
-                let k = owners_for(&rules, &classes);
-                owned.entry(k).or_insert_with(|| assign(&views, CELL_M, k));
-            }
-        }
         Planner {
             frame,
             registers_given,
-            rules,
+            rules: evidence_rules(models_dir),
             owned,
         }
     }

@@ -2,7 +2,7 @@
 //! georeferencing -> inference -> report, writing every product into one output folder.
 
 use besikta_report::RegisterSource;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// What to process and where to put the results.
@@ -55,25 +55,25 @@ pub enum PipelineError {
     Infer(#[from] besikta_infer::InferError),
     #[error("cannot write {path}: {message}")]
     Write { path: String, message: String },
+    /// Work units that do not fit together (issue 15).
+    #[error("the flight's work units do not fit together: {0}")]
+    Units(String),
 }
 
 mod alignment;
 pub mod coverage;
 mod roi;
 pub mod scale;
+pub mod units;
 
 pub use alignment::ProcessOptions;
 pub mod vegetation;
 
 use besikta_core::{Capture, Detection, Rejected};
-use besikta_georef::{FootprintOptions, Ground, PhotoGeometry};
-use besikta_infer::{EngineConfig, InferOptions, Model};
+use besikta_georef::PhotoGeometry;
 use besikta_report::export::{ccw_closed, write_all};
 use besikta_report::register::frame_for;
-use besikta_report::{
-    build_report_with, Coverage, EvidenceRules, Observation, Register, Report, ReportConfig,
-    WorkFrame,
-};
+use besikta_report::{EvidenceRules, Observation, Register, Report, ReportConfig, WorkFrame};
 use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
@@ -84,7 +84,7 @@ use std::time::Instant;
 pub const DEFAULT_POSITION_UNCERTAINTY_M: f64 = 1.0;
 
 /// Time spent in each stage, seconds.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Timings {
     pub ingest_s: f64,
     pub georef_s: f64,
@@ -98,7 +98,7 @@ pub struct Timings {
 }
 
 /// Per-model counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelSummary {
     pub name: String,
     pub version: String,
@@ -201,7 +201,7 @@ fn observe(
     capture: &Capture,
     geom: &PhotoGeometry<'_>,
     d: &Detection,
-    uncertainty_m: f64,
+    uncertainty: alignment::PhotoUncertainty,
     model: &besikta_infer::Manifest,
 ) -> Option<Observation> {
     let outline = pixel_outline(d);
@@ -229,7 +229,8 @@ fn observe(
         length_px: d.length_px,
         gsd_cm,
         view_quality: (1.0 - r / half_diag).clamp(0.0, 1.0),
-        position_uncertainty_m: uncertainty_m,
+        position_uncertainty_m: uncertainty.map_m,
+        pose_sigma_m: uncertainty.relative_m,
         model: Some(besikta_report::ModelRef {
             name: model.name.clone(),
             version: model.version.clone(),
@@ -267,19 +268,15 @@ fn uncertainty_of(c: &Capture) -> f64 {
 
 /// Stage: the working metric frame (the first register's CRS when projected, else the
 /// UTM zone of the photos) and the registers loaded into it.
+/// `anchor`: the longitude, latitude whose UTM zone is taken without a register
+/// ([`frame_anchor`]).
 fn load_registers(
     cfg: &ProcessConfig,
-    captures: &[Capture],
+    anchor: (f64, f64),
 ) -> Result<(WorkFrame, Vec<Register>), PipelineError> {
     let frame = match frame_for(&cfg.registers)? {
         Some(f) => f,
-        None => {
-            let (lon, lat) = captures
-                .iter()
-                .find_map(|c| Some((c.longitude?, c.latitude?)))
-                .unwrap_or((0.0, 0.0));
-            WorkFrame::utm_for(lon, lat)?
-        }
+        None => WorkFrame::utm_for(anchor.0, anchor.1)?,
     };
     let registers = cfg
         .registers
@@ -289,9 +286,20 @@ fn load_registers(
     Ok((frame, registers))
 }
 
+/// The position of the first photo that has one (the metadata's, before alignment).
+fn frame_anchor(captures: &[Capture]) -> (f64, f64) {
+    captures
+        .iter()
+        .find_map(|c| Some((c.longitude?, c.latitude?)))
+        .unwrap_or((0.0, 0.0))
+}
+
 /// Stage settings of the report: the evidence rules beside the models
 /// (`evidence.toml`), and box merging for the classes of detection models.
-fn report_config(models_dir: &Path, models: &[Model]) -> Result<ReportConfig, PipelineError> {
+fn report_config(
+    models_dir: &Path,
+    manifests: &[besikta_infer::Manifest],
+) -> Result<ReportConfig, PipelineError> {
     let evidence_path = models_dir.join("evidence.toml");
     Ok(ReportConfig {
         evidence: if evidence_path.is_file() {
@@ -300,10 +308,10 @@ fn report_config(models_dir: &Path, models: &[Model]) -> Result<ReportConfig, Pi
             EvidenceRules::default()
         },
         merge: besikta_report::MergeRules {
-            box_classes: models
+            box_classes: manifests
                 .iter()
-                .filter(|m| matches!(m.manifest().task, besikta_infer::manifest::Task::Detection))
-                .flat_map(|m| m.manifest().classes.iter().map(|k| k.name.clone()))
+                .filter(|m| matches!(m.task, besikta_infer::manifest::Task::Detection))
+                .flat_map(|m| m.classes.iter().map(|k| k.name.clone()))
                 .collect(),
             ..besikta_report::MergeRules::default()
         },
@@ -348,322 +356,30 @@ pub fn process(
     process_with(cfg, &ProcessOptions::default(), progress)
 }
 
-/// [`process`] with options (alignment on or off).
+/// [`process`] with options (alignment on or off): the flight's work units
+/// ([`units::prepare`], one [`units::infer_batch`] over every photo, [`units::finish`]) in
+/// this process.
 pub fn process_with(
     cfg: &ProcessConfig,
     opts: &ProcessOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<ProcessOutcome, PipelineError> {
     let t_all = Instant::now();
-    let mut timings = Timings::default();
+    create_out_dir(cfg)?;
+    let prepared = units::prepare(cfg, opts, progress)?;
+    let batch = units::infer_batch(
+        cfg,
+        &prepared,
+        0..prepared.photos.len(),
+        &|f: &str| PathBuf::from(f),
+        progress,
+    )?;
+    units::finish_timed(cfg, &prepared, vec![batch], Some(t_all), progress)
+}
+
+fn create_out_dir(cfg: &ProcessConfig) -> Result<(), PipelineError> {
     std::fs::create_dir_all(&cfg.out_dir).map_err(|e| PipelineError::Write {
         path: cfg.out_dir.display().to_string(),
         message: e.to_string(),
-    })?;
-
-    // Ingest.
-    let t = Instant::now();
-    let scan = besikta_ingest::scan(&cfg.inputs);
-    let photos_found = scan.captures.len() + scan.rejected.len();
-    let mut rejected = scan.rejected;
-    progress(&Progress {
-        stage: Stage::Ingest,
-        done: photos_found,
-        total: photos_found,
-        file: None,
-    });
-    timings.ingest_s = t.elapsed().as_secs_f64();
-
-    // Models first: a missing model should fail before any heavy work.
-    let manifests = find_manifests(&cfg.models_dir);
-    if manifests.is_empty() {
-        return Err(PipelineError::NoModels(
-            cfg.models_dir.display().to_string(),
-        ));
-    }
-    let engine = EngineConfig {
-        intra_threads: cfg.threads.max(1),
-        ..EngineConfig::default()
-    };
-    let mut models = manifests
-        .iter()
-        .map(|m| Model::load(m, &engine))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut model_summaries: Vec<ModelSummary> = models
-        .iter()
-        .zip(&manifests)
-        .map(|(m, p)| ModelSummary {
-            name: m.manifest().name.clone(),
-            version: m.manifest().version.clone(),
-            manifest: p.display().to_string(),
-            detections: 0,
-            tiles_total: 0,
-            tiles_skipped: 0,
-            tiles_skipped_for_coverage: 0,
-            tiles_inferred: 0,
-            photos_skipped: Vec::new(),
-            photos_skipped_for_scale: 0,
-            tiles_skipped_for_scale: 0,
-        })
-        .collect();
-    // Photos too coarse for each model, for the flight's advice.
-    let mut scale_skips: Vec<Vec<scale::TooCoarse>> = vec![Vec::new(); models.len()];
-
-    // Georeferencing.
-    let t = Instant::now();
-    let ground = match &cfg.dem {
-        Some(p) => Ground::Dem(
-            besikta_georef::Dem::open(p).map_err(|e| PipelineError::Write {
-                path: p.display().to_string(),
-                message: e.to_string(),
-            })?,
-        ),
-        None => Ground::TakeOffPlane,
-    };
-    // Alignment: refined poses drive footprints, detections on the ground and matching.
-    let t_align = Instant::now();
-    let (captures, aligned) = alignment::run(&scan.captures, &ground, opts);
-    timings.align_s = t_align.elapsed().as_secs_f64();
-    let mut geoms = Vec::new();
-    let mut footprints = Vec::new();
-    let total = captures.len();
-    for (i, c) in captures.iter().enumerate() {
-        let g = PhotoGeometry::new(c, &ground).and_then(|g| {
-            let fp = g.footprint(&FootprintOptions::default())?;
-            let gsd = g.gsd_cm_center()?;
-            Ok((g, fp, gsd))
-        });
-        match g {
-            Ok((g, fp, gsd)) => {
-                footprints.push(json!({
-                    "type": "Feature",
-                    "geometry": {"type": "Polygon", "coordinates": [ccw_closed(&fp)]},
-                    "properties": {"file": c.file, "gsd_cm": gsd,
-                        "camera_latitude": c.latitude, "camera_longitude": c.longitude,
-                        "relative_altitude_m": c.relative_altitude_m},
-                }));
-                alignment::annotate(footprints.last_mut(), &aligned, &c.file, uncertainty_of(c));
-                geoms.push((c, g, fp, gsd));
-            }
-            Err(e) => rejected.push(Rejected {
-                file: c.file.clone(),
-                reason: format!("cannot place the photo on the ground: {e}"),
-            }),
-        }
-        progress(&Progress {
-            stage: Stage::Georef,
-            done: i + 1,
-            total,
-            file: Some(c.file.clone()),
-        });
-    }
-    timings.georef_s = t.elapsed().as_secs_f64();
-
-    // Registers and the working frame.
-    let (frame, registers) = load_registers(cfg, &scan.captures)?;
-
-    // Which ground each photo infers (coverage planning), per owners-per-cell count.
-    let plan = coverage::Planner::new(
-        opts.coverage,
-        &geoms,
-        &frame,
-        &cfg.models_dir,
-        &models,
-        !registers.is_empty(),
-    );
-
-    // Inference, decoding the next photo while the current one is inferred.
-    let t = Instant::now();
-    let mut observations = Vec::new();
-    let mut detections_total = 0;
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let files: Vec<String> = geoms.iter().map(|g| g.0.file.clone()).collect();
-    let max_pixels = besikta_ingest::ReadOptions::default().max_pixels;
-    let mut decode_s = 0.0;
-    // Photos whose pixels were decoded: the ones that count as processed.
-    let mut photos_decoded = 0;
-    let mut dropped = std::collections::BTreeMap::<String, usize>::new();
-    let mut coverage: Vec<Coverage> = Vec::new();
-    let veg_rule = vegetation::VegetationRule::default();
-    std::thread::scope(|s| -> Result<(), PipelineError> {
-        s.spawn(move || {
-            for f in files {
-                let t = Instant::now();
-                let img = besikta_infer::decode_photo(Path::new(&f), max_pixels);
-                if tx.send((img, t.elapsed().as_secs_f64())).is_err() {
-                    break;
-                }
-            }
-        });
-        let n = geoms.len();
-        for (i, (c, g, fp, gsd_cm)) in geoms.iter().enumerate() {
-            let (img, dt) = rx.recv().expect("the decoder sends one result per photo");
-            decode_s += dt;
-            let img = match img {
-                Ok(img) => {
-                    photos_decoded += 1;
-                    img
-                }
-                Err(e) => {
-                    rejected.push(Rejected {
-                        file: c.file.clone(),
-                        reason: decode_reason(&e),
-                    });
-                    continue;
-                }
-            };
-            let unc = uncertainty_of(c);
-            // Without a register, trees and lawns are found by colour and texture instead.
-            let veg = registers
-                .is_empty()
-                .then(|| vegetation::VegetationMask::new(&img, &veg_rule));
-            let veg_roi = veg.as_ref().map(|v| v.roi());
-            for ((m, ms), skips) in models
-                .iter_mut()
-                .zip(model_summaries.iter_mut())
-                .zip(scale_skips.iter_mut())
-            {
-                // The camera's height over the ground, from the GSD it gives there.
-                let height_m = c
-                    .focal_length_px
-                    .map(|f| gsd_cm / 100.0 * f)
-                    .or(c.relative_altitude_m);
-                if let Some(skip) = scale::too_coarse(m.manifest(), gsd_cm * 10.0, height_m) {
-                    let plan = besikta_infer::tiling::TilePlan::new(
-                        c.width,
-                        c.height,
-                        m.manifest(),
-                        Some(gsd_cm * 10.0),
-                        None,
-                    );
-                    ms.tiles_skipped_for_scale += plan.tiles_total;
-                    ms.photos_skipped_for_scale += 1;
-                    ms.photos_skipped.push(Rejected {
-                        file: c.file.clone(),
-                        reason: skip.to_string(),
-                    });
-                    skips.push(skip);
-                    continue;
-                }
-                let kinds: Vec<_> = m.manifest().classes.iter().map(|k| k.asset_kind).collect();
-                let roi = if registers.is_empty() {
-                    veg_roi.clone()
-                } else {
-                    Some(roi::asset_roi(&registers, &frame, g, &kinds, unc))
-                };
-                let planned =
-                    plan.restrict(i, g, m.manifest(), &img, gsd_cm * 10.0, roi.as_deref());
-                let opts = InferOptions {
-                    gsd_mm: Some(gsd_cm * 10.0),
-                    roi: planned.as_ref().map_or(roi.as_deref(), |p| Some(&p.roi)),
-                };
-                let r = m.infer_image(&img, &opts)?;
-                let roi_skipped = planned.as_ref().map_or(r.tiles_skipped, |p| p.roi_skipped);
-                ms.tiles_total += r.tiles_total;
-                ms.tiles_skipped += roi_skipped;
-                ms.tiles_skipped_for_coverage += r.tiles_skipped - roi_skipped;
-                ms.tiles_inferred += r.tiles_total - r.tiles_skipped;
-                ms.detections += r.detections.len();
-                detections_total += r.detections.len();
-                for d in &r.detections {
-                    if veg
-                        .as_ref()
-                        .is_some_and(|v| v.share(d.bbox) >= veg_rule.drop_share)
-                    {
-                        *dropped.entry("vegetation".to_string()).or_default() += 1;
-                        continue;
-                    }
-                    observations.extend(observe(c, g, d, unc, m.manifest()));
-                }
-                coverage.push(Coverage {
-                    photo: c.file.clone(),
-                    classes: m
-                        .manifest()
-                        .classes
-                        .iter()
-                        .map(|k| k.name.clone())
-                        .collect(),
-                    footprint: fp.clone(),
-                    processed: if let Some(p) = &planned {
-                        Some(p.processed.clone())
-                    } else if registers.is_empty() {
-                        None
-                    } else {
-                        roi.as_deref().map(|r| roi::pixels_to_ground(g, r))
-                    },
-                });
-            }
-            progress(&Progress {
-                stage: Stage::Infer,
-                done: i + 1,
-                total: n,
-                file: Some(c.file.clone()),
-            });
-        }
-        Ok(())
-    })?;
-    timings.decode_s = decode_s;
-    let warnings: Vec<String> = scale_skips
-        .iter()
-        .filter_map(|s| scale::flight_advice(s, photos_decoded))
-        .collect();
-    timings.infer_s = t.elapsed().as_secs_f64();
-
-    // Report.
-    let t = Instant::now();
-    let report_cfg = report_config(&cfg.models_dir, &models)?;
-    let report = build_report_with(observations, &coverage, &registers, &frame, &report_cfg)?;
-    for (k, v) in &report.dropped {
-        *dropped.entry(k.clone()).or_default() += v;
-    }
-    progress(&Progress {
-        stage: Stage::Report,
-        done: 1,
-        total: 1,
-        file: None,
-    });
-    timings.report_s = t.elapsed().as_secs_f64();
-
-    // Export.
-    let t = Instant::now();
-    let (gpkg_crs, outputs) = write_products(cfg, &report, &registers, footprints)?;
-    timings.export_s = t.elapsed().as_secs_f64();
-    timings.total_s = t_all.elapsed().as_secs_f64();
-
-    let matched = report.findings.iter().filter(|f| f.asset.is_some()).count();
-    let summary = Summary {
-        photos_found,
-        photos_processed: photos_decoded,
-        rejected,
-        warnings,
-        detections: detections_total,
-        findings: report.findings.len(),
-        findings_matched: matched,
-        findings_unmatched: report.findings.len() - matched,
-        work_orders: report.work_orders.len(),
-        dropped,
-        models: model_summaries,
-        registers: registers
-            .iter()
-            .map(|r| json!({"file": r.source.display().to_string(), "crs": r.crs, "assets": r.assets.len()}))
-            .collect(),
-        work_crs: frame.name.clone(),
-        gpkg_crs: if gpkg_crs.len() > 40 {
-            registers.first().map(|r| r.crs.clone()).unwrap_or(gpkg_crs)
-        } else {
-            gpkg_crs
-        },
-        timings,
-        alignment: alignment::summary(&aligned),
-        outputs,
-    };
-    let sum_path = cfg.out_dir.join("summary.json");
-    write_json(&sum_path, &summary)?;
-    progress(&Progress {
-        stage: Stage::Export,
-        done: 1,
-        total: 1,
-        file: None,
-    });
-    Ok(ProcessOutcome { summary, report })
+    })
 }

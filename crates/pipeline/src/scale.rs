@@ -7,7 +7,7 @@ use besikta_infer::Manifest;
 use std::fmt;
 
 /// One photo too coarse for one model.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TooCoarse {
     /// Model name and what it finds, e.g. `crack-unet (crack)`.
     pub model: String,

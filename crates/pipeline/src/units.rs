@@ -1,0 +1,597 @@
+//! A flight as work units (issue 15): [`prepare`] (ingest, georeferencing, alignment, the
+//! coverage plan: which photo infers which ground), [`infer_batch`] over any run of the
+//! prepared photos, and [`finish`] (multi-view evidence, merging, asset matching,
+//! measuring, exports, `summary.json`) over all batches' results. The prepared flight and
+//! each batch's result are serde types, so other processes or machines can run the
+//! batches; [`crate::process`] runs the same three in one process, and any split of the
+//! photos into batches gives the same findings.
+
+use crate::{
+    coverage, create_out_dir, decode_reason, find_manifests, frame_anchor, load_registers, observe,
+    report_config, roi, scale, uncertainty_of, vegetation, write_json, write_products,
+    ModelSummary, PipelineError, ProcessConfig, ProcessOptions, ProcessOutcome, Progress, Stage,
+    Summary, Timings,
+};
+use besikta_align::AlignSummary;
+use besikta_core::{Capture, Rejected};
+use besikta_georef::{FootprintOptions, Ground, PhotoGeometry};
+use besikta_infer::{EngineConfig, InferOptions, Manifest, Model};
+use besikta_report::export::ccw_closed;
+use besikta_report::{build_report_with, Coverage, Observation};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// One photo placed on the ground by [`prepare`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PreparedPhoto {
+    /// The capture with its refined (aligned) pose; `file` as given to [`prepare`].
+    pub capture: Capture,
+    /// The footprint, WGS 84 lon/lat ring.
+    pub footprint: Vec<[f64; 2]>,
+    /// GSD at the photo's centre, cm.
+    pub gsd_cm: f64,
+    /// How well its position is known after alignment (merging and matching tolerances).
+    pub uncertainty: crate::alignment::PhotoUncertainty,
+}
+
+/// A flight ready for inference: what [`prepare`] hands to the batches and to [`finish`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Prepared {
+    pub photos_found: usize,
+    /// Photos rejected at ingest or georeferencing.
+    pub rejected: Vec<Rejected>,
+    /// The photos placed on the ground, in the order batches index them.
+    pub photos: Vec<PreparedPhoto>,
+    /// `footprints.geojson` features.
+    pub footprints: Vec<serde_json::Value>,
+    /// Longitude, latitude whose UTM zone is the working frame without a register.
+    pub anchor: (f64, f64),
+    /// The coverage plan per owners-per-cell count (empty: every tile is inferred).
+    pub owned: BTreeMap<usize, coverage::Ownership>,
+    pub alignment: Option<AlignSummary>,
+    /// Ingest, georeferencing and alignment times.
+    pub timings: Timings,
+}
+
+/// The ground one photo covered for some classes (the serde form of
+/// [`besikta_report::Coverage`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CoverageArea {
+    pub photo: String,
+    pub classes: Vec<String>,
+    pub footprint: Vec<[f64; 2]>,
+    pub processed: Option<Vec<Vec<[f64; 2]>>>,
+}
+
+impl From<CoverageArea> for Coverage {
+    fn from(c: CoverageArea) -> Coverage {
+        Coverage {
+            photo: c.photo,
+            classes: c.classes,
+            footprint: c.footprint,
+            processed: c.processed,
+        }
+    }
+}
+
+/// What one batch of photos found: [`infer_batch`]'s result, input to [`finish`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BatchResult {
+    /// The prepared photos this batch covered: `first..first + count`.
+    pub first: usize,
+    pub count: usize,
+    pub observations: Vec<Observation>,
+    pub coverage: Vec<CoverageArea>,
+    /// Per model, in the order of [`find_manifests`]: this batch's counts.
+    pub models: Vec<ModelSummary>,
+    /// Per model: photos too coarse for it.
+    pub scale_skips: Vec<Vec<scale::TooCoarse>>,
+    pub detections: usize,
+    /// Photos whose pixels were decoded.
+    pub photos_decoded: usize,
+    /// Photos that could not be decoded.
+    pub rejected: Vec<Rejected>,
+    pub dropped: BTreeMap<String, usize>,
+    pub decode_s: f64,
+    pub infer_s: f64,
+}
+
+fn no_models(cfg: &ProcessConfig) -> PipelineError {
+    PipelineError::NoModels(cfg.models_dir.display().to_string())
+}
+
+/// The manifests under the models folder, read; a missing model fails before heavy work.
+fn manifests(cfg: &ProcessConfig) -> Result<(Vec<PathBuf>, Vec<Manifest>), PipelineError> {
+    let paths = find_manifests(&cfg.models_dir);
+    if paths.is_empty() {
+        return Err(no_models(cfg));
+    }
+    let manifests = paths
+        .iter()
+        .map(|p| Manifest::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((paths, manifests))
+}
+
+fn empty_summary(m: &Manifest, path: &Path) -> ModelSummary {
+    ModelSummary {
+        name: m.name.clone(),
+        version: m.version.clone(),
+        manifest: path.display().to_string(),
+        detections: 0,
+        tiles_total: 0,
+        tiles_skipped: 0,
+        tiles_skipped_for_coverage: 0,
+        tiles_inferred: 0,
+        photos_skipped: Vec::new(),
+        photos_skipped_for_scale: 0,
+        tiles_skipped_for_scale: 0,
+    }
+}
+
+fn open_ground(cfg: &ProcessConfig) -> Result<Ground, PipelineError> {
+    Ok(match &cfg.dem {
+        Some(p) => Ground::Dem(
+            besikta_georef::Dem::open(p).map_err(|e| PipelineError::Write {
+                path: p.display().to_string(),
+                message: e.to_string(),
+            })?,
+        ),
+        None => Ground::TakeOffPlane,
+    })
+}
+
+/// Unit 1: ingest, georeferencing, alignment and the coverage plan. Writes nothing.
+pub fn prepare(
+    cfg: &ProcessConfig,
+    opts: &ProcessOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Prepared, PipelineError> {
+    let mut timings = Timings::default();
+    // Ingest.
+    let t = Instant::now();
+    let scan = besikta_ingest::scan(&cfg.inputs);
+    let photos_found = scan.captures.len() + scan.rejected.len();
+    let mut rejected = scan.rejected;
+    progress(&Progress {
+        stage: Stage::Ingest,
+        done: photos_found,
+        total: photos_found,
+        file: None,
+    });
+    timings.ingest_s = t.elapsed().as_secs_f64();
+
+    // Models first: a missing model should fail before any heavy work.
+    let (_, manifests) = manifests(cfg)?;
+
+    // Georeferencing.
+    let t = Instant::now();
+    let ground = open_ground(cfg)?;
+    // Alignment: refined poses drive footprints, detections on the ground and matching.
+    let t_align = Instant::now();
+    let (captures, aligned) = crate::alignment::run(&scan.captures, &ground, opts);
+    timings.align_s = t_align.elapsed().as_secs_f64();
+    let mut geoms = Vec::new();
+    let mut footprints = Vec::new();
+    let total = captures.len();
+    for (i, c) in captures.iter().enumerate() {
+        let g = PhotoGeometry::new(c, &ground).and_then(|g| {
+            let fp = g.footprint(&FootprintOptions::default())?;
+            let gsd = g.gsd_cm_center()?;
+            Ok((g, fp, gsd))
+        });
+        match g {
+            Ok((g, fp, gsd)) => {
+                footprints.push(json!({
+                    "type": "Feature",
+                    "geometry": {"type": "Polygon", "coordinates": [ccw_closed(&fp)]},
+                    "properties": {"file": c.file, "gsd_cm": gsd,
+                        "camera_latitude": c.latitude, "camera_longitude": c.longitude,
+                        "relative_altitude_m": c.relative_altitude_m},
+                }));
+                crate::alignment::annotate(
+                    footprints.last_mut(),
+                    &aligned,
+                    &c.file,
+                    uncertainty_of(c),
+                );
+                geoms.push((c, g, fp, gsd));
+            }
+            Err(e) => rejected.push(Rejected {
+                file: c.file.clone(),
+                reason: format!("cannot place the photo on the ground: {e}"),
+            }),
+        }
+        progress(&Progress {
+            stage: Stage::Georef,
+            done: i + 1,
+            total,
+            file: Some(c.file.clone()),
+        });
+    }
+    timings.georef_s = t.elapsed().as_secs_f64();
+
+    // Registers and the working frame, for the plan.
+    let anchor = frame_anchor(&scan.captures);
+    let (frame, _registers) = load_registers(cfg, anchor)?;
+    // Which ground each photo infers (coverage planning), per owners-per-cell count.
+    let owned = coverage::ownership(opts.coverage, &geoms, &frame, &cfg.models_dir, &manifests);
+    let photos = geoms
+        .into_iter()
+        .map(|(c, _, fp, gsd_cm)| PreparedPhoto {
+            capture: c.clone(),
+            footprint: fp,
+            gsd_cm,
+            uncertainty: crate::alignment::photo_uncertainty(&aligned, c, uncertainty_of(c)),
+        })
+        .collect();
+    Ok(Prepared {
+        photos_found,
+        rejected,
+        photos,
+        footprints,
+        anchor,
+        owned,
+        alignment: crate::alignment::summary(&aligned),
+        timings,
+    })
+}
+
+/// Unit 2: inference over the prepared photos `photos` (indices into
+/// [`Prepared::photos`]; cut to the flight). `locate` turns a photo's `file` (as given to
+/// [`prepare`]) into where its pixels are in this process. Writes nothing.
+pub fn infer_batch(
+    cfg: &ProcessConfig,
+    prepared: &Prepared,
+    photos: Range<usize>,
+    locate: &dyn Fn(&str) -> PathBuf,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<BatchResult, PipelineError> {
+    let t = Instant::now();
+    let n = prepared.photos.len();
+    let range = photos.start.min(n)..photos.end.min(n).max(photos.start.min(n));
+    let (paths, _) = manifests(cfg)?;
+    let engine = EngineConfig {
+        intra_threads: cfg.threads.max(1),
+        ..EngineConfig::default()
+    };
+    let mut models = paths
+        .iter()
+        .map(|m| Model::load(m, &engine))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut model_summaries: Vec<ModelSummary> = models
+        .iter()
+        .zip(&paths)
+        .map(|(m, p)| empty_summary(m.manifest(), p))
+        .collect();
+    // Photos too coarse for each model, for the flight's advice.
+    let mut scale_skips: Vec<Vec<scale::TooCoarse>> = vec![Vec::new(); models.len()];
+    let ground = open_ground(cfg)?;
+    let (frame, registers) = load_registers(cfg, prepared.anchor)?;
+    let plan = coverage::Planner::new(
+        prepared.owned.clone(),
+        &frame,
+        &cfg.models_dir,
+        !registers.is_empty(),
+    );
+    let mut geoms = Vec::with_capacity(range.len());
+    for p in &prepared.photos[range.clone()] {
+        let g = PhotoGeometry::new(&p.capture, &ground).map_err(|e| PipelineError::Write {
+            path: p.capture.file.clone(),
+            message: format!("the prepared photo no longer places on the ground: {e}"),
+        })?;
+        geoms.push((&p.capture, g, &p.footprint, p.gsd_cm));
+    }
+
+    // Inference, decoding the next photo while the current one is inferred.
+    let mut observations = Vec::new();
+    let mut detections_total = 0;
+    let mut rejected = Vec::new();
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let files: Vec<PathBuf> = geoms.iter().map(|g| locate(&g.0.file)).collect();
+    let max_pixels = besikta_ingest::ReadOptions::default().max_pixels;
+    let mut decode_s = 0.0;
+    // Photos whose pixels were decoded: the ones that count as processed.
+    let mut photos_decoded = 0;
+    let mut dropped = BTreeMap::<String, usize>::new();
+    let mut coverage: Vec<CoverageArea> = Vec::new();
+    let veg_rule = vegetation::VegetationRule::default();
+    std::thread::scope(|s| -> Result<(), PipelineError> {
+        s.spawn(move || {
+            for f in files {
+                let t = Instant::now();
+                let img = besikta_infer::decode_photo(&f, max_pixels);
+                if tx.send((img, t.elapsed().as_secs_f64())).is_err() {
+                    break;
+                }
+            }
+        });
+        for (j, (c, g, fp, gsd_cm)) in geoms.iter().enumerate() {
+            let i = range.start + j;
+            let gsd_cm = *gsd_cm;
+            let (img, dt) = rx.recv().expect("the decoder sends one result per photo");
+            decode_s += dt;
+            let img = match img {
+                Ok(img) => {
+                    photos_decoded += 1;
+                    img
+                }
+                Err(e) => {
+                    rejected.push(Rejected {
+                        file: c.file.clone(),
+                        reason: decode_reason(&e),
+                    });
+                    continue;
+                }
+            };
+            let unc = prepared.photos[i].uncertainty;
+            // Without a register, trees and lawns are found by colour and texture instead.
+            let veg = registers
+                .is_empty()
+                .then(|| vegetation::VegetationMask::new(&img, &veg_rule));
+            let veg_roi = veg.as_ref().map(|v| v.roi());
+            for ((m, ms), skips) in models
+                .iter_mut()
+                .zip(model_summaries.iter_mut())
+                .zip(scale_skips.iter_mut())
+            {
+                // The camera's height over the ground, from the GSD it gives there.
+                let height_m = c
+                    .focal_length_px
+                    .map(|f| gsd_cm / 100.0 * f)
+                    .or(c.relative_altitude_m);
+                if let Some(skip) = scale::too_coarse(m.manifest(), gsd_cm * 10.0, height_m) {
+                    let plan = besikta_infer::tiling::TilePlan::new(
+                        c.width,
+                        c.height,
+                        m.manifest(),
+                        Some(gsd_cm * 10.0),
+                        None,
+                    );
+                    ms.tiles_skipped_for_scale += plan.tiles_total;
+                    ms.photos_skipped_for_scale += 1;
+                    ms.photos_skipped.push(Rejected {
+                        file: c.file.clone(),
+                        reason: skip.to_string(),
+                    });
+                    skips.push(skip);
+                    continue;
+                }
+                let kinds: Vec<_> = m.manifest().classes.iter().map(|k| k.asset_kind).collect();
+                let roi = if registers.is_empty() {
+                    veg_roi.clone()
+                } else {
+                    Some(roi::asset_roi(&registers, &frame, g, &kinds, unc.map_m))
+                };
+                let planned =
+                    plan.restrict(i, g, m.manifest(), &img, gsd_cm * 10.0, roi.as_deref());
+                let opts = InferOptions {
+                    gsd_mm: Some(gsd_cm * 10.0),
+                    roi: planned.as_ref().map_or(roi.as_deref(), |p| Some(&p.roi)),
+                };
+                let r = m.infer_image(&img, &opts)?;
+                let roi_skipped = planned.as_ref().map_or(r.tiles_skipped, |p| p.roi_skipped);
+                ms.tiles_total += r.tiles_total;
+                ms.tiles_skipped += roi_skipped;
+                ms.tiles_skipped_for_coverage += r.tiles_skipped - roi_skipped;
+                ms.tiles_inferred += r.tiles_total - r.tiles_skipped;
+                ms.detections += r.detections.len();
+                detections_total += r.detections.len();
+                for d in &r.detections {
+                    if veg
+                        .as_ref()
+                        .is_some_and(|v| v.share(d.bbox) >= veg_rule.drop_share)
+                    {
+                        *dropped.entry("vegetation".to_string()).or_default() += 1;
+                        continue;
+                    }
+                    observations.extend(observe(c, g, d, unc, m.manifest()));
+                }
+                coverage.push(CoverageArea {
+                    photo: c.file.clone(),
+                    classes: m
+                        .manifest()
+                        .classes
+                        .iter()
+                        .map(|k| k.name.clone())
+                        .collect(),
+                    footprint: (*fp).clone(),
+                    processed: if let Some(p) = &planned {
+                        Some(p.processed.clone())
+                    } else if registers.is_empty() {
+                        None
+                    } else {
+                        roi.as_deref().map(|r| roi::pixels_to_ground(g, r))
+                    },
+                });
+            }
+            progress(&Progress {
+                stage: Stage::Infer,
+                done: i + 1,
+                total: n,
+                file: Some(c.file.clone()),
+            });
+        }
+        Ok(())
+    })?;
+    Ok(BatchResult {
+        first: range.start,
+        count: range.len(),
+        observations,
+        coverage,
+        models: model_summaries,
+        scale_skips,
+        detections: detections_total,
+        photos_decoded,
+        rejected,
+        dropped,
+        decode_s,
+        infer_s: t.elapsed().as_secs_f64(),
+    })
+}
+
+/// Unit 3: the flight's findings from every batch's result (in any order; together they
+/// must cover each prepared photo once): evidence, merging, matching, exports and
+/// `summary.json` into `cfg.out_dir`.
+pub fn finish(
+    cfg: &ProcessConfig,
+    prepared: &Prepared,
+    batches: Vec<BatchResult>,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<ProcessOutcome, PipelineError> {
+    finish_timed(cfg, prepared, batches, None, progress)
+}
+
+/// [`finish`]; `started`: when the whole job began in this process (else the total time
+/// is the sum of the units' times).
+pub(crate) fn finish_timed(
+    cfg: &ProcessConfig,
+    prepared: &Prepared,
+    mut batches: Vec<BatchResult>,
+    started: Option<Instant>,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<ProcessOutcome, PipelineError> {
+    create_out_dir(cfg)?;
+    batches.sort_by_key(|b| b.first);
+    let mut next = 0;
+    for b in &batches {
+        if b.first != next {
+            return Err(PipelineError::Units(format!(
+                "the batches do not cover the flight's photos: photo {next} expected, a batch starts at {}",
+                b.first
+            )));
+        }
+        next += b.count;
+    }
+    if next != prepared.photos.len() {
+        return Err(PipelineError::Units(format!(
+            "the batches cover {next} of the flight's {} photos",
+            prepared.photos.len()
+        )));
+    }
+    let (paths, manifests) = manifests(cfg)?;
+    let mut models: Vec<ModelSummary> = manifests
+        .iter()
+        .zip(&paths)
+        .map(|(m, p)| empty_summary(m, p))
+        .collect();
+    let mut scale_skips: Vec<Vec<scale::TooCoarse>> = vec![Vec::new(); models.len()];
+    let mut timings = prepared.timings.clone();
+    let mut rejected = prepared.rejected.clone();
+    let mut observations = Vec::new();
+    let mut coverage: Vec<Coverage> = Vec::new();
+    let mut dropped = BTreeMap::<String, usize>::new();
+    let (mut detections, mut photos_decoded) = (0, 0);
+    for b in batches {
+        if b.models.len() != models.len() || b.scale_skips.len() != models.len() {
+            return Err(PipelineError::Units(format!(
+                "a batch (photos from {}) ran {} models, this worker has {}: give every worker the same models folder",
+                b.first,
+                b.models.len(),
+                models.len()
+            )));
+        }
+        for ((ms, bm), (skips, bs)) in models
+            .iter_mut()
+            .zip(b.models)
+            .zip(scale_skips.iter_mut().zip(b.scale_skips))
+        {
+            ms.detections += bm.detections;
+            ms.tiles_total += bm.tiles_total;
+            ms.tiles_skipped += bm.tiles_skipped;
+            ms.tiles_skipped_for_coverage += bm.tiles_skipped_for_coverage;
+            ms.tiles_inferred += bm.tiles_inferred;
+            ms.photos_skipped.extend(bm.photos_skipped);
+            ms.photos_skipped_for_scale += bm.photos_skipped_for_scale;
+            ms.tiles_skipped_for_scale += bm.tiles_skipped_for_scale;
+            skips.extend(bs);
+        }
+        observations.extend(b.observations);
+        coverage.extend(b.coverage.into_iter().map(Coverage::from));
+        rejected.extend(b.rejected);
+        for (k, v) in b.dropped {
+            *dropped.entry(k).or_default() += v;
+        }
+        detections += b.detections;
+        photos_decoded += b.photos_decoded;
+        timings.decode_s += b.decode_s;
+        timings.infer_s += b.infer_s;
+    }
+    let warnings: Vec<String> = scale_skips
+        .iter()
+        .filter_map(|s| scale::flight_advice(s, photos_decoded))
+        .collect();
+
+    // Report.
+    let t = Instant::now();
+    let (frame, registers) = load_registers(cfg, prepared.anchor)?;
+    let report_cfg = report_config(&cfg.models_dir, &manifests)?;
+    let report = build_report_with(observations, &coverage, &registers, &frame, &report_cfg)?;
+    for (k, v) in &report.dropped {
+        *dropped.entry(k.clone()).or_default() += v;
+    }
+    progress(&Progress {
+        stage: Stage::Report,
+        done: 1,
+        total: 1,
+        file: None,
+    });
+    timings.report_s = t.elapsed().as_secs_f64();
+
+    // Export.
+    let t = Instant::now();
+    let (gpkg_crs, outputs) =
+        write_products(cfg, &report, &registers, prepared.footprints.clone())?;
+    timings.export_s = t.elapsed().as_secs_f64();
+    timings.total_s = match started {
+        Some(s) => s.elapsed().as_secs_f64(),
+        None => {
+            timings.ingest_s
+                + timings.georef_s
+                + timings.infer_s
+                + timings.report_s
+                + timings.export_s
+        }
+    };
+
+    let matched = report.findings.iter().filter(|f| f.asset.is_some()).count();
+    let summary = Summary {
+        photos_found: prepared.photos_found,
+        photos_processed: photos_decoded,
+        rejected,
+        warnings,
+        detections,
+        findings: report.findings.len(),
+        findings_matched: matched,
+        findings_unmatched: report.findings.len() - matched,
+        work_orders: report.work_orders.len(),
+        dropped,
+        models,
+        registers: registers
+            .iter()
+            .map(|r| json!({"file": r.source.display().to_string(), "crs": r.crs, "assets": r.assets.len()}))
+            .collect(),
+        work_crs: frame.name.clone(),
+        gpkg_crs: if gpkg_crs.len() > 40 {
+            registers.first().map(|r| r.crs.clone()).unwrap_or(gpkg_crs)
+        } else {
+            gpkg_crs
+        },
+        timings,
+        alignment: prepared.alignment.clone(),
+        outputs,
+    };
+    let sum_path = cfg.out_dir.join("summary.json");
+    write_json(&sum_path, &summary)?;
+    progress(&Progress {
+        stage: Stage::Export,
+        done: 1,
+        total: 1,
+        file: None,
+    });
+    Ok(ProcessOutcome { summary, report })
+}
