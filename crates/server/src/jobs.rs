@@ -277,6 +277,8 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
         })
         .collect::<Result<Vec<_>, String>>()?;
     let out_dir = files.out_dir.clone();
+    // The server's models, or its manifests with the organisation's own versions in place.
+    let models = crate::orgmodels::job_models(state, job.org_id, job.id, job.attempt)?;
     // A folder from an earlier crash of this very attempt number is stale, and so are those
     // of earlier attempts (their workers died or lost the lease; they store nothing).
     for attempt in 1..=job.attempt {
@@ -288,7 +290,7 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
     let cfg = ProcessConfig {
         inputs: files.inputs.clone(),
         registers,
-        models_dir: config.models_dir.clone(),
+        models_dir: models.dir.clone(),
         dem: config.dem.clone(),
         crs: org.crs,
         out_dir: out_dir.clone(),

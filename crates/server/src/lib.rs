@@ -19,6 +19,7 @@ mod metrics;
 mod objects;
 mod openapi;
 mod ops;
+mod orgmodels;
 mod orgsettings;
 mod precrops;
 mod registermap;
@@ -333,6 +334,13 @@ pub fn app(state: AppState) -> Router {
         .route("/registers/{kind}/data", get(registers::data))
         .route("/registers/{kind}/features", get(registermap::features))
         .route("/org/settings", get(orgsettings::get).put(orgsettings::put))
+        .route("/org/models", get(orgmodels::list))
+        .route(
+            "/org/models/{model}",
+            put(orgmodels::put)
+                .delete(orgmodels::reset)
+                .layer(DefaultBodyLimit::max(limits.max_register_bytes)),
+        )
         .route("/training-export", post(training::export))
         .route("/tokens", post(registers::create_token));
     Router::new()

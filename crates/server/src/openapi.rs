@@ -130,6 +130,11 @@ pub fn document() -> Value {
     doc["paths"]["/api/v1/findings/{id}/review"] =
         json!({"parameters": [id_param("id")], "put": crate::review::openapi_put()});
     doc["paths"]["/api/v1/org/settings"] = crate::orgsettings::openapi_path();
+    if let Some(paths) = crate::orgmodels::openapi_paths().as_object() {
+        for (path, item) in paths {
+            doc["paths"][format!("/api/v1{path}")] = item.clone();
+        }
+    }
     doc["paths"]["/api/v1/training-export"] = crate::training::openapi_path();
     doc["paths"]["/api/v1/registers/{kind}/features"] = crate::registermap::openapi_path();
     doc["paths"]["/api/v1/classes"] = json!({"get": op(
