@@ -21,12 +21,14 @@ mod sqlite;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod time;
+pub mod units;
 
 pub use ops::{OrgJobCounts, WorkerBeat, WorkerSeen};
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
 pub use settings::OrgSettings;
 pub use sqlite::SqliteStore;
+pub use units::{UnitRow, WorkUnit};
 
 use besikta_core::finding::Finding;
 use besikta_core::{Review, ReviewState, Severity};
@@ -523,6 +525,35 @@ pub trait Store: Send + Sync {
     fn release_job(&self, job: &Job) -> Result<bool>;
     /// Jobs by state of every organisation that has jobs, for the operator's metrics.
     fn job_counts_by_org(&self) -> Result<Vec<OrgJobCounts>>;
+
+    /// Work units (issue 15, [`units`]): keeps a running job's prepared flight (once: a
+    /// later attempt of the job finds the first one's) and queues its batch units
+    /// `(first photo, count)`; units already there keep their state and results.
+    fn put_units(&self, job: &Job, prepared: &str, batches: &[(i64, i64)]) -> Result<()>;
+    /// The job's prepared flight, when [`Store::put_units`] stored one.
+    fn unit_plan(&self, job_id: i64) -> Result<Option<String>>;
+    /// Takes the oldest queued unit of a running job (of `job_id` only, when given), or
+    /// a running one whose lease ran out, leasing it to `worker` for `lease_secs`.
+    fn claim_unit(
+        &self,
+        lease_secs: i64,
+        job_id: Option<i64>,
+        worker: &str,
+    ) -> Result<Option<WorkUnit>>;
+    /// Extends a unit's lease; false when it is no longer this attempt's.
+    fn renew_unit(&self, unit: &WorkUnit, lease_secs: i64) -> Result<bool>;
+    /// Stores a unit's result (or its error: the unit fails); false when the lease was
+    /// no longer this attempt's (nothing stored).
+    fn complete_unit(
+        &self,
+        unit: &WorkUnit,
+        result: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<bool>;
+    /// The job's units by first photo, with their results when asked.
+    fn units(&self, job_id: i64, with_results: bool) -> Result<Vec<UnitRow>>;
+    /// Forgets a finished job's units and prepared flight.
+    fn delete_units(&self, job_id: i64) -> Result<()>;
 }
 
 /// What [`Store::complete_job`] did.

@@ -31,6 +31,7 @@ use std::time::Duration;
 
 mod ops;
 mod settings;
+mod units;
 
 /// The schema, one entry per version; [`migrate`] runs those the database has not seen.
 const MIGRATIONS: &[&str] = &[
@@ -155,6 +156,8 @@ CREATE INDEX finding_reviews_waiting ON finding_reviews(flight_id, class) WHERE 
     settings::MIGRATION,
     // 4: worker heartbeats.
     ops::MIGRATION,
+    // 5: work units (issue 15).
+    units::MIGRATION,
 ];
 
 /// The schema version this code writes.
@@ -1633,5 +1636,65 @@ impl Store for PgStore {
 
     fn job_counts_by_org(&self) -> Result<Vec<crate::OrgJobCounts>> {
         self.run("counting jobs by organisation", ops::counts_by_org)
+    }
+
+    fn put_units(&self, job: &Job, prepared: &str, batches: &[(i64, i64)]) -> Result<()> {
+        let (job, prepared, batches) = (job.clone(), prepared.to_string(), batches.to_vec());
+        self.tx("storing a job's work units", move |tx| {
+            units::put(tx, &job, &prepared, &batches)
+        })
+    }
+
+    fn unit_plan(&self, job_id: i64) -> Result<Option<String>> {
+        self.run("reading a job's prepared flight", move |c| {
+            units::plan(c, job_id)
+        })
+    }
+
+    fn claim_unit(
+        &self,
+        lease_secs: i64,
+        job_id: Option<i64>,
+        worker: &str,
+    ) -> Result<Option<crate::WorkUnit>> {
+        let worker = worker.to_string();
+        self.tx("taking a work unit", move |tx| {
+            units::claim(tx, lease_secs, job_id, &worker)
+        })
+    }
+
+    fn renew_unit(&self, unit: &crate::WorkUnit, lease_secs: i64) -> Result<bool> {
+        let unit = unit.clone();
+        self.run("renewing a work unit", move |c| {
+            units::renew(c, &unit, lease_secs)
+        })
+    }
+
+    fn complete_unit(
+        &self,
+        unit: &crate::WorkUnit,
+        result: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<bool> {
+        let (unit, result, error) = (
+            unit.clone(),
+            result.map(str::to_string),
+            error.map(str::to_string),
+        );
+        self.run("storing a work unit's result", move |c| {
+            units::complete(c, &unit, result.as_deref(), error.as_deref())
+        })
+    }
+
+    fn units(&self, job_id: i64, with_results: bool) -> Result<Vec<crate::UnitRow>> {
+        self.run("reading a job's work units", move |c| {
+            units::rows(c, job_id, with_results)
+        })
+    }
+
+    fn delete_units(&self, job_id: i64) -> Result<()> {
+        self.tx("removing a job's work units", move |tx| {
+            units::delete(tx, job_id)
+        })
     }
 }

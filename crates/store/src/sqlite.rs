@@ -16,6 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 mod ops;
 mod review;
 mod settings;
+mod units;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS orgs (
@@ -145,6 +146,7 @@ impl SqliteStore {
         conn.execute_batch(review::SCHEMA).map_err(open_err)?;
         conn.execute_batch(ops::SCHEMA).map_err(open_err)?;
         conn.execute_batch(settings::SCHEMA).map_err(open_err)?;
+        conn.execute_batch(units::SCHEMA).map_err(open_err)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -1199,6 +1201,44 @@ impl Store for SqliteStore {
 
     fn job_counts_by_org(&self) -> Result<Vec<crate::OrgJobCounts>> {
         ops::counts_by_org(&self.conn())
+    }
+
+    fn put_units(&self, job: &Job, prepared: &str, batches: &[(i64, i64)]) -> Result<()> {
+        units::put(&mut self.conn(), job, prepared, batches)
+    }
+
+    fn unit_plan(&self, job_id: i64) -> Result<Option<String>> {
+        units::plan(&self.conn(), job_id)
+    }
+
+    fn claim_unit(
+        &self,
+        lease_secs: i64,
+        job_id: Option<i64>,
+        worker: &str,
+    ) -> Result<Option<crate::WorkUnit>> {
+        units::claim(&mut self.conn(), lease_secs, job_id, worker)
+    }
+
+    fn renew_unit(&self, unit: &crate::WorkUnit, lease_secs: i64) -> Result<bool> {
+        units::renew(&self.conn(), unit, lease_secs)
+    }
+
+    fn complete_unit(
+        &self,
+        unit: &crate::WorkUnit,
+        result: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<bool> {
+        units::complete(&self.conn(), unit, result, error)
+    }
+
+    fn units(&self, job_id: i64, with_results: bool) -> Result<Vec<crate::UnitRow>> {
+        units::rows(&self.conn(), job_id, with_results)
+    }
+
+    fn delete_units(&self, job_id: i64) -> Result<()> {
+        units::delete(&mut self.conn(), job_id)
     }
 }
 

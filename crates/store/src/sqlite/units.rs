@@ -1,0 +1,164 @@
+//! SQLite side of work units ([`crate::units`]).
+
+use super::sql;
+use crate::time::now;
+use crate::units::{UnitRow, WorkUnit};
+use crate::{Job, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+
+pub(super) const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS unit_plans (
+    job_id INTEGER PRIMARY KEY,
+    prepared TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS work_units (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL,
+    org_id INTEGER NOT NULL,
+    flight_id INTEGER NOT NULL,
+    first INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    lease_until INTEGER,
+    worker TEXT,
+    result TEXT,
+    error TEXT,
+    UNIQUE (job_id, first)
+);
+CREATE INDEX IF NOT EXISTS work_units_state ON work_units(state, id);
+"#;
+
+pub(super) fn put(
+    conn: &mut Connection,
+    job: &Job,
+    prepared: &str,
+    batches: &[(i64, i64)],
+) -> Result<()> {
+    const DOING: &str = "storing a job's work units";
+    let tx = conn.transaction().map_err(sql(DOING))?;
+    tx.execute(
+        "INSERT INTO unit_plans (job_id, prepared) VALUES (?1, ?2) ON CONFLICT (job_id) DO NOTHING",
+        params![job.id, prepared],
+    )
+    .map_err(sql(DOING))?;
+    for (first, count) in batches {
+        tx.execute(
+            "INSERT INTO work_units (job_id, org_id, flight_id, first, count, state) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 'queued') ON CONFLICT (job_id, first) DO NOTHING",
+            params![job.id, job.org_id, job.flight_id, first, count],
+        )
+        .map_err(sql(DOING))?;
+    }
+    tx.commit().map_err(sql(DOING))
+}
+
+pub(super) fn plan(conn: &Connection, job_id: i64) -> Result<Option<String>> {
+    conn.query_row(
+        "SELECT prepared FROM unit_plans WHERE job_id = ?1",
+        [job_id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(sql("reading a job's prepared flight"))
+}
+
+pub(super) fn claim(
+    conn: &mut Connection,
+    lease_secs: i64,
+    job_id: Option<i64>,
+    worker: &str,
+) -> Result<Option<WorkUnit>> {
+    const DOING: &str = "taking a work unit";
+    let t = now();
+    let tx = conn.transaction().map_err(sql(DOING))?;
+    // Queued units, and running ones whose worker stopped renewing the lease, of jobs
+    // still running; the oldest first.
+    let unit = tx
+        .query_row(
+            "UPDATE work_units SET state = 'running', attempt = attempt + 1, lease_until = ?1, worker = ?2 \
+             WHERE id = (SELECT u.id FROM work_units u JOIN jobs j ON j.id = u.job_id \
+             WHERE j.state = 'running' AND (?3 IS NULL OR u.job_id = ?3) \
+             AND (u.state = 'queued' OR (u.state = 'running' AND u.lease_until < ?4)) \
+             ORDER BY u.id LIMIT 1) \
+             RETURNING id, job_id, org_id, flight_id, first, count, attempt",
+            params![t + lease_secs, worker, job_id, t],
+            |r| {
+                Ok(WorkUnit {
+                    id: r.get(0)?,
+                    job_id: r.get(1)?,
+                    org_id: r.get(2)?,
+                    flight_id: r.get(3)?,
+                    first: r.get(4)?,
+                    count: r.get(5)?,
+                    attempt: r.get(6)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(sql(DOING))?;
+    tx.commit().map_err(sql(DOING))?;
+    Ok(unit)
+}
+
+pub(super) fn renew(conn: &Connection, unit: &WorkUnit, lease_secs: i64) -> Result<bool> {
+    let n = conn
+        .execute(
+            "UPDATE work_units SET lease_until = ?1 WHERE id = ?2 AND attempt = ?3 AND state = 'running'",
+            params![now() + lease_secs, unit.id, unit.attempt],
+        )
+        .map_err(sql("renewing a work unit"))?;
+    Ok(n == 1)
+}
+
+pub(super) fn complete(
+    conn: &Connection,
+    unit: &WorkUnit,
+    result: Option<&str>,
+    error: Option<&str>,
+) -> Result<bool> {
+    let state = if error.is_some() { "failed" } else { "done" };
+    let n = conn
+        .execute(
+            "UPDATE work_units SET state = ?1, result = ?2, error = ?3, lease_until = NULL \
+             WHERE id = ?4 AND attempt = ?5 AND state = 'running'",
+            params![state, result, error, unit.id, unit.attempt],
+        )
+        .map_err(sql("storing a work unit's result"))?;
+    Ok(n == 1)
+}
+
+pub(super) fn rows(conn: &Connection, job_id: i64, with_results: bool) -> Result<Vec<UnitRow>> {
+    const DOING: &str = "reading a job's work units";
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, first, count, state, attempt, worker, CASE WHEN ?2 THEN result END, error \
+             FROM work_units WHERE job_id = ?1 ORDER BY first",
+        )
+        .map_err(sql(DOING))?;
+    let rows = stmt
+        .query_map(params![job_id, with_results], |r| {
+            Ok(UnitRow {
+                id: r.get(0)?,
+                first: r.get(1)?,
+                count: r.get(2)?,
+                state: r.get(3)?,
+                attempt: r.get(4)?,
+                worker: r.get(5)?,
+                result: r.get(6)?,
+                error: r.get(7)?,
+            })
+        })
+        .map_err(sql(DOING))?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql(DOING))
+}
+
+pub(super) fn delete(conn: &mut Connection, job_id: i64) -> Result<()> {
+    const DOING: &str = "removing a job's work units";
+    let tx = conn.transaction().map_err(sql(DOING))?;
+    tx.execute("DELETE FROM work_units WHERE job_id = ?1", [job_id])
+        .map_err(sql(DOING))?;
+    tx.execute("DELETE FROM unit_plans WHERE job_id = ?1", [job_id])
+        .map_err(sql(DOING))?;
+    tx.commit().map_err(sql(DOING))
+}
