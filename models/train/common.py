@@ -95,6 +95,45 @@ class UNet(nn.Module):
         return torch.sigmoid(self.forward_logits(x))
 
 
+def train_steps(model: nn.Module, next_batch, loss_fn, iters: int, lr: float, ckpt: Path,
+                save_every: int) -> None:
+    """Trains `model` for `iters` steps of AdamW (weight decay 1e-4) under a one-cycle
+    learning rate peaking at `lr`, each on `next_batch()` -> (x, y) with
+    `loss_fn(logits, y)`; logs a running loss and saves the weights to `ckpt` every
+    `save_every` steps and at the end."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=iters, pct_start=0.05)
+    t0, run = time.time(), 0.0
+    model.train()
+    for it in range(1, iters + 1):
+        x, y = next_batch()
+        loss = loss_fn(model.forward_logits(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        run = 0.98 * run + 0.02 * loss.item() if it > 1 else loss.item()
+        if it % 50 == 0 or it == 20:
+            el = time.time() - t0
+            log(f"it {it}/{iters} loss {run:.4f} {el / it:.3f} s/it eta {(iters - it) * el / it / 60:.1f} min")
+        if it % save_every == 0:
+            torch.save(model.state_dict(), ckpt)
+    torch.save(model.state_dict(), ckpt)
+
+
+def segmentation_tables(gsd: dict, min_area_px: int) -> dict:
+    """The manifest tables of a 256 x 256 RGB segmentation model with a probability mask
+    output (dynamic batch, 32 px tile overlap, confidence 0.5)."""
+    return {
+        "input": dict(name="image", width=256, height=256, channels="rgb", scale=1 / 255,
+                      mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], dynamic_batch=True),
+        "output": dict(name="mask", decode="probabilities"),
+        "gsd": gsd,
+        "tiling": dict(overlap_px=32),
+        "thresholds": dict(confidence=0.5, nms_iou=0.5, min_area_px=min_area_px),
+    }
+
+
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
-from common import DATA, MODELS, REPO, UNet, export_onnx, log, n_params, setup, time_onnx, write_manifest  # noqa: E402
+from common import (DATA, MODELS, REPO, UNet, export_onnx, log, n_params, segmentation_tables,  # noqa: E402
+                    setup, time_onnx, train_steps, write_manifest)
 from crackdata import CrackSampler, brighton_negatives, split  # noqa: E402
 
 SEED = 7
@@ -78,25 +78,7 @@ def main() -> None:
         sampler = CrackSampler(train, negs, a.crop, np.random.default_rng(SEED))
         if not negs:
             sampler.brighton = lambda: sampler.drone()  # owned data without Brighton photos
-        opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.iters, pct_start=0.05)
-        t0 = time.time()
-        run = 0.0
-        model.train()
-        for it in range(1, a.iters + 1):
-            x, y = batch(sampler, a.batch)
-            loss = loss_fn(model.forward_logits(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            run = 0.98 * run + 0.02 * loss.item() if it > 1 else loss.item()
-            if it % 50 == 0 or it == 20:
-                el = time.time() - t0
-                log(f"it {it}/{a.iters} loss {run:.4f} {el / it:.3f} s/it eta {(a.iters - it) * el / it / 60:.1f} min")
-            if it % 1000 == 0:
-                torch.save(model.state_dict(), ckpt)
-        torch.save(model.state_dict(), ckpt)
+        train_steps(model, lambda: batch(sampler, a.batch), loss_fn, a.iters, a.lr, ckpt, save_every=1000)
     model.load_state_dict(torch.load(ckpt))
     model.eval()
 
@@ -109,14 +91,7 @@ def main() -> None:
         dict(name="crack-unet", version="0.1.0", task="segmentation", model="crack-unet.onnx",
              license="MIT OR Apache-2.0 (weights); trained on research-only data (DeepCrack, CRACK500), see MODEL_CARD.md",
              provenance=f"trained by models/train/train_crack.py, seed {SEED}, {datetime.date.today()}"),
-        {
-            "input": dict(name="image", width=256, height=256, channels="rgb", scale=1 / 255,
-                          mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], dynamic_batch=True),
-            "output": dict(name="mask", decode="probabilities"),
-            "gsd": GSD,
-            "tiling": dict(overlap_px=32),
-            "thresholds": dict(confidence=0.5, nms_iou=0.5, min_area_px=16),
-        },
+        segmentation_tables(GSD, min_area_px=16),
         [dict(name="crack", asset_kind="road")],
     )
     import eval_crack

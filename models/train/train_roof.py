@@ -15,7 +15,6 @@ import argparse
 import datetime
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import MODELS, REPO, UNet, export_onnx, log, n_params, setup, time_onnx, write_manifest  # noqa: E402
+from common import (MODELS, REPO, UNet, export_onnx, log, n_params, segmentation_tables, setup,  # noqa: E402
+                    time_onnx, train_steps, write_manifest)
 from roofsynth import CLASSES, roof_sample  # noqa: E402
 
 SEED = 7
@@ -106,24 +106,8 @@ def main() -> None:
     make = OwnedRoofs(a.data) if a.data else roof_sample
     if not a.skip_train:
         rng = np.random.default_rng(SEED)
-        opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.iters, pct_start=0.05)
-        t0, run = time.time(), 0.0
-        model.train()
-        for it in range(1, a.iters + 1):
-            x, y = to_tensors([make(rng, a.crop) for _ in range(a.batch)])
-            loss = loss_fn(model.forward_logits(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            run = 0.98 * run + 0.02 * loss.item() if it > 1 else loss.item()
-            if it % 50 == 0 or it == 20:
-                el = time.time() - t0
-                log(f"it {it}/{a.iters} loss {run:.4f} {el / it:.3f} s/it eta {(a.iters - it) * el / it / 60:.1f} min")
-            if it % 500 == 0:
-                torch.save(model.state_dict(), ckpt)
-        torch.save(model.state_dict(), ckpt)
+        train_steps(model, lambda: to_tensors([make(rng, a.crop) for _ in range(a.batch)]), loss_fn,
+                    a.iters, a.lr, ckpt, save_every=500)
     model.load_state_dict(torch.load(ckpt))
     model.eval()
     onnx_path = a.out / "roof-damage.onnx"
@@ -135,14 +119,7 @@ def main() -> None:
         dict(name="roof-damage", version="0.1.0", task="segmentation", model="roof-damage.onnx",
              license="MIT OR Apache-2.0 (weights); trained on synthetic roofs only, see MODEL_CARD.md",
              provenance=f"trained by models/train/train_roof.py on procedural roofs, seed {SEED}, {datetime.date.today()}"),
-        {
-            "input": dict(name="image", width=256, height=256, channels="rgb", scale=1 / 255,
-                          mean=[0.0, 0.0, 0.0], std=[1.0, 1.0, 1.0], dynamic_batch=True),
-            "output": dict(name="mask", decode="probabilities"),
-            "gsd": GSD,
-            "tiling": dict(overlap_px=32),
-            "thresholds": dict(confidence=0.5, nms_iou=0.5, min_area_px=25),
-        },
+        segmentation_tables(GSD, min_area_px=25),
         [dict(name=c, asset_kind="roof") for c in CLASSES],
     )
     res = evaluate_synthetic(onnx_path)
