@@ -70,6 +70,13 @@ pub struct Args {
     /// BESIKTA_CROP_CACHE_MB, else 64.
     #[arg(long)]
     pub crop_cache_mb: Option<usize>,
+    /// Gigabytes of stored photos each organisation may keep; an upload that would go over
+    /// is refused (413) naming the quota. Default: no limit.
+    #[arg(long)]
+    pub quota_photo_gb: Option<f64>,
+    /// Photos each organisation may keep stored. Default: no limit.
+    #[arg(long)]
+    pub quota_photos: Option<u64>,
 }
 
 /// Reads the metrics token file: its first line, which must not be empty.
@@ -109,6 +116,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     config.crops = besikta_server::CropSettings {
         permits: args.crop_permits,
         cache_mb: args.crop_cache_mb,
+    };
+    if let Some(gb) = args.quota_photo_gb {
+        anyhow::ensure!(
+            gb.is_finite() && gb > 0.0,
+            "--quota-photo-gb {gb} is not a size: give gigabytes above 0, e.g. --quota-photo-gb 50"
+        );
+    }
+    config.quota = besikta_server::Quota {
+        max_photo_bytes: args.quota_photo_gb.map(|gb| (gb * 1e9) as u64),
+        max_photos: args.quota_photos,
     };
     besikta_server::serve_blocking(config, args.addr)
         .with_context(|| format!("the service on {} stopped", args.addr))?;

@@ -22,6 +22,7 @@ mod ops;
 mod orgmodels;
 mod orgsettings;
 mod precrops;
+mod quota;
 mod registermap;
 mod registers;
 mod review;
@@ -33,6 +34,7 @@ mod workorders;
 
 pub use auth::{allows, Right};
 pub use crops::CropSettings;
+pub use quota::Quota;
 pub use error::{ApiError, ServerError};
 pub use jobs::Workers;
 pub use listen::{serve_on, NetLimits};
@@ -110,6 +112,9 @@ pub struct ServerConfig {
     pub metrics_token: Option<String>,
     /// The photo crop pool's size (`--crop-permits`, `--crop-cache-mb`).
     pub crops: CropSettings,
+    /// The most photo bytes and photos one organisation may keep (`--quota-photo-gb`,
+    /// `--quota-photos`); none by default.
+    pub quota: Quota,
 }
 
 impl ServerConfig {
@@ -129,6 +134,7 @@ impl ServerConfig {
             shutdown_secs: 60,
             metrics_token: None,
             crops: CropSettings::default(),
+            quota: Quota::default(),
         }
     }
 }

@@ -146,11 +146,12 @@ fn sha256_file(path: &FsPath) -> std::io::Result<(String, u64)> {
 /// the flight so the crew sees it beside the pipeline's rejections.
 pub fn ingest_file(
     state: &AppState,
+    org_id: i64,
     flight_id: i64,
     file_name: &str,
     part: &FsPath,
 ) -> Result<Ingested, Refused> {
-    let result = ingest_inner(state, flight_id, file_name, part);
+    let result = ingest_inner(state, org_id, flight_id, file_name, part);
     if let Err(r) = &result {
         let _ = std::fs::remove_file(part);
         let _ = state.store().add_upload_rejection(
@@ -166,6 +167,7 @@ pub fn ingest_file(
 
 fn ingest_inner(
     state: &AppState,
+    org_id: i64,
     flight_id: i64,
     file_name: &str,
     part: &FsPath,
@@ -226,10 +228,15 @@ fn ingest_inner(
     let abs_dir = state.data_dir().join(&dir);
     std::fs::create_dir_all(&abs_dir)
         .map_err(|e| io_refusal("cannot create the flight's photo folder", &e))?;
-    match store
-        .add_photo(flight_id, &safe_name(file_name), &sha256, size, &dir)
-        .map_err(internal)?
-    {
+    let added = {
+        // The organisation's quota, checked and the row added under one lock (`quota`).
+        let _quota = state.config().quota.is_set().then(crate::quota::lock);
+        crate::quota::check(state, org_id, 1, size).map_err(|q| refused(q.status, q.reason))?;
+        store
+            .add_photo(flight_id, &safe_name(file_name), &sha256, size, &dir)
+            .map_err(internal)?
+    };
+    match added {
         PhotoAdded::New(p) => {
             if let Err(e) = std::fs::rename(part, state.data_dir().join(&p.path)) {
                 let _ = store.delete_photo(p.id);
@@ -345,12 +352,13 @@ fn ingested_json(file: &str, result: &Result<Ingested, Refused>) -> serde_json::
 
 async fn ingest_async(
     state: &AppState,
+    org_id: i64,
     flight_id: i64,
     file_name: String,
     part: PathBuf,
 ) -> Result<Ingested, Refused> {
     let state = state.clone();
-    tokio::task::spawn_blocking(move || ingest_file(&state, flight_id, &file_name, &part))
+    tokio::task::spawn_blocking(move || ingest_file(&state, org_id, flight_id, &file_name, &part))
         .await
         .unwrap_or_else(|e| {
             Err(refused(
@@ -487,6 +495,9 @@ async fn tus_create_inner(
             format!("the file is {length} bytes; the limit is {max} bytes"),
         ));
     }
+    // Refused before any byte is sent when the photo would not fit the quota.
+    crate::quota::check(&state, auth.org_id(), 1, length)
+        .map_err(|q| tus_error(q.status, q.reason))?;
     let file_name = metadata_value(&headers, "filename")
         .or_else(|| metadata_value(&headers, "name"))
         .unwrap_or_else(|| "photo.jpg".into());
@@ -851,6 +862,7 @@ async fn append_file(from: &FsPath, to: &FsPath) -> std::io::Result<()> {
 async fn finish(state: &AppState, upload: &Upload) -> Result<Ingested, Refused> {
     let result = ingest_async(
         state,
+        upload.org_id,
         upload.flight_id,
         upload.file_name.clone(),
         part_path(state, &upload.id),
@@ -896,7 +908,13 @@ pub fn finish_interrupted(state: &AppState) -> usize {
         if meta.len() != upload.length {
             continue;
         }
-        let result = ingest_file(state, upload.flight_id, &upload.file_name, &part);
+        let result = ingest_file(
+            state,
+            upload.org_id,
+            upload.flight_id,
+            &upload.file_name,
+            &part,
+        );
         let _ = state.store().delete_upload(&upload.id);
         if let Err(r) = result {
             eprintln!(
@@ -951,6 +969,10 @@ pub async fn multipart(
 ) -> ApiResult<Response> {
     auth.require(Right::Upload)?;
     find_flight(&state, &auth, flight_id)?;
+    // A full quota refuses the request before its bodies are read; a batch that fills it
+    // on the way has its later photos refused one by one (see `files`).
+    crate::quota::check(&state, auth.org_id(), 1, 0)
+        .map_err(|q| ApiError::new(q.status, q.reason))?;
     let mut form = form.map_err(|e| {
         ApiError::bad_request(format!("expected multipart/form-data: {}", e.body_text()))
     })?;
@@ -991,7 +1013,7 @@ pub async fn multipart(
             .join(format!("{}.multipart", random_id()?));
         let written = write_field(field, &part, max).await;
         let result = match written {
-            Ok(()) => ingest_async(&state, flight_id, file_name.clone(), part).await,
+            Ok(()) => ingest_async(&state, auth.org_id(), flight_id, file_name.clone(), part).await,
             Err(r) => {
                 let _ = tokio::fs::remove_file(&part).await;
                 let _ = state.store().add_upload_rejection(

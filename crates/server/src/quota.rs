@@ -1,0 +1,138 @@
+//! Per-organisation upload quotas (`besikta serve --quota-photo-gb N --quota-photos N`):
+//! the most photo bytes and photos one organisation may keep stored. An upload that would
+//! go over is refused with 413 and a reason naming the quota; photos already stored are
+//! never touched. The check counts what the database holds (`Store::org_stats`), at the
+//! start of an upload (tus creation with its `Upload-Length`, a multipart request) and
+//! again when a photo's bytes are all in, just before it is recorded.
+
+use crate::AppState;
+use axum::http::StatusCode;
+use std::sync::Mutex;
+
+/// The quota of every organisation; `None`: no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quota {
+    /// Bytes of stored photos per organisation.
+    pub max_photo_bytes: Option<u64>,
+    /// Stored photos per organisation.
+    pub max_photos: Option<u64>,
+}
+
+impl Quota {
+    /// Whether any limit is set.
+    pub fn is_set(&self) -> bool {
+        self.max_photo_bytes.is_some() || self.max_photos.is_some()
+    }
+}
+
+/// A refused upload: its status (413) and the reason naming the quota.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverQuota {
+    pub status: StatusCode,
+    pub reason: String,
+}
+
+/// Bytes in words: `12.3 MB`, `1.50 GB`.
+fn size(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else {
+        format!("{:.1} MB", b / 1e6)
+    }
+}
+
+/// Whether an organisation holding `photos` photos of `bytes` bytes may add `add_photos`
+/// more of `add_bytes` bytes.
+pub fn check_counts(
+    quota: &Quota,
+    photos: u64,
+    bytes: u64,
+    add_photos: u64,
+    add_bytes: u64,
+) -> Result<(), OverQuota> {
+    let over = |reason: String| OverQuota {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        reason,
+    };
+    if let Some(max) = quota.max_photos {
+        if photos + add_photos > max {
+            return Err(over(format!(
+                "the organisation's photo quota is full: {photos} of at most {max} photos are stored (quota --quota-photos {max}); delete flights you no longer need or ask the service's operator to raise the quota"
+            )));
+        }
+    }
+    if let Some(max) = quota.max_photo_bytes {
+        if bytes.saturating_add(add_bytes) > max {
+            return Err(over(format!(
+                "this photo of {} would go over the organisation's storage quota: {} of at most {} are stored (quota --quota-photo-gb); delete flights you no longer need or ask the service's operator to raise the quota",
+                size(add_bytes),
+                size(bytes),
+                size(max)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether organisation `org_id` may store `add_photos` more photos of `add_bytes` bytes.
+pub fn check(
+    state: &AppState,
+    org_id: i64,
+    add_photos: u64,
+    add_bytes: u64,
+) -> Result<(), OverQuota> {
+    let quota = &state.config().quota;
+    if !quota.is_set() {
+        return Ok(());
+    }
+    let stats = state.store().org_stats(org_id).map_err(|e| OverQuota {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        reason: format!("cannot read the organisation's stored photos for its quota: {e}"),
+    })?;
+    check_counts(
+        quota,
+        stats.photos.max(0) as u64,
+        stats.photo_bytes.max(0) as u64,
+        add_photos,
+        add_bytes,
+    )
+}
+
+/// Held from the final check until the photo is recorded, so two uploads finishing at
+/// once in this process cannot both take the last room.
+pub fn lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_bytes_each_limit_uploads() {
+        let none = Quota::default();
+        assert!(check_counts(&none, 1_000_000, u64::MAX - 1, 1, 1).is_ok());
+        let q = Quota {
+            max_photos: Some(3),
+            max_photo_bytes: Some(10_000_000),
+        };
+        assert!(
+            check_counts(&q, 2, 5_000_000, 1, 5_000_000).is_ok(),
+            "exactly full is allowed"
+        );
+        let e = check_counts(&q, 3, 0, 1, 1).unwrap_err();
+        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(e.reason.contains("3 of at most 3 photos"), "{}", e.reason);
+        assert!(e.reason.contains("--quota-photos"), "{}", e.reason);
+        let e = check_counts(&q, 1, 9_000_000, 1, 2_000_000).unwrap_err();
+        assert!(e.reason.contains("2.0 MB"), "{}", e.reason);
+        assert!(
+            e.reason.contains("9.0 MB of at most 10.0 MB"),
+            "{}",
+            e.reason
+        );
+        assert!(e.reason.contains("--quota-photo-gb"), "{}", e.reason);
+    }
+}
