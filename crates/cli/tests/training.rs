@@ -90,6 +90,7 @@ fn sim_findings() -> Vec<Finding> {
                 gsd_cm: geom.gsd_cm_at(centre).unwrap(),
                 view_quality: 1.0,
                 position_uncertainty_m: 0.5,
+                pose_sigma_m: None,
                 model: None,
             });
         }

@@ -35,8 +35,16 @@ pub struct Observation {
     pub gsd_cm: f64,
     /// 1 at the photo's centre, falling to 0 at its corners: oblique edges are worse views.
     pub view_quality: f64,
-    /// Horizontal position uncertainty of this photo, metres (GPS, RTK when known).
+    /// Horizontal position uncertainty of this photo on the map, metres (GPS, RTK when
+    /// known; after alignment to a reference orthophoto, its pose sigma): what keeping
+    /// defects on their asset and matching them to the register use.
     pub position_uncertainty_m: f64,
+    /// Uncertainty of this photo's position relative to the other photos of its flight,
+    /// metres (1 sigma), when flight alignment refined its pose (`pose_sigma_m` of
+    /// `footprints.geojson`): what merging observations across photos uses. `None` (not
+    /// aligned, or stored before alignment existed): `position_uncertainty_m` stands for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pose_sigma_m: Option<f64>,
     /// The model that detected it; `None` for findings stored before models were recorded.
     #[serde(default)]
     pub model: Option<ModelRef>,
@@ -46,6 +54,12 @@ impl Observation {
     /// Crack length on the ground, metres.
     pub fn length_m(&self) -> Option<f64> {
         self.length_px.map(|l| l * self.gsd_cm / 100.0)
+    }
+
+    /// The uncertainty merging uses: the aligned pose sigma, else the photo's own
+    /// position uncertainty.
+    pub fn relative_uncertainty_m(&self) -> f64 {
+        self.pose_sigma_m.unwrap_or(self.position_uncertainty_m)
     }
 
     /// How good this view is, used to pick the best photo of a finding.
@@ -152,6 +166,7 @@ mod tests {
             gsd_cm: 1.5,
             view_quality: 1.0,
             position_uncertainty_m: 1.0,
+            pose_sigma_m: None,
             model: Some(ModelRef {
                 name: "crack-seg".into(),
                 version: "2".into(),

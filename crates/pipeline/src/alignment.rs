@@ -5,6 +5,7 @@
 use besikta_align::{AlignConfig, AlignSummary, Alignment, PoseSource};
 use besikta_core::Capture;
 use besikta_georef::Ground;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// Options of the process job beyond what to process (see [`crate::process_with`]).
@@ -56,6 +57,45 @@ pub(crate) fn run(
         a.summary.reference = Some(format!("reference not used: {e}"));
     }
     (a.apply(captures), Some(a))
+}
+
+/// Horizontal uncertainty assumed for a reference orthophoto's own placement, metres: a
+/// municipal orthophoto of 5-25 cm/px is placed to about a pixel or two. Photos aligned to
+/// it are no better placed on the map than this.
+pub const REFERENCE_UNCERTAINTY_M: f64 = 0.25;
+
+/// How well one photo's position is known, from its pose (see
+/// [`besikta_core::finding::Observation`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PhotoUncertainty {
+    /// On the map, metres: keeping defects on their asset and matching them to the register.
+    pub map_m: f64,
+    /// Relative to the flight's other photos, metres, when alignment refined the pose:
+    /// merging across photos.
+    pub relative_m: Option<f64>,
+}
+
+/// The uncertainty of `c`'s position after `a` (`metadata_m`: its GPS or RTK figure).
+/// Aligned to the flight: the relative sigma is the pose's, but the flight as a whole keeps
+/// its mean GPS error, so on the map it stays `metadata_m`. Aligned to a reference: the
+/// pose sigma combined with the reference's own [`REFERENCE_UNCERTAINTY_M`] on the map too
+/// (never more than `metadata_m`). Kept metadata pose or not aligned: `metadata_m`.
+pub fn photo_uncertainty(a: &Option<Alignment>, c: &Capture, metadata_m: f64) -> PhotoUncertainty {
+    let pose = a.as_ref().and_then(|a| a.pose_of(&c.file));
+    match pose.map(|p| (p.source, p.sigma_m)) {
+        Some((PoseSource::Flight, Some(s))) => PhotoUncertainty {
+            map_m: metadata_m,
+            relative_m: Some(s),
+        },
+        Some((PoseSource::Reference, Some(s))) => PhotoUncertainty {
+            map_m: s.hypot(REFERENCE_UNCERTAINTY_M).min(metadata_m),
+            relative_m: Some(s),
+        },
+        _ => PhotoUncertainty {
+            map_m: metadata_m,
+            relative_m: None,
+        },
+    }
 }
 
 /// The alignment's figures for `summary.json`.

@@ -65,6 +65,7 @@ fn obs(photo: &str, class: &str, kind: AssetKind, c: [f64; 2]) -> Observation {
         gsd_cm: 2.0,
         view_quality: 0.9,
         position_uncertainty_m: 0.5,
+        pose_sigma_m: None,
         model: None,
     }
 }

@@ -45,6 +45,7 @@ fn obs(
         gsd_cm: 2.0,
         view_quality: 0.8,
         position_uncertainty_m: 1.0,
+        pose_sigma_m: None,
         model: None,
     }
 }
@@ -77,6 +78,45 @@ fn two_views_of_one_pothole_half_a_metre_apart_are_one_finding() {
         "{}",
         merged.confidence
     );
+}
+
+/// Two views of what may be one pothole, `gap` metres apart (outline to outline), from
+/// photos whose relative position sigma is `sigma` (`None`: metadata poses, 1 m GPS).
+fn findings_of_two_views(gap: f64, sigma: Option<f64>) -> usize {
+    let f = frame();
+    let mut a = obs(&f, "p1.jpg", "pothole", [0.0, 0.0, 0.5, 0.5], None);
+    let mut b = obs(
+        &f,
+        "p2.jpg",
+        "pothole",
+        [0.5 + gap, 0.0, 1.0 + gap, 0.5],
+        None,
+    );
+    a.pose_sigma_m = sigma;
+    b.pose_sigma_m = sigma;
+    build_report(vec![a, b], &[], &f.0, &keep_all())
+        .unwrap()
+        .findings
+        .len()
+}
+
+#[test]
+fn merge_tolerance_follows_each_photos_pose_uncertainty() {
+    // Aligned poses (5 cm sigma): tolerance = max(2 x hypot(0.05, 0.05), 1.0) + 0.5 = 1.5 m,
+    // so two potholes 1.8 m apart stay two, 1.0 m apart are one seen twice.
+    assert_eq!(findings_of_two_views(1.8, Some(0.05)), 2);
+    assert_eq!(findings_of_two_views(1.0, Some(0.05)), 1);
+    // Poorly aligned (0.6 m): 2 x 0.85 + 0.5 = 2.2 m: 1.8 m apart is one pothole.
+    assert_eq!(findings_of_two_views(1.8, Some(0.6)), 1);
+    assert_eq!(findings_of_two_views(2.4, Some(0.6)), 2);
+    // Metadata poses (1 m GPS each): clamped to 2 m + 0.5 m, as before alignment existed.
+    assert_eq!(findings_of_two_views(1.8, None), 1);
+    assert_eq!(findings_of_two_views(2.7, None), 2);
+    let rules = besikta_report::merge::MergeRules::default();
+    assert!((rules.pair_tolerance_m(1.0, 1.0, 0.5) - 2.5).abs() < 1e-12);
+    assert!((rules.pair_tolerance_m(0.05, 0.05, 0.5) - 1.5).abs() < 1e-12);
+    // One precise and one metadata photo: the imprecise one decides.
+    assert!((rules.pair_tolerance_m(0.05, 1.0, 0.5) - 2.5).abs() < 1e-12);
 }
 
 #[test]

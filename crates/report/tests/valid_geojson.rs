@@ -26,6 +26,7 @@ fn obs(class: &str, ring: Vec<[f64; 2]>) -> Observation {
         gsd_cm: 1.0,
         view_quality: 0.9,
         position_uncertainty_m: 0.5,
+        pose_sigma_m: None,
         model: None,
     }
 }

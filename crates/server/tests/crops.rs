@@ -42,6 +42,7 @@ fn finding(x: f64, y: f64) -> NewFinding {
             gsd_cm: 1.7,
             view_quality: 1.0,
             position_uncertainty_m: 1.0,
+            pose_sigma_m: None,
             model: None,
         }],
         best: 0,

@@ -628,6 +628,7 @@ async fn each_view_of_a_finding_has_its_crop() {
         gsd_cm: 1.7,
         view_quality: 1.0,
         position_uncertainty_m: 1.0,
+        pose_sigma_m: None,
         model: None,
     };
     let mut f = finding("F1", "crack", Severity::Medium, "R1", 24.0, 60.0);

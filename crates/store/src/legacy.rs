@@ -103,6 +103,7 @@ pub fn finding_from_feature(
                         gsd_cm: f64_of(&o["gsd_cm"]).unwrap_or(0.0),
                         view_quality: 0.0,
                         position_uncertainty_m: 0.0,
+                        pose_sigma_m: None,
                         model: None,
                     }
                 })

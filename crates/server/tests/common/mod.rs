@@ -257,6 +257,7 @@ pub fn typed_finding(
         gsd_cm: 1.0,
         view_quality: 1.0,
         position_uncertainty_m: 1.0,
+        pose_sigma_m: None,
         model: None,
     };
     besikta_store::NewFinding::new(Finding {
