@@ -77,6 +77,11 @@ pub struct Args {
     /// Photos each organisation may keep stored. Default: no limit.
     #[arg(long)]
     pub quota_photos: Option<u64>,
+    /// Days after a flight's job finished that its original photos are kept; then an hourly
+    /// sweep deletes them (findings, products and the crops made at processing time stay).
+    /// Default: photos are kept until the flight is deleted.
+    #[arg(long)]
+    pub retain_photos_days: Option<u32>,
 }
 
 /// Reads the metrics token file: its first line, which must not be empty.
@@ -127,6 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         max_photo_bytes: args.quota_photo_gb.map(|gb| (gb * 1e9) as u64),
         max_photos: args.quota_photos,
     };
+    config.retain_photos_days = args.retain_photos_days;
     besikta_server::serve_blocking(config, args.addr)
         .with_context(|| format!("the service on {} stopped", args.addr))?;
     Ok(0)

@@ -452,6 +452,7 @@ pub async fn photo(
                 crate::crops::CropSource::Precomputed,
             ),
             None => {
+                crate::retention::refuse_removed(&state, &photo)?;
                 // In place, or fetched from the object store for the crop (removed after it).
                 let local = crate::objects::local_photo(&state, &photo.path)
                     .await

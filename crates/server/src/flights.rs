@@ -79,6 +79,7 @@ pub async fn get_one(
     let mut body = serde_json::to_value(&flight)
         .map_err(|e| ApiError::internal(format!("cannot show flight {id}: {e}")))?;
     body["warnings"] = json!(warnings);
+    body["photos_removed"] = crate::retention::flight_member(&state, id)?;
     Ok(Json(body))
 }
 
@@ -117,6 +118,7 @@ pub async fn process(
             "the flight has no photos yet: upload them first",
         ));
     }
+    crate::retention::refuse_processing(&state, id)?;
     let job = state.store().enqueue_job(auth.org_id(), id)?;
     let job_state = state
         .store()

@@ -25,6 +25,7 @@ mod precrops;
 mod quota;
 mod registermap;
 mod registers;
+mod retention;
 mod review;
 mod security;
 pub mod training;
@@ -34,12 +35,13 @@ mod workorders;
 
 pub use auth::{allows, Right};
 pub use crops::CropSettings;
-pub use quota::Quota;
 pub use error::{ApiError, ServerError};
 pub use jobs::Workers;
 pub use listen::{serve_on, NetLimits};
 pub use metrics::Metrics;
 pub use ops::hostname;
+pub use quota::Quota;
+pub use retention::sweep as sweep_retention;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
@@ -115,6 +117,9 @@ pub struct ServerConfig {
     /// The most photo bytes and photos one organisation may keep (`--quota-photo-gb`,
     /// `--quota-photos`); none by default.
     pub quota: Quota,
+    /// Days after its job finished that a flight's original photos are kept
+    /// (`--retain-photos-days`); none: kept until the flight is deleted.
+    pub retain_photos_days: Option<u32>,
 }
 
 impl ServerConfig {
@@ -135,6 +140,7 @@ impl ServerConfig {
             metrics_token: None,
             crops: CropSettings::default(),
             quota: Quota::default(),
+            retain_photos_days: None,
         }
     }
 }
@@ -420,6 +426,7 @@ pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerE
     let state = AppState::open(config)?;
     // No built-in workers when asked for none: `besikta worker` processes run the jobs.
     let workers = (state.config().workers > 0).then(|| Workers::start(&state));
+    retention::start(&state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind {

@@ -15,6 +15,7 @@ pub mod legacy;
 pub mod ops;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub mod retention;
 mod rows;
 mod settings;
 mod sqlite;
@@ -554,6 +555,14 @@ pub trait Store: Send + Sync {
     fn units(&self, job_id: i64, with_results: bool) -> Result<Vec<UnitRow>>;
     /// Forgets a finished job's units and prepared flight.
     fn delete_units(&self, job_id: i64) -> Result<()>;
+
+    /// Photos a retention sweep is due to remove: of flights that are `done` and whose
+    /// last finished job ended before `finished_before` (seconds), not removed yet.
+    fn retention_due(&self, finished_before: i64) -> Result<Vec<Photo>>;
+    /// Records that retention removed the photo's file at `at`; its row stays.
+    fn mark_photo_removed(&self, photo_id: i64, at: i64) -> Result<()>;
+    /// The flight's photos whose files retention removed.
+    fn removed_photos(&self, flight_id: i64) -> Result<Vec<retention::RemovedPhoto>>;
 }
 
 /// What [`Store::complete_job`] did.

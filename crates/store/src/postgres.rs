@@ -30,6 +30,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 mod ops;
+mod retention;
 mod settings;
 mod units;
 
@@ -158,6 +159,8 @@ CREATE INDEX finding_reviews_waiting ON finding_reviews(flight_id, class) WHERE 
     ops::MIGRATION,
     // 5: work units (issue 15).
     units::MIGRATION,
+    // 6: photos removed by retention.
+    retention::MIGRATION,
 ];
 
 /// The schema version this code writes.
@@ -1695,6 +1698,24 @@ impl Store for PgStore {
     fn delete_units(&self, job_id: i64) -> Result<()> {
         self.tx("removing a job's work units", move |tx| {
             units::delete(tx, job_id)
+        })
+    }
+
+    fn retention_due(&self, finished_before: i64) -> Result<Vec<Photo>> {
+        self.run("listing photos due for retention", move |c| {
+            retention::due(c, finished_before)
+        })
+    }
+
+    fn mark_photo_removed(&self, photo_id: i64, at: i64) -> Result<()> {
+        self.run("recording a photo removed by retention", move |c| {
+            retention::mark(c, photo_id, at)
+        })
+    }
+
+    fn removed_photos(&self, flight_id: i64) -> Result<Vec<crate::retention::RemovedPhoto>> {
+        self.run("listing photos removed by retention", move |c| {
+            retention::removed(c, flight_id)
         })
     }
 }

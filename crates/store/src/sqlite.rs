@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 mod ops;
+mod retention;
 mod review;
 mod settings;
 mod units;
@@ -147,6 +148,7 @@ impl SqliteStore {
         conn.execute_batch(ops::SCHEMA).map_err(open_err)?;
         conn.execute_batch(settings::SCHEMA).map_err(open_err)?;
         conn.execute_batch(units::SCHEMA).map_err(open_err)?;
+        conn.execute_batch(retention::SCHEMA).map_err(open_err)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -1239,6 +1241,18 @@ impl Store for SqliteStore {
 
     fn delete_units(&self, job_id: i64) -> Result<()> {
         units::delete(&mut self.conn(), job_id)
+    }
+
+    fn retention_due(&self, finished_before: i64) -> Result<Vec<Photo>> {
+        retention::due(&self.conn(), finished_before)
+    }
+
+    fn mark_photo_removed(&self, photo_id: i64, at: i64) -> Result<()> {
+        retention::mark(&self.conn(), photo_id, at)
+    }
+
+    fn removed_photos(&self, flight_id: i64) -> Result<Vec<crate::retention::RemovedPhoto>> {
+        retention::removed(&self.conn(), flight_id)
     }
 }
 
