@@ -47,9 +47,11 @@ mod grounds;
 mod mosaic;
 mod ortho;
 mod reference;
+mod tiles;
 
 pub use mosaic::{apply_poses_by_name, write_mosaic, MosaicConfig, MosaicSummary};
 pub use reference::Reference;
+pub use tiles::{tile_bounds, web_tile, WebTile, TILE_PX};
 
 use adjust::Obs;
 use besikta_core::Capture;
