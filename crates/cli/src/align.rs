@@ -5,7 +5,7 @@ use anyhow::Context;
 use besikta_align::{align_with_reference, recheck, AlignConfig, PoseSource, Reference};
 use besikta_georef::{Dem, Ground};
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Arguments of `besikta align`.
@@ -40,29 +40,42 @@ fn rms_cm(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| (v.iter().map(|x| x * x).sum::<f64>() / v.len() as f64).sqrt() * 100.0)
 }
 
-/// Runs the subcommand; the returned byte is the process exit code.
-pub fn run(args: Args) -> anyhow::Result<u8> {
-    let t = Instant::now();
-    let scan = besikta_ingest::scan(&args.flight);
+/// Scans the flight's photos, printing the rejected ones; no usable photo is an error
+/// (shared with `besikta mosaic`).
+pub(crate) fn scan_flight(flight: &[PathBuf]) -> anyhow::Result<besikta_ingest::ScanReport> {
+    let scan = besikta_ingest::scan(flight);
     for r in &scan.rejected {
         println!("  rejected {}: {}", r.file, r.reason);
     }
     if scan.captures.is_empty() {
         anyhow::bail!(
             "no usable photos in {}: check the folder holds the flight's JPEGs",
-            args.flight
+            flight
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         );
     }
-    let ground = match &args.dem {
+    Ok(scan)
+}
+
+/// The ground photos are projected onto: the DEM/DSM at `dem`, else a plane at the
+/// take-off height (shared with `besikta mosaic`).
+pub(crate) fn ground_of(dem: Option<&Path>) -> anyhow::Result<Ground> {
+    Ok(match dem {
         Some(p) => Ground::Dem(
             Dem::open(p).with_context(|| format!("cannot use {} as the ground", p.display()))?,
         ),
         None => Ground::TakeOffPlane,
-    };
+    })
+}
+
+/// Runs the subcommand; the returned byte is the process exit code.
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let t = Instant::now();
+    let scan = scan_flight(&args.flight)?;
+    let ground = ground_of(args.dem.as_deref())?;
     let cfg = AlignConfig {
         gsd_m: args.gsd,
         search_radius_m: args.search,

@@ -5,7 +5,6 @@ use anyhow::Context;
 use besikta_align::{
     align, apply_poses_by_name, write_mosaic, AlignConfig, MosaicConfig, PhotoPose,
 };
-use besikta_georef::{Dem, Ground};
 use std::path::PathBuf;
 
 /// Arguments of `besikta mosaic`.
@@ -36,26 +35,8 @@ pub struct Args {
 
 /// Runs the subcommand; the returned byte is the process exit code.
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let scan = besikta_ingest::scan(&args.flight);
-    for r in &scan.rejected {
-        println!("  rejected {}: {}", r.file, r.reason);
-    }
-    if scan.captures.is_empty() {
-        anyhow::bail!(
-            "no usable photos in {}: check the folder holds the flight's JPEGs",
-            args.flight
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    let ground = match &args.dem {
-        Some(p) => Ground::Dem(
-            Dem::open(p).with_context(|| format!("cannot use {} as the ground", p.display()))?,
-        ),
-        None => Ground::TakeOffPlane,
-    };
+    let scan = crate::align::scan_flight(&args.flight)?;
+    let ground = crate::align::ground_of(args.dem.as_deref())?;
     let captures = if args.no_align {
         println!("metadata poses (--no-align)");
         scan.captures.clone()
