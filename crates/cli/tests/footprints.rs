@@ -38,6 +38,50 @@ fn ring(feature: &Value) -> Vec<[f64; 2]> {
 }
 
 /// Twice the signed area (positive = counter-clockwise).
+/// A level Float32 GeoTIFF at the take-off elevation (158.51 m) in UTM 15N, `size` x
+/// `size` cells over `ullr` (upper-left x, y, lower-right x, y).
+fn level_dem(path: &Path, size: &str, ullr: [&str; 4]) {
+    let mut args = vec![
+        "-q",
+        "-of",
+        "GTiff",
+        "-ot",
+        "Float32",
+        "-outsize",
+        size,
+        size,
+        "-bands",
+        "1",
+        "-burn",
+        "158.51",
+        "-a_srs",
+        "EPSG:32615",
+        "-a_ullr",
+    ];
+    args.extend(ullr);
+    args.push(path.to_str().unwrap());
+    tool("gdal_create", &args);
+}
+
+/// The features of two footprint files, pairwise.
+fn feature_pairs<'v>(a: &'v Value, b: &'v Value) -> impl Iterator<Item = (&'v Value, &'v Value)> {
+    a["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(b["features"].as_array().unwrap())
+}
+
+/// The two footprints' corners agree within 2e-8 degrees.
+fn assert_rings_agree(fa: &Value, fb: &Value) {
+    for (p, q) in ring(fa).iter().zip(&ring(fb)) {
+        assert!(
+            (p[0] - q[0]).abs() < 2e-8 && (p[1] - q[1]).abs() < 2e-8,
+            "{p:?} vs {q:?}"
+        );
+    }
+}
+
 fn signed_area2(ring: &[[f64; 2]]) -> f64 {
     ring.windows(2)
         .map(|w| w[0][0] * w[1][1] - w[1][0] * w[0][1])
@@ -236,31 +280,7 @@ fn a_flat_dem_in_utm_gives_the_same_footprints_as_the_take_off_plane() {
     // Level at the take-off elevation (AbsoluteAltitude - RelativeAltitude = 158.51 m),
     // 350 m x 350 m of UTM 15N around the photos, 1 m cells.
     let dem = dir.path().join("flat.tif");
-    tool(
-        "gdal_create",
-        &[
-            "-q",
-            "-of",
-            "GTiff",
-            "-ot",
-            "Float32",
-            "-outsize",
-            "350",
-            "350",
-            "-bands",
-            "1",
-            "-burn",
-            "158.51",
-            "-a_srs",
-            "EPSG:32615",
-            "-a_ullr",
-            "576500",
-            "5188350",
-            "576850",
-            "5188000",
-            dem.to_str().unwrap(),
-        ],
-    );
+    level_dem(&dem, "350", ["576500", "5188350", "576850", "5188000"]);
     let plane = dir.path().join("plane.geojson");
     let with_dem = dir.path().join("dem.geojson");
     let photos = brighton();
@@ -279,20 +299,10 @@ fn a_flat_dem_in_utm_gives_the_same_footprints_as_the_take_off_plane() {
         dem.to_str().unwrap(),
     ]);
     let (a, b) = (read_json(&plane), read_json(&with_dem));
-    for (fa, fb) in a["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(b["features"].as_array().unwrap())
-    {
+    for (fa, fb) in feature_pairs(&a, &b) {
         // Float32 stores 158.51 as 158.509995: a few micrometres of height, and the
         // coordinates are rounded to 1e-8 degrees.
-        for (p, q) in ring(fa).iter().zip(&ring(fb)) {
-            assert!(
-                (p[0] - q[0]).abs() < 2e-8 && (p[1] - q[1]).abs() < 2e-8,
-                "{p:?} vs {q:?}"
-            );
-        }
+        assert_rings_agree(fa, fb);
         let (ga, gb) = (&fa["properties"]["gsd_cm"], &fb["properties"]["gsd_cm"]);
         assert_eq!(ga, gb);
     }
@@ -311,47 +321,13 @@ fn a_flat_dem_in_utm_gives_the_same_footprints_as_the_take_off_plane() {
         "46.8425,-91.9946",
     ]);
     let c = read_json(&take_off);
-    for (fb, fc) in b["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(c["features"].as_array().unwrap())
-    {
-        for (p, q) in ring(fb).iter().zip(&ring(fc)) {
-            assert!(
-                (p[0] - q[0]).abs() < 2e-8 && (p[1] - q[1]).abs() < 2e-8,
-                "{p:?} vs {q:?}"
-            );
-        }
+    for (fb, fc) in feature_pairs(&b, &c) {
+        assert_rings_agree(fb, fc);
     }
 
     // A DEM that does not reach the photos is reported per photo, not a silent hole.
     let far = dir.path().join("far.tif");
-    tool(
-        "gdal_create",
-        &[
-            "-q",
-            "-of",
-            "GTiff",
-            "-ot",
-            "Float32",
-            "-outsize",
-            "10",
-            "10",
-            "-bands",
-            "1",
-            "-burn",
-            "158.51",
-            "-a_srs",
-            "EPSG:32615",
-            "-a_ullr",
-            "500000",
-            "5100010",
-            "500010",
-            "5100000",
-            far.to_str().unwrap(),
-        ],
-    );
+    level_dem(&far, "10", ["500000", "5100010", "500010", "5100000"]);
     let out = besikta(&[
         "footprints",
         photos.to_str().unwrap(),

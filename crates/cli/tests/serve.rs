@@ -5,73 +5,28 @@ mod common;
 
 use besikta_store::{FindingFilter, SqliteStore, Store};
 use common::http::http;
+use common::process::{admin_token, besikta_command, coarse_models, photo_form, start_serve, Proc};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 struct Server {
-    child: Child,
+    proc: Proc,
     addr: String,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The baseline crack model under the test manifest `fixtures/models/coarse` (68 mm per pixel), so the three
-/// Brighton photos give real detections in well under a minute of inference: long enough
-/// to kill the server mid-job, and findings to check for duplicates. (The findings are
-/// not trustworthy defects; this tests the service, not the model.)
-fn coarse_crack_models() -> PathBuf {
-    repo().join("fixtures/models/coarse")
-}
-
 fn start(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_besikta"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--threads", "2", "--data"])
+    let mut cmd = besikta_command();
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--threads", "2", "--data"])
         .arg(data)
         .arg("--models")
-        .arg(coarse_crack_models())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("besikta serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("besikta: listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    Server { child, addr }
+        .arg(coarse_models());
+    let (proc, addr) = start_serve(cmd);
+    Server { proc, addr }
 }
 
 fn json(addr: &str, method: &str, path: &str, token: &str, body: &str) -> Value {
-    let (status, bytes) = http(
-        addr,
-        method,
-        path,
-        token,
-        "application/json",
-        body.as_bytes(),
-    );
-    assert!(
-        status < 300,
-        "{method} {path}: {status} {}",
-        String::from_utf8_lossy(&bytes)
-    );
-    serde_json::from_slice(&bytes).unwrap()
+    common::http::json(addr, method, path, token, body.as_bytes())
 }
 
 fn output_dirs(data: &Path, flight: i64) -> Vec<PathBuf> {
@@ -87,19 +42,7 @@ fn output_dirs(data: &Path, flight: i64) -> Vec<PathBuf> {
 fn sigkill_mid_job_then_restart_finishes_the_job_once() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = Command::new(env!("CARGO_BIN_EXE_besikta"))
-        .args([
-            "token", "create", "--org", "Brighton", "--role", "admin", "--data",
-        ])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let token = admin_token(&data, None);
 
     let server = start(&data);
     let flight = json(
@@ -111,24 +54,16 @@ fn sigkill_mid_job_then_restart_finishes_the_job_once() {
     )["id"]
         .as_i64()
         .unwrap();
-    let boundary = "kill-test-boundary";
-    let mut form = Vec::new();
-    for name in ["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"] {
-        form.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"p\"; filename=\"{name}\"\r\n\r\n").as_bytes(),
-        );
-        form.extend_from_slice(
-            &std::fs::read(repo().join("fixtures/brighton").join(name)).unwrap(),
-        );
-        form.extend_from_slice(b"\r\n");
-    }
-    form.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let (form, ctype) = photo_form(
+        "kill-test-boundary",
+        &["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"],
+    );
     let (status, _) = http(
         &server.addr,
         "POST",
         &format!("/api/v1/flights/{flight}/photos"),
         &token,
-        &format!("multipart/form-data; boundary={boundary}"),
+        &ctype,
         &form,
     );
     assert_eq!(status, 200);
@@ -160,8 +95,8 @@ fn sigkill_mid_job_then_restart_finishes_the_job_once() {
             );
             if f["state"] == "running" && f["progress"]["stage"] == "infer" {
                 let mut srv = s.take().unwrap();
-                srv.child.kill().unwrap(); // SIGKILL on Unix
-                srv.child.wait().unwrap();
+                srv.proc.0.kill().unwrap(); // SIGKILL on Unix
+                srv.proc.0.wait().unwrap();
                 break;
             }
             if f["state"] == "done" {

@@ -9,91 +9,39 @@ mod common;
 use besikta_store::testing::PgCluster;
 use besikta_store::{PgStore, SqliteStore, Store};
 use common::http::http;
+use common::process::{
+    admin_token, besikta_command, coarse_models, photo_form, start_serve, start_worker, Proc,
+};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 const METRICS_TOKEN: &str = "metrics-token-for-the-shutdown-test";
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Proc {
-    /// Sends SIGTERM and waits (at most `limit`) for the exit.
-    fn terminate(&mut self, limit: Duration) -> (ExitStatus, Duration) {
-        let start = Instant::now();
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return (status, start.elapsed());
-            }
-            assert!(
-                start.elapsed() < limit,
-                "still running {limit:?} after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
 
 fn serve(data: &Path, extra: &[&str]) -> (Proc, String) {
     let token_file = data.with_extension("metrics-token");
     std::fs::write(&token_file, format!("{METRICS_TOKEN}\n")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_besikta"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--threads", "2"])
+    let mut cmd = besikta_command();
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--threads", "2"])
         .args(extra)
         .arg("--metrics-token-file")
         .arg(&token_file)
         .arg("--models")
-        .arg(repo().join("fixtures/models/coarse"))
+        .arg(coarse_models())
         .arg("--data")
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("besikta serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("besikta: listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (Proc(child), addr)
+        .arg(data);
+    start_serve(cmd)
 }
 
 fn worker(data: &Path, url: &str, shutdown_secs: u32) -> Proc {
-    let child = Command::new(env!("CARGO_BIN_EXE_besikta"))
-        .args(["worker", "--threads", "2", "--lease-secs", "600"])
+    let mut cmd = besikta_command();
+    cmd.args(["worker", "--threads", "2", "--lease-secs", "600"])
         .args(["--shutdown-secs", &shutdown_secs.to_string()])
         .args(["--database", url, "--data"])
         .arg(data)
         .arg("--models")
-        .arg(repo().join("fixtures/models/coarse"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("besikta worker starts");
-    Proc(child)
+        .arg(coarse_models());
+    start_worker(cmd)
 }
 
 fn json(addr: &str, method: &str, path: &str, token: &str) -> Value {
@@ -102,28 +50,7 @@ fn json(addr: &str, method: &str, path: &str, token: &str) -> Value {
     } else {
         b"{}"
     };
-    let (status, bytes) = http(addr, method, path, token, "application/json", body);
-    assert!(
-        status < 300,
-        "{method} {path}: {status} {}",
-        String::from_utf8_lossy(&bytes)
-    );
-    serde_json::from_slice(&bytes).unwrap()
-}
-
-fn token(data: &Path, database: Option<&str>) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_besikta"));
-    cmd.args(["token", "create", "--org", "Brighton", "--role", "admin"]);
-    if let Some(url) = database {
-        cmd.args(["--database", url]);
-    }
-    let out = cmd.arg("--data").arg(data).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    common::http::json(addr, method, path, token, body)
 }
 
 /// A flight with three Brighton photos, queued for processing; (flight, job).
@@ -131,19 +58,10 @@ fn queued_flight(addr: &str, token: &str) -> (i64, i64) {
     let flight = json(addr, "POST", "/api/v1/flights", token)["id"]
         .as_i64()
         .unwrap();
-    let boundary = "shutdown-test";
-    let mut form = Vec::new();
-    for name in ["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"] {
-        form.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"p\"; filename=\"{name}\"\r\n\r\n").as_bytes(),
-        );
-        form.extend_from_slice(
-            &std::fs::read(repo().join("fixtures/brighton").join(name)).unwrap(),
-        );
-        form.extend_from_slice(b"\r\n");
-    }
-    form.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let ctype = format!("multipart/form-data; boundary={boundary}");
+    let (form, ctype) = photo_form(
+        "shutdown-test",
+        &["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"],
+    );
     let path = format!("/api/v1/flights/{flight}/photos");
     assert_eq!(http(addr, "POST", &path, token, &ctype, &form).0, 200);
     let job = json(
@@ -157,12 +75,8 @@ fn queued_flight(addr: &str, token: &str) -> (i64, i64) {
     (flight, job)
 }
 
-fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn wait_for(limit: Duration, done: impl FnMut() -> bool) {
+    common::process::wait_for(limit, Duration::from_millis(50), done)
 }
 
 fn inferring(addr: &str, token: &str, flight: i64) -> bool {
@@ -189,7 +103,7 @@ fn sigterm_to_a_worker_finishes_the_job_in_hand_or_returns_it_at_the_deadline() 
     let url = PgCluster::shared().unwrap().fresh_database().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let token = token(&data, Some(&url));
+    let token = admin_token(&data, Some(&url));
     let (_server, addr) = serve(&data, &["--workers", "0", "--database", &url]);
     let store = PgStore::open_with(&url, 1).unwrap();
 
@@ -252,7 +166,7 @@ fn sigterm_to_a_worker_finishes_the_job_in_hand_or_returns_it_at_the_deadline() 
 fn sigterm_to_serve_returns_the_running_job_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let token = token(&data, None);
+    let token = admin_token(&data, None);
     let (mut server, addr) = serve(&data, &["--workers", "1", "--shutdown-secs", "0"]);
     let (flight, job) = queued_flight(&addr, &token);
     wait_for(Duration::from_secs(300), || {

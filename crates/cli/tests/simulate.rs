@@ -7,6 +7,20 @@ use serde_json::Value;
 mod common;
 use common::*;
 
+/// `besikta simulate --assets <the Helsinki register fixture> --out <out> <extra>`.
+fn simulate_over_helsinki(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let register = fixtures().join("registers/helsinki.osm.pbf");
+    let mut args = vec![
+        "simulate",
+        "--assets",
+        register.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    besikta(&args)
+}
+
 fn close(a: f64, b: f64, tol: f64, what: &str) {
     assert!((a - b).abs() <= tol, "{what}: {a} vs {b}");
 }
@@ -14,30 +28,27 @@ fn close(a: f64, b: f64, tol: f64, what: &str) {
 #[test]
 fn scan_reads_back_what_simulate_wrote() {
     let out = tempfile::tempdir().unwrap();
-    let register = fixtures().join("registers/helsinki.osm.pbf");
-    let o = besikta(&[
-        "simulate",
-        "--assets",
-        register.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--seed",
-        "5",
-        "--photos",
-        "4",
-        "--width",
-        "480",
-        "--defects",
-        "4",
-        "--gps-noise",
-        "2",
-        "--yaw-noise",
-        "3",
-        "--camera",
-        "FC330",
-        "--altitude",
-        "35",
-    ]);
+    let o = simulate_over_helsinki(
+        out.path(),
+        &[
+            "--seed",
+            "5",
+            "--photos",
+            "4",
+            "--width",
+            "480",
+            "--defects",
+            "4",
+            "--gps-noise",
+            "2",
+            "--yaw-noise",
+            "3",
+            "--camera",
+            "FC330",
+            "--altitude",
+            "35",
+        ],
+    );
     assert!(
         o.status.success(),
         "simulate failed: {}",
@@ -134,23 +145,20 @@ fn evaluate_scores_the_fixture_truth_against_itself() {
 #[test]
 fn a_flight_over_no_assets_says_it_planted_nothing_and_exits_1() {
     let out = tempfile::tempdir().unwrap();
-    let register = fixtures().join("registers/helsinki.osm.pbf");
     // 3 km north-east of the register's extent: no road or roof in view.
-    let o = besikta(&[
-        "simulate",
-        "--assets",
-        register.to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--center",
-        "60.19,24.99",
-        "--photos",
-        "2",
-        "--width",
-        "320",
-        "--defects",
-        "5",
-    ]);
+    let o = simulate_over_helsinki(
+        out.path(),
+        &[
+            "--center",
+            "60.19,24.99",
+            "--photos",
+            "2",
+            "--width",
+            "320",
+            "--defects",
+            "5",
+        ],
+    );
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
     assert!(

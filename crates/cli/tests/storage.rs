@@ -5,33 +5,24 @@
 //! (multipart and tus) land in the bucket byte for byte, and the flights give the same
 //! findings as the same flight through SQLite and the data folder.
 
+mod common;
+
 use besikta_storage::testing::MotoServer;
 use besikta_store::testing::PgCluster;
+use common::http::request;
+use common::process::{admin_token as token, coarse_models, start_serve, start_worker, Proc};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const PHOTOS: [&str; 3] = ["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"];
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+/// How long a request may wait for each read.
+const TIMEOUT: Duration = Duration::from_secs(120);
 
 fn photo_bytes(name: &str) -> Vec<u8> {
-    std::fs::read(repo().join("fixtures/brighton").join(name)).unwrap()
-}
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    std::fs::read(common::brighton().join(name)).unwrap()
 }
 
 fn besikta(env: &[(String, String)]) -> Command {
@@ -40,46 +31,15 @@ fn besikta(env: &[(String, String)]) -> Command {
     c
 }
 
-fn token(data: &Path, database: Option<&str>) -> String {
-    let mut c = besikta(&[]);
-    c.args([
-        "token", "create", "--org", "Brighton", "--role", "admin", "--data",
-    ])
-    .arg(data);
-    if let Some(url) = database {
-        c.args(["--database", url]);
-    }
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 /// `besikta serve` with `extra` arguments; returns it and its address.
 fn serve(data: &Path, extra: &[&str], env: &[(String, String)]) -> (Proc, String) {
-    let mut child = besikta(env)
-        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+    let mut cmd = besikta(env);
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(data)
         .arg("--models")
-        .arg(repo().join("fixtures/models/coarse"))
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("besikta serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("besikta: listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (Proc(child), addr)
+        .arg(coarse_models())
+        .args(extra);
+    start_serve(cmd)
 }
 
 fn json(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> Value {
@@ -90,56 +50,6 @@ fn json(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> Value
         String::from_utf8_lossy(&bytes)
     );
     serde_json::from_slice(&bytes).unwrap()
-}
-
-/// One HTTP/1.1 request (`Connection: close`) with extra headers; returns the status, the
-/// response head and the body (de-chunked).
-fn request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    token: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> (u16, String, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a full HTTP response");
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let mut body = raw[split + 4..].to_vec();
-    if head.to_lowercase().contains("transfer-encoding: chunked") {
-        body = dechunk(&body);
-    }
-    (status, head, body)
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let end = b.windows(2).position(|w| w == b"\r\n").unwrap();
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..end]).unwrap().trim(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[end + 2..end + 2 + n]);
-        b = &b[end + 4 + n..];
-    }
 }
 
 fn http(
@@ -155,7 +65,7 @@ fn http(
     } else {
         vec![("Content-Type", ctype.to_string())]
     };
-    let (status, _, body) = request(addr, method, path, token, &headers, body);
+    let (status, _, body) = request(addr, method, path, token, &headers, body, TIMEOUT);
     (status, body)
 }
 
@@ -170,7 +80,7 @@ fn tus(
 ) -> (u16, String) {
     let mut all = vec![("Tus-Resumable", "1.0.0".to_string())];
     all.extend(headers.iter().cloned());
-    let (status, head, _) = request(addr, method, path, token, &all, body);
+    let (status, head, _) = request(addr, method, path, token, &all, body, TIMEOUT);
     (status, head)
 }
 
@@ -378,25 +288,21 @@ fn flights_through_postgres_s3_and_three_workers_give_the_findings_of_sqlite_and
     let workers: Vec<Proc> = (0..3)
         .map(|i| {
             let data = dir.path().join(format!("worker-{i}"));
-            let child = besikta(&env)
-                .args([
-                    "worker",
-                    "--threads",
-                    "1",
-                    "--database",
-                    &url,
-                    "--storage",
-                    &s3,
-                    "--data",
-                ])
-                .arg(&data)
-                .arg("--models")
-                .arg(repo().join("fixtures/models/coarse"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("besikta worker starts");
-            Proc(child)
+            let mut cmd = besikta(&env);
+            cmd.args([
+                "worker",
+                "--threads",
+                "1",
+                "--database",
+                &url,
+                "--storage",
+                &s3,
+                "--data",
+            ])
+            .arg(&data)
+            .arg("--models")
+            .arg(coarse_models());
+            start_worker(cmd)
         })
         .collect();
     process_all(&addr, &token, &flights);

@@ -7,65 +7,29 @@ mod common;
 use besikta_store::testing::PgCluster;
 use besikta_store::{FindingFilter, PgStore, Store};
 use common::http::http;
+use common::process::{
+    admin_token, besikta_command, coarse_models, photo_form, start_serve, start_worker, Proc,
+};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The baseline crack model at 68 mm per pixel (see serve.rs): three Brighton photos give
-/// real detections in well under a minute.
-fn coarse_crack_models() -> PathBuf {
-    repo().join("fixtures/models/coarse")
-}
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn serve(data: &Path, url: &str) -> (Proc, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_besikta"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--workers", "0"])
+    let mut cmd = besikta_command();
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--workers", "0"])
         .args(["--database", url, "--data"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("besikta serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("besikta: listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (Proc(child), addr)
+        .arg(data);
+    start_serve(cmd)
 }
 
 fn worker(data: &Path, url: &str) -> Proc {
-    let child = Command::new(env!("CARGO_BIN_EXE_besikta"))
-        .args(["worker", "--threads", "2", "--lease-secs", "3"])
+    let mut cmd = besikta_command();
+    cmd.args(["worker", "--threads", "2", "--lease-secs", "3"])
         .args(["--database", url, "--data"])
         .arg(data)
         .arg("--models")
-        .arg(coarse_crack_models())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("besikta worker starts");
-    Proc(child)
+        .arg(coarse_models());
+    start_worker(cmd)
 }
 
 fn json(addr: &str, method: &str, path: &str, token: &str) -> Value {
@@ -74,21 +38,11 @@ fn json(addr: &str, method: &str, path: &str, token: &str) -> Value {
     } else {
         b"{}"
     };
-    let (status, bytes) = http(addr, method, path, token, "application/json", body);
-    assert!(
-        status < 300,
-        "{method} {path}: {status} {}",
-        String::from_utf8_lossy(&bytes)
-    );
-    serde_json::from_slice(&bytes).unwrap()
+    common::http::json(addr, method, path, token, body)
 }
 
-fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn wait_for(limit: Duration, done: impl FnMut() -> bool) {
+    common::process::wait_for(limit, Duration::from_millis(20), done)
 }
 
 #[test]
@@ -96,18 +50,7 @@ fn sigkill_a_worker_mid_job_and_another_finishes_it_once() {
     let url = PgCluster::shared().unwrap().fresh_database().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = Command::new(env!("CARGO_BIN_EXE_besikta"))
-        .args(["token", "create", "--org", "Brighton", "--role", "admin"])
-        .args(["--database", &url, "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let token = admin_token(&data, Some(&url));
     assert!(
         !data.join("besikta.db").exists(),
         "the token went to PostgreSQL"
@@ -117,19 +60,10 @@ fn sigkill_a_worker_mid_job_and_another_finishes_it_once() {
     let flight = json(&addr, "POST", "/api/v1/flights", &token)["id"]
         .as_i64()
         .unwrap();
-    let boundary = "worker-kill-test";
-    let mut form = Vec::new();
-    for name in ["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"] {
-        form.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"p\"; filename=\"{name}\"\r\n\r\n").as_bytes(),
-        );
-        form.extend_from_slice(
-            &std::fs::read(repo().join("fixtures/brighton").join(name)).unwrap(),
-        );
-        form.extend_from_slice(b"\r\n");
-    }
-    form.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let ctype = format!("multipart/form-data; boundary={boundary}");
+    let (form, ctype) = photo_form(
+        "worker-kill-test",
+        &["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"],
+    );
     let path = format!("/api/v1/flights/{flight}/photos");
     assert_eq!(http(&addr, "POST", &path, &token, &ctype, &form).0, 200);
     let job = json(

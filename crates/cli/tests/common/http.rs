@@ -13,12 +13,52 @@ pub fn http(
     content_type: &str,
     body: &[u8],
 ) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+    let headers = [("Content-Type", content_type.to_string())];
+    let (status, _, body) = request(
+        addr,
+        method,
+        path,
+        token,
+        &headers,
+        body,
+        Duration::from_secs(60),
     );
+    (status, body)
+}
+
+/// A JSON request that must succeed (status under 300); the reply's JSON.
+pub fn json(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> serde_json::Value {
+    let (status, bytes) = http(addr, method, path, token, "application/json", body);
+    assert!(
+        status < 300,
+        "{method} {path}: {status} {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// One HTTP/1.1 request (`Connection: close`) with `headers`, waiting at most `timeout`
+/// for each read; returns the status, the response head and the body (de-chunked).
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    timeout: Duration,
+) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(timeout)).unwrap();
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body).unwrap();
     let mut raw = Vec::new();
@@ -33,7 +73,7 @@ pub fn http(
     if head.to_lowercase().contains("transfer-encoding: chunked") {
         body = dechunk(&body);
     }
-    (status, body)
+    (status, head, body)
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
