@@ -6,6 +6,7 @@ use besikta_infer::{
     decode_photo, draw_overlay, Device, EngineConfig, InferError, InferOptions, Manifest, Model,
     PhotoResult,
 };
+use crate::device::{DeviceArg, DeviceFlag};
 use besikta_pipeline::scale::too_coarse;
 use serde::Serialize;
 use std::io::Write;
@@ -34,9 +35,8 @@ pub struct Args {
     /// says. Without either, photos are used at their own scale.
     #[arg(long, value_name = "X")]
     pub gsd_mm: Option<f64>,
-    /// Where the model runs.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
-    pub device: DeviceArg,
+    #[command(flatten)]
+    pub device: DeviceFlag,
     /// CPU threads: on CPU, parallel single-threaded sessions; on CUDA, ONNX Runtime threads
     /// of the one session. Default: all cores.
     #[arg(long, value_name = "N")]
@@ -47,12 +47,6 @@ pub struct Args {
 pub enum Format {
     Table,
     Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DeviceArg {
-    Cpu,
-    Cuda,
 }
 
 #[derive(Debug, Serialize)]
@@ -135,19 +129,14 @@ fn from_metadata(path: &Path) -> (Option<f64>, Option<f64>) {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = args.threads.unwrap_or(cores).max(1);
-    let cfg = match args.device {
+    let cfg = match args.device.device {
         DeviceArg::Cpu => EngineConfig {
             device: Device::Cpu,
             intra_threads: 1,
             workers: threads,
             batch_size: 4,
         },
-        DeviceArg::Cuda => EngineConfig {
-            device: Device::Cuda,
-            intra_threads: threads,
-            workers: 1,
-            batch_size: 8,
-        },
+        DeviceArg::Cuda => EngineConfig::cuda(threads),
     };
     let mut model = Model::load(&args.model, &cfg)
         .with_context(|| format!("could not load model {}", args.model.display()))?;

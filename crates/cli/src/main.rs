@@ -1,6 +1,7 @@
 //! The `besikta` command: parses arguments and wires the pipeline stages together.
 
 mod align;
+mod device;
 mod footprints;
 mod infer;
 mod mosaic;

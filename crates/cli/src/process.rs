@@ -50,6 +50,8 @@ pub struct Args {
     /// ONNX Runtime threads per session.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    #[command(flatten)]
+    pub device: crate::device::DeviceFlag,
     /// Do not align the photos to each other: place each from its own metadata pose.
     #[arg(long)]
     pub no_align: bool,
@@ -117,6 +119,7 @@ fn show(p: &Progress) {
 
 /// Runs the subcommand; the returned byte is the process exit code.
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    let device = args.device.checked()?;
     let registers = args
         .assets
         .iter()
@@ -139,6 +142,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         crs: args.crs.clone(),
         out_dir: args.out.clone(),
         threads: args.threads,
+        device,
     };
     let opts = ProcessOptions {
         align: !args.no_align,

@@ -28,6 +28,8 @@ pub struct Args {
     /// ONNX Runtime threads per job.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    #[command(flatten)]
+    pub device: crate::device::DeviceFlag,
     /// Largest photo accepted, megabytes.
     #[arg(long, default_value_t = 80)]
     pub max_photo_mb: u64,
@@ -103,6 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     config.dem = args.dem;
     config.workers = args.workers;
     config.threads_per_job = args.threads.max(1);
+    config.device = args.device.checked()?;
     config.limits.max_photo_bytes = args.max_photo_mb * 1024 * 1024;
     config.limits.max_photo_pixels = args.max_photo_megapixels * 1_000_000;
     config.tile_url = args.tile_url;

@@ -25,6 +25,8 @@ pub struct Args {
     /// ONNX Runtime threads per job.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    #[command(flatten)]
+    pub device: crate::device::DeviceFlag,
     /// Seconds without a heartbeat after which a job of a dead worker goes to another
     /// (renewed every third of it while the job runs).
     #[arg(long, default_value_t = 60)]
@@ -48,6 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     config.dem = args.dem;
     config.workers = args.jobs.max(1);
     config.threads_per_job = args.threads.max(1);
+    config.device = args.device.checked()?;
     config.lease_secs = args.lease_secs.max(1);
     config.storage = args.storage;
     config.shutdown_secs = args.shutdown_secs;

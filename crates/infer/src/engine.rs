@@ -39,6 +39,19 @@ impl Default for EngineConfig {
     }
 }
 
+impl EngineConfig {
+    /// The CUDA execution provider: one session (the GPU runs a batch's tiles in parallel),
+    /// `threads` ONNX Runtime threads for what stays on the CPU, and batches of 8 tiles.
+    pub fn cuda(threads: usize) -> Self {
+        EngineConfig {
+            device: Device::Cuda,
+            intra_threads: threads.max(1),
+            workers: 1,
+            batch_size: 8,
+        }
+    }
+}
+
 /// Per-photo options.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InferOptions<'a> {

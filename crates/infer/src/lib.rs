@@ -105,7 +105,7 @@ pub use image;
 pub use engine::{EngineConfig, InferOptions, Model, PhotoResult};
 pub use manifest::Manifest;
 pub use overlay::draw_overlay;
-pub use runtime::{ensure_runtime, library_candidates, Device, HOW_TO_GET_ORT};
+pub use runtime::{check_device, ensure_runtime, library_candidates, Device, HOW_TO_GET_ORT};
 
 use std::path::{Path, PathBuf};
 

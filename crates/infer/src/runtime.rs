@@ -107,6 +107,17 @@ pub fn ensure_runtime() -> Result<PathBuf, InferError> {
     runtime().map(|r| r.library.clone())
 }
 
+/// Checks that `device` can run models before any work starts: loads the runtime and, for
+/// [`Device::Cuda`], looks for the CUDA execution provider beside it. The error names the
+/// device and what to install.
+pub fn check_device(device: Device) -> Result<(), InferError> {
+    let rt = runtime()?;
+    match device {
+        Device::Cpu => Ok(()),
+        Device::Cuda => check_cuda_provider(&rt.library),
+    }
+}
+
 /// Options of one session.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SessionOptions {

@@ -19,6 +19,8 @@ pub struct ProcessConfig {
     pub out_dir: PathBuf,
     /// Threads for ONNX Runtime inside one session.
     pub threads: usize,
+    /// Where the models run (`--device`); CUDA is checked before the first photo is read.
+    pub device: besikta_infer::Device,
 }
 
 /// The stages, for progress reports.

@@ -15,7 +15,7 @@ use crate::{
 use besikta_align::AlignSummary;
 use besikta_core::{Capture, Rejected};
 use besikta_georef::{FootprintOptions, Ground, PhotoGeometry};
-use besikta_infer::{EngineConfig, InferOptions, Manifest, Model};
+use besikta_infer::{Device, EngineConfig, InferOptions, Manifest, Model};
 use besikta_report::export::ccw_closed;
 use besikta_report::{build_report_with, Coverage, Observation};
 use serde::{Deserialize, Serialize};
@@ -151,6 +151,8 @@ pub fn prepare(
     opts: &ProcessOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Prepared, PipelineError> {
+    // A device that cannot run is refused before any photo is read.
+    besikta_infer::check_device(cfg.device)?;
     let mut timings = Timings::default();
     // Ingest.
     let t = Instant::now();
@@ -255,9 +257,12 @@ pub fn infer_batch(
     let n = prepared.photos.len();
     let range = photos.start.min(n)..photos.end.min(n).max(photos.start.min(n));
     let (paths, _) = manifests(cfg)?;
-    let engine = EngineConfig {
-        intra_threads: cfg.threads.max(1),
-        ..EngineConfig::default()
+    let engine = match cfg.device {
+        Device::Cpu => EngineConfig {
+            intra_threads: cfg.threads.max(1),
+            ..EngineConfig::default()
+        },
+        Device::Cuda => EngineConfig::cuda(cfg.threads),
     };
     let mut models = paths
         .iter()

@@ -21,6 +21,7 @@ fn config(photos: &Path, out: &Path) -> ProcessConfig {
         crs: None,
         out_dir: out.to_path_buf(),
         threads: 1,
+        device: Default::default(),
     }
 }
 

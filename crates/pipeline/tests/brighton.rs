@@ -68,6 +68,7 @@ fn brighton_findings_stay_inside_the_flight_footprint() {
         crs: None,
         out_dir: out.path().to_path_buf(),
         threads: 1,
+        device: Default::default(),
     };
     let mut stages = Vec::new();
     let outcome = process(&cfg, &mut |p| stages.push(p.stage)).unwrap();
@@ -144,6 +145,7 @@ fn a_broken_photo_is_rejected_and_the_rest_processed() {
         crs: None,
         out_dir: out.path().to_path_buf(),
         threads: 1,
+        device: Default::default(),
     };
     let outcome = process(&cfg, &mut |_| {}).unwrap();
     assert_eq!(outcome.summary.photos_processed, 1);

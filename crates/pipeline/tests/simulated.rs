@@ -25,6 +25,7 @@ fn simulated_helsinki_flight_is_found_placed_merged_and_matched() {
         crs: Some("EPSG:3067".into()),
         out_dir: out.path().to_path_buf(),
         threads: 1,
+        device: Default::default(),
     };
     let outcome = process(&cfg, &mut |_| {}).unwrap();
     let s = &outcome.summary;
@@ -103,6 +104,7 @@ fn simulated_flight_with_real_crack_photos_keeps_recall_and_drops_weak_findings(
         crs: None,
         out_dir: out.clone(),
         threads: 1,
+        device: Default::default(),
     };
     let outcome = process(&cfg, &mut |_| {}).unwrap();
     let s = &outcome.summary;

@@ -22,6 +22,7 @@ fn config(out: &Path) -> ProcessConfig {
         crs: Some("EPSG:3067".into()),
         out_dir: out.to_path_buf(),
         threads: 1,
+        device: Default::default(),
     }
 }
 

@@ -295,6 +295,7 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
         crs: org.crs,
         out_dir: out_dir.clone(),
         threads: config.threads_per_job.max(1),
+        device: config.device,
     };
     let lease = config.lease_secs.max(1);
     let mut last_renew = Instant::now() - Duration::from_secs(60);

@@ -92,6 +92,8 @@ pub struct ServerConfig {
     pub workers: usize,
     /// ONNX Runtime threads inside one job.
     pub threads_per_job: usize,
+    /// Where the jobs' models run (`--device`).
+    pub device: besikta_infer::Device,
     pub limits: Limits,
     /// Background map tiles (`https://.../{z}/{x}/{y}.png`); none: the map works offline.
     pub tile_url: Option<String>,
@@ -130,6 +132,7 @@ impl ServerConfig {
             dem: None,
             workers: 1,
             threads_per_job: 2,
+            device: besikta_infer::Device::Cpu,
             limits: Limits::default(),
             tile_url: None,
             database: None,
