@@ -6,8 +6,9 @@ For each worker count: a fresh database in a throw-away PostgreSQL cluster (init
 free loopback port, as the tests do), a fresh data folder, `besikta serve --workers 0`, N
 flights each holding the same photos (uploaded, not yet processed), then W `besikta worker`
 processes are started, all flights are queued at once and the clock runs until every
-flight is `done`. Jobs are per flight today (per-photo work units are not built), so one
-flight keeps one worker busy and several flights are needed to use several workers.
+flight is `done`. A flight's photos are inferred in batch units of `--unit-photos` photos
+(issue 15) that any worker takes, so with `--flights 1` and units smaller than the flight,
+one flight uses several workers; the default unit (32 photos) keeps small flights one unit.
 
 Reported per worker count: wall time from queueing to the last `done`, photos/s, the sum
 of the pipeline's own time per job (`summary.json` timings.total_s), and the queue overhead
@@ -20,6 +21,12 @@ the queue and the job wrapper; with more workers it also holds idle slots at the
     cp target/release/besikta /tmp/ops-bin/besikta
     python3 benches/python/worker_throughput.py --besikta /tmp/ops-bin/besikta \
         --flights 6 --workers 1 2 3 --out benches/results/worker-throughput.json
+
+One flight over more workers (issue 15), e.g. 12 photos of the real Brighton flight in
+units of 2 photos:
+
+    python3 benches/python/worker_throughput.py --besikta target/debug/besikta --flights 1 \
+        --workers 1 2 --photos /work/shared/data/flights/brighton-beach --limit 12 --unit-photos 2
 
 Default photos: the three Brighton fixture photos (fixtures/brighton) per flight, with the
 shipped models (models/). `--models fixtures/models/coarse` gives a fast, overhead-dominated
@@ -116,7 +123,7 @@ def multipart(photos: list[str]) -> tuple[bytes, str]:
 
 
 def run(besikta: str, cluster: Cluster, workers: int, flights: int, photos: list[str], models: str,
-        threads: int) -> dict:
+        threads: int, unit_photos: int | None = None) -> dict:
     url = cluster.fresh(f"bench_w{workers}_{int(time.time())}")
     data = tempfile.mkdtemp(prefix=f"ops-bench-w{workers}-")
     procs: list[subprocess.Popen] = []
@@ -136,10 +143,12 @@ def run(besikta: str, cluster: Cluster, workers: int, flights: int, photos: list
             request(addr, "POST", f"/api/v1/flights/{f['id']}/photos", token, body, ctype)
             ids.append(f["id"])
         for _ in range(workers):
+            extra = ["--unit-photos", str(unit_photos)] if unit_photos else []
             procs.append(subprocess.Popen([besikta, "worker", "--database", url, "--data", data, "--models", models,
-                                           "--threads", str(threads)],
+                                           "--threads", str(threads)] + extra,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         time.sleep(1.0)  # workers connected and polling
+        load_start = os.getloadavg()
         t0 = time.monotonic()
         for fid in ids:
             request(addr, "POST", f"/api/v1/flights/{fid}/process", token, b"{}")
@@ -166,6 +175,9 @@ def run(besikta: str, cluster: Cluster, workers: int, flights: int, photos: list
             "pipeline_s_sum": round(pipeline, 2),
             "pipeline_s_per_job": round(pipeline / flights, 2),
             "queue_overhead_ms_per_job": round((workers * wall - pipeline) / flights * 1000, 1),
+            "unit_photos": unit_photos,
+            "load_avg_start": [round(x, 2) for x in load_start],
+            "load_avg_end": [round(x, 2) for x in os.getloadavg()],
         }
     finally:
         for p in reversed(procs):
@@ -186,14 +198,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads per worker")
     ap.add_argument("--models", default=os.path.join(REPO, "models"))
     ap.add_argument("--photos", default=os.path.join(REPO, "fixtures", "brighton"))
+    ap.add_argument("--limit", type=int, help="only the first N photos (by name)")
+    ap.add_argument("--unit-photos", type=int, help="photos per batch unit (besikta worker --unit-photos)")
     ap.add_argument("--out")
     args = ap.parse_args()
-    photos = sorted(glob.glob(os.path.join(args.photos, "*.JPG")))
+    photos = sorted(glob.glob(os.path.join(args.photos, "*.JPG")))[: args.limit]
     cluster = Cluster()
     results = []
     try:
         for w in args.workers:
-            r = run(args.besikta, cluster, w, args.flights, photos, args.models, args.threads)
+            r = run(args.besikta, cluster, w, args.flights, photos, args.models, args.threads, args.unit_photos)
             print(json.dumps(r), flush=True)
             results.append(r)
     finally:

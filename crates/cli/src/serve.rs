@@ -49,6 +49,11 @@ pub struct Args {
     /// to the queue.
     #[arg(long, default_value_t = 60)]
     pub shutdown_secs: u64,
+    /// Photos per batch unit: a larger flight's photos are inferred in units any worker
+    /// takes (these threads and `besikta worker` processes); a flight this size or smaller
+    /// stays one unit.
+    #[arg(long, default_value_t = besikta_server::DEFAULT_UNIT_PHOTOS)]
+    pub unit_photos: usize,
     /// A file holding a bearer token that shows the whole service's /metrics (the queue of
     /// every organisation, worker heartbeats); without it only org admins see their figures.
     #[arg(long)]
@@ -112,6 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     config.database = args.database;
     config.storage = args.storage;
     config.shutdown_secs = args.shutdown_secs;
+    config.unit_photos = args.unit_photos.max(1);
     config.metrics_token = args
         .metrics_token_file
         .as_deref()

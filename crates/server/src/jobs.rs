@@ -148,6 +148,12 @@ fn worker_loop(state: &AppState, stop: &AtomicBool, in_hand: &Mutex<Option<Job>>
         if let Err(e) = store.requeue_expired() {
             eprintln!("besikta: cannot re-queue expired jobs: {e}");
         }
+        // Batch units of running jobs first: they finish flights already started.
+        match crate::units::run_one(state) {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => eprintln!("besikta: cannot take a work unit from the queue: {e}"),
+        }
         match store.claim_job(state.config().lease_secs.max(1)) {
             Ok(Some(job)) => {
                 *in_hand.lock().unwrap_or_else(|p| p.into_inner()) = Some(job.clone());
@@ -265,17 +271,6 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
     };
     let files =
         crate::objects::job_files(state, job.id, job.attempt, &photos, &rel_out, &renew_lease)?;
-    let registers = store
-        .registers(job.org_id)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|r| {
-            Ok(RegisterSource {
-                kind: asset_kind(&r.kind),
-                ..RegisterSource::new(files.register(state, &r.path)?)
-            })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
     let out_dir = files.out_dir.clone();
     // The server's models, or its manifests with the organisation's own versions in place.
     let models = crate::orgmodels::job_models(state, job.org_id, job.id, job.attempt)?;
@@ -287,18 +282,9 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
             job.flight_id, job.id
         )));
     }
-    let cfg = ProcessConfig {
-        inputs: files.inputs.clone(),
-        registers,
-        models_dir: models.dir.clone(),
-        dem: config.dem.clone(),
-        crs: org.crs,
-        out_dir: out_dir.clone(),
-        threads: config.threads_per_job.max(1),
-        device: config.device,
-    };
+    let cfg = process_config(state, org.id, &files, models.dir.clone(), out_dir.clone())?;
     let lease = config.lease_secs.max(1);
-    let mut last_renew = Instant::now() - Duration::from_secs(60);
+    let last_renew = std::cell::Cell::new(Instant::now() - Duration::from_secs(60));
     let lease_lost = AtomicBool::new(false);
     let heartbeat = Heartbeat::default();
     let renew = |progress: &Value| match store.renew_job(job, lease, progress) {
@@ -308,9 +294,21 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
     };
     let mut on_progress = |p: &Progress| {
         // Renewing on every report would write the database per tile; once a second is plenty.
-        if last_renew.elapsed() >= Duration::from_secs(1) || p.done == p.total {
-            last_renew = Instant::now();
+        if last_renew.get().elapsed() >= Duration::from_secs(1) || p.done == p.total {
+            last_renew.set(Instant::now());
             let progress = progress_value(p, config);
+            renew(&progress);
+            heartbeat.set_progress(progress);
+        }
+    };
+    // While workers run the flight's batch units (issue 15): units done of total.
+    let mut on_units = |done: usize, total: usize| {
+        if last_renew.get().elapsed() >= Duration::from_secs(1) || done == total {
+            last_renew.set(Instant::now());
+            let progress = serde_json::json!({
+                "stage": "infer", "done": done, "total": total, "file": null,
+                "units_done": done, "units_total": total,
+            });
             renew(&progress);
             heartbeat.set_progress(progress);
         }
@@ -318,11 +316,18 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
     let outcome = std::thread::scope(|scope| {
         // The lease also stays renewed through long stretches without a progress report.
         scope.spawn(|| heartbeat.run(Duration::from_secs((lease as u64 / 3).max(1)), &renew));
-        let outcome = besikta_pipeline::process(&cfg, &mut on_progress);
+        let outcome = crate::units::process_job(
+            state,
+            job,
+            &cfg,
+            &files.inputs,
+            &lease_lost,
+            &mut on_progress,
+            &mut on_units,
+        );
         heartbeat.finish();
         outcome
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     if lease_lost.load(Ordering::SeqCst) {
         let _ = std::fs::remove_dir_all(&out_dir);
         return Err("the job was taken over by another worker".into());
@@ -335,29 +340,31 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
         &out_dir,
         &renew_lease,
     );
+    crate::mosaic::render(state, &files.inputs, &out_dir);
     files.publish(state, &rel_out)?;
     Ok(job_result(outcome, &rel_out, config))
 }
 
-/// Renews a running job's lease every so often with its last progress, until told to stop.
+/// Renews a running job's (or unit's) lease every so often with its last progress, until
+/// told to stop.
 #[derive(Default)]
-struct Heartbeat {
+pub(crate) struct Heartbeat {
     /// The last progress report (`Null` before the first) and whether the job ended.
     state: Mutex<(Value, bool)>,
     cond: Condvar,
 }
 
 impl Heartbeat {
-    fn set_progress(&self, progress: Value) {
+    pub(crate) fn set_progress(&self, progress: Value) {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).0 = progress;
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
         self.cond.notify_all();
     }
 
-    fn run(&self, every: Duration, renew: &(impl Fn(&Value) + Sync)) {
+    pub(crate) fn run(&self, every: Duration, renew: &(impl Fn(&Value) + Sync)) {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             let (g, _) = self
@@ -374,6 +381,45 @@ impl Heartbeat {
             guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         }
     }
+}
+
+/// The pipeline's settings for a job or unit of organisation `org_id`: the photos as
+/// `files` has them, the organisation's registers (fetched when in an object store), the
+/// job's models folder and the server's elevation model.
+pub(crate) fn process_config(
+    state: &AppState,
+    org_id: i64,
+    files: &crate::objects::JobFiles,
+    models_dir: std::path::PathBuf,
+    out_dir: std::path::PathBuf,
+) -> Result<ProcessConfig, String> {
+    let store = state.store();
+    let config = state.config();
+    let org = store
+        .org(org_id)
+        .map_err(|e| e.to_string())?
+        .ok_or("the organisation was deleted")?;
+    let registers = store
+        .registers(org_id)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|r| {
+            Ok(RegisterSource {
+                kind: asset_kind(&r.kind),
+                ..RegisterSource::new(files.register(state, &r.path)?)
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(ProcessConfig {
+        inputs: files.inputs.clone(),
+        registers,
+        models_dir,
+        dem: config.dem.clone(),
+        crs: org.crs,
+        out_dir,
+        threads: config.threads_per_job.max(1),
+        device: config.device,
+    })
 }
 
 /// What a finished attempt stores: the report's typed findings, their photos named by file

@@ -29,6 +29,8 @@ mod retention;
 mod review;
 mod security;
 pub mod training;
+mod units;
+pub use units::DEFAULT_UNIT_PHOTOS;
 mod uploads;
 mod web;
 mod workorders;
@@ -119,6 +121,9 @@ pub struct ServerConfig {
     /// The most photo bytes and photos one organisation may keep (`--quota-photo-gb`,
     /// `--quota-photos`); none by default.
     pub quota: Quota,
+    /// Photos per batch unit of a job (`--unit-photos`): a larger flight is inferred in
+    /// units any worker may take (issue 15); one this size or smaller stays one unit.
+    pub unit_photos: usize,
     /// Days after its job finished that a flight's original photos are kept
     /// (`--retain-photos-days`); none: kept until the flight is deleted.
     pub retain_photos_days: Option<u32>,
@@ -143,6 +148,7 @@ impl ServerConfig {
             metrics_token: None,
             crops: CropSettings::default(),
             quota: Quota::default(),
+            unit_photos: units::DEFAULT_UNIT_PHOTOS,
             retain_photos_days: None,
         }
     }

@@ -553,7 +553,8 @@ pub trait Store: Send + Sync {
     ) -> Result<bool>;
     /// The job's units by first photo, with their results when asked.
     fn units(&self, job_id: i64, with_results: bool) -> Result<Vec<UnitRow>>;
-    /// Forgets a finished job's units and prepared flight.
+    /// Forgets a finished job's prepared flight and its units' results; the units stay as
+    /// the record of who ran which photos.
     fn delete_units(&self, job_id: i64) -> Result<()>;
 
     /// Photos a retention sweep is due to remove: of flights that are `done` and whose

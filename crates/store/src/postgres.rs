@@ -1696,7 +1696,7 @@ impl Store for PgStore {
     }
 
     fn delete_units(&self, job_id: i64) -> Result<()> {
-        self.tx("removing a job's work units", move |tx| {
+        self.tx("forgetting a finished job's unit results", move |tx| {
             units::delete(tx, job_id)
         })
     }

@@ -110,8 +110,12 @@ fn units_are_leased_taken_over_after_expiry_and_stored_once() {
         s.fail_job(&job2, "stopped").unwrap();
         assert_eq!(s.claim_unit(60, None, "w5").unwrap(), None, "{name}");
 
+        // A finished job's plan and results go; the units stay as the record of who ran what.
         s.delete_units(job.id).unwrap();
-        assert!(s.units(job.id, true).unwrap().is_empty());
+        let rows = s.units(job.id, true).unwrap();
+        assert_eq!(rows.len(), 3, "{name}");
+        assert!(rows.iter().all(|r| r.result.is_none()), "{name}");
+        assert_eq!(rows[2].worker.as_deref(), Some("w4"), "{name}");
         assert_eq!(s.unit_plan(job.id).unwrap(), None);
     }
 }

@@ -157,9 +157,12 @@ pub(super) fn rows(c: &mut Client, job_id: i64, with_results: bool) -> Result<Ve
 }
 
 pub(super) fn delete(tx: &mut Transaction<'_>, job_id: i64) -> Result<()> {
-    const DOING: &str = "removing a job's work units";
-    tx.execute("DELETE FROM work_units WHERE job_id = $1", &[&job_id])
-        .map_err(pg(DOING))?;
+    const DOING: &str = "forgetting a finished job's unit results";
+    tx.execute(
+        "UPDATE work_units SET result = NULL WHERE job_id = $1",
+        &[&job_id],
+    )
+    .map_err(pg(DOING))?;
     tx.execute("DELETE FROM unit_plans WHERE job_id = $1", &[&job_id])
         .map_err(pg(DOING))?;
     Ok(())

@@ -154,10 +154,13 @@ pub(super) fn rows(conn: &Connection, job_id: i64, with_results: bool) -> Result
 }
 
 pub(super) fn delete(conn: &mut Connection, job_id: i64) -> Result<()> {
-    const DOING: &str = "removing a job's work units";
+    const DOING: &str = "forgetting a finished job's unit results";
     let tx = conn.transaction().map_err(sql(DOING))?;
-    tx.execute("DELETE FROM work_units WHERE job_id = ?1", [job_id])
-        .map_err(sql(DOING))?;
+    tx.execute(
+        "UPDATE work_units SET result = NULL WHERE job_id = ?1",
+        [job_id],
+    )
+    .map_err(sql(DOING))?;
     tx.execute("DELETE FROM unit_plans WHERE job_id = ?1", [job_id])
         .map_err(sql(DOING))?;
     tx.commit().map_err(sql(DOING))
