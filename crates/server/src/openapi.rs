@@ -50,6 +50,7 @@ pub fn document() -> Value {
                     "progress": {"type": ["object", "null"], "properties": {"stage": {"type": "string"}, "done": {"type": "integer"}, "total": {"type": "integer"}, "file": {"type": ["string", "null"]}}},
                     "rejected": {"type": "array", "items": {"type": "object", "properties": {"file": {"type": "string"}, "reason": {"type": "string"}}}},
                     "warnings": {"type": "array", "items": {"type": "string"}, "description": "What the crew should know about the finished job (summary.json warnings): e.g. a model not run on photos too coarse for it, with the height to fly. Empty before a job finished."},
+                    "photos_removed": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "removed_at": {"type": "string", "format": "date-time"}, "reason": {"enum": ["retention"]}}}, "description": "Original photos whose files the retention period (--retain-photos-days) removed; findings, products and each finding's default crop stay."},
                     "error": {"type": ["string", "null"]}, "created_at": {"type": "string", "format": "date-time"}, "photos": {"type": "integer"}
                 }}
             }
@@ -70,13 +71,13 @@ pub fn document() -> Value {
             "/api/v1/audit": {"get": {"summary": "The organisation's audit log, newest first: token creation, work-order status changes, register uploads, flight deletions (who: token id and role; when; what)", "description": "Roles: admin.", "security": [{"bearer": []}],
                 "parameters": [query("limit", "entries to return, 1 to 5000 (default 200)")],
                 "responses": {"200": {"description": "{\"entries\": [{id, at, token, role, action, detail}]}"}, "400": {"description": "bad limit"}}}},
-            "/api/v1/flights/{id}/process": {"parameters": [id_param("id")], "post": op("Queue processing (idempotent while queued or running; a photo uploaded during a run queues a follow-up job, which is then the one returned)", "crew, admin", json!({"202": {"description": "{\"job\": id, \"state\": \"queued\" or \"running\"}"}, "409": {"description": "no photos yet"}}))},
+            "/api/v1/flights/{id}/process": {"parameters": [id_param("id")], "post": op("Queue processing (idempotent while queued or running; a photo uploaded during a run queues a follow-up job, which is then the one returned)", "crew, admin", json!({"202": {"description": "{\"job\": id, \"state\": \"queued\" or \"running\"}"}, "409": {"description": "no photos yet, or original photos removed by the retention period"}}))},
             "/api/v1/flights/{id}/uploads": {
                 "parameters": [id_param("id")],
                 "options": {"summary": "tus capabilities: Tus-Version, Tus-Extension (creation, termination, checksum, expiration: Upload-Expires on creation, HEAD and PATCH; unfinished uploads are removed after it), Tus-Checksum-Algorithm (sha1, sha256), Tus-Max-Size", "responses": {"204": {"description": "capabilities"}}},
                 "post": {"summary": "tus creation: Upload-Length and Upload-Metadata (filename base64)", "description": "Roles: crew, admin.", "security": [{"bearer": []}],
                     "parameters": tus_headers.clone(),
-                    "responses": {"201": {"description": "Location of the new upload"}, "412": {"description": "unsupported tus version"}, "413": {"description": "larger than the limit"}}}
+                    "responses": {"201": {"description": "Location of the new upload"}, "412": {"description": "unsupported tus version"}, "413": {"description": "larger than the limit, or the photo would go over the organisation's quota (--quota-photo-gb, --quota-photos); the reason names it"}}}
             },
             "/api/v1/flights/{id}/uploads/{upload}": {
                 "parameters": [id_param("id"), {"name": "upload", "in": "path", "required": true, "schema": {"type": "string"}}],
@@ -89,7 +90,7 @@ pub fn document() -> Value {
             "/api/v1/flights/{id}/photos": {"parameters": [id_param("id")], "post": {
                 "summary": "Upload a small batch as multipart/form-data (one photo per file part)", "description": "Roles: crew, admin.", "security": [{"bearer": []}],
                 "requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object"}}}},
-                "responses": {"200": {"description": "{\"files\": [{file, status: stored|duplicate|rejected, reason?}]}"}, "400": {"description": "the request broke off: {\"error\": ..., \"files\": [...]} lists the photos stored before the break"}}}},
+                "responses": {"200": {"description": "{\"files\": [{file, status: stored|duplicate|rejected, reason?}]}"}, "400": {"description": "the request broke off: {\"error\": ..., \"files\": [...]} lists the photos stored before the break"}, "413": {"description": "the organisation's photo quota is full (--quota-photos, --quota-photo-gb); a batch that fills it on the way has its later photos rejected with that reason"}}}},
             "/api/v1/flights/{id}/findings.geojson": {"parameters": [id_param("id")], "get": {"summary": "A flight's findings (same filters and paging as /api/v1/findings.geojson)", "description": "Roles: viewer, planner, admin.", "security": [{"bearer": []}],
                 "parameters": [query("bbox", "min_lon,min_lat,max_lon,max_lat (WGS 84)"), query("class", "comma-separated classes"), query("severity", "comma-separated: low, medium, high"), query("review", crate::review::FILTER_DOC), query("since", "date or date-time"), query("limit", "page size, 1 to 5000"), query("after", "the last finding id of the previous page")],
                 "responses": geojson("findings")}},
@@ -107,7 +108,7 @@ pub fn document() -> Value {
                     query("after", "the last finding id of the previous page")
                 ],
                 "responses": geojson("findings; each feature's id is the finding id used below; properties include the FindingReview members")}},
-            "/api/v1/findings/{id}/photo.jpg": {"parameters": [id_param("id")], "get": op("The best view cropped around the defect, outline drawn", "viewer, planner, admin", json!({"200": {"description": "JPEG", "content": {"image/jpeg": {}}}}))},
+            "/api/v1/findings/{id}/photo.jpg": {"parameters": [id_param("id")], "get": op("The best view cropped around the defect, outline drawn", "viewer, planner, admin", json!({"200": {"description": "JPEG; header X-Besikta-Crop: cache (in memory), precomputed (made when the flight was processed) or decoded (made now from the photo)", "content": {"image/jpeg": {}}}, "304": {"description": "If-None-Match names the crop's ETag"}, "410": {"description": "the crop needs the original photo, which the retention period removed (the default crop stays available)"}}))},
             "/api/v1/findings/{id}/status": {"parameters": [id_param("id")], "put": {
                 "summary": "Set the work-order status", "description": "Roles: planner, admin.", "security": [{"bearer": []}],
                 "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"status": {"enum": ["open", "scheduled", "in_progress", "done", "dismissed"]}}}}}},
