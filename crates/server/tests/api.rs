@@ -6,7 +6,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use base64::Engine as _;
-use besikta_store::{JobResult, NewFinding};
+use besikta_store::NewFinding;
 use common::{env, fixture, sha256_hex, Env, ROLES};
 use serde_json::json;
 
@@ -102,20 +102,6 @@ async fn call(
         .status
 }
 
-/// Stores findings for a flight through the job queue, as a worker would.
-fn store_findings(e: &Env, org: &str, flight: i64, findings: Vec<NewFinding>) {
-    let store = e.store();
-    let org = store.ensure_org(org, None).unwrap();
-    store.enqueue_job(org.id, flight).unwrap();
-    let job = store.claim_job(60).unwrap().unwrap();
-    let result = JobResult {
-        output_dir: format!("flights/{flight}/out-{}-{}", job.id, job.attempt),
-        findings,
-        rejected: vec![],
-    };
-    store.complete_job(&job, &result).unwrap();
-}
-
 fn finding(id: &str, class: &str, severity: &str, lon: f64, lat: f64) -> NewFinding {
     let d = 0.00001;
     common::typed_finding(
@@ -133,29 +119,37 @@ fn finding(id: &str, class: &str, severity: &str, lon: f64, lat: f64) -> NewFind
     )
 }
 
-#[tokio::test]
-async fn every_route_checks_token_role_and_organisation() {
-    let e = env();
-    let flight = e.create_flight("a", "north").await;
-    let create = e
-        .send(
-            Method::POST,
-            &format!("/api/v1/flights/{flight}/uploads"),
-            Some(e.token("a", "crew")),
-            &[("tus-resumable", "1.0.0"), ("upload-length", "10")],
-            Body::empty(),
-        )
-        .await;
-    assert_eq!(create.status, StatusCode::CREATED);
-    let upload = create
+/// A tus upload of 10 bytes without metadata, created by organisation a's crew.
+async fn bare_upload(e: &Env, flight: i64) -> common::Reply {
+    e.send(
+        Method::POST,
+        &format!("/api/v1/flights/{flight}/uploads"),
+        Some(e.token("a", "crew")),
+        &[("tus-resumable", "1.0.0"), ("upload-length", "10")],
+        Body::empty(),
+    )
+    .await
+}
+
+/// The upload id at the end of a created upload's `location`.
+fn upload_id(created: &common::Reply) -> String {
+    created
         .header("location")
         .unwrap()
         .rsplit('/')
         .next()
         .unwrap()
-        .to_string();
-    store_findings(
-        &e,
+        .to_string()
+}
+
+#[tokio::test]
+async fn every_route_checks_token_role_and_organisation() {
+    let e = env();
+    let flight = e.create_flight("a", "north").await;
+    let create = bare_upload(&e, flight).await;
+    assert_eq!(create.status, StatusCode::CREATED);
+    let upload = upload_id(&create);
+    e.store_findings(
         "Espoo",
         flight,
         vec![finding("F1", "crack", "high", 24.8, 60.2)],
@@ -191,22 +185,7 @@ async fn every_route_checks_token_role_and_organisation() {
         }
     }
     // The other organisation's admin can do everything, yet sees none of Espoo's objects.
-    let upload2 = e
-        .send(
-            Method::POST,
-            &format!("/api/v1/flights/{flight}/uploads"),
-            Some(e.token("a", "crew")),
-            &[("tus-resumable", "1.0.0"), ("upload-length", "10")],
-            Body::empty(),
-        )
-        .await;
-    let upload2 = upload2
-        .header("location")
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let upload2 = upload_id(&bare_upload(&e, flight).await);
     for (method, uri, _, body) in routes(flight, &upload2, finding_id) {
         if !(uri.contains("/flights/") || uri.contains("/findings/")) {
             continue;
@@ -232,8 +211,7 @@ async fn findings_filter_by_bbox_class_severity_and_since_across_flights() {
     let e = env();
     let f1 = e.create_flight("a", "one").await;
     let f2 = e.create_flight("a", "two").await;
-    store_findings(
-        &e,
+    e.store_findings(
         "Espoo",
         f1,
         vec![
@@ -241,8 +219,7 @@ async fn findings_filter_by_bbox_class_severity_and_since_across_flights() {
             finding("F2", "pothole", "low", 24.90, 60.30),
         ],
     );
-    store_findings(
-        &e,
+    e.store_findings(
         "Espoo",
         f2,
         vec![finding("F1", "crack", "medium", 24.81, 60.21)],
@@ -360,12 +337,7 @@ async fn multipart_stores_photos_once_and_rejects_bad_files_with_reasons() {
             ],
         )
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let files = r.json()["files"].clone();
     assert_eq!(files[0]["status"], json!("stored"));
     assert_eq!(files[0]["sha256"], json!(sha256_hex(&photo)));
@@ -539,15 +511,7 @@ async fn tus_upload_in_pieces_with_checksums() {
     bad[10] ^= 0xff;
     let r = patch(&e, &uri, crew, third, &bad, Some(good_sum)).await;
     assert_eq!(r.status.as_u16(), 460);
-    let head = e
-        .send(
-            Method::HEAD,
-            &uri,
-            Some(crew),
-            &[("tus-resumable", "1.0.0")],
-            Body::empty(),
-        )
-        .await;
+    let head = e.tus_head(&uri, crew).await;
     assert_eq!(
         head.header("upload-offset"),
         Some(third.to_string().as_str())
@@ -579,30 +543,10 @@ async fn tus_upload_in_pieces_with_checksums() {
     .unwrap();
     assert_eq!(sha256_hex(&stored), sha256_hex(&photo));
     // Finished uploads are forgotten; the photo is found by its hash.
-    let head = e
-        .send(
-            Method::HEAD,
-            &uri,
-            Some(crew),
-            &[("tus-resumable", "1.0.0")],
-            Body::empty(),
-        )
-        .await;
+    let head = e.tus_head(&uri, crew).await;
     assert_eq!(head.status, StatusCode::NOT_FOUND);
     // A complete upload that is not a photo is refused with the reason, and listed.
-    let created = e
-        .send(
-            Method::POST,
-            &format!("/api/v1/flights/{flight}/uploads"),
-            Some(crew),
-            &[
-                ("tus-resumable", "1.0.0"),
-                ("upload-length", "11"),
-                ("upload-metadata", "filename YmFkLmpwZw=="),
-            ],
-            Body::empty(),
-        )
-        .await;
+    let created = e.tus_create(flight, crew, "bad.jpg", 11).await;
     let bad_uri = created.header("location").unwrap().to_string();
     let r = patch(&e, &bad_uri, crew, 0, b"not a jpeg!", None).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -660,15 +604,7 @@ async fn health_metrics_openapi_and_pages() {
         &[("DJI_0020.JPG", photo.clone())],
     )
     .await;
-    let m = e
-        .send(
-            Method::GET,
-            "/metrics",
-            Some(e.token("a", "admin")),
-            &[],
-            Body::empty(),
-        )
-        .await;
+    let m = e.get("/metrics", e.token("a", "admin")).await;
     let text = String::from_utf8(m.body).unwrap();
     assert!(text.contains("besikta_photos 1"), "{text}");
     assert!(
@@ -730,12 +666,7 @@ async fn registers_are_stored_per_organisation() {
             geojson.to_string(),
         )
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["format"], json!("geojson"));
     let r = e
         .send(

@@ -5,64 +5,16 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use besikta_core::finding::{Finding, Observation};
-use besikta_core::{AssetKind, Severity};
-use besikta_store::{JobResult, NewFinding};
-use common::{env, Env, Reply};
+use besikta_core::Severity;
+use besikta_store::NewFinding;
+use common::{crack_view, env, road_finding, Env, Reply};
 
 /// A crack seen in DJI_0018.JPG with its box's top-left corner at `x`, `y`.
 fn finding(x: f64, y: f64) -> NewFinding {
-    let (lon, lat, d) = (24.0, 60.0, 0.00002);
-    NewFinding::new(Finding {
-        id: "F1".into(),
-        class: "crack".into(),
-        asset_kind: AssetKind::Road,
-        severity: Severity::Medium,
-        confidence: 0.6,
-        length_m: None,
-        area_m2: 0.5,
-        polygon: vec![
-            [lon, lat],
-            [lon + d, lat],
-            [lon + d, lat + d],
-            [lon, lat + d],
-            [lon, lat],
-        ],
-        centroid: [lon + d / 2.0, lat + d / 2.0],
-        asset: None,
-        observations: vec![Observation {
-            photo: "DJI_0018.JPG".into(),
-            class: "crack".into(),
-            asset_kind: AssetKind::Road,
-            confidence: 0.7,
-            pixel_polygon: vec![],
-            pixel_bbox: [x, y, x + 200.0, y + 100.0],
-            ground_polygon: vec![],
-            length_px: None,
-            gsd_cm: 1.7,
-            view_quality: 1.0,
-            position_uncertainty_m: 1.0,
-            pose_sigma_m: None,
-            model: None,
-        }],
-        best: 0,
-        views: 1,
-        support: 1,
-    })
-}
-
-/// Stores a job's findings for a flight through the queue, as a worker would.
-fn store_findings(e: &Env, flight: i64, findings: Vec<NewFinding>) {
-    let store = e.state.store();
-    let org = store.ensure_org("Espoo", None).unwrap();
-    store.enqueue_job(org.id, flight).unwrap();
-    let job = store.claim_job(60).unwrap().unwrap();
-    let result = JobResult {
-        output_dir: format!("flights/{flight}/out-{}-{}", job.id, job.attempt),
-        findings,
-        rejected: vec![],
-    };
-    store.complete_job(&job, &result).unwrap();
+    let mut f = road_finding("F1", "crack", Severity::Medium, "", 24.0, 60.0);
+    f.finding.asset = None;
+    f.finding.observations = vec![crack_view("DJI_0018.JPG", x, y)];
+    f
 }
 
 async fn the_finding(e: &Env) -> i64 {
@@ -97,7 +49,7 @@ async fn crop_has_a_strong_etag_and_is_not_stale_after_processing_again() {
         .multipart(flight, e.token("a", "crew"), &[("DJI_0018.JPG", photo)])
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    store_findings(&e, flight, vec![finding(500.0, 500.0)]);
+    e.store_findings("Espoo", flight, vec![finding(500.0, 500.0)]);
     let id = the_finding(&e).await;
 
     let first = crop(&e, id, None).await;
@@ -127,7 +79,7 @@ async fn crop_has_a_strong_etag_and_is_not_stale_after_processing_again() {
 
     // Processed again: the defect is found at another place of the same photo. The old
     // tag no longer matches and the crop shows the new place.
-    store_findings(&e, flight, vec![finding(2500.0, 1500.0)]);
+    e.store_findings("Espoo", flight, vec![finding(2500.0, 1500.0)]);
     let id2 = the_finding(&e).await;
     let again = crop(&e, id2, Some(&etag)).await;
     assert_eq!(again.status, StatusCode::OK, "the old tag is stale");

@@ -132,12 +132,7 @@ async fn an_unreadable_register_is_refused_and_the_previous_one_kept() {
         {"type": "Feature", "properties": {"id": "r1", "name": "Main St"},
          "geometry": {"type": "LineString", "coordinates": [[24.8, 60.2], [24.81, 60.2]]}}]});
     let r = put_register(&e, "roads", good.to_string().into_bytes()).await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let mut gpkg = b"SQLite format 3\0".to_vec();
     gpkg.extend_from_slice(&[0x5a; 4000]);
     let mut fgb = b"fgb\x03fgb\x00".to_vec();
@@ -160,7 +155,7 @@ async fn an_unreadable_register_is_refused_and_the_previous_one_kept() {
             r.status,
             StatusCode::UNPROCESSABLE_ENTITY,
             "{what}: {}",
-            String::from_utf8_lossy(&r.body)
+            r.text()
         );
         let reason = r.json()["error"].as_str().unwrap().to_string();
         assert!(reason.contains("register"), "{what}: {reason}");
@@ -188,12 +183,7 @@ async fn an_unreadable_register_is_refused_and_the_previous_one_kept() {
     // A real OpenStreetMap extract is read and accepted.
     let pbf = std::fs::read(fixture("registers/helsinki.osm.pbf")).unwrap();
     let r = put_register(&e, "osm", pbf).await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(r.json()["assets"].as_u64().unwrap() > 100, "{}", r.json());
 }
 
@@ -231,12 +221,7 @@ async fn impossible_bbox_and_dates_are_refused_with_a_reason() {
         let r = e
             .get(&format!("/api/v1/findings.geojson?{ok}"), viewer)
             .await;
-        assert_eq!(
-            r.status,
-            StatusCode::OK,
-            "{ok}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
+        assert_eq!(r.status, StatusCode::OK, "{ok}: {}", r.text());
     }
 }
 
@@ -325,25 +310,9 @@ async fn metrics_show_no_organisation_figures_without_its_admin_token() {
     ] {
         assert!(!text.contains(leak), "{leak} without a token:\n{text}");
     }
-    let viewer = e
-        .send(
-            Method::GET,
-            "/metrics",
-            Some(e.token("a", "viewer")),
-            &[],
-            Body::empty(),
-        )
-        .await;
+    let viewer = e.get("/metrics", e.token("a", "viewer")).await;
     assert_eq!(viewer.status, StatusCode::FORBIDDEN);
-    let admin = e
-        .send(
-            Method::GET,
-            "/metrics",
-            Some(e.token("a", "admin")),
-            &[],
-            Body::empty(),
-        )
-        .await;
+    let admin = e.get("/metrics", e.token("a", "admin")).await;
     let text = String::from_utf8(admin.body).unwrap();
     assert!(
         text.contains("besikta_photos 1\n"),
@@ -358,15 +327,7 @@ async fn metrics_show_no_organisation_figures_without_its_admin_token() {
         "{text}"
     );
     assert!(text.contains("besikta_flights 1\n"), "{text}");
-    let other = e
-        .send(
-            Method::GET,
-            "/metrics",
-            Some(e.token("b", "admin")),
-            &[],
-            Body::empty(),
-        )
-        .await;
+    let other = e.get("/metrics", e.token("b", "admin")).await;
     let text = String::from_utf8(other.body).unwrap();
     assert!(text.contains("besikta_photos 2\n"), "{text}");
     assert!(
@@ -472,32 +433,11 @@ async fn planners_delete_a_flight_with_everything_in_it_and_admins_read_the_audi
         ("a", "viewer", StatusCode::FORBIDDEN),
         ("b", "admin", StatusCode::NOT_FOUND),
     ] {
-        let r = e
-            .send(
-                Method::DELETE,
-                &uri,
-                Some(e.token(org, role)),
-                &[],
-                Body::empty(),
-            )
-            .await;
+        let r = e.delete(&uri, e.token(org, role)).await;
         assert_eq!(r.status, status, "{org} {role}");
     }
-    let r = e
-        .send(
-            Method::DELETE,
-            &uri,
-            Some(e.token("a", "planner")),
-            &[],
-            Body::empty(),
-        )
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    let r = e.delete(&uri, e.token("a", "planner")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["photos"], json!(1));
     assert_eq!(r.json()["findings"], json!(1));
     assert_eq!(e.get(&uri, crew).await.status, StatusCode::NOT_FOUND);
@@ -575,13 +515,7 @@ async fn planners_delete_a_flight_with_everything_in_it_and_admins_read_the_audi
     process(&e, keep).await;
     store.claim_job(60).unwrap().unwrap();
     let r = e
-        .send(
-            Method::DELETE,
-            &format!("/api/v1/flights/{keep}"),
-            Some(e.token("a", "admin")),
-            &[],
-            Body::empty(),
-        )
+        .delete(&format!("/api/v1/flights/{keep}"), e.token("a", "admin"))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
 }

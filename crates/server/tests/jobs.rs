@@ -6,65 +6,29 @@ mod common;
 
 use axum::http::StatusCode;
 use besikta_server::Workers;
-use common::{env_with, fixture, Env};
+use common::{brighton_photos, env_with, fixture};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
-
-async fn wait_for_flight(e: &Env, flight: i64, token: &str, limit: Duration) -> Value {
-    let start = Instant::now();
-    loop {
-        let f = e
-            .get(&format!("/api/v1/flights/{flight}"), token)
-            .await
-            .json();
-        if f["state"] == json!("done") || f["state"] == json!("failed") {
-            return f;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "the flight did not finish in {limit:?}: {f}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processing_a_flight_stores_the_pipelines_findings() {
     let e = env_with(|c| c.threads_per_job = 2);
     let flight = e.create_flight("a", "brighton").await;
     let crew = e.token("a", "crew");
-    let files: Vec<(&str, Vec<u8>)> = ["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"]
-        .into_iter()
-        .map(|n| (n, std::fs::read(fixture(&format!("brighton/{n}"))).unwrap()))
-        .collect();
+    let files = brighton_photos(&["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"]);
     let r = e.multipart(flight, crew, &files).await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = e
-        .post_json(
-            &format!("/api/v1/flights/{flight}/process"),
-            crew,
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::ACCEPTED,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    let r = e.process(flight, crew).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
     let job = r.json()["job"].clone();
     // Asking again while queued gives the same job, not a second one.
-    let again = e
-        .post_json(
-            &format!("/api/v1/flights/{flight}/process"),
-            crew,
-            json!({}),
-        )
-        .await;
+    let again = e.process(flight, crew).await;
     assert_eq!(again.json()["job"], job);
 
     let workers = Workers::start(&e.state);
-    let f = wait_for_flight(&e, flight, crew, Duration::from_secs(900)).await;
+    let f = e
+        .wait_for_flight(flight, crew, Duration::from_secs(900))
+        .await;
     workers.stop();
     assert_eq!(f["state"], json!("done"), "{f}");
     assert_eq!(
@@ -140,13 +104,8 @@ async fn processing_a_flight_stores_the_pipelines_findings() {
     assert_eq!(gpkg.status, StatusCode::OK);
     assert!(gpkg.body.starts_with(b"SQLite format 3\0"));
     let csv = e.get("/api/v1/workorders.csv", planner).await;
-    assert_eq!(
-        csv.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&csv.body)
-    );
-    assert!(String::from_utf8_lossy(&csv.body).starts_with("flight_id,"));
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.text());
+    assert!(csv.text().starts_with("flight_id,"));
     let wo = e.get("/api/v1/workorders.geojson", planner).await;
     assert_eq!(wo.json()["type"], json!("FeatureCollection"));
 
@@ -196,40 +155,22 @@ async fn a_job_that_cannot_run_fails_the_flight_with_a_reason() {
     let e = env_with(move |c| c.models_dir = models);
     let flight = e.create_flight("a", "no models").await;
     let crew = e.token("a", "crew");
-    let r = e
-        .post_json(
-            &format!("/api/v1/flights/{flight}/process"),
-            crew,
-            json!({}),
-        )
-        .await;
+    let r = e.process(flight, crew).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "no photos yet");
     let photo = std::fs::read(fixture("brighton/DJI_0020.JPG")).unwrap();
     e.multipart(flight, crew, &[("DJI_0020.JPG", photo)]).await;
-    let r = e
-        .post_json(
-            &format!("/api/v1/flights/{flight}/process"),
-            crew,
-            json!({}),
-        )
-        .await;
+    let r = e.process(flight, crew).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     let workers = Workers::start(&e.state);
-    let f = wait_for_flight(&e, flight, crew, Duration::from_secs(120)).await;
+    let f = e
+        .wait_for_flight(flight, crew, Duration::from_secs(120))
+        .await;
     workers.stop();
     assert_eq!(f["state"], json!("failed"));
     assert!(
         f["error"].as_str().unwrap().contains("no models found"),
         "{f}"
     );
-    let metrics = e
-        .send(
-            axum::http::Method::GET,
-            "/metrics",
-            Some(e.token("a", "admin")),
-            &[],
-            axum::body::Body::empty(),
-        )
-        .await;
-    assert!(String::from_utf8_lossy(&metrics.body).contains("besikta_jobs{state=\"failed\"} 1"));
+    let metrics = e.get("/metrics", e.token("a", "admin")).await;
+    assert!(metrics.text().contains("besikta_jobs{state=\"failed\"} 1"));
 }

@@ -6,11 +6,8 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::Method;
-use base64::Engine as _;
 use besikta_server::{serve_on, NetLimits};
-use common::{env, fixture, Env};
+use common::{env, fixture, tus_patch_head, Env};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -141,27 +138,11 @@ async fn connections_over_the_limit_are_refused_until_slots_free() {
 
 /// The offset the server reports for a tus upload.
 async fn offset(e: &Env, path: &str, crew: &str) -> usize {
-    let r = e
-        .send(
-            Method::HEAD,
-            path,
-            Some(crew),
-            &[("tus-resumable", "1.0.0")],
-            Body::empty(),
-        )
-        .await;
+    let r = e.tus_head(path, crew).await;
     r.header("upload-offset")
         .unwrap_or_else(|| panic!("HEAD {path}: {}", r.status))
         .parse::<usize>()
         .unwrap()
-}
-
-fn patch_head(path: &str, token: &str, offset: usize, length: usize) -> String {
-    format!(
-        "PATCH {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\n\
-         Content-Type: application/offset+octet-stream\r\nUpload-Offset: {offset}\r\nContent-Length: {length}\r\n\
-         Connection: close\r\n\r\n"
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,26 +152,15 @@ async fn uploads_may_outlast_the_request_timeout_while_bytes_keep_coming() {
     let flight = e.create_flight("a", "slow").await;
     let crew = e.token("a", "crew").to_string();
     let photo = std::fs::read(fixture("brighton/DJI_0018.JPG")).unwrap();
-    let name = base64::engine::general_purpose::STANDARD.encode("DJI_0018.JPG");
     let created = e
-        .send(
-            Method::POST,
-            &format!("/api/v1/flights/{flight}/uploads"),
-            Some(&crew),
-            &[
-                ("tus-resumable", "1.0.0"),
-                ("upload-length", &photo.len().to_string()),
-                ("upload-metadata", &format!("filename {name}")),
-            ],
-            Body::empty(),
-        )
+        .tus_create(flight, &crew, "DJI_0018.JPG", photo.len())
         .await;
     let path = created.header("location").unwrap().to_string();
     // A third of the photo in 4 pieces 0.6 s apart: 1.8 s in all, past the 1 s request
     // timeout, but never 1 s without bytes. Then the sender stops: cut after 1 s idle.
     let third = photo.len() / 3;
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(patch_head(&path, &crew, 0, photo.len()).as_bytes())
+    s.write_all(tus_patch_head(&path, &crew, 0, photo.len()).as_bytes())
         .await
         .unwrap();
     let started = Instant::now();
@@ -219,7 +189,7 @@ async fn uploads_may_outlast_the_request_timeout_while_bytes_keep_coming() {
     // The rest, slowly but steadily: the upload completes.
     let rest = &photo[third..];
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(patch_head(&path, &crew, third, rest.len()).as_bytes())
+    s.write_all(tus_patch_head(&path, &crew, third, rest.len()).as_bytes())
         .await
         .unwrap();
     for piece in rest.chunks(rest.len().div_ceil(3)) {

@@ -5,76 +5,15 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Method, StatusCode};
-use besikta_core::finding::{AssetMatch, Finding};
-use besikta_core::{AssetKind, Severity};
-use besikta_store::{JobResult, NewFinding};
-use common::{env, Env, Reply, ROLES};
+use axum::http::StatusCode;
+use besikta_core::Severity;
+use besikta_store::NewFinding;
+use common::{env, road_finding, Env, ROLES};
 use serde_json::{json, Value};
 
 /// A crack on road `asset`, a small square at `lon`, `lat`.
 fn crack(id: &str, asset: &str, lon: f64, lat: f64) -> NewFinding {
-    let d = 0.00002;
-    NewFinding::new(Finding {
-        id: id.into(),
-        class: "crack".into(),
-        asset_kind: AssetKind::Road,
-        severity: Severity::Medium,
-        confidence: 0.6,
-        length_m: None,
-        area_m2: 0.5,
-        polygon: vec![
-            [lon, lat],
-            [lon + d, lat],
-            [lon + d, lat + d],
-            [lon, lat + d],
-            [lon, lat],
-        ],
-        centroid: [lon + d / 2.0, lat + d / 2.0],
-        asset: Some(AssetMatch {
-            asset_id: asset.into(),
-            asset_name: Some(format!("Road {asset}")),
-            asset_kind: AssetKind::Road,
-            chainage_m: Some(10.0),
-            offset_m: Some(0.5),
-            distance_m: 0.0,
-            asset_area_m2: Some(1000.0),
-        }),
-        observations: vec![],
-        best: 0,
-        views: 1,
-        support: 1,
-    })
-}
-
-/// Stores a job's findings for a flight through the queue, as a worker would.
-fn store_findings(e: &Env, org: &str, flight: i64, findings: Vec<NewFinding>) {
-    let store = e.state.store();
-    let org = store.ensure_org(org, None).unwrap();
-    store.enqueue_job(org.id, flight).unwrap();
-    let job = store.claim_job(60).unwrap().unwrap();
-    let result = JobResult {
-        output_dir: format!("flights/{flight}/out-{}-{}", job.id, job.attempt),
-        findings,
-        rejected: vec![],
-    };
-    store.complete_job(&job, &result).unwrap();
-}
-
-async fn put(e: &Env, uri: &str, token: &str, body: &str) -> Reply {
-    e.send(
-        Method::PUT,
-        uri,
-        Some(token),
-        &[("content-type", "application/json")],
-        Body::from(body.to_string()),
-    )
-    .await
-}
-
-fn text(r: &Reply) -> String {
-    String::from_utf8_lossy(&r.body).to_string()
+    road_finding(id, "crack", Severity::Medium, asset, lon, lat)
 }
 
 /// Finding ids (`F1`) of the flight's work orders with their review column, sorted.
@@ -85,8 +24,8 @@ async fn work(e: &Env, org: &str, flight: i64, query: &str) -> Vec<(String, Stri
             e.token(org, "planner"),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
-    let mut records = csv_records(&text(&r));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let mut records = csv_records(&r.text());
     let head = records.remove(0);
     let ids = head.iter().position(|c| c == "finding_ids").unwrap();
     let review = head.iter().position(|c| c == "review").unwrap();
@@ -134,7 +73,7 @@ async fn work_geojson(e: &Env, flight: i64, query: &str) -> Vec<(Value, Value)> 
             e.token("a", "planner"),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let mut out: Vec<(Value, Value)> = r.json()["features"]
         .as_array()
         .unwrap()
@@ -157,7 +96,7 @@ async fn admins_set_whether_work_orders_include_unreviewed_findings_and_requests
     // Defaults, readable by those who read findings; crews do not.
     for role in ["viewer", "planner", "admin"] {
         let r = e.get(settings, e.token("a", role)).await;
-        assert_eq!(r.status, StatusCode::OK, "{role}: {}", text(&r));
+        assert_eq!(r.status, StatusCode::OK, "{role}: {}", r.text());
         assert_eq!(r.json(), json!({"workorders_include_unreviewed": false}));
     }
     assert_eq!(
@@ -167,8 +106,8 @@ async fn admins_set_whether_work_orders_include_unreviewed_findings_and_requests
     // Only admins change it.
     let on = r#"{"workorders_include_unreviewed": true}"#;
     for role in ROLES.into_iter().filter(|r| *r != "admin") {
-        let r = put(&e, settings, e.token("a", role), on).await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN, "{role}: {}", text(&r));
+        let r = e.put_json(settings, e.token("a", role), on).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{role}: {}", r.text());
     }
     assert_eq!(
         e.get(settings, e.token("a", "viewer")).await.json()["workorders_include_unreviewed"],
@@ -193,15 +132,14 @@ async fn admins_set_whether_work_orders_include_unreviewed_findings_and_requests
             "true or false",
         ),
     ] {
-        let r = put(&e, settings, e.token("a", "admin"), body).await;
-        assert_eq!(r.status, status, "{body}: {}", text(&r));
-        assert!(text(&r).contains(expect), "{body}: {}", text(&r));
+        let r = e.put_json(settings, e.token("a", "admin"), body).await;
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        assert!(r.text().contains(expect), "{body}: {}", r.text());
     }
 
     // Espoo's flight: F1 confirmed, F2 rejected, F3 and F4 unreviewed. Vantaa's: G1 unreviewed.
     let flight = e.create_flight("a", "north").await;
-    store_findings(
-        &e,
+    e.store_findings(
         "Espoo",
         flight,
         vec![
@@ -212,40 +150,21 @@ async fn admins_set_whether_work_orders_include_unreviewed_findings_and_requests
         ],
     );
     let other = e.create_flight("b", "south").await;
-    store_findings(&e, "Vantaa", other, vec![crack("G1", "S1", 25.0, 60.3)]);
-    let ids: Vec<(String, i64)> = e
-        .get(
-            &format!("/api/v1/flights/{flight}/findings.geojson"),
-            e.token("a", "viewer"),
-        )
-        .await
-        .json()["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["properties"]["flight_finding_id"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-                f["id"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    e.store_findings("Vantaa", other, vec![crack("G1", "S1", 25.0, 60.3)]);
+    let ids: Vec<(String, i64)> = e.flight_finding_ids("a", flight).await;
     let id = |name: &str| ids.iter().find(|(n, _)| n == name).unwrap().1;
     for (name, body) in [
         ("F1", r#"{"state": "confirmed"}"#),
         ("F2", r#"{"state": "rejected", "reason": "not-a-defect"}"#),
     ] {
-        let r = put(
-            &e,
-            &format!("/api/v1/findings/{}/review", id(name)),
-            e.token("a", "planner"),
-            body,
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+        let r = e
+            .put_json(
+                &format!("/api/v1/findings/{}/review", id(name)),
+                e.token("a", "planner"),
+                body,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     }
     let pair = |id: &str, review: &str| (id.to_string(), review.to_string());
     let reviewed_only = vec![pair("F1", "confirmed")];
@@ -262,8 +181,8 @@ async fn admins_set_whether_work_orders_include_unreviewed_findings_and_requests
     );
 
     // The admin turns the setting on: unreviewed findings become work, marked as such.
-    let r = put(&e, settings, e.token("a", "admin"), on).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    let r = e.put_json(settings, e.token("a", "admin"), on).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json(), json!({"workorders_include_unreviewed": true}));
     assert_eq!(
         e.get(settings, e.token("a", "planner")).await.json()["workorders_include_unreviewed"],
@@ -293,7 +212,7 @@ async fn admins_set_whether_work_orders_include_unreviewed_findings_and_requests
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(text(&r).contains("unreviewed or reviewed"), "{}", text(&r));
+    assert!(r.text().contains("unreviewed or reviewed"), "{}", r.text());
     // The rejected finding never becomes work.
     for q in ["", "&include=unreviewed"] {
         assert!(work(&e, "a", flight, q)
@@ -314,7 +233,7 @@ async fn admins_set_whether_work_orders_include_unreviewed_findings_and_requests
     );
 
     // Every change is in the audit log; turning it off restores the default.
-    let r = put(&e, settings, e.token("a", "admin"), "{}").await;
+    let r = e.put_json(settings, e.token("a", "admin"), "{}").await;
     assert_eq!(r.json(), json!({"workorders_include_unreviewed": false}));
     assert_eq!(work(&e, "a", flight, "").await, reviewed_only);
     let audit = e.get("/api/v1/audit", e.token("a", "admin")).await.json();

@@ -107,13 +107,7 @@ async fn upload(e: &Env, kind: &str, file: &Path) -> Value {
             Body::from(std::fs::read(file).unwrap()),
         )
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}: {}",
-        file.display(),
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_eq!(r.status, StatusCode::OK, "{}: {}", file.display(), r.text());
     r.json()
 }
 
@@ -128,12 +122,7 @@ async fn served(e: &Env, kind: &str, extra: &str) -> (Assets, Value, Option<Stri
             e.token("a", "viewer"),
         )
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("application/geo+json"));
     let capped = r.header("x-besikta-capped").map(String::from);
     let fc = r.json();

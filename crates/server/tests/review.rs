@@ -4,83 +4,15 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Method, StatusCode};
-use besikta_core::finding::{AssetMatch, Finding};
-use besikta_core::{AssetKind, Severity};
-use besikta_store::{JobResult, NewFinding};
+use axum::http::StatusCode;
+use besikta_core::Severity;
+use common::road_finding as finding;
 use common::{env, env_with, repo_root, sha256_hex, Env, Reply, ROLES};
 use serde_json::{json, Value};
 
-/// A crack or pothole on road `asset`, its outline a small square at `lon`, `lat`.
-fn finding(
-    id: &str,
-    class: &str,
-    severity: Severity,
-    asset: &str,
-    lon: f64,
-    lat: f64,
-) -> NewFinding {
-    let d = 0.00002;
-    NewFinding::new(Finding {
-        id: id.into(),
-        class: class.into(),
-        asset_kind: AssetKind::Road,
-        severity,
-        confidence: 0.6,
-        length_m: None,
-        area_m2: 0.5,
-        polygon: vec![
-            [lon, lat],
-            [lon + d, lat],
-            [lon + d, lat + d],
-            [lon, lat + d],
-            [lon, lat],
-        ],
-        centroid: [lon + d / 2.0, lat + d / 2.0],
-        asset: Some(AssetMatch {
-            asset_id: asset.into(),
-            asset_name: Some(format!("Road {asset}")),
-            asset_kind: AssetKind::Road,
-            chainage_m: Some(10.0),
-            offset_m: Some(0.5),
-            distance_m: 0.0,
-            asset_area_m2: Some(1000.0),
-        }),
-        observations: vec![],
-        best: 0,
-        views: 1,
-        support: 1,
-    })
-}
-
-/// Stores a job's findings for a flight through the queue, as a worker would.
-fn store_findings(e: &Env, org: &str, flight: i64, findings: Vec<NewFinding>) {
-    let store = e.state.store();
-    let org = store.ensure_org(org, None).unwrap();
-    store.enqueue_job(org.id, flight).unwrap();
-    let job = store.claim_job(60).unwrap().unwrap();
-    let result = JobResult {
-        output_dir: format!("flights/{flight}/out-{}-{}", job.id, job.attempt),
-        findings,
-        rejected: vec![],
-    };
-    store.complete_job(&job, &result).unwrap();
-}
-
 async fn put_review(e: &Env, id: i64, token: Option<&str>, body: &str) -> Reply {
-    e.send(
-        Method::PUT,
-        &format!("/api/v1/findings/{id}/review"),
-        token,
-        &[("content-type", "application/json")],
-        Body::from(body.to_string()),
-    )
-    .await
-}
-
-fn text(r: &Reply) -> String {
-    String::from_utf8_lossy(&r.body).to_string()
+    e.put_json(&format!("/api/v1/findings/{id}/review"), token, body)
+        .await
 }
 
 /// The flight's findings as served, by the pipeline's id (`F1`).
@@ -91,7 +23,7 @@ async fn served(e: &Env, query: &str) -> Vec<(String, Value)> {
             e.token("a", "viewer"),
         )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     r.json()["features"]
         .as_array()
         .unwrap()
@@ -128,8 +60,7 @@ async fn ids_of(e: &Env, query: &str) -> Vec<i64> {
 async fn two_flights() -> (Env, i64, Vec<i64>) {
     let e = env_with(|c| c.models_dir = repo_root().join("models"));
     let flight = e.create_flight("a", "north").await;
-    store_findings(
-        &e,
+    e.store_findings(
         "Espoo",
         flight,
         vec![
@@ -160,12 +91,12 @@ async fn only_planners_and_admins_of_the_finding_s_organisation_review() {
             "planner" | "admin" => (StatusCode::OK, StatusCode::NOT_FOUND),
             _ => (StatusCode::FORBIDDEN, StatusCode::FORBIDDEN),
         };
-        assert_eq!(own.status, want_own, "{role} of Espoo: {}", text(&own));
+        assert_eq!(own.status, want_own, "{role} of Espoo: {}", own.text());
         assert_eq!(
             other.status,
             want_other,
             "{role} of Vantaa on Espoo's finding: {}",
-            text(&other)
+            other.text()
         );
     }
     assert_eq!(
@@ -269,7 +200,7 @@ async fn a_review_must_hold_together_and_unknown_words_name_the_accepted_ones() 
     ];
     for (body, status, message) in cases {
         let r = put_review(&e, f, Some(planner), body).await;
-        assert_eq!(r.status, *status, "{body}: {}", text(&r));
+        assert_eq!(r.status, *status, "{body}: {}", r.text());
         let error = r.json()["error"].as_str().unwrap().to_string();
         assert!(error.contains(message), "{body}: {error}");
     }
@@ -283,7 +214,7 @@ async fn a_review_must_hold_together_and_unknown_words_name_the_accepted_ones() 
         r#"{"state": "rejected", "reason": "not-a-defect", "comment": "a shadow"}"#,
     )
     .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["review_reason"], "not-a-defect");
     let r = put_review(
         &e,
@@ -292,7 +223,7 @@ async fn a_review_must_hold_together_and_unknown_words_name_the_accepted_ones() 
         r#"{"state": "corrected", "class": "pothole", "severity": "high"}"#,
     )
     .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let all = served(&e, "").await;
     let props = |fid: &str| all.iter().find(|(id, _)| id == fid).unwrap().1.clone();
     assert_eq!(props("F2")["review"], "rejected");
@@ -319,7 +250,9 @@ async fn a_review_must_hold_together_and_unknown_words_name_the_accepted_ones() 
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(text(&r).contains("expected one of: unreviewed, confirmed, rejected, corrected"));
+    assert!(r
+        .text()
+        .contains("expected one of: unreviewed, confirmed, rejected, corrected"));
     // Every review is in the audit log with its token and role.
     let log = e.get("/api/v1/audit", e.token("a", "admin")).await.json();
     let reviews: Vec<&Value> = log["entries"]
@@ -350,8 +283,7 @@ async fn a_review_stays_with_its_finding_when_the_flight_is_processed_again() {
     .await;
     assert_eq!(r.status, StatusCode::OK);
     // Processed again: ids and outlines change a little, F1 is gone.
-    store_findings(
-        &e,
+    e.store_findings(
         "Espoo",
         flight,
         vec![
@@ -463,8 +395,8 @@ async fn work_orders_hold_confirmed_and_corrected_findings_and_never_rejected_on
                     e.token("a", "planner"),
                 )
                 .await;
-            assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
-            let body = text(&r);
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            let body = r.text();
             assert!(
                 body.lines()
                     .next()
@@ -513,7 +445,7 @@ async fn work_orders_hold_confirmed_and_corrected_findings_and_never_rejected_on
         ),
     ] {
         let r = put_review(&e, id, Some(who), body).await;
-        assert_eq!(r.status, StatusCode::OK, "{body}: {}", text(&r));
+        assert_eq!(r.status, StatusCode::OK, "{body}: {}", r.text());
     }
     let p = sha256_hex(planner.as_bytes())[..12].to_string();
     let a = sha256_hex(admin.as_bytes())[..12].to_string();
@@ -550,8 +482,8 @@ async fn work_orders_hold_confirmed_and_corrected_findings_and_never_rejected_on
             planner,
         )
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", text(&r));
-    assert!(text(&r).contains("expected: unreviewed"));
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(r.text().contains("expected: unreviewed"));
     // The GeoJSON says the same.
     let r = e
         .get(
@@ -587,7 +519,7 @@ async fn work_orders_hold_confirmed_and_corrected_findings_and_never_rejected_on
     let r = e
         .get(&format!("/api/v1/workorders.gpkg?flight={flight}"), planner)
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(r.body.starts_with(b"SQLite format 3\0"));
     // SQLite keeps the table definition and short text values as they are: the review
     // fields and their values are in the file.
@@ -608,33 +540,18 @@ async fn work_orders_hold_confirmed_and_corrected_findings_and_never_rejected_on
 
 #[tokio::test]
 async fn each_view_of_a_finding_has_its_crop() {
-    use besikta_core::finding::Observation;
     let e = env();
     let flight = e.create_flight("a", "views").await;
     let photo = std::fs::read(common::fixture("brighton/DJI_0018.JPG")).unwrap();
     let r = e
         .multipart(flight, e.token("a", "crew"), &[("DJI_0018.JPG", photo)])
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
-    let view = |x0: f64, y0: f64| Observation {
-        photo: "DJI_0018.JPG".into(),
-        class: "crack".into(),
-        asset_kind: AssetKind::Road,
-        confidence: 0.7,
-        pixel_polygon: vec![],
-        pixel_bbox: [x0, y0, x0 + 200.0, y0 + 100.0],
-        ground_polygon: vec![],
-        length_px: None,
-        gsd_cm: 1.7,
-        view_quality: 1.0,
-        position_uncertainty_m: 1.0,
-        pose_sigma_m: None,
-        model: None,
-    };
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let view = |x0: f64, y0: f64| common::crack_view("DJI_0018.JPG", x0, y0);
     let mut f = finding("F1", "crack", Severity::Medium, "R1", 24.0, 60.0);
     f.finding.observations = vec![view(500.0, 500.0), view(2500.0, 1500.0)];
     f.finding.best = 1;
-    store_findings(&e, "Espoo", flight, vec![f]);
+    e.store_findings("Espoo", flight, vec![f]);
     let id = ids_of(&e, "").await[0];
     let viewer = e.token("a", "viewer");
     let crop = |q: &'static str| {
@@ -653,6 +570,6 @@ async fn each_view_of_a_finding_has_its_crop() {
     for q in ["?view=2", "?view=first"] {
         let r = crop(q).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{q}");
-        assert!(text(&r).contains("it has 2 views: 0 to 1"), "{}", text(&r));
+        assert!(r.text().contains("it has 2 views: 0 to 1"), "{}", r.text());
     }
 }

@@ -6,8 +6,8 @@ mod common;
 use axum::http::StatusCode;
 use besikta_server::Workers;
 use common::{env_with, fixture};
-use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use serde_json::json;
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_finer_than_the_flight_is_reported_in_the_flights_warnings() {
@@ -31,30 +31,12 @@ async fn a_model_finer_than_the_flight_is_reported_in_the_flights_warnings() {
         .json();
     assert_eq!(before["warnings"], json!([]), "{before}");
 
-    let r = e
-        .post_json(
-            &format!("/api/v1/flights/{flight}/process"),
-            crew,
-            json!({}),
-        )
-        .await;
+    let r = e.process(flight, crew).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     let workers = Workers::start(&e.state);
-    let start = Instant::now();
-    let f: Value = loop {
-        let f = e
-            .get(&format!("/api/v1/flights/{flight}"), crew)
-            .await
-            .json();
-        if f["state"] == json!("done") || f["state"] == json!("failed") {
-            break f;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(600),
-            "the flight did not finish: {f}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let f = e
+        .wait_for_flight(flight, crew, Duration::from_secs(600))
+        .await;
     workers.stop();
     assert_eq!(f["state"], json!("done"), "{f}");
     let advice = "mtscrack (crack) needs 1.4 mm/px or finer; this flight is 1.7 cm/px \

@@ -3,53 +3,28 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::Method;
-use base64::Engine as _;
-use common::{env, fixture, sha256_hex};
+use common::{env, fixture, sha256_hex, tus_patch_head};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn patch_head(path: &str, token: &str, offset: usize, length: usize) -> String {
-    format!(
-        "PATCH {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\n\
-         Content-Type: application/offset+octet-stream\r\nUpload-Offset: {offset}\r\nContent-Length: {length}\r\n\
-         Connection: close\r\n\r\n"
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_connection_resumes_from_the_kept_bytes() {
     let e = env();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = e.app.clone();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = e.serve_on_loopback().await;
 
     let flight = e.create_flight("a", "socket").await;
     let crew = e.token("a", "crew").to_string();
     let photo = std::fs::read(fixture("brighton/DJI_0018.JPG")).unwrap();
-    let name = base64::engine::general_purpose::STANDARD.encode("DJI_0018.JPG");
     let created = e
-        .send(
-            Method::POST,
-            &format!("/api/v1/flights/{flight}/uploads"),
-            Some(&crew),
-            &[
-                ("tus-resumable", "1.0.0"),
-                ("upload-length", &photo.len().to_string()),
-                ("upload-metadata", &format!("filename {name}")),
-            ],
-            Body::empty(),
-        )
+        .tus_create(flight, &crew, "DJI_0018.JPG", photo.len())
         .await;
     let path = created.header("location").unwrap().to_string();
 
     // Announce the whole file, send 40 % of it, and hang up.
     let cut = photo.len() * 2 / 5;
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(patch_head(&path, &crew, 0, photo.len()).as_bytes())
+    s.write_all(tus_patch_head(&path, &crew, 0, photo.len()).as_bytes())
         .await
         .unwrap();
     for piece in photo[..cut].chunks(64 * 1024) {
@@ -64,15 +39,7 @@ async fn cut_connection_resumes_from_the_kept_bytes() {
     let mut offset = 0usize;
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let head = e
-            .send(
-                Method::HEAD,
-                &path,
-                Some(&crew),
-                &[("tus-resumable", "1.0.0")],
-                Body::empty(),
-            )
-            .await;
+        let head = e.tus_head(&path, &crew).await;
         let now: usize = head.header("upload-offset").unwrap().parse().unwrap();
         if now == offset && now > 0 {
             break;
@@ -91,7 +58,7 @@ async fn cut_connection_resumes_from_the_kept_bytes() {
     // Resume from the reported offset on a new connection.
     let mut s = TcpStream::connect(addr).await.unwrap();
     let rest = &photo[offset..];
-    s.write_all(patch_head(&path, &crew, offset, rest.len()).as_bytes())
+    s.write_all(tus_patch_head(&path, &crew, offset, rest.len()).as_bytes())
         .await
         .unwrap();
     s.write_all(rest).await.unwrap();

@@ -13,10 +13,6 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-fn text(r: &Reply) -> String {
-    String::from_utf8_lossy(&r.body).to_string()
-}
-
 async fn post(e: &Env, uri: &str, token: &str) -> Reply {
     e.send(Method::POST, uri, Some(token), &[], Body::empty())
         .await
@@ -78,7 +74,7 @@ async fn admins_download_the_training_export_the_cli_would_write() {
     let r = e
         .multipart(flight, e.token("a", "crew"), &[("DJI_0018.JPG", photo)])
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     // Two cracks seen in the photo, stored as a finished job stores them.
     let ring = |lon: f64| {
         vec![
@@ -88,55 +84,31 @@ async fn admins_download_the_training_export_the_cli_would_write() {
             [lon, 46.8],
         ]
     };
-    {
-        let store = e.state.store();
-        let org = store.ensure_org("Espoo", None).unwrap();
-        store.enqueue_job(org.id, flight).unwrap();
-        let job = store.claim_job(60).unwrap().unwrap();
-        let result = besikta_store::JobResult {
-            output_dir: format!("flights/{flight}/out-{}-{}", job.id, job.attempt),
-            findings: vec![
-                typed_finding("F1", "crack", "medium", ring(-92.1), "DJI_0018.JPG"),
-                typed_finding("F2", "crack", "low", ring(-92.0999), "DJI_0018.JPG"),
-            ],
-            rejected: vec![],
-        };
-        store.complete_job(&job, &result).unwrap();
-    }
+    e.store_findings(
+        "Espoo",
+        flight,
+        vec![
+            typed_finding("F1", "crack", "medium", ring(-92.1), "DJI_0018.JPG"),
+            typed_finding("F2", "crack", "low", ring(-92.0999), "DJI_0018.JPG"),
+        ],
+    );
     let ids: BTreeMap<String, i64> = e
-        .get(
-            &format!("/api/v1/flights/{flight}/findings.geojson"),
-            e.token("a", "viewer"),
-        )
+        .flight_finding_ids("a", flight)
         .await
-        .json()["features"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["properties"]["flight_finding_id"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-                f["id"].as_i64().unwrap(),
-            )
-        })
+        .into_iter()
         .collect();
     for (name, body) in [
         ("F1", r#"{"state": "confirmed"}"#),
         ("F2", r#"{"state": "rejected", "reason": "not-a-defect"}"#),
     ] {
         let r = e
-            .send(
-                Method::PUT,
+            .put_json(
                 &format!("/api/v1/findings/{}/review", ids[name]),
-                Some(e.token("a", "planner")),
-                &[("content-type", "application/json")],
-                Body::from(body),
+                e.token("a", "planner"),
+                body,
             )
             .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     }
 
     // Roles: admins only; another organisation's flight is not found.
@@ -148,7 +120,7 @@ async fn admins_download_the_training_export_the_cli_would_write() {
                 r.status,
                 StatusCode::FORBIDDEN,
                 "{org} {role}: {}",
-                text(&r)
+                r.text()
             );
         }
     }
@@ -168,11 +140,11 @@ async fn admins_download_the_training_export_the_cli_would_write() {
         )
         .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
-        assert!(text(&r).contains(expect), "{query}: {}", text(&r));
+        assert!(r.text().contains(expect), "{query}: {}", r.text());
     }
 
     let r = post(&e, &uri, e.token("a", "admin")).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("application/zip"));
     assert_eq!(
         r.header("content-disposition"),

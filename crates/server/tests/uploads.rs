@@ -7,7 +7,6 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use base64::Engine as _;
 use besikta_server::{app, AppState, ServerConfig};
 use common::{env, fixture, sha256_hex, Env};
 use serde_json::json;
@@ -69,12 +68,7 @@ async fn same_name_uploads_finished_together_keep_every_photo() {
         let mut acknowledged = Vec::new();
         for t in tasks {
             let r = t.await.unwrap();
-            assert_eq!(
-                r.status,
-                StatusCode::OK,
-                "round {round}: {}",
-                String::from_utf8_lossy(&r.body)
-            );
+            assert_eq!(r.status, StatusCode::OK, "round {round}: {}", r.text());
             let file = r.json()["files"][0].clone();
             assert_eq!(file["status"], json!("stored"), "round {round}: {file}");
             acknowledged.push(file);
@@ -100,33 +94,15 @@ async fn same_name_uploads_finished_together_keep_every_photo() {
 }
 
 async fn create_upload(e: &Env, flight: i64, name: &str, length: usize) -> String {
-    let name = base64::engine::general_purpose::STANDARD.encode(name);
     let r = e
-        .send(
-            Method::POST,
-            &format!("/api/v1/flights/{flight}/uploads"),
-            Some(e.token("a", "crew")),
-            &[
-                ("tus-resumable", "1.0.0"),
-                ("upload-length", &length.to_string()),
-                ("upload-metadata", &format!("filename {name}")),
-            ],
-            Body::empty(),
-        )
+        .tus_create(flight, e.token("a", "crew"), name, length)
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
     r.header("location").unwrap().to_string()
 }
 
 async fn head(e: &Env, uri: &str) -> common::Reply {
-    e.send(
-        Method::HEAD,
-        uri,
-        Some(e.token("a", "crew")),
-        &[("tus-resumable", "1.0.0")],
-        Body::empty(),
-    )
-    .await
+    e.tus_head(uri, e.token("a", "crew")).await
 }
 
 fn part_file(e: &Env, uri: &str) -> std::path::PathBuf {
@@ -358,12 +334,7 @@ async fn identical_uploads_finished_together_leave_one_file_and_no_leftovers() {
         let mut statuses = Vec::new();
         for t in tasks {
             let r = t.await.unwrap();
-            assert_eq!(
-                r.status,
-                StatusCode::OK,
-                "{}",
-                String::from_utf8_lossy(&r.body)
-            );
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
             statuses.push(r.json()["files"][0]["status"].as_str().unwrap().to_string());
         }
         statuses.sort();

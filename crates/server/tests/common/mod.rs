@@ -31,6 +31,74 @@ pub fn coarse_crack_models() -> PathBuf {
     fixture("models/coarse")
 }
 
+/// The Brighton fixture photos `names` with their bytes, for [`Env::multipart`].
+pub fn brighton_photos<'n>(names: &[&'n str]) -> Vec<(&'n str, Vec<u8>)> {
+    names
+        .iter()
+        .map(|n| {
+            (
+                *n,
+                std::fs::read(fixture(&format!("brighton/{n}"))).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Chromium and `web/`'s playwright-core for the browser tests, checked: the tests fail,
+/// not skip, when they are missing.
+pub struct Browser {
+    pub chromium: String,
+    pub web: PathBuf,
+}
+
+impl Browser {
+    pub fn find() -> Browser {
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        assert!(
+            std::path::Path::new(&chromium).is_file(),
+            "the browser test needs Chromium at {chromium}: apt-get install chromium (or set CHROMIUM)"
+        );
+        let web = repo_root().join("web");
+        assert!(
+            web.join("node_modules/playwright-core").is_dir(),
+            "the browser test needs playwright-core: run `npm ci` in {}",
+            web.display()
+        );
+        Browser { chromium, web }
+    }
+
+    /// Runs `node web/test/<script> <args> --screenshot <png>` (`png` in the target's
+    /// test folder) with Chromium, prints its output, and asserts it succeeded (`what`
+    /// names the test) and saved a 1280 x 800 screenshot; returns the screenshot's path.
+    pub async fn run(
+        &self,
+        script: &str,
+        args: Vec<std::ffi::OsString>,
+        png: &str,
+        what: &str,
+    ) -> PathBuf {
+        let screenshot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(png);
+        let _ = std::fs::remove_file(&screenshot);
+        let mut cmd = std::process::Command::new("node");
+        cmd.arg(self.web.join("test").join(script))
+            .args(args)
+            .arg("--screenshot")
+            .arg(&screenshot)
+            .env("CHROMIUM", &self.chromium);
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .unwrap()
+            .expect("node runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        println!("{stdout}");
+        assert!(out.status.success(), "{what} failed:\n{stdout}\n{stderr}");
+        let png = image::open(&screenshot).expect("a screenshot was saved");
+        assert_eq!((png.width(), png.height()), (1280, 800));
+        screenshot
+    }
+}
+
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub state: AppState,
@@ -110,6 +178,11 @@ impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// The body as text (lossy), for messages and CSV.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).to_string()
+    }
 }
 
 impl Env {
@@ -162,6 +235,142 @@ impl Env {
     pub async fn get(&self, uri: &str, token: &str) -> Reply {
         self.send(Method::GET, uri, Some(token), &[], Body::empty())
             .await
+    }
+
+    pub async fn delete(&self, uri: &str, token: &str) -> Reply {
+        self.send(Method::DELETE, uri, Some(token), &[], Body::empty())
+            .await
+    }
+
+    /// A PUT with a JSON body (given as text, so tests can send malformed JSON too).
+    pub async fn put_json<'t>(
+        &self,
+        uri: &str,
+        token: impl Into<Option<&'t str>>,
+        body: &str,
+    ) -> Reply {
+        self.send(
+            Method::PUT,
+            uri,
+            token.into(),
+            &[("content-type", "application/json")],
+            Body::from(body.to_string()),
+        )
+        .await
+    }
+
+    /// Stores findings for a flight of organisation `org` (its name: `Espoo`, `Vantaa`)
+    /// through the job queue, as a worker would.
+    pub fn store_findings(&self, org: &str, flight: i64, findings: Vec<besikta_store::NewFinding>) {
+        let store = self.store();
+        let org = store.ensure_org(org, None).unwrap();
+        store.enqueue_job(org.id, flight).unwrap();
+        let job = store.claim_job(60).unwrap().unwrap();
+        let result = besikta_store::JobResult {
+            output_dir: format!("flights/{flight}/out-{}-{}", job.id, job.attempt),
+            findings,
+            rejected: vec![],
+        };
+        store.complete_job(&job, &result).unwrap();
+    }
+
+    /// The flight's findings as its organisation's viewer gets them: (the pipeline's id
+    /// `F1`, the finding's id), in the order served.
+    pub async fn flight_finding_ids(&self, org: &str, flight: i64) -> Vec<(String, i64)> {
+        self.get(
+            &format!("/api/v1/flights/{flight}/findings.geojson"),
+            self.token(org, "viewer"),
+        )
+        .await
+        .json()["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["properties"]["flight_finding_id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string(),
+                    f["id"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// Asks for the flight to be processed (`POST .../process`).
+    pub async fn process(&self, flight: i64, token: &str) -> Reply {
+        self.post_json(
+            &format!("/api/v1/flights/{flight}/process"),
+            token,
+            serde_json::json!({}),
+        )
+        .await
+    }
+
+    /// Polls the flight until it is `done` or `failed` (at most `limit`); the flight.
+    pub async fn wait_for_flight(
+        &self,
+        flight: i64,
+        token: &str,
+        limit: std::time::Duration,
+    ) -> serde_json::Value {
+        let start = std::time::Instant::now();
+        loop {
+            let f = self
+                .get(&format!("/api/v1/flights/{flight}"), token)
+                .await
+                .json();
+            if f["state"] == "done" || f["state"] == "failed" {
+                return f;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "the flight did not finish in {limit:?}: {f}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Serves the router on a loopback port (for clients outside the process: a
+    /// browser, a raw socket); its address.
+    pub async fn serve_on_loopback(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = self.app.clone();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    }
+
+    /// Creates a tus upload of `name` (`length` bytes) in the flight; the reply (its
+    /// `location` header is the upload's URI).
+    pub async fn tus_create(&self, flight: i64, token: &str, name: &str, length: usize) -> Reply {
+        use base64::Engine as _;
+        let name = base64::engine::general_purpose::STANDARD.encode(name);
+        self.send(
+            Method::POST,
+            &format!("/api/v1/flights/{flight}/uploads"),
+            Some(token),
+            &[
+                ("tus-resumable", "1.0.0"),
+                ("upload-length", &length.to_string()),
+                ("upload-metadata", &format!("filename {name}")),
+            ],
+            Body::empty(),
+        )
+        .await
+    }
+
+    /// `HEAD` of a tus upload (its `upload-offset` header is what the server kept).
+    pub async fn tus_head(&self, uri: &str, token: &str) -> Reply {
+        self.send(
+            Method::HEAD,
+            uri,
+            Some(token),
+            &[("tus-resumable", "1.0.0")],
+            Body::empty(),
+        )
+        .await
     }
 
     pub async fn post_json(&self, uri: &str, token: &str, json: serde_json::Value) -> Reply {
@@ -221,6 +430,15 @@ impl Env {
     }
 }
 
+/// The head of a tus `PATCH` sent over a raw socket (`Connection: close`).
+pub fn tus_patch_head(path: &str, token: &str, offset: usize, length: usize) -> String {
+    format!(
+        "PATCH {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\n\
+         Content-Type: application/offset+octet-stream\r\nUpload-Offset: {offset}\r\nContent-Length: {length}\r\n\
+         Connection: close\r\n\r\n"
+    )
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes)
@@ -276,4 +494,69 @@ pub fn typed_finding(
         views: 1,
         support: 1,
     })
+}
+
+/// A finding of `class` on road `asset` (matched at chainage 10 m), its outline a small
+/// square at `lon`, `lat`, with no observations.
+pub fn road_finding(
+    id: &str,
+    class: &str,
+    severity: besikta_core::Severity,
+    asset: &str,
+    lon: f64,
+    lat: f64,
+) -> besikta_store::NewFinding {
+    use besikta_core::finding::{AssetMatch, Finding};
+    use besikta_core::AssetKind;
+    let d = 0.00002;
+    besikta_store::NewFinding::new(Finding {
+        id: id.into(),
+        class: class.into(),
+        asset_kind: AssetKind::Road,
+        severity,
+        confidence: 0.6,
+        length_m: None,
+        area_m2: 0.5,
+        polygon: vec![
+            [lon, lat],
+            [lon + d, lat],
+            [lon + d, lat + d],
+            [lon, lat + d],
+            [lon, lat],
+        ],
+        centroid: [lon + d / 2.0, lat + d / 2.0],
+        asset: Some(AssetMatch {
+            asset_id: asset.into(),
+            asset_name: Some(format!("Road {asset}")),
+            asset_kind: AssetKind::Road,
+            chainage_m: Some(10.0),
+            offset_m: Some(0.5),
+            distance_m: 0.0,
+            asset_area_m2: Some(1000.0),
+        }),
+        observations: vec![],
+        best: 0,
+        views: 1,
+        support: 1,
+    })
+}
+
+/// A view of a crack in `photo` (a 200 x 100 pixel box with its top-left corner at `x`,
+/// `y`, 1.7 cm per pixel), as a finding's observation.
+pub fn crack_view(photo: &str, x: f64, y: f64) -> besikta_core::finding::Observation {
+    besikta_core::finding::Observation {
+        photo: photo.into(),
+        class: "crack".into(),
+        asset_kind: besikta_core::AssetKind::Road,
+        confidence: 0.7,
+        pixel_polygon: vec![],
+        pixel_bbox: [x, y, x + 200.0, y + 100.0],
+        ground_polygon: vec![],
+        length_px: None,
+        gsd_cm: 1.7,
+        view_quality: 1.0,
+        position_uncertainty_m: 1.0,
+        pose_sigma_m: None,
+        model: None,
+    }
 }
