@@ -13,7 +13,10 @@
     style.sources.tiles = { type: 'raster', tiles: [me.tile_url], tileSize: 256 };
     style.layers.push({ id: 'tiles', type: 'raster', source: 'tiles' });
   }
-  const map = new maplibregl.Map({ container: 'map', style, center: [0, 0], zoom: 1, attributionControl: false });
+  // Our own tiles (the flights' mosaics) need the bearer token; background tiles do not.
+  const transformRequest = url => (url.startsWith(location.origin + '/api/v1/')
+    ? { url, headers: { Authorization: 'Bearer ' + Besikta.token() } } : { url });
+  const map = new maplibregl.Map({ container: 'map', style, center: [0, 0], zoom: 1, attributionControl: false, transformRequest });
   window.besiktaMap = map;
   map.addControl(new maplibregl.NavigationControl());
   await new Promise(r => map.on('load', r));
@@ -77,8 +80,26 @@
   // Footprints of processed flights.
   const { flights } = await json('/api/v1/flights');
   const footprints = { type: 'FeatureCollection', features: [] };
+  const flightBounds = {};
   for (const f of flights.filter(f => f.state === 'done')) {
-    try { footprints.features.push(...(await json('/api/v1/flights/' + f.id + '/footprints.geojson')).features); } catch (_) { /* none */ }
+    try {
+      const fc = await json('/api/v1/flights/' + f.id + '/footprints.geojson');
+      footprints.features.push(...fc.features);
+      const b = new maplibregl.LngLatBounds();
+      const walk = c => (typeof c[0] === 'number' ? b.extend(c) : c.forEach(walk));
+      fc.features.forEach(x => x.geometry && walk(x.geometry.coordinates));
+      if (!b.isEmpty()) flightBounds[f.id] = b.toArray().flat();
+    } catch (_) { /* none */ }
+  }
+  // Each processed flight's orthomosaic (when the server makes them) under everything else:
+  // tiles read from its COG; 404 where a flight has no mosaic or no ground.
+  for (const f of flights.filter(f => f.state === 'done')) {
+    let m = null;
+    try { m = await json('/api/v1/flights/' + f.id + '/mosaic'); } catch (_) { /* none */ }
+    if (!m || !m.available) continue;
+    map.addSource('mosaic-' + f.id, { type: 'raster', tileSize: 256, minzoom: 14, maxzoom: 24,
+      tiles: [location.origin + m.tiles], ...(flightBounds[f.id] ? { bounds: flightBounds[f.id] } : {}) });
+    map.addLayer({ id: 'mosaic-' + f.id, type: 'raster', source: 'mosaic-' + f.id }, 'reg-fill');
   }
   map.addSource('footprints', { type: 'geojson', data: footprints });
   map.addLayer({ id: 'footprints', type: 'line', source: 'footprints', paint: { 'line-color': '#888', 'line-dasharray': [2, 2] } });

@@ -16,6 +16,7 @@ mod flights;
 mod jobs;
 mod listen;
 mod metrics;
+mod mosaic;
 mod objects;
 mod openapi;
 mod ops;
@@ -127,6 +128,10 @@ pub struct ServerConfig {
     /// Days after its job finished that a flight's original photos are kept
     /// (`--retain-photos-days`); none: kept until the flight is deleted.
     pub retain_photos_days: Option<u32>,
+    /// Ground size of the flight's orthomosaic, cm (`--mosaic-gsd-cm`): each job also writes
+    /// `mosaic.tif` (photos aligned again: about the alignment's time once more), shown on
+    /// the web map as tiles; none (the default): no mosaic.
+    pub mosaic_gsd_cm: Option<f64>,
 }
 
 impl ServerConfig {
@@ -150,6 +155,7 @@ impl ServerConfig {
             quota: Quota::default(),
             unit_photos: units::DEFAULT_UNIT_PHOTOS,
             retain_photos_days: None,
+            mosaic_gsd_cm: None,
         }
     }
 }
@@ -324,6 +330,8 @@ pub fn app(state: AppState) -> Router {
             "/flights/{id}/footprints.geojson",
             get(findings::flight_footprints),
         )
+        .route("/flights/{id}/mosaic", get(mosaic::info))
+        .route("/flights/{id}/mosaic/{z}/{x}/{y}", get(mosaic::tile))
         .route(
             "/flights/{id}/uploads",
             post(uploads::tus_create).options(uploads::tus_options),

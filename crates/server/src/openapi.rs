@@ -95,6 +95,8 @@ pub fn document() -> Value {
                 "parameters": [query("bbox", "min_lon,min_lat,max_lon,max_lat (WGS 84)"), query("class", "comma-separated classes"), query("severity", "comma-separated: low, medium, high"), query("review", crate::review::FILTER_DOC), query("since", "date or date-time"), query("limit", "page size, 1 to 5000"), query("after", "the last finding id of the previous page")],
                 "responses": geojson("findings")}},
             "/api/v1/flights/{id}/footprints.geojson": {"parameters": [id_param("id")], "get": op("A flight's photo footprints", "viewer, planner, admin", geojson("footprints"))},
+            "/api/v1/flights/{id}/mosaic": {"parameters": [id_param("id")], "get": op("Whether the flight has an orthomosaic, and its tile URL template", "viewer, planner, admin", json!({"200": {"description": "{available, tiles}", "content": {"application/json": {}}}}))},
+            "/api/v1/flights/{id}/mosaic/{z}/{x}/{y}.png": {"parameters": [id_param("id"), id_param("z"), id_param("x"), id_param("y")], "get": op("A 256 px Web Mercator tile of the flight's orthomosaic (made when the server runs with --mosaic-gsd-cm); 404 where it has no ground", "viewer, planner, admin", json!({"200": {"description": "PNG", "content": {"image/png": {}}}}))},
             "/api/v1/findings.geojson": {"get": {
                 "summary": "Findings across flights", "description": "Roles: viewer, planner, admin.", "security": [{"bearer": []}],
                 "parameters": [

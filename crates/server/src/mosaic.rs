@@ -1,0 +1,156 @@
+//! The flight's orthomosaic on the web map: an optional job product (`mosaic.tif`, a COG
+//! written by `besikta_align::write_mosaic` from the photos aligned again, when
+//! [`crate::ServerConfig::mosaic_gsd_cm`] is set) and XYZ PNG tiles read from it through
+//! GDAL (`besikta_align::web_tile`), organisation-scoped like the flight's other products.
+
+use crate::auth::{Auth, Right};
+use crate::error::{ApiError, ApiResult};
+use crate::flights::find_flight;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use std::path::{Path as FsPath, PathBuf};
+
+/// The product's file name in the job's output folder.
+pub const MOSAIC: &str = "mosaic.tif";
+
+/// Job step: writes `out_dir/mosaic.tif` from the job's photos when the server is set to
+/// (`mosaic_gsd_cm`); a flight whose mosaic fails keeps its findings (the reason is logged).
+pub fn render(state: &AppState, inputs: &[PathBuf], out_dir: &FsPath) {
+    let Some(gsd_cm) = state.config().mosaic_gsd_cm else {
+        return;
+    };
+    if let Err(e) = write(inputs, out_dir, gsd_cm, state.config().dem.as_deref()) {
+        eprintln!("mosaic of {} not made: {e}", out_dir.display());
+    }
+}
+
+/// The mosaic of `inputs` (aligned to each other) at `gsd_cm` into `out_dir`.
+pub fn write(
+    inputs: &[PathBuf],
+    out_dir: &FsPath,
+    gsd_cm: f64,
+    dem: Option<&FsPath>,
+) -> Result<(), String> {
+    let scan = besikta_ingest::scan(inputs);
+    if scan.captures.is_empty() {
+        return Err("no usable photos".into());
+    }
+    let ground = match dem {
+        Some(p) => besikta_georef::Ground::Dem(
+            besikta_georef::Dem::open(p).map_err(|e| format!("DEM {}: {e}", p.display()))?,
+        ),
+        None => besikta_georef::Ground::TakeOffPlane,
+    };
+    let a = besikta_align::align(
+        &scan.captures,
+        &ground,
+        &besikta_align::AlignConfig::default(),
+    );
+    let captures = a.apply(&scan.captures);
+    let cfg = besikta_align::MosaicConfig {
+        gsd_m: gsd_cm / 100.0,
+        ..besikta_align::MosaicConfig::default()
+    };
+    besikta_align::write_mosaic(&captures, &ground, &cfg, &out_dir.join(MOSAIC)).map(|_| ())
+}
+
+/// The flight's mosaic as a local file: in place in the data folder, else fetched once from
+/// the object store into the scratch folder (named by the job's output folder, so a new job
+/// gets a new copy). `None`: the flight has no mosaic.
+async fn local_mosaic(state: &AppState, output_dir: &str) -> Result<Option<PathBuf>, String> {
+    let storage = state.storage();
+    if storage.is_local() {
+        let p = state.data_dir().join(output_dir).join(MOSAIC);
+        return Ok(p.is_file().then_some(p));
+    }
+    let name: String = output_dir
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let p = state
+        .data_dir()
+        .join("scratch")
+        .join(format!("mosaic-{name}.tif"));
+    if p.is_file() {
+        return Ok(Some(p));
+    }
+    let Some(bytes) = crate::objects::product(state, output_dir, MOSAIC).await? else {
+        return Ok(None);
+    };
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let tmp = p.with_extension("part");
+    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &p).map_err(|e| format!("{}: {e}", p.display()))?;
+    Ok(Some(p))
+}
+
+/// `GET /api/v1/flights/{id}/mosaic`: whether the flight has a mosaic, and its tile URL
+/// template (the web map adds a layer only for flights that have one).
+pub async fn info(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    auth.require(Right::Read)?;
+    let flight = find_flight(&state, &auth, id)?;
+    let available = match flight.output_dir.as_deref() {
+        Some(dir) => local_mosaic(&state, dir)
+            .await
+            .map_err(|e| ApiError::internal(crate::jobs::scrub_paths(&e, state.config())))?
+            .is_some(),
+        None => false,
+    };
+    Ok(axum::Json(serde_json::json!({
+        "available": available,
+        "tiles": format!("/api/v1/flights/{id}/mosaic/{{z}}/{{x}}/{{y}}.png"),
+    })))
+}
+
+/// `GET /api/v1/flights/{id}/mosaic/{z}/{x}/{y}.png`: one 256 px Web Mercator tile of the
+/// flight's mosaic; 404 where it has no ground, when the flight has no mosaic, or for
+/// another organisation's flight.
+pub async fn tile(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, z, x, y)): Path<(i64, u8, u32, String)>,
+) -> ApiResult<Response> {
+    auth.require(Right::Read)?;
+    let y: u32 = y
+        .strip_suffix(".png")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::not_found("tile (ask for {z}/{x}/{y}.png)"))?;
+    let flight = find_flight(&state, &auth, id)?;
+    let none = || {
+        ApiError::not_found(
+            "mosaic (the flight has none: the server makes one with --mosaic-gsd-cm)",
+        )
+    };
+    let dir = flight.output_dir.as_deref().ok_or_else(none)?;
+    let path = local_mosaic(&state, dir)
+        .await
+        .map_err(|e| ApiError::internal(crate::jobs::scrub_paths(&e, state.config())))?
+        .ok_or_else(none)?;
+    let config = state.config().clone();
+    let png = tokio::task::spawn_blocking(move || -> Result<Option<Vec<u8>>, String> {
+        match besikta_align::web_tile(&path, z, x, y)? {
+            Some(t) => t.png().map(Some),
+            None => Ok(None),
+        }
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::internal(crate::jobs::scrub_paths(&e, &config)))?
+    .ok_or_else(|| ApiError::not_found("mosaic ground in this tile"))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "private, max-age=300"),
+        ],
+        png,
+    )
+        .into_response())
+}
