@@ -85,26 +85,38 @@ fn agreement(ds: &Dataset, truth: &Path) -> (usize, usize, f64, f64) {
     (covered, n, mad, corr)
 }
 
-#[test]
-fn the_mosaic_is_a_cog_in_utm_at_the_gsd_and_agrees_with_the_true_ground() {
-    let dir = tempfile::tempdir().unwrap();
-    let photos = dir.path().join("photos");
-    let truth = dir.path().join("truth.tif");
+/// Simulates 9 photos (1200 px wide, 40 m up, 70 % overlap) over the Helsinki register
+/// in `dir`, with the true ground as an orthophoto; (photos folder, orthophoto).
+fn nine_photos_with_truth(
+    dir: &Path,
+    seed: u64,
+    gps_noise_m: f64,
+    yaw_noise_deg: f64,
+) -> (PathBuf, PathBuf) {
+    let photos = dir.join("photos");
+    let truth = dir.join("truth.tif");
     simulate(&SimConfig {
         register: helsinki(),
         out_dir: photos.clone(),
-        seed: 1212,
+        seed,
         photos: 9,
         width_px: 1200,
         altitude_m: 40.0,
         overlap_pct: 70.0,
         defects: 4,
-        gps_noise_m: 0.0,
-        yaw_noise_deg: 0.0,
+        gps_noise_m,
+        yaw_noise_deg,
         orthophoto: Some(truth.clone()),
         ..Default::default()
     })
     .unwrap();
+    (photos, truth)
+}
+
+#[test]
+fn the_mosaic_is_a_cog_in_utm_at_the_gsd_and_agrees_with_the_true_ground() {
+    let dir = tempfile::tempdir().unwrap();
+    let (photos, truth) = nine_photos_with_truth(dir.path(), 1212, 0.0, 0.0);
     let caps = captures(&photos);
     let ground = Ground::TakeOffPlane;
     let a = align(&caps, &ground, &AlignConfig::default());
@@ -204,23 +216,7 @@ fn a_geographic_crs_is_refused_with_what_to_give() {
 #[test]
 fn poses_aligned_to_a_reference_make_a_mosaic_closer_to_the_truth_than_metadata_poses() {
     let dir = tempfile::tempdir().unwrap();
-    let photos = dir.path().join("photos");
-    let truth = dir.path().join("truth.tif");
-    simulate(&SimConfig {
-        register: helsinki(),
-        out_dir: photos.clone(),
-        seed: 1213,
-        photos: 9,
-        width_px: 1200,
-        altitude_m: 40.0,
-        overlap_pct: 70.0,
-        defects: 4,
-        gps_noise_m: 2.0,
-        yaw_noise_deg: 1.0,
-        orthophoto: Some(truth.clone()),
-        ..Default::default()
-    })
-    .unwrap();
+    let (photos, truth) = nine_photos_with_truth(dir.path(), 1213, 2.0, 1.0);
     let caps = captures(&photos);
     let ground = Ground::TakeOffPlane;
     let reference = besikta_align::Reference::open(&truth).unwrap();
