@@ -46,6 +46,9 @@
     classes = modelClasses.length ? modelClasses.map(c => c.name)
       : [...new Set(queue.map(f => f.properties.class))].sort();
     at = Math.max(0, queue.findIndex(f => f.properties.review === 'unreviewed'));
+    // `?finding=ID` opens that finding (a link from the map or another page).
+    const wanted = queue.findIndex(f => String(f.id) === params.get('finding'));
+    if (wanted >= 0) at = wanted;
     await show();
   }
 
@@ -101,16 +104,24 @@
     if (queue[at] !== f) return; // moved on meanwhile
     $('crop').onload = () => { if (document.body.dataset.current === String(shownId)) $('crop').dataset.loaded = 'yes'; };
     $('crop').src = url;
-    // The other views: every photo that detected it, each cropped around its own outline.
+    // The other views: every photo that saw the spot (its footprint holds the finding), each
+    // cropped around the finding's outline there; photos where the model did not detect it
+    // are marked so. Without the views list (older servers), the detecting photos.
     const obs = p.observations || [];
-    $('views').replaceChildren(...obs.map((o, i) => {
-      const img = el('img', { alt: 'view ' + (i + 1) + ': ' + o.photo, 'data-view': i });
+    const listed = await json('/api/v1/findings/' + f.id + '/views').then(r => r.views)
+      .catch(() => obs.map((o, i) => ({ photo: o.photo, detected: true, crop_url: p.photo_url + '?view=' + i })));
+    if (queue[at] !== f) return;
+    const conf = new Map(obs.map(o => [o.photo, o.confidence]));
+    $('views').replaceChildren(...listed.map((v, i) => {
+      const img = el('img', { alt: 'view ' + (i + 1) + ': ' + v.photo, 'data-view': i, 'data-detected': v.detected ? 'yes' : 'no' });
       img.onload = () => { img.dataset.loaded = 'yes'; };
-      crop(p.photo_url + '?view=' + i).then(u => { img.src = u; }).catch(() => { img.alt = o.photo + ' (no crop)'; img.dataset.loaded = 'failed'; });
-      return el('figure', { class: o.photo === p.best_photo ? 'best' : '' }, img,
-        el('figcaption', {}, o.photo + ' · ' + fmt(o.confidence)));
+      crop(v.crop_url).then(u => { img.src = u; }).catch(() => { img.alt = v.photo + ' (no crop)'; img.dataset.loaded = 'failed'; });
+      const cls = (v.photo === p.best_photo ? 'best' : '') + (v.detected ? '' : ' undetected');
+      return el('figure', { class: cls.trim() }, img,
+        el('figcaption', {}, v.photo + ' · ' + (v.detected ? fmt(conf.get(v.photo)) : 'not detected here')));
     }));
-    if (!obs.length) $('views').textContent = 'none';
+    $('views-count').textContent = listed.length ? '(' + listed.length + ' photos, ' + listed.filter(v => v.detected).length + ' detected it)' : '';
+    if (!listed.length) $('views').textContent = 'none';
     // Prefetch the next crop so the next key press shows it at once.
     if (queue[at + 1]) crop(queue[at + 1].properties.photo_url).catch(() => {});
   }

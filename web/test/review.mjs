@@ -104,6 +104,15 @@ try {
   const views = await page.$$eval('#views img', list => list.map(i => i.dataset.loaded));
   if (!views.length || views.some(v => v !== 'yes')) fail('the other views did not all load: ' + views.join(', '));
   log('other views of the rejected finding: ' + views.length);
+  // The views are every photo the API says saw the spot, detecting or not.
+  const apiViews = await page.evaluate(async id => {
+    const r = await fetch('/api/v1/findings/' + id + '/views', { headers: { Authorization: 'Bearer ' + localStorage.getItem('besikta.token') } });
+    return (await r.json()).views;
+  }, second.id);
+  const shownViews = await page.$$eval('#views img', list => list.map(i => i.alt.replace(/^view \d+: /, '') + '|' + i.dataset.detected));
+  const wanted = apiViews.map(v => v.photo + '|' + (v.detected ? 'yes' : 'no'));
+  if (shownViews.join(',') !== wanted.join(',')) fail('the page shows views ' + shownViews.join(', ') + ', the API ' + wanted.join(', '));
+  log('views of the rejected finding: ' + shownViews.join(', '));
   await page.screenshot({ path: screenshot });
   log('screenshot ' + screenshot);
   await page.keyboard.press('j');
@@ -113,6 +122,30 @@ try {
   await page.waitForFunction(() => document.getElementById('message').textContent.includes('no other class than crack'), null, { timeout: 10000 });
   const progressText = await progress();
   log('after C, R 1, S 1: ' + progressText + '; confirmed ' + first.fid + ', rejected ' + second.fid + ', corrected ' + third.fid + ' to ' + newSeverity);
+
+  // A finding that photos saw without detecting it: opened directly (?finding=), its
+  // views show those photos too, each with a crop of the projected outline.
+  const withUndetected = await page.evaluate(async f => {
+    const h = { headers: { Authorization: 'Bearer ' + localStorage.getItem('besikta.token') } };
+    const fc = await (await fetch('/api/v1/flights/' + f + '/findings.geojson', h)).json();
+    for (const feature of fc.features) {
+      const v = (await (await fetch('/api/v1/findings/' + feature.id + '/views', h)).json()).views;
+      if (v.some(x => !x.detected)) return { id: String(feature.id), views: v.length, undetected: v.filter(x => !x.detected).length };
+    }
+    return null;
+  }, flight);
+  if (!withUndetected) fail('no finding of the flight was seen by a photo that did not detect it');
+  await page.goto(base + '/review?flight=' + flight + '&finding=' + withUndetected.id);
+  await page.waitForSelector('body[data-review-ready="yes"]', { timeout: 60000 });
+  await page.waitForFunction(id => document.body.dataset.current === id, withUndetected.id, { timeout: 20000 });
+  await page.waitForFunction(n => document.querySelectorAll('#views img').length === n
+    && [...document.querySelectorAll('#views img')].every(i => i.dataset.loaded), withUndetected.views, { timeout: 60000 });
+  const undetectedShown = await page.$$eval('#views img[data-detected="no"]', list => list.map(i => i.dataset.loaded));
+  if (undetectedShown.length !== withUndetected.undetected || undetectedShown.some(v => v !== 'yes')) {
+    fail('finding ' + withUndetected.id + ': undetected views shown ' + undetectedShown.join(', ') + ', the API lists ' + withUndetected.undetected);
+  }
+  log('finding ' + withUndetected.id + ': ' + withUndetected.views + ' views, ' + withUndetected.undetected + ' without a detection, all cropped');
+  await page.screenshot({ path: screenshot.replace(/\.png$/, '-views.png') });
 
   // The work orders before the review (checked here, after the screenshot, so a failure
   // still leaves a picture of the page).

@@ -407,13 +407,12 @@ pub async fn photo(
         .store()
         .finding(auth.org_id(), id)?
         .ok_or_else(|| ApiError::not_found("finding"))?;
-    let obs = crate::review::chosen_view(&row.finding, &query)?;
+    // `photo=NAME`: any photo that saw it (projected outline); `view=N`; else the best view.
+    let (name, outline, bbox) = crate::views::crop_target(&state, &auth, &row, &query).await?;
     let photo = state
         .store()
-        .photo_by_name(row.flight_id, basename(&obs.photo))?
+        .photo_by_name(row.flight_id, &name)?
         .ok_or_else(|| ApiError::not_found("photo of this finding"))?;
-    let outline = obs.pixel_polygon.clone();
-    let bbox = obs.pixel_bbox;
     let cfg = crate::precrops::default_config(&state);
     // Everything the crop's bytes depend on: a reprocessed flight (another place or
     // outline) or a replaced photo (another content hash) is another key.

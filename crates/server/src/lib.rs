@@ -33,6 +33,7 @@ pub mod training;
 mod units;
 pub use units::DEFAULT_UNIT_PHOTOS;
 mod uploads;
+mod views;
 mod web;
 mod workorders;
 
@@ -349,6 +350,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/findings.geojson", get(findings::findings))
         .route("/findings/{id}/photo.jpg", get(findings::photo))
+        .route("/findings/{id}/views", get(views::views))
         .route("/findings/{id}/status", put(findings::set_status))
         .route("/findings/{id}/review", put(review::put_review))
         .route("/classes", get(review::classes))

@@ -133,6 +133,7 @@ pub fn document() -> Value {
     doc["paths"]["/api/v1/findings/{id}/review"] =
         json!({"parameters": [id_param("id")], "put": crate::review::openapi_put()});
     doc["paths"]["/api/v1/org/settings"] = crate::orgsettings::openapi_path();
+    doc["paths"]["/api/v1/findings/{id}/views"] = crate::views::openapi_path();
     if let Some(paths) = crate::orgmodels::openapi_paths().as_object() {
         for (path, item) in paths {
             doc["paths"][format!("/api/v1{path}")] = item.clone();
