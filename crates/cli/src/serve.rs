@@ -54,6 +54,10 @@ pub struct Args {
     /// stays one unit.
     #[arg(long, default_value_t = besikta_server::DEFAULT_UNIT_PHOTOS)]
     pub unit_photos: usize,
+    /// Also make each flight's orthomosaic at this ground size, cm (`mosaic.tif`, shown on
+    /// the web map; costs about the alignment's time again per job); default: none.
+    #[arg(long, value_name = "CM")]
+    pub mosaic_gsd_cm: Option<f64>,
     /// A file holding a bearer token that shows the whole service's /metrics (the queue of
     /// every organisation, worker heartbeats); without it only org admins see their figures.
     #[arg(long)]
@@ -118,6 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     config.storage = args.storage;
     config.shutdown_secs = args.shutdown_secs;
     config.unit_photos = args.unit_photos.max(1);
+    config.mosaic_gsd_cm = args.mosaic_gsd_cm.filter(|g| *g > 0.0);
     config.metrics_token = args
         .metrics_token_file
         .as_deref()

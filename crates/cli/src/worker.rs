@@ -45,6 +45,10 @@ pub struct Args {
     /// takes, so one flight uses every worker; a flight this size or smaller stays one unit.
     #[arg(long, default_value_t = besikta_server::DEFAULT_UNIT_PHOTOS)]
     pub unit_photos: usize,
+    /// Also make each flight's orthomosaic at this ground size, cm (`mosaic.tif`, shown on
+    /// the web map; costs about the alignment's time again per job); default: none.
+    #[arg(long, value_name = "CM")]
+    pub mosaic_gsd_cm: Option<f64>,
 }
 
 /// Runs the subcommand until Ctrl-C or SIGTERM; the returned byte is the exit code.
@@ -59,6 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     config.storage = args.storage;
     config.shutdown_secs = args.shutdown_secs;
     config.unit_photos = args.unit_photos.max(1);
+    config.mosaic_gsd_cm = args.mosaic_gsd_cm.filter(|g| *g > 0.0);
     besikta_server::work_blocking(config)
         .with_context(|| format!("the worker on {} stopped", args.data.display()))?;
     Ok(0)
