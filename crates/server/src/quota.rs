@@ -3,7 +3,8 @@
 //! go over is refused with 413 and a reason naming the quota; photos already stored are
 //! never touched. The check counts what the database holds (`Store::org_stats`), at the
 //! start of an upload (tus creation with its `Upload-Length`, a multipart request) and
-//! again when a photo's bytes are all in, just before it is recorded.
+//! again when a photo's bytes are all in, just before it is recorded. Photos whose files
+//! the retention period removed (`retention`) no longer count.
 
 use crate::AppState;
 use axum::http::StatusCode;
@@ -90,10 +91,19 @@ pub fn check(
         status: StatusCode::INTERNAL_SERVER_ERROR,
         reason: format!("cannot read the organisation's stored photos for its quota: {e}"),
     })?;
+    // Photos whose files retention removed take no room any more.
+    let (removed, removed_bytes) =
+        state
+            .store()
+            .removed_photo_totals(org_id)
+            .map_err(|e| OverQuota {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                reason: format!("cannot read the organisation's removed photos for its quota: {e}"),
+            })?;
     check_counts(
         quota,
-        stats.photos.max(0) as u64,
-        stats.photo_bytes.max(0) as u64,
+        (stats.photos - removed).max(0) as u64,
+        (stats.photo_bytes - removed_bytes).max(0) as u64,
         add_photos,
         add_bytes,
     )

@@ -8,7 +8,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use besikta_server::{sweep_retention, Workers};
+use besikta_server::{sweep_retention, Quota, Workers};
 use common::{env_with, fixture, Env};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -69,6 +69,10 @@ async fn photos_go_after_the_retention_period_and_findings_and_crops_stay() {
     let e = env_with(|c| {
         c.threads_per_job = 2;
         c.retain_photos_days = Some(30);
+        c.quota = Quota {
+            max_photos: Some(3),
+            max_photo_bytes: None,
+        };
     });
     let crew = e.token("a", "crew");
     let viewer = e.token("a", "viewer");
@@ -90,6 +94,11 @@ async fn photos_go_after_the_retention_period_and_findings_and_crops_stay() {
     assert_eq!(sweep_retention(&e.state, finished + 1).unwrap(), 0);
     assert_eq!(sweep_retention(&e.state, finished + 29 * DAY).unwrap(), 0);
     assert_eq!(photo_files(&e, flight), 3);
+    // The organisation's quota (3 photos) is full meanwhile.
+    let next = e.create_flight("a", "next").await;
+    let one = || vec![("DJI_0018.JPG", files[0].1.clone())];
+    let r = e.multipart(next, crew, &one()).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
     let f = e
         .get(&format!("/api/v1/flights/{flight}"), crew)
         .await
@@ -104,6 +113,14 @@ async fn photos_go_after_the_retention_period_and_findings_and_crops_stay() {
         photo_files(&e, flight),
         0,
         "the original photos' files are gone"
+    );
+    // Removed photos take no room: the quota has room again.
+    let r = e.multipart(next, crew, &one()).await;
+    assert_eq!(
+        r.json()["files"][0]["status"],
+        json!("stored"),
+        "{}",
+        r.text()
     );
 
     // The flight says so; its photos' rows, findings and products stay.

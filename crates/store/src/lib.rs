@@ -564,6 +564,9 @@ pub trait Store: Send + Sync {
     fn mark_photo_removed(&self, photo_id: i64, at: i64) -> Result<()>;
     /// The flight's photos whose files retention removed.
     fn removed_photos(&self, flight_id: i64) -> Result<Vec<retention::RemovedPhoto>>;
+    /// How many of the organisation's photos retention removed, and their bytes (no
+    /// longer stored, so not counted against its quota).
+    fn removed_photo_totals(&self, org_id: i64) -> Result<(i64, i64)>;
 }
 
 /// What [`Store::complete_job`] did.

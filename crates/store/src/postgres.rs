@@ -1718,4 +1718,10 @@ impl Store for PgStore {
             retention::removed(c, flight_id)
         })
     }
+
+    fn removed_photo_totals(&self, org_id: i64) -> Result<(i64, i64)> {
+        self.run("counting photos removed by retention", move |c| {
+            retention::totals(c, org_id)
+        })
+    }
 }

@@ -1254,6 +1254,10 @@ impl Store for SqliteStore {
     fn removed_photos(&self, flight_id: i64) -> Result<Vec<crate::retention::RemovedPhoto>> {
         retention::removed(&self.conn(), flight_id)
     }
+
+    fn removed_photo_totals(&self, org_id: i64) -> Result<(i64, i64)> {
+        retention::totals(&self.conn(), org_id)
+    }
 }
 
 fn upload_from_row(r: &Row<'_>) -> rusqlite::Result<Upload> {

@@ -66,3 +66,15 @@ pub(super) fn removed(c: &mut Client, flight_id: i64) -> Result<Vec<RemovedPhoto
         })
         .collect()
 }
+
+pub(super) fn totals(c: &mut Client, org_id: i64) -> Result<(i64, i64)> {
+    let row = c
+        .query_one(
+            "SELECT COUNT(*)::BIGINT, COALESCE(SUM(p.size), 0)::BIGINT FROM photo_retention r \
+             JOIN photos p ON p.id = r.photo_id JOIN flights f ON f.id = p.flight_id \
+             WHERE f.org_id = $1",
+            &[&org_id],
+        )
+        .map_err(pg("counting photos removed by retention"))?;
+    Ok((get(&row, 0)?, get(&row, 1)?))
+}

@@ -69,3 +69,14 @@ pub(super) fn removed(conn: &Connection, flight_id: i64) -> Result<Vec<RemovedPh
     rows.collect::<rusqlite::Result<Vec<_>>>()
         .map_err(sql(doing))
 }
+
+pub(super) fn totals(conn: &Connection, org_id: i64) -> Result<(i64, i64)> {
+    conn.query_row(
+        "SELECT COUNT(*), COALESCE(SUM(p.size), 0) FROM photo_retention r \
+         JOIN photos p ON p.id = r.photo_id JOIN flights f ON f.id = p.flight_id \
+         WHERE f.org_id = ?1",
+        [org_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .map_err(sql("counting photos removed by retention"))
+}
