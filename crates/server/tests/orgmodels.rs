@@ -154,6 +154,22 @@ async fn an_organisations_own_model_is_checked_used_and_reset() {
         ("static".into(), "default".into())
     );
 
+    // Documented.
+    let doc = e
+        .get("/api/v1/openapi.json", e.token("a", "viewer"))
+        .await
+        .json();
+    assert!(
+        doc["paths"]["/api/v1/org/models"]["get"].is_object(),
+        "{}",
+        doc["paths"]
+    );
+    let one = &doc["paths"]["/api/v1/org/models/{model}"];
+    assert!(
+        one["put"]["responses"]["422"].is_object() && one["delete"].is_object(),
+        "{one}"
+    );
+
     // Only admins upload; an unknown model is 404.
     let good = coarse_manifest("static-espoo-1");
     for role in ["crew", "viewer", "planner"] {

@@ -211,4 +211,11 @@ async fn every_photo_that_saw_a_finding_is_a_view_with_its_outline() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = e.get(&format!("/api/v1/findings/{id}/views"), crew).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Documented.
+    let doc = e.get("/api/v1/openapi.json", viewer).await.json();
+    let op = &doc["paths"]["/api/v1/findings/{id}/views"]["get"];
+    assert!(
+        op["summary"].as_str().is_some_and(|s| s.contains("photo")),
+        "{op}"
+    );
 }
