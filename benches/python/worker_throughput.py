@@ -161,9 +161,16 @@ def run(besikta: str, cluster: Cluster, workers: int, flights: int, photos: list
             time.sleep(0.05)
         wall = time.monotonic() - t0
         pipeline = 0.0
+        timings = None
         for fid in ids:
             for summary in glob.glob(os.path.join(data, "flights", str(fid), "out-*", "summary.json")):
-                pipeline += json.load(open(summary))["timings"]["total_s"]
+                timings = json.load(open(summary))["timings"]
+                pipeline += timings["total_s"]
+        # Which worker process ran how many batch units (issue 15).
+        by_worker = subprocess.run(
+            [f"{cluster.bin}/psql", url, "-At", "-c",
+             "SELECT split_part(worker, ':', 2), COUNT(*) FROM work_units GROUP BY 1 ORDER BY 1"],
+            capture_output=True, text=True).stdout.split()
         n_photos = flights * len(photos)
         return {
             "workers": workers,
@@ -176,6 +183,8 @@ def run(besikta: str, cluster: Cluster, workers: int, flights: int, photos: list
             "pipeline_s_per_job": round(pipeline / flights, 2),
             "queue_overhead_ms_per_job": round((workers * wall - pipeline) / flights * 1000, 1),
             "unit_photos": unit_photos,
+            "units_by_worker_pid": by_worker,
+            "timings_last_job": timings,
             "load_avg_start": [round(x, 2) for x in load_start],
             "load_avg_end": [round(x, 2) for x in os.getloadavg()],
         }
