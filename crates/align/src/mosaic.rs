@@ -3,6 +3,7 @@
 //! georef's camera model; written as a Cloud-Optimised GeoTIFF (RGBA, alpha 0 outside
 //! coverage) through GDAL. Memory: one decoded photo at a time plus the output grid.
 
+use crate::ortho::{lattice_uv, LATTICE};
 use besikta_core::Capture;
 use besikta_georef::{FootprintOptions, Ground, PhotoGeometry};
 use gdal::raster::{Buffer, ColorInterpretation, RasterCreationOptions};
@@ -52,8 +53,6 @@ pub struct MosaicSummary {
     pub seconds: f64,
 }
 
-/// Lattice step (output cells) at which the exact camera model is evaluated.
-const LATTICE: usize = 8;
 /// Score of a cell no photo covers.
 const EMPTY: u16 = u16::MAX;
 
@@ -288,7 +287,6 @@ fn paint(
     let sf = s as f64;
     let mut won = false;
     for j in 0..h {
-        let (nj, fj) = (j / LATTICE, (j % LATTICE) as f64 / LATTICE as f64);
         let gy = cy0 + j as i64;
         let row = origin[1] - 1 - gy;
         if row < 0 {
@@ -296,21 +294,9 @@ fn paint(
         }
         let yc = (gy as f64 + 0.5) * g - p.camera[1];
         for i in 0..w {
-            let (ni, fi) = (i / LATTICE, (i % LATTICE) as f64 / LATTICE as f64);
-            let a = nodes[nj * nx + ni];
-            let b = nodes[nj * nx + ni + 1];
-            let cc = nodes[(nj + 1) * nx + ni];
-            let d = nodes[(nj + 1) * nx + ni + 1];
-            let mut q = [0.0; 2];
-            for k in 0..2 {
-                q[k] = (a[k] * (1.0 - fi) + b[k] * fi) * (1.0 - fj)
-                    + (cc[k] * (1.0 - fi) + d[k] * fi) * fj;
-            }
-            let u = q[0] / sf - 0.5;
-            let v = q[1] / sf - 0.5;
-            if !(u >= 0.0 && v >= 0.0 && u < (ws - 1) as f64 && v < (hs - 1) as f64) {
+            let Some((u, v)) = lattice_uv(&nodes, nx, i, j, sf, ws, hs) else {
                 continue;
-            }
+            };
             let gx = cx0 + i as i64;
             let col = gx - origin[0];
             if col < 0 || col as usize >= out_w {

@@ -137,7 +137,35 @@ pub(crate) const COARSE: usize = 4;
 pub(crate) const TOP: usize = 8;
 /// Lattice step (cells) at which the exact camera model is evaluated; pixels in between
 /// are interpolated (the ground-to-pixel map is smooth at this scale).
-const LATTICE: usize = 8;
+pub(crate) const LATTICE: usize = 8;
+
+/// Where cell `i`, `j` of a grid falls in a photo read in `s x s` blocks (`sf` = `s`,
+/// `ws x hs` blocks): the exact pixel positions at the [`LATTICE`] nodes (`nx` per row,
+/// NaN where the ground is not seen) interpolated bilinearly, in block units. `None`
+/// when that is not inside the photo with a block to its right and below.
+pub(crate) fn lattice_uv(
+    nodes: &[[f64; 2]],
+    nx: usize,
+    i: usize,
+    j: usize,
+    sf: f64,
+    ws: usize,
+    hs: usize,
+) -> Option<(f64, f64)> {
+    let (nj, fj) = (j / LATTICE, (j % LATTICE) as f64 / LATTICE as f64);
+    let (ni, fi) = (i / LATTICE, (i % LATTICE) as f64 / LATTICE as f64);
+    let a = nodes[nj * nx + ni];
+    let b = nodes[nj * nx + ni + 1];
+    let c = nodes[(nj + 1) * nx + ni];
+    let d = nodes[(nj + 1) * nx + ni + 1];
+    let mut px = [0.0; 2];
+    for k in 0..2 {
+        px[k] = (a[k] * (1.0 - fi) + b[k] * fi) * (1.0 - fj) + (c[k] * (1.0 - fi) + d[k] * fi) * fj;
+    }
+    let u = px[0] / sf - 0.5;
+    let v = px[1] / sf - 0.5;
+    (u >= 0.0 && v >= 0.0 && u < (ws - 1) as f64 && v < (hs - 1) as f64).then_some((u, v))
+}
 
 /// Reads the photo with its pixels averaged in `s x s` blocks: luminance and excess green.
 fn decode_downscaled(path: &Path, s: usize) -> Result<(usize, usize, Vec<f32>, Vec<f32>), String> {
@@ -291,23 +319,10 @@ pub(crate) fn project(
     let mut veg = vec![false; w * h];
     let sf = s as f64;
     for j in 0..h {
-        let (nj, fj) = (j / LATTICE, (j % LATTICE) as f64 / LATTICE as f64);
         for i in 0..w {
-            let (ni, fi) = (i / LATTICE, (i % LATTICE) as f64 / LATTICE as f64);
-            let a = nodes[nj * nx + ni];
-            let b = nodes[nj * nx + ni + 1];
-            let c = nodes[(nj + 1) * nx + ni];
-            let d = nodes[(nj + 1) * nx + ni + 1];
-            let mut px = [0.0; 2];
-            for k in 0..2 {
-                px[k] = (a[k] * (1.0 - fi) + b[k] * fi) * (1.0 - fj)
-                    + (c[k] * (1.0 - fi) + d[k] * fi) * fj;
-            }
-            let u = px[0] / sf - 0.5;
-            let v = px[1] / sf - 0.5;
-            if !(u >= 0.0 && v >= 0.0 && u < (ws - 1) as f64 && v < (hs - 1) as f64) {
+            let Some((u, v)) = lattice_uv(&nodes, nx, i, j, sf, ws, hs) else {
                 continue;
-            }
+            };
             let (ui, vi) = (u as usize, v as usize);
             let (fu, fv) = ((u - ui as f64) as f32, (v - vi as f64) as f32);
             let q = vi * ws + ui;
