@@ -163,3 +163,12 @@ pub(crate) fn review_audit_detail(id: i64, review: &Review) -> String {
     }
     detail
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_name_without_an_extension_gets_the_hash_start_at_its_end() {
+        let h1 = "1111111111111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        assert_eq!(super::name_candidates("README", h1)[1], "README-11111111");
+    }
+}
