@@ -4,7 +4,7 @@ use crate::manifest::{Decode, Manifest, Task};
 use crate::postprocess::{nms, segment_detections, SegPostConfig};
 use crate::runtime::{build_session, Device, SessionOptions};
 use crate::tiling::{fill_tile, tent, Normaliser, Tile, TilePlan, TileSource};
-use crate::InferError;
+use crate::{scratch, InferError};
 use besikta_core::Detection;
 use image::{GrayImage, RgbImage};
 use ort::session::Session;
@@ -212,12 +212,12 @@ impl Model {
         let plan = TilePlan::new(w, h, &self.manifest, opts.gsd_mm, opts.roi);
         // Downsampling happens once for the whole photo with a proper filter (no aliasing);
         // upsampling is done per tile so the enlarged photo never exists in memory.
-        let resized;
-        let source = if plan.scale == 1.0 {
+        let resized =
+            (plan.scale < 1.0).then(|| crate::tiling::downsample(img, plan.virt_w, plan.virt_h));
+        let source = if let Some(resized) = &resized {
+            TileSource::Direct(resized)
+        } else if plan.scale == 1.0 {
             TileSource::Direct(img)
-        } else if plan.scale < 1.0 {
-            resized = crate::tiling::downsample(img, plan.virt_w, plan.virt_h);
-            TileSource::Direct(&resized)
         } else {
             TileSource::Upsampled {
                 photo: img,
@@ -247,6 +247,7 @@ impl Model {
                     simplify_px: 1.0,
                 };
                 let dets = segment_detections(&mask, &score, manifest, post);
+                scratch::give_f32(score);
                 (dets, Some(mask))
             }
             Task::Detection => {
@@ -261,6 +262,9 @@ impl Model {
                 (kept, None)
             }
         };
+        if let Some(resized) = resized {
+            scratch::give_u8(resized.into_raw());
+        }
         Ok(PhotoResult {
             width: w,
             height: h,
@@ -317,15 +321,29 @@ impl Workers<'_> {
                 });
             }
             drop(tx);
+            // Tiles are blended in the plan's order whichever worker finishes first, so the
+            // floating-point sums of overlapping tiles do not depend on timing: a photo gives
+            // bit-identical results on every run (and in any split into work units).
+            let mut pending = std::collections::BTreeMap::new();
+            let mut next_tile = 0;
             for msg in rx.iter() {
                 match msg {
-                    Ok((i, data)) => sink(plan.tiles[i], &data),
+                    Ok((i, data)) => {
+                        pending.insert(i, data);
+                        while let Some(data) = pending.remove(&next_tile) {
+                            sink(plan.tiles[next_tile], &data);
+                            next_tile += 1;
+                        }
+                    }
                     Err(e) => {
                         // Stop handing out tiles; workers finish their current batch and exit.
                         next.store(usize::MAX / 2, Ordering::SeqCst);
                         first_err.get_or_insert(e);
                     }
                 }
+            }
+            for (i, data) in pending {
+                sink(plan.tiles[i], &data);
             }
         });
         first_err.map_or(Ok(()), Err)
@@ -610,8 +628,8 @@ impl<'p> Stitcher<'p> {
             channels,
             canvas_w: cw,
             canvas_h: ch,
-            acc: vec![0.0; cw * ch * channels],
-            weight: vec![0.0; cw * ch],
+            acc: scratch::take_f32(cw * ch * channels),
+            weight: scratch::take_f32(cw * ch),
             wx: tent(plan.tile_w),
             wy: tent(plan.tile_h),
             to_photo,
@@ -687,7 +705,7 @@ impl<'p> Stitcher<'p> {
         let conf = manifest.thresholds.confidence;
         let background_channel = self.softmax;
         let mut mask = vec![0u8; pw * ph];
-        let mut score = vec![0f32; pw * ph];
+        let mut score = scratch::take_f32(pw * ph);
         let mut probs = vec![0f32; channels];
         let classify = |probs: &[f32]| -> (u8, f32) {
             let (best, p) = probs
@@ -761,6 +779,8 @@ impl<'p> Stitcher<'p> {
         }
         let mask = GrayImage::from_raw(pw as u32, ph as u32, mask)
             .unwrap_or_else(|| GrayImage::new(pw as u32, ph as u32));
+        scratch::give_f32(std::mem::take(&mut self.acc));
+        scratch::give_f32(std::mem::take(&mut self.weight));
         (mask, score)
     }
 }

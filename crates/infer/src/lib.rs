@@ -97,6 +97,7 @@ pub mod manifest;
 mod overlay;
 pub mod postprocess;
 mod runtime;
+mod scratch;
 pub mod tiling;
 
 /// The image crate this one speaks (`RgbImage`, `GrayImage`), for callers that save results.
@@ -157,6 +158,17 @@ pub enum InferError {
 /// buffer is allocated, and the decoder is held to that size, so a 65535 x 65535 header
 /// costs a few bytes of reading, not 13 GB.
 pub fn decode_photo(path: &Path, max_pixels: u64) -> Result<image::RgbImage, InferError> {
+    decode_photo_into(path, max_pixels, Vec::new())
+}
+
+/// [`decode_photo`] into `buf`'s memory (grown as needed): give back an earlier photo's
+/// pixels (`RgbImage::into_raw`) so a run of photos reuses one buffer instead of leaving the
+/// allocator a fresh photo-sized block each time.
+pub fn decode_photo_into(
+    path: &Path,
+    max_pixels: u64,
+    buf: Vec<u8>,
+) -> Result<image::RgbImage, InferError> {
     let open = || -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>, InferError> {
         image::ImageReader::open(path)
             .map_err(|source| InferError::Io {
@@ -193,9 +205,24 @@ pub fn decode_photo(path: &Path, max_pixels: u64) -> Result<image::RgbImage, Inf
     limits.max_image_height = Some(height);
     limits.max_alloc = Some(max_pixels.saturating_mul(8));
     reader.limits(limits);
-    let img = reader.decode().map_err(decode_err)?;
-    Ok(match img {
-        image::DynamicImage::ImageRgb8(rgb) => rgb,
-        other => other.to_rgb8(),
+    let decoder = reader.into_decoder().map_err(decode_err)?;
+    use image::ImageDecoder as _;
+    if decoder.color_type() != image::ColorType::Rgb8 {
+        // Grey, RGBA or 16-bit photos: decoded as they are, then converted.
+        return Ok(image::DynamicImage::from_decoder(decoder)
+            .map_err(decode_err)?
+            .to_rgb8());
+    }
+    // RGB straight into the caller's buffer: the same decoder and bytes as `decode()`,
+    // without a fresh photo-sized allocation per photo.
+    let (width, height) = decoder.dimensions();
+    let len = decoder.total_bytes();
+    let mut buf = buf;
+    buf.clear();
+    buf.resize(len as usize, 0);
+    decoder.read_image(&mut buf).map_err(decode_err)?;
+    image::RgbImage::from_raw(width, height, buf).ok_or_else(|| InferError::Decode {
+        path: path.to_path_buf(),
+        reason: format!("the decoder's {width} x {height} pixels do not fill an RGB image"),
     })
 }

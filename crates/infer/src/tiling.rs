@@ -330,7 +330,7 @@ pub fn downsample(img: &RgbImage, width: u32, height: u32) -> RgbImage {
     let yt = triangle_taps(sh, dh);
     let raw: &[u8] = img.as_raw();
     // Horizontal pass into f32 rows (source height x output width).
-    let mut tmp = vec![0f32; sh * dw * 3];
+    let mut tmp = crate::scratch::take_f32(sh * dw * 3);
     for (src_row, dst_row) in raw.chunks_exact(sw * 3).zip(tmp.chunks_exact_mut(dw * 3)) {
         for ((lo, w), out) in xt.iter().zip(dst_row.chunks_exact_mut(3)) {
             let (mut r, mut g, mut b) = (0f32, 0f32, 0f32);
@@ -343,7 +343,7 @@ pub fn downsample(img: &RgbImage, width: u32, height: u32) -> RgbImage {
         }
     }
     // Vertical pass, row by row so the inner loop runs along contiguous memory.
-    let mut out = vec![0u8; dh * dw * 3];
+    let mut out = crate::scratch::take_u8(dh * dw * 3);
     let mut acc = vec![0f32; dw * 3];
     for ((lo, w), dst_row) in yt.iter().zip(out.chunks_exact_mut(dw * 3)) {
         acc.fill(0.0);
@@ -357,6 +357,7 @@ pub fn downsample(img: &RgbImage, width: u32, height: u32) -> RgbImage {
             *d = a.round().clamp(0.0, 255.0) as u8;
         }
     }
+    crate::scratch::give_f32(tmp);
     RgbImage::from_raw(width, height, out).unwrap_or_else(|| RgbImage::new(width, height))
 }
 

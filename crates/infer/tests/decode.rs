@@ -1,7 +1,8 @@
 //! `decode_photo` holds every photo to the caller's pixel limit before allocating: the
 //! 65535 x 65535 JPEG fixture and a PNG that claims 100,000 x 100,000 are refused by name.
+//! `decode_photo_into` gives the same pixels in a reused buffer.
 
-use besikta_infer::{decode_photo, InferError};
+use besikta_infer::{decode_photo, decode_photo_into, image, InferError};
 use std::path::{Path, PathBuf};
 
 /// The decompression-bomb guard the product passes (ingest's limit, 200 MP).
@@ -95,4 +96,29 @@ fn photos_within_the_limit_decode_and_a_tighter_limit_refuses_them() {
     assert_eq!(pixels, 9_000_000, "the Brighton fixture is a 9 MP frame");
     let err = decode_photo(&photo, pixels - 1).unwrap_err();
     assert!(matches!(err, InferError::TooManyPixels { .. }), "{err:?}");
+}
+
+#[test]
+fn decoding_into_a_reused_buffer_gives_the_image_crates_pixels() {
+    let photo = fixtures().join("brighton/DJI_0018.JPG");
+    let small = fixtures().join("cracks/deepcrack_11114.jpg");
+    let grey = fixtures().join("cracks/deepcrack_11114_mask.png");
+    // A dirty buffer larger than the small photo, then one smaller than the large photo.
+    let big = decode_photo(&photo, MAX_PIXELS).unwrap();
+    let big_ptr = big.as_raw().as_ptr();
+    let mut dirty = big.into_raw();
+    dirty.fill(0xAB);
+    let again = decode_photo_into(&small, MAX_PIXELS, dirty).unwrap();
+    assert_eq!(again.as_raw().as_ptr(), big_ptr, "the buffer was reused");
+    let expect = image::open(&small).unwrap().to_rgb8();
+    assert_eq!(again.dimensions(), expect.dimensions());
+    assert!(
+        again.as_raw() == expect.as_raw(),
+        "pixels differ from image::open"
+    );
+    let large = decode_photo_into(&photo, MAX_PIXELS, again.into_raw()).unwrap();
+    assert!(large.as_raw() == image::open(&photo).unwrap().to_rgb8().as_raw());
+    // A grey PNG goes through the converting path and still comes out as RGB.
+    let g = decode_photo_into(&grey, MAX_PIXELS, large.into_raw()).unwrap();
+    assert!(g.as_raw() == image::open(&grey).unwrap().to_rgb8().as_raw());
 }

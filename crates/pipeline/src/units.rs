@@ -305,11 +305,14 @@ pub fn infer_batch(
     let mut dropped = BTreeMap::<String, usize>::new();
     let mut coverage: Vec<CoverageArea> = Vec::new();
     let veg_rule = vegetation::VegetationRule::default();
+    // Photo buffers come back to the decoder once inferred, so the flight reuses three.
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     std::thread::scope(|s| -> Result<(), PipelineError> {
         s.spawn(move || {
             for f in files {
                 let t = Instant::now();
-                let img = besikta_infer::decode_photo(&f, max_pixels);
+                let buf = back_rx.try_recv().unwrap_or_default();
+                let img = besikta_infer::decode_photo_into(&f, max_pixels, buf);
                 if tx.send((img, t.elapsed().as_secs_f64())).is_err() {
                     break;
                 }
@@ -420,6 +423,8 @@ pub fn infer_batch(
                 total: n,
                 file: Some(c.file.clone()),
             });
+            // The decoder may have stopped already; then the buffer is simply freed.
+            let _ = back_tx.send(img.into_raw());
         }
         Ok(())
     })?;
