@@ -510,6 +510,11 @@ fn a_review_is_stored_with_who_and_when_and_written_to_the_audit_log() {
         assert_eq!(rows[0].review, stored, "{name}");
         assert_eq!(rows[1].review.corrected_severity, Some(Severity::High));
         assert_eq!(rows[1].review.corrected_polygon.as_ref().unwrap().len(), 4);
+        assert_eq!(
+            s.finding(a.id, f2).unwrap().unwrap().review,
+            rows[1].review,
+            "{name}"
+        );
         let only = |states: Vec<ReviewState>| {
             s.findings(
                 a.id,
