@@ -113,3 +113,29 @@ fn photos_at_another_gsd_are_resampled_and_mapped_back() {
         }
     }
 }
+
+#[test]
+fn a_photo_inferred_again_with_reused_buffers_gives_the_same_result() {
+    let mut m = model();
+    let a = decode_photo(&fixtures().join("cracks/deepcrack_11111.jpg"), MAX_PIXELS).unwrap();
+    let b = decode_photo(&fixtures().join("cracks/deepcrack_11114.jpg"), MAX_PIXELS).unwrap();
+    // Downsampled (photo finer than the model's 1 mm), upsampled and at the photo's own
+    // scale: the first run fills this thread's buffer pool, the photo in between leaves
+    // other values in it.
+    for gsd_mm in [Some(0.5), Some(2.0), None] {
+        let opts = InferOptions { gsd_mm, roi: None };
+        let first = m.infer_image(&a, &opts).unwrap();
+        m.infer_image(&b, &opts).unwrap();
+        let again = m.infer_image(&a, &opts).unwrap();
+        assert!(
+            first.mask.as_ref().unwrap().as_raw() == again.mask.as_ref().unwrap().as_raw(),
+            "the mask changed ({gsd_mm:?})"
+        );
+        assert_eq!(first.detections.len(), again.detections.len());
+        for (d, e) in first.detections.iter().zip(&again.detections) {
+            assert_eq!(d.confidence.to_bits(), e.confidence.to_bits());
+            assert_eq!(d.bbox, e.bbox);
+            assert_eq!(d.polygon, e.polygon);
+        }
+    }
+}
