@@ -119,13 +119,13 @@ fn finding(id: &str, class: &str, severity: &str, lon: f64, lat: f64) -> NewFind
     )
 }
 
-/// A tus upload of 10 bytes without metadata, created by organisation a's crew.
-async fn bare_upload(e: &Env, flight: i64) -> common::Reply {
+/// A tus upload of `length` bytes without metadata, created by organisation a's crew.
+async fn bare_upload(e: &Env, flight: i64, length: &str) -> common::Reply {
     e.send(
         Method::POST,
         &format!("/api/v1/flights/{flight}/uploads"),
         Some(e.token("a", "crew")),
-        &[("tus-resumable", "1.0.0"), ("upload-length", "10")],
+        &[("tus-resumable", "1.0.0"), ("upload-length", length)],
         Body::empty(),
     )
     .await
@@ -146,7 +146,7 @@ fn upload_id(created: &common::Reply) -> String {
 async fn every_route_checks_token_role_and_organisation() {
     let e = env();
     let flight = e.create_flight("a", "north").await;
-    let create = bare_upload(&e, flight).await;
+    let create = bare_upload(&e, flight, "10").await;
     assert_eq!(create.status, StatusCode::CREATED);
     let upload = upload_id(&create);
     e.store_findings(
@@ -185,7 +185,7 @@ async fn every_route_checks_token_role_and_organisation() {
         }
     }
     // The other organisation's admin can do everything, yet sees none of Espoo's objects.
-    let upload2 = upload_id(&bare_upload(&e, flight).await);
+    let upload2 = upload_id(&bare_upload(&e, flight, "10").await);
     for (method, uri, _, body) in routes(flight, &upload2, finding_id) {
         if !(uri.contains("/flights/") || uri.contains("/findings/")) {
             continue;
@@ -386,15 +386,7 @@ async fn photo_limits_refuse_large_uploads_without_harm() {
     });
     let flight = e.create_flight("a", "limits").await;
     let crew = e.token("a", "crew");
-    let big = e
-        .send(
-            Method::POST,
-            &format!("/api/v1/flights/{flight}/uploads"),
-            Some(crew),
-            &[("tus-resumable", "1.0.0"), ("upload-length", "4024770")],
-            Body::empty(),
-        )
-        .await;
+    let big = bare_upload(&e, flight, "4024770").await;
     assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
     // A small file that claims 4000x2250 pixels: the header alone decides.
     let photo = std::fs::read(fixture("brighton/DJI_0018.JPG")).unwrap();
@@ -725,15 +717,7 @@ async fn a_full_disk_fails_the_upload_with_a_reason_not_the_server() {
     let e = env();
     let flight = e.create_flight("a", "full disk").await;
     let crew = e.token("a", "crew");
-    let created = e
-        .send(
-            Method::POST,
-            &format!("/api/v1/flights/{flight}/uploads"),
-            Some(crew),
-            &[("tus-resumable", "1.0.0"), ("upload-length", "1000")],
-            Body::empty(),
-        )
-        .await;
+    let created = bare_upload(&e, flight, "1000").await;
     let uri = created.header("location").unwrap().to_string();
     // /dev/full fails every write with ENOSPC, as a full disk does.
     let part = e

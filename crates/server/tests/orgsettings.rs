@@ -8,7 +8,7 @@ mod common;
 use axum::http::StatusCode;
 use besikta_core::Severity;
 use besikta_store::NewFinding;
-use common::{env, road_finding, Env, ROLES};
+use common::{csv_records, env, road_finding, Env, ROLES};
 use serde_json::{json, Value};
 
 /// A crack on road `asset`, a small square at `lon`, `lat`.
@@ -37,32 +37,6 @@ async fn work(e: &Env, org: &str, flight: i64, query: &str) -> Vec<(String, Stri
     }
     out.sort();
     out
-}
-
-/// RFC 4180 records: quoted fields may hold commas, quotes ("") and newlines.
-fn csv_records(text: &str) -> Vec<Vec<String>> {
-    let mut records = Vec::new();
-    let (mut row, mut cell, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                cell.push('"');
-                chars.next();
-            }
-            (true, '"') => quoted = false,
-            (true, c) => cell.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => row.push(std::mem::take(&mut cell)),
-            (false, '\n') => {
-                row.push(std::mem::take(&mut cell));
-                records.push(std::mem::take(&mut row));
-            }
-            (false, '\r') => {}
-            (false, c) => cell.push(c),
-        }
-    }
-    records
 }
 
 /// GeoJSON work orders: (finding ids, review) per order.

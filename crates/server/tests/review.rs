@@ -353,27 +353,7 @@ async fn the_openapi_document_describes_the_review() {
 
 /// RFC 4180 records of a CSV text, each as column name -> cell.
 fn csv_rows(text: &str) -> Vec<std::collections::HashMap<String, String>> {
-    let mut records: Vec<Vec<String>> = Vec::new();
-    let (mut row, mut cell, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                cell.push('"');
-                chars.next();
-            }
-            (true, '"') => quoted = false,
-            (true, c) => cell.push(c),
-            (false, '"') => quoted = true,
-            (false, ',') => row.push(std::mem::take(&mut cell)),
-            (false, '\n') => {
-                row.push(std::mem::take(&mut cell));
-                records.push(std::mem::take(&mut row));
-            }
-            (false, '\r') => {}
-            (false, c) => cell.push(c),
-        }
-    }
+    let mut records = common::csv_records(text);
     let head = records.remove(0);
     records
         .into_iter()
