@@ -1,6 +1,6 @@
-//! One flight, three `besikta worker` processes, batch units of one photo (issue 15):
-//! the units are taken by more than one worker, and the stored findings equal those of
-//! the same photos processed in one process (`pipeline::process`).
+//! One flight, `besikta worker` processes, batch units of one photo (issue 15): the units
+//! are taken by more than one worker, a worker killed mid-unit loses only that unit, and
+//! the stored findings equal those of the same photos in one process (`pipeline::process`).
 
 mod common;
 
@@ -17,9 +17,9 @@ use std::time::Duration;
 
 const PHOTOS: [&str; 3] = ["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"];
 
-fn worker(data: &Path, url: &str) -> Proc {
+fn worker(data: &Path, url: &str, lease_secs: &str) -> Proc {
     let mut cmd = besikta_command();
-    cmd.args(["worker", "--threads", "1", "--lease-secs", "10"])
+    cmd.args(["worker", "--threads", "1", "--lease-secs", lease_secs])
         .args(["--unit-photos", "1", "--database", url, "--data"])
         .arg(data)
         .arg("--models")
@@ -64,7 +64,7 @@ fn one_flight_is_inferred_by_several_workers_and_matches_one_process() {
         .as_i64()
         .unwrap();
 
-    let _workers: Vec<Proc> = (0..3).map(|_| worker(&data, &url)).collect();
+    let _workers: Vec<Proc> = (0..3).map(|_| worker(&data, &url, "10")).collect();
     let flight_path = format!("/api/v1/flights/{flight}");
     common::process::wait_for(Duration::from_secs(600), Duration::from_millis(50), || {
         let f = json(&addr, "GET", &flight_path, &token, b"{}");
@@ -85,6 +85,11 @@ fn one_flight_is_inferred_by_several_workers_and_matches_one_process() {
     assert_eq!(store.unit_plan(job).unwrap(), None, "the plan is dropped");
 
     // The same findings as one process over the same photos.
+    assert_same_findings_as_one_process(&store, flight);
+}
+
+/// The flight's stored findings equal `pipeline::process` over the same photos.
+fn assert_same_findings_as_one_process(store: &PgStore, flight: i64) {
     let org = store.ensure_org("Brighton", None).unwrap();
     let filter = FindingFilter {
         flight_id: Some(flight),
@@ -126,4 +131,88 @@ fn one_flight_is_inferred_by_several_workers_and_matches_one_process() {
         .collect();
     assert_eq!(got.len(), expected.len());
     assert!(got == expected, "stored findings differ from one process's");
+}
+
+/// SIGKILL the only worker (the job's own) while it runs its second unit: the first
+/// unit's result is kept (not run again), the killed unit and the job go to the next
+/// worker after their leases, and the findings are still one process's.
+#[test]
+fn a_worker_killed_mid_unit_loses_only_that_unit() {
+    let url = PgCluster::shared().unwrap().fresh_database().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = admin_token(&data, Some(&url));
+    let mut cmd = besikta_command();
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--workers", "0"])
+        .args(["--database", &url, "--data"])
+        .arg(&data);
+    let (_server, addr) = start_serve(cmd);
+    let flight = json(
+        &addr,
+        "POST",
+        "/api/v1/flights",
+        &token,
+        br#"{"name": "kill"}"#,
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let (form, ctype) = photo_form("units-kill-test", &PHOTOS);
+    let path = format!("/api/v1/flights/{flight}/photos");
+    assert_eq!(http(&addr, "POST", &path, &token, &ctype, &form).0, 200);
+    let job = json(
+        &addr,
+        "POST",
+        &format!("/api/v1/flights/{flight}/process"),
+        &token,
+        b"{}",
+    )["job"]
+        .as_i64()
+        .unwrap();
+    let store = PgStore::open_with(&url, 1).unwrap();
+
+    let mut a = worker(&data, &url, "3");
+    let pid_a = format!(":{}:", a.0.id());
+    common::process::wait_for(Duration::from_secs(600), Duration::from_millis(10), || {
+        let u = store.units(job, false).unwrap();
+        u.iter().any(|r| r.state == "done")
+            && u.iter().any(|r| {
+                r.state == "running" && r.worker.as_deref().is_some_and(|w| w.contains(&pid_a))
+            })
+    });
+    a.0.kill().unwrap(); // SIGKILL
+    a.0.wait().unwrap();
+    let before = store.units(job, false).unwrap();
+    let done_before: Vec<(i64, i64)> = before
+        .iter()
+        .filter(|r| r.state == "done")
+        .map(|r| (r.id, r.attempt))
+        .collect();
+    let killed: Vec<i64> = before
+        .iter()
+        .filter(|r| r.state == "running")
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(killed.len(), 1, "{before:?}");
+
+    let b = worker(&data, &url, "3");
+    let pid_b = format!(":{}:", b.0.id());
+    let flight_path = format!("/api/v1/flights/{flight}");
+    common::process::wait_for(Duration::from_secs(600), Duration::from_millis(50), || {
+        let f = json(&addr, "GET", &flight_path, &token, b"{}");
+        assert_ne!(f["state"], "failed", "{f}");
+        f["state"] == "done"
+    });
+    let after = store.units(job, false).unwrap();
+    eprintln!("units before the kill {before:?}, after {after:?}");
+    assert!(after.iter().all(|r| r.state == "done"), "{after:?}");
+    for (id, attempt) in &done_before {
+        let r = after.iter().find(|r| r.id == *id).unwrap();
+        assert_eq!(r.attempt, *attempt, "a finished unit was run again: {r:?}");
+    }
+    let k = after.iter().find(|r| r.id == killed[0]).unwrap();
+    assert_eq!(k.attempt, 2, "{k:?}");
+    assert!(k.worker.as_deref().unwrap().contains(&pid_b), "{k:?}");
+    let counts = store.job_counts().unwrap();
+    assert_eq!((counts.done, counts.running, counts.failed), (1, 0, 0));
+    assert_same_findings_as_one_process(&store, flight);
 }
