@@ -10,7 +10,8 @@ use besikta_store::testing::PgCluster;
 use besikta_store::{PgStore, SqliteStore, Store};
 use common::http::http;
 use common::process::{
-    admin_token, besikta_command, coarse_models, photo_form, start_serve, start_worker, Proc,
+    admin_token, besikta_command, coarse_models, queued_brighton_flight, start_serve, start_worker,
+    Proc,
 };
 use serde_json::Value;
 use std::path::Path;
@@ -45,34 +46,12 @@ fn worker(data: &Path, url: &str, shutdown_secs: u32) -> Proc {
 }
 
 fn json(addr: &str, method: &str, path: &str, token: &str) -> Value {
-    let body: &[u8] = if path == "/api/v1/flights" {
-        br#"{"name": "brighton"}"#
-    } else {
-        b"{}"
-    };
-    common::http::json(addr, method, path, token, body)
+    common::http::json(addr, method, path, token, b"{}")
 }
 
 /// A flight with three Brighton photos, queued for processing; (flight, job).
 fn queued_flight(addr: &str, token: &str) -> (i64, i64) {
-    let flight = json(addr, "POST", "/api/v1/flights", token)["id"]
-        .as_i64()
-        .unwrap();
-    let (form, ctype) = photo_form(
-        "shutdown-test",
-        &["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"],
-    );
-    let path = format!("/api/v1/flights/{flight}/photos");
-    assert_eq!(http(addr, "POST", &path, token, &ctype, &form).0, 200);
-    let job = json(
-        addr,
-        "POST",
-        &format!("/api/v1/flights/{flight}/process"),
-        token,
-    )["job"]
-        .as_i64()
-        .unwrap();
-    (flight, job)
+    queued_brighton_flight(addr, token, "shutdown-test")
 }
 
 fn wait_for(limit: Duration, done: impl FnMut() -> bool) {

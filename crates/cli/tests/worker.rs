@@ -6,9 +6,9 @@ mod common;
 
 use besikta_store::testing::PgCluster;
 use besikta_store::{FindingFilter, PgStore, Store};
-use common::http::http;
 use common::process::{
-    admin_token, besikta_command, coarse_models, photo_form, start_serve, start_worker, Proc,
+    admin_token, besikta_command, coarse_models, queued_brighton_flight, start_serve, start_worker,
+    Proc,
 };
 use serde_json::Value;
 use std::path::Path;
@@ -33,12 +33,7 @@ fn worker(data: &Path, url: &str) -> Proc {
 }
 
 fn json(addr: &str, method: &str, path: &str, token: &str) -> Value {
-    let body: &[u8] = if path == "/api/v1/flights" {
-        br#"{"name": "brighton"}"#
-    } else {
-        b"{}"
-    };
-    common::http::json(addr, method, path, token, body)
+    common::http::json(addr, method, path, token, b"{}")
 }
 
 fn wait_for(limit: Duration, done: impl FnMut() -> bool) {
@@ -57,23 +52,7 @@ fn sigkill_a_worker_mid_job_and_another_finishes_it_once() {
     );
 
     let (_server, addr) = serve(&data, &url);
-    let flight = json(&addr, "POST", "/api/v1/flights", &token)["id"]
-        .as_i64()
-        .unwrap();
-    let (form, ctype) = photo_form(
-        "worker-kill-test",
-        &["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"],
-    );
-    let path = format!("/api/v1/flights/{flight}/photos");
-    assert_eq!(http(&addr, "POST", &path, &token, &ctype, &form).0, 200);
-    let job = json(
-        &addr,
-        "POST",
-        &format!("/api/v1/flights/{flight}/process"),
-        &token,
-    )["job"]
-        .as_i64()
-        .unwrap();
+    let (flight, job) = queued_brighton_flight(&addr, &token, "worker-kill-test");
 
     // The server has no workers of its own: the job waits in the queue.
     std::thread::sleep(Duration::from_millis(500));

@@ -120,3 +120,32 @@ pub fn wait_for(limit: Duration, step: Duration, mut done: impl FnMut() -> bool)
         std::thread::sleep(step);
     }
 }
+
+/// A flight named brighton with the three Brighton fixture photos (one multipart upload
+/// with `boundary`), queued for processing through `besikta serve` at `addr`; (flight,
+/// job).
+pub fn queued_brighton_flight(addr: &str, token: &str, boundary: &str) -> (i64, i64) {
+    use super::http::{http, json};
+    let flight = json(
+        addr,
+        "POST",
+        "/api/v1/flights",
+        token,
+        br#"{"name": "brighton"}"#,
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let (form, ctype) = photo_form(boundary, &["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"]);
+    let path = format!("/api/v1/flights/{flight}/photos");
+    assert_eq!(http(addr, "POST", &path, token, &ctype, &form).0, 200);
+    let job = json(
+        addr,
+        "POST",
+        &format!("/api/v1/flights/{flight}/process"),
+        token,
+        b"{}",
+    )["job"]
+        .as_i64()
+        .unwrap();
+    (flight, job)
+}
