@@ -5,68 +5,24 @@
 mod common;
 
 use common::http::http;
-use std::io::{BufRead, BufReader};
+use common::process::{admin_token, besikta_command, start_serve, Proc};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 struct Server {
-    child: Child,
+    _proc: Proc,
     addr: String,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(data: &Path, flags: &[&str], env: &[(&str, &str)]) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_besikta"));
+    let mut cmd = besikta_command();
     cmd.args(["serve", "--addr", "127.0.0.1:0", "--workers", "0", "--data"])
         .arg(data)
         .args(flags)
         .env_remove("BESIKTA_CROP_PERMITS")
         .env_remove("BESIKTA_CROP_CACHE_MB")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let mut child = cmd.spawn().expect("besikta serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("besikta: listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    Server { child, addr }
-}
-
-fn admin_token(data: &Path) -> String {
-    let out = common::besikta(&[
-        "token",
-        "create",
-        "--org",
-        "Brighton",
-        "--role",
-        "admin",
-        "--data",
-        data.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string()
+        .envs(env.iter().copied());
+    let (proc, addr) = start_serve(cmd);
+    Server { _proc: proc, addr }
 }
 
 /// The value of an unlabelled metric in `/metrics`.
@@ -86,7 +42,7 @@ fn metric(addr: &str, token: &str, name: &str) -> u64 {
 fn crop_pool_flags_size_the_pool_and_win_over_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let token = admin_token(&data);
+    let token = admin_token(&data, None);
 
     let s = start(&data, &["--crop-permits", "1", "--crop-cache-mb", "3"], &[]);
     assert_eq!(metric(&s.addr, &token, "besikta_crop_permits"), 1);
