@@ -57,16 +57,5 @@ fn align_writes_a_pose_for_every_photo_with_its_source() {
 
 #[test]
 fn align_without_photos_says_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("poses.json");
-    let o = besikta(&[
-        "align",
-        dir.path().to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("no usable photos"), "{err}");
-    assert!(!out.exists());
+    common::assert_no_photos_is_an_error("align", "poses.json");
 }

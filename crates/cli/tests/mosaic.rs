@@ -198,16 +198,5 @@ fn contains(ring: &[[f64; 2]], p: [f64; 2]) -> bool {
 
 #[test]
 fn mosaic_without_photos_says_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("mosaic.tif");
-    let o = besikta(&[
-        "mosaic",
-        dir.path().to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("no usable photos"), "{err}");
-    assert!(!out.exists());
+    common::assert_no_photos_is_an_error("mosaic", "mosaic.tif");
 }

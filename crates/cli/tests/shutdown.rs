@@ -128,12 +128,7 @@ fn sigterm_to_a_worker_finishes_the_job_in_hand_or_returns_it_at_the_deadline() 
         (counts.done, counts.queued, counts.running, counts.failed),
         (2, 0, 0, 0)
     );
-    let outs: Vec<String> = std::fs::read_dir(data.join(format!("flights/{flight}")))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|n| n.starts_with("out-"))
-        .collect();
+    let outs = common::output_folders(&data, flight);
     assert_eq!(
         outs,
         [format!("out-{job}-2")],

@@ -95,12 +95,7 @@ fn sigkill_a_worker_mid_job_and_another_finishes_it_once() {
 
     // One set of products (attempt 2; attempt 1's partial folder is gone), and the stored
     // findings are that set's, once each.
-    let outs: Vec<String> = std::fs::read_dir(data.join(format!("flights/{flight}")))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|n| n.starts_with("out-"))
-        .collect();
+    let outs = common::output_folders(&data, flight);
     assert_eq!(outs, [format!("out-{job}-2")]);
     let written: Value = serde_json::from_str(
         &std::fs::read_to_string(

@@ -25,3 +25,30 @@ pub fn besikta(args: &[&str]) -> Output {
         .output()
         .expect("the besikta binary runs")
 }
+
+/// `besikta <subcommand> <an empty folder> -o <out>` fails saying there are no usable
+/// photos, and writes no output.
+pub fn assert_no_photos_is_an_error(subcommand: &str, out_name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join(out_name);
+    let o = besikta(&[
+        subcommand,
+        dir.path().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no usable photos"), "{err}");
+    assert!(!out.exists());
+}
+
+/// The names of the job product folders (`out-<job>-<attempt>`) of a flight in `data`.
+pub fn output_folders(data: &Path, flight: i64) -> Vec<String> {
+    std::fs::read_dir(data.join(format!("flights/{flight}")))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("out-"))
+        .collect()
+}
