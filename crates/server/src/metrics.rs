@@ -133,12 +133,13 @@ fn label(value: &str) -> String {
 }
 
 /// The service-wide figures for the operator: queue depth, jobs per state (in all and per
-/// organisation) and each worker's heartbeat.
+/// organisation), work units per state and each worker's heartbeat.
 fn operator_metrics(state: &AppState, out: &mut String) -> Result<(), ApiError> {
     let store = state.store();
     let all = store.job_counts()?;
     let by_org = store.job_counts_by_org()?;
     let workers = store.workers()?;
+    let units = store.unit_counts()?;
     let _ = writeln!(
         out,
         "# HELP besikta_queue_depth Jobs waiting for a worker, all organisations.\n# TYPE besikta_queue_depth gauge\nbesikta_queue_depth {}",
@@ -150,6 +151,13 @@ fn operator_metrics(state: &AppState, out: &mut String) -> Result<(), ApiError> 
     );
     for (s, n) in states(&all) {
         let _ = writeln!(out, "besikta_queue_jobs{{state=\"{s}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP besikta_units Batch work units of jobs by state, all organisations.\n# TYPE besikta_units gauge"
+    );
+    for (s, n) in states(&units) {
+        let _ = writeln!(out, "besikta_units{{state=\"{s}\"}} {n}");
     }
     let _ = writeln!(
         out,

@@ -1,5 +1,5 @@
 //! Operations: `/metrics` with the service's metrics token (queue depth, jobs per state and
-//! organisation, each worker's heartbeat age) and without it, and `/healthz` naming the part
+//! organisation, work units per state, each worker's heartbeat age) and without it, and `/healthz` naming the part
 //! that failed. Runs on PostgreSQL too (BESIKTA_TEST_DATABASE=postgres).
 
 mod common;
@@ -107,6 +107,48 @@ async fn metrics_token_shows_the_queue_per_organisation_and_worker_heartbeats() 
         .unwrap();
     let (_, text) = metrics(&e, Some(METRICS_TOKEN)).await;
     assert_eq!(value(&text, "besikta_workers "), Some(0.0), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_token_shows_work_units_per_state() {
+    let e = env_with(|c| c.metrics_token = Some(METRICS_TOKEN.into()));
+    let store = e.store();
+    let (_, text) = metrics(&e, Some(METRICS_TOKEN)).await;
+    for s in ["queued", "running", "done", "failed"] {
+        let line = format!("besikta_units{{state=\"{s}\"}} ");
+        assert_eq!(value(&text, &line), Some(0.0), "{line}\n{text}");
+    }
+    // One running job split into 4 batch units: 1 done, 1 failed, 1 running, 1 queued.
+    let org = store.ensure_org("Espoo", None).unwrap();
+    let flight = store.create_flight(org.id, "big").unwrap();
+    store.enqueue_job(org.id, flight.id).unwrap();
+    let job = store.claim_job(60).unwrap().unwrap();
+    store
+        .put_units(&job, "{}", &[(0, 4), (4, 4), (8, 4), (12, 2)])
+        .unwrap();
+    let done = store.claim_unit(60, None, "w0").unwrap().unwrap();
+    assert!(store.complete_unit(&done, Some("{}"), None).unwrap());
+    let failed = store.claim_unit(60, None, "w0").unwrap().unwrap();
+    assert!(store.complete_unit(&failed, None, Some("bad")).unwrap());
+    store.claim_unit(60, None, "w1").unwrap().unwrap();
+    let (status, text) = metrics(&e, Some(METRICS_TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    for (s, n) in [
+        ("queued", 1.0),
+        ("running", 1.0),
+        ("done", 1.0),
+        ("failed", 1.0),
+    ] {
+        let line = format!("besikta_units{{state=\"{s}\"}} ");
+        assert_eq!(value(&text, &line), Some(n), "{line}\n{text}");
+    }
+    assert!(text.contains("# TYPE besikta_units gauge"), "{text}");
+    // Neither the public nor an organisation's admin sees them.
+    let (_, public) = metrics(&e, None).await;
+    let (_, admin) = metrics(&e, Some(e.token("a", "admin"))).await;
+    for text in [&public, &admin] {
+        assert!(!text.contains("besikta_units"), "{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

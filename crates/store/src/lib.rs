@@ -567,6 +567,8 @@ pub trait Store: Send + Sync {
     /// How many of the organisation's photos retention removed, and their bytes (no
     /// longer stored, so not counted against its quota).
     fn removed_photo_totals(&self, org_id: i64) -> Result<(i64, i64)>;
+    /// Work units by state over every job, for the operator's metrics.
+    fn unit_counts(&self) -> Result<JobCounts>;
 }
 
 /// What [`Store::complete_job`] did.

@@ -1724,4 +1724,8 @@ impl Store for PgStore {
             retention::totals(c, org_id)
         })
     }
+
+    fn unit_counts(&self) -> Result<JobCounts> {
+        self.run("counting work units", units::counts)
+    }
 }

@@ -1258,6 +1258,10 @@ impl Store for SqliteStore {
     fn removed_photo_totals(&self, org_id: i64) -> Result<(i64, i64)> {
         retention::totals(&self.conn(), org_id)
     }
+
+    fn unit_counts(&self) -> Result<JobCounts> {
+        units::counts(&self.conn())
+    }
 }
 
 fn upload_from_row(r: &Row<'_>) -> rusqlite::Result<Upload> {

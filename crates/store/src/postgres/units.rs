@@ -167,3 +167,16 @@ pub(super) fn delete(tx: &mut Transaction<'_>, job_id: i64) -> Result<()> {
         .map_err(pg(DOING))?;
     Ok(())
 }
+
+pub(super) fn counts(c: &mut Client) -> Result<crate::JobCounts> {
+    const DOING: &str = "counting work units";
+    let mut counts = crate::JobCounts::default();
+    for r in c
+        .query("SELECT state, COUNT(*) FROM work_units GROUP BY state", &[])
+        .map_err(pg(DOING))?
+    {
+        let state: String = get(&r, 0)?;
+        crate::ops::add_count(&mut counts, &state, get(&r, 1)?);
+    }
+    Ok(counts)
+}

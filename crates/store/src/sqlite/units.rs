@@ -165,3 +165,19 @@ pub(super) fn delete(conn: &mut Connection, job_id: i64) -> Result<()> {
         .map_err(sql(DOING))?;
     tx.commit().map_err(sql(DOING))
 }
+
+pub(super) fn counts(conn: &Connection) -> Result<crate::JobCounts> {
+    const DOING: &str = "counting work units";
+    let mut stmt = conn
+        .prepare("SELECT state, COUNT(*) FROM work_units GROUP BY state")
+        .map_err(sql(DOING))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(sql(DOING))?;
+    let mut counts = crate::JobCounts::default();
+    for row in rows {
+        let (state, n) = row.map_err(sql(DOING))?;
+        crate::ops::add_count(&mut counts, &state, n);
+    }
+    Ok(counts)
+}
