@@ -569,6 +569,10 @@ pub trait Store: Send + Sync {
     fn removed_photo_totals(&self, org_id: i64) -> Result<(i64, i64)>;
     /// Work units by state over every job, for the operator's metrics.
     fn unit_counts(&self) -> Result<JobCounts>;
+    /// Puts a running unit back in the queue at once, for a worker that stops before it
+    /// finishes (so another takes it without waiting for the lease to end); false when the
+    /// lease was no longer this attempt's.
+    fn release_unit(&self, unit: &WorkUnit) -> Result<bool>;
 }
 
 /// What [`Store::complete_job`] did.

@@ -1728,4 +1728,11 @@ impl Store for PgStore {
     fn unit_counts(&self) -> Result<JobCounts> {
         self.run("counting work units", units::counts)
     }
+
+    fn release_unit(&self, unit: &crate::WorkUnit) -> Result<bool> {
+        let unit = unit.clone();
+        self.run("returning a work unit to the queue", move |c| {
+            units::release(c, &unit)
+        })
+    }
 }

@@ -1262,6 +1262,10 @@ impl Store for SqliteStore {
     fn unit_counts(&self) -> Result<JobCounts> {
         units::counts(&self.conn())
     }
+
+    fn release_unit(&self, unit: &crate::WorkUnit) -> Result<bool> {
+        units::release(&self.conn(), unit)
+    }
 }
 
 fn upload_from_row(r: &Row<'_>) -> rusqlite::Result<Upload> {

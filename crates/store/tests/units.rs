@@ -1,6 +1,7 @@
 //! Work units (issue 15) on every backend: a job's batches claimed under leases, a unit
 //! whose worker stopped renewing taken over after its lease without touching the other
-//! units' results, results stored once per attempt.
+//! units' results, results stored once per attempt, a stopping worker's unit put back in
+//! the queue at once (`release_unit`), units counted by state.
 
 use besikta_store::testing::PgCluster;
 use besikta_store::{PgStore, SqliteStore, Store};
@@ -117,5 +118,68 @@ fn units_are_leased_taken_over_after_expiry_and_stored_once() {
         assert!(rows.iter().all(|r| r.result.is_none()), "{name}");
         assert_eq!(rows[2].worker.as_deref(), Some("w4"), "{name}");
         assert_eq!(s.unit_plan(job.id).unwrap(), None);
+    }
+}
+
+#[test]
+fn a_released_unit_goes_to_another_worker_at_once_and_is_counted() {
+    for (name, s, _dir) in stores() {
+        let org = s.ensure_org("Espoo", None).unwrap();
+        let flight = s.create_flight(org.id, "big").unwrap();
+        s.enqueue_job(org.id, flight.id).unwrap();
+        let job = s.claim_job(60).unwrap().unwrap();
+        s.put_units(&job, "{}", &[(0, 4), (4, 4), (8, 2)]).unwrap();
+        let held = s.claim_unit(600, None, "stopping").unwrap().unwrap();
+        let done = s.claim_unit(600, None, "w1").unwrap().unwrap();
+        assert!(s.complete_unit(&done, Some("r"), None).unwrap());
+        let counts = s.unit_counts().unwrap();
+        assert_eq!(
+            (counts.queued, counts.running, counts.done, counts.failed),
+            (1, 1, 1, 0),
+            "{name}"
+        );
+
+        // The stopping worker hands its unit back: queued again, long before its lease ends.
+        assert!(s.release_unit(&held).unwrap(), "{name}");
+        assert!(
+            !s.release_unit(&held).unwrap(),
+            "{name}: released once only"
+        );
+        assert!(
+            !s.release_unit(&done).unwrap(),
+            "{name}: a done unit is not put back"
+        );
+        assert_eq!(s.unit_counts().unwrap().queued, 2, "{name}");
+        let next = s.claim_unit(600, None, "w2").unwrap().unwrap();
+        assert_eq!((next.id, next.attempt), (held.id, 2), "{name}");
+        // The stopped worker's late renewal or result changes nothing.
+        assert!(!s.renew_unit(&held, 600).unwrap(), "{name}");
+        assert!(
+            !s.complete_unit(&held, Some("late"), None).unwrap(),
+            "{name}"
+        );
+        assert!(!s.release_unit(&held).unwrap(), "{name}");
+        assert!(s.complete_unit(&next, Some("r2"), None).unwrap(), "{name}");
+        let row = s
+            .units(job.id, true)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.id == held.id)
+            .unwrap();
+        assert_eq!(
+            (
+                row.state.as_str(),
+                row.worker.as_deref(),
+                row.result.as_deref()
+            ),
+            ("done", Some("w2"), Some("r2")),
+            "{name}"
+        );
+        let counts = s.unit_counts().unwrap();
+        assert_eq!(
+            (counts.queued, counts.running, counts.done, counts.failed),
+            (1, 0, 2, 0),
+            "{name}"
+        );
     }
 }

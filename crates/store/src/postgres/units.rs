@@ -180,3 +180,14 @@ pub(super) fn counts(c: &mut Client) -> Result<crate::JobCounts> {
     }
     Ok(counts)
 }
+
+pub(super) fn release(c: &mut Client, unit: &WorkUnit) -> Result<bool> {
+    let n = c
+        .execute(
+            "UPDATE work_units SET state = 'queued', lease_until = NULL \
+             WHERE id = $1 AND attempt = $2 AND state = 'running'",
+            &[&unit.id, &unit.attempt],
+        )
+        .map_err(pg("returning a work unit to the queue"))?;
+    Ok(n == 1)
+}

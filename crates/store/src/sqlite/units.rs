@@ -181,3 +181,14 @@ pub(super) fn counts(conn: &Connection) -> Result<crate::JobCounts> {
     }
     Ok(counts)
 }
+
+pub(super) fn release(conn: &Connection, unit: &WorkUnit) -> Result<bool> {
+    let n = conn
+        .execute(
+            "UPDATE work_units SET state = 'queued', lease_until = NULL \
+             WHERE id = ?1 AND attempt = ?2 AND state = 'running'",
+            params![unit.id, unit.attempt],
+        )
+        .map_err(sql("returning a work unit to the queue"))?;
+    Ok(n == 1)
+}
