@@ -53,6 +53,8 @@ pub struct Workers {
     threads: Vec<JoinHandle<()>>,
     /// The job each thread runs now.
     in_hand: Arc<Vec<Mutex<Option<Job>>>>,
+    /// The batch unit each thread runs now (issue 15).
+    units_in_hand: Vec<crate::units::UnitSlot>,
     heartbeats: Option<JoinHandle<()>>,
 }
 
@@ -68,14 +70,20 @@ impl Workers {
         let n = state.config().workers.max(1);
         let in_hand: Arc<Vec<Mutex<Option<Job>>>> =
             Arc::new((0..n).map(|_| Mutex::new(None)).collect());
+        let units_in_hand: Vec<crate::units::UnitSlot> =
+            (0..n).map(|_| Default::default()).collect();
         let threads = (0..n)
             .map(|i| {
                 let state = state.clone();
                 let stop = stop.clone();
                 let in_hand = in_hand.clone();
+                let unit_slot = units_in_hand[i].clone();
                 std::thread::Builder::new()
                     .name(format!("besikta-worker-{i}"))
-                    .spawn(move || worker_loop(&state, &stop, &in_hand[i]))
+                    .spawn(move || {
+                        crate::units::hold_units_in(unit_slot);
+                        worker_loop(&state, &stop, &in_hand[i])
+                    })
                     .expect("the OS lets us start a worker thread")
             })
             .collect();
@@ -92,13 +100,15 @@ impl Workers {
             state: state.clone(),
             threads,
             in_hand,
+            units_in_hand,
             heartbeats,
         }
     }
 
     /// Stops taking jobs and gives the jobs in hand `deadline` to finish; those still
-    /// running then go back to the queue (their leases released) and are left to be cut
-    /// off when the process exits. Returns how many went back.
+    /// running then go back to the queue (their leases released), and so do the batch
+    /// units in hand, and are left to be cut off when the process exits. Returns how many
+    /// jobs went back.
     pub fn stop_within(self, deadline: Duration) -> usize {
         self.stop.store(true, Ordering::SeqCst);
         self.state.inner.jobs.notify();
@@ -109,6 +119,7 @@ impl Workers {
             || threads.iter().all(|t| t.is_finished()),
             deadline,
         );
+        crate::units::release_held(&self.state, &self.units_in_hand, deadline);
         for t in self.threads {
             if t.is_finished() {
                 let _ = t.join();

@@ -22,6 +22,74 @@ use std::time::Duration;
 /// Photos per batch unit by default: a flight up to this size stays one unit.
 pub const DEFAULT_UNIT_PHOTOS: usize = 32;
 
+/// The batch unit a worker thread runs now, shared with [`crate::jobs::Workers`] so a
+/// stopping worker hands it back ([`release_held`]) instead of leaving it to its lease.
+pub(crate) type UnitSlot = std::sync::Arc<std::sync::Mutex<Option<WorkUnit>>>;
+
+thread_local! {
+    /// This worker thread's [`UnitSlot`], when it is one of [`crate::jobs::Workers`].
+    static UNIT_SLOT: std::cell::RefCell<Option<UnitSlot>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes this thread record the units it runs in `slot`.
+pub(crate) fn hold_units_in(slot: UnitSlot) {
+    UNIT_SLOT.with(|s| *s.borrow_mut() = Some(slot));
+}
+
+/// The unit in this thread's slot while it lives (none again when dropped).
+struct Held;
+
+impl Held {
+    fn new(unit: &WorkUnit) -> Held {
+        set_held(Some(unit));
+        Held
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        set_held(None);
+    }
+}
+
+fn set_held(unit: Option<&WorkUnit>) {
+    UNIT_SLOT.with(|s| {
+        if let Some(slot) = &*s.borrow() {
+            *slot.lock().unwrap_or_else(|p| p.into_inner()) = unit.cloned();
+        }
+    });
+}
+
+/// Puts each unit still in a stopping worker's hands back in the queue at once, so
+/// another worker takes it without waiting for its lease. Returns how many went back.
+pub(crate) fn release_held(state: &AppState, slots: &[UnitSlot], deadline: Duration) -> usize {
+    let mut released = 0;
+    for slot in slots {
+        let held = slot.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(unit) = held else { continue };
+        match state.store().release_unit(&unit) {
+            Ok(true) => {
+                released += 1;
+                eprintln!(
+                    "besikta: work unit {} (photos {}-{} of job {}) not finished within {} s: back in the queue",
+                    unit.id,
+                    unit.first + 1,
+                    unit.first + unit.count,
+                    unit.job_id,
+                    deadline.as_secs()
+                );
+            }
+            // Finished (or taken over) meanwhile: nothing to give back.
+            Ok(false) => {}
+            Err(e) => eprintln!(
+                "besikta: cannot return work unit {} to the queue ({e}); it goes back when its lease ends",
+                unit.id
+            ),
+        }
+    }
+    released
+}
+
 /// How often the job's worker looks at its units while others run them.
 const POLL_UNITS: Duration = Duration::from_millis(500);
 
@@ -122,6 +190,7 @@ pub(crate) fn process_job(
             .claim_unit(lease, Some(job.id), &me)
             .map_err(|e| e.to_string())?
         {
+            let _held = Held::new(&unit);
             run_batch(state, &unit, cfg, &prepared, &locate, on_progress);
             continue;
         }
@@ -209,6 +278,7 @@ pub(crate) fn run_one(state: &AppState) -> Result<bool, String> {
     else {
         return Ok(false);
     };
+    let _held = Held::new(&unit);
     let fail = |message: String| {
         let _ = store.complete_unit(&unit, None, Some(&message));
         Ok(true)
