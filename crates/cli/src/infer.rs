@@ -1,12 +1,12 @@
 //! The `besikta infer` subcommand: run a defect model on photos and print, save masks and overlays.
 
+use crate::device::{DeviceArg, DeviceFlag};
 use anyhow::Context;
 use besikta_core::Detection;
 use besikta_infer::{
     decode_photo, draw_overlay, Device, EngineConfig, InferError, InferOptions, Manifest, Model,
     PhotoResult,
 };
-use crate::device::{DeviceArg, DeviceFlag};
 use besikta_pipeline::scale::too_coarse;
 use serde::Serialize;
 use std::io::Write;
