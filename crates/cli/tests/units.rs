@@ -1,6 +1,7 @@
 //! One flight, `besikta worker` processes, batch units of one photo (issue 15): the units
-//! are taken by more than one worker, a worker killed mid-unit loses only that unit, and
-//! the stored findings equal those of the same photos in one process (`pipeline::process`).
+//! are taken by more than one worker, a worker killed mid-unit loses only that unit, a
+//! stopping worker (SIGTERM) hands its unit back at once, and the stored findings equal
+//! those of the same photos in one process (`pipeline::process`).
 
 mod common;
 
@@ -214,5 +215,93 @@ fn a_worker_killed_mid_unit_loses_only_that_unit() {
     assert!(k.worker.as_deref().unwrap().contains(&pid_b), "{k:?}");
     let counts = store.job_counts().unwrap();
     assert_eq!((counts.done, counts.running, counts.failed), (1, 0, 0));
+    assert_same_findings_as_one_process(&store, flight);
+}
+
+/// SIGTERM the only worker (the job's own, `--shutdown-secs 0`, 10-minute leases) while it
+/// runs its second unit: the unit in hand goes back to the queue at once, not after its
+/// lease, and the next worker runs it and finishes the flight.
+#[test]
+fn a_stopping_worker_hands_back_its_unit_at_once() {
+    let url = PgCluster::shared().unwrap().fresh_database().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = admin_token(&data, Some(&url));
+    let mut cmd = besikta_command();
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--workers", "0"])
+        .args(["--database", &url, "--data"])
+        .arg(&data);
+    let (_server, addr) = start_serve(cmd);
+    let flight = json(
+        &addr,
+        "POST",
+        "/api/v1/flights",
+        &token,
+        br#"{"name": "stop"}"#,
+    )["id"]
+        .as_i64()
+        .unwrap();
+    let (form, ctype) = photo_form("units-stop-test", &PHOTOS);
+    let path = format!("/api/v1/flights/{flight}/photos");
+    assert_eq!(http(&addr, "POST", &path, &token, &ctype, &form).0, 200);
+    let job = json(
+        &addr,
+        "POST",
+        &format!("/api/v1/flights/{flight}/process"),
+        &token,
+        b"{}",
+    )["job"]
+        .as_i64()
+        .unwrap();
+    let store = PgStore::open_with(&url, 1).unwrap();
+    let stopping_worker = || {
+        let mut cmd = besikta_command();
+        cmd.args(["worker", "--threads", "1", "--lease-secs", "600"])
+            .args(["--shutdown-secs", "0", "--unit-photos", "1"])
+            .args(["--database", &url, "--data"])
+            .arg(&data)
+            .arg("--models")
+            .arg(coarse_models());
+        start_worker(cmd)
+    };
+
+    let mut a = stopping_worker();
+    let pid_a = format!(":{}:", a.0.id());
+    common::process::wait_for(Duration::from_secs(600), Duration::from_millis(10), || {
+        let u = store.units(job, false).unwrap();
+        u.iter().any(|r| r.state == "done")
+            && u.iter().any(|r| {
+                r.state == "running" && r.worker.as_deref().is_some_and(|w| w.contains(&pid_a))
+            })
+    });
+    let (status, _) = a.terminate(Duration::from_secs(60));
+    assert!(status.success(), "{status:?}");
+    let after_stop = store.units(job, false).unwrap();
+    assert!(
+        after_stop.iter().all(|r| r.state != "running"),
+        "a unit is still leased to the stopped worker: {after_stop:?}"
+    );
+    let handed_back: Vec<_> = after_stop
+        .iter()
+        .filter(|r| r.state == "queued" && r.attempt == 1)
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(handed_back.len(), 1, "{after_stop:?}");
+
+    // The next worker takes the job and the handed-back unit long before a 600 s lease.
+    let b = stopping_worker();
+    let pid_b = format!(":{}:", b.0.id());
+    let flight_path = format!("/api/v1/flights/{flight}");
+    let started = std::time::Instant::now();
+    common::process::wait_for(Duration::from_secs(500), Duration::from_millis(50), || {
+        let f = json(&addr, "GET", &flight_path, &token, b"{}");
+        assert_ne!(f["state"], "failed", "{f}");
+        f["state"] == "done"
+    });
+    assert!(started.elapsed() < Duration::from_secs(500));
+    let after = store.units(job, false).unwrap();
+    let r = after.iter().find(|r| r.id == handed_back[0]).unwrap();
+    assert_eq!((r.state.as_str(), r.attempt), ("done", 2), "{r:?}");
+    assert!(r.worker.as_deref().unwrap().contains(&pid_b), "{r:?}");
     assert_same_findings_as_one_process(&store, flight);
 }
