@@ -13,7 +13,7 @@ use common::process::{
     admin_token, besikta_command, coarse_models, photo_form, start_serve, start_worker, Proc,
 };
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const PHOTOS: [&str; 3] = ["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"];
@@ -32,49 +32,89 @@ fn json(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> Value
     common::http::json(addr, method, path, token, body)
 }
 
+/// `besikta serve` with no workers of its own over a fresh PostgreSQL database.
+/// (Fields drop in order: the server stops before its data folder goes.)
+struct Service {
+    _server: Proc,
+    addr: String,
+    token: String,
+    url: String,
+    data: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Service {
+    fn start() -> Service {
+        let url = PgCluster::shared().unwrap().fresh_database().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let token = admin_token(&data, Some(&url));
+        let mut cmd = besikta_command();
+        cmd.args(["serve", "--addr", "127.0.0.1:0", "--workers", "0"])
+            .args(["--database", &url, "--data"])
+            .arg(&data);
+        let (server, addr) = start_serve(cmd);
+        Service {
+            _server: server,
+            addr,
+            token,
+            url,
+            data,
+            _dir: dir,
+        }
+    }
+
+    /// A flight named `name` with [`PHOTOS`] (one multipart upload with `boundary`),
+    /// queued for processing; (flight, job).
+    fn queued_flight(&self, name: &str, boundary: &str) -> (i64, i64) {
+        let (addr, token) = (&self.addr, &self.token);
+        let body = serde_json::json!({ "name": name }).to_string();
+        let flight = json(addr, "POST", "/api/v1/flights", token, body.as_bytes())["id"]
+            .as_i64()
+            .unwrap();
+        let (form, ctype) = photo_form(boundary, &PHOTOS);
+        let path = format!("/api/v1/flights/{flight}/photos");
+        assert_eq!(http(addr, "POST", &path, token, &ctype, &form).0, 200);
+        let path = format!("/api/v1/flights/{flight}/process");
+        let job = json(addr, "POST", &path, token, b"{}")["job"]
+            .as_i64()
+            .unwrap();
+        (flight, job)
+    }
+
+    /// Polls the flight every 50 ms until it is done (never failed); fails after `limit`.
+    fn wait_until_done(&self, flight: i64, limit: Duration) {
+        let flight_path = format!("/api/v1/flights/{flight}");
+        common::process::wait_for(limit, Duration::from_millis(50), || {
+            let f = json(&self.addr, "GET", &flight_path, &self.token, b"{}");
+            assert_ne!(f["state"], "failed", "{f}");
+            f["state"] == "done"
+        });
+    }
+}
+
+/// Polls every 10 ms until one unit of `job` is done and another runs on the worker whose
+/// id holds `pid` (`:<pid>:`).
+fn wait_until_second_unit_runs(store: &PgStore, job: i64, pid: &str) {
+    common::process::wait_for(Duration::from_secs(600), Duration::from_millis(10), || {
+        let u = store.units(job, false).unwrap();
+        u.iter().any(|r| r.state == "done")
+            && u.iter().any(|r| {
+                r.state == "running" && r.worker.as_deref().is_some_and(|w| w.contains(pid))
+            })
+    });
+}
+
 #[test]
 fn one_flight_is_inferred_by_several_workers_and_matches_one_process() {
-    let url = PgCluster::shared().unwrap().fresh_database().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let token = admin_token(&data, Some(&url));
-    let mut cmd = besikta_command();
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--workers", "0"])
-        .args(["--database", &url, "--data"])
-        .arg(&data);
-    let (_server, addr) = start_serve(cmd);
-    let flight = json(
-        &addr,
-        "POST",
-        "/api/v1/flights",
-        &token,
-        br#"{"name": "units"}"#,
-    )["id"]
-        .as_i64()
-        .unwrap();
-    let (form, ctype) = photo_form("units-test", &PHOTOS);
-    let path = format!("/api/v1/flights/{flight}/photos");
-    assert_eq!(http(&addr, "POST", &path, &token, &ctype, &form).0, 200);
-    let job = json(
-        &addr,
-        "POST",
-        &format!("/api/v1/flights/{flight}/process"),
-        &token,
-        b"{}",
-    )["job"]
-        .as_i64()
-        .unwrap();
+    let s = Service::start();
+    let (flight, job) = s.queued_flight("units", "units-test");
 
-    let _workers: Vec<Proc> = (0..3).map(|_| worker(&data, &url, "10")).collect();
-    let flight_path = format!("/api/v1/flights/{flight}");
-    common::process::wait_for(Duration::from_secs(600), Duration::from_millis(50), || {
-        let f = json(&addr, "GET", &flight_path, &token, b"{}");
-        assert_ne!(f["state"], "failed", "{f}");
-        f["state"] == "done"
-    });
+    let _workers: Vec<Proc> = (0..3).map(|_| worker(&s.data, &s.url, "10")).collect();
+    s.wait_until_done(flight, Duration::from_secs(600));
 
     // One unit per photo, each done, taken by more than one worker process.
-    let store = PgStore::open_with(&url, 1).unwrap();
+    let store = PgStore::open_with(&s.url, 1).unwrap();
     let units = store.units(job, false).unwrap();
     assert_eq!(units.len(), PHOTOS.len(), "{units:?}");
     assert!(units.iter().all(|u| u.state == "done"), "{units:?}");
@@ -139,47 +179,13 @@ fn assert_same_findings_as_one_process(store: &PgStore, flight: i64) {
 /// worker after their leases, and the findings are still one process's.
 #[test]
 fn a_worker_killed_mid_unit_loses_only_that_unit() {
-    let url = PgCluster::shared().unwrap().fresh_database().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let token = admin_token(&data, Some(&url));
-    let mut cmd = besikta_command();
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--workers", "0"])
-        .args(["--database", &url, "--data"])
-        .arg(&data);
-    let (_server, addr) = start_serve(cmd);
-    let flight = json(
-        &addr,
-        "POST",
-        "/api/v1/flights",
-        &token,
-        br#"{"name": "kill"}"#,
-    )["id"]
-        .as_i64()
-        .unwrap();
-    let (form, ctype) = photo_form("units-kill-test", &PHOTOS);
-    let path = format!("/api/v1/flights/{flight}/photos");
-    assert_eq!(http(&addr, "POST", &path, &token, &ctype, &form).0, 200);
-    let job = json(
-        &addr,
-        "POST",
-        &format!("/api/v1/flights/{flight}/process"),
-        &token,
-        b"{}",
-    )["job"]
-        .as_i64()
-        .unwrap();
-    let store = PgStore::open_with(&url, 1).unwrap();
+    let s = Service::start();
+    let (flight, job) = s.queued_flight("kill", "units-kill-test");
+    let store = PgStore::open_with(&s.url, 1).unwrap();
 
-    let mut a = worker(&data, &url, "3");
+    let mut a = worker(&s.data, &s.url, "3");
     let pid_a = format!(":{}:", a.0.id());
-    common::process::wait_for(Duration::from_secs(600), Duration::from_millis(10), || {
-        let u = store.units(job, false).unwrap();
-        u.iter().any(|r| r.state == "done")
-            && u.iter().any(|r| {
-                r.state == "running" && r.worker.as_deref().is_some_and(|w| w.contains(&pid_a))
-            })
-    });
+    wait_until_second_unit_runs(&store, job, &pid_a);
     a.0.kill().unwrap(); // SIGKILL
     a.0.wait().unwrap();
     let before = store.units(job, false).unwrap();
@@ -195,14 +201,9 @@ fn a_worker_killed_mid_unit_loses_only_that_unit() {
         .collect();
     assert_eq!(killed.len(), 1, "{before:?}");
 
-    let b = worker(&data, &url, "3");
+    let b = worker(&s.data, &s.url, "3");
     let pid_b = format!(":{}:", b.0.id());
-    let flight_path = format!("/api/v1/flights/{flight}");
-    common::process::wait_for(Duration::from_secs(600), Duration::from_millis(50), || {
-        let f = json(&addr, "GET", &flight_path, &token, b"{}");
-        assert_ne!(f["state"], "failed", "{f}");
-        f["state"] == "done"
-    });
+    s.wait_until_done(flight, Duration::from_secs(600));
     let after = store.units(job, false).unwrap();
     eprintln!("units before the kill {before:?}, after {after:?}");
     assert!(after.iter().all(|r| r.state == "done"), "{after:?}");
@@ -223,43 +224,15 @@ fn a_worker_killed_mid_unit_loses_only_that_unit() {
 /// lease, and the next worker runs it and finishes the flight.
 #[test]
 fn a_stopping_worker_hands_back_its_unit_at_once() {
-    let url = PgCluster::shared().unwrap().fresh_database().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let token = admin_token(&data, Some(&url));
-    let mut cmd = besikta_command();
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--workers", "0"])
-        .args(["--database", &url, "--data"])
-        .arg(&data);
-    let (_server, addr) = start_serve(cmd);
-    let flight = json(
-        &addr,
-        "POST",
-        "/api/v1/flights",
-        &token,
-        br#"{"name": "stop"}"#,
-    )["id"]
-        .as_i64()
-        .unwrap();
-    let (form, ctype) = photo_form("units-stop-test", &PHOTOS);
-    let path = format!("/api/v1/flights/{flight}/photos");
-    assert_eq!(http(&addr, "POST", &path, &token, &ctype, &form).0, 200);
-    let job = json(
-        &addr,
-        "POST",
-        &format!("/api/v1/flights/{flight}/process"),
-        &token,
-        b"{}",
-    )["job"]
-        .as_i64()
-        .unwrap();
-    let store = PgStore::open_with(&url, 1).unwrap();
+    let s = Service::start();
+    let (flight, job) = s.queued_flight("stop", "units-stop-test");
+    let store = PgStore::open_with(&s.url, 1).unwrap();
     let stopping_worker = || {
         let mut cmd = besikta_command();
         cmd.args(["worker", "--threads", "1", "--lease-secs", "600"])
             .args(["--shutdown-secs", "0", "--unit-photos", "1"])
-            .args(["--database", &url, "--data"])
-            .arg(&data)
+            .args(["--database", &s.url, "--data"])
+            .arg(&s.data)
             .arg("--models")
             .arg(coarse_models());
         start_worker(cmd)
@@ -267,13 +240,7 @@ fn a_stopping_worker_hands_back_its_unit_at_once() {
 
     let mut a = stopping_worker();
     let pid_a = format!(":{}:", a.0.id());
-    common::process::wait_for(Duration::from_secs(600), Duration::from_millis(10), || {
-        let u = store.units(job, false).unwrap();
-        u.iter().any(|r| r.state == "done")
-            && u.iter().any(|r| {
-                r.state == "running" && r.worker.as_deref().is_some_and(|w| w.contains(&pid_a))
-            })
-    });
+    wait_until_second_unit_runs(&store, job, &pid_a);
     let (status, _) = a.terminate(Duration::from_secs(60));
     assert!(status.success(), "{status:?}");
     let after_stop = store.units(job, false).unwrap();
@@ -291,13 +258,8 @@ fn a_stopping_worker_hands_back_its_unit_at_once() {
     // The next worker takes the job and the handed-back unit long before a 600 s lease.
     let b = stopping_worker();
     let pid_b = format!(":{}:", b.0.id());
-    let flight_path = format!("/api/v1/flights/{flight}");
     let started = std::time::Instant::now();
-    common::process::wait_for(Duration::from_secs(500), Duration::from_millis(50), || {
-        let f = json(&addr, "GET", &flight_path, &token, b"{}");
-        assert_ne!(f["state"], "failed", "{f}");
-        f["state"] == "done"
-    });
+    s.wait_until_done(flight, Duration::from_secs(500));
     assert!(started.elapsed() < Duration::from_secs(500));
     let after = store.units(job, false).unwrap();
     let r = after.iter().find(|r| r.id == handed_back[0]).unwrap();
