@@ -38,24 +38,13 @@ async fn processing_a_flight_stores_the_pipelines_findings() {
     );
 
     // The stored findings are the pipeline's, one for one.
-    let out = std::fs::read_dir(e.dir.path().join(format!("flights/{flight}")))
-        .unwrap()
-        .flatten()
-        .map(|d| d.path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("out-"))
-        .collect::<Vec<_>>();
+    let out = e.outputs(flight);
     assert_eq!(out.len(), 1, "exactly one output folder: {out:?}");
     let written: Value =
         serde_json::from_str(&std::fs::read_to_string(out[0].join("findings.geojson")).unwrap())
             .unwrap();
     let viewer = e.token("a", "viewer");
-    let served = e
-        .get(
-            &format!("/api/v1/flights/{flight}/findings.geojson"),
-            viewer,
-        )
-        .await
-        .json();
+    let served = e.findings_geojson(flight, viewer).await;
     let written_ids: Vec<&Value> = written["features"]
         .as_array()
         .unwrap()

@@ -7,57 +7,7 @@
 mod common;
 
 use axum::http::StatusCode;
-use besikta_server::Workers;
-use common::{env_with, fixture, Env};
-use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
-async fn process(e: &Env, flight: i64) -> Value {
-    let crew = e.token("a", "crew");
-    let r = e
-        .post_json(
-            &format!("/api/v1/flights/{flight}/process"),
-            crew,
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        r.status,
-        StatusCode::ACCEPTED,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-    let workers = Workers::start(&e.state);
-    let start = Instant::now();
-    let f = loop {
-        let f = e
-            .get(&format!("/api/v1/flights/{flight}"), crew)
-            .await
-            .json();
-        if f["state"] == json!("done") || f["state"] == json!("failed") {
-            break f;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(900),
-            "not finished: {f}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    workers.stop();
-    assert_eq!(f["state"], json!("done"), "{f}");
-    f
-}
-
-/// The flight's products folders (`out-<job>-<attempt>`).
-fn outputs(e: &Env, flight: i64) -> Vec<PathBuf> {
-    std::fs::read_dir(e.dir.path().join(format!("flights/{flight}")))
-        .unwrap()
-        .flatten()
-        .map(|d| d.path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("out-"))
-        .collect()
-}
+use common::{brighton_photos, env_with, Env};
 
 /// The stored crops of a products folder, file name -> bytes.
 fn stored_crops(out: &std::path::Path) -> Vec<(String, Vec<u8>)> {
@@ -76,13 +26,7 @@ fn stored_crops(out: &std::path::Path) -> Vec<(String, Vec<u8>)> {
 }
 
 async fn finding_ids(e: &Env, flight: i64) -> Vec<i64> {
-    let served = e
-        .get(
-            &format!("/api/v1/flights/{flight}/findings.geojson"),
-            e.token("a", "viewer"),
-        )
-        .await
-        .json();
+    let served = e.findings_geojson(flight, e.token("a", "viewer")).await;
     served["features"]
         .as_array()
         .unwrap()
@@ -136,15 +80,12 @@ async fn crop_metrics(e: &Env) -> [u64; 4] {
 async fn processing_stores_each_findings_crop_and_cold_requests_use_it() {
     let e = env_with(|c| c.threads_per_job = 2);
     let flight = e.create_flight("a", "brighton").await;
-    let files: Vec<(&str, Vec<u8>)> = ["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"]
-        .into_iter()
-        .map(|n| (n, std::fs::read(fixture(&format!("brighton/{n}"))).unwrap()))
-        .collect();
+    let files = brighton_photos(&["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"]);
     let r = e.multipart(flight, e.token("a", "crew"), &files).await;
     assert_eq!(r.status, StatusCode::OK);
-    process(&e, flight).await;
+    e.process_to_done(flight, e.token("a", "crew")).await;
 
-    let out = outputs(&e, flight);
+    let out = e.outputs(flight);
     assert_eq!(out.len(), 1, "{out:?}");
     let ids = finding_ids(&e, flight).await;
     assert!(
@@ -187,8 +128,8 @@ async fn processing_stores_each_findings_crop_and_cold_requests_use_it() {
     );
 
     // Processed again: the old products and their crops go, the new job's are served.
-    process(&e, flight).await;
-    let out2 = outputs(&e, flight);
+    e.process_to_done(flight, e.token("a", "crew")).await;
+    let out2 = e.outputs(flight);
     assert_eq!(out2.len(), 1, "{out2:?}");
     assert_ne!(out2[0], out[0]);
     assert!(!out[0].exists(), "the old products and crops are removed");

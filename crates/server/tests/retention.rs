@@ -8,51 +8,14 @@
 mod common;
 
 use axum::http::StatusCode;
-use besikta_server::{sweep_retention, Quota, Workers};
-use common::{env_with, fixture, Env};
-use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use besikta_server::{sweep_retention, Quota};
+use common::{brighton_photos, env_with, fixture, Env};
+use serde_json::json;
 
 const DAY: i64 = 24 * 3600;
 
-async fn process(e: &Env, flight: i64) -> Value {
-    let crew = e.token("a", "crew");
-    let r = e
-        .post_json(
-            &format!("/api/v1/flights/{flight}/process"),
-            crew,
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-    let workers = Workers::start(&e.state);
-    let start = Instant::now();
-    let f = loop {
-        let f = e
-            .get(&format!("/api/v1/flights/{flight}"), crew)
-            .await
-            .json();
-        if f["state"] == json!("done") || f["state"] == json!("failed") {
-            break f;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(900),
-            "not finished: {f}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    workers.stop();
-    assert_eq!(f["state"], json!("done"), "{f}");
-    f
-}
-
 async fn count_findings(e: &Env, flight: i64) -> usize {
-    e.get(
-        &format!("/api/v1/flights/{flight}/findings.geojson"),
-        e.token("a", "viewer"),
-    )
-    .await
-    .json()["features"]
+    e.findings_geojson(flight, e.token("a", "viewer")).await["features"]
         .as_array()
         .unwrap()
         .len()
@@ -77,15 +40,12 @@ async fn photos_go_after_the_retention_period_and_findings_and_crops_stay() {
     let crew = e.token("a", "crew");
     let viewer = e.token("a", "viewer");
     let flight = e.create_flight("a", "brighton").await;
-    let files: Vec<(&str, Vec<u8>)> = ["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"]
-        .into_iter()
-        .map(|n| (n, std::fs::read(fixture(&format!("brighton/{n}"))).unwrap()))
-        .collect();
+    let files = brighton_photos(&["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"]);
     assert_eq!(
         e.multipart(flight, crew, &files).await.status,
         StatusCode::OK
     );
-    process(&e, flight).await;
+    e.process_to_done(flight, crew).await;
     let finished = besikta_store::time::now();
     let found = count_findings(&e, flight).await;
     assert!(found > 0);
@@ -146,13 +106,7 @@ async fn photos_go_after_the_retention_period_and_findings_and_crops_stay() {
     assert_eq!(footprints.status, StatusCode::OK);
 
     // The default crop is still served, from the crop made at processing time.
-    let id = e
-        .get(
-            &format!("/api/v1/flights/{flight}/findings.geojson"),
-            viewer,
-        )
-        .await
-        .json()["features"][0]["id"]
+    let id = e.findings_geojson(flight, viewer).await["features"][0]["id"]
         .as_i64()
         .unwrap();
     let r = e
@@ -163,19 +117,9 @@ async fn photos_go_after_the_retention_period_and_findings_and_crops_stay() {
     assert!(image::load_from_memory(&r.body).is_ok());
 
     // A crop that would need the original (here: the stored crops are gone too) says why.
-    let out: Vec<_> = std::fs::read_dir(e.dir.path().join(format!("flights/{flight}")))
-        .unwrap()
-        .flatten()
-        .filter(|d| d.file_name().to_string_lossy().starts_with("out-"))
-        .collect();
-    std::fs::remove_dir_all(out[0].path().join("crops")).unwrap();
-    let other = e
-        .get(
-            &format!("/api/v1/flights/{flight}/findings.geojson"),
-            viewer,
-        )
-        .await
-        .json()["features"]
+    let out = e.outputs(flight);
+    std::fs::remove_dir_all(out[0].join("crops")).unwrap();
+    let other = e.findings_geojson(flight, viewer).await["features"]
         .as_array()
         .unwrap()
         .last()

@@ -8,10 +8,8 @@
 mod common;
 
 use axum::http::StatusCode;
-use besikta_server::Workers;
-use common::{env, fixture};
+use common::{brighton_photos, env};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
 
 fn corners(v: &Value) -> [f64; 4] {
     let a = v.as_array().unwrap();
@@ -23,46 +21,15 @@ async fn every_photo_that_saw_a_finding_is_a_view_with_its_outline() {
     let e = env();
     let flight = e.create_flight("a", "views").await;
     let crew = e.token("a", "crew");
-    let photos: Vec<(&str, Vec<u8>)> = ["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"]
-        .into_iter()
-        .map(|n| (n, std::fs::read(fixture(&format!("brighton/{n}"))).unwrap()))
-        .collect();
+    let photos = brighton_photos(&["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"]);
     assert_eq!(
         e.multipart(flight, crew, &photos).await.status,
         StatusCode::OK
     );
-    let r = e
-        .post_json(
-            &format!("/api/v1/flights/{flight}/process"),
-            crew,
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::ACCEPTED);
-    let workers = Workers::start(&e.state);
-    let start = Instant::now();
-    loop {
-        let f = e
-            .get(&format!("/api/v1/flights/{flight}"), crew)
-            .await
-            .json();
-        if f["state"] == json!("done") {
-            break;
-        }
-        assert_ne!(f["state"], json!("failed"), "{f}");
-        assert!(start.elapsed() < Duration::from_secs(900), "{f}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    workers.stop();
+    e.process_to_done(flight, crew).await;
 
     let viewer = e.token("a", "viewer");
-    let fc = e
-        .get(
-            &format!("/api/v1/flights/{flight}/findings.geojson"),
-            viewer,
-        )
-        .await
-        .json();
+    let fc = e.findings_geojson(flight, viewer).await;
     let features = fc["features"].as_array().unwrap();
     assert!(!features.is_empty());
     let (mut detections, mut detections_photos, mut views, mut undetected) = (0, 0, 0, Vec::new());

@@ -332,6 +332,39 @@ impl Env {
         }
     }
 
+    /// Asks for the flight to be processed (202), runs the server's workers until it is
+    /// `done` (at most 15 minutes; `failed` fails the test) and stops them; the flight.
+    pub async fn process_to_done(&self, flight: i64, token: &str) -> serde_json::Value {
+        let r = self.process(flight, token).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+        let workers = besikta_server::Workers::start(&self.state);
+        let f = self
+            .wait_for_flight(flight, token, std::time::Duration::from_secs(900))
+            .await;
+        workers.stop();
+        assert_eq!(f["state"], "done", "{f}");
+        f
+    }
+
+    /// The flight's products folders (`flights/<id>/out-<job>-<attempt>`).
+    pub fn outputs(&self, flight: i64) -> Vec<PathBuf> {
+        std::fs::read_dir(self.dir.path().join(format!("flights/{flight}")))
+            .unwrap()
+            .flatten()
+            .map(|d| d.path())
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("out-"))
+            .collect()
+    }
+
+    /// The flight's `findings.geojson` as `token` gets it (200 checked).
+    pub async fn findings_geojson(&self, flight: i64, token: &str) -> serde_json::Value {
+        let r = self
+            .get(&format!("/api/v1/flights/{flight}/findings.geojson"), token)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()
+    }
+
     /// Serves the router on a loopback port (for clients outside the process: a
     /// browser, a raw socket); its address.
     pub async fn serve_on_loopback(&self) -> std::net::SocketAddr {
