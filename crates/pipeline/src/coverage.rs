@@ -97,7 +97,9 @@ pub fn owners_for(rules: &EvidenceRules, classes: &[String]) -> usize {
         .unwrap_or(1)
 }
 
-fn inside(ring: &[[f64; 2]], p: [f64; 2]) -> bool {
+/// Whether `p` lies inside the ring `ring` (any planar or lon/lat coordinates, even-odd
+/// rule; the ring may or may not repeat its first point).
+pub fn inside(ring: &[[f64; 2]], p: [f64; 2]) -> bool {
     let mut inside = false;
     let n = ring.len();
     for i in 0..n {

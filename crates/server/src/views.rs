@@ -22,6 +22,7 @@ use axum::Json;
 use besikta_core::finding::Finding;
 use besikta_core::Capture;
 use besikta_georef::{Ground, PhotoGeometry};
+use besikta_pipeline::coverage::inside;
 use besikta_store::FindingRow;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -58,21 +59,6 @@ const MAX_CAMERAS: usize = 4096;
 fn cameras() -> &'static Mutex<Cameras> {
     static CAMERAS: std::sync::OnceLock<Mutex<Cameras>> = std::sync::OnceLock::new();
     CAMERAS.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// Whether `p` lies inside the ring `ring` (lon/lat, even-odd rule).
-fn contains(ring: &[[f64; 2]], p: [f64; 2]) -> bool {
-    let mut inside = false;
-    let n = ring.len();
-    for i in 0..n {
-        let (a, b) = (ring[i], ring[(i + n - 1) % n]);
-        if (a[1] > p[1]) != (b[1] > p[1])
-            && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
-        {
-            inside = !inside;
-        }
-    }
-    inside
 }
 
 fn bbox_of(points: &[[f64; 2]]) -> [f64; 4] {
@@ -223,7 +209,7 @@ pub async fn finding_views(
     }
     let mut others: Vec<String> = prints
         .iter()
-        .filter(|f| contains(&f.ring, finding.centroid) && !names.contains(&f.photo))
+        .filter(|f| inside(&f.ring, finding.centroid) && !names.contains(&f.photo))
         .map(|f| f.photo.clone())
         .collect();
     others.sort();
