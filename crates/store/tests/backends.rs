@@ -3,6 +3,8 @@
 //! a database with several connections can get wrong: concurrent claims, concurrent
 //! uploads of one flight, and calls from inside a tokio runtime.
 
+mod common;
+
 use besikta_core::finding::Finding;
 use besikta_core::{AssetKind, RejectReason, Review, ReviewState, Severity};
 use besikta_store::testing::PgCluster;
@@ -10,19 +12,8 @@ use besikta_store::{
     CompleteOutcome, FindingFilter, FlightDeleted, FlightState, JobResult, NewFinding, PgStore,
     PhotoAdded, RejectedPhoto, Role, SqliteStore, Store, Upload,
 };
+use common::stores;
 use std::sync::Arc;
-
-/// A store of each backend, each in a fresh database; the folder keeps SQLite's file.
-fn stores() -> Vec<(&'static str, Arc<dyn Store>, tempfile::TempDir)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(&dir.path().join("besikta.db")).unwrap();
-    let url = PgCluster::shared().unwrap().fresh_database().unwrap();
-    let pg = PgStore::open(&url).unwrap();
-    vec![
-        ("sqlite", Arc::new(sqlite), dir),
-        ("postgres", Arc::new(pg), tempfile::tempdir().unwrap()),
-    ]
-}
 
 fn pg_store(connections: usize) -> PgStore {
     let url = PgCluster::shared().unwrap().fresh_database().unwrap();

@@ -2,20 +2,10 @@
 //! throw-away cluster): worker heartbeats, a job released by a stopping worker, and the
 //! queue by organisation.
 
-use besikta_store::testing::PgCluster;
-use besikta_store::{FlightState, PgStore, SqliteStore, Store, WorkerBeat};
-use std::sync::Arc;
+mod common;
 
-fn stores() -> Vec<(&'static str, Arc<dyn Store>, tempfile::TempDir)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(&dir.path().join("besikta.db")).unwrap();
-    let url = PgCluster::shared().unwrap().fresh_database().unwrap();
-    let pg = PgStore::open(&url).unwrap();
-    vec![
-        ("sqlite", Arc::new(sqlite), dir),
-        ("postgres", Arc::new(pg), tempfile::tempdir().unwrap()),
-    ]
-}
+use besikta_store::{FlightState, WorkerBeat};
+use common::stores;
 
 fn beat(id: &str, job_id: Option<i64>) -> WorkerBeat {
     WorkerBeat {

@@ -3,20 +3,9 @@
 //! units' results, results stored once per attempt, a stopping worker's unit put back in
 //! the queue at once (`release_unit`), units counted by state.
 
-use besikta_store::testing::PgCluster;
-use besikta_store::{PgStore, SqliteStore, Store};
-use std::sync::Arc;
+mod common;
 
-fn stores() -> Vec<(&'static str, Arc<dyn Store>, tempfile::TempDir)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(&dir.path().join("besikta.db")).unwrap();
-    let url = PgCluster::shared().unwrap().fresh_database().unwrap();
-    let pg = PgStore::open(&url).unwrap();
-    vec![
-        ("sqlite", Arc::new(sqlite), dir),
-        ("postgres", Arc::new(pg), tempfile::tempdir().unwrap()),
-    ]
-}
+use common::stores;
 
 #[test]
 fn units_are_leased_taken_over_after_expiry_and_stored_once() {
