@@ -70,14 +70,8 @@ async fn processing_a_flight_stores_the_pipelines_findings() {
         summary["rejected"].as_array().unwrap().len()
     );
 
-    let footprints = e
-        .get(
-            &format!("/api/v1/flights/{flight}/footprints.geojson"),
-            viewer,
-        )
-        .await;
-    assert_eq!(footprints.status, StatusCode::OK);
-    assert_eq!(footprints.json()["type"], json!("FeatureCollection"));
+    let footprints = e.flight_geojson(flight, "footprints", viewer).await;
+    assert_eq!(footprints["type"], json!("FeatureCollection"));
 
     if let Some(first) = served["features"].as_array().unwrap().first() {
         let id = first["id"].as_i64().unwrap();

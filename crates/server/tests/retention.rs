@@ -97,13 +97,7 @@ async fn photos_go_after_the_retention_period_and_findings_and_crops_stay() {
     );
     assert_eq!(f["photos"], json!(3));
     assert_eq!(count_findings(&e, flight).await, found);
-    let footprints = e
-        .get(
-            &format!("/api/v1/flights/{flight}/footprints.geojson"),
-            viewer,
-        )
-        .await;
-    assert_eq!(footprints.status, StatusCode::OK);
+    e.flight_geojson(flight, "footprints", viewer).await;
 
     // The default crop is still served, from the crop made at processing time.
     let id = e.findings_geojson(flight, viewer).await["features"][0]["id"]

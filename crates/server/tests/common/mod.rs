@@ -358,8 +358,14 @@ impl Env {
 
     /// The flight's `findings.geojson` as `token` gets it (200 checked).
     pub async fn findings_geojson(&self, flight: i64, token: &str) -> serde_json::Value {
+        self.flight_geojson(flight, "findings", token).await
+    }
+
+    /// The flight's `<layer>.geojson` (`findings`, `footprints`, ...) as `token` gets it
+    /// (200 checked).
+    pub async fn flight_geojson(&self, flight: i64, layer: &str, token: &str) -> serde_json::Value {
         let r = self
-            .get(&format!("/api/v1/flights/{flight}/findings.geojson"), token)
+            .get(&format!("/api/v1/flights/{flight}/{layer}.geojson"), token)
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         r.json()
