@@ -7,7 +7,6 @@ mod common;
 
 use besikta_storage::testing::MotoServer;
 use besikta_store::testing::PgCluster;
-use common::http::request;
 use common::process::{admin_token, coarse_models, start_serve, wait_for, Proc};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -40,14 +39,7 @@ fn serve(data: &Path, database: &str, storage: &str, env: &[(String, String)]) -
 }
 
 fn json(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> Value {
-    let headers = [("Content-Type", "application/json".to_string())];
-    let (status, _, bytes) = request(addr, method, path, token, &headers, body, TIMEOUT);
-    assert!(
-        status < 300,
-        "{method} {path}: {status} {}",
-        String::from_utf8_lossy(&bytes)
-    );
-    serde_json::from_slice(&bytes).unwrap()
+    common::http::json_within(addr, method, path, token, body, TIMEOUT)
 }
 
 /// A tus request (Tus-Resumable: 1.0.0 added); returns status and response head.
@@ -59,10 +51,7 @@ fn tus(
     headers: &[(&str, String)],
     body: &[u8],
 ) -> (u16, String) {
-    let mut all = vec![("Tus-Resumable", "1.0.0".to_string())];
-    all.extend(headers.iter().cloned());
-    let (status, head, _) = request(addr, method, path, token, &all, body, TIMEOUT);
-    (status, head)
+    common::http::tus(addr, method, path, token, headers, body, TIMEOUT)
 }
 
 /// The value of header `name` in a response head.
@@ -96,24 +85,6 @@ fn patch(addr: &str, location: &str, token: &str, at: usize, bytes: &[u8]) -> (u
     )
 }
 
-fn base64_encode(b: &[u8]) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in b.chunks(3) {
-        let n = ((c[0] as u32) << 16)
-            | ((*c.get(1).unwrap_or(&0) as u32) << 8)
-            | (*c.get(2).unwrap_or(&0) as u32);
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn serve_killed_mid_upload_on_postgres_and_s3_resumes_byte_exact_and_processes_once() {
     let started = Instant::now();
@@ -137,7 +108,7 @@ fn serve_killed_mid_upload_on_postgres_and_s3_resumes_byte_exact_and_processes_o
     )["id"]
         .as_i64()
         .unwrap();
-    let meta = format!("filename {}", base64_encode(PHOTO.as_bytes()));
+    let meta = format!("filename {}", common::http::base64_encode(PHOTO.as_bytes()));
     let (status, head) = tus(
         &addr,
         "POST",

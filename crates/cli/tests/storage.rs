@@ -43,13 +43,7 @@ fn serve(data: &Path, extra: &[&str], env: &[(String, String)]) -> (Proc, String
 }
 
 fn json(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> Value {
-    let (status, bytes) = http(addr, method, path, token, "application/json", body);
-    assert!(
-        status < 300,
-        "{method} {path}: {status} {}",
-        String::from_utf8_lossy(&bytes)
-    );
-    serde_json::from_slice(&bytes).unwrap()
+    common::http::json_within(addr, method, path, token, body, TIMEOUT)
 }
 
 fn http(
@@ -78,10 +72,7 @@ fn tus(
     headers: &[(&str, String)],
     body: &[u8],
 ) -> (u16, String) {
-    let mut all = vec![("Tus-Resumable", "1.0.0".to_string())];
-    all.extend(headers.iter().cloned());
-    let (status, head, _) = request(addr, method, path, token, &all, body, TIMEOUT);
-    (status, head)
+    common::http::tus(addr, method, path, token, headers, body, TIMEOUT)
 }
 
 /// A flight with `PHOTOS`: the first two by multipart, the last by tus in 300 kB PATCHes.
@@ -117,7 +108,10 @@ fn upload_flight(addr: &str, token: &str, name: &str) -> i64 {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 
     let bytes = photo_bytes(PHOTOS[2]);
-    let meta = format!("filename {}", base64_encode(PHOTOS[2].as_bytes()));
+    let meta = format!(
+        "filename {}",
+        common::http::base64_encode(PHOTOS[2].as_bytes())
+    );
     let (status, head) = tus(
         addr,
         "POST",
@@ -153,24 +147,6 @@ fn upload_flight(addr: &str, token: &str, name: &str) -> i64 {
         assert_eq!(status, 204, "{head}");
     }
     flight
-}
-
-fn base64_encode(b: &[u8]) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in b.chunks(3) {
-        let n = ((c[0] as u32) << 16)
-            | ((*c.get(1).unwrap_or(&0) as u32) << 8)
-            | (*c.get(2).unwrap_or(&0) as u32);
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Processes the flights and waits for all of them to be done.

@@ -28,7 +28,20 @@ pub fn http(
 
 /// A JSON request that must succeed (status under 300); the reply's JSON.
 pub fn json(addr: &str, method: &str, path: &str, token: &str, body: &[u8]) -> serde_json::Value {
-    let (status, bytes) = http(addr, method, path, token, "application/json", body);
+    json_within(addr, method, path, token, body, Duration::from_secs(60))
+}
+
+/// [`json`] waiting at most `timeout` for each read.
+pub fn json_within(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> serde_json::Value {
+    let headers = [("Content-Type", "application/json".to_string())];
+    let (status, _, bytes) = request(addr, method, path, token, &headers, body, timeout);
     assert!(
         status < 300,
         "{method} {path}: {status} {}",
@@ -74,6 +87,42 @@ pub fn request(
         body = dechunk(&body);
     }
     (status, head, body)
+}
+
+/// A tus request (Tus-Resumable: 1.0.0 added) waiting at most `timeout` for each read;
+/// returns status and response head.
+pub fn tus(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    timeout: Duration,
+) -> (u16, String) {
+    let mut all = vec![("Tus-Resumable", "1.0.0".to_string())];
+    all.extend(headers.iter().cloned());
+    let (status, head, _) = request(addr, method, path, token, &all, body, timeout);
+    (status, head)
+}
+
+/// Standard base64 with padding (tus `Upload-Metadata` values).
+pub fn base64_encode(b: &[u8]) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = ((c[0] as u32) << 16)
+            | ((*c.get(1).unwrap_or(&0) as u32) << 8)
+            | (*c.get(2).unwrap_or(&0) as u32);
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
