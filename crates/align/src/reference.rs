@@ -59,6 +59,56 @@ impl Reference {
         &self.path
     }
 
+    /// Width and height in pixels.
+    pub fn size(&self) -> (usize, usize) {
+        self.size
+    }
+
+    /// Ground size of one pixel along x and y in the reference's CRS units (both positive).
+    pub fn pixel_size(&self) -> [f64; 2] {
+        [self.gt[1].abs(), self.gt[5].abs()]
+    }
+
+    /// The reference's EPSG code, when its CRS has one.
+    pub fn epsg(&self) -> Option<u32> {
+        self.crs.epsg()
+    }
+
+    /// The ground it covers in WGS 84, `[min lon, min lat, max lon, max lat]` (its edges
+    /// sampled, so a grid rotated against north in WGS 84 is enclosed too).
+    pub fn bounds_wgs84(&self) -> Result<[f64; 4], String> {
+        let (w, h) = (self.size.0 as f64, self.size.1 as f64);
+        let mut pts = Vec::new();
+        for k in 0..=8 {
+            let t = f64::from(k) / 8.0;
+            for (c, r) in [(t * w, 0.0), (t * w, h), (0.0, t * h), (w, t * h)] {
+                pts.push([self.gt[0] + c * self.gt[1], self.gt[3] + r * self.gt[5]]);
+            }
+        }
+        self.crs.inverse_many(&mut pts).map_err(|e| {
+            format!(
+                "the reference {} cannot be placed in WGS 84: {e}",
+                self.path.display()
+            )
+        })?;
+        let mut b = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+        for p in &pts {
+            b = [
+                b[0].min(p[0]),
+                b[1].min(p[1]),
+                b[2].max(p[0]),
+                b[3].max(p[1]),
+            ];
+        }
+        if !b.iter().all(|v| v.is_finite()) || b[1] < -90.0 || b[3] > 90.0 {
+            return Err(format!(
+                "the reference {} lies outside the Earth in its coordinate system; check its CRS",
+                self.path.display()
+            ));
+        }
+        Ok(b)
+    }
+
     /// The reference on the flight grid over `envelope` (metres, flight frame) at the
     /// height `h` of the ground, as correlation levels; `Err` when it does not cover it.
     pub(crate) fn project(

@@ -154,6 +154,10 @@ pub struct Summary {
 pub struct ProcessOutcome {
     pub summary: Summary,
     pub report: Report,
+    /// The photos placed on the ground with their refined (aligned) poses, in the order of
+    /// the prepared flight: later products (the server's mosaic) reuse them instead of
+    /// aligning again.
+    pub captures: Vec<Capture>,
 }
 
 /// Finds model manifests (`*.toml` with their `.onnx` beside) under `dir`, sorted.

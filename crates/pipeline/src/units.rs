@@ -603,5 +603,9 @@ pub(crate) fn finish_timed(
         total: 1,
         file: None,
     });
-    Ok(ProcessOutcome { summary, report })
+    Ok(ProcessOutcome {
+        summary,
+        report,
+        captures: prepared.photos.iter().map(|p| p.capture.clone()).collect(),
+    })
 }

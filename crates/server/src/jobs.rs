@@ -351,7 +351,7 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
         &out_dir,
         &renew_lease,
     );
-    crate::mosaic::render(state, &files.inputs, &out_dir);
+    crate::mosaic::render(state, &outcome.captures, &files.inputs, &out_dir);
     files.publish(state, &rel_out)?;
     Ok(job_result(outcome, &rel_out, config))
 }

@@ -21,6 +21,7 @@ mod objects;
 mod openapi;
 mod ops;
 mod orgmodels;
+mod orgreference;
 mod orgsettings;
 mod precrops;
 mod quota;
@@ -370,6 +371,13 @@ pub fn app(state: AppState) -> Router {
             "/org/models/{model}",
             put(orgmodels::put)
                 .delete(orgmodels::reset)
+                .layer(DefaultBodyLimit::max(limits.max_register_bytes)),
+        )
+        .route(
+            "/org/reference",
+            get(orgreference::get)
+                .put(orgreference::put)
+                .delete(orgreference::delete)
                 .layer(DefaultBodyLimit::max(limits.max_register_bytes)),
         )
         .route("/training-export", post(training::export))

@@ -1,5 +1,6 @@
 //! The flight's orthomosaic on the web map: an optional job product (`mosaic.tif`, a COG
-//! written by `besikta_align::write_mosaic` from the photos aligned again, when
+//! written by `besikta_align::write_mosaic` from the photos with the poses the job's
+//! pipeline refined (not aligned a second time), when
 //! [`crate::ServerConfig::mosaic_gsd_cm`] is set) and XYZ PNG tiles read from it through
 //! GDAL (`besikta_align::web_tile`), organisation-scoped like the flight's other products.
 
@@ -15,26 +16,55 @@ use std::path::{Path as FsPath, PathBuf};
 /// The product's file name in the job's output folder.
 pub const MOSAIC: &str = "mosaic.tif";
 
-/// Job step: writes `out_dir/mosaic.tif` from the job's photos when the server is set to
+/// Job step: writes `out_dir/mosaic.tif` from the job's photos with the poses the
+/// pipeline refined (`captures`, not aligned again) when the server is set to
 /// (`mosaic_gsd_cm`); a flight whose mosaic fails keeps its findings (the reason is logged).
-pub fn render(state: &AppState, inputs: &[PathBuf], out_dir: &FsPath) {
+/// `inputs`: this worker's local copies of the photos, found by file name (a prepared
+/// flight kept from an earlier attempt names that attempt's copies).
+pub fn render(
+    state: &AppState,
+    captures: &[besikta_core::Capture],
+    inputs: &[PathBuf],
+    out_dir: &FsPath,
+) {
     let Some(gsd_cm) = state.config().mosaic_gsd_cm else {
         return;
     };
-    if let Err(e) = write(inputs, out_dir, gsd_cm, state.config().dem.as_deref()) {
+    let local = local_captures(captures, inputs);
+    if let Err(e) = write(&local, out_dir, gsd_cm, state.config().dem.as_deref()) {
         eprintln!("mosaic of {} not made: {e}", out_dir.display());
     }
 }
 
-/// The mosaic of `inputs` (aligned to each other) at `gsd_cm` into `out_dir`.
-pub fn write(
+/// `captures` with their files among `inputs` (matched by file name); others left out.
+fn local_captures(
+    captures: &[besikta_core::Capture],
     inputs: &[PathBuf],
+) -> Vec<besikta_core::Capture> {
+    let name = |p: &str| crate::findings::basename(p).to_string();
+    let by_name: std::collections::HashMap<String, &PathBuf> = inputs
+        .iter()
+        .map(|p| (name(&p.to_string_lossy()), p))
+        .collect();
+    captures
+        .iter()
+        .filter_map(|c| {
+            by_name.get(&name(&c.file)).map(|p| besikta_core::Capture {
+                file: p.to_string_lossy().into_owned(),
+                ..c.clone()
+            })
+        })
+        .collect()
+}
+
+/// The mosaic of `captures` (their poses as given) at `gsd_cm` into `out_dir`.
+pub fn write(
+    captures: &[besikta_core::Capture],
     out_dir: &FsPath,
     gsd_cm: f64,
     dem: Option<&FsPath>,
 ) -> Result<(), String> {
-    let scan = besikta_ingest::scan(inputs);
-    if scan.captures.is_empty() {
+    if captures.is_empty() {
         return Err("no usable photos".into());
     }
     let ground = match dem {
@@ -43,17 +73,11 @@ pub fn write(
         ),
         None => besikta_georef::Ground::TakeOffPlane,
     };
-    let a = besikta_align::align(
-        &scan.captures,
-        &ground,
-        &besikta_align::AlignConfig::default(),
-    );
-    let captures = a.apply(&scan.captures);
     let cfg = besikta_align::MosaicConfig {
         gsd_m: gsd_cm / 100.0,
         ..besikta_align::MosaicConfig::default()
     };
-    besikta_align::write_mosaic(&captures, &ground, &cfg, &out_dir.join(MOSAIC)).map(|_| ())
+    besikta_align::write_mosaic(captures, &ground, &cfg, &out_dir.join(MOSAIC)).map(|_| ())
 }
 
 /// The flight's mosaic as a local file: in place in the data folder, else fetched once from

@@ -139,6 +139,11 @@ pub fn document() -> Value {
             doc["paths"][format!("/api/v1{path}")] = item.clone();
         }
     }
+    if let Some(paths) = crate::orgreference::openapi_paths().as_object() {
+        for (path, item) in paths {
+            doc["paths"][format!("/api/v1{path}")] = item.clone();
+        }
+    }
     doc["paths"]["/api/v1/training-export"] = crate::training::openapi_path();
     doc["paths"]["/api/v1/registers/{kind}/features"] = crate::registermap::openapi_path();
     doc["paths"]["/api/v1/classes"] = json!({"get": op(

@@ -12,7 +12,7 @@
 use crate::jobs::{process_config, Heartbeat};
 use crate::AppState;
 use besikta_pipeline::units::{finish, infer_batch, prepare, BatchResult, Prepared};
-use besikta_pipeline::{ProcessConfig, ProcessOptions, ProcessOutcome, Progress};
+use besikta_pipeline::{ProcessConfig, ProcessOutcome, Progress};
 use besikta_store::{Job, Photo, WorkUnit};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -160,7 +160,11 @@ pub(crate) fn process_job(
     let prepared: Prepared = match store.unit_plan(job.id).map_err(|e| e.to_string())? {
         Some(text) => serde_json::from_str(&text)
             .map_err(|e| format!("the stored prepared flight cannot be read: {e}"))?,
-        None => prepare(cfg, &ProcessOptions::default(), on_progress).map_err(|e| e.to_string())?,
+        None => {
+            // The organisation's reference orthophoto, when it uploaded one (issue 12).
+            let reference = crate::orgreference::job_reference(state, job.org_id)?;
+            prepare(cfg, &reference.options(), on_progress).map_err(|e| e.to_string())?
+        }
     };
     let n = prepared.photos.len();
     let per = config.unit_photos.max(1);
