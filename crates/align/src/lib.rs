@@ -42,13 +42,17 @@
 //! model's.
 
 mod adjust;
+mod compare;
 mod correlate;
+mod features;
 mod grounds;
 mod mosaic;
 mod ortho;
 mod reference;
 mod tiles;
 
+pub use compare::{compare_pairs, Comparison, Estimate, PairComparison};
+pub use features::{FeatureConfig, FeatureMatch, Rigid};
 pub use mosaic::{apply_poses_by_name, write_mosaic, MosaicConfig, MosaicSummary};
 pub use reference::Reference;
 pub use tiles::{tile_bounds, web_tile, WebTile, TILE_PX};

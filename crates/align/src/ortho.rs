@@ -250,6 +250,48 @@ pub(crate) fn project(
     frame: &Frame,
     exg_threshold: f32,
 ) -> Result<Ortho, String> {
+    project_gray(capture, ground, frame, exg_threshold).map(into_ortho)
+}
+
+/// A photo's grey image on the flight grid, before the gradient levels are made of it.
+#[derive(Debug, Clone)]
+pub(crate) struct GrayGround {
+    pub gray: Raster,
+    /// Vegetation (excess green over the threshold), per cell of `gray`.
+    pub veg: Vec<bool>,
+    pub camera: [f64; 2],
+    pub envelope: [f64; 4],
+}
+
+/// The gradient levels of a projected grey image (and, when it has vegetation, the same
+/// without the vegetation mask).
+pub(crate) fn into_ortho(g: GrayGround) -> Ortho {
+    let GrayGround {
+        gray,
+        veg,
+        camera,
+        envelope,
+    } = g;
+    let plain = veg.iter().any(|&v| v).then(|| {
+        Box::new(levels(
+            gray.clone(),
+            &vec![false; veg.len()],
+            camera,
+            envelope,
+        ))
+    });
+    let mut o = levels(gray, &veg, camera, envelope);
+    o.plain = plain;
+    o
+}
+
+/// Projects one photo's grey image onto the ground (see [`project`]).
+pub(crate) fn project_gray(
+    capture: &Capture,
+    ground: &Ground,
+    frame: &Frame,
+    exg_threshold: f32,
+) -> Result<GrayGround, String> {
     let geom = PhotoGeometry::new(capture, ground)
         .map_err(|e| format!("cannot place the photo on the ground: {e}"))?;
     let cam = geom.camera_position();
@@ -336,17 +378,12 @@ pub(crate) fn project(
         }
     }
     let envelope = [x0 as f64 * g, y0 as f64 * g, x1 as f64 * g, y1 as f64 * g];
-    let plain = veg.iter().any(|&v| v).then(|| {
-        Box::new(levels(
-            gray.clone(),
-            &vec![false; veg.len()],
-            camera,
-            envelope,
-        ))
-    });
-    let mut o = levels(gray, &veg, camera, envelope);
-    o.plain = plain;
-    Ok(o)
+    Ok(GrayGround {
+        gray,
+        veg,
+        camera,
+        envelope,
+    })
 }
 
 /// The gradient levels of a grey raster on the flight grid (`veg` marks masked cells).
@@ -413,7 +450,7 @@ fn gradient(gray: &Raster, veg: &[bool]) -> Raster {
 
 /// A [1 2 1] x [1 2 1] binomial blur of a grey raster (valid cells only): gradients of the
 /// blurred image tolerate the small misregistration a rotation leaves inside a tile.
-fn blur(gray: &Raster) -> Raster {
+pub(crate) fn blur(gray: &Raster) -> Raster {
     let (w, h) = (gray.w, gray.h);
     let mut out = gray.clone();
     for j in 1..h.saturating_sub(1) {
