@@ -14,6 +14,8 @@ mod camera_db;
 mod capture;
 mod error;
 mod exif_tags;
+#[doc(hidden)]
+pub mod fuzzing;
 mod jpeg;
 mod ortho;
 mod scan;
