@@ -171,6 +171,11 @@ pub fn document() -> Value {
         "The findings that are work, as a GeoPackage: of ?flight=ID, else of the latest processed flight",
         json!({"200": {"description": "GeoPackage", "content": {"application/geopackage+sqlite3": {}}}}),
     );
+    doc["paths"]["/api/v1/openapi.json"] = json!({"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}}}});
+    // tus clients may ask an upload's URL for the capabilities too.
+    doc["paths"]["/api/v1/flights/{id}/uploads/{upload}"]["options"] =
+        doc["paths"]["/api/v1/flights/{id}/uploads"]["options"].clone();
+    crate::openapi_errors::add(&mut doc);
     doc
 }
 

@@ -14,13 +14,13 @@
 use crate::auth::{Auth, Right};
 use crate::error::{ApiError, ApiResult};
 use crate::flights::find_flight;
+use crate::tus_headers::{parse_checksum, parse_u64, safe_name, ChecksumAlgorithm, TUS_CHECKSUMS};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::Engine as _;
 use besikta_store::{Photo, PhotoAdded, RejectedPhoto, Upload};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -34,7 +34,6 @@ use tokio::io::AsyncWriteExt;
 
 const TUS_VERSION: &str = "1.0.0";
 const TUS_EXTENSIONS: &str = "creation,termination,checksum,expiration";
-const TUS_CHECKSUMS: &str = "sha1,sha256";
 
 /// Uploads with a PATCH in flight; a second concurrent PATCH of the same upload is refused
 /// (423) rather than interleaving bytes.
@@ -96,28 +95,6 @@ fn io_refusal(what: &str, e: &std::io::Error) -> Refused {
         )
     } else {
         refused(StatusCode::INTERNAL_SERVER_ERROR, format!("{what}: {e}"))
-    }
-}
-
-/// A file name safe to keep on disk: its last path part, odd characters replaced.
-pub fn safe_name(name: &str) -> String {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let cleaned: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(120)
-        .collect();
-    let cleaned = cleaned.trim_start_matches('.').to_string();
-    if cleaned.is_empty() {
-        "photo.jpg".to_string()
-    } else {
-        cleaned
     }
 }
 
@@ -230,7 +207,7 @@ fn ingest_inner(
         .map_err(|e| io_refusal("cannot create the flight's photo folder", &e))?;
     let added = {
         // The organisation's quota, checked and the row added under one lock (`quota`).
-        let _quota = state.config().quota.is_set().then(crate::quota::lock);
+        let _quota = crate::quota::lock_if_limited(state, org_id);
         crate::quota::check(state, org_id, 1, size).map_err(|q| refused(q.status, q.reason))?;
         store
             .add_photo(flight_id, &safe_name(file_name), &sha256, size, &dir)
@@ -418,7 +395,7 @@ fn check_version(headers: &HeaderMap) -> Result<(), Response> {
 
 fn u64_header(headers: &HeaderMap, name: &str) -> Result<u64, Response> {
     header_str(headers, name)
-        .and_then(|v| v.parse().ok())
+        .and_then(parse_u64)
         .ok_or_else(|| {
             tus_error(
                 StatusCode::BAD_REQUEST,
@@ -429,15 +406,7 @@ fn u64_header(headers: &HeaderMap, name: &str) -> Result<u64, Response> {
 
 /// `Upload-Metadata: key base64,key2 base64`.
 fn metadata_value(headers: &HeaderMap, key: &str) -> Option<String> {
-    let meta = header_str(headers, "upload-metadata")?;
-    meta.split(',').find_map(|pair| {
-        let mut it = pair.trim().splitn(2, ' ');
-        (it.next()? == key).then_some(())?;
-        let value = base64::engine::general_purpose::STANDARD
-            .decode(it.next()?.trim())
-            .ok()?;
-        String::from_utf8(value).ok()
-    })
+    crate::tus_headers::metadata_value(header_str(headers, "upload-metadata")?, key)
 }
 
 fn api(e: ApiError) -> Response {
@@ -640,30 +609,12 @@ enum Checksum {
 
 impl Checksum {
     fn parse(value: &str) -> Result<Checksum, Response> {
-        let (alg, b64) = value.split_once(' ').ok_or_else(|| {
-            tus_error(
-                StatusCode::BAD_REQUEST,
-                "Upload-Checksum must be '<algorithm> <base64 digest>'",
-            )
-        })?;
-        let digest = base64::engine::general_purpose::STANDARD
-            .decode(b64.trim())
-            .map_err(|_| {
-                tus_error(
-                    StatusCode::BAD_REQUEST,
-                    "the Upload-Checksum digest is not base64",
-                )
-            })?;
-        match alg {
-            "sha1" => Ok(Checksum::Sha1(Sha1::new(), digest)),
-            "sha256" => Ok(Checksum::Sha256(Sha256::new(), digest)),
-            other => Err(tus_error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "checksum algorithm {other:?} is not supported; use one of {TUS_CHECKSUMS}"
-                ),
-            )),
-        }
+        let (algorithm, digest) =
+            parse_checksum(value).map_err(|m| tus_error(StatusCode::BAD_REQUEST, m))?;
+        Ok(match algorithm {
+            ChecksumAlgorithm::Sha1 => Checksum::Sha1(Sha1::new(), digest),
+            ChecksumAlgorithm::Sha256 => Checksum::Sha256(Sha256::new(), digest),
+        })
     }
 
     fn update(&mut self, bytes: &[u8]) {
