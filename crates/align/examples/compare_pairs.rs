@@ -5,7 +5,8 @@
 //! true relative pose. Prints a Markdown report.
 //!
 //! ```text
-//! cargo run --release -p besikta-align --example compare_pairs -- FLIGHT_DIR [--truth FLIGHT_DIR/flight.json] [--json OUT.json]
+//! cargo run -p besikta-align --example compare_pairs -- FLIGHT_DIR [--truth FLIGHT_DIR/flight.json] [--json OUT.json]
+//!     [--fast-threshold N] [--min-inliers N] [--ratio R] [--inlier-m M]   (feature settings; defaults: FeatureConfig::default())
 //! ```
 
 use besikta_align::{compare_pairs, AlignConfig, Estimate, FeatureConfig, PairComparison, Rigid};
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: compare_pairs FLIGHT_DIR [--truth FLIGHT.json] [--json OUT.json]\n  FLIGHT.json: the flight.json `besikta simulate` writes (true poses)"
+        "usage: compare_pairs FLIGHT_DIR [--truth FLIGHT.json] [--json OUT.json] [--fast-threshold N] [--min-inliers N] [--ratio R] [--inlier-m M]\n  FLIGHT.json: the flight.json `besikta simulate` writes (true poses)"
     );
     ExitCode::from(2)
 }
@@ -135,11 +136,29 @@ fn main() -> ExitCode {
     };
     let mut truth_path = None;
     let mut json_path = None;
+    let mut fcfg = FeatureConfig::default();
     let mut k = 1;
     while k < args.len() {
+        let num = |v: &String| v.parse::<f64>().ok();
         match (args[k].as_str(), args.get(k + 1)) {
             ("--truth", Some(v)) => truth_path = Some(PathBuf::from(v)),
             ("--json", Some(v)) => json_path = Some(PathBuf::from(v)),
+            ("--fast-threshold", Some(v)) => match v.parse() {
+                Ok(t) => fcfg.fast_threshold = t,
+                Err(_) => return usage(),
+            },
+            ("--min-inliers", Some(v)) => match v.parse() {
+                Ok(n) => fcfg.min_inliers = n,
+                Err(_) => return usage(),
+            },
+            ("--ratio", Some(v)) => match num(v) {
+                Some(r) => fcfg.ratio = r,
+                None => return usage(),
+            },
+            ("--inlier-m", Some(v)) => match num(v) {
+                Some(r) => fcfg.inlier_m = r,
+                None => return usage(),
+            },
             _ => return usage(),
         }
         k += 2;
@@ -164,7 +183,6 @@ fn main() -> ExitCode {
         None => None,
     };
     let cfg = AlignConfig::default();
-    let fcfg = FeatureConfig::default();
     let t0 = std::time::Instant::now();
     let cmp = compare_pairs(&caps, truth.as_deref(), &Ground::TakeOffPlane, &cfg, &fcfg);
     let total_s = t0.elapsed().as_secs_f64();
