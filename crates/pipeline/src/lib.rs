@@ -60,15 +60,20 @@ pub enum PipelineError {
     /// Work units that do not fit together (issue 15).
     #[error("the flight's work units do not fit together: {0}")]
     Units(String),
+    /// A setting of the process that cannot be used (the message names it and the fix).
+    #[error("{0}")]
+    Setting(String),
 }
 
 mod alignment;
 pub mod coverage;
+mod merge_tolerance;
 mod roi;
 pub mod scale;
 pub mod units;
 
 pub use alignment::ProcessOptions;
+pub use merge_tolerance::MERGE_TOLERANCE_ENV;
 pub mod vegetation;
 
 use besikta_core::{Capture, Detection, Rejected};
@@ -319,7 +324,7 @@ fn report_config(
                 .filter(|m| matches!(m.task, besikta_infer::manifest::Task::Detection))
                 .flat_map(|m| m.classes.iter().map(|k| k.name.clone()))
                 .collect(),
-            ..besikta_report::MergeRules::default()
+            ..merge_tolerance::rules_from_env()?
         },
         ..ReportConfig::default()
     })
