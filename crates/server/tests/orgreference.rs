@@ -233,7 +233,9 @@ async fn jobs_align_flights_to_the_organisations_reference_orthophoto() {
         .as_str()
         .unwrap_or_default();
     assert!(note.contains("12 photos matched the reference"), "{note}");
-    assert!(out[0].join("mosaic.tif").is_file());
+    let mosaic = out[0].join("mosaic.tif");
+    assert!(mosaic.is_file());
+    mosaic_follows_the_footprints(&mosaic, features, scratch.path());
 
     // Audited; deleted; a second delete finds none.
     let audit = e.get("/api/v1/audit", &admin).await.json();
@@ -266,4 +268,84 @@ async fn jobs_align_flights_to_the_organisations_reference_orthophoto() {
         .unwrap()
         .iter()
         .any(|x| x["action"] == "org.reference.deleted"));
+}
+
+/// The job's mosaic was made with the poses of `footprints` (the reference-aligned ones),
+/// not from the photos aligned again: the reference moved the flight as a whole by more
+/// than a metre (which aligning the flight to itself, its mean held at the GPS, cannot),
+/// and the mosaic's extent is the footprints' in its own CRS to two of its pixels.
+fn mosaic_follows_the_footprints(mosaic: &Path, footprints: &[Value], scratch: &Path) {
+    let n = footprints.len() as f64;
+    let mean = |k: usize| {
+        footprints
+            .iter()
+            .map(|f| f["properties"]["pose_correction_m"][k].as_f64().unwrap())
+            .sum::<f64>()
+            / n
+    };
+    let shift = mean(0).hypot(mean(1));
+    assert!(
+        shift > 1.0,
+        "the reference moved the flight by {shift} m only"
+    );
+    let out = Command::new("gdalinfo")
+        .arg("-json")
+        .arg(mosaic)
+        .output()
+        .expect("gdalinfo (GDAL's tools) is installed");
+    assert!(out.status.success());
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let gt: Vec<f64> = info["geoTransform"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let (w, h) = (
+        info["size"][0].as_f64().unwrap(),
+        info["size"][1].as_f64().unwrap(),
+    );
+    let extent = [gt[0], gt[3] + h * gt[5], gt[0] + w * gt[1], gt[3]];
+    let wkt = scratch.join("mosaic.wkt");
+    std::fs::write(&wkt, info["coordinateSystem"]["wkt"].as_str().unwrap()).unwrap();
+    let mut points = String::new();
+    for f in footprints {
+        for p in f["geometry"]["coordinates"][0].as_array().unwrap() {
+            points.push_str(&format!("{} {}\n", p[0], p[1]));
+        }
+    }
+    let mut child = Command::new("gdaltransform")
+        .args(["-s_srs", "EPSG:4326", "-t_srs"])
+        .arg(&wkt)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gdaltransform (GDAL's tools) is installed");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(points.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let mut b = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+        b = [
+            b[0].min(v[0]),
+            b[1].min(v[1]),
+            b[2].max(v[0]),
+            b[3].max(v[1]),
+        ];
+    }
+    let worst = (0..4).map(|k| (b[k] - extent[k]).abs()).fold(0.0, f64::max);
+    eprintln!(
+        "mosaic extent against the reference-aligned footprints: worst edge {worst:.3} m (pixel {:.2} m); the reference moved the flight {shift:.2} m",
+        gt[1]
+    );
+    assert!(worst <= 2.0 * gt[1], "{extent:?} against {b:?}");
 }
