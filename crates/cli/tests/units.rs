@@ -1,13 +1,14 @@
 //! One flight, `besikta worker` processes, batch units of one photo (issue 15): the units
 //! are taken by more than one worker, a worker killed mid-unit loses only that unit, a
-//! stopping worker (SIGTERM) hands its unit back at once, and the stored findings equal
-//! those of the same photos in one process (`pipeline::process`).
+//! stopping worker (SIGTERM) hands its unit back at once, the finish unit runs on another
+//! worker than the one that prepared the job (also when the finisher is killed), and the
+//! stored findings equal those of the same photos in one process (`pipeline::process`).
 
 mod common;
 
 use besikta_pipeline::{process, ProcessConfig};
 use besikta_store::testing::PgCluster;
-use besikta_store::{FindingFilter, PgStore, Store};
+use besikta_store::{FindingFilter, PgStore, Store, UnitKind, UnitRow};
 use common::http::http;
 use common::process::{
     admin_token, besikta_command, coarse_models, photo_form, start_serve, start_worker, Proc,
@@ -93,6 +94,14 @@ impl Service {
     }
 }
 
+/// The job's finish unit among its units.
+fn finish_unit(units: &[UnitRow]) -> &UnitRow {
+    let mut finish = units.iter().filter(|u| u.kind == UnitKind::Finish);
+    let unit = finish.next().expect("a finish unit");
+    assert!(finish.next().is_none(), "one finish unit: {units:?}");
+    unit
+}
+
 /// Polls every 10 ms until one unit of `job` is done and another runs on the worker whose
 /// id holds `pid` (`:<pid>:`).
 fn wait_until_second_unit_runs(store: &PgStore, job: i64, pid: &str) {
@@ -113,11 +122,14 @@ fn one_flight_is_inferred_by_several_workers_and_matches_one_process() {
     let _workers: Vec<Proc> = (0..3).map(|_| worker(&s.data, &s.url, "10")).collect();
     s.wait_until_done(flight, Duration::from_secs(600));
 
-    // One unit per photo, each done, taken by more than one worker process.
+    // One batch unit per photo and the finish unit, each done; the batches taken by more
+    // than one worker process.
     let store = PgStore::open_with(&s.url, 1).unwrap();
-    let units = store.units(job, false).unwrap();
+    let all = store.units(job, false).unwrap();
+    assert!(all.iter().all(|u| u.state == "done"), "{all:?}");
+    assert_eq!(finish_unit(&all).attempt, 1, "{all:?}");
+    let units: Vec<&UnitRow> = all.iter().filter(|u| u.kind == UnitKind::Batch).collect();
     assert_eq!(units.len(), PHOTOS.len(), "{units:?}");
-    assert!(units.iter().all(|u| u.state == "done"), "{units:?}");
     let mut workers: Vec<&str> = units.iter().filter_map(|u| u.worker.as_deref()).collect();
     workers.sort_unstable();
     workers.dedup();
@@ -174,9 +186,10 @@ fn assert_same_findings_as_one_process(store: &PgStore, flight: i64) {
     assert!(got == expected, "stored findings differ from one process's");
 }
 
-/// SIGKILL the only worker (the job's own) while it runs its second unit: the first
-/// unit's result is kept (not run again), the killed unit and the job go to the next
-/// worker after their leases, and the findings are still one process's.
+/// SIGKILL the only worker (the job's own, which prepared it) while it runs its second
+/// unit: the first unit's result is kept (not run again), the killed unit goes to the next
+/// worker after its lease, that worker also finishes the flight (the finish unit), and the
+/// findings are still one process's.
 #[test]
 fn a_worker_killed_mid_unit_loses_only_that_unit() {
     let s = Service::start();
@@ -214,6 +227,10 @@ fn a_worker_killed_mid_unit_loses_only_that_unit() {
     let k = after.iter().find(|r| r.id == killed[0]).unwrap();
     assert_eq!(k.attempt, 2, "{k:?}");
     assert!(k.worker.as_deref().unwrap().contains(&pid_b), "{k:?}");
+    // The job was prepared by A (the only worker then); B, started after, finished it.
+    let fin = finish_unit(&after);
+    assert_eq!(fin.attempt, 1, "{fin:?}");
+    assert!(fin.worker.as_deref().unwrap().contains(&pid_b), "{fin:?}");
     let counts = store.job_counts().unwrap();
     assert_eq!((counts.done, counts.running, counts.failed), (1, 0, 0));
     assert_same_findings_as_one_process(&store, flight);
@@ -265,5 +282,55 @@ fn a_stopping_worker_hands_back_its_unit_at_once() {
     let r = after.iter().find(|r| r.id == handed_back[0]).unwrap();
     assert_eq!((r.state.as_str(), r.attempt), ("done", 2), "{r:?}");
     assert!(r.worker.as_deref().unwrap().contains(&pid_b), "{r:?}");
+    // A prepared the job and left it to the queue; B finished it.
+    let fin = finish_unit(&after);
+    assert_eq!((fin.state.as_str(), fin.attempt), ("done", 1), "{fin:?}");
+    assert!(fin.worker.as_deref().unwrap().contains(&pid_b), "{fin:?}");
+    assert_same_findings_as_one_process(&store, flight);
+}
+
+/// SIGKILL the only worker (which prepared the job and ran every batch) while it runs the
+/// finish unit: after the 3 s lease the next worker takes the finish unit (attempt 2, a
+/// new job attempt), no batch runs again, the job completes once and the findings are
+/// one process's (none lost or doubled).
+#[test]
+fn a_worker_killed_mid_finish_leaves_the_finish_to_another() {
+    let s = Service::start();
+    let (flight, job) = s.queued_flight("kill-finish", "units-kill-finish-test");
+    let store = PgStore::open_with(&s.url, 1).unwrap();
+
+    let mut a = worker(&s.data, &s.url, "3");
+    let pid_a = format!(":{}:", a.0.id());
+    common::process::wait_for(Duration::from_secs(600), Duration::from_millis(5), || {
+        let u = store.units(job, false).unwrap();
+        u.iter().any(|r| {
+            r.kind == UnitKind::Finish
+                && r.state == "running"
+                && r.worker.as_deref().is_some_and(|w| w.contains(&pid_a))
+        })
+    });
+    a.0.kill().unwrap(); // SIGKILL
+    a.0.wait().unwrap();
+    let before = store.units(job, false).unwrap();
+    assert_eq!(
+        store.job_state(job).unwrap().as_deref(),
+        Some("running"),
+        "the finish was killed before it stored the job: {before:?}"
+    );
+
+    let b = worker(&s.data, &s.url, "3");
+    let pid_b = format!(":{}:", b.0.id());
+    s.wait_until_done(flight, Duration::from_secs(600));
+    let after = store.units(job, false).unwrap();
+    eprintln!("units before the kill {before:?}, after {after:?}");
+    for r in after.iter().filter(|r| r.kind == UnitKind::Batch) {
+        assert_eq!((r.state.as_str(), r.attempt), ("done", 1), "{r:?}");
+        assert!(r.worker.as_deref().unwrap().contains(&pid_a), "{r:?}");
+    }
+    let fin = finish_unit(&after);
+    assert_eq!((fin.state.as_str(), fin.attempt), ("done", 2), "{fin:?}");
+    assert!(fin.worker.as_deref().unwrap().contains(&pid_b), "{fin:?}");
+    let counts = store.job_counts().unwrap();
+    assert_eq!((counts.done, counts.running, counts.failed), (1, 0, 0));
     assert_same_findings_as_one_process(&store, flight);
 }

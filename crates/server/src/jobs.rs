@@ -215,7 +215,9 @@ pub fn run_job(state: &AppState, job: &Job) {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(state, job)))
         .map(|r| r.map_err(|message| scrub_paths(&message, state.config())));
     let outcome = match result {
-        Ok(Ok(result)) => store
+        // The flight's units are queued: whoever claims its finish unit completes the job.
+        Ok(Ok(None)) => return,
+        Ok(Ok(Some(result))) => store
             .complete_job(job, &result)
             .map(|o| (o, result.output_dir)),
         Ok(Err(message)) => {
@@ -245,6 +247,7 @@ pub fn run_job(state: &AppState, job: &Job) {
             if let Some(old) = previous_output_dir {
                 crate::objects::remove_products(state, &old);
             }
+            crate::units::forget(state, job);
         }
         Ok((CompleteOutcome::LeaseLost, dir)) => {
             crate::objects::remove_products(state, &dir);
@@ -262,8 +265,9 @@ pub(crate) fn asset_kind(kind: &str) -> Option<besikta_core::AssetKind> {
 }
 
 /// Runs the pipeline for one job attempt in its own folder; its typed result is stored
-/// (the files it wrote stay for download).
-fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
+/// (the files it wrote stay for download). `None`: the flight's units were queued and the
+/// job is theirs (`crate::units`).
+fn execute(state: &AppState, job: &Job) -> Result<Option<JobResult>, String> {
     let store = state.store();
     let config = state.config();
     let data = state.data_dir();
@@ -312,18 +316,6 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
             heartbeat.set_progress(progress);
         }
     };
-    // While workers run the flight's batch units (issue 15): units done of total.
-    let mut on_units = |done: usize, total: usize| {
-        if last_renew.get().elapsed() >= Duration::from_secs(1) || done == total {
-            last_renew.set(Instant::now());
-            let progress = serde_json::json!({
-                "stage": "infer", "done": done, "total": total, "file": null,
-                "units_done": done, "units_total": total,
-            });
-            renew(&progress);
-            heartbeat.set_progress(progress);
-        }
-    };
     let outcome = std::thread::scope(|scope| {
         // The lease also stays renewed through long stretches without a progress report.
         scope.spawn(|| heartbeat.run(Duration::from_secs((lease as u64 / 3).max(1)), &renew));
@@ -334,11 +326,17 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
             &files.inputs,
             &lease_lost,
             &mut on_progress,
-            &mut on_units,
         );
         heartbeat.finish();
         outcome
     })?;
+    let outcome = match outcome {
+        crate::units::JobRun::Done(outcome) => *outcome,
+        crate::units::JobRun::Queued => {
+            let _ = std::fs::remove_dir_all(&out_dir);
+            return Ok(None);
+        }
+    };
     if lease_lost.load(Ordering::SeqCst) {
         let _ = std::fs::remove_dir_all(&out_dir);
         return Err("the job was taken over by another worker".into());
@@ -353,7 +351,7 @@ fn execute(state: &AppState, job: &Job) -> Result<JobResult, String> {
     );
     crate::mosaic::render(state, &outcome.captures, &files.inputs, &out_dir);
     files.publish(state, &rel_out)?;
-    Ok(job_result(outcome, &rel_out, config))
+    Ok(Some(job_result(outcome, &rel_out, config)))
 }
 
 /// Renews a running job's (or unit's) lease every so often with its last progress, until

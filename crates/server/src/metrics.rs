@@ -141,6 +141,7 @@ fn operator_metrics(state: &AppState, out: &mut String) -> Result<(), ApiError> 
     let workers = store.workers()?;
     let units = store.unit_counts()?;
     let _ = writeln!(
+    let units_by_org = store.unit_counts_by_org()?;
         out,
         "# HELP besikta_queue_depth Jobs waiting for a worker, all organisations.\n# TYPE besikta_queue_depth gauge\nbesikta_queue_depth {}",
         all.queued
@@ -154,7 +155,7 @@ fn operator_metrics(state: &AppState, out: &mut String) -> Result<(), ApiError> 
     }
     let _ = writeln!(
         out,
-        "# HELP besikta_units Batch work units of jobs by state, all organisations.\n# TYPE besikta_units gauge"
+        "# HELP besikta_units Work units (batches and finish units) of jobs by state, all organisations.\n# TYPE besikta_units gauge"
     );
     for (s, n) in states(&units) {
         let _ = writeln!(out, "besikta_units{{state=\"{s}\"}} {n}");
@@ -173,6 +174,19 @@ fn operator_metrics(state: &AppState, out: &mut String) -> Result<(), ApiError> 
         }
     }
     let _ = writeln!(
+    let _ = writeln!(
+        out,
+        "# HELP besikta_org_units Work units by organisation and state.\n# TYPE besikta_org_units gauge"
+    );
+    for org in &units_by_org {
+        for (s, n) in states(&org.jobs) {
+            let _ = writeln!(
+                out,
+                "besikta_org_units{{org=\"{}\",state=\"{s}\"}} {n}",
+                label(&org.org)
+            );
+        }
+    }
         out,
         "# HELP besikta_workers Workers with a heartbeat in the database (stopped ones are removed).\n# TYPE besikta_workers gauge\nbesikta_workers {}",
         workers.len()

@@ -1,19 +1,20 @@
 //! A job as work units (issue 15). The worker that claims a flight's job prepares it
 //! (`pipeline::units::prepare`: ingest, georeferencing, alignment, coverage plan), stores
-//! the prepared flight and queues batch units of at most `ServerConfig::unit_photos`
-//! photos; every worker (threads of `besikta serve`, `besikta worker` processes) takes
-//! batch units before new jobs, and the job's worker takes its own too. When every batch
-//! is done, the job's worker finishes the flight (`pipeline::units::finish`) and stores
-//! it as before. A unit whose worker dies goes to another after its lease; finished
-//! units keep their results, also through a new attempt of the job (the prepared flight
-//! is kept with them). A flight of at most `unit_photos` photos stays one unit, run in
-//! place without queue rows.
-
+//! the prepared flight, queues batch units of at most `ServerConfig::unit_photos` photos
+//! and one finish unit, and leaves the job to the queue. Every worker (threads of
+//! `besikta serve`, `besikta worker` processes) takes units before new jobs, by fair
+//! share between organisations. The finish unit is free once no batch is queued or
+//! running; the worker that claims it takes the job over (a new job attempt) and finishes
+//! the flight (`pipeline::units::finish`, exports, crops, the typed result) as the job's
+//! worker did before. A unit whose worker dies (a finish too) goes to another after its
+//! lease; finished units keep their results; a finisher that lost the job stores nothing.
+//! A flight of at most `unit_photos` photos stays one unit, run in place without queue
+//! rows.
 use crate::jobs::{process_config, Heartbeat};
 use crate::AppState;
 use besikta_pipeline::units::{finish, infer_batch, prepare, BatchResult, Prepared};
 use besikta_pipeline::{ProcessConfig, ProcessOutcome, Progress};
-use besikta_store::{Job, Photo, WorkUnit};
+use besikta_store::{Job, Photo, UnitKind, WorkUnit};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,9 +91,6 @@ pub(crate) fn release_held(state: &AppState, slots: &[UnitSlot], deadline: Durat
     released
 }
 
-/// How often the job's worker looks at its units while others run them.
-const POLL_UNITS: Duration = Duration::from_millis(500);
-
 /// `n` photos in batches of at most `per`, as even as possible: `(first, count)`.
 pub(crate) fn batches(n: usize, per: usize) -> Vec<(i64, i64)> {
     let per = per.max(1);
@@ -139,8 +137,18 @@ fn locator(inputs: &[PathBuf]) -> impl Fn(&str) -> PathBuf + '_ {
     }
 }
 
-/// Runs the job's pipeline as units: in place for a small flight, else through the queue.
-/// `on_units(done, total)` reports the units while other workers run them.
+/// What [`process_job`] did with a job attempt.
+pub(crate) enum JobRun {
+    /// The flight was finished here: store its result.
+    Done(Box<ProcessOutcome>),
+    /// The flight's units are in the queue (some batch is not done yet): the job is theirs
+    /// now, and whoever claims its finish unit completes it.
+    Queued,
+}
+
+/// Runs the job's pipeline as units: in place for a small flight; else queues its units
+/// and leaves ([`JobRun::Queued`]), or finishes the flight when every batch is done (the
+/// finish unit's worker).
 pub(crate) fn process_job(
     state: &AppState,
     job: &Job,
@@ -148,8 +156,7 @@ pub(crate) fn process_job(
     inputs: &[PathBuf],
     lease_lost: &AtomicBool,
     on_progress: &mut dyn FnMut(&Progress),
-    on_units: &mut dyn FnMut(usize, usize),
-) -> Result<ProcessOutcome, String> {
+) -> Result<JobRun, String> {
     let store = state.store();
     let config = state.config();
     let locate = locator(inputs);
@@ -168,56 +175,51 @@ pub(crate) fn process_job(
     };
     let n = prepared.photos.len();
     let per = config.unit_photos.max(1);
-    if n <= per
-        && store
-            .units(job.id, false)
-            .map_err(|e| e.to_string())?
-            .is_empty()
-    {
+    let rows = store.units(job.id, false).map_err(|e| e.to_string())?;
+    if n <= per && rows.is_empty() {
         let batch =
             infer_batch(cfg, &prepared, 0..n, &locate, on_progress).map_err(|e| e.to_string())?;
-        return finish(cfg, &prepared, vec![batch], on_progress).map_err(|e| e.to_string());
+        return finish(cfg, &prepared, vec![batch], on_progress)
+            .map(|o| JobRun::Done(Box::new(o)))
+            .map_err(|e| e.to_string());
     }
     let text = serde_json::to_string(&prepared)
         .map_err(|e| format!("the prepared flight cannot be written: {e}"))?;
-    store
-        .put_units(job, &text, &batches(n, per))
-        .map_err(|e| e.to_string())?;
-    let lease = config.lease_secs.max(1);
-    let me = worker_id();
-    loop {
-        if lease_lost.load(Ordering::SeqCst) {
-            return Err("the job was taken over by another worker".into());
-        }
-        // The job's own units first, like any other worker would.
-        if let Some(unit) = store
-            .claim_unit(lease, Some(job.id), &me)
-            .map_err(|e| e.to_string())?
-        {
-            let _held = Held::new(&unit);
-            run_batch(state, &unit, cfg, &prepared, &locate, on_progress);
-            continue;
-        }
-        let rows = store.units(job.id, false).map_err(|e| e.to_string())?;
-        if let Some(failed) = rows.iter().find(|r| r.state == "failed") {
-            return Err(format!(
-                "photos {}-{} failed: {}",
-                failed.first + 1,
-                failed.first + failed.count,
-                failed.error.as_deref().unwrap_or("no reason given")
-            ));
-        }
-        let done = rows.iter().filter(|r| r.state == "done").count();
-        on_units(done, rows.len());
-        if done == rows.len() {
-            break;
-        }
-        std::thread::sleep(POLL_UNITS);
+    // Batches already queued (by an earlier attempt, maybe of a worker with another
+    // `--unit-photos`) stay as they are; only a missing finish unit is added.
+    let planned: Vec<(i64, i64)> = rows
+        .iter()
+        .filter(|r| r.kind == UnitKind::Batch)
+        .map(|r| (r.first, r.count))
+        .collect();
+    let planned = if planned.is_empty() {
+        batches(n, per)
+    } else {
+        planned
+    };
+    if !rows.iter().any(|r| r.kind == UnitKind::Finish) {
+        store
+            .put_units(job, &text, &planned)
+            .map_err(|e| e.to_string())?;
+    }
+    let rows = store.units(job.id, false).map_err(|e| e.to_string())?;
+    let batch_rows = || rows.iter().filter(|r| r.kind == UnitKind::Batch);
+    if let Some(failed) = batch_rows().find(|r| r.state == "failed") {
+        return Err(format!(
+            "photos {}-{} failed: {}",
+            failed.first + 1,
+            failed.first + failed.count,
+            failed.error.as_deref().unwrap_or("no reason given")
+        ));
+    }
+    if batch_rows().any(|r| r.state != "done") {
+        return Ok(JobRun::Queued);
     }
     let batches = store
         .units(job.id, true)
         .map_err(|e| e.to_string())?
         .into_iter()
+        .filter(|r| r.kind == UnitKind::Batch)
         .map(|r| {
             let text = r.result.unwrap_or_default();
             serde_json::from_str::<BatchResult>(&text)
@@ -225,12 +227,58 @@ pub(crate) fn process_job(
         })
         .collect::<Result<Vec<_>, String>>()?;
     let outcome = finish(cfg, &prepared, batches, on_progress).map_err(|e| e.to_string())?;
-    if !lease_lost.load(Ordering::SeqCst) {
-        if let Err(e) = store.delete_units(job.id) {
-            eprintln!("besikta: cannot remove the units of job {}: {e}", job.id);
-        }
+    if lease_lost.load(Ordering::SeqCst) {
+        return Err("the job was taken over by another worker".into());
     }
-    Ok(outcome)
+    Ok(JobRun::Done(Box::new(outcome)))
+}
+
+/// Forgets a finished job's prepared flight and batch results (after its result is stored).
+pub(crate) fn forget(state: &AppState, job: &Job) {
+    if let Err(e) = state.store().delete_units(job.id) {
+        eprintln!("besikta: cannot remove the units of job {}: {e}", job.id);
+    }
+}
+
+/// Runs a claimed finish unit: takes the job over with the attempt its claim started
+/// ([`WorkUnit::job_attempt`]) and runs it as the job's worker would (the prepared flight
+/// and every batch's result are in the store, so it finishes and stores the flight). The
+/// unit is done when the job has ended (stored, failed, or finished by a later finisher);
+/// a job still running (its result could not be stored) goes back to the queue.
+fn run_finish(state: &AppState, unit: &WorkUnit) {
+    let store = state.store();
+    let job = Job {
+        id: unit.job_id,
+        org_id: unit.org_id,
+        flight_id: unit.flight_id,
+        attempt: unit.job_attempt,
+    };
+    let lease = state.config().lease_secs.max(1);
+    let heartbeat = Heartbeat::default();
+    let renew = |_: &serde_json::Value| {
+        let _ = store.renew_unit(unit, lease);
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(|| heartbeat.run(Duration::from_secs((lease as u64 / 3).max(1)), &renew));
+        crate::jobs::run_job(state, &job);
+        heartbeat.finish();
+    });
+    let settled = match store.job_state(job.id) {
+        Ok(Some(s)) => s != "running",
+        Ok(None) => true,
+        Err(e) => {
+            eprintln!("besikta: cannot read the state of job {}: {e}", job.id);
+            false
+        }
+    };
+    let stored = if settled {
+        store.complete_unit(unit, None, None)
+    } else {
+        store.release_unit(unit)
+    };
+    if let Err(e) = stored {
+        eprintln!("besikta: cannot store work unit {}: {e}", unit.id);
+    }
 }
 
 /// Runs one batch unit and stores its result or its error, renewing its lease meanwhile.
@@ -271,9 +319,34 @@ fn run_batch(
     if let Err(e) = stored {
         eprintln!("besikta: cannot store work unit {}: {e}", unit.id);
     }
+    report_units(state, unit);
 }
 
-/// Takes one batch unit of any running job and runs it here; false when none was free.
+/// The flight's progress while its batches run: units done of batches.
+fn report_units(state: &AppState, unit: &WorkUnit) {
+    let store = state.store();
+    let Ok(rows) = store.units(unit.job_id, false) else {
+        return;
+    };
+    let batches: Vec<_> = rows.iter().filter(|r| r.kind == UnitKind::Batch).collect();
+    let done = batches.iter().filter(|r| r.state == "done").count();
+    let total = batches.len();
+    let progress = serde_json::json!({
+        "stage": "infer", "done": done, "total": total, "file": null,
+        "units_done": done, "units_total": total,
+    });
+    let job = Job {
+        id: unit.job_id,
+        org_id: unit.org_id,
+        flight_id: unit.flight_id,
+        attempt: unit.job_attempt,
+    };
+    // The job's lease means nothing while its units run; this writes the flight's progress.
+    let _ = store.renew_job(&job, state.config().lease_secs.max(1), &progress);
+}
+
+/// Takes one unit of any running job (a batch, or a finish unit) and runs it here; false
+/// when none was free.
 pub(crate) fn run_one(state: &AppState) -> Result<bool, String> {
     let store = state.store();
     let Some(unit) = store
@@ -283,6 +356,10 @@ pub(crate) fn run_one(state: &AppState) -> Result<bool, String> {
         return Ok(false);
     };
     let _held = Held::new(&unit);
+    if unit.kind == UnitKind::Finish {
+        run_finish(state, &unit);
+        return Ok(true);
+    }
     let fail = |message: String| {
         let _ = store.complete_unit(&unit, None, Some(&message));
         Ok(true)

@@ -1,5 +1,5 @@
 //! Operations: `/metrics` with the service's metrics token (queue depth, jobs per state and
-//! organisation, work units per state, each worker's heartbeat age) and without it, and `/healthz` naming the part
+//! organisation, work units per state and organisation, each worker's heartbeat age) and without it, and `/healthz` naming the part
 //! that failed. Runs on PostgreSQL too (BESIKTA_TEST_DATABASE=postgres).
 
 mod common;
@@ -110,7 +110,7 @@ async fn metrics_token_shows_the_queue_per_organisation_and_worker_heartbeats() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_token_shows_work_units_per_state() {
+async fn metrics_token_shows_work_units_per_state_and_organisation() {
     let e = env_with(|c| c.metrics_token = Some(METRICS_TOKEN.into()));
     let store = e.store();
     let (_, text) = metrics(&e, Some(METRICS_TOKEN)).await;
@@ -118,7 +118,8 @@ async fn metrics_token_shows_work_units_per_state() {
         let line = format!("besikta_units{{state=\"{s}\"}} ");
         assert_eq!(value(&text, &line), Some(0.0), "{line}\n{text}");
     }
-    // One running job split into 4 batch units: 1 done, 1 failed, 1 running, 1 queued.
+    // One running job split into 4 batch units (1 done, 1 failed, 1 running, 1 queued)
+    // and its finish unit (queued), another organisation's job into 1 batch and a finish.
     let org = store.ensure_org("Espoo", None).unwrap();
     let flight = store.create_flight(org.id, "big").unwrap();
     store.enqueue_job(org.id, flight.id).unwrap();
@@ -131,10 +132,15 @@ async fn metrics_token_shows_work_units_per_state() {
     let failed = store.claim_unit(60, None, "w0").unwrap().unwrap();
     assert!(store.complete_unit(&failed, None, Some("bad")).unwrap());
     store.claim_unit(60, None, "w1").unwrap().unwrap();
+    let vantaa = store.ensure_org("Vantaa", None).unwrap();
+    let f2 = store.create_flight(vantaa.id, "small").unwrap();
+    store.enqueue_job(vantaa.id, f2.id).unwrap();
+    let job2 = store.claim_job(60).unwrap().unwrap();
+    store.put_units(&job2, "{}", &[(0, 2)]).unwrap();
     let (status, text) = metrics(&e, Some(METRICS_TOKEN)).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     for (s, n) in [
-        ("queued", 1.0),
+        ("queued", 4.0),
         ("running", 1.0),
         ("done", 1.0),
         ("failed", 1.0),
@@ -143,11 +149,23 @@ async fn metrics_token_shows_work_units_per_state() {
         assert_eq!(value(&text, &line), Some(n), "{line}\n{text}");
     }
     assert!(text.contains("# TYPE besikta_units gauge"), "{text}");
+    for (org, s, n) in [
+        ("Espoo", "queued", 2.0),
+        ("Espoo", "running", 1.0),
+        ("Espoo", "done", 1.0),
+        ("Espoo", "failed", 1.0),
+        ("Vantaa", "queued", 2.0),
+        ("Vantaa", "running", 0.0),
+    ] {
+        let line = format!("besikta_org_units{{org=\"{org}\",state=\"{s}\"}} ");
+        assert_eq!(value(&text, &line), Some(n), "{line}\n{text}");
+    }
     // Neither the public nor an organisation's admin sees them.
     let (_, public) = metrics(&e, None).await;
     let (_, admin) = metrics(&e, Some(e.token("a", "admin"))).await;
     for text in [&public, &admin] {
         assert!(!text.contains("besikta_units"), "{text}");
+        assert!(!text.contains("besikta_org_units"), "{text}");
     }
 }
 

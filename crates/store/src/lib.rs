@@ -29,7 +29,7 @@ pub use ops::{OrgJobCounts, WorkerBeat, WorkerSeen};
 pub use postgres::PgStore;
 pub use settings::OrgSettings;
 pub use sqlite::SqliteStore;
-pub use units::{UnitRow, WorkUnit};
+pub use units::{UnitKind, UnitRow, WorkUnit};
 
 use besikta_core::finding::Finding;
 use besikta_core::{Review, ReviewState, Severity};
@@ -529,12 +529,18 @@ pub trait Store: Send + Sync {
 
     /// Work units (issue 15, [`units`]): keeps a running job's prepared flight (once: a
     /// later attempt of the job finds the first one's) and queues its batch units
-    /// `(first photo, count)`; units already there keep their state and results.
+    /// `(first photo, count)` and its finish unit; units already there keep their state
+    /// and results. From then on the job is the units' (never re-queued by
+    /// [`Store::requeue_expired`] or [`Store::requeue_running`]): its worker may leave it.
     fn put_units(&self, job: &Job, prepared: &str, batches: &[(i64, i64)]) -> Result<()>;
     /// The job's prepared flight, when [`Store::put_units`] stored one.
     fn unit_plan(&self, job_id: i64) -> Result<Option<String>>;
-    /// Takes the oldest queued unit of a running job (of `job_id` only, when given), or
-    /// a running one whose lease ran out, leasing it to `worker` for `lease_secs`.
+    /// Takes a queued unit of a running job (of `job_id` only, when given), or a running
+    /// one whose lease ran out, leasing it to `worker` for `lease_secs`: of the
+    /// organisation with the fewest running units, a finish unit before batches, then the
+    /// oldest. A finish unit is free once none of its job's batches is queued or running;
+    /// claiming it starts a new attempt of the job, leased to the same worker
+    /// ([`WorkUnit::job_attempt`]), so an earlier finisher can no longer store the job.
     fn claim_unit(
         &self,
         lease_secs: i64,
@@ -573,6 +579,9 @@ pub trait Store: Send + Sync {
     /// finishes (so another takes it without waiting for the lease to end); false when the
     /// lease was no longer this attempt's.
     fn release_unit(&self, unit: &WorkUnit) -> Result<bool>;
+    /// Work units by state of every organisation that has units, for the operator's
+    /// metrics (`jobs` of each [`OrgJobCounts`] counts units).
+    fn unit_counts_by_org(&self) -> Result<Vec<OrgJobCounts>>;
 }
 
 /// What [`Store::complete_job`] did.

@@ -39,6 +39,15 @@ pub struct OrgJobCounts {
 /// stops showing after a week.
 pub const FORGET_WORKERS_AFTER_SECS: i64 = 7 * 24 * 3600;
 
+/// What counting `table` by organisation is doing, for errors.
+pub(crate) fn doing_counts(table: &str) -> &'static str {
+    if table == "jobs" {
+        "counting jobs by organisation"
+    } else {
+        "counting work units by organisation"
+    }
+}
+
 /// Adds `n` jobs in `state` to `counts` (unknown states are not counted).
 pub(crate) fn add_count(counts: &mut JobCounts, state: &str, n: i64) {
     match state {

@@ -161,6 +161,8 @@ CREATE INDEX finding_reviews_waiting ON finding_reviews(flight_id, class) WHERE 
     units::MIGRATION,
     // 6: photos removed by retention.
     retention::MIGRATION,
+    // 7: finish units and fair share of units (issue 15).
+    units::FINISH_MIGRATION,
 ];
 
 /// The schema version this code writes.
@@ -532,8 +534,11 @@ fn requeue(tx: &mut Transaction<'_>, expired_before: Option<i64>) -> Result<usiz
     // Flights first (the lock order of every other transaction), in id order.
     let flights: Vec<i64> = tx
         .query(
-            "SELECT id FROM flights WHERE id IN (SELECT flight_id FROM jobs WHERE state = 'running' \
-             AND ($1::BIGINT IS NULL OR lease_until < $1)) ORDER BY id FOR NO KEY UPDATE",
+            &format!(
+                "SELECT id FROM flights WHERE id IN (SELECT flight_id FROM jobs WHERE state = 'running' \
+                 AND ($1::BIGINT IS NULL OR lease_until < $1) AND {}) ORDER BY id FOR NO KEY UPDATE",
+                units::NOT_IN_UNITS
+            ),
             &[&expired_before],
         )
         .map_err(pg(DOING))?
@@ -545,9 +550,12 @@ fn requeue(tx: &mut Transaction<'_>, expired_before: Option<i64>) -> Result<usiz
     }
     let n = tx
         .execute(
-            "UPDATE jobs SET state = 'queued', lease_until = NULL, updated_at = $1 \
-             WHERE state = 'running' AND flight_id = ANY($2) \
-             AND ($3::BIGINT IS NULL OR lease_until < $3)",
+            &format!(
+                "UPDATE jobs SET state = 'queued', lease_until = NULL, updated_at = $1 \
+                 WHERE state = 'running' AND flight_id = ANY($2) \
+                 AND ($3::BIGINT IS NULL OR lease_until < $3) AND {}",
+                units::NOT_IN_UNITS
+            ),
             &[&now(), &flights, &expired_before],
         )
         .map_err(pg(DOING))? as usize;
@@ -1733,6 +1741,12 @@ impl Store for PgStore {
         let unit = unit.clone();
         self.run("returning a work unit to the queue", move |c| {
             units::release(c, &unit)
+        })
+    }
+
+    fn unit_counts_by_org(&self) -> Result<Vec<crate::OrgJobCounts>> {
+        self.run("counting work units by organisation", |c| {
+            ops::counts_by_org_of(c, "work_units")
         })
     }
 }

@@ -148,6 +148,7 @@ impl SqliteStore {
         conn.execute_batch(ops::SCHEMA).map_err(open_err)?;
         conn.execute_batch(settings::SCHEMA).map_err(open_err)?;
         conn.execute_batch(units::SCHEMA).map_err(open_err)?;
+        units::upgrade(&conn)?;
         conn.execute_batch(retention::SCHEMA).map_err(open_err)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
@@ -1266,6 +1267,10 @@ impl Store for SqliteStore {
     fn release_unit(&self, unit: &crate::WorkUnit) -> Result<bool> {
         units::release(&self.conn(), unit)
     }
+
+    fn unit_counts_by_org(&self) -> Result<Vec<crate::OrgJobCounts>> {
+        ops::counts_by_org_of(&self.conn(), "work_units")
+    }
 }
 
 fn upload_from_row(r: &Row<'_>) -> rusqlite::Result<Upload> {
@@ -1285,7 +1290,8 @@ fn requeue(conn: &Connection, extra: &str) -> Result<usize> {
     let n = conn
         .execute(
             &format!(
-                "UPDATE jobs SET state = 'queued', lease_until = NULL, updated_at = {t} WHERE state = 'running'{extra}"
+                "UPDATE jobs SET state = 'queued', lease_until = NULL, updated_at = {t} WHERE state = 'running'{extra}{}",
+                units::NOT_IN_UNITS
             ),
             [],
         )

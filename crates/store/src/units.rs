@@ -1,18 +1,54 @@
 //! Work units of a job (issue 15): a flight's job is prepared once (the serialised plan is
 //! kept here), its photos are inferred in batch units that any worker may claim under a
-//! lease, and the job's own worker finishes the flight from every batch's result.
+//! lease, and one finish unit (claimable once no batch is queued or running) finishes the
+//! flight from every batch's result; claiming it takes the job over (a new job attempt).
+//! Units are handed out by fair share: the organisation with the fewest running units
+//! first, then finish units, then the oldest.
 
 use serde::Serialize;
 
-/// A claimed batch unit: run it, then [`crate::Store::complete_unit`] with the same
+/// What a unit does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnitKind {
+    /// Inference over a run of the prepared photos.
+    Batch,
+    /// Alignment of the batches' results, merging, matching, exports and the job's result.
+    Finish,
+}
+
+impl UnitKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitKind::Batch => "batch",
+            UnitKind::Finish => "finish",
+        }
+    }
+
+    /// The stored kind; anything but `finish` is a batch.
+    pub fn parse(s: &str) -> UnitKind {
+        if s == "finish" {
+            UnitKind::Finish
+        } else {
+            UnitKind::Batch
+        }
+    }
+}
+
+/// A claimed unit: run it, then [`crate::Store::complete_unit`] with the same
 /// `attempt`, which proves the lease is still this worker's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkUnit {
     pub id: i64,
+    pub kind: UnitKind,
+    /// The job's attempt: for a finish unit the new one its claim started (the job is
+    /// this worker's to complete or fail with it); for a batch the job's current one.
+    pub job_attempt: i64,
     pub job_id: i64,
     pub org_id: i64,
     pub flight_id: i64,
-    /// The prepared photos it covers: `first..first + count`.
+    /// The prepared photos it covers: `first..first + count` (a finish unit: the photo
+    /// count, 0).
     pub first: i64,
     pub count: i64,
     pub attempt: i64,
@@ -22,6 +58,7 @@ pub struct WorkUnit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnitRow {
     pub id: i64,
+    pub kind: UnitKind,
     pub first: i64,
     pub count: i64,
     /// `queued`, `running`, `done` or `failed`.

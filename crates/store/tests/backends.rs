@@ -794,7 +794,7 @@ fn postgres_schema_is_migrated_once_and_bad_urls_are_explained() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7]);
     let e = PgStore::open("postgres://u:secret@127.0.0.1:1/none")
         .unwrap_err()
         .to_string();
@@ -853,6 +853,7 @@ fn organisation_settings_are_kept_per_organisation() {
         assert!(!s.org_settings(a.id).unwrap().workorders_include_unreviewed);
         let on = OrgSettings {
             workorders_include_unreviewed: true,
+            ..OrgSettings::default()
         };
         s.set_org_settings(a.id, &on).unwrap();
         assert_eq!(s.org_settings(a.id).unwrap(), on, "{name}");
@@ -882,6 +883,7 @@ fn organisation_settings_are_kept_per_organisation() {
             org.id,
             &OrgSettings {
                 workorders_include_unreviewed: true,
+                ..OrgSettings::default()
             },
         )
         .unwrap();

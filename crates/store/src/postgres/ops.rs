@@ -95,14 +95,21 @@ pub(super) fn release(tx: &mut Transaction<'_>, job: &Job) -> Result<bool> {
 }
 
 pub(super) fn counts_by_org(c: &mut Client) -> Result<Vec<OrgJobCounts>> {
-    const DOING: &str = "counting jobs by organisation";
+    counts_by_org_of(c, "jobs")
+}
+
+/// Rows of `table` (`jobs` or `work_units`) by organisation and state.
+pub(super) fn counts_by_org_of(c: &mut Client, table: &str) -> Result<Vec<OrgJobCounts>> {
+    let doing = crate::ops::doing_counts(table);
     let rows = c
         .query(
-            "SELECT o.id, o.name, j.state, COUNT(*) FROM jobs j JOIN orgs o ON o.id = j.org_id \
-             GROUP BY o.id, o.name, j.state ORDER BY o.id",
+            &format!(
+                "SELECT o.id, o.name, j.state, COUNT(*) FROM {table} j JOIN orgs o ON o.id = j.org_id \
+                 GROUP BY o.id, o.name, j.state ORDER BY o.id"
+            ),
             &[],
         )
-        .map_err(pg(DOING))?;
+        .map_err(pg(doing))?;
     let mut out: Vec<OrgJobCounts> = Vec::new();
     for r in &rows {
         let org_id: i64 = get(r, 0)?;

@@ -3,7 +3,7 @@
 
 use super::{get, pg};
 use crate::time::now;
-use crate::units::{UnitRow, WorkUnit};
+use crate::units::{UnitKind, UnitRow, WorkUnit};
 use crate::{Job, Result};
 use postgres::{Client, Transaction};
 
@@ -30,6 +30,17 @@ CREATE TABLE work_units (
 CREATE INDEX work_units_state ON work_units(state, id);
 "#;
 
+/// Migration 7: finish units (`kind`) and the index fair share counts running units by.
+pub(super) const FINISH_MIGRATION: &str = r#"
+ALTER TABLE work_units ADD COLUMN kind TEXT NOT NULL DEFAULT 'batch';
+CREATE INDEX work_units_org_state ON work_units(org_id, state);
+"#;
+
+/// Jobs (`jobs`) that put their units are the units' ([`crate::Store::put_units`]): not
+/// re-queued.
+pub(super) const NOT_IN_UNITS: &str =
+    "NOT EXISTS (SELECT 1 FROM work_units w WHERE w.job_id = jobs.id AND w.kind = 'finish')";
+
 pub(super) fn put(
     tx: &mut Transaction<'_>,
     job: &Job,
@@ -50,6 +61,14 @@ pub(super) fn put(
         )
         .map_err(pg(DOING))?;
     }
+    // The finish unit, after the last photo (free once every batch is done or failed).
+    let end = batches.iter().map(|(f, c)| f + c).max().unwrap_or(0);
+    tx.execute(
+        "INSERT INTO work_units (job_id, org_id, flight_id, first, count, state, kind) \
+         VALUES ($1, $2, $3, $4, 0, 'queued', 'finish') ON CONFLICT (job_id, first) DO NOTHING",
+        &[&job.id, &job.org_id, &job.flight_id, &end],
+    )
+    .map_err(pg(DOING))?;
     Ok(())
 }
 
@@ -73,13 +92,19 @@ pub(super) fn claim(
     const DOING: &str = "taking a work unit";
     let t = now();
     // Queued units, and running ones whose worker stopped renewing the lease, of jobs
-    // still running; the oldest first; one another worker is claiming is skipped.
+    // still running (a finish unit once none of its job's batches is queued or running);
+    // the organisation with the fewest running units first, then finish units, then the
+    // oldest; one another worker is claiming is skipped.
     let Some(row) = tx
         .query_opt(
             "SELECT u.id FROM work_units u JOIN jobs j ON j.id = u.job_id \
              WHERE j.state = 'running' AND ($1::BIGINT IS NULL OR u.job_id = $1) \
              AND (u.state = 'queued' OR (u.state = 'running' AND u.lease_until < $2)) \
-             ORDER BY u.id LIMIT 1 FOR UPDATE OF u SKIP LOCKED",
+             AND (u.kind = 'batch' OR NOT EXISTS (SELECT 1 FROM work_units b \
+             WHERE b.job_id = u.job_id AND b.kind = 'batch' AND b.state IN ('queued', 'running'))) \
+             ORDER BY (SELECT COUNT(*) FROM work_units r WHERE r.org_id = u.org_id \
+             AND r.state = 'running' AND r.lease_until >= $2), u.kind = 'batch', u.id \
+             LIMIT 1 FOR UPDATE OF u SKIP LOCKED",
             &[&job_id, &t],
         )
         .map_err(pg(DOING))?
@@ -90,18 +115,33 @@ pub(super) fn claim(
     let r = tx
         .query_one(
             "UPDATE work_units SET state = 'running', attempt = attempt + 1, lease_until = $1, worker = $2 \
-             WHERE id = $3 RETURNING id, job_id, org_id, flight_id, first, count, attempt",
+             WHERE id = $3 RETURNING id, kind, job_id, org_id, flight_id, first, count, attempt",
             &[&(t + lease_secs), &worker, &id],
         )
         .map_err(pg(DOING))?;
+    let kind = UnitKind::parse(&get::<String>(&r, 1)?);
+    let job: i64 = get(&r, 2)?;
+    // Finishing takes the job over: a new attempt, leased to this worker.
+    let j = if kind == UnitKind::Finish {
+        tx.query_one(
+            "UPDATE jobs SET attempt = attempt + 1, lease_until = $1, updated_at = $2 \
+             WHERE id = $3 RETURNING attempt",
+            &[&(t + lease_secs), &t, &job],
+        )
+    } else {
+        tx.query_one("SELECT attempt FROM jobs WHERE id = $1", &[&job])
+    }
+    .map_err(pg(DOING))?;
     Ok(Some(WorkUnit {
         id: get(&r, 0)?,
-        job_id: get(&r, 1)?,
-        org_id: get(&r, 2)?,
-        flight_id: get(&r, 3)?,
-        first: get(&r, 4)?,
-        count: get(&r, 5)?,
-        attempt: get(&r, 6)?,
+        kind,
+        job_attempt: get(&j, 0)?,
+        job_id: job,
+        org_id: get(&r, 3)?,
+        flight_id: get(&r, 4)?,
+        first: get(&r, 5)?,
+        count: get(&r, 6)?,
+        attempt: get(&r, 7)?,
     }))
 }
 
@@ -135,7 +175,7 @@ pub(super) fn complete(
 pub(super) fn rows(c: &mut Client, job_id: i64, with_results: bool) -> Result<Vec<UnitRow>> {
     const DOING: &str = "reading a job's work units";
     c.query(
-        "SELECT id, first, count, state, attempt, worker, CASE WHEN $2 THEN result END, error \
+        "SELECT id, kind, first, count, state, attempt, worker, CASE WHEN $2 THEN result END, error \
          FROM work_units WHERE job_id = $1 ORDER BY first",
         &[&job_id, &with_results],
     )
@@ -144,13 +184,14 @@ pub(super) fn rows(c: &mut Client, job_id: i64, with_results: bool) -> Result<Ve
     .map(|r| {
         Ok(UnitRow {
             id: get(r, 0)?,
-            first: get(r, 1)?,
-            count: get(r, 2)?,
-            state: get(r, 3)?,
-            attempt: get(r, 4)?,
-            worker: get(r, 5)?,
-            result: get(r, 6)?,
-            error: get(r, 7)?,
+            kind: UnitKind::parse(&get::<String>(r, 1)?),
+            first: get(r, 2)?,
+            count: get(r, 3)?,
+            state: get(r, 4)?,
+            attempt: get(r, 5)?,
+            worker: get(r, 6)?,
+            result: get(r, 7)?,
+            error: get(r, 8)?,
         })
     })
     .collect()

@@ -89,13 +89,18 @@ pub(super) fn release(conn: &mut Connection, job: &Job) -> Result<bool> {
 }
 
 pub(super) fn counts_by_org(conn: &Connection) -> Result<Vec<OrgJobCounts>> {
-    const DOING: &str = "counting jobs by organisation";
+    counts_by_org_of(conn, "jobs")
+}
+
+/// Rows of `table` (`jobs` or `work_units`) by organisation and state.
+pub(super) fn counts_by_org_of(conn: &Connection, table: &str) -> Result<Vec<OrgJobCounts>> {
+    let doing = crate::ops::doing_counts(table);
     let mut stmt = conn
-        .prepare(
-            "SELECT o.id, o.name, j.state, COUNT(*) FROM jobs j JOIN orgs o ON o.id = j.org_id \
-             GROUP BY o.id, o.name, j.state ORDER BY o.id",
-        )
-        .map_err(sql(DOING))?;
+        .prepare(&format!(
+            "SELECT o.id, o.name, j.state, COUNT(*) FROM {table} j JOIN orgs o ON o.id = j.org_id \
+             GROUP BY o.id, o.name, j.state ORDER BY o.id"
+        ))
+        .map_err(sql(doing))?;
     let rows = stmt
         .query_map([], |r| {
             Ok((
@@ -105,10 +110,10 @@ pub(super) fn counts_by_org(conn: &Connection) -> Result<Vec<OrgJobCounts>> {
                 r.get::<_, i64>(3)?,
             ))
         })
-        .map_err(sql(DOING))?;
+        .map_err(sql(doing))?;
     let mut out: Vec<OrgJobCounts> = Vec::new();
     for row in rows {
-        let (org_id, org, state, n) = row.map_err(sql(DOING))?;
+        let (org_id, org, state, n) = row.map_err(sql(doing))?;
         if out.last().is_none_or(|o| o.org_id != org_id) {
             out.push(OrgJobCounts {
                 org_id,

@@ -2,7 +2,7 @@
 
 use super::sql;
 use crate::time::now;
-use crate::units::{UnitRow, WorkUnit};
+use crate::units::{UnitKind, UnitRow, WorkUnit};
 use crate::{Job, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS work_units (
     first INTEGER NOT NULL,
     count INTEGER NOT NULL,
     state TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'batch',
     attempt INTEGER NOT NULL DEFAULT 0,
     lease_until INTEGER,
     worker TEXT,
@@ -28,6 +29,27 @@ CREATE TABLE IF NOT EXISTS work_units (
 );
 CREATE INDEX IF NOT EXISTS work_units_state ON work_units(state, id);
 "#;
+
+/// Databases made before finish units (work units without `kind`) get the column; then the
+/// index fair share counts running units by.
+pub(super) fn upgrade(conn: &Connection) -> Result<()> {
+    const DOING: &str = "adding finish units to the work units table";
+    let has_kind: bool = conn
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('work_units') WHERE name = 'kind'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql(DOING))?;
+    if !has_kind {
+        conn.execute_batch("ALTER TABLE work_units ADD COLUMN kind TEXT NOT NULL DEFAULT 'batch'")
+            .map_err(sql(DOING))?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS work_units_org_state ON work_units(org_id, state)",
+    )
+    .map_err(sql(DOING))
+}
 
 pub(super) fn put(
     conn: &mut Connection,
@@ -50,6 +72,14 @@ pub(super) fn put(
         )
         .map_err(sql(DOING))?;
     }
+    // The finish unit, after the last photo (free once every batch is done or failed).
+    let end = batches.iter().map(|(f, c)| f + c).max().unwrap_or(0);
+    tx.execute(
+        "INSERT INTO work_units (job_id, org_id, flight_id, first, count, state, kind) \
+         VALUES (?1, ?2, ?3, ?4, 0, 'queued', 'finish') ON CONFLICT (job_id, first) DO NOTHING",
+        params![job.id, job.org_id, job.flight_id, end],
+    )
+    .map_err(sql(DOING))?;
     tx.commit().map_err(sql(DOING))
 }
 
@@ -73,33 +103,71 @@ pub(super) fn claim(
     let t = now();
     let tx = conn.transaction().map_err(sql(DOING))?;
     // Queued units, and running ones whose worker stopped renewing the lease, of jobs
-    // still running; the oldest first.
+    // still running (a finish unit once none of its job's batches is queued or running);
+    // the organisation with the fewest running units first, then finish units, then the
+    // oldest.
     let unit = tx
         .query_row(
-            "UPDATE work_units SET state = 'running', attempt = attempt + 1, lease_until = ?1, worker = ?2 \
-             WHERE id = (SELECT u.id FROM work_units u JOIN jobs j ON j.id = u.job_id \
-             WHERE j.state = 'running' AND (?3 IS NULL OR u.job_id = ?3) \
-             AND (u.state = 'queued' OR (u.state = 'running' AND u.lease_until < ?4)) \
-             ORDER BY u.id LIMIT 1) \
-             RETURNING id, job_id, org_id, flight_id, first, count, attempt",
+            &format!(
+                "UPDATE work_units SET state = 'running', attempt = attempt + 1, lease_until = ?1, worker = ?2 \
+                 WHERE id = (SELECT u.id FROM work_units u JOIN jobs j ON j.id = u.job_id \
+                 WHERE j.state = 'running' AND (?3 IS NULL OR u.job_id = ?3) \
+                 AND (u.state = 'queued' OR (u.state = 'running' AND u.lease_until < ?4)) \
+                 AND {FINISH_FREE} \
+                 ORDER BY (SELECT COUNT(*) FROM work_units r WHERE r.org_id = u.org_id \
+                 AND r.state = 'running' AND r.lease_until >= ?4), u.kind = 'batch', u.id LIMIT 1) \
+                 RETURNING id, kind, job_id, org_id, flight_id, first, count, attempt"
+            ),
             params![t + lease_secs, worker, job_id, t],
             |r| {
                 Ok(WorkUnit {
                     id: r.get(0)?,
-                    job_id: r.get(1)?,
-                    org_id: r.get(2)?,
-                    flight_id: r.get(3)?,
-                    first: r.get(4)?,
-                    count: r.get(5)?,
-                    attempt: r.get(6)?,
+                    kind: UnitKind::parse(&r.get::<_, String>(1)?),
+                    job_attempt: 0,
+                    job_id: r.get(2)?,
+                    org_id: r.get(3)?,
+                    flight_id: r.get(4)?,
+                    first: r.get(5)?,
+                    count: r.get(6)?,
+                    attempt: r.get(7)?,
                 })
             },
         )
         .optional()
         .map_err(sql(DOING))?;
+    let Some(mut unit) = unit else {
+        tx.commit().map_err(sql(DOING))?;
+        return Ok(None);
+    };
+    // Finishing takes the job over: a new attempt, leased to this worker.
+    unit.job_attempt = if unit.kind == UnitKind::Finish {
+        tx.query_row(
+            "UPDATE jobs SET attempt = attempt + 1, lease_until = ?1, updated_at = ?2 \
+             WHERE id = ?3 RETURNING attempt",
+            params![t + lease_secs, t, unit.job_id],
+            |r| r.get(0),
+        )
+    } else {
+        tx.query_row(
+            "SELECT attempt FROM jobs WHERE id = ?1",
+            [unit.job_id],
+            |r| r.get(0),
+        )
+    }
+    .map_err(sql(DOING))?;
     tx.commit().map_err(sql(DOING))?;
-    Ok(unit)
+    Ok(Some(unit))
 }
+
+/// A candidate unit `u` is a batch, or a finish unit none of whose job's batches is still
+/// queued or running.
+pub(super) const FINISH_FREE: &str = "(u.kind = 'batch' OR NOT EXISTS (SELECT 1 FROM work_units b \
+     WHERE b.job_id = u.job_id AND b.kind = 'batch' AND b.state IN ('queued', 'running')))";
+
+/// Jobs (`jobs`) that put their units are the units' ([`crate::Store::put_units`]): not
+/// re-queued.
+pub(super) const NOT_IN_UNITS: &str =
+    " AND NOT EXISTS (SELECT 1 FROM work_units w WHERE w.job_id = jobs.id AND w.kind = 'finish')";
 
 pub(super) fn renew(conn: &Connection, unit: &WorkUnit, lease_secs: i64) -> Result<bool> {
     let n = conn
@@ -132,7 +200,7 @@ pub(super) fn rows(conn: &Connection, job_id: i64, with_results: bool) -> Result
     const DOING: &str = "reading a job's work units";
     let mut stmt = conn
         .prepare(
-            "SELECT id, first, count, state, attempt, worker, CASE WHEN ?2 THEN result END, error \
+            "SELECT id, kind, first, count, state, attempt, worker, CASE WHEN ?2 THEN result END, error \
              FROM work_units WHERE job_id = ?1 ORDER BY first",
         )
         .map_err(sql(DOING))?;
@@ -140,13 +208,14 @@ pub(super) fn rows(conn: &Connection, job_id: i64, with_results: bool) -> Result
         .query_map(params![job_id, with_results], |r| {
             Ok(UnitRow {
                 id: r.get(0)?,
-                first: r.get(1)?,
-                count: r.get(2)?,
-                state: r.get(3)?,
-                attempt: r.get(4)?,
-                worker: r.get(5)?,
-                result: r.get(6)?,
-                error: r.get(7)?,
+                kind: UnitKind::parse(&r.get::<_, String>(1)?),
+                first: r.get(2)?,
+                count: r.get(3)?,
+                state: r.get(4)?,
+                attempt: r.get(5)?,
+                worker: r.get(6)?,
+                result: r.get(7)?,
+                error: r.get(8)?,
             })
         })
         .map_err(sql(DOING))?;
