@@ -68,6 +68,7 @@ pub enum PipelineError {
 mod alignment;
 pub mod coverage;
 mod merge_tolerance;
+pub mod modelcache;
 mod roi;
 pub mod scale;
 pub mod units;

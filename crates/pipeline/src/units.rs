@@ -15,7 +15,7 @@ use crate::{
 use besikta_align::AlignSummary;
 use besikta_core::{Capture, Rejected};
 use besikta_georef::{FootprintOptions, Ground, PhotoGeometry};
-use besikta_infer::{Device, EngineConfig, InferOptions, Manifest, Model};
+use besikta_infer::{Device, EngineConfig, InferOptions, Manifest};
 use besikta_report::export::ccw_closed;
 use besikta_report::{build_report_with, Coverage, Observation};
 use serde::{Deserialize, Serialize};
@@ -264,10 +264,9 @@ pub fn infer_batch(
         },
         Device::Cuda => EngineConfig::cuda(cfg.threads),
     };
-    let mut models = paths
-        .iter()
-        .map(|m| Model::load(m, &engine))
-        .collect::<Result<Vec<_>, _>>()?;
+    // A model set an earlier unit of this process loaded is used again (`modelcache`).
+    let cache_key = crate::modelcache::key(&paths, &engine)?;
+    let mut models = crate::modelcache::take(&cache_key, &paths, &engine)?;
     let mut model_summaries: Vec<ModelSummary> = models
         .iter()
         .zip(&paths)
@@ -428,6 +427,7 @@ pub fn infer_batch(
         }
         Ok(())
     })?;
+    crate::modelcache::give_back(cache_key, models);
     Ok(BatchResult {
         first: range.start,
         count: range.len(),

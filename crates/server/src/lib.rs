@@ -514,6 +514,8 @@ pub fn work_blocking(config: ServerConfig) -> Result<(), ServerError> {
     println!(
         "besikta: worker running {} job(s) at a time",
         state.config().workers.max(1)
+    // A worker process runs unit after unit: its models stay loaded between them.
+    besikta_pipeline::modelcache::keep(1);
     );
     runtime.block_on(shutdown_signal());
     let deadline = state.config().shutdown_secs;
