@@ -126,6 +126,13 @@ pub(crate) struct SessionOptions {
 }
 
 /// Builds one session for `model`; CUDA either registers or fails with the reason.
+///
+/// On CPU, memory patterns are off: with them ONNX Runtime plans one block for all of a
+/// run's tensors, which its arena rounds up and keeps for the session's life (about
+/// 140 MiB more per session of the test crack model at 256 px, so ~280 MiB for the two
+/// sessions of a `serve` job), for no time gained on these models
+/// (`benches/results/load.md`, "Server memory while processing"). Outputs are the same
+/// to the bit.
 pub(crate) fn build_session(model: &Path, opts: SessionOptions) -> Result<Session, InferError> {
     let rt = runtime()?;
     let ort_err = |what: &str, e: ort::Error| InferError::Session {
@@ -138,6 +145,11 @@ pub(crate) fn build_session(model: &Path, opts: SessionOptions) -> Result<Sessio
         .map_err(|e| ort_err("could not set the optimisation level", e.into()))?
         .with_intra_threads(opts.intra_threads.max(1))
         .map_err(|e| ort_err("could not set the thread count", e.into()))?;
+    if opts.device == Device::Cpu {
+        builder = builder
+            .with_memory_pattern(false)
+            .map_err(|e| ort_err("could not turn off memory patterns", e.into()))?;
+    }
     if opts.device == Device::Cuda {
         check_cuda_provider(&rt.library)?;
         builder = builder
