@@ -74,6 +74,10 @@ pub struct Args {
     /// Seconds an upload's body may pause before the connection is closed (the upload resumes).
     #[arg(long, default_value_t = 60)]
     pub upload_idle_secs: u64,
+    /// Requests worked on at once; the others wait their turn, so /healthz (never held back,
+    /// nor are uploads) answers at once under load. Default: four per core; 0: no limit.
+    #[arg(long)]
+    pub max_active_requests: Option<usize>,
     /// Photo crops made (photos decoded) at once; default: BESIKTA_CROP_PERMITS, else one per core.
     #[arg(long)]
     pub crop_permits: Option<usize>,
@@ -85,7 +89,8 @@ pub struct Args {
     /// is refused (413) naming the quota. Default: no limit.
     #[arg(long)]
     pub quota_photo_gb: Option<f64>,
-    /// Photos each organisation may keep stored. Default: no limit.
+    /// Photos each organisation may keep stored. Default: no limit. (`besikta quota` gives
+    /// one organisation limits of its own, replacing these two for it.)
     #[arg(long)]
     pub quota_photos: Option<u64>,
     /// Days after a flight's job finished that its original photos are kept; then an hourly
@@ -132,6 +137,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     config.net.header_timeout = std::time::Duration::from_secs(args.header_timeout_secs.max(1));
     config.net.request_timeout = std::time::Duration::from_secs(args.request_timeout_secs.max(1));
     config.net.body_idle_timeout = std::time::Duration::from_secs(args.upload_idle_secs.max(1));
+    if let Some(n) = args.max_active_requests {
+        config.net.max_active_requests = n;
+    }
     config.crops = besikta_server::CropSettings {
         permits: args.crop_permits,
         cache_mb: args.crop_cache_mb,

@@ -438,7 +438,12 @@ pub fn create_token_with(
 
 /// [`serve`] on its own multi-threaded tokio runtime: for callers without one (the CLI).
 pub fn serve_blocking(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerError> {
+    // Handlers poll for long (store calls, file reads): look for new I/O and for tasks
+    // woken from blocking threads every 7 polls (tokio: 61 and 31), so a request that
+    // needs little (`/healthz`) is not left waiting behind a busy worker's queue.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .event_interval(7)
+        .global_queue_interval(7)
         .enable_all()
         .build()
         .map_err(|source| ServerError::Bind {

@@ -22,6 +22,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
+mod admission;
+
 /// Time and connection limits of the HTTP listener.
 #[derive(Debug, Clone)]
 pub struct NetLimits {
@@ -37,6 +39,10 @@ pub struct NetLimits {
     pub max_connections: usize,
     /// On shutdown, how long open requests may take to finish before they are cut.
     pub drain_timeout: Duration,
+    /// Requests worked on at once at most; the others wait their turn, so `/healthz`
+    /// (never held back, nor are uploads) answers at once under load. 0: no limit.
+    /// See [`admission`].
+    pub max_active_requests: usize,
 }
 
 impl Default for NetLimits {
@@ -47,6 +53,7 @@ impl Default for NetLimits {
             body_idle_timeout: Duration::from_secs(60),
             max_connections: 512,
             drain_timeout: Duration::from_secs(20),
+            max_active_requests: admission::default_places(),
         }
     }
 }
@@ -177,10 +184,15 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()>,
 ) {
     let limits = Arc::new(limits);
-    let app = app.layer(axum::middleware::from_fn_with_state(
-        limits.clone(),
-        time_limits,
-    ));
+    let app = app
+        .layer(axum::middleware::from_fn_with_state(
+            admission::Admission::new(&limits),
+            admission::admit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            limits.clone(),
+            time_limits,
+        ));
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let open = Arc::new(Semaphore::new(max));
     let (closing, closed) = watch::channel(false);

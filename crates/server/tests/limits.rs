@@ -28,6 +28,7 @@ fn limits() -> NetLimits {
         body_idle_timeout: Duration::from_secs(1),
         max_connections: 6,
         drain_timeout: Duration::from_secs(1),
+        ..NetLimits::default()
     }
 }
 
