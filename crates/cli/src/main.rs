@@ -7,6 +7,7 @@ mod infer;
 mod mosaic;
 mod pipe;
 mod process;
+mod quota;
 mod scan;
 mod serve;
 mod simulate;
@@ -45,6 +46,8 @@ enum Command {
     Serve(serve::Args),
     /// Manage API tokens of the service.
     Token(token::Args),
+    /// Give one organisation upload limits of its own (replacing serve's --quota-* for it).
+    Quota(quota::Args),
     /// Run processing jobs from the service's shared queue (PostgreSQL), beside `serve`.
     Worker(worker::Args),
     /// Write reviewed findings as training chips per model (COCO, YOLO, provenance manifest).
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Token(args) => token::run(args),
+        Command::Quota(args) => quota::run(args),
         Command::Worker(args) => worker::run(args),
         Command::ExportTraining(args) => training::run_export(args),
         Command::ImportCorrections(args) => training::run_import(args),

@@ -28,12 +28,20 @@ pub async fn put(
             "expected a JSON object such as {{\"workorders_include_unreviewed\": true}}: {e}"
         ))
     })?;
-    let settings: OrgSettings = serde_json::from_value(body).map_err(|e| {
+    // The quota is the operator's (`besikta quota`): shown here, never set here.
+    if body.get("quota").is_some() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "organisation settings: `quota` is set by the service's operator (besikta quota), not through the API; leave it out",
+        ));
+    }
+    let mut settings: OrgSettings = serde_json::from_value(body).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("organisation settings: {e}; known settings: workorders_include_unreviewed (true or false)"),
         )
     })?;
+    settings.quota = state.store().org_settings(auth.org_id())?.quota;
     state.store().set_org_settings(auth.org_id(), &settings)?;
     crate::audit::record(
         &state,
@@ -48,7 +56,12 @@ pub async fn put(
 pub fn openapi_path() -> Value {
     let schema = json!({"type": "object", "additionalProperties": false, "properties": {
         "workorders_include_unreviewed": {"type": "boolean", "default": false,
-            "description": "work-order exports include unreviewed findings (marked unreviewed in the review column) unless the request says include=reviewed; rejected findings never"}
+            "description": "work-order exports include unreviewed findings (marked unreviewed in the review column) unless the request says include=reviewed; rejected findings never"},
+        "quota": {"type": "object", "readOnly": true, "additionalProperties": false,
+            "description": "the organisation's own upload limits, set by the service's operator (besikta quota); each replaces the service-wide one; absent: the service's limits apply. Refused in PUT",
+            "properties": {
+                "max_photo_bytes": {"type": "integer", "minimum": 0, "description": "bytes of stored photos at most"},
+                "max_photos": {"type": "integer", "minimum": 0, "description": "stored photos at most"}}}
     }});
     let ok = json!({"description": "the settings", "content": {"application/json": {"schema": schema.clone()}}});
     json!({
@@ -57,6 +70,6 @@ pub fn openapi_path() -> Value {
         "put": {"summary": "Replace the organisation's settings (a setting left out takes its default); written to the audit log",
             "description": "Roles: admin.", "security": [{"bearer": []}],
             "requestBody": {"required": true, "content": {"application/json": {"schema": schema}}},
-            "responses": {"200": ok, "400": {"description": "not JSON"}, "422": {"description": "an unknown setting or a value of the wrong type"}}}
+            "responses": {"200": ok, "400": {"description": "not JSON"}, "422": {"description": "an unknown setting, a value of the wrong type, or `quota` (set by the operator)"}}}
     })
 }

@@ -4,7 +4,9 @@
 //! never touched. The check counts what the database holds (`Store::org_stats`), at the
 //! start of an upload (tus creation with its `Upload-Length`, a multipart request) and
 //! again when a photo's bytes are all in, just before it is recorded. Photos whose files
-//! the retention period removed (`retention`) no longer count.
+//! the retention period removed (`retention`) no longer count. The operator can give one
+//! organisation limits of its own (`besikta quota`, stored in its settings as
+//! [`besikta_store::OrgQuota`]): each limit given replaces the flag's for it.
 
 use crate::AppState;
 use axum::http::StatusCode;
@@ -43,10 +45,52 @@ fn size(bytes: u64) -> String {
     }
 }
 
+/// Which limits of a [`Quota`] the organisation has of its own (else they are the flags').
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub own_photos: bool,
+    pub own_bytes: bool,
+}
+
+/// Every limit from `besikta serve`'s flags.
+#[cfg(test)]
+const FLAGS: Origin = Origin {
+    own_photos: false,
+    own_bytes: false,
+};
+
+/// What a limit set for the organisation alone is called in a refusal.
+const OWN: &str = "set for this organisation with `besikta quota`";
+
+/// The limits that apply to an organisation whose own quota is `own`, on a service whose
+/// flags give `service`: each own limit replaces the flag's.
+pub fn merge(service: Quota, own: Option<besikta_store::OrgQuota>) -> (Quota, Origin) {
+    let own = own.unwrap_or_default();
+    let quota = Quota {
+        max_photo_bytes: own.max_photo_bytes.or(service.max_photo_bytes),
+        max_photos: own.max_photos.or(service.max_photos),
+    };
+    let origin = Origin {
+        own_photos: own.max_photos.is_some(),
+        own_bytes: own.max_photo_bytes.is_some(),
+    };
+    (quota, origin)
+}
+
+/// The limits that apply to organisation `org_id` and where each was set.
+pub fn for_org(state: &AppState, org_id: i64) -> Result<(Quota, Origin), OverQuota> {
+    let settings = state.store().org_settings(org_id).map_err(|e| OverQuota {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        reason: format!("cannot read the organisation's quota: {e}"),
+    })?;
+    Ok(merge(state.config().quota, settings.quota))
+}
+
 /// Whether an organisation holding `photos` photos of `bytes` bytes may add `add_photos`
-/// more of `add_bytes` bytes.
-pub fn check_counts(
+/// more of `add_bytes` bytes; a refusal names where the limit was set (`origin`).
+pub fn check_counts_from(
     quota: &Quota,
+    origin: Origin,
     photos: u64,
     bytes: u64,
     add_photos: u64,
@@ -58,15 +102,25 @@ pub fn check_counts(
     };
     if let Some(max) = quota.max_photos {
         if photos + add_photos > max {
+            let named = if origin.own_photos {
+                OWN.to_string()
+            } else {
+                format!("--quota-photos {max}")
+            };
             return Err(over(format!(
-                "the organisation's photo quota is full: {photos} of at most {max} photos are stored (quota --quota-photos {max}); delete flights you no longer need or ask the service's operator to raise the quota"
+                "the organisation's photo quota is full: {photos} of at most {max} photos are stored (quota {named}); delete flights you no longer need or ask the service's operator to raise the quota"
             )));
         }
     }
     if let Some(max) = quota.max_photo_bytes {
         if bytes.saturating_add(add_bytes) > max {
+            let named = if origin.own_bytes {
+                OWN
+            } else {
+                "--quota-photo-gb"
+            };
             return Err(over(format!(
-                "this photo of {} would go over the organisation's storage quota: {} of at most {} are stored (quota --quota-photo-gb); delete flights you no longer need or ask the service's operator to raise the quota",
+                "this photo of {} would go over the organisation's storage quota: {} of at most {} are stored (quota {named}); delete flights you no longer need or ask the service's operator to raise the quota",
                 size(add_bytes),
                 size(bytes),
                 size(max)
@@ -83,7 +137,7 @@ pub fn check(
     add_photos: u64,
     add_bytes: u64,
 ) -> Result<(), OverQuota> {
-    let quota = &state.config().quota;
+    let (quota, origin) = for_org(state, org_id)?;
     if !quota.is_set() {
         return Ok(());
     }
@@ -100,8 +154,9 @@ pub fn check(
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 reason: format!("cannot read the organisation's removed photos for its quota: {e}"),
             })?;
-    check_counts(
-        quota,
+    check_counts_from(
+        &quota,
+        origin,
         (stats.photos - removed).max(0) as u64,
         (stats.photo_bytes - removed_bytes).max(0) as u64,
         add_photos,
@@ -116,9 +171,30 @@ pub fn lock() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// [`lock`] when organisation `org_id` has any limit (the flags' or its own); a quota that
+/// cannot be read takes the lock too (the check that follows reports the error).
+pub fn lock_if_limited(
+    state: &AppState,
+    org_id: i64,
+) -> Option<std::sync::MutexGuard<'static, ()>> {
+    let limited = for_org(state, org_id).map_or(true, |(quota, _)| quota.is_set());
+    limited.then(lock)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Limits set by the flags.
+    fn check_counts(
+        quota: &Quota,
+        photos: u64,
+        bytes: u64,
+        add_photos: u64,
+        add_bytes: u64,
+    ) -> Result<(), OverQuota> {
+        check_counts_from(quota, FLAGS, photos, bytes, add_photos, add_bytes)
+    }
 
     #[test]
     fn counts_and_bytes_each_limit_uploads() {
@@ -144,5 +220,46 @@ mod tests {
             e.reason
         );
         assert!(e.reason.contains("--quota-photo-gb"), "{}", e.reason);
+    }
+
+    #[test]
+    fn an_organisations_own_limits_replace_the_flags_one_by_one() {
+        let service = Quota {
+            max_photos: Some(3),
+            max_photo_bytes: Some(10_000_000),
+        };
+        assert_eq!(merge(service, None), (service, FLAGS));
+        let own = besikta_store::OrgQuota {
+            max_photos: Some(100),
+            max_photo_bytes: None,
+        };
+        let (q, origin) = merge(service, Some(own));
+        assert_eq!(q.max_photos, Some(100));
+        assert_eq!(
+            q.max_photo_bytes,
+            Some(10_000_000),
+            "the flag's byte limit stays"
+        );
+        assert!(origin.own_photos && !origin.own_bytes);
+        // 50 stored photos pass the organisation's 100, not the flag's 3.
+        assert!(check_counts_from(&q, origin, 50, 0, 1, 1).is_ok());
+        let e = check_counts_from(&q, origin, 100, 0, 1, 1).unwrap_err();
+        assert!(
+            e.reason.contains("100 of at most 100 photos"),
+            "{}",
+            e.reason
+        );
+        assert!(e.reason.contains("besikta quota"), "{}", e.reason);
+        assert!(!e.reason.contains("--quota-photos"), "{}", e.reason);
+        // A limit only for the organisation, on a service without flags.
+        let (q, _) = merge(
+            Quota::default(),
+            Some(besikta_store::OrgQuota {
+                max_photos: None,
+                max_photo_bytes: Some(1_000),
+            }),
+        );
+        assert!(q.is_set());
+        assert_eq!(q.max_photos, None);
     }
 }

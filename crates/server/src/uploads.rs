@@ -207,7 +207,7 @@ fn ingest_inner(
         .map_err(|e| io_refusal("cannot create the flight's photo folder", &e))?;
     let added = {
         // The organisation's quota, checked and the row added under one lock (`quota`).
-        let _quota = state.config().quota.is_set().then(crate::quota::lock);
+        let _quota = crate::quota::lock_if_limited(state, org_id);
         crate::quota::check(state, org_id, 1, size).map_err(|q| refused(q.status, q.reason))?;
         store
             .add_photo(flight_id, &safe_name(file_name), &sha256, size, &dir)

@@ -27,7 +27,7 @@ pub mod units;
 pub use ops::{OrgJobCounts, WorkerBeat, WorkerSeen};
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
-pub use settings::OrgSettings;
+pub use settings::{OrgQuota, OrgSettings};
 pub use sqlite::SqliteStore;
 pub use units::{UnitKind, UnitRow, WorkUnit};
 

@@ -11,6 +11,23 @@ pub struct OrgSettings {
     /// Work-order exports include unreviewed findings (marked `unreviewed`) unless the
     /// request says otherwise; by default they hold confirmed and corrected findings only.
     pub workorders_include_unreviewed: bool,
+    /// The service operator's upload quota for this organisation (`besikta quota`): each
+    /// limit given replaces the one of `serve --quota-photo-gb/--quota-photos` for it.
+    /// Shown to the organisation, never set through its API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<OrgQuota>,
+}
+
+/// An organisation's own upload limits; a limit left out (`None`) is the service's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrgQuota {
+    /// Bytes of stored photos at most.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_photo_bytes: Option<u64>,
+    /// Stored photos at most.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_photos: Option<u64>,
 }
 
 impl OrgSettings {
