@@ -406,11 +406,11 @@ pub(crate) fn job_reference(state: &AppState, org: i64) -> Result<JobReference, 
 /// The paths' OpenAPI description.
 pub fn openapi_paths() -> Value {
     let reference = json!({"type": "object", "properties": {"reference": {
-        "type": "object", "nullable": true,
+        "type": ["object", "null"],
         "description": "the reference orthophoto in use; null when there is none",
         "properties": {
             "name": {"type": "string"}, "crs": {"type": "string"},
-            "epsg": {"type": "integer", "nullable": true},
+            "epsg": {"type": ["integer", "null"]},
             "width": {"type": "integer"}, "height": {"type": "integer"},
             "pixel_size": {"type": "array", "items": {"type": "number"}, "description": "x, y in the CRS's units"},
             "bounds": {"type": "array", "items": {"type": "number"}, "description": "min x, min y, max x, max y in the CRS"},

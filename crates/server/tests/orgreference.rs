@@ -92,6 +92,15 @@ async fn jobs_align_flights_to_the_organisations_reference_orthophoto() {
     let admin = e.token("a", "admin").to_string();
     let viewer = e.token("a", "viewer").to_string();
 
+    // Described in the OpenAPI document.
+    let doc = e.get("/api/v1/openapi.json", &viewer).await.json();
+    for method in ["get", "put", "delete"] {
+        assert!(
+            doc["paths"]["/api/v1/org/reference"][method].is_object(),
+            "{method} /api/v1/org/reference documented"
+        );
+    }
+
     // None yet.
     let r = e.get("/api/v1/org/reference", &viewer).await;
     assert_eq!(r.status, StatusCode::OK);
