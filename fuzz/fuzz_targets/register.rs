@@ -19,9 +19,13 @@ fuzz_target!(|data: &[u8]| {
     let format = FORMATS[usize::from(pick) % FORMATS.len()];
     let kind = KINDS[usize::from(pick) / FORMATS.len() % KINDS.len()];
     let path = format!("/vsimem/fuzz/register.{format}");
-    if gdal::vsi::create_mem_file(&path, file.to_vec()).is_err() {
+    // GDAL reads the bytes in place and the handle unlinks the file when dropped. (Not
+    // `create_mem_file`: gdal 0.19 hands GDAL an empty Vec's dangling pointer to free,
+    // which crashed this target on an empty file.)
+    let mut bytes = file.to_vec();
+    let Ok(_file) = gdal::vsi::create_mem_file_from_ref(&path, &mut bytes) else {
         return;
-    }
+    };
     let src = RegisterSource {
         kind,
         ..RegisterSource::new(&path)
@@ -33,5 +37,4 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let _ = gdal::vsi::unlink_mem_file(&path);
 });
