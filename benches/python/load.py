@@ -23,6 +23,9 @@ What it does, against a release `besikta serve` on loopback with a fresh --data 
 Latency is measured in the client from sending the request to the last body byte; the
 clients share the machine (and the Python GIL) with the server, so on a small machine the
 figures include client-side scheduling delay: they are an upper bound of the server's.
+With --healthz-process-clients N, N more /healthz clients run in a Python process of their
+own through the load phase (group `healthz_own_process`): the same requests without the
+crop clients' GIL, so the difference between the two healthz groups is client-side delay.
 
     nice -n 19 cargo build --release -p besikta-cli
     mkdir -p /tmp/load-bin && cp target/release/besikta /tmp/load-bin/besikta
@@ -185,6 +188,13 @@ def drive(addr: str, groups: dict[str, tuple[int, list[str], str | None]], secs:
     return out
 
 
+def probe(addr: str, secs: float, clients: int) -> None:
+    """--probe: `clients` /healthz clients for `secs` in this process; prints drive()'s JSON."""
+    pid = os.getpid()  # no server pid here: memory samples are of this process, dropped below
+    out = drive(addr, {"healthz": (clients, ["/healthz"], None)}, secs, pid)
+    print(json.dumps(out["groups"]["healthz"]), flush=True)
+
+
 def api(addr: str, method: str, path: str, token: str, body: bytes = b"", ctype: str = "application/json"):
     host, port = addr.rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=300)
@@ -232,9 +242,15 @@ def main() -> None:
     ap.add_argument("--healthz-clients", type=int, default=4)
     ap.add_argument("--crop-clients", type=int, default=16)
     ap.add_argument("--findings-clients", type=int, default=2)
+    ap.add_argument("--healthz-process-clients", type=int, default=0,
+                    help="more /healthz clients in a Python process of their own during the load phase")
+    ap.add_argument("--probe", metavar="ADDR", help=argparse.SUPPRESS)
     ap.add_argument("--commit", help="commit the binary was built from (default: this checkout's HEAD)")
     ap.add_argument("--out", help="JSON results file")
     args = ap.parse_args()
+    if args.probe:
+        probe(args.probe, args.secs, args.healthz_clients)
+        return
     photos = sorted(glob.glob(os.path.join(args.photos, "*.JPG")))
     if not photos:
         sys.exit(f"no *.JPG photos in {args.photos}")
@@ -285,7 +301,16 @@ def main() -> None:
         if args.findings_clients:
             groups["findings_geojson"] = (args.findings_clients, [f"/api/v1/flights/{flight}/findings.geojson"],
                                           viewer)
+        prober = None
+        if args.healthz_process_clients:
+            prober = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--probe", addr,
+                                       "--secs", str(args.secs),
+                                       "--healthz-clients", str(args.healthz_process_clients)],
+                                      stdout=subprocess.PIPE, text=True)
         loaded = drive(addr, groups, args.secs, serve.pid)
+        if prober is not None:
+            own, _ = prober.communicate(timeout=args.secs + 120)
+            loaded["groups"]["healthz_own_process"] = json.loads(own)
     finally:
         if serve is not None:
             serve.send_signal(signal.SIGTERM)
