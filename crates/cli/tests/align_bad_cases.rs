@@ -67,7 +67,7 @@ fn all_metadata(stdout: &str, v: &Value, reason: &str) {
         assert!(r.contains(reason), "{p}");
     }
     assert_eq!(
-        stdout.matches(&format!("metadata pose (")).count(),
+        stdout.matches("metadata pose (").count(),
         photos.len(),
         "{stdout}"
     );
