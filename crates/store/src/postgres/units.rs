@@ -93,17 +93,18 @@ pub(super) fn claim(
     let t = now();
     // Queued units, and running ones whose worker stopped renewing the lease, of jobs
     // still running (a finish unit once none of its job's batches is queued or running);
-    // the organisation with the fewest running units first, then finish units, then the
-    // oldest; one another worker is claiming is skipped.
+    // the organisation with the fewest running units first (counted once per claim), then
+    // finish units, then the oldest; one another worker is claiming is skipped.
     let Some(row) = tx
         .query_opt(
             "SELECT u.id FROM work_units u JOIN jobs j ON j.id = u.job_id \
+             LEFT JOIN (SELECT org_id, COUNT(*) AS n FROM work_units \
+             WHERE state = 'running' AND lease_until >= $2 GROUP BY org_id) r ON r.org_id = u.org_id \
              WHERE j.state = 'running' AND ($1::BIGINT IS NULL OR u.job_id = $1) \
              AND (u.state = 'queued' OR (u.state = 'running' AND u.lease_until < $2)) \
              AND (u.kind = 'batch' OR NOT EXISTS (SELECT 1 FROM work_units b \
              WHERE b.job_id = u.job_id AND b.kind = 'batch' AND b.state IN ('queued', 'running'))) \
-             ORDER BY (SELECT COUNT(*) FROM work_units r WHERE r.org_id = u.org_id \
-             AND r.state = 'running' AND r.lease_until >= $2), u.kind = 'batch', u.id \
+             ORDER BY COALESCE(r.n, 0), u.kind = 'batch', u.id \
              LIMIT 1 FOR UPDATE OF u SKIP LOCKED",
             &[&job_id, &t],
         )

@@ -111,11 +111,11 @@ pub(super) fn claim(
             &format!(
                 "UPDATE work_units SET state = 'running', attempt = attempt + 1, lease_until = ?1, worker = ?2 \
                  WHERE id = (SELECT u.id FROM work_units u JOIN jobs j ON j.id = u.job_id \
+                 LEFT JOIN ({RUNNING_BY_ORG}) r ON r.org_id = u.org_id \
                  WHERE j.state = 'running' AND (?3 IS NULL OR u.job_id = ?3) \
                  AND (u.state = 'queued' OR (u.state = 'running' AND u.lease_until < ?4)) \
                  AND {FINISH_FREE} \
-                 ORDER BY (SELECT COUNT(*) FROM work_units r WHERE r.org_id = u.org_id \
-                 AND r.state = 'running' AND r.lease_until >= ?4), u.kind = 'batch', u.id LIMIT 1) \
+                 ORDER BY COALESCE(r.n, 0), u.kind = 'batch', u.id LIMIT 1) \
                  RETURNING id, kind, job_id, org_id, flight_id, first, count, attempt"
             ),
             params![t + lease_secs, worker, job_id, t],
@@ -158,6 +158,10 @@ pub(super) fn claim(
     tx.commit().map_err(sql(DOING))?;
     Ok(Some(unit))
 }
+
+/// Each organisation's running units whose lease holds (`?4`: now), counted once per claim.
+const RUNNING_BY_ORG: &str = "SELECT org_id, COUNT(*) AS n FROM work_units \
+     WHERE state = 'running' AND lease_until >= ?4 GROUP BY org_id";
 
 /// A candidate unit `u` is a batch, or a finish unit none of whose job's batches is still
 /// queued or running.
