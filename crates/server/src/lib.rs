@@ -514,13 +514,13 @@ pub fn work_blocking(config: ServerConfig) -> Result<(), ServerError> {
             path: "a signal handler".into(),
             source,
         })?;
+    // A worker process runs unit after unit: its models stay loaded between them.
+    besikta_pipeline::modelcache::keep(1);
     let workers = Workers::start_as(&state, "worker");
     // Scripts and tests wait for this line.
     println!(
         "besikta: worker running {} job(s) at a time",
         state.config().workers.max(1)
-    // A worker process runs unit after unit: its models stay loaded between them.
-    besikta_pipeline::modelcache::keep(1);
     );
     runtime.block_on(shutdown_signal());
     let deadline = state.config().shutdown_secs;

@@ -141,8 +141,8 @@ fn operator_metrics(state: &AppState, out: &mut String) -> Result<(), ApiError> 
     let by_org = store.job_counts_by_org()?;
     let workers = store.workers()?;
     let units = store.unit_counts()?;
-    let _ = writeln!(
     let units_by_org = store.unit_counts_by_org()?;
+    let _ = writeln!(
         out,
         "# HELP besikta_queue_depth Jobs waiting for a worker, all organisations.\n# TYPE besikta_queue_depth gauge\nbesikta_queue_depth {}",
         all.queued
@@ -175,7 +175,6 @@ fn operator_metrics(state: &AppState, out: &mut String) -> Result<(), ApiError> 
         }
     }
     let _ = writeln!(
-    let _ = writeln!(
         out,
         "# HELP besikta_org_units Work units by organisation and state.\n# TYPE besikta_org_units gauge"
     );
@@ -188,6 +187,7 @@ fn operator_metrics(state: &AppState, out: &mut String) -> Result<(), ApiError> 
             );
         }
     }
+    let _ = writeln!(
         out,
         "# HELP besikta_workers Workers with a heartbeat in the database (stopped ones are removed).\n# TYPE besikta_workers gauge\nbesikta_workers {}",
         workers.len()
