@@ -546,18 +546,23 @@ pub fn align_with_reference(
             let (a, b) = (images[0], images[1]);
             let mut note = None;
             let mut matched = correlate::match_pair(a, b, cfg);
-            if matches!(&matched, Err(e) if e.starts_with("less than")) {
-                // Too little ground outside vegetation: try with it.
+            // Too little ground outside vegetation, or only ground that repeats (a road edge,
+            // paving) once a green surface (a painted roof, a lawn) is masked: try with it.
+            let why = match &matched {
+                Err(e) if e.starts_with("less than") => Some("too little ground"),
+                Err(e) if e.starts_with("ambiguous") => Some("ambiguous"),
+                _ => None,
+            };
+            if let Some(why) = why {
                 let pa = a.plain.as_deref().unwrap_or(a);
                 let pb = b.plain.as_deref().unwrap_or(b);
                 if a.plain.is_some() || b.plain.is_some() {
-                    matched = correlate::match_pair(pa, pb, cfg).map_err(|e| {
-                        format!("too little ground outside vegetation, and with it: {e}")
-                    });
+                    matched = correlate::match_pair(pa, pb, cfg)
+                        .map_err(|e| format!("{why} outside vegetation, and with it: {e}"));
                     if matched.is_ok() {
-                        note = Some(
-                            "matched with vegetation included (too little other ground)".into(),
-                        );
+                        note = Some(format!(
+                            "matched with vegetation included ({why} outside it)"
+                        ));
                     }
                 }
             }
@@ -654,9 +659,13 @@ pub fn align_with_reference(
             }
             pairs.push(rep);
         }
+        // The file's name, not its path: a server's jobs read it from their own folders.
         reference_note = Some(format!(
             "{matched} photos matched the reference {}",
-            r.path().display()
+            r.path().file_name().map_or_else(
+                || r.path().display().to_string(),
+                |n| n.to_string_lossy().into_owned()
+            )
         ));
     }
     drop(ref_ortho);

@@ -242,6 +242,8 @@ async fn jobs_align_flights_to_the_organisations_reference_orthophoto() {
         .as_str()
         .unwrap_or_default();
     assert!(note.contains("12 photos matched the reference"), "{note}");
+    // By the uploaded file's name, never by a path in the server's folders.
+    assert!(!note.contains('/'), "a server path in the note: {note}");
     let mosaic = out[0].join("mosaic.tif");
     assert!(mosaic.is_file());
     mosaic_follows_the_footprints(&mosaic, features, scratch.path());
