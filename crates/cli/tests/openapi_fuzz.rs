@@ -66,6 +66,8 @@ fn every_operation_answers_as_documented_and_never_with_a_server_error() {
         .args(["--no-color", "--report", "junit", "--report-dir"])
         .arg(dir.path().join("report"))
         .env("HOME", dir.path())
+        // Its own working folder: schemathesis leaves a .schemathesis/ folder there.
+        .current_dir(dir.path())
         .env(
             "SCHEMATHESIS_HOOKS",
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis_hooks.py"),
