@@ -461,6 +461,7 @@ pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerE
     // No built-in workers when asked for none: `besikta worker` processes run the jobs.
     let workers = (state.config().workers > 0).then(|| Workers::start(&state));
     retention::start(&state);
+    metrics::start_health_checks(&state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind {
