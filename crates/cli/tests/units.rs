@@ -6,9 +6,8 @@
 
 mod common;
 
-use besikta_pipeline::{process, ProcessConfig};
 use besikta_store::testing::PgCluster;
-use besikta_store::{FindingFilter, PgStore, Store, UnitKind, UnitRow};
+use besikta_store::{PgStore, Store, UnitKind, UnitRow};
 use common::http::http;
 use common::process::{
     admin_token, besikta_command, coarse_models, photo_form, start_serve, start_worker, Proc,
@@ -143,47 +142,7 @@ fn one_flight_is_inferred_by_several_workers_and_matches_one_process() {
 
 /// The flight's stored findings equal `pipeline::process` over the same photos.
 fn assert_same_findings_as_one_process(store: &PgStore, flight: i64) {
-    let org = store.ensure_org("Brighton", None).unwrap();
-    let filter = FindingFilter {
-        flight_id: Some(flight),
-        ..Default::default()
-    };
-    let mut stored = store.findings(org.id, &filter).unwrap();
-    stored.sort_by(|a, b| a.finding_id.cmp(&b.finding_id));
-    assert!(!stored.is_empty(), "the coarse model finds something");
-    let out = tempfile::tempdir().unwrap();
-    let cfg = ProcessConfig {
-        inputs: PHOTOS.iter().map(|p| common::brighton().join(p)).collect(),
-        registers: vec![],
-        models_dir: coarse_models(),
-        dem: None,
-        crs: org.crs.clone(),
-        out_dir: out.path().to_path_buf(),
-        threads: 1,
-        device: Default::default(),
-    };
-    let whole = process(&cfg, &mut |_| {}).unwrap();
-    let expected: Vec<Value> = whole
-        .report
-        .findings
-        .into_iter()
-        .map(|mut f| {
-            for o in &mut f.observations {
-                o.photo = Path::new(&o.photo)
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .to_string();
-            }
-            serde_json::to_value(&f).unwrap()
-        })
-        .collect();
-    let got: Vec<Value> = stored
-        .iter()
-        .map(|r| serde_json::to_value(&r.finding).unwrap())
-        .collect();
-    assert_eq!(got.len(), expected.len());
-    assert!(got == expected, "stored findings differ from one process's");
+    common::findings::assert_same_findings_as_one_process(store, flight, &PHOTOS);
 }
 
 /// SIGKILL the only worker (the job's own, which prepared it) while it runs its second

@@ -2,6 +2,7 @@
 // Each test file uses only some of these.
 #![allow(dead_code)]
 
+pub mod findings;
 pub mod http;
 pub mod process;
 
