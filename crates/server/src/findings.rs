@@ -18,10 +18,6 @@ use std::collections::HashMap;
 
 const GEOJSON: &str = "application/geo+json";
 
-fn geojson_response(value: Value) -> Response {
-    ([(header::CONTENT_TYPE, GEOJSON)], value.to_string()).into_response()
-}
-
 /// A stored finding as served: the feature `report::export` writes for the typed finding
 /// (as in `findings.geojson`), with the global id and the service's own properties added.
 fn feature_of(row: &FindingRow) -> Value {
@@ -60,11 +56,16 @@ const MAX_PAGE: i64 = 5000;
 
 /// A page of findings: with `limit` given and reached, a `next` member and a
 /// `Link: <...>; rel="next"` header give the same query from after the last id.
+///
+/// The page carries a strong `ETag` (a digest of its bytes, so of the findings, their reviews
+/// and the query) and must be revalidated (`Cache-Control: private, no-cache`): a map that
+/// asks again with `If-None-Match` gets `304 Not Modified` and no body when nothing changed.
 fn page_response(
     path: &str,
     query: &HashMap<String, String>,
     filter: &FindingFilter,
     rows: &[FindingRow],
+    headers: &HeaderMap,
 ) -> Response {
     let mut body = collection(rows);
     let next = match (filter.limit, rows.last()) {
@@ -83,13 +84,29 @@ fn page_response(
         }
         _ => None,
     };
-    let mut response = match &next {
-        Some(n) => {
-            body["next"] = json!(n);
-            geojson_response(body)
+    if let Some(n) = &next {
+        body["next"] = json!(n);
+    }
+    let text = body.to_string();
+    let etag = format!("\"{}\"", hex_digest(text.as_bytes()));
+    let validators = [
+        (header::ETAG, etag.clone()),
+        (header::CACHE_CONTROL, "private, no-cache".to_string()),
+    ];
+    if let Some(v) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
+        if crate::crops::none_match(v, &etag) {
+            return (StatusCode::NOT_MODIFIED, validators).into_response();
         }
-        None => geojson_response(body),
-    };
+    }
+    let mut response = (
+        [(header::CONTENT_TYPE, GEOJSON.to_string())],
+        validators,
+        text,
+    )
+        .into_response();
     if let Some(n) = next {
         if let Ok(v) = axum::http::HeaderValue::from_str(&format!("<{n}>; rel=\"next\"")) {
             response.headers_mut().insert(header::LINK, v);
@@ -180,9 +197,20 @@ fn filter_from(query: &HashMap<String, String>) -> ApiResult<FindingFilter> {
     Ok(filter)
 }
 
+/// The first 32 hex digits of the SHA-256 of `bytes`.
+fn hex_digest(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub async fn findings(
     State(state): State<AppState>,
     auth: Auth,
+    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     auth.require(Right::Read)?;
@@ -199,12 +227,14 @@ pub async fn findings(
         &query,
         &filter,
         &rows,
+        &headers,
     ))
 }
 
 pub async fn flight_findings(
     State(state): State<AppState>,
     auth: Auth,
+    headers: HeaderMap,
     Path(id): Path<i64>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
@@ -220,6 +250,7 @@ pub async fn flight_findings(
         &query,
         &filter,
         &rows,
+        &headers,
     ))
 }
 

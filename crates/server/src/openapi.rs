@@ -24,6 +24,14 @@ fn geojson(description: &str) -> Value {
     json!({"200": {"description": description, "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}}}}})
 }
 
+/// A page of findings: GeoJSON, or 304 when `If-None-Match` names its ETag.
+fn findings_page(description: &str) -> Value {
+    let mut responses = geojson(description);
+    responses["304"] =
+        json!({"description": "If-None-Match names the page's ETag: nothing changed"});
+    responses
+}
+
 const ERRORS: &str =
     "401: no or unknown token; 403: the role may not; 404: not found in your organisation";
 
@@ -93,7 +101,7 @@ pub fn document() -> Value {
                 "responses": {"200": {"description": "{\"files\": [{file, status: stored|duplicate|rejected, reason?}]}"}, "400": {"description": "the request broke off: {\"error\": ..., \"files\": [...]} lists the photos stored before the break"}, "413": {"description": "the organisation's photo quota is full (--quota-photos, --quota-photo-gb); a batch that fills it on the way has its later photos rejected with that reason"}}}},
             "/api/v1/flights/{id}/findings.geojson": {"parameters": [id_param("id")], "get": {"summary": "A flight's findings (same filters and paging as /api/v1/findings.geojson)", "description": "Roles: viewer, planner, admin.", "security": [{"bearer": []}],
                 "parameters": [query("bbox", "min_lon,min_lat,max_lon,max_lat (WGS 84)"), query("class", "comma-separated classes"), query("severity", "comma-separated: low, medium, high"), query("review", crate::review::FILTER_DOC), query("since", "date or date-time"), query("limit", "page size, 1 to 5000"), query("after", "the last finding id of the previous page")],
-                "responses": geojson("findings")}},
+                "responses": findings_page("findings")}},
             "/api/v1/flights/{id}/footprints.geojson": {"parameters": [id_param("id")], "get": op("A flight's photo footprints", "viewer, planner, admin", geojson("footprints"))},
             "/api/v1/flights/{id}/mosaic": {"parameters": [id_param("id")], "get": op("Whether the flight has an orthomosaic, and its tile URL template", "viewer, planner, admin", json!({"200": {"description": "{available, tiles}", "content": {"application/json": {}}}}))},
             "/api/v1/flights/{id}/mosaic/{z}/{x}/{y}.png": {"parameters": [id_param("id"), id_param("z"), id_param("x"), id_param("y")], "get": op("A 256 px Web Mercator tile of the flight's orthomosaic (made when the server runs with --mosaic-gsd-cm); 404 where it has no ground", "viewer, planner, admin", json!({"200": {"description": "PNG", "content": {"image/png": {}}}}))},
@@ -109,7 +117,7 @@ pub fn document() -> Value {
                     query("limit", "page size, 1 to 5000 (default: all); a full page carries `next` and a Link rel=\"next\" header"),
                     query("after", "the last finding id of the previous page")
                 ],
-                "responses": geojson("findings; each feature's id is the finding id used below; properties include the FindingReview members")}},
+                "responses": findings_page("findings; each feature's id is the finding id used below; properties include the FindingReview members")}},
             "/api/v1/findings/{id}/photo.jpg": {"parameters": [id_param("id")], "get": op("The best view cropped around the defect, outline drawn", "viewer, planner, admin", json!({"200": {"description": "JPEG; header X-Besikta-Crop: cache (in memory), precomputed (made when the flight was processed) or decoded (made now from the photo)", "content": {"image/jpeg": {}}}, "304": {"description": "If-None-Match names the crop's ETag"}, "410": {"description": "the crop needs the original photo, which the retention period removed (the default crop stays available)"}}))},
             "/api/v1/findings/{id}/status": {"parameters": [id_param("id")], "put": {
                 "summary": "Set the work-order status", "description": "Roles: planner, admin.", "security": [{"bearer": []}],
