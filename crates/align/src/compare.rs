@@ -37,6 +37,44 @@ pub struct Estimate {
     pub left_by_features: Option<Result<Rigid, String>>,
 }
 
+/// One method's estimate of a pair: its transform with score, support and RMS, or why it
+/// failed, and what `left` measures between the pair resampled through the transform.
+fn estimate(
+    fit: Result<(Rigid, f64, usize, f64), String>,
+    note: Option<String>,
+    seconds: f64,
+    left: &dyn Fn(&Rigid) -> LeftBy,
+) -> Estimate {
+    match fit {
+        Ok((rigid, score, support, rms)) => {
+            let (lc, lf) = left(&rigid);
+            Estimate {
+                outcome: Ok(rigid),
+                note,
+                score: Some(score),
+                support,
+                rms_m: Some(rms),
+                seconds,
+                left_by_correlation: lc,
+                left_by_features: lf,
+            }
+        }
+        Err(e) => Estimate {
+            outcome: Err(e),
+            note,
+            score: None,
+            support: 0,
+            rms_m: None,
+            seconds,
+            left_by_correlation: None,
+            left_by_features: None,
+        },
+    }
+}
+
+/// What correlation and features measure between a pair resampled through an estimate.
+type LeftBy = (Option<Result<Rigid, String>>, Option<Result<Rigid, String>>);
+
 /// One overlapping pair.
 #[derive(Debug, Clone, Serialize)]
 pub struct PairComparison {
@@ -288,64 +326,24 @@ pub fn compare_pairs(
         let t = Instant::now();
         let (corr, note) = by_correlation(a, b, centre, cfg);
         let seconds = t.elapsed().as_secs_f64();
-        let correlation = match corr {
-            Ok(CorrelationFit {
-                rigid: r,
-                peak,
-                ties,
-                rms,
-            }) => {
-                let (lc, lf) = left(&r);
-                Estimate {
-                    outcome: Ok(r),
-                    note,
-                    score: Some(peak),
-                    support: ties,
-                    rms_m: Some(rms),
-                    seconds,
-                    left_by_correlation: lc,
-                    left_by_features: lf,
-                }
-            }
-            Err(e) => Estimate {
-                outcome: Err(e),
-                note,
-                score: None,
-                support: 0,
-                rms_m: None,
-                seconds,
-                left_by_correlation: None,
-                left_by_features: None,
-            },
-        };
+        let correlation = estimate(
+            corr.map(|c| (c.rigid, c.peak, c.ties, c.rms)),
+            note,
+            seconds,
+            &left,
+        );
         let t = Instant::now();
         let (feat, note) = by_features(a, b, centre, cfg, fcfg);
         let seconds = t.elapsed().as_secs_f64();
-        let features = match feat {
-            Ok(m) => {
-                let (lc, lf) = left(&m.rigid);
-                Estimate {
-                    outcome: Ok(m.rigid),
-                    note,
-                    score: Some(m.inliers as f64 / m.matches.max(1) as f64),
-                    support: m.inliers,
-                    rms_m: Some(m.rms_m),
-                    seconds,
-                    left_by_correlation: lc,
-                    left_by_features: lf,
-                }
-            }
-            Err(e) => Estimate {
-                outcome: Err(e),
-                note,
-                score: None,
-                support: 0,
-                rms_m: None,
-                seconds,
-                left_by_correlation: None,
-                left_by_features: None,
-            },
-        };
+        let features = estimate(
+            feat.map(|m| {
+                let score = m.inliers as f64 / m.matches.max(1) as f64;
+                (m.rigid, score, m.inliers, m.rms_m)
+            }),
+            note,
+            seconds,
+            &left,
+        );
         let truth = truth.and_then(|t| {
             true_rigid(
                 [&captures[i], &captures[j]],
