@@ -93,18 +93,7 @@ fn a_worker_killed_mid_unit_on_postgres_and_s3_loses_only_that_unit() {
     a.0.kill().unwrap(); // SIGKILL
     let status = a.0.wait().unwrap();
     assert!(!status.success(), "killed, not exited: {status}");
-    let before = store.units(job, false).unwrap();
-    let done_before: Vec<(i64, i64)> = before
-        .iter()
-        .filter(|r| r.state == "done")
-        .map(|r| (r.id, r.attempt))
-        .collect();
-    let killed: Vec<i64> = before
-        .iter()
-        .filter(|r| r.state == "running")
-        .map(|r| r.id)
-        .collect();
-    assert_eq!(killed.len(), 1, "{before:?}");
+    let (done_before, killed) = common::findings::units_at_kill(&store, job);
 
     // Worker B, another data folder (another machine), takes the killed unit after its
     // lease and finishes the flight.
@@ -118,7 +107,7 @@ fn a_worker_killed_mid_unit_on_postgres_and_s3_loses_only_that_unit() {
         f["state"] == "done"
     });
     let after = store.units(job, false).unwrap();
-    eprintln!("units before the kill {before:?}, after {after:?}");
+    eprintln!("units done before the kill {done_before:?}, killed {killed:?}, after {after:?}");
     assert!(after.iter().all(|r| r.state == "done"), "{after:?}");
     for (id, attempt) in &done_before {
         let r = after.iter().find(|r| r.id == *id).unwrap();

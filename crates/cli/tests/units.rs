@@ -160,24 +160,13 @@ fn a_worker_killed_mid_unit_loses_only_that_unit() {
     wait_until_second_unit_runs(&store, job, &pid_a);
     a.0.kill().unwrap(); // SIGKILL
     a.0.wait().unwrap();
-    let before = store.units(job, false).unwrap();
-    let done_before: Vec<(i64, i64)> = before
-        .iter()
-        .filter(|r| r.state == "done")
-        .map(|r| (r.id, r.attempt))
-        .collect();
-    let killed: Vec<i64> = before
-        .iter()
-        .filter(|r| r.state == "running")
-        .map(|r| r.id)
-        .collect();
-    assert_eq!(killed.len(), 1, "{before:?}");
+    let (done_before, killed) = common::findings::units_at_kill(&store, job);
 
     let b = worker(&s.data, &s.url, "3");
     let pid_b = format!(":{}:", b.0.id());
     s.wait_until_done(flight, Duration::from_secs(600));
     let after = store.units(job, false).unwrap();
-    eprintln!("units before the kill {before:?}, after {after:?}");
+    eprintln!("units done before the kill {done_before:?}, killed {killed:?}, after {after:?}");
     assert!(after.iter().all(|r| r.state == "done"), "{after:?}");
     for (id, attempt) in &done_before {
         let r = after.iter().find(|r| r.id == *id).unwrap();

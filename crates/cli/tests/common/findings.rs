@@ -52,3 +52,21 @@ pub fn assert_same_findings_as_one_process(store: &PgStore, flight: i64, photos:
     assert_eq!(got.len(), expected.len());
     assert!(got == expected, "stored findings differ from one process's");
 }
+
+/// The job's units at the moment a worker was killed: (id, attempt) of those done, and the
+/// ids of those running (asserted to be exactly one, the killed worker's).
+pub fn units_at_kill(store: &PgStore, job: i64) -> (Vec<(i64, i64)>, Vec<i64>) {
+    let before = store.units(job, false).unwrap();
+    let done: Vec<(i64, i64)> = before
+        .iter()
+        .filter(|r| r.state == "done")
+        .map(|r| (r.id, r.attempt))
+        .collect();
+    let running: Vec<i64> = before
+        .iter()
+        .filter(|r| r.state == "running")
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(running.len(), 1, "{before:?}");
+    (done, running)
+}
