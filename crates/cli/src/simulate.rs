@@ -58,7 +58,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub orthophoto: Option<PathBuf>,
     /// Instead of simulating: score FINDINGS (a findings.geojson) against TRUTH (a
-    /// truth.geojson) and print the metrics as JSON.
+    /// truth.geojson); print the metrics as JSON (pooled, and per class under
+    /// "per_class") and the per-class table as text on standard error.
     #[arg(long, num_args = 2, value_names = ["TRUTH", "FINDINGS"], conflicts_with_all = ["assets", "out"])]
     pub evaluate: Option<Vec<PathBuf>>,
     /// Matching tolerance of --evaluate, metres.
@@ -93,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         };
         let m = besikta_sim::evaluate_files(&paths[0], &paths[1], &cfg)?;
         println!("{}", serde_json::to_string_pretty(&m)?);
+        eprint!("{}", besikta_sim::evaluate::table(&m));
         return Ok(0);
     }
     let (Some(assets), Some(out)) = (args.assets, args.out) else {

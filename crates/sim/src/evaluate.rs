@@ -13,6 +13,15 @@
 //! or to the crack's centreline (a crack finding may cover only part of the crack). Every
 //! finding assigned to a defect beyond the first (nearest) one is a duplicate: the merger
 //! should have fused it.
+//!
+//! Per class ([`ClassMetrics`], one row per class after the aliases): recall counts the
+//! defects planted with that class, precision the findings reported with it. A finding of
+//! the wrong class near a defect counts as the pooled figures count it: with
+//! `class_must_match` (the default) it matches nothing, so it is a false positive of its
+//! own class's row and does not find the defect; the row also counts it in
+//! `near_other_class` (class confusion, not a finding in an empty place). Without
+//! `class_must_match` it finds the defect (the defect's row gains the recall, the
+//! finding's row the true finding). The rows sum to the pooled figures.
 
 use crate::SimError;
 use serde::Serialize;
@@ -71,6 +80,35 @@ pub struct Metrics {
     pub missed: Vec<String>,
     /// Ids (or indexes) of the findings that match no defect.
     pub false_positives: Vec<String>,
+    /// The same figures per class (after the aliases), sorted by class name; the rows sum
+    /// to the pooled counts above.
+    pub per_class: Vec<ClassMetrics>,
+}
+
+/// The scores of one class: its defects (recall) and the findings reported as it
+/// (precision).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassMetrics {
+    pub class: String,
+    /// Defects planted with this class.
+    pub truth_count: usize,
+    /// Of those, found by at least one finding.
+    pub matched: usize,
+    /// Findings reported with this class.
+    pub finding_count: usize,
+    /// Of those, findings that match a defect.
+    pub findings_on_a_defect: usize,
+    /// Findings beyond the first for this class's defects.
+    pub duplicates: usize,
+    /// Findings of this class that match no defect but lie within the tolerance of a
+    /// defect of another class (counted in `finding_count`, not in `findings_on_a_defect`).
+    pub near_other_class: usize,
+    /// matched / truth_count (None when the class has no defects).
+    pub recall: Option<f64>,
+    /// findings_on_a_defect / finding_count (None when the class has no findings).
+    pub precision: Option<f64>,
+    /// Median position error over this class's found defects, metres.
+    pub median_err_m: Option<f64>,
 }
 
 /// Scores findings against truth with the default tolerance (2 m, same class).
@@ -281,6 +319,8 @@ pub fn evaluate_with(
     // For every defect, the findings assigned to it with their errors.
     let mut assigned: Vec<Vec<(f64, usize)>> = vec![Vec::new(); truth.len()];
     let mut false_positives = Vec::new();
+    // Findings that match nothing, and whether a defect of another class is near each.
+    let mut unmatched: Vec<(usize, bool)> = Vec::new();
     for (fi, f) in findings.iter().enumerate() {
         let pos = if f.is_line {
             f.points[f.points.len() / 2]
@@ -296,9 +336,16 @@ pub fn evaluate_with(
             .min_by(|a, b| a.0.total_cmp(&b.0));
         match best {
             Some((e, ti)) => assigned[ti].push((e, fi)),
-            None => false_positives.push(f.id.clone()),
+            None => {
+                false_positives.push(f.id.clone());
+                let near_other = truth
+                    .iter()
+                    .any(|t| t.class != f.class && error_m(t, pos) <= cfg.tolerance_m);
+                unmatched.push((fi, near_other));
+            }
         }
     }
+    let per_class = class_rows(&truth, &findings, &assigned, &unmatched);
     let mut errors = Vec::new();
     let mut right_asset = 0usize;
     let mut duplicates = 0usize;
@@ -317,14 +364,7 @@ pub fn evaluate_with(
     }
     errors.sort_by(f64::total_cmp);
     let matched = errors.len();
-    let median_err_m = (!errors.is_empty()).then(|| {
-        let n = errors.len();
-        if n % 2 == 1 {
-            errors[n / 2]
-        } else {
-            (errors[n / 2 - 1] + errors[n / 2]) / 2.0
-        }
-    });
+    let median_err_m = median(&errors);
     let p95_err_m = (!errors.is_empty()).then(|| {
         let rank = ((0.95 * errors.len() as f64).ceil() as usize).max(1);
         errors[rank - 1]
@@ -350,7 +390,142 @@ pub fn evaluate_with(
         asset_id_accuracy: (matched > 0).then(|| right_asset as f64 / matched as f64),
         missed,
         false_positives,
+        per_class,
     })
+}
+
+/// Median of sorted values.
+fn median(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    (n > 0).then(|| {
+        if n % 2 == 1 {
+            sorted[n / 2]
+        } else {
+            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+        }
+    })
+}
+
+/// One row per class present in the truth or the findings (classes already aliased):
+/// `assigned[ti]` holds the (error, finding) pairs of defect `ti`, nearest first or not;
+/// `unmatched` the findings that match no defect, with whether another class's defect
+/// is near.
+fn class_rows(
+    truth: &[Item],
+    findings: &[Item],
+    assigned: &[Vec<(f64, usize)>],
+    unmatched: &[(usize, bool)],
+) -> Vec<ClassMetrics> {
+    let mut classes: Vec<&str> = truth
+        .iter()
+        .chain(findings)
+        .map(|i| i.class.as_str())
+        .collect();
+    classes.sort_unstable();
+    classes.dedup();
+    classes
+        .into_iter()
+        .map(|class| {
+            let mut errors = Vec::new();
+            let mut duplicates = 0;
+            let mut truth_count = 0;
+            for (t, list) in truth.iter().zip(assigned) {
+                if t.class != class {
+                    continue;
+                }
+                truth_count += 1;
+                if let Some(e) = list.iter().map(|a| a.0).min_by(f64::total_cmp) {
+                    errors.push(e);
+                    duplicates += list.len() - 1;
+                }
+            }
+            errors.sort_by(f64::total_cmp);
+            let finding_count = findings.iter().filter(|f| f.class == class).count();
+            let misses: Vec<bool> = unmatched
+                .iter()
+                .filter(|(fi, _)| findings[*fi].class == class)
+                .map(|(_, near)| *near)
+                .collect();
+            let findings_on_a_defect = finding_count - misses.len();
+            let matched = errors.len();
+            ClassMetrics {
+                class: class.to_string(),
+                truth_count,
+                matched,
+                finding_count,
+                findings_on_a_defect,
+                duplicates,
+                near_other_class: misses.iter().filter(|n| **n).count(),
+                recall: (truth_count > 0).then(|| matched as f64 / truth_count as f64),
+                precision: (finding_count > 0)
+                    .then(|| findings_on_a_defect as f64 / finding_count as f64),
+                median_err_m: median(&errors),
+            }
+        })
+        .collect()
+}
+
+/// The pooled and per-class figures as a plain-text table (one row per class, then
+/// "all"): recall found/planted, precision true/total, duplicates, findings of the class
+/// near a defect of another class, median error.
+pub fn table(m: &Metrics) -> String {
+    let ratio = |v: Option<f64>, a: usize, b: usize| match v {
+        Some(v) => format!("{v:.3} ({a}/{b})"),
+        None => format!("- ({a}/{b})"),
+    };
+    let err = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    let mut rows = vec![[
+        "class".to_string(),
+        "recall (found/planted)".to_string(),
+        "precision (true/total)".to_string(),
+        "duplicates".to_string(),
+        "near other class".to_string(),
+        "median err m".to_string(),
+    ]];
+    for c in &m.per_class {
+        rows.push([
+            c.class.clone(),
+            ratio(c.recall, c.matched, c.truth_count),
+            ratio(c.precision, c.findings_on_a_defect, c.finding_count),
+            c.duplicates.to_string(),
+            c.near_other_class.to_string(),
+            err(c.median_err_m),
+        ]);
+    }
+    let on_a_defect = m.finding_count - m.false_positives.len();
+    rows.push([
+        "all".to_string(),
+        ratio(Some(m.recall), m.matched, m.truth_count),
+        ratio(Some(m.precision), on_a_defect, m.finding_count),
+        m.duplicates.to_string(),
+        m.per_class
+            .iter()
+            .map(|c| c.near_other_class)
+            .sum::<usize>()
+            .to_string(),
+        err(m.median_err_m),
+    ]);
+    let width: Vec<usize> = (0..6)
+        .map(|k| rows.iter().map(|r| r[k].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&width)
+            .enumerate()
+            .map(|(k, (c, w))| {
+                if k == 0 {
+                    format!("{c:<w$}")
+                } else {
+                    format!("{c:>w$}")
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -453,6 +628,145 @@ mod tests {
         )
         .unwrap();
         assert_eq!(loose.matched, 3);
+    }
+
+    /// Class, planted, found, findings, findings on a defect, duplicates, near other class.
+    fn rows(m: &Metrics) -> Vec<(&str, usize, usize, usize, usize, usize, usize)> {
+        m.per_class
+            .iter()
+            .map(|c| {
+                (
+                    c.class.as_str(),
+                    c.truth_count,
+                    c.matched,
+                    c.finding_count,
+                    c.findings_on_a_defect,
+                    c.duplicates,
+                    c.near_other_class,
+                )
+            })
+            .collect()
+    }
+
+    /// The five findings of `offsets_duplicates_misses_and_wrong_assets_are_counted`.
+    fn mixed_findings() -> Value {
+        json!({"type": "FeatureCollection", "features": [
+            finding("pothole", json!({"type": "Polygon", "coordinates": square(0.6, 0.0, 0.4)}), "way/2"),
+            finding("pothole", json!({"type": "Polygon", "coordinates": square(0.0, 1.2, 0.4)}), "way/1"),
+            finding("crack", json!({"type": "Polygon", "coordinates": square(21.5, 1.0, 0.3)}), "way/1"),
+            finding("crack", json!({"type": "Polygon", "coordinates": square(50.0, 50.0, 0.3)}), "way/1"),
+            finding("pothole", json!({"type": "Polygon", "coordinates": square(0.0, 30.0, 0.5)}), "way/9"),
+        ]})
+    }
+
+    #[test]
+    fn per_class_rows_have_known_answers_and_sum_to_the_pooled_figures() {
+        let m = evaluate(&truth(), &mixed_findings()).unwrap();
+        // crack: found, one true and one false finding. pothole: found, a duplicate, and a
+        // pothole on the roof damage (false, near another class). roof damage: missed.
+        assert_eq!(
+            rows(&m),
+            vec![
+                ("crack", 1, 1, 2, 1, 0, 0),
+                ("pothole", 1, 1, 3, 2, 1, 1),
+                ("roof_damage", 1, 0, 0, 0, 0, 0),
+            ]
+        );
+        let by = |c: &str| m.per_class.iter().find(|r| r.class == c).unwrap().clone();
+        assert_eq!(
+            (by("crack").recall, by("crack").precision),
+            (Some(1.0), Some(0.5))
+        );
+        assert_eq!(by("pothole").precision, Some(2.0 / 3.0));
+        assert_eq!(
+            (by("roof_damage").recall, by("roof_damage").precision),
+            (Some(0.0), None)
+        );
+        assert!(
+            (by("pothole").median_err_m.unwrap() - 0.6).abs() < 0.005,
+            "{m:?}"
+        );
+        assert!(
+            (by("crack").median_err_m.unwrap() - 1.0).abs() < 0.005,
+            "{m:?}"
+        );
+        assert_eq!(by("roof_damage").median_err_m, None);
+        let sum = |f: fn(&ClassMetrics) -> usize| m.per_class.iter().map(f).sum::<usize>();
+        assert_eq!(sum(|c| c.truth_count), m.truth_count);
+        assert_eq!(sum(|c| c.matched), m.matched);
+        assert_eq!(sum(|c| c.finding_count), m.finding_count);
+        assert_eq!(
+            sum(|c| c.findings_on_a_defect),
+            m.finding_count - m.false_positives.len()
+        );
+        assert_eq!(sum(|c| c.duplicates), m.duplicates);
+    }
+
+    #[test]
+    fn without_the_class_rule_a_wrong_class_finding_finds_the_defect() {
+        let loose = evaluate_with(
+            &truth(),
+            &mixed_findings(),
+            &EvalConfig {
+                class_must_match: false,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        // The pothole on the roof damage now finds it: recall in the roof row, a true
+        // finding in the pothole row, and no class confusion left.
+        assert_eq!(
+            rows(&loose),
+            vec![
+                ("crack", 1, 1, 2, 1, 0, 0),
+                ("pothole", 1, 1, 3, 3, 1, 0),
+                ("roof_damage", 1, 1, 0, 0, 0, 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn aliased_roof_classes_share_one_row_and_the_table_prints_every_row() {
+        let f = json!({"type": "FeatureCollection", "features": [
+            finding("missing_tile", json!({"type": "Polygon", "coordinates": square(0.0, 30.2, 0.3)}), "way/9"),
+            finding("moss", json!({"type": "Polygon", "coordinates": square(0.0, 29.5, 0.3)}), "way/9"),
+            finding("moss", json!({"type": "Polygon", "coordinates": square(40.0, 30.0, 0.3)}), "way/9"),
+        ]});
+        let m = evaluate(&truth(), &f).unwrap();
+        assert_eq!(
+            rows(&m),
+            vec![
+                ("crack", 1, 0, 0, 0, 0, 0),
+                ("pothole", 1, 0, 0, 0, 0, 0),
+                ("roof_damage", 1, 1, 3, 2, 1, 0),
+            ]
+        );
+        let text = table(&m);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(lines[0].starts_with("class") && lines[0].contains("recall (found/planted)"));
+        let cells = |l: &str| l.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            cells(lines[1]),
+            ["crack", "0.000", "(0/1)", "-", "(0/0)", "0", "0", "-"]
+        );
+        assert_eq!(
+            cells(lines[3]),
+            [
+                "roof_damage",
+                "1.000",
+                "(1/1)",
+                "0.667",
+                "(2/3)",
+                "1",
+                "0",
+                "0.20"
+            ]
+        );
+        assert_eq!(
+            cells(lines[4]),
+            ["all", "0.333", "(1/3)", "0.667", "(2/3)", "1", "0", "0.20"]
+        );
     }
 
     #[test]

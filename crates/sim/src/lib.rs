@@ -26,7 +26,7 @@ pub mod texture;
 
 pub use camera::CameraModel;
 pub use defects::{Defect, DefectClass, DefectShape};
-pub use evaluate::{evaluate, evaluate_files, evaluate_with, EvalConfig, Metrics};
+pub use evaluate::{evaluate, evaluate_files, evaluate_with, ClassMetrics, EvalConfig, Metrics};
 pub use exif::PhotoMeta;
 
 use besikta_core::Capture;
