@@ -3,14 +3,14 @@
 //! go over is refused with 413 and a reason naming the quota; photos already stored are
 //! never touched. The check counts what the database holds (`Store::org_stats`), at the
 //! start of an upload (tus creation with its `Upload-Length`, a multipart request) and
-//! again when a photo's bytes are all in, just before it is recorded. Photos whose files
+//! again when a photo's bytes are all in, by the store in the transaction that records it
+//! (`add_photo`: atomic across every API process sharing the database). Photos whose files
 //! the retention period removed (`retention`) no longer count. The operator can give one
 //! organisation limits of its own (`besikta quota`, stored in its settings as
 //! [`besikta_store::OrgQuota`]): each limit given replaces the flag's for it.
 
 use crate::AppState;
 use axum::http::StatusCode;
-use std::sync::Mutex;
 
 /// The quota of every organisation; `None`: no limit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -164,21 +164,67 @@ pub fn check(
     )
 }
 
-/// Held from the final check until the photo is recorded, so two uploads finishing at
-/// once in this process cannot both take the last room.
-pub fn lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// [`lock`] when organisation `org_id` has any limit (the flags' or its own); a quota that
-/// cannot be read takes the lock too (the check that follows reports the error).
-pub fn lock_if_limited(
+/// Records a photo of organisation `org_id` (as [`besikta_store::Store::add_photo`]) only
+/// when it fits the organisation's quota. The store counts and records in one transaction
+/// that every other writer of the database waits for (a PostgreSQL advisory lock on the
+/// organisation, SQLite's write lock), so API processes sharing one database cannot
+/// together go over the quota; a photo that would is refused with 413 naming the limit.
+pub fn add_photo(
     state: &AppState,
     org_id: i64,
-) -> Option<std::sync::MutexGuard<'static, ()>> {
-    let limited = for_org(state, org_id).map_or(true, |(quota, _)| quota.is_set());
-    limited.then(lock)
+    photo: NewPhoto<'_>,
+) -> Result<besikta_store::PhotoAdded, OverQuota> {
+    let (quota, origin) = for_org(state, org_id)?;
+    let limits = besikta_store::PhotoLimits {
+        max_photos: quota.max_photos,
+        max_photo_bytes: quota.max_photo_bytes,
+    };
+    let added = state
+        .store()
+        .add_photo_within(
+            photo.flight_id,
+            photo.name,
+            photo.sha256,
+            photo.size,
+            photo.dir,
+            limits,
+        )
+        .map_err(|e| OverQuota {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            reason: e.to_string(),
+        })?;
+    match added {
+        besikta_store::WithinLimits::Added(added) => Ok(added),
+        besikta_store::WithinLimits::Over(usage) => Err(check_counts_from(
+            &quota,
+            origin,
+            usage.photos,
+            usage.bytes,
+            1,
+            photo.size,
+        )
+        .err()
+        .unwrap_or_else(|| OverQuota {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            reason: format!(
+                "the photo would go over the organisation's quota ({} of {} photos, {} stored)",
+                usage.photos,
+                quota.max_photos.map_or("any".into(), |m| m.to_string()),
+                size(usage.bytes)
+            ),
+        })),
+    }
+}
+
+/// A photo to record ([`add_photo`]): stored at `dir/<name>` in flight `flight_id`.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPhoto<'a> {
+    pub flight_id: i64,
+    pub name: &'a str,
+    pub sha256: &'a str,
+    pub size: u64,
+    /// Folder relative to the data folder.
+    pub dir: &'a str,
 }
 
 #[cfg(test)]

@@ -205,14 +205,18 @@ fn ingest_inner(
     let abs_dir = state.data_dir().join(&dir);
     std::fs::create_dir_all(&abs_dir)
         .map_err(|e| io_refusal("cannot create the flight's photo folder", &e))?;
-    let added = {
-        // The organisation's quota, checked and the row added under one lock (`quota`).
-        let _quota = crate::quota::lock_if_limited(state, org_id);
-        crate::quota::check(state, org_id, 1, size).map_err(|q| refused(q.status, q.reason))?;
-        store
-            .add_photo(flight_id, &safe_name(file_name), &sha256, size, &dir)
-            .map_err(internal)?
+    // The organisation's quota, checked and the row added in one transaction of the
+    // database (`quota::add_photo`), so no other upload, in any process, takes the room.
+    let name = safe_name(file_name);
+    let photo = crate::quota::NewPhoto {
+        flight_id,
+        name: &name,
+        sha256: &sha256,
+        size,
+        dir: &dir,
     };
+    let added =
+        crate::quota::add_photo(state, org_id, photo).map_err(|q| refused(q.status, q.reason))?;
     match added {
         PhotoAdded::New(p) => {
             if let Err(e) = std::fs::rename(part, state.data_dir().join(&p.path)) {

@@ -15,6 +15,7 @@ pub mod legacy;
 pub mod ops;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub mod quota;
 pub mod retention;
 mod rows;
 mod settings;
@@ -27,6 +28,7 @@ pub mod units;
 pub use ops::{OrgJobCounts, WorkerBeat, WorkerSeen};
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
+pub use quota::{PhotoLimits, PhotoUsage, WithinLimits};
 pub use settings::{OrgQuota, OrgSettings};
 pub use sqlite::SqliteStore;
 pub use units::{UnitKind, UnitRow, WorkUnit};
@@ -582,6 +584,20 @@ pub trait Store: Send + Sync {
     /// Work units by state of every organisation that has units, for the operator's
     /// metrics (`jobs` of each [`OrgJobCounts`] counts units).
     fn unit_counts_by_org(&self) -> Result<Vec<OrgJobCounts>>;
+    /// [`Store::add_photo`] within the flight's organisation's `limits`: what the
+    /// organisation holds (photos retention removed left out) is counted and the photo
+    /// recorded in one transaction that every other writer of the database, in any
+    /// process, waits for; a photo that would go over a limit is not recorded (`Over`).
+    /// A duplicate takes no room and is never refused.
+    fn add_photo_within(
+        &self,
+        flight_id: i64,
+        name: &str,
+        sha256: &str,
+        size: u64,
+        dir: &str,
+        limits: PhotoLimits,
+    ) -> Result<WithinLimits>;
 }
 
 /// What [`Store::complete_job`] did.

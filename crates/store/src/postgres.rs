@@ -16,6 +16,7 @@
 //! from one queue. The findings bbox filter uses PostgreSQL's built-in `box` type with a
 //! GiST expression index (no PostGIS needed), refined by the exact four-column test.
 
+use crate::quota::{PhotoLimits, WithinLimits};
 use crate::rows::{corrupt, word};
 use crate::time::{format_rfc3339, now};
 use crate::{
@@ -732,67 +733,9 @@ impl Store for PgStore {
         size: u64,
         dir: &str,
     ) -> Result<PhotoAdded> {
-        const DOING: &str = "recording the photo";
-        let (name, sha256, dir) = (name.to_string(), sha256.to_string(), dir.to_string());
-        self.tx(DOING, move |tx| {
-            // The flight's lock: two uploads finishing together can neither both take a
-            // name nor both record the same content.
-            lock_flight(tx, flight_id, DOING)?;
-            if let Some(existing) = tx
-                .query_opt(
-                    &format!(
-                        "SELECT {PHOTO_COLUMNS} FROM photos WHERE flight_id = $1 AND sha256 = $2"
-                    ),
-                    &[&flight_id, &sha256],
-                )
-                .map_err(pg(DOING))?
-            {
-                return Ok(PhotoAdded::Duplicate(photo_of(&existing)?));
-            }
-            let name = crate::rows::free_name(&name, &sha256, flight_id, |candidate| {
-                get(
-                    &tx.query_one(
-                        "SELECT EXISTS (SELECT 1 FROM photos WHERE flight_id = $1 AND name = $2)",
-                        &[&flight_id, &candidate],
-                    )
-                    .map_err(pg(DOING))?,
-                    0,
-                )
-            })?;
-            let path = format!("{dir}/{name}");
-            let id: i64 = get(
-                &tx.query_one(
-                    "INSERT INTO photos (flight_id, name, sha256, size, path) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                    &[&flight_id, &name, &sha256, &(size as i64), &path],
-                )
-                .map_err(pg(DOING))?,
-                0,
-            )?;
-            // An upload that lands after processing makes the flight need processing again.
-            tx.execute(
-                "UPDATE flights SET state = 'uploading' WHERE id = $1 AND state IN ('done', 'failed')",
-                &[&flight_id],
-            )
-            .map_err(pg(DOING))?;
-            // A running job read its photos when it started and will not see this one:
-            // queue a follow-up (one is enough; a job still queued reads it anyway).
-            tx.execute(
-                "INSERT INTO jobs (org_id, flight_id, state, created_at, updated_at) \
-                 SELECT org_id, flight_id, 'queued', $2, $2 FROM jobs \
-                 WHERE flight_id = $1 AND state = 'running' \
-                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE flight_id = $1 AND state = 'queued') LIMIT 1",
-                &[&flight_id, &now()],
-            )
-            .map_err(pg(DOING))?;
-            Ok(PhotoAdded::New(Photo {
-                id,
-                flight_id,
-                name,
-                sha256,
-                size,
-                path,
-            }))
-        })
+        let added =
+            self.add_photo_within(flight_id, name, sha256, size, dir, PhotoLimits::default())?;
+        crate::quota::without_limits(added)
     }
 
     fn delete_photo(&self, photo_id: i64) -> Result<()> {
@@ -1747,6 +1690,104 @@ impl Store for PgStore {
     fn unit_counts_by_org(&self) -> Result<Vec<crate::OrgJobCounts>> {
         self.run("counting work units by organisation", |c| {
             ops::counts_by_org_of(c, "work_units")
+        })
+    }
+
+    fn add_photo_within(
+        &self,
+        flight_id: i64,
+        name: &str,
+        sha256: &str,
+        size: u64,
+        dir: &str,
+        limits: PhotoLimits,
+    ) -> Result<WithinLimits> {
+        const DOING: &str = "recording the photo";
+        let (name, sha256, dir) = (name.to_string(), sha256.to_string(), dir.to_string());
+        self.tx(DOING, move |tx| {
+            // With limits, the organisation's advisory lock first (held to the commit): a
+            // photo recorded by any other process of this database waits here, so two
+            // cannot both count the same room. Then the flight's lock: two uploads
+            // finishing together can neither both take a name nor both record the same
+            // content.
+            if limits.is_set() {
+                tx.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended('besikta organisation quota', \
+                     (SELECT org_id FROM flights WHERE id = $1)))",
+                    &[&flight_id],
+                )
+                .map_err(pg(DOING))?;
+            }
+            lock_flight(tx, flight_id, DOING)?;
+            if let Some(existing) = tx
+                .query_opt(
+                    &format!(
+                        "SELECT {PHOTO_COLUMNS} FROM photos WHERE flight_id = $1 AND sha256 = $2"
+                    ),
+                    &[&flight_id, &sha256],
+                )
+                .map_err(pg(DOING))?
+            {
+                return Ok(WithinLimits::Added(PhotoAdded::Duplicate(photo_of(&existing)?)));
+            }
+            if limits.is_set() {
+                let row = tx
+                    .query_one(
+                        "SELECT COUNT(*)::BIGINT, COALESCE(SUM(p.size), 0)::BIGINT FROM photos p \
+                         JOIN flights f ON f.id = p.flight_id \
+                         WHERE f.org_id = (SELECT org_id FROM flights WHERE id = $1) \
+                         AND NOT EXISTS (SELECT 1 FROM photo_retention r WHERE r.photo_id = p.id)",
+                        &[&flight_id],
+                    )
+                    .map_err(pg("counting the organisation's photos for its quota"))?;
+                let usage = crate::quota::usage_of(get(&row, 0)?, get(&row, 1)?);
+                if !limits.fits(usage, size) {
+                    return Ok(WithinLimits::Over(usage));
+                }
+            }
+            let name = crate::rows::free_name(&name, &sha256, flight_id, |candidate| {
+                get(
+                    &tx.query_one(
+                        "SELECT EXISTS (SELECT 1 FROM photos WHERE flight_id = $1 AND name = $2)",
+                        &[&flight_id, &candidate],
+                    )
+                    .map_err(pg(DOING))?,
+                    0,
+                )
+            })?;
+            let path = format!("{dir}/{name}");
+            let id: i64 = get(
+                &tx.query_one(
+                    "INSERT INTO photos (flight_id, name, sha256, size, path) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    &[&flight_id, &name, &sha256, &(size as i64), &path],
+                )
+                .map_err(pg(DOING))?,
+                0,
+            )?;
+            // An upload that lands after processing makes the flight need processing again.
+            tx.execute(
+                "UPDATE flights SET state = 'uploading' WHERE id = $1 AND state IN ('done', 'failed')",
+                &[&flight_id],
+            )
+            .map_err(pg(DOING))?;
+            // A running job read its photos when it started and will not see this one:
+            // queue a follow-up (one is enough; a job still queued reads it anyway).
+            tx.execute(
+                "INSERT INTO jobs (org_id, flight_id, state, created_at, updated_at) \
+                 SELECT org_id, flight_id, 'queued', $2, $2 FROM jobs \
+                 WHERE flight_id = $1 AND state = 'running' \
+                 AND NOT EXISTS (SELECT 1 FROM jobs WHERE flight_id = $1 AND state = 'queued') LIMIT 1",
+                &[&flight_id, &now()],
+            )
+            .map_err(pg(DOING))?;
+            Ok(WithinLimits::Added(PhotoAdded::New(Photo {
+                id,
+                flight_id,
+                name,
+                sha256,
+                size,
+                path,
+            })))
         })
     }
 }

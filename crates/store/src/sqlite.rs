@@ -1,5 +1,6 @@
 //! The SQLite implementation of [`Store`]: one connection behind a mutex, WAL journal.
 
+use crate::quota::{PhotoLimits, WithinLimits};
 use crate::rows::corrupt;
 use crate::time::{format_rfc3339, now};
 use crate::{
@@ -500,61 +501,9 @@ impl Store for SqliteStore {
         size: u64,
         dir: &str,
     ) -> Result<PhotoAdded> {
-        // One transaction under the connection lock: two uploads finishing together can
-        // neither both take a name nor both record the same content.
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(sql("recording the photo"))?;
-        let existing = tx
-            .query_row(
-                &format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE flight_id = ?1 AND sha256 = ?2"),
-                params![flight_id, sha256],
-                photo_from_row,
-            )
-            .optional()
-            .map_err(sql("recording the photo"))?;
-        if let Some(existing) = existing {
-            return Ok(PhotoAdded::Duplicate(existing));
-        }
-        let name = crate::rows::free_name(name, sha256, flight_id, |candidate| {
-            tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM photos WHERE flight_id = ?1 AND name = ?2)",
-                params![flight_id, candidate],
-                |r| r.get(0),
-            )
-            .map_err(sql("recording the photo"))
-        })?;
-        let path = format!("{dir}/{name}");
-        tx.execute(
-            "INSERT INTO photos (flight_id, name, sha256, size, path) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![flight_id, name, sha256, size as i64, path],
-        )
-        .map_err(sql("recording the photo"))?;
-        let id = tx.last_insert_rowid();
-        // An upload that lands after processing makes the flight need processing again.
-        tx.execute(
-            "UPDATE flights SET state = 'uploading' WHERE id = ?1 AND state IN ('done', 'failed')",
-            [flight_id],
-        )
-        .map_err(sql("recording the photo"))?;
-        // A running job read its photos when it started and will not see this one: queue a
-        // follow-up (one is enough however many arrive; a job still queued reads it anyway).
-        tx.execute(
-            "INSERT INTO jobs (org_id, flight_id, state, created_at, updated_at) \
-             SELECT org_id, flight_id, 'queued', ?2, ?2 FROM jobs \
-             WHERE flight_id = ?1 AND state = 'running' \
-             AND NOT EXISTS (SELECT 1 FROM jobs WHERE flight_id = ?1 AND state = 'queued') LIMIT 1",
-            params![flight_id, now()],
-        )
-        .map_err(sql("recording the photo"))?;
-        tx.commit().map_err(sql("recording the photo"))?;
-        Ok(PhotoAdded::New(Photo {
-            id,
-            flight_id,
-            name,
-            sha256: sha256.to_string(),
-            size,
-            path,
-        }))
+        let added =
+            self.add_photo_within(flight_id, name, sha256, size, dir, PhotoLimits::default())?;
+        crate::quota::without_limits(added)
     }
 
     fn delete_photo(&self, photo_id: i64) -> Result<()> {
@@ -1271,6 +1220,109 @@ impl Store for SqliteStore {
     fn unit_counts_by_org(&self) -> Result<Vec<crate::OrgJobCounts>> {
         ops::counts_by_org_of(&self.conn(), "work_units")
     }
+
+    fn add_photo_within(
+        &self,
+        flight_id: i64,
+        name: &str,
+        sha256: &str,
+        size: u64,
+        dir: &str,
+        limits: PhotoLimits,
+    ) -> Result<WithinLimits> {
+        // One IMMEDIATE transaction: two uploads finishing together, in this process or
+        // another on the same file, can neither both take a name, both record the same
+        // content, nor both take the organisation's last room.
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql("recording the photo"))?;
+        let added = add_photo_tx(&tx, flight_id, name, sha256, size, dir, limits)?;
+        if matches!(added, WithinLimits::Added(PhotoAdded::New(_))) {
+            tx.commit().map_err(sql("recording the photo"))?;
+        }
+        Ok(added)
+    }
+}
+
+/// [`Store::add_photo_within`] in `tx`, an IMMEDIATE transaction: it holds the database's
+/// write lock from its start, so every other connection, in this process or another, waits.
+fn add_photo_tx(
+    tx: &rusqlite::Transaction<'_>,
+    flight_id: i64,
+    name: &str,
+    sha256: &str,
+    size: u64,
+    dir: &str,
+    limits: PhotoLimits,
+) -> Result<WithinLimits> {
+    let existing = tx
+        .query_row(
+            &format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE flight_id = ?1 AND sha256 = ?2"),
+            params![flight_id, sha256],
+            photo_from_row,
+        )
+        .optional()
+        .map_err(sql("recording the photo"))?;
+    if let Some(existing) = existing {
+        return Ok(WithinLimits::Added(PhotoAdded::Duplicate(existing)));
+    }
+    // The organisation's quota, counted inside this write transaction: a second process
+    // recording a photo waits for it to commit, so both cannot take the last room.
+    if limits.is_set() {
+        let usage = tx
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(p.size), 0) FROM photos p \
+                 JOIN flights f ON f.id = p.flight_id \
+                 WHERE f.org_id = (SELECT org_id FROM flights WHERE id = ?1) \
+                 AND NOT EXISTS (SELECT 1 FROM photo_retention r WHERE r.photo_id = p.id)",
+                [flight_id],
+                |r| Ok(crate::quota::usage_of(r.get(0)?, r.get(1)?)),
+            )
+            .map_err(sql("counting the organisation's photos for its quota"))?;
+        if !limits.fits(usage, size) {
+            return Ok(WithinLimits::Over(usage));
+        }
+    }
+    let name = crate::rows::free_name(name, sha256, flight_id, |candidate| {
+        tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM photos WHERE flight_id = ?1 AND name = ?2)",
+            params![flight_id, candidate],
+            |r| r.get(0),
+        )
+        .map_err(sql("recording the photo"))
+    })?;
+    let path = format!("{dir}/{name}");
+    tx.execute(
+        "INSERT INTO photos (flight_id, name, sha256, size, path) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![flight_id, name, sha256, size as i64, path],
+    )
+    .map_err(sql("recording the photo"))?;
+    let id = tx.last_insert_rowid();
+    // An upload that lands after processing makes the flight need processing again.
+    tx.execute(
+        "UPDATE flights SET state = 'uploading' WHERE id = ?1 AND state IN ('done', 'failed')",
+        [flight_id],
+    )
+    .map_err(sql("recording the photo"))?;
+    // A running job read its photos when it started and will not see this one: queue a
+    // follow-up (one is enough however many arrive; a job still queued reads it anyway).
+    tx.execute(
+        "INSERT INTO jobs (org_id, flight_id, state, created_at, updated_at) \
+         SELECT org_id, flight_id, 'queued', ?2, ?2 FROM jobs \
+         WHERE flight_id = ?1 AND state = 'running' \
+         AND NOT EXISTS (SELECT 1 FROM jobs WHERE flight_id = ?1 AND state = 'queued') LIMIT 1",
+        params![flight_id, now()],
+    )
+    .map_err(sql("recording the photo"))?;
+    Ok(WithinLimits::Added(PhotoAdded::New(Photo {
+        id,
+        flight_id,
+        name,
+        sha256: sha256.to_string(),
+        size,
+        path,
+    })))
 }
 
 fn upload_from_row(r: &Row<'_>) -> rusqlite::Result<Upload> {
