@@ -82,3 +82,58 @@ write("register", "roof-3067.geojson", bytes([10]) + roof)
 pbf = open(os.path.join(root, "fixtures/registers/helsinki.osm.pbf"), "rb").read()
 # The PBF header block and the first data block only.
 write("register", "helsinki-head.osm.pbf", bytes([3]) + pbf[:16384])
+
+# orgmodel: an organisation's upload checked against fuzz/models/tiny.toml (8x8, one
+# class): the manifest text, a NUL byte, the ONNX file. The ONNX file is written here by
+# hand (protobuf wire format; no onnx package needed): input `image` [1,3,8,8] float,
+# ReduceMean over the channels (opset 13), output `mask` [1,1,8,8].
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def field(number, value):
+    """One protobuf field: int (varint) or bytes/str/nested message (length-delimited)."""
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    if isinstance(value, str):
+        value = value.encode()
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+def tensor_value(name, dims):
+    shape = b"".join(field(1, field(1, d)) for d in dims)  # TensorShapeProto.dim.dim_value
+    tensor = field(1, 1) + field(2, shape)  # elem_type FLOAT, shape
+    return field(1, name) + field(2, field(1, tensor))  # ValueInfoProto{name, TypeProto{tensor_type}}
+
+
+def tiny_onnx(input_name="image", output_name="mask", out_dims=(1, 1, 8, 8), axes=1, opset=13):
+    attr_axes = field(1, "axes") + field(20, 7) + field(8, axes)  # AttributeProto INTS
+    attr_keep = field(1, "keepdims") + field(20, 2) + field(3, 1)  # AttributeProto INT
+    node = (field(1, input_name) + field(2, output_name) + field(3, "mean")
+            + field(4, "ReduceMean") + field(5, attr_axes) + field(5, attr_keep))
+    graph = (field(1, node) + field(2, "tiny") + field(11, tensor_value(input_name, (1, 3, 8, 8)))
+             + field(12, tensor_value(output_name, out_dims)))
+    return (field(1, 8) + field(2, "besikta-fuzz") + field(7, graph)
+            + field(8, field(1, "") + field(2, opset)))  # ir_version 8, opset_import
+
+
+tiny = open(os.path.join(root, "fuzz/models/tiny.toml"), "rb").read()
+upload = tiny.replace(b'version = "server"', b'version = "org-1"')
+good = tiny_onnx()
+write("orgmodel", "valid", upload + b"\0" + good)
+# Refused: the server's own version; another class; the ONNX file cut short; an output
+# of another name; an output of the wrong shape (the reduction over the width).
+write("orgmodel", "own-version", tiny + b"\0" + good)
+write("orgmodel", "other-class", upload.replace(b'name = "crack"', b'name = "pothole"') + b"\0" + good)
+write("orgmodel", "cut-short", upload + b"\0" + good[:len(good) // 2])
+write("orgmodel", "other-output", upload + b"\0" + tiny_onnx(output_name="probs"))
+write("orgmodel", "wrong-shape", upload + b"\0" + tiny_onnx(out_dims=(1, 3, 8, 1), axes=3))
+write("orgmodel", "no-model", upload)

@@ -21,6 +21,7 @@ mod objects;
 mod openapi;
 mod openapi_errors;
 mod ops;
+mod orgmodel_check;
 mod orgmodels;
 mod orgreference;
 mod orgsettings;
