@@ -367,6 +367,20 @@ pub struct FindingRow {
     pub review: Review,
 }
 
+/// Counters of an organisation's findings, raised in the same transaction as each change,
+/// never lowered (0 before the first change). Equal counters mean an unchanged findings
+/// page: everything `findings` returns for the organisation (rows, statuses, reviews) is
+/// written only by [`Store::complete_job`], [`Store::set_finding_status`],
+/// [`Store::set_review`] and [`Store::delete_flight`], and each raises them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct FindingsRevision {
+    /// Raised by every change of any finding of the organisation, its status or its review.
+    pub content: i64,
+    /// Raised only when findings are added or removed (a job's results stored, a flight
+    /// deleted), so a reader paging by id can tell whether the set it walks changed.
+    pub rows: i64,
+}
+
 /// Filters of a findings query; `None` means no restriction.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FindingFilter {
@@ -470,6 +484,9 @@ pub trait Store: Send + Sync {
     fn org_stats(&self, org_id: i64) -> Result<OrgStats>;
 
     fn findings(&self, org_id: i64, filter: &FindingFilter) -> Result<Vec<FindingRow>>;
+    /// How often the organisation's findings changed so far ([`FindingsRevision`]): one
+    /// small read, so a findings page's `ETag` is known without reading the findings.
+    fn findings_revision(&self, org_id: i64) -> Result<FindingsRevision>;
     fn finding(&self, org_id: i64, id: i64) -> Result<Option<FindingRow>>;
     /// Sets a finding's work-order status; false when no such finding in the organisation.
     fn set_finding_status(&self, org_id: i64, id: i64, status: &str) -> Result<bool>;

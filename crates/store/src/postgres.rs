@@ -32,6 +32,7 @@ use std::time::Duration;
 
 mod ops;
 mod retention;
+mod revision;
 mod settings;
 mod units;
 
@@ -164,6 +165,8 @@ CREATE INDEX finding_reviews_waiting ON finding_reviews(flight_id, class) WHERE 
     retention::MIGRATION,
     // 7: finish units and fair share of units (issue 15).
     units::FINISH_MIGRATION,
+    // 8: findings revisions, for the findings pages' ETags (issue 11).
+    revision::MIGRATION,
 ];
 
 /// The schema version this code writes.
@@ -1116,6 +1119,7 @@ impl Store for PgStore {
                 &[&result.output_dir, &rejected, &job.flight_id],
             )
             .map_err(pg(DOING))?;
+            revision::raise(tx, job.org_id, revision::Change::Rows)?;
             Ok(CompleteOutcome::Stored {
                 previous_output_dir: previous.filter(|p| *p != result.output_dir),
             })
@@ -1292,15 +1296,25 @@ impl Store for PgStore {
         })
     }
 
+    fn findings_revision(&self, org_id: i64) -> Result<crate::FindingsRevision> {
+        self.run("reading the findings revision", move |c| {
+            revision::read(c, org_id)
+        })
+    }
+
     fn set_finding_status(&self, org_id: i64, id: i64, status: &str) -> Result<bool> {
+        const DOING: &str = "setting the work-order status";
         let status = status.to_string();
-        self.run("setting the work-order status", move |c| {
-            let n = c
+        self.tx(DOING, move |tx| {
+            let n = tx
                 .execute(
                     "UPDATE findings SET status = $1 WHERE id = $2 AND org_id = $3",
                     &[&status, &id, &org_id],
                 )
-                .map_err(pg("setting the work-order status"))?;
+                .map_err(pg(DOING))?;
+            if n == 1 {
+                revision::raise(tx, org_id, revision::Change::Content)?;
+            }
             Ok(n == 1)
         })
     }
@@ -1369,6 +1383,7 @@ impl Store for PgStore {
                 &[&org_id, &at, &by, &role, &detail],
             )
             .map_err(pg(DOING))?;
+            revision::raise(tx, org_id, revision::Change::Content)?;
             Ok(Some(stored))
         })
     }
@@ -1453,6 +1468,7 @@ impl Store for PgStore {
                 &[&flight_id, &org_id],
             )
             .map_err(pg(DOING))?;
+            revision::raise(tx, org_id, revision::Change::Rows)?;
             Ok(FlightDeleted::Deleted {
                 flight: Box::new(flight),
                 findings,

@@ -17,6 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 mod ops;
 mod retention;
 mod review;
+mod revision;
 mod settings;
 mod units;
 
@@ -151,6 +152,7 @@ impl SqliteStore {
         conn.execute_batch(units::SCHEMA).map_err(open_err)?;
         units::upgrade(&conn)?;
         conn.execute_batch(retention::SCHEMA).map_err(open_err)?;
+        conn.execute_batch(revision::SCHEMA).map_err(open_err)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -798,6 +800,7 @@ impl Store for SqliteStore {
             }
         }
         review::carry_over(&tx, job.flight_id)?;
+        revision::raise(&tx, job.org_id, revision::Change::Rows)?;
         let rejected =
             serde_json::to_string(&result.rejected).map_err(corrupt("rejected photos"))?;
         // With a follow-up job queued (photos arrived during the run) the flight is not
@@ -966,14 +969,24 @@ impl Store for SqliteStore {
         Ok(row)
     }
 
+    fn findings_revision(&self, org_id: i64) -> Result<crate::FindingsRevision> {
+        revision::read(&self.conn(), org_id)
+    }
+
     fn set_finding_status(&self, org_id: i64, id: i64, status: &str) -> Result<bool> {
-        let n = self
-            .conn()
+        const DOING: &str = "setting the work-order status";
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(sql(DOING))?;
+        let n = tx
             .execute(
                 "UPDATE findings SET status = ?1 WHERE id = ?2 AND org_id = ?3",
                 params![status, id, org_id],
             )
-            .map_err(sql("setting the work-order status"))?;
+            .map_err(sql(DOING))?;
+        if n == 1 {
+            revision::raise(&tx, org_id, revision::Change::Content)?;
+        }
+        tx.commit().map_err(sql(DOING))?;
         Ok(n == 1)
     }
 
@@ -1033,6 +1046,7 @@ impl Store for SqliteStore {
             params![flight_id, org_id],
         )
         .map_err(sql("deleting the flight"))?;
+        revision::raise(&tx, org_id, revision::Change::Rows)?;
         tx.commit().map_err(sql("deleting the flight"))?;
         Ok(FlightDeleted::Deleted {
             flight: Box::new(flight),

@@ -794,7 +794,7 @@ fn postgres_schema_is_migrated_once_and_bad_urls_are_explained() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6, 7, 8]);
     let e = PgStore::open("postgres://u:secret@127.0.0.1:1/none")
         .unwrap_err()
         .to_string();

@@ -256,6 +256,7 @@ pub(super) fn set_review(
         params![org_id, at, by, role, detail],
     )
     .map_err(sql(DOING))?;
+    super::revision::raise(&tx, org_id, super::revision::Change::Content)?;
     tx.commit().map_err(sql(DOING))?;
     Ok(Some(stored))
 }
