@@ -3,6 +3,7 @@
 
 use crate::auth::{Auth, Right};
 use crate::error::{ApiError, ApiResult};
+use crate::findings_page::{page_response, Page};
 use crate::flights::find_flight;
 use crate::jobs::scrub_paths;
 use crate::AppState;
@@ -20,7 +21,7 @@ const GEOJSON: &str = "application/geo+json";
 
 /// A stored finding as served: the feature `report::export` writes for the typed finding
 /// (as in `findings.geojson`), with the global id and the service's own properties added.
-fn feature_of(row: &FindingRow) -> Value {
+pub(crate) fn feature_of(row: &FindingRow) -> Value {
     let mut finding = row.finding.clone();
     // Rows stored by older versions name photos by their path on the server.
     for o in &mut finding.observations {
@@ -44,89 +45,8 @@ fn feature_of(row: &FindingRow) -> Value {
     feature
 }
 
-fn collection(rows: &[FindingRow]) -> Value {
-    json!({
-        "type": "FeatureCollection",
-        "features": rows.iter().map(feature_of).collect::<Vec<_>>(),
-    })
-}
-
 /// The largest page of findings one request may ask for.
 const MAX_PAGE: i64 = 5000;
-
-/// A page of findings: with `limit` given and reached, a `next` member and a
-/// `Link: <...>; rel="next"` header give the same query from after the last id.
-///
-/// The page carries a strong `ETag` (a digest of its bytes, so of the findings, their reviews
-/// and the query) and must be revalidated (`Cache-Control: private, no-cache`): a map that
-/// asks again with `If-None-Match` gets `304 Not Modified` and no body when nothing changed.
-fn page_response(
-    path: &str,
-    query: &HashMap<String, String>,
-    filter: &FindingFilter,
-    rows: &[FindingRow],
-    headers: &HeaderMap,
-) -> Response {
-    let mut body = collection(rows);
-    let next = match (filter.limit, rows.last()) {
-        (Some(limit), Some(last)) if rows.len() as i64 == limit => {
-            let mut pairs: Vec<(&String, &String)> = query
-                .iter()
-                .filter(|(k, _)| k.as_str() != "after")
-                .collect();
-            pairs.sort();
-            let mut q: Vec<String> = pairs
-                .iter()
-                .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-                .collect();
-            q.push(format!("after={}", last.id));
-            Some(format!("{path}?{}", q.join("&")))
-        }
-        _ => None,
-    };
-    if let Some(n) = &next {
-        body["next"] = json!(n);
-    }
-    let text = body.to_string();
-    let etag = format!("\"{}\"", hex_digest(text.as_bytes()));
-    let validators = [
-        (header::ETAG, etag.clone()),
-        (header::CACHE_CONTROL, "private, no-cache".to_string()),
-    ];
-    if let Some(v) = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
-        if crate::crops::none_match(v, &etag) {
-            return (StatusCode::NOT_MODIFIED, validators).into_response();
-        }
-    }
-    let mut response = (
-        [(header::CONTENT_TYPE, GEOJSON.to_string())],
-        validators,
-        text,
-    )
-        .into_response();
-    if let Some(n) = next {
-        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("<{n}>; rel=\"next\"")) {
-            response.headers_mut().insert(header::LINK, v);
-        }
-    }
-    response
-}
-
-/// Percent-encodes a query value (everything but unreserved characters and commas).
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b',') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
 
 fn list(text: Option<&String>) -> Vec<String> {
     text.map(|t| {
@@ -198,7 +118,7 @@ fn filter_from(query: &HashMap<String, String>) -> ApiResult<FindingFilter> {
 }
 
 /// The first 32 hex digits of the SHA-256 of `bytes`.
-fn hex_digest(bytes: &[u8]) -> String {
+pub(crate) fn hex_digest(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes)
         .iter()
@@ -221,14 +141,12 @@ pub async fn findings(
                 .map_err(|_| ApiError::bad_request("flight must be a flight id"))?,
         );
     }
-    let rows = state.store().findings(auth.org_id(), &filter)?;
-    Ok(page_response(
-        "/api/v1/findings.geojson",
-        &query,
-        &filter,
-        &rows,
-        &headers,
-    ))
+    let page = Page {
+        path: "/api/v1/findings.geojson",
+        query: &query,
+        filter,
+    };
+    page_response(&state, auth.org_id(), page, &headers)
 }
 
 pub async fn flight_findings(
@@ -244,14 +162,13 @@ pub async fn flight_findings(
         flight_id: Some(id),
         ..filter_from(&query)?
     };
-    let rows = state.store().findings(auth.org_id(), &filter)?;
-    Ok(page_response(
-        &format!("/api/v1/flights/{id}/findings.geojson"),
-        &query,
-        &filter,
-        &rows,
-        &headers,
-    ))
+    let path = format!("/api/v1/flights/{id}/findings.geojson");
+    let page = Page {
+        path: &path,
+        query: &query,
+        filter,
+    };
+    page_response(&state, auth.org_id(), page, &headers)
 }
 
 pub async fn flight_footprints(

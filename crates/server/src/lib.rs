@@ -12,6 +12,7 @@ pub mod auth;
 mod crops;
 pub mod error;
 mod findings;
+mod findings_page;
 mod flights;
 mod jobs;
 mod listen;
