@@ -67,6 +67,16 @@ fn simulate_evaluate() {
             "sim/truth.geojson",
         ],
     );
+    // Its per-class table goes to stderr.
+    assert_quiet(
+        "stderr",
+        &[
+            "simulate",
+            "--evaluate",
+            "sim/truth.geojson",
+            "sim/truth.geojson",
+        ],
+    );
 }
 
 #[test]

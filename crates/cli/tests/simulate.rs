@@ -140,6 +140,35 @@ fn evaluate_scores_the_fixture_truth_against_itself() {
     assert_eq!(m["duplicates"], 0);
     assert_eq!(m["asset_id_accuracy"], 1.0);
     assert!(m["median_err_m"].as_f64().unwrap() < 0.01, "{m}");
+    // Per class: every planted defect found by its own copy, nothing false.
+    let rows: Vec<(String, u64, u64, u64, u64)> = m["per_class"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let n = |k: &str| c[k].as_u64().unwrap();
+            (
+                c["class"].as_str().unwrap().to_string(),
+                n("truth_count"),
+                n("matched"),
+                n("findings_on_a_defect"),
+                n("duplicates"),
+            )
+        })
+        .collect();
+    let row = |c: &str, n: u64| (c.to_string(), n, n, n, 0);
+    assert_eq!(
+        rows,
+        vec![row("crack", 6), row("pothole", 3), row("roof_damage", 4)]
+    );
+    // The same table as text on standard error, the pooled row last.
+    let table = String::from_utf8_lossy(&o.stderr);
+    let last: Vec<&str> = table.lines().last().unwrap().split_whitespace().collect();
+    assert_eq!(
+        last,
+        ["all", "1.000", "(13/13)", "1.000", "(13/13)", "0", "0", "0.00"],
+        "{table}"
+    );
 }
 
 #[test]
