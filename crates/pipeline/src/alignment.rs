@@ -21,6 +21,10 @@ pub struct ProcessOptions {
     /// Coverage-planned inference (default on): each model infers only the tiles over
     /// ground its photo sees best ([`crate::coverage`]); off = every tile (`--all-views`).
     pub coverage: bool,
+    /// Second views by windows around candidates (`Some(true)`) or by several owners per
+    /// cell (`Some(false)`); `None`: `BESIKTA_SECOND_VIEWS`, else the default
+    /// ([`crate::coverage::windows_from_env`]).
+    pub windows: Option<bool>,
 }
 
 impl Default for ProcessOptions {
@@ -30,6 +34,7 @@ impl Default for ProcessOptions {
             align_config: AlignConfig::default(),
             reference: None,
             coverage: true,
+            windows: None,
         }
     }
 }

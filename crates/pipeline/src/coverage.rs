@@ -12,6 +12,15 @@
 //! the views) would never drop one, so each model's cells get [`owners_for`] owners: 1
 //! when its classes have neither rule (pothole: a confidence rule only), else enough for
 //! the rule to mean what it did with every view (crack, moss, debris: 3).
+//!
+//! Second-view windows (issue 14; `BESIKTA_SECOND_VIEWS=windows`, off by default, see
+//! [`WINDOWS_BY_DEFAULT`]): every model's cells get one owner, and each candidate of a class
+//! whose rule needs more views ([`needs_views`]) is looked at again in the photos that
+//! [`owners_for`] owners would have given its spot and that did not infer it already,
+//! through a small window ([`windows_for`]: the candidate's ground box widened by
+//! [`WINDOW_MARGIN_M`]) instead of whole owned areas (the pipeline's `windows.rs`). A window counts as
+//! processed ground for evidence only where its tiles were run, so `views` and `support`
+//! are counted over the same photos as with [`owners_for`] owners.
 
 use besikta_core::Capture;
 use besikta_georef::PhotoGeometry;
@@ -29,6 +38,38 @@ pub const CELL_M: f64 = 1.0;
 /// the border between two owners is then seen whole by both (and merged) rather than cut
 /// in two halves that do not merge.
 pub const MARGIN_M: f64 = 5.0;
+
+/// Whether second views come from windows when nothing else says ([`SECOND_VIEWS_ENV`]).
+/// Off: a flight split into work units infers each batch's windows apart, so its findings
+/// can differ from one process's (`tests/units.rs` asks them equal), and on Brighton the
+/// windows saved 10 % of the tiles (benches/results/speed-2026-12-02.md).
+pub const WINDOWS_BY_DEFAULT: bool = false;
+
+/// Second views by windows (`true`) or by several owners per cell, from
+/// [`SECOND_VIEWS_ENV`] (`windows` or `owners`), else [`WINDOWS_BY_DEFAULT`].
+pub fn windows_from_env() -> Result<bool, crate::PipelineError> {
+    match std::env::var(SECOND_VIEWS_ENV) {
+        Err(_) => Ok(WINDOWS_BY_DEFAULT),
+        Ok(v) => match v.trim() {
+            "windows" => Ok(true),
+            "owners" => Ok(false),
+            "" => Ok(WINDOWS_BY_DEFAULT),
+            other => Err(crate::PipelineError::Setting(format!(
+                "{SECOND_VIEWS_ENV}={other} is not a way to find second views: \
+                 set it to windows (infer a window around each candidate in the other \
+                 photos) or owners (several photos infer every cell), or unset it"
+            ))),
+        },
+    }
+}
+
+/// A second-view window is the candidate's ground box widened by this much, metres: the
+/// merge tolerance's ceiling (observations further apart are not the same defect).
+pub const WINDOW_MARGIN_M: f64 = 2.0;
+
+/// How second views are found: by windows around candidates ([`windows_for`]) or by
+/// giving cells [`owners_for`] owners.
+pub const SECOND_VIEWS_ENV: &str = "BESIKTA_SECOND_VIEWS";
 
 /// One photo as the planner sees it, all in the work frame (metres).
 #[derive(Debug, Clone)]
@@ -95,6 +136,109 @@ pub fn owners_for(rules: &EvidenceRules, classes: &[String]) -> usize {
         })
         .max()
         .unwrap_or(1)
+}
+
+/// Whether candidates of `class` need second views (its rule asks for more than one view).
+pub fn needs_views(rules: &EvidenceRules, class: &str) -> bool {
+    owners_for(rules, &[class.to_string()]) > 1
+}
+
+/// Owners per cell for a model with these classes: one with second-view windows, else
+/// [`owners_for`].
+pub fn owners_planned(rules: &EvidenceRules, classes: &[String], windows: bool) -> usize {
+    if windows {
+        1
+    } else {
+        owners_for(rules, classes)
+    }
+}
+
+/// Whether photo `i` owns ground within `margin` metres of `p` (its inferred area under
+/// the plan: owned cells widened by [`MARGIN_M`], see [`owned_pixels`]).
+pub fn owns_near(own: &Ownership, i: usize, p: [f64; 2], margin: f64) -> bool {
+    let Some(runs) = own.runs.get(i) else {
+        return false;
+    };
+    runs.iter().any(|&run| {
+        let [a, _, b, _] = own.run_rect(run);
+        p[0] >= a[0] - margin
+            && p[0] <= b[0] + margin
+            && p[1] >= a[1] - margin
+            && p[1] <= b[1] + margin
+    })
+}
+
+/// The second-view windows of one candidate seen by photo `source` (ground box `bbox`
+/// `[x0, y0, x1, y1]`, work frame). `single`: the one-owner plan every photo inferred;
+/// `several`: the plan with the owners per cell the candidate's rule needs ([`owners_for`]).
+/// A window goes to each other photo that is one of the candidate centre's owners in
+/// `several` and did not infer it already (its `single` ground widened by [`MARGIN_M`] holds
+/// it not): so the views at a candidate are those [`owners_for`] owners would give, and
+/// nothing is inferred where no candidate is. The window is the box widened by
+/// [`WINDOW_MARGIN_M`] (counter-clockwise).
+pub fn windows_for(
+    single: &Ownership,
+    several: &Ownership,
+    source: usize,
+    bbox: [f64; 4],
+) -> Vec<(usize, [[f64; 2]; 4])> {
+    let c = [(bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0];
+    let m = WINDOW_MARGIN_M;
+    let rect = [
+        [bbox[0] - m, bbox[1] - m],
+        [bbox[2] + m, bbox[1] - m],
+        [bbox[2] + m, bbox[3] + m],
+        [bbox[0] - m, bbox[3] + m],
+    ];
+    (0..several.runs.len())
+        .filter(|&p| {
+            p != source && owns_near(several, p, c, 0.0) && !owns_near(single, p, c, MARGIN_M)
+        })
+        .map(|p| (p, rect))
+        .collect()
+}
+
+/// One photo as the planner sees it, from its capture, footprint (lon/lat) and GSD (cm);
+/// a photo without a position owns nothing.
+pub fn view_of(c: &Capture, footprint: &[[f64; 2]], gsd_cm: f64, frame: &WorkFrame) -> View {
+    let height_m = c
+        .focal_length_px
+        .map(|f| gsd_cm / 100.0 * f)
+        .or(c.relative_altitude_m)
+        .unwrap_or(0.0);
+    let below = c
+        .longitude
+        .zip(c.latitude)
+        .and_then(|(lon, lat)| frame.to_work([lon, lat]).ok());
+    View {
+        footprint: footprint
+            .iter()
+            .filter_map(|p| frame.to_work(*p).ok())
+            .collect(),
+        // No position: height 0 keeps the photo out of the plan (owns nothing).
+        below_camera: below.unwrap_or([0.0, 0.0]),
+        height_m: if below.is_some() { height_m } else { 0.0 },
+    }
+}
+
+/// A ground rectangle (work frame) in photo `geom`'s pixels, at the height of the photo's
+/// centre; `None` when a corner does not project.
+pub fn rect_pixels(
+    rect: &[[f64; 2]; 4],
+    frame: &WorkFrame,
+    geom: &PhotoGeometry<'_>,
+) -> Option<Vec<[f64; 2]>> {
+    let cam = geom.camera();
+    let centre = [cam.width as f64 / 2.0, cam.height as f64 / 2.0];
+    let h = geom.pixel_to_ground(centre).ok()?.height_m;
+    let px: Vec<[f64; 2]> = rect
+        .iter()
+        .filter_map(|&xy| {
+            let ll = frame.to_wgs84(xy).ok()?;
+            geom.ground_to_pixel(ll[1], ll[0], h).ok()
+        })
+        .collect();
+    (px.len() == 4).then_some(px)
 }
 
 /// Whether `p` lies inside the ring `ring` (any planar or lon/lat coordinates, even-odd
@@ -271,6 +415,7 @@ pub struct Planner<'a> {
     registers_given: bool,
     rules: EvidenceRules,
     owned: BTreeMap<usize, Ownership>,
+    windows: bool,
 }
 
 type Placed<'a, 'b> = (&'a Capture, PhotoGeometry<'b>, Vec<[f64; 2]>, f64);
@@ -292,6 +437,7 @@ fn evidence_rules(models_dir: &Path) -> EvidenceRules {
 /// batches elsewhere ([`crate::units`]).
 pub fn ownership(
     on: bool,
+    windows: bool,
     geoms: &[Placed<'_, '_>],
     frame: &WorkFrame,
     models_dir: &Path,
@@ -302,28 +448,17 @@ pub fn ownership(
     if on {
         let views: Vec<View> = geoms
             .iter()
-            .map(|(c, _, fp, gsd_cm)| {
-                let height_m = c
-                    .focal_length_px
-                    .map(|f| gsd_cm / 100.0 * f)
-                    .or(c.relative_altitude_m)
-                    .unwrap_or(0.0);
-                let below = c
-                    .longitude
-                    .zip(c.latitude)
-                    .and_then(|(lon, lat)| frame.to_work([lon, lat]).ok());
-                View {
-                    footprint: fp.iter().filter_map(|p| frame.to_work(*p).ok()).collect(),
-                    // No position: height 0 keeps the photo out of the plan (owns nothing).
-                    below_camera: below.unwrap_or([0.0, 0.0]),
-                    height_m: if below.is_some() { height_m } else { 0.0 },
-                }
-            })
+            .map(|(c, _, fp, gsd_cm)| view_of(c, fp, *gsd_cm, frame))
             .collect();
         for m in manifests {
             let classes: Vec<String> = m.classes.iter().map(|k| k.name.clone()).collect();
-            let k = owners_for(&rules, &classes);
+            let k = owners_planned(&rules, &classes, windows);
             owned.entry(k).or_insert_with(|| assign(&views, CELL_M, k));
+            // With windows: where second views are looked for, per class.
+            for c in classes.iter().filter(|c| windows && needs_views(&rules, c)) {
+                let k = owners_for(&rules, std::slice::from_ref(c));
+                owned.entry(k).or_insert_with(|| assign(&views, CELL_M, k));
+            }
         }
     }
     owned
@@ -336,13 +471,27 @@ impl<'a> Planner<'a> {
         frame: &'a WorkFrame,
         models_dir: &Path,
         registers_given: bool,
+        windows: bool,
     ) -> Planner<'a> {
         Planner {
             frame,
             registers_given,
             rules: evidence_rules(models_dir),
             owned,
+            windows,
         }
+    }
+
+    /// Whether candidates of `class` get second-view windows under this plan.
+    pub fn wants_window(&self, class: &str) -> bool {
+        self.windows && self.owned.contains_key(&1) && needs_views(&self.rules, class)
+    }
+
+    /// The one-owner plan every photo inferred, and the plan whose owners give a
+    /// candidate of `class` its second views ([`windows_for`]).
+    pub fn window_plans(&self, class: &str) -> Option<(&Ownership, &Ownership)> {
+        let k = owners_for(&self.rules, &[class.to_string()]);
+        Some((self.owned.get(&1)?, self.owned.get(&k)?))
     }
 
     /// Photo `i`'s tiles for the model of `manifest` within `roi`; `None` when coverage
@@ -357,7 +506,9 @@ impl<'a> Planner<'a> {
         roi: Option<&[Vec<[f64; 2]>]>,
     ) -> Option<Planned> {
         let classes: Vec<String> = manifest.classes.iter().map(|k| k.name.clone()).collect();
-        let own = self.owned.get(&owners_for(&self.rules, &classes))?;
+        let own = self
+            .owned
+            .get(&owners_planned(&self.rules, &classes, self.windows))?;
         let owned_px = owned_pixels(own, i, self.frame, geom);
         let (w, h) = img.dimensions();
         let roi_skipped = TilePlan::new(w, h, manifest, Some(gsd_mm), roi).tiles_skipped;
@@ -551,6 +702,132 @@ mod tests {
             owners_for(&rules, &["missing_tile".into(), "moss".into()]),
             3
         );
+    }
+
+    #[test]
+    fn second_view_windows_go_to_the_other_owners_that_did_not_infer_the_spot() {
+        let v = views();
+        let (one, three) = (assign(&v, 1.0, 1), assign(&v, 1.0, 3));
+        let cand = |x: f64| [x - 0.5, 20.0, x + 0.5, 21.0];
+        let photos = |w: &[(usize, [[f64; 2]; 4])]| w.iter().map(|p| p.0).collect::<Vec<_>>();
+        // x 70 (the middle photo's ground): its other owners are the low oblique photo
+        // (owns nothing alone) and no outer nadir photo (neither covers it).
+        let w = windows_for(&one, &three, 1, cand(70.0));
+        assert_eq!(photos(&w), vec![3]);
+        // The window: the candidate's box widened by the margin on every side.
+        let m = WINDOW_MARGIN_M;
+        assert_eq!(
+            w[0].1,
+            [
+                [69.5 - m, 20.0 - m],
+                [70.5 + m, 20.0 - m],
+                [70.5 + m, 21.0 + m],
+                [69.5 - m, 21.0 + m]
+            ]
+        );
+        // x 58: the first photo covers it (footprint to 60) but alone owns only to
+        // 50 + MARGIN_M; the oblique photo (from 60) does not cover it.
+        assert_eq!(photos(&windows_for(&one, &three, 1, cand(58.0))), vec![0]);
+        // x 53: the first photo inferred it already (within MARGIN_M of its ground).
+        assert!(windows_for(&one, &three, 1, cand(53.0)).is_empty());
+        // x 83: the last photo covers it (from 80) and alone owns from 90 - MARGIN_M.
+        assert_eq!(photos(&windows_for(&one, &three, 1, cand(83.0))), vec![2]);
+        // Never the candidate's own photo; where no other photo covers the spot, none.
+        assert!(windows_for(&one, &three, 0, cand(10.0)).is_empty());
+        // Only the owners of the spot: with two owners per cell, x 70 is the middle and
+        // the oblique photo's, so the oblique photo still gets the window; with one owner
+        // per cell for the views too, nothing.
+        let two = assign(&v, 1.0, 2);
+        assert_eq!(photos(&windows_for(&one, &two, 1, cand(70.0))), vec![3]);
+        assert!(windows_for(&one, &one, 1, cand(70.0)).is_empty());
+    }
+
+    #[test]
+    fn a_window_is_a_few_tiles_of_the_other_photo() {
+        // A nadir photo 40 m up, north up: 4000 x 2250 px at 1.7 cm/px.
+        let (lat, lon) = (46.842_607, -91.994_560);
+        let cap = Capture {
+            file: "w.jpg".into(),
+            width: 4000,
+            height: 2250,
+            latitude: Some(lat),
+            longitude: Some(lon),
+            absolute_altitude_m: Some(198.5),
+            relative_altitude_m: Some(40.0),
+            gimbal_yaw_deg: Some(0.0),
+            gimbal_pitch_deg: Some(-90.0),
+            gimbal_roll_deg: Some(0.0),
+            focal_length_px: Some(3.61 / 6.17 * 4000.0),
+            ..Capture::default()
+        };
+        let ground = besikta_georef::Ground::TakeOffPlane;
+        let geom = PhotoGeometry::new(&cap, &ground).unwrap();
+        let frame = WorkFrame::utm_for(lon, lat).unwrap();
+        let below = frame.to_work([lon, lat]).unwrap();
+        // A 1 m candidate 8 m east of the point below the camera.
+        let (x, y) = (below[0] + 8.0, below[1]);
+        let fp: Vec<[f64; 2]> = geom
+            .footprint(&besikta_georef::FootprintOptions::default())
+            .unwrap()
+            .iter()
+            .map(|p| frame.to_work(*p).unwrap())
+            .collect();
+        let v = vec![
+            View {
+                footprint: fp.clone(),
+                below_camera: below,
+                height_m: 40.0,
+            },
+            View {
+                footprint: fp,
+                below_camera: below,
+                height_m: 40.0,
+            },
+        ];
+        // Both photos own every cell (two owners); photo 1 alone owns nothing.
+        let several = assign(&v, 1.0, 2);
+        let single = Ownership {
+            runs: vec![several.runs[0].clone(), Vec::new()],
+            ..several.clone()
+        };
+        let w = windows_for(&single, &several, 0, [x - 0.5, y - 0.5, x + 0.5, y + 0.5]);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].0, 1);
+        let px = rect_pixels(&w[0].1, &frame, &geom).unwrap();
+        let b = bbox(&px);
+        // 5 m on the ground is about 290 px; east is to the right of the centre.
+        assert!((b[2] - b[0] - 5.0 / 0.0171).abs() < 20.0, "{b:?}");
+        assert!((b[0] + b[2]) / 2.0 > 2000.0 + 6.0 / 0.0171, "{b:?}");
+        assert!(((b[1] + b[3]) / 2.0 - 1125.0).abs() < 30.0, "{b:?}");
+        let manifest = Manifest::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/crack/crack-unet.toml"),
+        )
+        .unwrap();
+        let all = TilePlan::new(4000, 2250, &manifest, Some(17.1), None);
+        let plan = TilePlan::new(
+            4000,
+            2250,
+            &manifest,
+            Some(17.1),
+            Some(std::slice::from_ref(&px)),
+        );
+        // 290 px across 256 px tiles overlapping by 32: two or three per axis.
+        assert!(
+            (4..=9).contains(&plan.tiles.len()),
+            "{} of {} tiles",
+            plan.tiles.len(),
+            all.tiles_total
+        );
+        assert!(all.tiles_total >= 150, "{}", all.tiles_total);
+        for t in &plan.tiles {
+            let r = [
+                t.x as f64,
+                t.y as f64,
+                (t.x + plan.tile_w) as f64,
+                (t.y + plan.tile_h) as f64,
+            ];
+            assert!(besikta_infer::tiling::rect_touches_polygon(r, &px));
+        }
     }
 
     #[test]

@@ -72,6 +72,7 @@ pub mod modelcache;
 mod roi;
 pub mod scale;
 pub mod units;
+mod windows;
 
 pub use alignment::ProcessOptions;
 pub use merge_tolerance::MERGE_TOLERANCE_ENV;
@@ -118,6 +119,13 @@ pub struct ModelSummary {
     pub tiles_skipped_for_coverage: usize,
     /// Tiles run: `tiles_total - tiles_skipped - tiles_skipped_for_coverage`.
     pub tiles_inferred: usize,
+    /// Tiles run, beyond those, in second-view windows around other photos' candidates
+    /// ([`coverage::windows_for`]).
+    #[serde(default)]
+    pub tiles_inferred_for_windows: usize,
+    /// Windows inferred: other photos run over their windows (once per batch).
+    #[serde(default)]
+    pub windows_inferred: usize,
     /// Photos this model was not run on, with the reason.
     pub photos_skipped: Vec<Rejected>,
     /// Of those, photos coarser than the model accepts ([`scale`]): not enlarged to fit.

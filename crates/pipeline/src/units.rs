@@ -52,6 +52,9 @@ pub struct Prepared {
     pub anchor: (f64, f64),
     /// The coverage plan per owners-per-cell count (empty: every tile is inferred).
     pub owned: BTreeMap<usize, coverage::Ownership>,
+    /// Second views by windows around candidates ([`coverage::windows_for`]); else by owners.
+    #[serde(default)]
+    pub windows: bool,
     pub alignment: Option<AlignSummary>,
     /// Ingest, georeferencing and alignment times.
     pub timings: Timings,
@@ -65,6 +68,9 @@ pub struct CoverageArea {
     pub classes: Vec<String>,
     pub footprint: Vec<[f64; 2]>,
     pub processed: Option<Vec<Vec<[f64; 2]>>>,
+    /// A second-view window ([`coverage::windows_for`]), not the photo's own pass.
+    #[serde(default)]
+    pub window: bool,
 }
 
 impl From<CoverageArea> for Coverage {
@@ -85,6 +91,10 @@ pub struct BatchResult {
     pub first: usize,
     pub count: usize,
     pub observations: Vec<Observation>,
+    /// Observations in second-view windows ([`coverage::windows_for`]); [`finish`] puts every
+    /// batch's after every batch's own, so any split gives the same order.
+    #[serde(default)]
+    pub window_observations: Vec<Observation>,
     pub coverage: Vec<CoverageArea>,
     /// Per model, in the order of [`find_manifests`]: this batch's counts.
     pub models: Vec<ModelSummary>,
@@ -127,6 +137,8 @@ fn empty_summary(m: &Manifest, path: &Path) -> ModelSummary {
         tiles_skipped: 0,
         tiles_skipped_for_coverage: 0,
         tiles_inferred: 0,
+        tiles_inferred_for_windows: 0,
+        windows_inferred: 0,
         photos_skipped: Vec::new(),
         photos_skipped_for_scale: 0,
         tiles_skipped_for_scale: 0,
@@ -221,7 +233,19 @@ pub fn prepare(
     let anchor = frame_anchor(&scan.captures);
     let (frame, _registers) = load_registers(cfg, anchor)?;
     // Which ground each photo infers (coverage planning), per owners-per-cell count.
-    let owned = coverage::ownership(opts.coverage, &geoms, &frame, &cfg.models_dir, &manifests);
+    let windows = opts.coverage
+        && match opts.windows {
+            Some(w) => w,
+            None => coverage::windows_from_env()?,
+        };
+    let owned = coverage::ownership(
+        opts.coverage,
+        windows,
+        &geoms,
+        &frame,
+        &cfg.models_dir,
+        &manifests,
+    );
     let photos = geoms
         .into_iter()
         .map(|(c, _, fp, gsd_cm)| PreparedPhoto {
@@ -238,6 +262,7 @@ pub fn prepare(
         footprints,
         anchor,
         owned,
+        windows,
         alignment: crate::alignment::summary(&aligned),
         timings,
     })
@@ -281,6 +306,7 @@ pub fn infer_batch(
         &frame,
         &cfg.models_dir,
         !registers.is_empty(),
+        prepared.windows,
     );
     let mut geoms = Vec::with_capacity(range.len());
     for p in &prepared.photos[range.clone()] {
@@ -303,6 +329,9 @@ pub fn infer_batch(
     let mut photos_decoded = 0;
     let mut dropped = BTreeMap::<String, usize>::new();
     let mut coverage: Vec<CoverageArea> = Vec::new();
+    // Candidates that need second views, for the windows after the owner pass.
+    let mut candidates: Vec<crate::windows::Candidate> = Vec::new();
+    let mut window_observations = Vec::new();
     let veg_rule = vegetation::VegetationRule::default();
     // Photo buffers come back to the decoder once inferred, so the flight reuses three.
     let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -341,10 +370,11 @@ pub fn infer_batch(
                 .is_empty()
                 .then(|| vegetation::VegetationMask::new(&img, &veg_rule));
             let veg_roi = veg.as_ref().map(|v| v.roi());
-            for ((m, ms), skips) in models
+            for (mi, ((m, ms), skips)) in models
                 .iter_mut()
                 .zip(model_summaries.iter_mut())
                 .zip(scale_skips.iter_mut())
+                .enumerate()
             {
                 // The camera's height over the ground, from the GSD it gives there.
                 let height_m = c
@@ -396,7 +426,20 @@ pub fn infer_batch(
                         *dropped.entry("vegetation".to_string()).or_default() += 1;
                         continue;
                     }
-                    observations.extend(observe(c, g, d, unc, m.manifest()));
+                    let Some(o) = observe(c, g, d, unc, m.manifest()) else {
+                        continue;
+                    };
+                    if plan.wants_window(&o.class) {
+                        if let Some(bbox) = crate::windows::ground_box(&o, &frame) {
+                            candidates.push(crate::windows::Candidate {
+                                model: mi,
+                                class: o.class.clone(),
+                                photo: i,
+                                bbox,
+                            });
+                        }
+                    }
+                    observations.push(o);
                 }
                 coverage.push(CoverageArea {
                     photo: c.file.clone(),
@@ -414,6 +457,7 @@ pub fn infer_batch(
                     } else {
                         roi.as_deref().map(|r| roi::pixels_to_ground(g, r))
                     },
+                    window: false,
                 });
             }
             progress(&Progress {
@@ -427,11 +471,30 @@ pub fn infer_batch(
         }
         Ok(())
     })?;
+    // Second views of this batch's candidates, through windows in the other photos.
+    if !candidates.is_empty() {
+        let cx = crate::windows::Context {
+            prepared,
+            plan: &plan,
+            frame: &frame,
+            registers: &registers,
+            ground: &ground,
+            locate,
+        };
+        let w = crate::windows::infer_windows(&cx, &candidates, &mut models, &mut model_summaries)?;
+        window_observations = w.observations;
+        coverage.extend(w.coverage);
+        detections_total += w.detections;
+        for (k, v) in w.dropped {
+            *dropped.entry(k).or_default() += v;
+        }
+    }
     crate::modelcache::give_back(cache_key, models);
     Ok(BatchResult {
         first: range.start,
         count: range.len(),
         observations,
+        window_observations,
         coverage,
         models: model_summaries,
         scale_skips,
@@ -493,6 +556,7 @@ pub(crate) fn finish_timed(
     let mut timings = prepared.timings.clone();
     let mut rejected = prepared.rejected.clone();
     let mut observations = Vec::new();
+    let mut window_observations = Vec::new();
     let mut coverage: Vec<Coverage> = Vec::new();
     let mut dropped = BTreeMap::<String, usize>::new();
     let (mut detections, mut photos_decoded) = (0, 0);
@@ -515,12 +579,15 @@ pub(crate) fn finish_timed(
             ms.tiles_skipped += bm.tiles_skipped;
             ms.tiles_skipped_for_coverage += bm.tiles_skipped_for_coverage;
             ms.tiles_inferred += bm.tiles_inferred;
+            ms.tiles_inferred_for_windows += bm.tiles_inferred_for_windows;
+            ms.windows_inferred += bm.windows_inferred;
             ms.photos_skipped.extend(bm.photos_skipped);
             ms.photos_skipped_for_scale += bm.photos_skipped_for_scale;
             ms.tiles_skipped_for_scale += bm.tiles_skipped_for_scale;
             skips.extend(bs);
         }
         observations.extend(b.observations);
+        window_observations.extend(b.window_observations);
         coverage.extend(b.coverage.into_iter().map(Coverage::from));
         rejected.extend(b.rejected);
         for (k, v) in b.dropped {
@@ -531,6 +598,7 @@ pub(crate) fn finish_timed(
         timings.decode_s += b.decode_s;
         timings.infer_s += b.infer_s;
     }
+    observations.extend(window_observations);
     let warnings: Vec<String> = scale_skips
         .iter()
         .filter_map(|s| scale::flight_advice(s, photos_decoded))
