@@ -368,7 +368,9 @@ pub struct FindingRow {
 }
 
 /// Counters of an organisation's findings, raised in the same transaction as each change,
-/// never lowered (0 before the first change). Equal counters mean an unchanged findings
+/// never lowered (0 before the first change): each raise sets at least the microseconds
+/// since 1970 ([`revision_clock`]), so a database restored from a backup does not hand out
+/// numbers it already gave to other content. Equal counters mean an unchanged findings
 /// page: everything `findings` returns for the organisation (rows, statuses, reviews) is
 /// written only by [`Store::complete_job`], [`Store::set_finding_status`],
 /// [`Store::set_review`] and [`Store::delete_flight`], and each raises them.
@@ -379,6 +381,13 @@ pub struct FindingsRevision {
     /// Raised only when findings are added or removed (a job's results stored, a flight
     /// deleted), so a reader paging by id can tell whether the set it walks changed.
     pub rows: i64,
+}
+
+/// The least value a raised [`FindingsRevision`] counter takes: microseconds since 1970.
+pub(crate) fn revision_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// Filters of a findings query; `None` means no restriction.

@@ -25,12 +25,12 @@ pub(super) enum Change {
 /// Raises the organisation's revision; call inside the transaction of the change, as its
 /// last statement (the row lock it takes is then held by nobody waiting for another lock).
 pub(super) fn raise(c: &mut impl GenericClient, org_id: i64, change: Change) -> Result<()> {
-    let rows = i64::from(change == Change::Rows);
+    let (at, rows) = (crate::revision_clock(), change == Change::Rows);
     c.execute(
-        "INSERT INTO findings_revisions (org_id, content, rows) VALUES ($1, 1, $2) \
-         ON CONFLICT (org_id) DO UPDATE SET content = findings_revisions.content + 1, \
-         rows = findings_revisions.rows + $2",
-        &[&org_id, &rows],
+        "INSERT INTO findings_revisions (org_id, content, rows) VALUES ($1, $2::BIGINT, CASE WHEN $3::BOOLEAN THEN $2::BIGINT ELSE 0::BIGINT END) \
+         ON CONFLICT (org_id) DO UPDATE SET content = GREATEST(findings_revisions.content + 1, $2::BIGINT), \
+         rows = CASE WHEN $3::BOOLEAN THEN GREATEST(findings_revisions.rows + 1, $2::BIGINT) ELSE findings_revisions.rows END",
+        &[&org_id, &at, &rows],
     )
     .map_err(pg("raising the findings revision"))?;
     Ok(())

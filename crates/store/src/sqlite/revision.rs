@@ -25,11 +25,12 @@ pub(super) enum Change {
 
 /// Raises the organisation's revision; call inside the transaction of the change.
 pub(super) fn raise(conn: &Connection, org_id: i64, change: Change) -> Result<()> {
-    let rows = i64::from(change == Change::Rows);
+    let (at, rows) = (crate::revision_clock(), change == Change::Rows);
     conn.execute(
-        "INSERT INTO findings_revisions (org_id, content, rows) VALUES (?1, 1, ?2) \
-         ON CONFLICT(org_id) DO UPDATE SET content = content + 1, rows = rows + ?2",
-        params![org_id, rows],
+        "INSERT INTO findings_revisions (org_id, content, rows) VALUES (?1, ?2, CASE WHEN ?3 THEN ?2 ELSE 0 END) \
+         ON CONFLICT(org_id) DO UPDATE SET content = MAX(content + 1, ?2), \
+         rows = CASE WHEN ?3 THEN MAX(rows + 1, ?2) ELSE rows END",
+        params![org_id, at, rows],
     )
     .map_err(sql("raising the findings revision"))?;
     Ok(())
