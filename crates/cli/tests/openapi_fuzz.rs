@@ -1,8 +1,10 @@
 //! Property tests of the HTTP API against its own description: schemathesis (PyPI; pinned
 //! in scripts/setup, installed into `.cache/pyvenv`) reads `/api/v1/openapi.json` from a
 //! real `besikta serve` and sends generated requests, valid and invalid, to every
-//! operation, with an admin token. No answer may be a 5xx, and every status code, content
-//! type and JSON body must be one the document describes.
+//! operation, with an admin token. No answer may be a 5xx; every status code, content
+//! type, JSON body and required response header must be one the document describes; and a
+//! request the document calls invalid (a wrong type, a value out of range, a missing
+//! required header or member) must be refused with a 4xx.
 
 mod common;
 
@@ -13,7 +15,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The checks every response must pass (schemathesis names).
-const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
+const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
+response_schema_conformance,response_headers_conformance,negative_data_rejection";
 
 fn schemathesis() -> std::path::PathBuf {
     let exe = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/pyvenv/bin/schemathesis");
@@ -55,7 +58,11 @@ fn every_operation_answers_as_documented_and_never_with_a_server_error() {
     let (_server, addr) = start_serve(cmd);
 
     let started = Instant::now();
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
     let out = Command::new(&exe)
+        // 412 is tus' answer to a missing Tus-Resumable header (see the file).
+        .arg("--config-file")
+        .arg(tests.join("schemathesis.toml"))
         .args(["run", &format!("http://{addr}/api/v1/openapi.json")])
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--checks", CHECKS])
@@ -68,10 +75,7 @@ fn every_operation_answers_as_documented_and_never_with_a_server_error() {
         .env("HOME", dir.path())
         // Its own working folder: schemathesis leaves a .schemathesis/ folder there.
         .current_dir(dir.path())
-        .env(
-            "SCHEMATHESIS_HOOKS",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis_hooks.py"),
-        )
+        .env("SCHEMATHESIS_HOOKS", tests.join("schemathesis_hooks.py"))
         .output()
         .expect("schemathesis runs");
     let text =

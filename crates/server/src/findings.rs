@@ -70,7 +70,12 @@ fn filter_from(query: &HashMap<String, String>) -> ApiResult<FindingFilter> {
         })?);
     }
     if let Some(b) = query.get("bbox") {
-        let v: Vec<f64> = b.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+        // Every part must be a number: "1,2,x,3,4" is not the area 1,2,3,4.
+        let v: Vec<f64> = b
+            .split(',')
+            .map(|x| x.trim().parse())
+            .collect::<Result<_, _>>()
+            .unwrap_or_default();
         // NaN compares false with everything, so it would pass the order checks below and
         // match nothing: refuse anything that is not a real longitude and latitude.
         let lon = |x: f64| (-180.0..=180.0).contains(&x);

@@ -428,7 +428,7 @@ pub fn openapi_paths() -> Value {
                 "summary": "Upload the organisation's reference orthophoto (one georeferenced GeoTIFF, any CRS, as the body); its jobs then align flights to it (pose_source reference); written to the audit log",
                 "description": "Roles: admin. Checked through GDAL first (opens, georeferenced, a coordinate system, north-up, 0.005-5 m pixels); otherwise 415 or 422 and the reference in use stays.",
                 "security": [{"bearer": []}],
-                "parameters": [{"name": "name", "in": "query", "required": false, "schema": {"type": "string"}, "description": "the file's name (default reference.tif)"}],
+                "parameters": [{"name": "name", "in": "query", "required": false, "schema": {"type": "string", "maxLength": 100, "pattern": "^[A-Za-z0-9_-][A-Za-z0-9._-]*\\.[Tt][Ii][Ff][Ff]?$"}, "description": "the file's name (default reference.tif): letters, digits, '.', '_' or '-', not starting with '.', ending in .tif or .tiff"}],
                 "requestBody": {"required": true, "content": {"image/tiff": {"schema": {"type": "string", "format": "binary"}}}},
                 "responses": {"200": ok.clone(), "400": {"description": "a bad name"},
                     "413": {"description": "over the server's register size limit"},

@@ -195,7 +195,7 @@ pub fn openapi_path() -> Value {
             "description": "Roles: viewer, planner, admin.",
             "security": [{"bearer": []}],
             "parameters": [
-                {"name": "bbox", "in": "query", "required": true, "schema": {"type": "string"}, "description": "min_lon,min_lat,max_lon,max_lat in WGS 84 degrees; an asset is included when its geometry (not only its bounding box) meets the box"},
+                {"name": "bbox", "in": "query", "required": true, "schema": crate::openapi::bbox_schema(), "description": "min_lon,min_lat,max_lon,max_lat in WGS 84 degrees; an asset is included when its geometry (not only its bounding box) meets the box"},
                 {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "description": "the most features to return"}
             ],
             "responses": {

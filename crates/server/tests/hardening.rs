@@ -197,6 +197,9 @@ async fn impossible_bbox_and_dates_are_refused_with_a_reason() {
         ("bbox=24,60,inf,61", "bbox"),
         ("bbox=24,-95,25,61", "bbox"),
         ("bbox=-200,60,25,61", "bbox"),
+        // Every part must be a number: not four numbers among five parts.
+        ("bbox=24,60,x,25,61", "bbox"),
+        ("bbox=24,60,,25,61", "bbox"),
         ("since=2026-02-30", "since"),
         ("since=2025-02-29", "since"),
         ("since=2026-04-31T00:00:00Z", "since"),
