@@ -67,8 +67,10 @@ fn every_operation_answers_as_documented_and_never_with_a_server_error() {
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--checks", CHECKS])
         // Bounded and repeatable: 25 cases per operation and phase, a fixed seed, no
-        // example database carried between runs.
-        .args(["--max-examples", "25", "--seed", "11", "--workers", "2"])
+        // example database carried between runs. One worker: with two threads, hypothesis
+        // 6.170's lambda-source LRU cache (not thread-safe) now and then raised a KeyError
+        // inside schemathesis (an error, not a finding); one worker was as fast here (17 s).
+        .args(["--max-examples", "25", "--seed", "11", "--workers", "1"])
         .args(["--generation-database", "none", "--request-timeout", "30"])
         .args(["--no-color", "--report", "junit", "--report-dir"])
         .arg(dir.path().join("report"))
