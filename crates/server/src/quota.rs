@@ -195,24 +195,21 @@ pub fn add_photo(
         })?;
     match added {
         besikta_store::WithinLimits::Added(added) => Ok(added),
-        besikta_store::WithinLimits::Over(usage) => Err(check_counts_from(
-            &quota,
-            origin,
-            usage.photos,
-            usage.bytes,
-            1,
-            photo.size,
-        )
-        .err()
-        .unwrap_or_else(|| OverQuota {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            reason: format!(
+        besikta_store::WithinLimits::Over(usage) => {
+            Err(
+                check_counts_from(&quota, origin, usage.photos, usage.bytes, 1, photo.size)
+                    .err()
+                    .unwrap_or_else(|| OverQuota {
+                        status: StatusCode::PAYLOAD_TOO_LARGE,
+                        reason: format!(
                 "the photo would go over the organisation's quota ({} of {} photos, {} stored)",
                 usage.photos,
                 quota.max_photos.map_or("any".into(), |m| m.to_string()),
                 size(usage.bytes)
             ),
-        })),
+                    }),
+            )
+        }
     }
 }
 
