@@ -56,6 +56,13 @@ pub enum StoreError {
     Corrupt { what: &'static str, message: String },
     #[error("cannot use the database {url}: {message}")]
     Url { url: String, message: String },
+    /// A finish unit's results refused ([`Store::complete_finish`], [`Store::fail_finish`]).
+    #[error("work unit {unit_id} of job {job_id} is no longer this worker's (claim {attempt}): another worker claimed it after its lease ran out, it went back to the queue, or it is done; nothing was stored, the job is left to the unit's current worker")]
+    ClaimLost {
+        unit_id: i64,
+        job_id: i64,
+        attempt: i64,
+    },
     #[cfg(feature = "postgres")]
     #[error("database error while {action}: {source}")]
     Postgres {
@@ -624,6 +631,19 @@ pub trait Store: Send + Sync {
         dir: &str,
         limits: PhotoLimits,
     ) -> Result<WithinLimits>;
+    /// [`Store::complete_job`] by the claim of the job's finish unit: the job's results
+    /// stored for the job attempt the claim started ([`WorkUnit::job_attempt`]) and the
+    /// unit marked done, in one transaction, so the job is never done while its finish unit
+    /// is not (and a finisher that dies in between leaves nothing to redo). Refused with
+    /// [`StoreError::ClaimLost`], storing nothing, when `unit` is not a finish unit running
+    /// under this claim (another worker claimed it after its lease ran out, it was put back
+    /// in the queue, or it is done); `LeaseLost` (nothing stored, the unit still running)
+    /// when the claim holds but the job attempt is over.
+    fn complete_finish(&self, unit: &WorkUnit, result: &JobResult) -> Result<CompleteOutcome>;
+    /// [`Store::fail_job`] by the claim of the job's finish unit: the job and flight failed
+    /// and the unit done, in one transaction; refused like [`Store::complete_finish`]
+    /// (nothing changes when the job attempt is over).
+    fn fail_finish(&self, unit: &WorkUnit, error: &str) -> Result<()>;
 }
 
 /// What [`Store::complete_job`] did.

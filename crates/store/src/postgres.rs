@@ -369,6 +369,137 @@ fn lock_flight(tx: &mut Transaction<'_>, flight_id: i64, action: &'static str) -
         .is_some())
 }
 
+/// [`Store::complete_job`]'s writes inside the caller's transaction `tx` (which holds the
+/// flight's lock): `LeaseLost` when the job attempt is over.
+fn store_results(
+    tx: &mut Transaction<'_>,
+    job: &Job,
+    result: &JobResult,
+) -> Result<CompleteOutcome> {
+    const DOING: &str = "storing the job's results";
+    let t = now();
+    let n = tx
+        .execute(
+            "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = $1 \
+             WHERE id = $2 AND attempt = $3 AND state = 'running'",
+            &[&t, &job.id, &job.attempt],
+        )
+        .map_err(pg(DOING))?;
+    if n != 1 {
+        return Ok(CompleteOutcome::LeaseLost);
+    }
+    let previous: Option<String> = get(
+        &tx.query_one(
+            "SELECT output_dir FROM flights WHERE id = $1",
+            &[&job.flight_id],
+        )
+        .map_err(pg(DOING))?,
+        0,
+    )?;
+    // Keep the work-order status planners set on findings that survive re-processing.
+    let mut statuses = std::collections::HashMap::new();
+    for r in tx
+        .query(
+            "SELECT finding_id, status FROM findings WHERE flight_id = $1",
+            &[&job.flight_id],
+        )
+        .map_err(pg(DOING))?
+    {
+        statuses.insert(get::<String>(&r, 0)?, get::<String>(&r, 1)?);
+    }
+    // Reviews of these findings are left waiting (ON DELETE SET NULL).
+    tx.execute(
+        "DELETE FROM findings WHERE flight_id = $1",
+        &[&job.flight_id],
+    )
+    .map_err(pg(DOING))?;
+    let count = result.findings.len();
+    let (mut ids, mut classes, mut severities, mut statuses_of, mut bodies) = (
+        Vec::with_capacity(count),
+        Vec::with_capacity(count),
+        Vec::with_capacity(count),
+        Vec::with_capacity(count),
+        Vec::with_capacity(count),
+    );
+    let mut bbox: [Vec<f64>; 4] = Default::default();
+    for f in &result.findings {
+        statuses_of.push(
+            statuses
+                .get(&f.finding.id)
+                .cloned()
+                .unwrap_or_else(|| "open".to_string()),
+        );
+        ids.push(f.finding.id.clone());
+        classes.push(f.finding.class.clone());
+        severities.push(f.finding.severity.as_str().to_string());
+        for (k, v) in bbox.iter_mut().zip(f.bbox) {
+            k.push(v);
+        }
+        bodies.push(serde_json::to_string(&f.finding).map_err(corrupt("finding"))?);
+    }
+    // One statement for all findings, inserted in the job's order (ids ascend as
+    // the job listed them, as with SQLite).
+    tx.execute(
+        "INSERT INTO findings (org_id, flight_id, finding_id, class, severity, created_at, \
+         min_x, min_y, max_x, max_y, status, finding) \
+         SELECT $1, $2, u.fid, u.class, u.sev, $3, u.x0, u.y0, u.x1, u.y1, u.status, u.body \
+         FROM UNNEST($4::TEXT[], $5::TEXT[], $6::TEXT[], $7::FLOAT8[], $8::FLOAT8[], \
+         $9::FLOAT8[], $10::FLOAT8[], $11::TEXT[], $12::TEXT[]) WITH ORDINALITY \
+         AS u(fid, class, sev, x0, y0, x1, y1, status, body, n) ORDER BY u.n",
+        &[
+            &job.org_id,
+            &job.flight_id,
+            &t,
+            &ids,
+            &classes,
+            &severities,
+            &bbox[0],
+            &bbox[1],
+            &bbox[2],
+            &bbox[3],
+            &statuses_of,
+            &bodies,
+        ],
+    )
+    .map_err(pg("storing a finding"))?;
+    carry_over(tx, job.flight_id)?;
+    let rejected = serde_json::to_string(&result.rejected).map_err(corrupt("rejected photos"))?;
+    // With a follow-up job queued (photos arrived during the run) the flight is not
+    // done yet: its results stay readable meanwhile.
+    tx.execute(
+        "UPDATE flights SET state = CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE flight_id = $3 AND state = 'queued') \
+         THEN 'queued' ELSE 'done' END, error = NULL, output_dir = $1, rejected = $2 WHERE id = $3",
+        &[&result.output_dir, &rejected, &job.flight_id],
+    )
+    .map_err(pg(DOING))?;
+    revision::raise(tx, job.org_id, revision::Change::Rows)?;
+    Ok(CompleteOutcome::Stored {
+        previous_output_dir: previous.filter(|p| *p != result.output_dir),
+    })
+}
+
+/// [`Store::fail_job`]'s writes inside the caller's transaction `tx` (which holds the
+/// flight's lock); false (nothing written) when the job attempt is over.
+fn record_failure(tx: &mut Transaction<'_>, job: &Job, error: &str) -> Result<bool> {
+    const DOING: &str = "recording a failed job";
+    let n = tx
+        .execute(
+            "UPDATE jobs SET state = 'failed', error = $1, lease_until = NULL, updated_at = $2 \
+             WHERE id = $3 AND attempt = $4 AND state = 'running'",
+            &[&error, &now(), &job.id, &job.attempt],
+        )
+        .map_err(pg(DOING))?;
+    if n == 1 {
+        tx.execute(
+            "UPDATE flights SET state = CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE flight_id = $2 AND state = 'queued') \
+             THEN 'queued' ELSE 'failed' END, error = $1 WHERE id = $2",
+            &[&error, &job.flight_id],
+        )
+        .map_err(pg(DOING))?;
+    }
+    Ok(n == 1)
+}
+
 const FLIGHT_COLUMNS: &str =
     "f.id, f.org_id, f.name, f.state, f.progress, f.rejected, f.upload_rejected, \
      f.error, f.output_dir, f.created_at, (SELECT COUNT(*) FROM photos p WHERE p.flight_id = f.id)";
@@ -1023,106 +1154,7 @@ impl Store for PgStore {
         let (job, result) = (job.clone(), result.clone());
         self.tx(DOING, move |tx| {
             lock_flight(tx, job.flight_id, DOING)?;
-            let t = now();
-            let n = tx
-                .execute(
-                    "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = $1 \
-                     WHERE id = $2 AND attempt = $3 AND state = 'running'",
-                    &[&t, &job.id, &job.attempt],
-                )
-                .map_err(pg(DOING))?;
-            if n != 1 {
-                return Ok(CompleteOutcome::LeaseLost);
-            }
-            let previous: Option<String> = get(
-                &tx.query_one(
-                    "SELECT output_dir FROM flights WHERE id = $1",
-                    &[&job.flight_id],
-                )
-                .map_err(pg(DOING))?,
-                0,
-            )?;
-            // Keep the work-order status planners set on findings that survive re-processing.
-            let mut statuses = std::collections::HashMap::new();
-            for r in tx
-                .query(
-                    "SELECT finding_id, status FROM findings WHERE flight_id = $1",
-                    &[&job.flight_id],
-                )
-                .map_err(pg(DOING))?
-            {
-                statuses.insert(get::<String>(&r, 0)?, get::<String>(&r, 1)?);
-            }
-            // Reviews of these findings are left waiting (ON DELETE SET NULL).
-            tx.execute(
-                "DELETE FROM findings WHERE flight_id = $1",
-                &[&job.flight_id],
-            )
-            .map_err(pg(DOING))?;
-            let count = result.findings.len();
-            let (mut ids, mut classes, mut severities, mut statuses_of, mut bodies) = (
-                Vec::with_capacity(count),
-                Vec::with_capacity(count),
-                Vec::with_capacity(count),
-                Vec::with_capacity(count),
-                Vec::with_capacity(count),
-            );
-            let mut bbox: [Vec<f64>; 4] = Default::default();
-            for f in &result.findings {
-                statuses_of.push(
-                    statuses
-                        .get(&f.finding.id)
-                        .cloned()
-                        .unwrap_or_else(|| "open".to_string()),
-                );
-                ids.push(f.finding.id.clone());
-                classes.push(f.finding.class.clone());
-                severities.push(f.finding.severity.as_str().to_string());
-                for (k, v) in bbox.iter_mut().zip(f.bbox) {
-                    k.push(v);
-                }
-                bodies.push(serde_json::to_string(&f.finding).map_err(corrupt("finding"))?);
-            }
-            // One statement for all findings, inserted in the job's order (ids ascend as
-            // the job listed them, as with SQLite).
-            tx.execute(
-                "INSERT INTO findings (org_id, flight_id, finding_id, class, severity, created_at, \
-                 min_x, min_y, max_x, max_y, status, finding) \
-                 SELECT $1, $2, u.fid, u.class, u.sev, $3, u.x0, u.y0, u.x1, u.y1, u.status, u.body \
-                 FROM UNNEST($4::TEXT[], $5::TEXT[], $6::TEXT[], $7::FLOAT8[], $8::FLOAT8[], \
-                 $9::FLOAT8[], $10::FLOAT8[], $11::TEXT[], $12::TEXT[]) WITH ORDINALITY \
-                 AS u(fid, class, sev, x0, y0, x1, y1, status, body, n) ORDER BY u.n",
-                &[
-                    &job.org_id,
-                    &job.flight_id,
-                    &t,
-                    &ids,
-                    &classes,
-                    &severities,
-                    &bbox[0],
-                    &bbox[1],
-                    &bbox[2],
-                    &bbox[3],
-                    &statuses_of,
-                    &bodies,
-                ],
-            )
-            .map_err(pg("storing a finding"))?;
-            carry_over(tx, job.flight_id)?;
-            let rejected =
-                serde_json::to_string(&result.rejected).map_err(corrupt("rejected photos"))?;
-            // With a follow-up job queued (photos arrived during the run) the flight is not
-            // done yet: its results stay readable meanwhile.
-            tx.execute(
-                "UPDATE flights SET state = CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE flight_id = $3 AND state = 'queued') \
-                 THEN 'queued' ELSE 'done' END, error = NULL, output_dir = $1, rejected = $2 WHERE id = $3",
-                &[&result.output_dir, &rejected, &job.flight_id],
-            )
-            .map_err(pg(DOING))?;
-            revision::raise(tx, job.org_id, revision::Change::Rows)?;
-            Ok(CompleteOutcome::Stored {
-                previous_output_dir: previous.filter(|p| *p != result.output_dir),
-            })
+            store_results(tx, &job, &result)
         })
     }
 
@@ -1131,21 +1163,7 @@ impl Store for PgStore {
         let (job, error) = (job.clone(), error.to_string());
         self.tx(DOING, move |tx| {
             lock_flight(tx, job.flight_id, DOING)?;
-            let n = tx
-                .execute(
-                    "UPDATE jobs SET state = 'failed', error = $1, lease_until = NULL, updated_at = $2 \
-                     WHERE id = $3 AND attempt = $4 AND state = 'running'",
-                    &[&error, &now(), &job.id, &job.attempt],
-                )
-                .map_err(pg(DOING))?;
-            if n == 1 {
-                tx.execute(
-                    "UPDATE flights SET state = CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE flight_id = $2 AND state = 'queued') \
-                     THEN 'queued' ELSE 'failed' END, error = $1 WHERE id = $2",
-                    &[&error, &job.flight_id],
-                )
-                .map_err(pg(DOING))?;
-            }
+            record_failure(tx, &job, &error)?;
             Ok(())
         })
     }
@@ -1706,6 +1724,25 @@ impl Store for PgStore {
     fn unit_counts_by_org(&self) -> Result<Vec<crate::OrgJobCounts>> {
         self.run("counting work units by organisation", |c| {
             ops::counts_by_org_of(c, "work_units")
+        })
+    }
+
+    fn complete_finish(
+        &self,
+        unit: &crate::WorkUnit,
+        result: &JobResult,
+    ) -> Result<CompleteOutcome> {
+        let (unit, result) = (unit.clone(), result.clone());
+        self.tx(
+            "storing the job's results with its finish unit",
+            move |tx| units::complete_finish(tx, &unit, &result),
+        )
+    }
+
+    fn fail_finish(&self, unit: &crate::WorkUnit, error: &str) -> Result<()> {
+        let (unit, error) = (unit.clone(), error.to_string());
+        self.tx("recording a failed job with its finish unit", move |tx| {
+            units::fail_finish(tx, &unit, &error)
         })
     }
 

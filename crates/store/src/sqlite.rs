@@ -734,106 +734,17 @@ impl Store for SqliteStore {
         let tx = conn
             .transaction()
             .map_err(sql("storing the job's results"))?;
-        let t = now();
-        let n = tx
-            .execute(
-                "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = ?1 WHERE id = ?2 AND attempt = ?3 AND state = 'running'",
-                params![t, job.id, job.attempt],
-            )
-            .map_err(sql("storing the job's results"))?;
-        if n != 1 {
-            return Ok(CompleteOutcome::LeaseLost);
+        let outcome = store_results(&tx, job, result)?;
+        if outcome != CompleteOutcome::LeaseLost {
+            tx.commit().map_err(sql("storing the job's results"))?;
         }
-        let previous: Option<String> = tx
-            .query_row(
-                "SELECT output_dir FROM flights WHERE id = ?1",
-                [job.flight_id],
-                |r| r.get(0),
-            )
-            .map_err(sql("storing the job's results"))?;
-        // Keep the work-order status planners set on findings that survive re-processing.
-        let mut statuses = std::collections::HashMap::new();
-        {
-            let mut stmt = tx
-                .prepare("SELECT finding_id, status FROM findings WHERE flight_id = ?1")
-                .map_err(sql("storing the job's results"))?;
-            let rows = stmt
-                .query_map([job.flight_id], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(sql("storing the job's results"))?;
-            for row in rows {
-                let (id, status) = row.map_err(sql("storing the job's results"))?;
-                statuses.insert(id, status);
-            }
-        }
-        tx.execute("DELETE FROM findings WHERE flight_id = ?1", [job.flight_id])
-            .map_err(sql("storing the job's results"))?;
-        {
-            let mut stmt = tx
-                .prepare(
-                    "INSERT INTO findings (org_id, flight_id, finding_id, class, severity, created_at, \
-                     min_x, min_y, max_x, max_y, status, finding) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                )
-                .map_err(sql("storing the job's results"))?;
-            for f in &result.findings {
-                let status = statuses
-                    .get(&f.finding.id)
-                    .map(String::as_str)
-                    .unwrap_or("open");
-                let finding = serde_json::to_string(&f.finding).map_err(corrupt("finding"))?;
-                stmt.execute(params![
-                    job.org_id,
-                    job.flight_id,
-                    f.finding.id,
-                    f.finding.class,
-                    f.finding.severity.as_str(),
-                    t,
-                    f.bbox[0],
-                    f.bbox[1],
-                    f.bbox[2],
-                    f.bbox[3],
-                    status,
-                    finding
-                ])
-                .map_err(sql("storing a finding"))?;
-            }
-        }
-        review::carry_over(&tx, job.flight_id)?;
-        revision::raise(&tx, job.org_id, revision::Change::Rows)?;
-        let rejected =
-            serde_json::to_string(&result.rejected).map_err(corrupt("rejected photos"))?;
-        // With a follow-up job queued (photos arrived during the run) the flight is not
-        // done yet: its results stay readable meanwhile.
-        tx.execute(
-            "UPDATE flights SET state = CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE flight_id = ?3 AND state = 'queued') \
-             THEN 'queued' ELSE 'done' END, error = NULL, output_dir = ?1, rejected = ?2 WHERE id = ?3",
-            params![result.output_dir, rejected, job.flight_id],
-        )
-        .map_err(sql("storing the job's results"))?;
-        tx.commit().map_err(sql("storing the job's results"))?;
-        Ok(CompleteOutcome::Stored {
-            previous_output_dir: previous.filter(|p| *p != result.output_dir),
-        })
+        Ok(outcome)
     }
 
     fn fail_job(&self, job: &Job, error: &str) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(sql("recording a failed job"))?;
-        let n = tx
-            .execute(
-                "UPDATE jobs SET state = 'failed', error = ?1, lease_until = NULL, updated_at = ?2 WHERE id = ?3 AND attempt = ?4 AND state = 'running'",
-                params![error, now(), job.id, job.attempt],
-            )
-            .map_err(sql("recording a failed job"))?;
-        if n == 1 {
-            tx.execute(
-                "UPDATE flights SET state = CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE flight_id = ?2 AND state = 'queued') \
-                 THEN 'queued' ELSE 'failed' END, error = ?1 WHERE id = ?2",
-                params![error, job.flight_id],
-            )
-            .map_err(sql("recording a failed job"))?;
-        }
+        record_failure(&tx, job, error)?;
         tx.commit().map_err(sql("recording a failed job"))
     }
 
@@ -1235,6 +1146,18 @@ impl Store for SqliteStore {
         ops::counts_by_org_of(&self.conn(), "work_units")
     }
 
+    fn complete_finish(
+        &self,
+        unit: &crate::WorkUnit,
+        result: &JobResult,
+    ) -> Result<CompleteOutcome> {
+        units::complete_finish(&mut self.conn(), unit, result)
+    }
+
+    fn fail_finish(&self, unit: &crate::WorkUnit, error: &str) -> Result<()> {
+        units::fail_finish(&mut self.conn(), unit, error)
+    }
+
     fn add_photo_within(
         &self,
         flight_id: i64,
@@ -1257,6 +1180,110 @@ impl Store for SqliteStore {
         }
         Ok(added)
     }
+}
+
+/// [`Store::complete_job`]'s writes inside the caller's transaction `tx`: `LeaseLost` when
+/// the job attempt is over (the caller rolls back).
+fn store_results(tx: &Connection, job: &Job, result: &JobResult) -> Result<CompleteOutcome> {
+    let t = now();
+    let n = tx
+        .execute(
+            "UPDATE jobs SET state = 'done', lease_until = NULL, updated_at = ?1 WHERE id = ?2 AND attempt = ?3 AND state = 'running'",
+            params![t, job.id, job.attempt],
+        )
+        .map_err(sql("storing the job's results"))?;
+    if n != 1 {
+        return Ok(CompleteOutcome::LeaseLost);
+    }
+    let previous: Option<String> = tx
+        .query_row(
+            "SELECT output_dir FROM flights WHERE id = ?1",
+            [job.flight_id],
+            |r| r.get(0),
+        )
+        .map_err(sql("storing the job's results"))?;
+    // Keep the work-order status planners set on findings that survive re-processing.
+    let mut statuses = std::collections::HashMap::new();
+    {
+        let mut stmt = tx
+            .prepare("SELECT finding_id, status FROM findings WHERE flight_id = ?1")
+            .map_err(sql("storing the job's results"))?;
+        let rows = stmt
+            .query_map([job.flight_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(sql("storing the job's results"))?;
+        for row in rows {
+            let (id, status) = row.map_err(sql("storing the job's results"))?;
+            statuses.insert(id, status);
+        }
+    }
+    tx.execute("DELETE FROM findings WHERE flight_id = ?1", [job.flight_id])
+        .map_err(sql("storing the job's results"))?;
+    {
+        let mut stmt = tx
+            .prepare(
+                "INSERT INTO findings (org_id, flight_id, finding_id, class, severity, created_at, \
+                 min_x, min_y, max_x, max_y, status, finding) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
+            .map_err(sql("storing the job's results"))?;
+        for f in &result.findings {
+            let status = statuses
+                .get(&f.finding.id)
+                .map(String::as_str)
+                .unwrap_or("open");
+            let finding = serde_json::to_string(&f.finding).map_err(corrupt("finding"))?;
+            stmt.execute(params![
+                job.org_id,
+                job.flight_id,
+                f.finding.id,
+                f.finding.class,
+                f.finding.severity.as_str(),
+                t,
+                f.bbox[0],
+                f.bbox[1],
+                f.bbox[2],
+                f.bbox[3],
+                status,
+                finding
+            ])
+            .map_err(sql("storing a finding"))?;
+        }
+    }
+    review::carry_over(tx, job.flight_id)?;
+    revision::raise(tx, job.org_id, revision::Change::Rows)?;
+    let rejected = serde_json::to_string(&result.rejected).map_err(corrupt("rejected photos"))?;
+    // With a follow-up job queued (photos arrived during the run) the flight is not
+    // done yet: its results stay readable meanwhile.
+    tx.execute(
+        "UPDATE flights SET state = CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE flight_id = ?3 AND state = 'queued') \
+         THEN 'queued' ELSE 'done' END, error = NULL, output_dir = ?1, rejected = ?2 WHERE id = ?3",
+        params![result.output_dir, rejected, job.flight_id],
+    )
+    .map_err(sql("storing the job's results"))?;
+    Ok(CompleteOutcome::Stored {
+        previous_output_dir: previous.filter(|p| *p != result.output_dir),
+    })
+}
+
+/// [`Store::fail_job`]'s writes inside the caller's transaction `tx`; false (nothing
+/// written) when the job attempt is over.
+fn record_failure(tx: &Connection, job: &Job, error: &str) -> Result<bool> {
+    let n = tx
+        .execute(
+            "UPDATE jobs SET state = 'failed', error = ?1, lease_until = NULL, updated_at = ?2 WHERE id = ?3 AND attempt = ?4 AND state = 'running'",
+            params![error, now(), job.id, job.attempt],
+        )
+        .map_err(sql("recording a failed job"))?;
+    if n == 1 {
+        tx.execute(
+            "UPDATE flights SET state = CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE flight_id = ?2 AND state = 'queued') \
+             THEN 'queued' ELSE 'failed' END, error = ?1 WHERE id = ?2",
+            params![error, job.flight_id],
+        )
+        .map_err(sql("recording a failed job"))?;
+    }
+    Ok(n == 1)
 }
 
 /// [`Store::add_photo_within`] in `tx`, an IMMEDIATE transaction: it holds the database's

@@ -5,6 +5,7 @@
 //! Units are handed out by fair share: the organisation with the fewest running units
 //! first, then finish units, then the oldest.
 
+use crate::{Job, StoreError};
 use serde::Serialize;
 
 /// What a unit does.
@@ -52,6 +53,27 @@ pub struct WorkUnit {
     pub first: i64,
     pub count: i64,
     pub attempt: i64,
+}
+
+impl WorkUnit {
+    /// The job as the claim holds it: for a finish unit, the attempt its claim started.
+    pub fn job(&self) -> Job {
+        Job {
+            id: self.job_id,
+            org_id: self.org_id,
+            flight_id: self.flight_id,
+            attempt: self.job_attempt,
+        }
+    }
+
+    /// The refusal of a finish whose claim is no longer this one.
+    pub(crate) fn claim_lost(&self) -> StoreError {
+        StoreError::ClaimLost {
+            unit_id: self.id,
+            job_id: self.job_id,
+            attempt: self.attempt,
+        }
+    }
 }
 
 /// One unit of a job as stored, for the job's worker and for progress.

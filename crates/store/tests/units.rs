@@ -4,11 +4,18 @@
 //! the queue at once (`release_unit`), units counted by state; the finish unit free once
 //! no batch is queued or running, taking the job over (a finisher that died is replaced
 //! after its lease, and only the last finisher stores the job), jobs in units never
-//! re-queued; fair share of units between organisations, units counted per organisation.
+//! re-queued; fair share of units between organisations, units counted per organisation;
+//! a finish storing the job's results (or its failure) and marking its unit done in one
+//! transaction, refused when its claim was taken over or handed back.
 
 mod common;
 
-use besikta_store::{CompleteOutcome, Job, JobResult, UnitKind};
+use besikta_core::finding::Finding;
+use besikta_core::{AssetKind, Severity};
+use besikta_store::{
+    CompleteOutcome, FindingFilter, FlightState, Job, JobResult, NewFinding, Store, StoreError,
+    UnitKind, WorkUnit,
+};
 use common::stores;
 
 #[test]
@@ -347,5 +354,286 @@ fn units_are_shared_fairly_between_organisations() {
             ],
             "{name}"
         );
+    }
+}
+
+/// A finding of class `class` at longitude `lon`.
+fn finding(class: &str, lon: f64) -> NewFinding {
+    let d = 0.0001;
+    NewFinding::new(Finding {
+        id: format!("{class}-{lon}"),
+        class: class.into(),
+        asset_kind: AssetKind::Road,
+        severity: Severity::Medium,
+        confidence: 0.5,
+        length_m: None,
+        area_m2: 1.0,
+        polygon: vec![
+            [lon, 60.0],
+            [lon + d, 60.0],
+            [lon + d, 60.0 + d],
+            [lon, 60.0 + d],
+            [lon, 60.0],
+        ],
+        centroid: [lon + d / 2.0, 60.0 + d / 2.0],
+        asset: None,
+        observations: vec![],
+        best: 0,
+        views: 1,
+        support: 1,
+    })
+}
+
+/// A job's result in folder `dir` with one finding of class `class`.
+fn result_with(dir: &str, class: &str) -> JobResult {
+    JobResult {
+        output_dir: dir.into(),
+        findings: vec![finding(class, 24.9)],
+        rejected: vec![],
+    }
+}
+
+/// A flight whose job put one batch, done, so its finish unit is free: (job, flight id).
+fn ready_to_finish(s: &dyn Store, org: i64, name: &str) -> (Job, i64) {
+    let flight = s.create_flight(org, name).unwrap();
+    s.enqueue_job(org, flight.id).unwrap();
+    let job = s.claim_job(60).unwrap().unwrap();
+    s.put_units(&job, "{}", &[(0, 2)]).unwrap();
+    let batch = s.claim_unit(60, Some(job.id), "batcher").unwrap().unwrap();
+    assert!(s.complete_unit(&batch, Some("r"), None).unwrap());
+    (job, flight.id)
+}
+
+/// The finish unit's row of the job: (state, attempt, worker).
+fn finish_row(s: &dyn Store, job_id: i64) -> (String, i64, Option<String>) {
+    let rows = s.units(job_id, false).unwrap();
+    let fin = rows.iter().find(|r| r.kind == UnitKind::Finish).unwrap();
+    (fin.state.clone(), fin.attempt, fin.worker.clone())
+}
+
+/// What a reader sees of the flight: its state, output folder and finding classes.
+fn seen(s: &dyn Store, org: i64, flight: i64) -> (FlightState, Option<String>, Vec<String>) {
+    let f = s.flight(org, flight).unwrap().unwrap();
+    let filter = FindingFilter {
+        flight_id: Some(flight),
+        ..FindingFilter::default()
+    };
+    let classes = s
+        .findings(org, &filter)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.class)
+        .collect();
+    (f.state, f.output_dir, classes)
+}
+
+/// One call stores the job's results and marks its finish unit done (no `complete_unit`
+/// after it), and a failed finish fails the job and marks the unit done the same way; a
+/// claim whose job attempt is over stores nothing and leaves its unit running (the two
+/// writes roll back together).
+#[test]
+fn a_finish_stores_the_job_and_marks_its_unit_done_in_one_step() {
+    for (name, s, _dir) in stores() {
+        let s = s.as_ref();
+        let org = s.ensure_org("Kotka", None).unwrap().id;
+        let (job, flight) = ready_to_finish(s, org, "big");
+        let fin = s.claim_unit(60, None, "finisher").unwrap().unwrap();
+        assert_eq!((fin.kind, fin.job_id), (UnitKind::Finish, job.id), "{name}");
+        assert_eq!(
+            finish_row(s, job.id),
+            ("running".into(), 1, Some("finisher".into())),
+            "{name}"
+        );
+
+        // The claim holds but names a job attempt that is over: nothing at all is written.
+        let stale = WorkUnit {
+            job_attempt: fin.job_attempt - 1,
+            ..fin.clone()
+        };
+        assert_eq!(
+            s.complete_finish(&stale, &result_with("out-stale", "crack"))
+                .unwrap(),
+            CompleteOutcome::LeaseLost,
+            "{name}"
+        );
+        assert_eq!(
+            finish_row(s, job.id).0,
+            "running",
+            "{name}: the unit is not marked done without the job"
+        );
+        assert_eq!(s.job_state(job.id).unwrap().as_deref(), Some("running"));
+        assert_eq!(seen(s, org, flight).2, Vec::<String>::new(), "{name}");
+
+        // The real claim: job, flight, findings and unit, all at once.
+        assert_eq!(
+            s.complete_finish(&fin, &result_with("out-1", "crack"))
+                .unwrap(),
+            CompleteOutcome::Stored {
+                previous_output_dir: None
+            },
+            "{name}"
+        );
+        assert_eq!(
+            finish_row(s, job.id),
+            ("done".into(), 1, Some("finisher".into())),
+            "{name}"
+        );
+        assert_eq!(s.job_state(job.id).unwrap().as_deref(), Some("done"));
+        assert_eq!(
+            seen(s, org, flight),
+            (
+                FlightState::Done,
+                Some("out-1".into()),
+                vec!["crack".to_string()]
+            ),
+            "{name}"
+        );
+        assert!(
+            !s.complete_unit(&fin, None, None).unwrap(),
+            "{name}: nothing left to mark"
+        );
+        assert_eq!(s.claim_unit(60, None, "late").unwrap(), None, "{name}");
+        // Done once: the same claim cannot store again.
+        assert!(
+            matches!(
+                s.complete_finish(&fin, &result_with("out-2", "pothole")),
+                Err(StoreError::ClaimLost { unit_id, job_id, attempt: 1 })
+                    if unit_id == fin.id && job_id == job.id
+            ),
+            "{name}"
+        );
+        assert_eq!(seen(s, org, flight).1.as_deref(), Some("out-1"), "{name}");
+
+        // A failed finish: the job and flight fail and the unit is done, in one step.
+        let (job2, flight2) = ready_to_finish(s, org, "broken");
+        let fin2 = s.claim_unit(60, None, "finisher").unwrap().unwrap();
+        assert_eq!(fin2.job_id, job2.id, "{name}");
+        s.fail_finish(&fin2, "alignment failed").unwrap();
+        assert_eq!(finish_row(s, job2.id).0, "done", "{name}");
+        assert_eq!(s.job_state(job2.id).unwrap().as_deref(), Some("failed"));
+        let f2 = s.flight(org, flight2).unwrap().unwrap();
+        assert_eq!(
+            (f2.state, f2.error.as_deref()),
+            (FlightState::Failed, Some("alignment failed")),
+            "{name}"
+        );
+        assert!(
+            matches!(
+                s.fail_finish(&fin2, "again"),
+                Err(StoreError::ClaimLost { .. })
+            ),
+            "{name}"
+        );
+    }
+}
+
+/// A finisher whose lease ran out and whose unit another worker claimed is refused with a
+/// clear error and stores nothing, before and after the new finisher stores the job (its
+/// failure is refused too); so is a finisher that handed its unit back, and a batch unit.
+#[test]
+fn a_finish_whose_claim_was_taken_over_is_refused_and_stores_nothing() {
+    for (name, s, _dir) in stores() {
+        let s = s.as_ref();
+        let org = s.ensure_org("Hamina", None).unwrap().id;
+        let (job, flight) = ready_to_finish(s, org, "big");
+        let slow = s.claim_unit(1, None, "slow").unwrap().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let next = s.claim_unit(60, None, "next").unwrap().unwrap();
+        assert_eq!(
+            (next.id, next.attempt, next.job_attempt),
+            (slow.id, 2, slow.job_attempt + 1),
+            "{name}"
+        );
+
+        // The slow finisher comes back: refused, nothing stored, the unit still the
+        // new finisher's.
+        let err = s
+            .complete_finish(&slow, &result_with("out-slow", "pothole"))
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::ClaimLost { unit_id, job_id, attempt: 1 }
+                if unit_id == slow.id && job_id == job.id),
+            "{name}: {err}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("work unit {} of job {}", slow.id, job.id))
+                && message.contains("nothing was stored"),
+            "{name}: {message}"
+        );
+        assert!(matches!(
+            s.fail_finish(&slow, "late failure"),
+            Err(StoreError::ClaimLost { .. })
+        ));
+        assert_eq!(
+            seen(s, org, flight),
+            (FlightState::Running, None, vec![]),
+            "{name}"
+        );
+        assert_eq!(s.job_state(job.id).unwrap().as_deref(), Some("running"));
+        assert_eq!(
+            finish_row(s, job.id),
+            ("running".into(), 2, Some("next".into())),
+            "{name}"
+        );
+
+        // The new finisher stores the job; the slow one still cannot overwrite it.
+        assert!(matches!(
+            s.complete_finish(&next, &result_with("out-next", "crack"))
+                .unwrap(),
+            CompleteOutcome::Stored { .. }
+        ));
+        assert!(matches!(
+            s.complete_finish(&slow, &result_with("out-slow", "pothole")),
+            Err(StoreError::ClaimLost { .. })
+        ));
+        assert_eq!(
+            seen(s, org, flight),
+            (
+                FlightState::Done,
+                Some("out-next".into()),
+                vec!["crack".to_string()]
+            ),
+            "{name}"
+        );
+        assert_eq!(
+            finish_row(s, job.id),
+            ("done".into(), 2, Some("next".into())),
+            "{name}"
+        );
+
+        // A stopping finisher that handed its unit back stores nothing: the unit is the
+        // queue's, and the next claim finishes the job.
+        let (job2, flight2) = ready_to_finish(s, org, "handed back");
+        let leaving = s.claim_unit(60, None, "leaving").unwrap().unwrap();
+        assert!(s.release_unit(&leaving).unwrap(), "{name}");
+        assert!(matches!(
+            s.complete_finish(&leaving, &result_with("out-leaving", "crack")),
+            Err(StoreError::ClaimLost { .. })
+        ));
+        assert_eq!(
+            seen(s, org, flight2),
+            (FlightState::Running, None, vec![]),
+            "{name}"
+        );
+        assert_eq!(finish_row(s, job2.id).0, "queued", "{name}");
+
+        // Only a finish unit finishes a job.
+        let f3 = s.create_flight(org, "batches").unwrap();
+        s.enqueue_job(org, f3.id).unwrap();
+        let job3 = s.claim_job(60).unwrap().unwrap();
+        s.put_units(&job3, "{}", &[(0, 2)]).unwrap();
+        let batch = s.claim_unit(60, Some(job3.id), "w").unwrap().unwrap();
+        assert_eq!(batch.kind, UnitKind::Batch);
+        let as_finish = WorkUnit {
+            job_attempt: job3.attempt,
+            ..batch.clone()
+        };
+        assert!(matches!(
+            s.complete_finish(&as_finish, &result_with("out-batch", "crack")),
+            Err(StoreError::ClaimLost { .. })
+        ));
+        assert_eq!(s.job_state(job3.id).unwrap().as_deref(), Some("running"));
+        assert!(s.complete_unit(&batch, Some("r"), None).unwrap(), "{name}");
     }
 }

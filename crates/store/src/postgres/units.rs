@@ -4,7 +4,7 @@
 use super::{get, pg};
 use crate::time::now;
 use crate::units::{UnitKind, UnitRow, WorkUnit};
-use crate::{Job, Result};
+use crate::{CompleteOutcome, Job, JobResult, Result};
 use postgres::{Client, Transaction};
 
 pub(super) const MIGRATION: &str = r#"
@@ -171,6 +171,54 @@ pub(super) fn complete(
         )
         .map_err(pg("storing a work unit's result"))?;
     Ok(n == 1)
+}
+
+/// Marks `unit`, a finish unit running under this claim, done in `tx`; the refusal when
+/// its claim is no longer this one.
+fn finish_done(tx: &mut Transaction<'_>, unit: &WorkUnit, doing: &'static str) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE work_units SET state = 'done', result = NULL, error = NULL, lease_until = NULL \
+             WHERE id = $1 AND attempt = $2 AND state = 'running' AND kind = 'finish'",
+            &[&unit.id, &unit.attempt],
+        )
+        .map_err(pg(doing))?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(unit.claim_lost())
+    }
+}
+
+/// [`crate::Store::complete_finish`] in `tx`: the flight locked (as for any job result),
+/// then the unit (before the job row, the order a claim takes them in) and the job's
+/// results in a savepoint, rolled back when either is no longer this claim's.
+pub(super) fn complete_finish(
+    tx: &mut Transaction<'_>,
+    unit: &WorkUnit,
+    result: &JobResult,
+) -> Result<CompleteOutcome> {
+    const DOING: &str = "storing the job's results with its finish unit";
+    super::lock_flight(tx, unit.flight_id, DOING)?;
+    let mut part = tx.transaction().map_err(pg(DOING))?;
+    finish_done(&mut part, unit, DOING)?;
+    let outcome = super::store_results(&mut part, &unit.job(), result)?;
+    if outcome != CompleteOutcome::LeaseLost {
+        part.commit().map_err(pg(DOING))?;
+    }
+    Ok(outcome)
+}
+
+/// [`crate::Store::fail_finish`] in `tx`, in the order of [`complete_finish`].
+pub(super) fn fail_finish(tx: &mut Transaction<'_>, unit: &WorkUnit, error: &str) -> Result<()> {
+    const DOING: &str = "recording a failed job with its finish unit";
+    super::lock_flight(tx, unit.flight_id, DOING)?;
+    let mut part = tx.transaction().map_err(pg(DOING))?;
+    finish_done(&mut part, unit, DOING)?;
+    if super::record_failure(&mut part, &unit.job(), error)? {
+        part.commit().map_err(pg(DOING))?;
+    }
+    Ok(())
 }
 
 pub(super) fn rows(c: &mut Client, job_id: i64, with_results: bool) -> Result<Vec<UnitRow>> {

@@ -3,7 +3,7 @@
 use super::sql;
 use crate::time::now;
 use crate::units::{UnitKind, UnitRow, WorkUnit};
-use crate::{Job, Result};
+use crate::{CompleteOutcome, Job, JobResult, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub(super) const SCHEMA: &str = r#"
@@ -198,6 +198,52 @@ pub(super) fn complete(
         )
         .map_err(sql("storing a work unit's result"))?;
     Ok(n == 1)
+}
+
+/// Marks `unit`, a finish unit running under this claim, done in `tx`; the refusal when
+/// its claim is no longer this one.
+fn finish_done(tx: &Connection, unit: &WorkUnit, doing: &'static str) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE work_units SET state = 'done', result = NULL, error = NULL, lease_until = NULL \
+             WHERE id = ?1 AND attempt = ?2 AND state = 'running' AND kind = 'finish'",
+            params![unit.id, unit.attempt],
+        )
+        .map_err(sql(doing))?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(unit.claim_lost())
+    }
+}
+
+/// [`crate::Store::complete_finish`]: the unit done and the job's results, one transaction
+/// (rolled back when either is no longer this claim's).
+pub(super) fn complete_finish(
+    conn: &mut Connection,
+    unit: &WorkUnit,
+    result: &JobResult,
+) -> Result<CompleteOutcome> {
+    const DOING: &str = "storing the job's results with its finish unit";
+    let tx = conn.transaction().map_err(sql(DOING))?;
+    finish_done(&tx, unit, DOING)?;
+    let outcome = super::store_results(&tx, &unit.job(), result)?;
+    if outcome != CompleteOutcome::LeaseLost {
+        tx.commit().map_err(sql(DOING))?;
+    }
+    Ok(outcome)
+}
+
+/// [`crate::Store::fail_finish`]: the unit done and the job failed, one transaction
+/// (rolled back when either is no longer this claim's).
+pub(super) fn fail_finish(conn: &mut Connection, unit: &WorkUnit, error: &str) -> Result<()> {
+    const DOING: &str = "recording a failed job with its finish unit";
+    let tx = conn.transaction().map_err(sql(DOING))?;
+    finish_done(&tx, unit, DOING)?;
+    if super::record_failure(&tx, &unit.job(), error)? {
+        tx.commit().map_err(sql(DOING))?;
+    }
+    Ok(())
 }
 
 pub(super) fn rows(conn: &Connection, job_id: i64, with_results: bool) -> Result<Vec<UnitRow>> {
