@@ -26,9 +26,19 @@
 //! min_confidence = 0.0
 //! ```
 //!
+//! `[[group]]` tables name classes that are one kind of damage (see [`crate::classgroup`]):
+//!
+//! ```toml
+//! [[group]]
+//! name = "roof_damage"
+//! classes = ["missing_tile", "debris", "moss"]
+//! pick = "first_listed"
+//! ```
+//!
 //! The shipped values (also the defaults here) and the simulated flights they were chosen on
 //! are in `models/evidence.toml`.
 
+use crate::classgroup::ClassGroup;
 use crate::frame::WorkFrame;
 use crate::{Finding, ReportError};
 use geo::{Contains, Point, Polygon};
@@ -75,6 +85,11 @@ fn two() -> usize {
 pub struct EvidenceRules {
     #[serde(rename = "rule")]
     pub rules: Vec<EvidenceRule>,
+    /// Classes of one model that name one kind of damage (`[[group]]` tables): findings of
+    /// different classes of a group on one spot become one finding ([`crate::classgroup`]).
+    /// None when the file has no `[[group]]`.
+    #[serde(default, rename = "group", skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<ClassGroup>,
 }
 
 impl Default for EvidenceRules {
@@ -95,6 +110,7 @@ impl Default for EvidenceRules {
                 r("debris", 1, 0.5, 0.0),
                 r("*", 1, 0.0, 0.0),
             ],
+            groups: vec![ClassGroup::roof_damage()],
         }
     }
 }
@@ -110,6 +126,7 @@ impl EvidenceRules {
                 min_views_for_ratio: 2,
                 min_confidence: 0.0,
             }],
+            groups: Vec::new(),
         }
     }
 
@@ -129,6 +146,7 @@ impl EvidenceRules {
                 )));
             }
         }
+        crate::classgroup::check(&rules.groups).map_err(err)?;
         Ok(rules)
     }
 
@@ -154,7 +172,8 @@ pub fn combined_confidence(per_photo: &[f32], views: usize) -> f32 {
     ((1.0 - miss) * ratio) as f32
 }
 
-struct WorkCoverage {
+/// A photo's [`Coverage`] in the working frame.
+pub(crate) struct WorkCoverage {
     photo: String,
     classes: Vec<String>,
     footprint: Polygon<f64>,
@@ -172,16 +191,12 @@ impl WorkCoverage {
     }
 }
 
-/// Sets `views`, `support` and the combined `confidence` of every finding, then drops the
-/// findings the rules call weak, counting them in `dropped` by reason.
-pub fn apply(
-    findings: Vec<Finding>,
+/// Every photo's coverage moved into the working frame.
+pub(crate) fn work_coverage(
     coverage: &[Coverage],
     frame: &WorkFrame,
-    rules: &EvidenceRules,
-    dropped: &mut BTreeMap<String, usize>,
-) -> Result<Vec<Finding>, ReportError> {
-    let cov = coverage
+) -> Result<Vec<WorkCoverage>, ReportError> {
+    coverage
         .iter()
         .map(|c| {
             Ok(WorkCoverage {
@@ -195,26 +210,50 @@ pub fn apply(
                     .transpose()?,
             })
         })
-        .collect::<Result<Vec<_>, ReportError>>()?;
+        .collect()
+}
+
+/// Sets `views`, `support` and the combined `confidence` of one finding from its
+/// observations (whatever their classes) and the photos whose processed area for the
+/// finding's class contains its centroid.
+pub(crate) fn measure(
+    f: &mut Finding,
+    cov: &[WorkCoverage],
+    frame: &WorkFrame,
+) -> Result<(), ReportError> {
+    let mut best: BTreeMap<&str, f32> = BTreeMap::new();
+    for o in &f.observations {
+        let e = best.entry(o.photo.as_str()).or_insert(0.0);
+        *e = e.max(o.confidence);
+    }
+    let c = frame.to_work(f.centroid)?;
+    let p = Point::new(c[0], c[1]);
+    let extra = cov
+        .iter()
+        .filter(|w| !best.contains_key(w.photo.as_str()) && w.sees(&f.class, &p))
+        .map(|w| w.photo.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let scores: Vec<f32> = best.values().copied().collect();
+    f.support = scores.len();
+    f.views = f.support + extra;
+    f.confidence = combined_confidence(&scores, f.views);
+    Ok(())
+}
+
+/// Sets `views`, `support` and the combined `confidence` of every finding, then drops the
+/// findings the rules call weak, counting them in `dropped` by reason.
+pub fn apply(
+    findings: Vec<Finding>,
+    coverage: &[Coverage],
+    frame: &WorkFrame,
+    rules: &EvidenceRules,
+    dropped: &mut BTreeMap<String, usize>,
+) -> Result<Vec<Finding>, ReportError> {
+    let cov = work_coverage(coverage, frame)?;
     let mut kept = Vec::with_capacity(findings.len());
     for mut f in findings {
-        let mut best: BTreeMap<&str, f32> = BTreeMap::new();
-        for o in &f.observations {
-            let e = best.entry(o.photo.as_str()).or_insert(0.0);
-            *e = e.max(o.confidence);
-        }
-        let c = frame.to_work(f.centroid)?;
-        let p = Point::new(c[0], c[1]);
-        let extra = cov
-            .iter()
-            .filter(|w| !best.contains_key(w.photo.as_str()) && w.sees(&f.class, &p))
-            .map(|w| w.photo.as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-            .len();
-        let scores: Vec<f32> = best.values().copied().collect();
-        f.support = scores.len();
-        f.views = f.support + extra;
-        f.confidence = combined_confidence(&scores, f.views);
+        measure(&mut f, &cov, frame)?;
         let reason = rules.rule_for(&f.class).and_then(|r| {
             let ratio = f.support as f64 / f.views as f64;
             if f.support < r.min_support {

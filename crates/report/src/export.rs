@@ -244,7 +244,15 @@ fn finding_properties(f: &Finding) -> serde_json::Map<String, Value> {
         "best_photo": f.best_photo(),
     });
     match v {
-        Value::Object(m) => m,
+        Value::Object(mut m) => {
+            // Only on findings merged over several classes of a class group, so the bytes
+            // of every other finding (and the server's findings pages) stay as they were.
+            let classes = crate::classgroup::contributing_classes(f);
+            if classes.len() > 1 {
+                m.insert("classes".into(), json!(classes));
+            }
+            m
+        }
         _ => unreachable!("json! of an object literal is an object"),
     }
 }

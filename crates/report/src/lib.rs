@@ -13,13 +13,15 @@
 //! 3. **Match** ([`register`]): a road defect goes to the nearest centreline within the road's
 //!    half-width plus the uncertainty, with chainage from the first vertex; a roof defect to
 //!    the building that contains it, else the nearest one within the tolerance. Unmatched
-//!    findings are kept and flagged.
+//!    findings are kept and flagged. Then findings of different classes of one class group
+//!    (missing_tile, debris, moss) on one spot of one asset become one ([`classgroup`]).
 //! 4. **Measure** ([`quantity`]): crack length and area on the ground, severity from
 //!    configurable rules, a condition score per asset, and work orders.
 //! 5. **Export** ([`export`]): RFC 7946 GeoJSON, GeoPackage through GDAL, CSV.
 //!
 //! This crate never runs models and knows nothing about HTTP.
 
+pub mod classgroup;
 pub mod evidence;
 pub mod export;
 pub mod frame;
@@ -139,9 +141,6 @@ pub fn build_report_with(
     let findings = evidence::apply(findings, coverage, frame, &cfg.evidence, &mut dropped)?;
     // Outlines that rounding to the 1 cm of our files would leave degenerate.
     let mut findings = export::drop_slivers(findings, &mut dropped);
-    for (i, f) in findings.iter_mut().enumerate() {
-        f.id = format!("F{:05}", i + 1);
-    }
     for f in &mut findings {
         let centroid = frame.to_work(f.centroid)?;
         let poly = frame.ring_to_work(&f.polygon)?;
@@ -150,6 +149,12 @@ pub fn build_report_with(
             .iter()
             .filter_map(|r| r.match_finding(f.asset_kind, centroid, &poly, tolerance, cfg))
             .min_by(|a, b| a.distance_m.total_cmp(&b.distance_m));
+    }
+    // Classes of one kind of damage on one spot of one asset: one finding.
+    let mut findings =
+        classgroup::merge_groups(findings, &cfg.evidence.groups, coverage, frame, cfg)?;
+    for (i, f) in findings.iter_mut().enumerate() {
+        f.id = format!("F{:05}", i + 1);
         f.severity = cfg.severity.classify(&f.class, f.length_m, f.area_m2);
     }
     let conditions = quantity::asset_conditions(&findings, registers, &cfg.condition);

@@ -1,0 +1,290 @@
+//! Class groups (issue 13): findings of different roof-damage classes (missing_tile, debris,
+//! moss) on one spot of one roof become one finding whose class is the group's first listed
+//! (or most confident) class, with every observation, the contributing classes, and views,
+//! support and confidence set again from all of them; other spots, other roofs, a class's
+//! own second finding and chains of findings are left apart.
+
+use besikta_core::{AssetKind, Severity};
+use besikta_report::classgroup::{self, contributing_classes, ClassGroup, Pick};
+use besikta_report::evidence::{combined_confidence, Coverage, EvidenceRules};
+use besikta_report::{
+    build_report_with, AssetMatch, Finding, Observation, ReportConfig, WorkFrame,
+};
+
+/// Central Helsinki, in UTM 35N.
+fn frame() -> (WorkFrame, [f64; 2]) {
+    let f = WorkFrame::utm_for(24.9475, 60.1699).unwrap();
+    let o = f.to_work([24.9475, 60.1699]).unwrap();
+    (f, o)
+}
+
+/// The rectangle `[x0, y0, x1, y1]` (metres from the origin) as a WGS 84 ring.
+fn ring(f: &(WorkFrame, [f64; 2]), r: [f64; 4]) -> Vec<[f64; 2]> {
+    let (frame, o) = f;
+    [
+        [r[0], r[1]],
+        [r[2], r[1]],
+        [r[2], r[3]],
+        [r[0], r[3]],
+        [r[0], r[1]],
+    ]
+    .iter()
+    .map(|p| frame.to_wgs84([o[0] + p[0], o[1] + p[1]]).unwrap())
+    .collect()
+}
+
+/// A roof observation from `photo` with confidence `conf` on the rectangle `r`.
+fn obs(f: &(WorkFrame, [f64; 2]), photo: &str, class: &str, conf: f32, r: [f64; 4]) -> Observation {
+    Observation {
+        photo: photo.into(),
+        class: class.into(),
+        asset_kind: AssetKind::Roof,
+        confidence: conf,
+        pixel_polygon: vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
+        pixel_bbox: [0.0, 0.0, 10.0, 10.0],
+        ground_polygon: ring(f, r),
+        length_px: None,
+        gsd_cm: 2.0,
+        view_quality: 0.8,
+        position_uncertainty_m: 1.0,
+        pose_sigma_m: Some(0.05),
+        model: None,
+    }
+}
+
+/// Photos `a`..`e`, each covering 50 m around the origin for the roof model's classes.
+fn coverage(f: &(WorkFrame, [f64; 2])) -> Vec<Coverage> {
+    ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"]
+        .iter()
+        .map(|p| Coverage {
+            photo: p.to_string(),
+            classes: vec!["missing_tile".into(), "debris".into(), "moss".into()],
+            footprint: ring(f, [-50.0, -50.0, 50.0, 50.0]),
+            processed: None,
+        })
+        .collect()
+}
+
+/// One damaged patch seen as a missing tile by a, b, c (0.8) and as moss by c, d, e (0.6),
+/// 0.3 m apart; a moss patch 10 m away seen by a, d and e. Every part passes its class's
+/// evidence rule (moss: seen by at least half of the five photos covering it).
+fn one_damage_two_classes(f: &(WorkFrame, [f64; 2])) -> Vec<Observation> {
+    let tile = [0.0, 0.0, 0.6, 0.6];
+    let beside = [0.9, 0.0, 1.4, 0.5];
+    let far = [10.0, 0.0, 10.5, 0.5];
+    vec![
+        obs(f, "a.jpg", "missing_tile", 0.8, tile),
+        obs(f, "b.jpg", "missing_tile", 0.8, tile),
+        obs(f, "c.jpg", "missing_tile", 0.8, tile),
+        obs(f, "c.jpg", "moss", 0.6, beside),
+        obs(f, "d.jpg", "moss", 0.6, beside),
+        obs(f, "e.jpg", "moss", 0.6, beside),
+        obs(f, "a.jpg", "moss", 0.9, far),
+        obs(f, "d.jpg", "moss", 0.9, far),
+        obs(f, "e.jpg", "moss", 0.9, far),
+    ]
+}
+
+fn config(evidence: EvidenceRules) -> ReportConfig {
+    ReportConfig {
+        evidence,
+        ..ReportConfig::default()
+    }
+}
+
+#[test]
+fn a_missing_tile_and_moss_on_one_damage_are_one_missing_tile_finding() {
+    let f = frame();
+    let cov = coverage(&f);
+    let cfg = config(EvidenceRules::default());
+    assert_eq!(cfg.evidence.groups, vec![ClassGroup::roof_damage()]);
+    let r = build_report_with(one_damage_two_classes(&f), &cov, &[], &f.0, &cfg).unwrap();
+    assert_eq!(r.findings.len(), 2, "{:#?}", r.findings);
+    let merged = r
+        .findings
+        .iter()
+        .find(|x| x.observations.len() == 6)
+        .expect("the damage is one finding of all six observations");
+    // The group lists missing_tile first (most severe): its class, outline and best view.
+    assert_eq!(merged.class, "missing_tile");
+    assert_eq!(contributing_classes(merged), ["missing_tile", "moss"]);
+    assert_eq!(merged.observations[merged.best].class, "missing_tile");
+    assert!((merged.area_m2 - 0.36).abs() < 1e-3, "{}", merged.area_m2);
+    // Support over both classes: all five photos (c saw both; its best score counts once).
+    assert_eq!((merged.support, merged.views), (5, 5));
+    let expected = combined_confidence(&[0.8, 0.8, 0.8, 0.6, 0.6], 5);
+    assert!(
+        (merged.confidence - expected).abs() < 1e-6,
+        "{} vs {expected}",
+        merged.confidence
+    );
+    // The far moss stays its own finding; ids are numbered again without gaps.
+    let far = r.findings.iter().find(|x| x.class == "moss").unwrap();
+    assert_eq!(contributing_classes(far), ["moss"]);
+    assert_eq!((far.support, far.views), (3, 5));
+    let ids: Vec<&str> = r.findings.iter().map(|x| x.id.as_str()).collect();
+    assert_eq!(ids, ["F00001", "F00002"]);
+    // The GeoJSON carries the contributing classes of the merged finding.
+    let gj = besikta_report::export::findings_geojson(&r.findings);
+    let classes: Vec<&serde_json::Value> = gj["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| &x["properties"]["classes"])
+        .collect();
+    assert!(classes.contains(&&serde_json::json!(["missing_tile", "moss"])));
+    // A one-class finding has none (its bytes as before class groups).
+    assert!(classes.contains(&&serde_json::Value::Null));
+    // Without the group (a models folder whose evidence.toml has no [[group]]): three.
+    let none = config(EvidenceRules {
+        groups: Vec::new(),
+        ..EvidenceRules::default()
+    });
+    let r = build_report_with(one_damage_two_classes(&f), &cov, &[], &f.0, &none).unwrap();
+    assert_eq!(r.findings.len(), 3);
+}
+
+#[test]
+fn groups_are_read_from_evidence_toml_and_most_confident_picks_the_lead_by_confidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("evidence.toml");
+    std::fs::write(
+        &p,
+        "[[rule]]\nclass = \"*\"\n\n[[group]]\nname = \"roof_damage\"\n\
+         classes = [\"missing_tile\", \"debris\", \"moss\"]\npick = \"most_confident\"\n",
+    )
+    .unwrap();
+    let rules = EvidenceRules::load(&p).unwrap();
+    assert_eq!(rules.groups[0].pick, Pick::MostConfident);
+    let f = frame();
+    // The moss part is the more confident finding (0.95 from c, d) than the tile (0.5 from a).
+    let observations = vec![
+        obs(&f, "a.jpg", "missing_tile", 0.5, [0.0, 0.0, 0.6, 0.6]),
+        obs(&f, "c.jpg", "moss", 0.95, [0.9, 0.0, 1.4, 0.5]),
+        obs(&f, "d.jpg", "moss", 0.95, [0.9, 0.0, 1.4, 0.5]),
+    ];
+    let r = build_report_with(observations.clone(), &[], &[], &f.0, &config(rules)).unwrap();
+    assert_eq!(r.findings.len(), 1);
+    assert_eq!(r.findings[0].class, "moss");
+    assert_eq!(
+        contributing_classes(&r.findings[0]),
+        ["moss", "missing_tile"]
+    );
+    assert_eq!((r.findings[0].support, r.findings[0].views), (3, 3));
+    // The default (first listed) gives the same spot the missing tile's class.
+    let r = build_report_with(
+        observations,
+        &[],
+        &[],
+        &f.0,
+        &config(EvidenceRules::default()),
+    )
+    .unwrap();
+    assert_eq!(r.findings.len(), 1);
+    assert_eq!(r.findings[0].class, "missing_tile");
+    // Broken groups name the file and the fault.
+    for (text, says) in [
+        ("[[group]]\nname = \"g\"\nclasses = [\"moss\"]\n", "at least two"),
+        (
+            "[[group]]\nname = \"g\"\nclasses = [\"moss\", \"debris\"]\n\n[[group]]\nname = \"h\"\nclasses = [\"moss\", \"x\"]\n",
+            "listed twice",
+        ),
+        ("[[group]]\nname = \"g\"\nclasses = [\"moss\", \"*\"]\n", "not a class"),
+        (
+            "[[group]]\nname = \"g\"\nclasses = [\"a\", \"b\"]\npick = \"loudest\"\n",
+            "loudest",
+        ),
+    ] {
+        std::fs::write(&p, format!("[[rule]]\nclass = \"*\"\n\n{text}")).unwrap();
+        let e = EvidenceRules::load(&p).unwrap_err().to_string();
+        assert!(e.contains("evidence.toml") && e.contains(says), "{e}");
+    }
+}
+
+/// A finding as the report stage hands it to the class-group merge.
+fn finding(f: &(WorkFrame, [f64; 2]), class: &str, r: [f64; 4], asset: Option<&str>) -> Finding {
+    let o = obs(f, "a.jpg", class, 0.8, r);
+    Finding {
+        id: String::new(),
+        class: class.into(),
+        asset_kind: AssetKind::Roof,
+        severity: Severity::Low,
+        confidence: 0.8,
+        length_m: None,
+        area_m2: (r[2] - r[0]) * (r[3] - r[1]),
+        polygon: o.ground_polygon.clone(),
+        centroid: f
+            .0
+            .to_wgs84([f.1[0] + (r[0] + r[2]) / 2.0, f.1[1] + (r[1] + r[3]) / 2.0])
+            .unwrap(),
+        asset: asset.map(|id| AssetMatch {
+            asset_id: id.into(),
+            asset_name: None,
+            asset_kind: AssetKind::Roof,
+            chainage_m: None,
+            offset_m: None,
+            distance_m: 0.0,
+            asset_area_m2: None,
+        }),
+        observations: vec![o],
+        best: 0,
+        views: 1,
+        support: 1,
+    }
+}
+
+#[test]
+fn other_roofs_the_leads_own_class_and_chains_stay_apart() {
+    let f = frame();
+    let cfg = ReportConfig::default();
+    let groups = [ClassGroup::roof_damage()];
+    let classes = |v: &[Finding]| -> Vec<Vec<String>> {
+        v.iter()
+            .map(|x| {
+                contributing_classes(x)
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            })
+            .collect()
+    };
+    // Aligned views: tolerance max(2 x hypot(0.05, 0.05), 1.0) + 0.5 = 1.5 m.
+    // Moss 1.0 m from the tile but on the neighbouring building: apart.
+    let v = vec![
+        finding(&f, "missing_tile", [0.0, 0.0, 0.5, 0.5], Some("b1")),
+        finding(&f, "moss", [1.5, 0.0, 2.0, 0.5], Some("b2")),
+    ];
+    let out = classgroup::merge_groups(v, &groups, &[], &f.0, &cfg).unwrap();
+    assert_eq!(out.len(), 2);
+    // Two missing tiles 1.0 m apart (the merge kept them two) and a debris 1.0 m from the
+    // first: the first tile absorbs the debris, not the other tile.
+    let v = vec![
+        finding(&f, "missing_tile", [0.0, 0.0, 0.5, 0.5], Some("b1")),
+        finding(&f, "missing_tile", [1.5, 0.0, 2.0, 0.5], Some("b1")),
+        finding(&f, "debris", [-1.5, 0.0, -1.0, 0.5], Some("b1")),
+    ];
+    let out = classgroup::merge_groups(v, &groups, &[], &f.0, &cfg).unwrap();
+    assert_eq!(
+        classes(&out),
+        [vec!["missing_tile", "debris"], vec!["missing_tile"]]
+    );
+    // A chain: tile, moss 1.0 m east, debris 1.0 m further east (2.5 m from the tile):
+    // the tile takes the moss; the debris stays, though it lies near the moss.
+    let v = vec![
+        finding(&f, "missing_tile", [0.0, 0.0, 0.5, 0.5], Some("b1")),
+        finding(&f, "moss", [1.5, 0.0, 2.0, 0.5], Some("b1")),
+        finding(&f, "debris", [3.0, 0.0, 3.5, 0.5], Some("b1")),
+    ];
+    let out = classgroup::merge_groups(v, &groups, &[], &f.0, &cfg).unwrap();
+    assert_eq!(
+        classes(&out),
+        [vec!["missing_tile", "moss"], vec!["debris"]]
+    );
+    // Crack and pothole are in no group: never merged, however close.
+    let v = vec![
+        finding(&f, "crack", [0.0, 0.0, 0.5, 0.5], None),
+        finding(&f, "pothole", [0.0, 0.0, 0.5, 0.5], None),
+    ];
+    let out = classgroup::merge_groups(v, &groups, &[], &f.0, &cfg).unwrap();
+    assert_eq!(out.len(), 2);
+}
