@@ -1,6 +1,7 @@
 //! The `besikta` command: parses arguments and wires the pipeline stages together.
 
 mod align;
+mod allocator;
 mod device;
 mod footprints;
 mod infer;
@@ -57,6 +58,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before any big allocation: freed mid-sized buffers go back to the system.
+    allocator::configure();
     pipe::exit_quietly_on_closed_pipe();
     // GDAL's messages become part of our errors instead of its own lines on stderr.
     besikta_report::gdal_errors::install();
