@@ -11,7 +11,9 @@ use crate::findings::basename;
 use crate::{AppState, ServerConfig};
 use besikta_pipeline::{ProcessConfig, Progress};
 use besikta_report::RegisterSource;
-use besikta_store::{CompleteOutcome, Job, JobResult, NewFinding, RejectedPhoto, Store};
+use besikta_store::{
+    CompleteOutcome, Job, JobResult, NewFinding, RejectedPhoto, Store, StoreError, WorkUnit,
+};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -211,17 +213,40 @@ fn progress_value(p: &Progress, config: &ServerConfig) -> Value {
 
 /// Runs one job to the end, storing its results or its failure.
 pub fn run_job(state: &AppState, job: &Job) {
+    run_job_as(state, job, None)
+}
+
+/// [`run_job`]; with `finish`, the job is run by the claim of its finish unit: its results
+/// (or its failure) are stored and the unit marked done in one transaction
+/// (`Store::complete_finish`, `Store::fail_finish`), refused when another worker took the
+/// unit over (this attempt's products are then removed).
+pub(crate) fn run_job_as(state: &AppState, job: &Job, finish: Option<&WorkUnit>) {
     let store = state.store();
+    let fail = |message: &str| match finish {
+        Some(unit) => store.fail_finish(unit, message),
+        None => store.fail_job(job, message),
+    };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(state, job)))
         .map(|r| r.map_err(|message| scrub_paths(&message, state.config())));
     let outcome = match result {
         // The flight's units are queued: whoever claims its finish unit completes the job.
         Ok(Ok(None)) => return,
-        Ok(Ok(Some(result))) => store
-            .complete_job(job, &result)
-            .map(|o| (o, result.output_dir)),
+        Ok(Ok(Some(result))) => {
+            let stored = match finish {
+                Some(unit) => store.complete_finish(unit, &result),
+                None => store.complete_job(job, &result),
+            };
+            match stored {
+                // Another worker finishes the job: nothing refers to these products.
+                Err(e @ StoreError::ClaimLost { .. }) => {
+                    eprintln!("besikta: {e}");
+                    Ok((CompleteOutcome::LeaseLost, result.output_dir))
+                }
+                stored => stored.map(|o| (o, result.output_dir)),
+            }
+        }
         Ok(Err(message)) => {
-            if let Err(e) = store.fail_job(job, &message) {
+            if let Err(e) = fail(&message) {
                 eprintln!("besikta: cannot record the failure of job {}: {e}", job.id);
             }
             return;
@@ -233,7 +258,7 @@ pub fn run_job(state: &AppState, job: &Job) {
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
             let message = scrub_paths(&message, state.config());
-            let _ = store.fail_job(job, &format!("processing crashed: {message}"));
+            let _ = fail(&format!("processing crashed: {message}"));
             return;
         }
     };

@@ -242,17 +242,14 @@ pub(crate) fn forget(state: &AppState, job: &Job) {
 
 /// Runs a claimed finish unit: takes the job over with the attempt its claim started
 /// ([`WorkUnit::job_attempt`]) and runs it as the job's worker would (the prepared flight
-/// and every batch's result are in the store, so it finishes and stores the flight). The
-/// unit is done when the job has ended (stored, failed, or finished by a later finisher);
-/// a job still running (its result could not be stored) goes back to the queue.
+/// and every batch's result are in the store, so it finishes the flight). The job's
+/// results (or its failure) are stored and the unit marked done in one transaction, as
+/// long as the claim is this worker's (`Store::complete_finish`). Otherwise: a unit still
+/// this claim's whose job has ended some other way is marked done; one whose job is still
+/// running (its result could not be stored) goes back to the queue.
 fn run_finish(state: &AppState, unit: &WorkUnit) {
     let store = state.store();
-    let job = Job {
-        id: unit.job_id,
-        org_id: unit.org_id,
-        flight_id: unit.flight_id,
-        attempt: unit.job_attempt,
-    };
+    let job = unit.job();
     let lease = state.config().lease_secs.max(1);
     let heartbeat = Heartbeat::default();
     let renew = |_: &serde_json::Value| {
@@ -260,7 +257,7 @@ fn run_finish(state: &AppState, unit: &WorkUnit) {
     };
     std::thread::scope(|scope| {
         scope.spawn(|| heartbeat.run(Duration::from_secs((lease as u64 / 3).max(1)), &renew));
-        crate::jobs::run_job(state, &job);
+        crate::jobs::run_job_as(state, &job, Some(unit));
         heartbeat.finish();
     });
     let settled = match store.job_state(job.id) {
