@@ -17,6 +17,13 @@
 //! or when `views >= min_views_for_ratio` and `support / views < min_ratio`, or when the
 //! combined confidence is below `min_confidence`. Dropped findings are counted by reason.
 //!
+//! `max_pieces_per_view` drops a finding that its supporting photos saw, in the median, as
+//! more than that many separate pieces (observations of one photo merged into it): a crack
+//! model cuts regular patterns (paving joints, roof seams, lane-marking edges) into many
+//! short straight pieces per photo, where the simulated cracks came out as one or two. Counted
+//! as `pieces_per_view`. Off unless set: a real long crack seen in many pieces would be dropped
+//! too (measured on simulated cracks only; see `models/evidence.toml`).
+//!
 //! ```toml
 //! [[rule]]
 //! class = "crack"
@@ -24,6 +31,7 @@
 //! min_ratio = 0.5
 //! min_views_for_ratio = 2
 //! min_confidence = 0.0
+//! max_pieces_per_view = 2.0
 //! ```
 //!
 //! `[[group]]` tables name classes that are one kind of damage (see [`crate::classgroup`]):
@@ -71,6 +79,10 @@ pub struct EvidenceRule {
     pub min_views_for_ratio: usize,
     #[serde(default)]
     pub min_confidence: f64,
+    /// Largest median number of pieces per supporting photo (see the module docs); `None`:
+    /// no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pieces_per_view: Option<f64>,
 }
 
 fn one() -> usize {
@@ -101,6 +113,7 @@ impl Default for EvidenceRules {
             min_ratio,
             min_views_for_ratio: 2,
             min_confidence,
+            max_pieces_per_view: None,
         };
         EvidenceRules {
             rules: vec![
@@ -125,6 +138,7 @@ impl EvidenceRules {
                 min_ratio: 0.0,
                 min_views_for_ratio: 2,
                 min_confidence: 0.0,
+                max_pieces_per_view: None,
             }],
             groups: Vec::new(),
         }
@@ -145,6 +159,12 @@ impl EvidenceRules {
                     r.class
                 )));
             }
+            if r.max_pieces_per_view.is_some_and(|m| m.is_nan() || m < 1.0) {
+                return Err(err(format!(
+                    "rule for '{}': max_pieces_per_view must be 1 or more (pieces per photo)",
+                    r.class
+                )));
+            }
         }
         crate::classgroup::check(&rules.groups).map_err(err)?;
         Ok(rules)
@@ -155,6 +175,22 @@ impl EvidenceRules {
             .iter()
             .find(|r| r.class == class)
             .or_else(|| self.rules.iter().find(|r| r.class == "*"))
+    }
+}
+
+/// The median, over the photos that detected a finding, of how many of its observations
+/// each photo gave (pieces of one photo merged into it); 0 without observations.
+pub fn median_pieces_per_view(f: &Finding) -> f64 {
+    let mut per_photo: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in &f.observations {
+        *per_photo.entry(o.photo.as_str()).or_default() += 1;
+    }
+    let mut n: Vec<usize> = per_photo.into_values().collect();
+    n.sort_unstable();
+    match n.len() {
+        0 => 0.0,
+        k if k % 2 == 1 => n[k / 2] as f64,
+        k => (n[k / 2 - 1] + n[k / 2]) as f64 / 2.0,
     }
 }
 
@@ -262,6 +298,11 @@ pub fn apply(
                 Some("weak_evidence_ratio")
             } else if (f.confidence as f64) < r.min_confidence {
                 Some("weak_evidence_confidence")
+            } else if r
+                .max_pieces_per_view
+                .is_some_and(|m| median_pieces_per_view(&f) > m)
+            {
+                Some("pieces_per_view")
             } else {
                 None
             }

@@ -264,3 +264,61 @@ fn a_crack_seen_by_one_photo_only_is_dropped_by_the_default_rules() {
     assert_eq!(r.findings[0].support, 2);
     assert_eq!(r.dropped.get("weak_evidence_support"), Some(&1));
 }
+
+#[test]
+fn a_crack_seen_as_many_pieces_per_photo_is_dropped_with_max_pieces_per_view() {
+    let f = frame();
+    let mut observations = Vec::new();
+    for photo in ["a.jpg", "b.jpg", "c.jpg"] {
+        // One crack seen whole by each photo.
+        observations.push(obs(&f, photo, "crack", [0.0, 0.0, 1.0, 0.05], Some(50.0)));
+        // A joint line 10 m away that each photo saw as three pieces 0.1 m apart.
+        for x in [10.0, 10.6, 11.2] {
+            observations.push(obs(&f, photo, "crack", [x, 0.0, x + 0.5, 0.05], Some(25.0)));
+        }
+    }
+    let with = |max: Option<f64>| {
+        let mut cfg = keep_all();
+        cfg.evidence.rules[0].class = "crack".into();
+        cfg.evidence.rules[0].max_pieces_per_view = max;
+        build_report(observations.clone(), &[], &f.0, &cfg).unwrap()
+    };
+    let r = with(None);
+    assert_eq!(r.findings.len(), 2);
+    let pieces: Vec<f64> = r
+        .findings
+        .iter()
+        .map(besikta_report::evidence::median_pieces_per_view)
+        .collect();
+    assert!(pieces.contains(&1.0) && pieces.contains(&3.0), "{pieces:?}");
+    let r = with(Some(2.0));
+    assert_eq!(r.findings.len(), 1);
+    assert_eq!(r.findings[0].observations.len(), 3);
+    assert_eq!(
+        r.dropped.get("pieces_per_view"),
+        Some(&1),
+        "{:?}",
+        r.dropped
+    );
+    assert_eq!(with(Some(3.0)).findings.len(), 2);
+    // Read from TOML; below one piece per photo is refused, naming the file.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("evidence.toml");
+    std::fs::write(
+        &p,
+        "[[rule]]\nclass = \"crack\"\nmax_pieces_per_view = 2.5\n",
+    )
+    .unwrap();
+    let rules = EvidenceRules::load(&p).unwrap();
+    assert_eq!(rules.rules[0].max_pieces_per_view, Some(2.5));
+    std::fs::write(
+        &p,
+        "[[rule]]\nclass = \"crack\"\nmax_pieces_per_view = 0.5\n",
+    )
+    .unwrap();
+    let e = EvidenceRules::load(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("evidence.toml") && e.contains("max_pieces_per_view"),
+        "{e}"
+    );
+}
