@@ -1,7 +1,9 @@
 //! Work units of a job (issue 15): a flight's job is prepared once (the serialised plan is
 //! kept here), its photos are inferred in batch units that any worker may claim under a
 //! lease, and one finish unit (claimable once no batch is queued or running) finishes the
-//! flight from every batch's result; claiming it takes the job over (a new job attempt).
+//! flight from every batch's result; claiming it takes the job over (a new job attempt),
+//! and the job's results are stored with the unit marked done in one transaction
+//! ([`crate::Store::complete_finish`]), refused once another worker holds the claim.
 //! Units are handed out by fair share: the organisation with the fewest running units
 //! first, then finish units, then the oldest.
 
