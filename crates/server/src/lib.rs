@@ -47,7 +47,7 @@ pub use crops::CropSettings;
 pub use error::{ApiError, ServerError};
 pub use jobs::Workers;
 pub use listen::{serve_on, NetLimits};
-pub use metrics::Metrics;
+pub use metrics::{start_health_checks, Metrics};
 pub use ops::hostname;
 pub use quota::Quota;
 pub use retention::sweep as sweep_retention;

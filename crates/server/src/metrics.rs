@@ -21,6 +21,12 @@ pub struct Metrics {
     /// The latest checks of the background refresher ([`start_health_checks`]), which
     /// `/healthz` answers from while they are fresh.
     health: std::sync::Mutex<Option<HealthSnapshot>>,
+    /// Whether a background refresher is running (it clears this when it stops): then
+    /// `/healthz` never runs the checks itself, however old the latest round.
+    health_refresher: std::sync::atomic::AtomicBool,
+    /// `/healthz` answers that ran the checks in the request (no refresher, or none of
+    /// its rounds finished yet): waits on the blocking threads and the database.
+    pub healthz_checks_in_request: AtomicU64,
 }
 
 /// The outcome of one round of health checks, and when it was taken.
@@ -58,20 +64,29 @@ const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// the storage of photos and products can be read. Object storage plugs in here
 /// ([`check_storage`]).
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    // A round of checks the background refresher took within HEALTH_FRESH: answered from
-    // memory, so `/healthz` stays quick however busy the database and the blocking
-    // threads are. Otherwise (no refresher, as in tests on the router alone, or a
-    // refresher stuck on a hung part) the checks run now, within CHECK_TIMEOUT each.
-    let fresh = state
-        .metrics()
-        .health
-        .lock()
-        .ok()
-        .and_then(|h| h.clone())
-        .filter(|h| h.at.elapsed() < HEALTH_FRESH);
-    let (database, storage) = match fresh {
-        Some(h) => (h.database, h.storage),
-        None => run_checks(&state).await,
+    // With the background refresher running, the answer comes from memory only: no
+    // blocking thread, no database lock, so `/healthz` waits for nothing but the async
+    // runtime however busy the database and the blocking threads are. A hung part shows
+    // when its check times out (CHECK_TIMEOUT); a refresher that finished no round for
+    // HEALTH_FRESH (starved, or its runtime stuck) shows as both parts failing. Without a
+    // refresher (tests on the router alone), or before its first round, the checks run
+    // now, within CHECK_TIMEOUT each.
+    let m = state.metrics();
+    let latest = m.health.lock().ok().and_then(|h| h.clone());
+    let refresher = m.health_refresher.load(Ordering::Acquire);
+    let (database, storage) = match latest {
+        Some(h) if h.at.elapsed() < HEALTH_FRESH => (h.database, h.storage),
+        Some(h) if refresher => {
+            let stale = format!(
+                "no round of health checks finished for {} s (the service is starved or stuck)",
+                h.at.elapsed().as_secs()
+            );
+            (Err(stale.clone()), Err(stale))
+        }
+        _ => {
+            Metrics::add(&m.healthz_checks_in_request, 1);
+            run_checks(&state).await
+        }
     };
     let mut failed = false;
     let mut text = String::new();
@@ -96,9 +111,12 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 
 /// How often the background refresher checks the parts.
 const HEALTH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
-/// How old a round of checks `/healthz` still answers from: a part that fails shows
-/// within this time.
-const HEALTH_FRESH: std::time::Duration = std::time::Duration::from_secs(2);
+/// How old a round of checks `/healthz` still answers from. A round takes at most
+/// CHECK_TIMEOUT (a hung part then fails it) and the next starts HEALTH_EVERY later, so a
+/// round older than this means the refresher itself is not getting to run.
+const HEALTH_FRESH: std::time::Duration = std::time::Duration::from_millis(
+    CHECK_TIMEOUT.as_millis() as u64 + HEALTH_EVERY.as_millis() as u64 + 2_000,
+);
 
 /// Both checks at once: the round takes the slower check's time, not the sum.
 async fn run_checks(state: &AppState) -> (Result<(), String>, Result<(), String>) {
@@ -121,9 +139,20 @@ async fn run_checks(state: &AppState) -> (Result<(), String>, Result<(), String>
 
 /// Checks the parts every [`HEALTH_EVERY`] on the current runtime for as long as the
 /// service's state lives, keeping the latest round for `/healthz`.
-pub(crate) fn start_health_checks(state: &AppState) {
+/// Calling it again while a refresher runs does nothing.
+pub fn start_health_checks(state: &AppState) {
+    if state
+        .metrics()
+        .health_refresher
+        .swap(true, Ordering::AcqRel)
+    {
+        return;
+    }
     let weak = std::sync::Arc::downgrade(&state.inner);
     tokio::spawn(async move {
+        // Clears the flag when the loop ends or the task is dropped with its runtime, so
+        // `/healthz` then checks in the request again instead of reporting stale rounds.
+        let _running = RefresherRunning(weak.clone());
         loop {
             let Some(inner) = weak.upgrade() else { break };
             let state = AppState { inner };
@@ -139,6 +168,21 @@ pub(crate) fn start_health_checks(state: &AppState) {
             tokio::time::sleep(HEALTH_EVERY).await;
         }
     });
+}
+
+/// Clears [`Metrics::health_refresher`] when dropped (if the state still lives).
+struct RefresherRunning(std::sync::Weak<crate::Inner>);
+
+impl Drop for RefresherRunning {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade() {
+            let state = AppState { inner };
+            state
+                .metrics()
+                .health_refresher
+                .store(false, Ordering::Release);
+        }
+    }
 }
 
 /// Runs a blocking check off the async threads, within [`CHECK_TIMEOUT`].
@@ -328,6 +372,12 @@ pub async fn metrics(
         "besikta_http_server_errors_total",
         "HTTP answers with a 5xx status.",
         get(&m.http_errors),
+    );
+    metric(
+        "counter",
+        "besikta_healthz_checks_in_request_total",
+        "/healthz answers that ran the health checks in the request (no background round yet).",
+        get(&m.healthz_checks_in_request),
     );
     let uptime = m
         .started
