@@ -78,6 +78,11 @@ pub struct Args {
     /// nor are uploads) answers at once under load. Default: four per core; 0: no limit.
     #[arg(long)]
     pub max_active_requests: Option<usize>,
+    /// Streamed answers (findings pages without limit) written at once; the next waits for
+    /// a place before its head, apart from --max-active-requests. Default: two per core;
+    /// 0: no limit.
+    #[arg(long)]
+    pub max_active_streams: Option<usize>,
     /// Photo crops made (photos decoded) at once; default: BESIKTA_CROP_PERMITS, else one per core.
     #[arg(long)]
     pub crop_permits: Option<usize>,
@@ -139,6 +144,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     config.net.body_idle_timeout = std::time::Duration::from_secs(args.upload_idle_secs.max(1));
     if let Some(n) = args.max_active_requests {
         config.net.max_active_requests = n;
+    }
+    if let Some(n) = args.max_active_streams {
+        config.net.max_active_streams = n;
     }
     config.crops = besikta_server::CropSettings {
         permits: args.crop_permits,

@@ -43,6 +43,11 @@ pub struct NetLimits {
     /// (never held back, nor are uploads) answers at once under load. 0: no limit.
     /// See [`admission`].
     pub max_active_requests: usize,
+    /// Streamed answers (a findings page without `limit`) being written at once at most;
+    /// the next waits for a place before its head is sent. Apart from
+    /// `max_active_requests`, so slow readers of large pages never hold back other
+    /// requests. 0: no limit. See [`admission`].
+    pub max_active_streams: usize,
 }
 
 impl Default for NetLimits {
@@ -54,6 +59,7 @@ impl Default for NetLimits {
             max_connections: 512,
             drain_timeout: Duration::from_secs(20),
             max_active_requests: admission::default_places(),
+            max_active_streams: admission::default_stream_places(),
         }
     }
 }
