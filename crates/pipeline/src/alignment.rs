@@ -23,7 +23,7 @@ pub struct ProcessOptions {
     pub coverage: bool,
     /// Second views by windows around candidates (`Some(true)`) or by several owners per
     /// cell (`Some(false)`); `None`: `BESIKTA_SECOND_VIEWS`, else the default
-    /// ([`crate::coverage::windows_from_env`]).
+    /// ([`crate::second_views::Setting::resolve`]).
     pub windows: Option<bool>,
 }
 

@@ -13,8 +13,8 @@
 //! when its classes have neither rule (pothole: a confidence rule only), else enough for
 //! the rule to mean what it did with every view (crack, moss, debris: 3).
 //!
-//! Second-view windows (issue 14; `BESIKTA_SECOND_VIEWS=windows`, off by default, see
-//! [`WINDOWS_BY_DEFAULT`]): every model's cells get one owner, and each candidate of a class
+//! Second-view windows (issue 14; `BESIKTA_SECOND_VIEWS=windows|owners|auto`, chosen per
+//! flight by `crate::second_views`): every model's cells get one owner, and each candidate of a class
 //! whose rule needs more views ([`needs_views`]) is looked at again in the photos that
 //! [`owners_for`] owners would have given its spot and that did not infer it already,
 //! through a small window ([`windows_for`]: the candidate's ground box widened by
@@ -39,36 +39,13 @@ pub const CELL_M: f64 = 1.0;
 /// in two halves that do not merge.
 pub const MARGIN_M: f64 = 5.0;
 
-/// Whether second views come from windows when nothing else says ([`SECOND_VIEWS_ENV`]).
-/// Off: a flight split into work units infers each batch's windows apart, so its findings
-/// can differ from one process's (`tests/units.rs` asks them equal), and on Brighton the
-/// windows saved 10 % of the tiles (benches/results/speed-2026-12-02.md).
-pub const WINDOWS_BY_DEFAULT: bool = false;
-
-/// Second views by windows (`true`) or by several owners per cell, from
-/// [`SECOND_VIEWS_ENV`] (`windows` or `owners`), else [`WINDOWS_BY_DEFAULT`].
-pub fn windows_from_env() -> Result<bool, crate::PipelineError> {
-    match std::env::var(SECOND_VIEWS_ENV) {
-        Err(_) => Ok(WINDOWS_BY_DEFAULT),
-        Ok(v) => match v.trim() {
-            "windows" => Ok(true),
-            "owners" => Ok(false),
-            "" => Ok(WINDOWS_BY_DEFAULT),
-            other => Err(crate::PipelineError::Setting(format!(
-                "{SECOND_VIEWS_ENV}={other} is not a way to find second views: \
-                 set it to windows (infer a window around each candidate in the other \
-                 photos) or owners (several photos infer every cell), or unset it"
-            ))),
-        },
-    }
-}
-
 /// A second-view window is the candidate's ground box widened by this much, metres: the
 /// merge tolerance's ceiling (observations further apart are not the same defect).
 pub const WINDOW_MARGIN_M: f64 = 2.0;
 
-/// How second views are found: by windows around candidates ([`windows_for`]) or by
-/// giving cells [`owners_for`] owners.
+/// How second views are found: by windows around candidates ([`windows_for`]), by giving
+/// cells [`owners_for`] owners, or per flight from the plan (`windows`, `owners`, `auto`;
+/// see `crate::second_views`).
 pub const SECOND_VIEWS_ENV: &str = "BESIKTA_SECOND_VIEWS";
 
 /// One photo as the planner sees it, all in the work frame (metres).
@@ -422,7 +399,7 @@ type Placed<'a, 'b> = (&'a Capture, PhotoGeometry<'b>, Vec<[f64; 2]>, f64);
 
 /// The evidence rules beside the models (`evidence.toml`), default without one. A broken
 /// file is reported by the report stage, which reads it again.
-fn evidence_rules(models_dir: &Path) -> EvidenceRules {
+pub(crate) fn evidence_rules(models_dir: &Path) -> EvidenceRules {
     let path = models_dir.join("evidence.toml");
     if path.is_file() {
         EvidenceRules::load(&path).unwrap_or_default()

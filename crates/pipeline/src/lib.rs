@@ -71,6 +71,7 @@ mod merge_tolerance;
 pub mod modelcache;
 mod roi;
 pub mod scale;
+pub mod second_views;
 pub mod units;
 mod windows;
 
@@ -101,6 +102,10 @@ pub struct Timings {
     pub align_s: f64,
     pub decode_s: f64,
     pub infer_s: f64,
+    /// Second-view windows, after every batch ([`coverage::windows_for`]; their decoding
+    /// is in `decode_s` too).
+    #[serde(default)]
+    pub windows_s: f64,
     pub report_s: f64,
     pub export_s: f64,
     pub total_s: f64,
@@ -123,7 +128,7 @@ pub struct ModelSummary {
     /// ([`coverage::windows_for`]).
     #[serde(default)]
     pub tiles_inferred_for_windows: usize,
-    /// Windows inferred: other photos run over their windows (once per batch).
+    /// Windows inferred: other photos run over their windows (once per photo and model).
     #[serde(default)]
     pub windows_inferred: usize,
     /// Photos this model was not run on, with the reason.
@@ -160,6 +165,9 @@ pub struct Summary {
     /// Flight alignment: photos aligned, pairs tried and accepted, tie residual RMS before
     /// and after; absent when alignment was not run.
     pub alignment: Option<besikta_align::AlignSummary>,
+    /// Second views by windows or by owners, how that was chosen, and the tiles the plan
+    /// gave both ways ([`second_views`]); absent with coverage planning off.
+    pub second_views: Option<second_views::SecondViews>,
     pub outputs: Vec<String>,
 }
 
@@ -387,14 +395,18 @@ pub fn process_with(
     let t_all = Instant::now();
     create_out_dir(cfg)?;
     let prepared = units::prepare(cfg, opts, progress)?;
-    let batch = units::infer_batch(
+    let locate = |f: &str| PathBuf::from(f);
+    let (batch, loaded) =
+        units::infer_batch_loaded(cfg, &prepared, 0..prepared.photos.len(), &locate, progress)?;
+    units::finish_timed(
         cfg,
         &prepared,
-        0..prepared.photos.len(),
-        &|f: &str| PathBuf::from(f),
+        vec![batch],
+        &locate,
+        Some(t_all),
+        Some(loaded),
         progress,
-    )?;
-    units::finish_timed(cfg, &prepared, vec![batch], Some(t_all), progress)
+    )
 }
 
 fn create_out_dir(cfg: &ProcessConfig) -> Result<(), PipelineError> {

@@ -25,6 +25,30 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+pub use crate::windows::Candidate;
+
+/// A loaded model set and its [`crate::modelcache`] key.
+type Loaded = (crate::modelcache::Key, Vec<besikta_infer::Model>);
+
+/// The engine settings of `cfg`.
+fn engine_config(cfg: &ProcessConfig) -> EngineConfig {
+    match cfg.device {
+        Device::Cpu => EngineConfig {
+            intra_threads: cfg.threads.max(1),
+            ..EngineConfig::default()
+        },
+        Device::Cuda => EngineConfig::cuda(cfg.threads),
+    }
+}
+
+/// The models under `paths`, from an earlier unit of this process (`modelcache`) or loaded.
+fn load_models(cfg: &ProcessConfig, paths: &[PathBuf]) -> Result<Loaded, PipelineError> {
+    let engine = engine_config(cfg);
+    let key = crate::modelcache::key(paths, &engine)?;
+    let models = crate::modelcache::take(&key, paths, &engine)?;
+    Ok((key, models))
+}
+
 /// One photo placed on the ground by [`prepare`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PreparedPhoto {
@@ -55,6 +79,10 @@ pub struct Prepared {
     /// Second views by windows around candidates ([`coverage::windows_for`]); else by owners.
     #[serde(default)]
     pub windows: bool,
+    /// How that was chosen and what the plan said ([`crate::second_views`]); `None` with
+    /// coverage planning off.
+    #[serde(default)]
+    pub second_views: Option<crate::second_views::SecondViews>,
     pub alignment: Option<AlignSummary>,
     /// Ingest, georeferencing and alignment times.
     pub timings: Timings,
@@ -91,10 +119,11 @@ pub struct BatchResult {
     pub first: usize,
     pub count: usize,
     pub observations: Vec<Observation>,
-    /// Observations in second-view windows ([`coverage::windows_for`]); [`finish`] puts every
-    /// batch's after every batch's own, so any split gives the same order.
+    /// Candidates that need second views ([`coverage::windows_for`]), in photo order:
+    /// [`finish`] infers the windows of every batch's candidates in one step, so any split
+    /// of the photos gives the same windows.
     #[serde(default)]
-    pub window_observations: Vec<Observation>,
+    pub candidates: Vec<Candidate>,
     pub coverage: Vec<CoverageArea>,
     /// Per model, in the order of [`find_manifests`]: this batch's counts.
     pub models: Vec<ModelSummary>,
@@ -231,21 +260,48 @@ pub fn prepare(
 
     // Registers and the working frame, for the plan.
     let anchor = frame_anchor(&scan.captures);
-    let (frame, _registers) = load_registers(cfg, anchor)?;
-    // Which ground each photo infers (coverage planning), per owners-per-cell count.
-    let windows = opts.coverage
-        && match opts.windows {
-            Some(w) => w,
-            None => coverage::windows_from_env()?,
+    let (frame, registers) = load_registers(cfg, anchor)?;
+    // Which ground each photo infers (coverage planning), per owners-per-cell count, with
+    // second views by windows or by owners (`second_views`: decided here, before inference).
+    let (windows, owned, second_views) = if opts.coverage {
+        let setting = crate::second_views::Setting::resolve(opts.windows)?;
+        let plan = |w| coverage::ownership(true, w, &geoms, &frame, &cfg.models_dir, &manifests);
+        let (by_windows, by_owners) = (plan(true), plan(false));
+        let mut both = by_owners.clone();
+        both.extend(by_windows.clone());
+        let unc: Vec<f64> = geoms
+            .iter()
+            .map(|(c, ..)| {
+                crate::alignment::photo_uncertainty(&aligned, c, uncertainty_of(c)).map_m
+            })
+            .collect();
+        // Tiles of photo `i` the plan `own` gives the model of `m` (register region of
+        // interest; vegetation is not known before decoding).
+        let tiles = |i: usize, own: &coverage::Ownership, m: &Manifest| {
+            let (c, g, _, gsd_cm) = &geoms[i];
+            let roi = (!registers.is_empty()).then(|| {
+                let kinds: Vec<_> = m.classes.iter().map(|k| k.asset_kind).collect();
+                roi::asset_roi(&registers, &frame, g, &kinds, unc[i])
+            });
+            let px = coverage::restrict(roi.as_deref(), &coverage::owned_pixels(own, i, &frame, g));
+            let t = besikta_infer::tiling::TilePlan::new(
+                c.width,
+                c.height,
+                m,
+                Some(gsd_cm * 10.0),
+                Some(&px),
+            );
+            t.tiles_total - t.tiles_skipped
         };
-    let owned = coverage::ownership(
-        opts.coverage,
-        windows,
-        &geoms,
-        &frame,
-        &cfg.models_dir,
-        &manifests,
-    );
+        let rules = coverage::evidence_rules(&cfg.models_dir);
+        let (several, single) =
+            crate::second_views::planned_tiles(&both, &rules, &manifests, geoms.len(), &tiles);
+        let (windows, sv) = crate::second_views::decide(setting, several, single);
+        let owned = if windows { by_windows } else { by_owners };
+        (windows, owned, Some(sv))
+    } else {
+        (false, BTreeMap::new(), None)
+    };
     let photos = geoms
         .into_iter()
         .map(|(c, _, fp, gsd_cm)| PreparedPhoto {
@@ -263,6 +319,7 @@ pub fn prepare(
         anchor,
         owned,
         windows,
+        second_views,
         alignment: crate::alignment::summary(&aligned),
         timings,
     })
@@ -278,20 +335,25 @@ pub fn infer_batch(
     locate: &dyn Fn(&str) -> PathBuf,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<BatchResult, PipelineError> {
+    let (batch, (key, models)) = infer_batch_loaded(cfg, prepared, photos, locate, progress)?;
+    crate::modelcache::give_back(key, models);
+    Ok(batch)
+}
+
+/// [`infer_batch`], handing back the models it ran (for the windows of a one-process run).
+pub(crate) fn infer_batch_loaded(
+    cfg: &ProcessConfig,
+    prepared: &Prepared,
+    photos: Range<usize>,
+    locate: &dyn Fn(&str) -> PathBuf,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<(BatchResult, Loaded), PipelineError> {
     let t = Instant::now();
     let n = prepared.photos.len();
     let range = photos.start.min(n)..photos.end.min(n).max(photos.start.min(n));
     let (paths, _) = manifests(cfg)?;
-    let engine = match cfg.device {
-        Device::Cpu => EngineConfig {
-            intra_threads: cfg.threads.max(1),
-            ..EngineConfig::default()
-        },
-        Device::Cuda => EngineConfig::cuda(cfg.threads),
-    };
     // A model set an earlier unit of this process loaded is used again (`modelcache`).
-    let cache_key = crate::modelcache::key(&paths, &engine)?;
-    let mut models = crate::modelcache::take(&cache_key, &paths, &engine)?;
+    let (cache_key, mut models) = load_models(cfg, &paths)?;
     let mut model_summaries: Vec<ModelSummary> = models
         .iter()
         .zip(&paths)
@@ -329,9 +391,8 @@ pub fn infer_batch(
     let mut photos_decoded = 0;
     let mut dropped = BTreeMap::<String, usize>::new();
     let mut coverage: Vec<CoverageArea> = Vec::new();
-    // Candidates that need second views, for the windows after the owner pass.
-    let mut candidates: Vec<crate::windows::Candidate> = Vec::new();
-    let mut window_observations = Vec::new();
+    // Candidates that need second views, for the windows after every batch ([`finish`]).
+    let mut candidates: Vec<Candidate> = Vec::new();
     let veg_rule = vegetation::VegetationRule::default();
     // Photo buffers come back to the decoder once inferred, so the flight reuses three.
     let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -431,7 +492,7 @@ pub fn infer_batch(
                     };
                     if plan.wants_window(&o.class) {
                         if let Some(bbox) = crate::windows::ground_box(&o, &frame) {
-                            candidates.push(crate::windows::Candidate {
+                            candidates.push(Candidate {
                                 model: mi,
                                 class: o.class.clone(),
                                 photo: i,
@@ -471,30 +532,11 @@ pub fn infer_batch(
         }
         Ok(())
     })?;
-    // Second views of this batch's candidates, through windows in the other photos.
-    if !candidates.is_empty() {
-        let cx = crate::windows::Context {
-            prepared,
-            plan: &plan,
-            frame: &frame,
-            registers: &registers,
-            ground: &ground,
-            locate,
-        };
-        let w = crate::windows::infer_windows(&cx, &candidates, &mut models, &mut model_summaries)?;
-        window_observations = w.observations;
-        coverage.extend(w.coverage);
-        detections_total += w.detections;
-        for (k, v) in w.dropped {
-            *dropped.entry(k).or_default() += v;
-        }
-    }
-    crate::modelcache::give_back(cache_key, models);
-    Ok(BatchResult {
+    let batch = BatchResult {
         first: range.start,
         count: range.len(),
         observations,
-        window_observations,
+        candidates,
         coverage,
         models: model_summaries,
         scale_skips,
@@ -504,28 +546,52 @@ pub fn infer_batch(
         dropped,
         decode_s,
         infer_s: t.elapsed().as_secs_f64(),
-    })
+    };
+    Ok((batch, (cache_key, models)))
 }
 
 /// Unit 3: the flight's findings from every batch's result (in any order; together they
-/// must cover each prepared photo once): evidence, merging, matching, exports and
-/// `summary.json` into `cfg.out_dir`.
+/// must cover each prepared photo once): the second-view windows of every batch's
+/// candidates (when [`Prepared::windows`]; photos read where [`prepare`] found them),
+/// evidence, merging, matching, exports and `summary.json` into `cfg.out_dir`.
 pub fn finish(
     cfg: &ProcessConfig,
     prepared: &Prepared,
     batches: Vec<BatchResult>,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<ProcessOutcome, PipelineError> {
-    finish_timed(cfg, prepared, batches, None, progress)
+    finish_located(
+        cfg,
+        prepared,
+        batches,
+        &|f: &str| PathBuf::from(f),
+        progress,
+    )
 }
 
-/// [`finish`]; `started`: when the whole job began in this process (else the total time
-/// is the sum of the units' times).
+/// [`finish`] with `locate` turning a photo's `file` (as given to [`prepare`]) into where
+/// its pixels are in this process, as for [`infer_batch`]: the second-view windows read
+/// the photos again.
+pub fn finish_located(
+    cfg: &ProcessConfig,
+    prepared: &Prepared,
+    batches: Vec<BatchResult>,
+    locate: &dyn Fn(&str) -> PathBuf,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<ProcessOutcome, PipelineError> {
+    finish_timed(cfg, prepared, batches, locate, None, None, progress)
+}
+
+/// [`finish_located`]; `started`: when the whole job began in this process (else the total
+/// time is the sum of the units' times); `loaded`: the models a batch of this process ran,
+/// for the windows.
 pub(crate) fn finish_timed(
     cfg: &ProcessConfig,
     prepared: &Prepared,
     mut batches: Vec<BatchResult>,
+    locate: &dyn Fn(&str) -> PathBuf,
     started: Option<Instant>,
+    loaded: Option<Loaded>,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<ProcessOutcome, PipelineError> {
     create_out_dir(cfg)?;
@@ -556,7 +622,7 @@ pub(crate) fn finish_timed(
     let mut timings = prepared.timings.clone();
     let mut rejected = prepared.rejected.clone();
     let mut observations = Vec::new();
-    let mut window_observations = Vec::new();
+    let mut candidates = Vec::new();
     let mut coverage: Vec<Coverage> = Vec::new();
     let mut dropped = BTreeMap::<String, usize>::new();
     let (mut detections, mut photos_decoded) = (0, 0);
@@ -587,7 +653,7 @@ pub(crate) fn finish_timed(
             skips.extend(bs);
         }
         observations.extend(b.observations);
-        window_observations.extend(b.window_observations);
+        candidates.extend(b.candidates);
         coverage.extend(b.coverage.into_iter().map(Coverage::from));
         rejected.extend(b.rejected);
         for (k, v) in b.dropped {
@@ -598,7 +664,54 @@ pub(crate) fn finish_timed(
         timings.decode_s += b.decode_s;
         timings.infer_s += b.infer_s;
     }
-    observations.extend(window_observations);
+    // Second views: every batch's candidates (batches sorted by photo), one step.
+    let (frame, registers) = load_registers(cfg, prepared.anchor)?;
+    if prepared.windows && !candidates.is_empty() {
+        let t = Instant::now();
+        let (key, mut loaded) = match loaded {
+            Some(l) => l,
+            None => load_models(cfg, &paths)?,
+        };
+        if loaded.len() != models.len() {
+            return Err(PipelineError::Units(format!(
+                "the batches ran {} models, the windows {}: give every worker the same models folder",
+                models.len(),
+                loaded.len()
+            )));
+        }
+        let plan = coverage::Planner::new(
+            prepared.owned.clone(),
+            &frame,
+            &cfg.models_dir,
+            !registers.is_empty(),
+            prepared.windows,
+        );
+        let ground = open_ground(cfg)?;
+        let undecodable: std::collections::BTreeSet<String> =
+            rejected.iter().map(|r| r.file.clone()).collect();
+        let cx = crate::windows::Context {
+            prepared,
+            plan: &plan,
+            frame: &frame,
+            registers: &registers,
+            ground: &ground,
+            locate,
+            undecodable: &undecodable,
+        };
+        let w = crate::windows::infer_windows(&cx, &candidates, &mut loaded, &mut models, progress);
+        crate::modelcache::give_back(key, loaded);
+        let w = w?;
+        observations.extend(w.observations);
+        coverage.extend(w.coverage.into_iter().map(Coverage::from));
+        detections += w.detections;
+        for (k, v) in w.dropped {
+            *dropped.entry(k).or_default() += v;
+        }
+        timings.decode_s += w.decode_s;
+        timings.windows_s = t.elapsed().as_secs_f64();
+    } else if let Some((key, loaded)) = loaded {
+        crate::modelcache::give_back(key, loaded);
+    }
     let warnings: Vec<String> = scale_skips
         .iter()
         .filter_map(|s| scale::flight_advice(s, photos_decoded))
@@ -606,7 +719,6 @@ pub(crate) fn finish_timed(
 
     // Report.
     let t = Instant::now();
-    let (frame, registers) = load_registers(cfg, prepared.anchor)?;
     let report_cfg = report_config(&cfg.models_dir, &manifests)?;
     let report = build_report_with(observations, &coverage, &registers, &frame, &report_cfg)?;
     for (k, v) in &report.dropped {
@@ -631,6 +743,7 @@ pub(crate) fn finish_timed(
             timings.ingest_s
                 + timings.georef_s
                 + timings.infer_s
+                + timings.windows_s
                 + timings.report_s
                 + timings.export_s
         }
@@ -661,6 +774,7 @@ pub(crate) fn finish_timed(
         },
         timings,
         alignment: prepared.alignment.clone(),
+        second_views: prepared.second_views.clone(),
         outputs,
     };
     let sum_path = cfg.out_dir.join("summary.json");

@@ -2,33 +2,13 @@
 //! result passed through JSON as between workers, gives the same findings as `process`
 //! for any split of the photos into batches.
 
-use besikta_pipeline::units::{finish, infer_batch, prepare, BatchResult, Prepared};
-use besikta_pipeline::{process, ProcessConfig, ProcessOptions};
-use besikta_report::RegisterSource;
-use std::path::{Path, PathBuf};
+mod common;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn config(out: &Path) -> ProcessConfig {
-    ProcessConfig {
-        inputs: vec![repo().join("fixtures/sim")],
-        registers: vec![RegisterSource::new(
-            repo().join("fixtures/registers/helsinki.osm.pbf"),
-        )],
-        models_dir: repo().join("models"),
-        dem: None,
-        crs: Some("EPSG:3067".into()),
-        out_dir: out.to_path_buf(),
-        threads: 1,
-        device: Default::default(),
-    }
-}
-
-fn through_json<T: serde::Serialize + serde::de::DeserializeOwned>(v: &T) -> T {
-    serde_json::from_str(&serde_json::to_string(v).unwrap()).unwrap()
-}
+use besikta_pipeline::second_views::AUTO_MIN_SAVING;
+use besikta_pipeline::units::{finish, prepare, BatchResult, Prepared};
+use besikta_pipeline::{process, ProcessOptions};
+use common::{assert_same_findings, batches, config, through_json};
+use std::path::Path;
 
 #[test]
 fn units_in_any_split_give_the_findings_of_process() {
@@ -38,6 +18,24 @@ fn units_in_any_split_give_the_findings_of_process() {
         !whole.report.findings.is_empty(),
         "the simulated flight has findings"
     );
+    // By default second views are chosen from the plan: at 65 % overlap one owner per cell
+    // saves too few tiles for windows to pay, so three owners infer every crack cell.
+    let sv = whole
+        .summary
+        .second_views
+        .clone()
+        .expect("coverage is planned");
+    assert_eq!((sv.by.as_str(), sv.chosen_by.as_str()), ("owners", "plan"));
+    assert!(sv.saving() > 0.0 && sv.saving() < AUTO_MIN_SAVING, "{sv:?}");
+    // With a register the plan counts exactly the tiles the owner pass then runs.
+    let needing_views: usize = whole
+        .summary
+        .models
+        .iter()
+        .filter(|m| m.name != "pothole-det")
+        .map(|m| m.tiles_inferred)
+        .sum();
+    assert_eq!(needing_views, sv.planned_tiles_owners, "{sv:?}");
 
     let split_dir = tempfile::tempdir().unwrap();
     let cfg = config(split_dir.path());
@@ -50,34 +48,13 @@ fn units_in_any_split_give_the_findings_of_process() {
         "the coverage plan travels with the prepared flight"
     );
     // Uneven batches, run out of order, each through JSON.
-    let cuts = [0, 1, 4, n - 2, n];
-    let mut batches: Vec<BatchResult> = cuts
-        .windows(2)
-        .rev()
-        .map(|w| {
-            let b = infer_batch(
-                &cfg,
-                &prepared,
-                w[0]..w[1],
-                &|f: &str| PathBuf::from(f),
-                &mut |_| {},
-            )
-            .unwrap();
-            assert_eq!((b.first, b.count), (w[0], w[1] - w[0]));
-            through_json(&b)
-        })
-        .collect();
+    let mut batches: Vec<BatchResult> = batches(&cfg, &prepared, &[0, 1, 4, n - 2, n]);
     assert_eq!(batches.len(), 4);
     let split = finish(&cfg, &prepared, batches.clone(), &mut |_| {}).unwrap();
-
-    let (a, b) = (
-        serde_json::to_value(&split.report.findings).unwrap(),
-        serde_json::to_value(&whole.report.findings).unwrap(),
-    );
-    assert!(
-        a == b,
-        "findings differ between process and units: {}",
-        first_difference(&a, &b, "findings")
+    assert_same_findings(
+        &split.report.findings,
+        &whole.report.findings,
+        "process and units",
     );
     assert_eq!(
         split.report.work_orders.len(),
@@ -116,31 +93,4 @@ fn units_in_any_split_give_the_findings_of_process() {
     batches.retain(|b| b.first != 1);
     let err = finish(&cfg, &prepared, batches, &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("do not cover"), "{err}");
-}
-
-/// Where two JSON values first differ, for a readable failure.
-fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: &str) -> String {
-    use serde_json::Value;
-    match (a, b) {
-        (Value::Array(x), Value::Array(y)) => {
-            for (i, (p, q)) in x.iter().zip(y).enumerate() {
-                if p != q {
-                    return first_difference(p, q, &format!("{at}[{i}]"));
-                }
-            }
-            format!("{at}: {} items against {}", x.len(), y.len())
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            for (k, p) in x {
-                if y.get(k) != Some(p) {
-                    return match y.get(k) {
-                        Some(q) => first_difference(p, q, &format!("{at}.{k}")),
-                        None => format!("{at}.{k} missing"),
-                    };
-                }
-            }
-            format!("{at}: keys differ")
-        }
-        _ => format!("{at}: {a} against {b}"),
-    }
 }

@@ -12,7 +12,7 @@
 //! rows.
 use crate::jobs::{process_config, Heartbeat};
 use crate::AppState;
-use besikta_pipeline::units::{finish, infer_batch, prepare, BatchResult, Prepared};
+use besikta_pipeline::units::{finish_located, infer_batch, prepare, BatchResult, Prepared};
 use besikta_pipeline::{ProcessConfig, ProcessOutcome, Progress};
 use besikta_store::{Job, Photo, UnitKind, WorkUnit};
 use std::collections::HashMap;
@@ -179,7 +179,7 @@ pub(crate) fn process_job(
     if n <= per && rows.is_empty() {
         let batch =
             infer_batch(cfg, &prepared, 0..n, &locate, on_progress).map_err(|e| e.to_string())?;
-        return finish(cfg, &prepared, vec![batch], on_progress)
+        return finish_located(cfg, &prepared, vec![batch], &locate, on_progress)
             .map(|o| JobRun::Done(Box::new(o)))
             .map_err(|e| e.to_string());
     }
@@ -226,7 +226,9 @@ pub(crate) fn process_job(
                 .map_err(|e| format!("the result of photos from {} cannot be read: {e}", r.first))
         })
         .collect::<Result<Vec<_>, String>>()?;
-    let outcome = finish(cfg, &prepared, batches, on_progress).map_err(|e| e.to_string())?;
+    // The second-view windows read the flight's photos again (`pipeline::units::finish`).
+    let outcome =
+        finish_located(cfg, &prepared, batches, &locate, on_progress).map_err(|e| e.to_string())?;
     if lease_lost.load(Ordering::SeqCst) {
         return Err("the job was taken over by another worker".into());
     }
