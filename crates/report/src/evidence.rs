@@ -21,8 +21,8 @@
 //! more than that many separate pieces (observations of one photo merged into it): a crack
 //! model cuts regular patterns (paving joints, roof seams, lane-marking edges) into many
 //! short straight pieces per photo, where the simulated cracks came out as one or two. Counted
-//! as `pieces_per_view`. Off unless set: a real long crack seen in many pieces would be dropped
-//! too (measured on simulated cracks only; see `models/evidence.toml`).
+//! as `pieces_per_view`. Off unless set (the shipped crack rule sets 2): a real long crack seen
+//! in many pieces is dropped too (measured on simulated cracks only; see `models/evidence.toml`).
 //!
 //! ```toml
 //! [[rule]]
@@ -117,7 +117,10 @@ impl Default for EvidenceRules {
         };
         EvidenceRules {
             rules: vec![
-                r("crack", 2, 0.5, 0.0),
+                EvidenceRule {
+                    max_pieces_per_view: Some(2.0),
+                    ..r("crack", 2, 0.5, 0.0)
+                },
                 r("pothole", 1, 0.0, 0.6),
                 r("moss", 1, 0.5, 0.0),
                 r("debris", 1, 0.5, 0.0),
