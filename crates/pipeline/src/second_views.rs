@@ -3,8 +3,8 @@
 //! cell plus windows around candidates ([`crate::coverage::windows_for`]).
 //!
 //! Windows pay where one owner per cell saves many tiles (photos overlapping a lot, as
-//! Brighton's 18 photos: one owner per cell plans a third fewer crack and roof tiles) and
-//! cost where it saves few (the simulated 65 % overlap flights: 9-12 % fewer, and their
+//! Brighton's 18 photos: one owner per cell plans 29 % fewer crack and roof tiles) and
+//! cost where it saves few (the simulated 65 % overlap flights: 7-12 % fewer, and their
 //! many false candidates on lane markings then cost more window tiles than that). The
 //! automatic rule ([`Setting::Auto`]) counts the tiles both plans give the models whose
 //! classes need second views, over each photo's register region of interest, and takes
@@ -22,9 +22,10 @@ pub const SECOND_VIEWS_ENV: &str = coverage::SECOND_VIEWS_ENV;
 
 /// The share of the several-owner plan's tiles (models needing second views) that one
 /// owner per cell must save for [`Setting::Auto`] to take windows. Measured
-/// (benches/results/speed-2026-12-02.md section 6): Brighton saves 33 % and windows cost
-/// 24 % (crack) and 15 % (roof) of the several-owner tiles back; the bundled simulated
-/// flight saves 9-12 % and windows cost 19-48 %.
+/// (benches/results/speed-2026-12-02.md section 6): Brighton's plan saves 29 % and the
+/// windows then cost 19.5 % of the three-owner tiles back (net -14 %); the six simulated
+/// issue flights' plans save 7-12 % and on the bundled one the windows cost 33 % (net
+/// +23 %). Set between the two; flights in between were not measured.
 pub const AUTO_MIN_SAVING: f64 = 0.25;
 
 /// The way to find second views asked for.
