@@ -33,7 +33,8 @@ pub const AUTO_MIN_SAVING: f64 = 0.25;
 pub enum Setting {
     Windows,
     Owners,
-    /// Decided per flight from the plan ([`decide`]).
+    /// Decided per flight from the plan: windows when one owner per cell saves at least
+    /// [`AUTO_MIN_SAVING`] of the planned tiles.
     Auto,
 }
 
