@@ -23,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
 mod admission;
+mod health;
 
 /// Time and connection limits of the HTTP listener.
 #[derive(Debug, Clone)]
@@ -202,6 +203,7 @@ pub async fn serve_on(
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let open = Arc::new(Semaphore::new(max));
     let (closing, closed) = watch::channel(false);
+    let health = health::HealthThread::start().map(Arc::new);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -226,10 +228,27 @@ pub async fn serve_on(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
         let mut closed = closed.clone();
+        let app = app.clone();
+        let builder = builder.clone();
+        let health = health.clone();
+        let main = tokio::runtime::Handle::current();
+        let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
+            // A health checker's connection: served on the health thread.
+            if let Some(health) = health.as_deref() {
+                match health::is_probe(&stream, header_timeout).await {
+                    Some(true) => {
+                        health::serve(health, stream, builder, app, main, closed, permit);
+                        return;
+                    }
+                    Some(false) => {}
+                    // Nothing arrived within the header timeout: closed, as hyper would.
+                    None => return,
+                }
+            }
+            let service = TowerToHyperService::new(app);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
