@@ -26,6 +26,10 @@ figures include client-side scheduling delay: they are an upper bound of the ser
 With --healthz-process-clients N, N more /healthz clients run in a Python process of their
 own through the load phase (group `healthz_own_process`): the same requests without the
 crop clients' GIL, so the difference between the two healthz groups is client-side delay.
+With --server-side (root: a packet capture on lo), loopback_latency.py runs through the
+load phase (from 1 s after its start to 1 s before its end) and the results gain
+`load.server_side_ms`: each kind of request's latency from its first packet to the first
+packet of the answer, as the server's side sees it (no client scheduling).
 
     nice -n 19 cargo build --release -p besikta-cli
     mkdir -p /tmp/load-bin && cp target/release/besikta /tmp/load-bin/besikta
@@ -244,6 +248,10 @@ def main() -> None:
     ap.add_argument("--findings-clients", type=int, default=2)
     ap.add_argument("--healthz-process-clients", type=int, default=0,
                     help="more /healthz clients in a Python process of their own during the load phase")
+    ap.add_argument("--server-side", action="store_true",
+                    help="also measure server-side latency with loopback_latency.py (root)")
+    ap.add_argument("--serve-arg", action="append", default=[],
+                    help="one more argument for `besikta serve` (repeat for several)")
     ap.add_argument("--probe", metavar="ADDR", help=argparse.SUPPRESS)
     ap.add_argument("--commit", help="commit the binary was built from (default: this checkout's HEAD)")
     ap.add_argument("--out", help="JSON results file")
@@ -264,7 +272,7 @@ def main() -> None:
         admin = token(args.besikta, data, "admin")
         viewer = token(args.besikta, data, "viewer")
         serve = subprocess.Popen([args.besikta, "serve", "--addr", "127.0.0.1:0", "--data", data,
-                                  "--models", args.models, "--workers", "1"],
+                                  "--models", args.models, "--workers", "1", *args.serve_arg],
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = serve.stdout.readline().strip()
         addr = line.removeprefix("besikta: listening on http://")
@@ -307,7 +315,16 @@ def main() -> None:
                                        "--secs", str(args.secs),
                                        "--healthz-clients", str(args.healthz_process_clients)],
                                       stdout=subprocess.PIPE, text=True)
+        capture = None
+        if args.server_side:
+            capture = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                                     "loopback_latency.py"),
+                                        addr.rsplit(":", 1)[1], "1", str(max(1.0, args.secs - 2))],
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         loaded = drive(addr, groups, args.secs, serve.pid)
+        if capture is not None:
+            out, err = capture.communicate(timeout=120)
+            loaded["server_side_ms"] = json.loads(out) if capture.returncode == 0 else {"error": err[-400:]}
         if prober is not None:
             own, _ = prober.communicate(timeout=args.secs + 120)
             loaded["groups"]["healthz_own_process"] = json.loads(own)
@@ -333,10 +350,13 @@ def main() -> None:
     print(f"\nserver RSS MiB during load: start {m['start']}, max sampled {m['max_sampled']}, end {m['end']}, "
           f"VmHWM of the load phase {m['vm_hwm']}; VmHWM through processing {hwm_processing:.1f}")
     print(f"load average (1 min) during load: {loaded['load_avg_1min']}")
+    if "server_side_ms" in loaded:
+        print(f"server-side latency (capture on lo): {json.dumps(loaded['server_side_ms'])}")
 
     report = {
         "command": " ".join(["python3"] + [os.path.relpath(sys.argv[0], REPO)] + sys.argv[1:]),
         "binary": args.besikta,
+        "serve_args": args.serve_arg,
         "commit_of_binary": args.commit or git_commit(),
         "checkout_head_at_run": git_commit(),
         "machine": {"cpus": os.cpu_count(), "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]},

@@ -4,7 +4,9 @@ timestamp of each request's first packet and of the server's first response pack
 same connection, from an AF_PACKET capture on `lo` (root; Python standard library only).
 Unlike load.py's client-side figures, these leave out the clients' own scheduling and GIL
 delays. Requests are told apart by their first 16 bytes: `GET /healthz` is "healthz",
-every other GET is "other" (crops and findings.geojson).
+`GET /api/v1/find...` (finding photo crops) "crops", `GET /api/v1/flig...` (a flight's
+findings.geojson; a streamed body's first packet is its head) "findings", any other GET
+"other".
 
     python3 benches/python/loopback_latency.py PORT DELAY_S SECS   # prints JSON
 
@@ -18,7 +20,7 @@ s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
 s.bind(("lo", 0)); s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
 time.sleep(delay)
-pending = {}; lat = {"healthz": [], "other": []}; seen = set(); n = 0
+pending = {}; lat = {"healthz": [], "crops": [], "findings": [], "other": []}; seen = set(); n = 0
 end = time.monotonic() + secs
 while time.monotonic() < end:
     data, anc, _, addr = s.recvmsg(256, 64)
@@ -35,7 +37,9 @@ while time.monotonic() < end:
     if not pl: continue
     n += 1
     if dp == port and pl.startswith(b"GET "):
-        kind = "healthz" if pl.startswith(b"GET /healthz") else "other"
+        kind = ("healthz" if pl.startswith(b"GET /healthz") else
+                "crops" if pl.startswith(b"GET /api/v1/find") else
+                "findings" if pl.startswith(b"GET /api/v1/flig") else "other")
         pending[sp] = (ts, kind)
     elif sp == port and pl.startswith(b"HTTP/1.1") and dp in pending:
         t0, kind = pending.pop(dp); lat[kind].append((ts - t0) * 1000)
