@@ -150,7 +150,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         coverage: !args.all_views,
         ..ProcessOptions::default()
     };
-    let outcome = process_with(&cfg, &opts, &mut show).context("processing the flight failed")?;
+    // Each stage's freed buffers go back to the system before the next stage allocates its own
+    // (alignment's ground images before inference): crate::allocator.
+    let mut stage = None;
+    let mut progress = |p: &Progress| {
+        if stage.replace(p.stage).is_some_and(|s| s != p.stage) {
+            crate::allocator::release_free_memory();
+        }
+        show(p);
+    };
+    let outcome =
+        process_with(&cfg, &opts, &mut progress).context("processing the flight failed")?;
     let s = &outcome.summary;
     println!(
         "photos: {} found, {} processed, {} rejected",
