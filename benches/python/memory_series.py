@@ -22,6 +22,33 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def summary_figures(out: str) -> dict:
+    """The figures of `OUT/summary.json` that the memory benches record (or `summary_error`)."""
+    try:
+        with open(os.path.join(out, "summary.json")) as f:
+            s = json.load(f)
+    except (OSError, ValueError) as e:
+        return {"summary_error": str(e)}
+    al = s.get("alignment") or {}
+    row = {k: s.get(k) for k in ("photos_processed", "detections", "findings", "work_orders")}
+    row["timings"] = s.get("timings")
+    row["alignment"] = {k: al.get(k) for k in ("photos_aligned", "pairs_tried", "pairs_accepted", "projections",
+                                               "held_peak_mb", "project_s", "correlate_s", "seconds")}
+    row["tiles"] = {m["name"]: {k: m.get(k) for k in ("tiles_total", "tiles_inferred", "tiles_skipped",
+                                                     "tiles_skipped_for_coverage")}
+                    for m in s.get("models", [])}
+    return row
+
+
+def emit(row: dict, path: str | None) -> None:
+    """Prints the row as one JSON line, and appends it to `path` if given."""
+    line = json.dumps(row)
+    print(line, flush=True)
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--besikta", required=True)
@@ -42,23 +69,9 @@ def main() -> None:
         row = {"label": a.label, "flight": flight, "command": " ".join(cmd), "exit": trace["exit"],
                "peak_rss_mb": max(trace["peak_rss_mb_by_stage"].values()),
                "seconds": trace["seconds"], "peak_rss_mb_by_stage": trace["peak_rss_mb_by_stage"]}
-        try:
-            with open(os.path.join(out, "summary.json")) as f:
-                s = json.load(f)
-            al = s.get("alignment") or {}
-            row.update({k: s.get(k) for k in ("photos_processed", "detections", "findings")})
-            row["timings"] = s.get("timings")
-            row["alignment"] = {k: al.get(k) for k in ("photos_aligned", "pairs_tried", "pairs_accepted",
-                                                       "projections", "held_peak_mb", "project_s",
-                                                       "correlate_s", "seconds")}
-        except (OSError, ValueError) as e:
-            row["summary_error"] = str(e)
+        row.update(summary_figures(out))
         shutil.rmtree(out, ignore_errors=True)
-        line = json.dumps(row)
-        print(line, flush=True)
-        if a.out:
-            with open(a.out, "a") as f:
-                f.write(line + "\n")
+        emit(row, a.out)
 
 
 if __name__ == "__main__":

@@ -25,25 +25,19 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from memory_series import emit, summary_figures  # noqa: E402  (the same summary.json rows)
+from rss_trace import rss_kb  # noqa: E402  (the same VmRSS sampler)
 
 PROGRESS = re.compile(r"^(?P<stage>[a-z][a-z ]*?)\s*\[[# ]*\]\s*(?P<done>\d+)/(?P<total>\d+)$")
 # The stage that runs once a stage's progress line reaches N/N.
 AFTER = {"reading photos": "aligning", "placing photos on the ground": "finding defects",
          "finding defects": "merging and matching", "merging and matching": "writing results",
          "writing results": "finishing"}
-
-
-def rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def child_pid(pid: int) -> int | None:
@@ -202,20 +196,8 @@ def main() -> None:
         row = {"label": a.label, "photos": n, "flight": folder, "simulate": sim,
                "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         row.update(run_process(a, folder, out, os.path.join(a.work, f"trace{n}.csv")))
-        try:
-            with open(os.path.join(out, "summary.json")) as f:
-                s = json.load(f)
-            row.update({k: s.get(k) for k in ("photos_processed", "detections", "findings", "work_orders")})
-            row["photos_per_s"] = round((s.get("photos_processed") or 0) / row["seconds"], 3)
-            row["timings"] = s.get("timings")
-            al = s.get("alignment") or {}
-            row["alignment"] = {k: al.get(k) for k in ("photos_aligned", "pairs_tried", "pairs_accepted",
-                                                       "projections", "held_peak_mb", "seconds")}
-            row["tiles"] = {m["name"]: {k: m.get(k) for k in ("tiles_total", "tiles_inferred", "tiles_skipped",
-                                                             "tiles_skipped_for_coverage")}
-                            for m in s.get("models", [])}
-        except (OSError, ValueError) as e:
-            row["summary_error"] = str(e)
+        row.update(summary_figures(out))
+        row["photos_per_s"] = round((row.get("photos_processed") or 0) / row["seconds"], 3)
         ev = subprocess.run([a.besikta, "simulate", "--evaluate", os.path.join(folder, "truth.geojson"),
                              os.path.join(out, "findings.geojson")], capture_output=True, text=True)
         try:
@@ -227,11 +209,7 @@ def main() -> None:
             row["evaluation_error"] = ev.stderr[-1000:]
         if not a.keep_outputs:
             shutil.rmtree(out, ignore_errors=True)
-        line = json.dumps(row)
-        print(line, flush=True)
-        if a.out:
-            with open(a.out, "a") as f:
-                f.write(line + "\n")
+        emit(row, a.out)
 
 
 if __name__ == "__main__":
