@@ -1,5 +1,5 @@
 //! `/healthz` of a real `besikta serve`: answered from the background checks, which still
-//! show a part that fails (and recovers): within the checks' freshness bound of 2 s
+//! show a part that fails (and recovers): within a check round (every 0.5 s; a round older than 5.5 s answers 503)
 //! (polled here for up to 10 s, so a loaded machine does not fail it).
 
 mod common;
