@@ -181,9 +181,28 @@ Retry-After: 1\r\nConnection: close\r\nContent-Length: 51\r\n\r\nthe server has 
     .await;
 }
 
+/// What the accept loop hands each connection.
+#[derive(Clone)]
+struct Accepting {
+    app: Router,
+    builder: hyper::server::conn::http1::Builder,
+    open: Arc<Semaphore>,
+    closed: watch::Receiver<bool>,
+    health: Option<Arc<health::HealthThread>>,
+    /// The service's runtime: every connection that is not a health checker's is served
+    /// there.
+    main: tokio::runtime::Handle,
+    header_timeout: Duration,
+}
+
 /// Serves `app` on `listener` under `limits` until `shutdown` completes; then stops
 /// accepting, lets open requests finish for [`NetLimits::drain_timeout`] and returns
 /// (connections still open then are dropped).
+///
+/// The accept loop runs on the health thread when there is one, so a checker that opens
+/// a new connection per probe is accepted and told apart even while the service's worker
+/// threads are all blocked; other connections are handed to the service's runtime at
+/// once (see [`health`]).
 pub async fn serve_on(
     listener: TcpListener,
     app: Router,
@@ -209,6 +228,63 @@ pub async fn serve_on(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .keep_alive(true);
+    let accepting = Accepting {
+        app,
+        builder,
+        open: open.clone(),
+        closed,
+        health: health.clone(),
+        main: tokio::runtime::Handle::current(),
+        header_timeout: limits.header_timeout,
+    };
+    // On the health thread when there is one (its reactor then owns the listener).
+    match health.as_deref() {
+        Some(h) => {
+            let std_listener = match listener.into_std() {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("besikta: cannot hand the listener to the health thread: {e}");
+                    return;
+                }
+            };
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = h.spawn(async move {
+                match TcpListener::from_std(std_listener) {
+                    Ok(listener) => {
+                        let stopped = async {
+                            let _ = stopped.await;
+                        };
+                        accept_loop(listener, accepting, stopped).await
+                    }
+                    Err(e) => eprintln!("besikta: cannot listen on the health thread: {e}"),
+                }
+            });
+            shutdown.await;
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+        None => accept_loop(listener, accepting, shutdown).await,
+    }
+    let _ = closing.send(true);
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    if tokio::time::timeout(limits.drain_timeout, open.acquire_many(all))
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "besikta: requests still open after {} s were cut",
+            limits.drain_timeout.as_secs()
+        );
+    }
+}
+
+/// Accepts connections until `shutdown` completes, then drops the listener. Runs on the
+/// health thread or, without one, on the service's runtime.
+async fn accept_loop(
+    listener: TcpListener,
+    accepting: Accepting,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {
@@ -223,23 +299,18 @@ pub async fn serve_on(
                 }
             },
         };
-        let Ok(permit) = open.clone().try_acquire_owned() else {
+        let Ok(permit) = accepting.open.clone().try_acquire_owned() else {
             tokio::spawn(refuse(stream));
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let mut closed = closed.clone();
-        let app = app.clone();
-        let builder = builder.clone();
-        let health = health.clone();
-        let main = tokio::runtime::Handle::current();
-        let header_timeout = limits.header_timeout;
+        let a = accepting.clone();
         tokio::spawn(async move {
             // A health checker's connection: served on the health thread.
-            if let Some(health) = health.as_deref() {
-                match health::is_probe(&stream, header_timeout).await {
+            if let Some(health) = a.health.as_deref() {
+                match health::is_probe(&stream, a.header_timeout).await {
                     Some(true) => {
-                        health::serve(health, stream, builder, app, main, closed, permit);
+                        health::serve(health, stream, a.builder, a.app, a.main, a.closed, permit);
                         return;
                     }
                     Some(false) => {}
@@ -247,32 +318,38 @@ pub async fn serve_on(
                     None => return,
                 }
             }
-            let service = TowerToHyperService::new(app);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                // Only ever set to true (or dropped): either way, time to close.
-                _ = closed.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
-            }
-            drop(permit);
+            serve_connection(stream, a, permit);
         });
     }
     drop(listener);
-    let _ = closing.send(true);
-    let all = u32::try_from(max).unwrap_or(u32::MAX);
-    if tokio::time::timeout(limits.drain_timeout, open.acquire_many(all))
-        .await
-        .is_err()
-    {
-        eprintln!(
-            "besikta: requests still open after {} s were cut",
-            limits.drain_timeout.as_secs()
-        );
-    }
+}
+
+/// Serves a connection on the service's runtime (moved there from the health thread's
+/// reactor when it was accepted on that thread).
+fn serve_connection(stream: TcpStream, a: Accepting, permit: tokio::sync::OwnedSemaphorePermit) {
+    let Ok(stream) = stream.into_std() else {
+        return;
+    };
+    let main = a.main.clone();
+    main.spawn(async move {
+        // Registered with the service runtime's reactor.
+        let Ok(stream) = TcpStream::from_std(stream) else {
+            return;
+        };
+        let mut closed = a.closed;
+        let service = TowerToHyperService::new(a.app);
+        let connection = a.builder.serve_connection(TokioIo::new(stream), service);
+        tokio::pin!(connection);
+        tokio::select! {
+            _ = connection.as_mut() => {}
+            // Only ever set to true (or dropped): either way, time to close.
+            _ = closed.changed() => {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
+            }
+        }
+        drop(permit);
+    });
 }
 
 #[cfg(test)]

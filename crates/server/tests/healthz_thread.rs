@@ -1,8 +1,9 @@
 //! A health checker's connection is served on a thread of its own (issue 11): with the
 //! service's only worker thread blocked inside a handler (as a store call waiting on a
 //! lock blocks it), `/healthz` on a checker's keep-alive connection is still answered,
-//! and other requests on that connection are still served by the service's runtime once
-//! it is free. The client side is plain blocking sockets on the test's thread, apart
+//! so is `/healthz` on a new connection per probe (the accept loop runs on the health
+//! thread), and other requests, on that connection or on a new one, are still served by
+//! the service's runtime once it is free. The client side is plain blocking sockets on the test's thread, apart
 //! from both runtimes. (No background refresher here: `/healthz` runs its checks in the
 //! request, on the health thread's own blocking threads.)
 
@@ -59,6 +60,13 @@ fn answer(s: &mut TcpStream) -> (String, String) {
 #[test]
 fn a_checkers_connection_is_answered_while_the_only_worker_is_blocked() {
     let e = env();
+    // Made before the channels, so a failing assertion drops `release` (and lets the blocked
+    // worker go) before the runtime waits for its threads: the test fails instead of hanging.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let (entered, has_entered) = mpsc::channel::<()>();
     let (release, released) = mpsc::channel::<()>();
     let blocker = Arc::new(Mutex::new(Some((entered, released))));
@@ -76,11 +84,6 @@ fn a_checkers_connection_is_answered_while_the_only_worker_is_blocked() {
             }
         }),
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -115,6 +118,25 @@ fn a_checkers_connection_is_answered_while_the_only_worker_is_blocked() {
         );
     }
 
+    // A checker that opens a new connection for each probe is accepted and answered too:
+    // the accept loop does not wait for the blocked worker.
+    for _ in 0..3 {
+        let mut fresh = TcpStream::connect(addr).unwrap();
+        fresh.set_read_timeout(Some(MUST)).unwrap();
+        let (status, body) = get(&mut fresh, "/healthz");
+        assert_eq!(
+            (status.as_str(), body.as_str()),
+            ("HTTP/1.1 200 OK", "ok\n")
+        );
+    }
+    // A new connection of another client, accepted while the worker is blocked, is
+    // handed to the service's runtime and answered once it is free.
+    let mut other = TcpStream::connect(addr).unwrap();
+    other.set_read_timeout(Some(MUST)).unwrap();
+    other
+        .write_all(b"GET /api/v1/flights HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+
     // Let go: the blocked request ends, and another request on the checker's connection
     // is served by the service's runtime.
     release.send(()).unwrap();
@@ -123,6 +145,8 @@ fn a_checkers_connection_is_answered_while_the_only_worker_is_blocked() {
         (status.as_str(), body.as_str()),
         ("HTTP/1.1 200 OK", "unblocked\n")
     );
+    let (status, _) = answer(&mut other);
+    assert_eq!(status, "HTTP/1.1 401 Unauthorized", "answered by the app");
     let (status, _) = get(&mut checker, "/api/v1/flights");
     assert_eq!(status, "HTTP/1.1 401 Unauthorized", "answered by the app");
     runtime.shutdown_timeout(Duration::from_secs(10));

@@ -3,7 +3,10 @@
 //! workers, so a probe waits for nothing the crops, findings pages and store calls keep
 //! busy (they block the workers' threads at times). `/healthz` is answered there from the
 //! background checks' state; any other request on such a connection is handed to the
-//! service's runtime and only its bytes pass through this thread.
+//! service's runtime and only its bytes pass through this thread. The accept loop runs
+//! here too, so a checker that opens a new connection per probe is accepted and told
+//! apart without the workers; every other connection is moved to the service's runtime
+//! once its first bytes show it is not a probe.
 
 use axum::response::IntoResponse;
 use axum::Router;
@@ -41,6 +44,15 @@ impl HealthThread {
             handle,
             _stop: stop,
         })
+    }
+
+    /// Runs `task` on the health thread.
+    pub(crate) fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(task)
     }
 }
 
