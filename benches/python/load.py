@@ -26,6 +26,8 @@ figures include client-side scheduling delay: they are an upper bound of the ser
 With --healthz-process-clients N, N more /healthz clients run in a Python process of their
 own through the load phase (group `healthz_own_process`): the same requests without the
 crop clients' GIL, so the difference between the two healthz groups is client-side delay.
+With --healthz-new-connections those N clients open a new connection for each probe
+(Connection: close), as most load balancers' health checks do.
 With --server-side (root: a packet capture on lo), loopback_latency.py runs through the
 load phase (from 1 s after its start to 1 s before its end) and the results gain
 `load.server_side_ms`: each kind of request's latency from its first packet to the first
@@ -96,15 +98,20 @@ def proc_status(pid: int) -> dict:
 
 
 class Client(threading.Thread):
-    """Sends GET requests back to back on one keep-alive connection until `stop_at`."""
+    """Sends GET requests back to back on one keep-alive connection until `stop_at` (with
+    `fresh`, on a new connection for each request, closed after it, as most load
+    balancers' health checks do; the latency then includes connecting)."""
 
     def __init__(self, addr: str, paths: list[str], token: str | None, start: threading.Event, stop_at: list[float],
-                 offset: int = 0):
+                 offset: int = 0, fresh: bool = False):
         super().__init__(daemon=True)
+        self.fresh = fresh
         self.host, port = addr.rsplit(":", 1)
         self.port = int(port)
         self.paths = paths
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        if fresh:
+            self.headers["Connection"] = "close"
         self.start_event = start
         self.stop_at = stop_at
         self.i = offset
@@ -119,6 +126,9 @@ class Client(threading.Thread):
             path = self.paths[self.i % len(self.paths)]
             self.i += 1
             t0 = time.perf_counter()
+            if self.fresh:
+                conn.close()
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=180)
             try:
                 conn.request("GET", path, headers=self.headers)
                 resp = conn.getresponse()
@@ -137,14 +147,15 @@ class Client(threading.Thread):
         conn.close()
 
 
-def drive(addr: str, groups: dict[str, tuple[int, list[str], str | None]], secs: float, pid: int) -> dict:
+def drive(addr: str, groups: dict[str, tuple[int, list[str], str | None]], secs: float, pid: int,
+          fresh: bool = False) -> dict:
     """Runs every group's clients at once for `secs`; samples the server's memory and the
-    machine's load average meanwhile."""
+    machine's load average meanwhile. `fresh`: every client opens a new connection per request."""
     start = threading.Event()
     stop_at = [0.0]
     clients: dict[str, list[Client]] = {}
     for name, (n, paths, token) in groups.items():
-        clients[name] = [Client(addr, paths, token, start, stop_at, offset=i * 7) for i in range(n)]
+        clients[name] = [Client(addr, paths, token, start, stop_at, offset=i * 7, fresh=fresh) for i in range(n)]
         for c in clients[name]:
             c.start()
     rss: list[float] = []
@@ -192,10 +203,11 @@ def drive(addr: str, groups: dict[str, tuple[int, list[str], str | None]], secs:
     return out
 
 
-def probe(addr: str, secs: float, clients: int) -> None:
-    """--probe: `clients` /healthz clients for `secs` in this process; prints drive()'s JSON."""
+def probe(addr: str, secs: float, clients: int, fresh: bool) -> None:
+    """--probe: `clients` /healthz clients for `secs` in this process (`fresh`: a new
+    connection per request); prints drive()'s JSON."""
     pid = os.getpid()  # no server pid here: memory samples are of this process, dropped below
-    out = drive(addr, {"healthz": (clients, ["/healthz"], None)}, secs, pid)
+    out = drive(addr, {"healthz": (clients, ["/healthz"], None)}, secs, pid, fresh=fresh)
     print(json.dumps(out["groups"]["healthz"]), flush=True)
 
 
@@ -248,6 +260,9 @@ def main() -> None:
     ap.add_argument("--findings-clients", type=int, default=2)
     ap.add_argument("--healthz-process-clients", type=int, default=0,
                     help="more /healthz clients in a Python process of their own during the load phase")
+    ap.add_argument("--healthz-new-connections", action="store_true",
+                    help="the --healthz-process-clients open a new connection for each probe (Connection: close), "
+                         "as most load balancers do")
     ap.add_argument("--server-side", action="store_true",
                     help="also measure server-side latency with loopback_latency.py (root)")
     ap.add_argument("--serve-arg", action="append", default=[],
@@ -257,7 +272,7 @@ def main() -> None:
     ap.add_argument("--out", help="JSON results file")
     args = ap.parse_args()
     if args.probe:
-        probe(args.probe, args.secs, args.healthz_clients)
+        probe(args.probe, args.secs, args.healthz_clients, args.healthz_new_connections)
         return
     photos = sorted(glob.glob(os.path.join(args.photos, "*.JPG")))
     if not photos:
@@ -313,7 +328,8 @@ def main() -> None:
         if args.healthz_process_clients:
             prober = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--probe", addr,
                                        "--secs", str(args.secs),
-                                       "--healthz-clients", str(args.healthz_process_clients)],
+                                       "--healthz-clients", str(args.healthz_process_clients)]
+                                      + (["--healthz-new-connections"] if args.healthz_new_connections else []),
                                       stdout=subprocess.PIPE, text=True)
         capture = None
         if args.server_side:
