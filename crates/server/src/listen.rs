@@ -336,20 +336,33 @@ fn serve_connection(stream: TcpStream, a: Accepting, permit: tokio::sync::OwnedS
         let Ok(stream) = TcpStream::from_std(stream) else {
             return;
         };
-        let mut closed = a.closed;
         let service = TowerToHyperService::new(a.app);
-        let connection = a.builder.serve_connection(TokioIo::new(stream), service);
-        tokio::pin!(connection);
-        tokio::select! {
-            _ = connection.as_mut() => {}
-            // Only ever set to true (or dropped): either way, time to close.
-            _ = closed.changed() => {
-                connection.as_mut().graceful_shutdown();
-                let _ = connection.await;
-            }
-        }
+        serve_until_closed(&a.builder, stream, service, a.closed).await;
         drop(permit);
     });
+}
+
+/// Serves one connection with `service` until the client is done or the listener closes
+/// (then the requests in hand finish and the connection ends).
+async fn serve_until_closed<S>(
+    builder: &hyper::server::conn::http1::Builder,
+    stream: TcpStream,
+    service: S,
+    mut closed: watch::Receiver<bool>,
+) where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = Body>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        // Only ever set to true (or dropped): either way, time to close.
+        _ = closed.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@
 use axum::response::IntoResponse;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -93,7 +92,7 @@ pub(crate) fn serve(
     builder: hyper::server::conn::http1::Builder,
     app: Router,
     main: Handle,
-    mut closed: watch::Receiver<bool>,
+    closed: watch::Receiver<bool>,
     permit: OwnedSemaphorePermit,
 ) {
     let Ok(stream) = stream.into_std() else {
@@ -124,16 +123,7 @@ pub(crate) fn serve(
                 }
             }
         });
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        tokio::pin!(connection);
-        tokio::select! {
-            _ = connection.as_mut() => {}
-            // Only ever set to true (or dropped): either way, time to close.
-            _ = closed.changed() => {
-                connection.as_mut().graceful_shutdown();
-                let _ = connection.await;
-            }
-        }
+        super::serve_until_closed(&builder, stream, service, closed).await;
         drop(permit);
     });
 }
