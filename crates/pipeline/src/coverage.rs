@@ -95,9 +95,11 @@ pub fn owners_for(rules: &EvidenceRules, classes: &[String]) -> usize {
     // A support rule needs `min_support` views and one spare (one owner may miss it); a
     // ratio rule needs enough views that one detection alone falls below the ratio, and
     // one spare (0.5: three owners, so 1 of 3 is dropped and 2 of 3 kept, as with all views).
+    // A class that is not reported needs no views beyond its owner's.
     classes
         .iter()
         .filter_map(|c| rule(c))
+        .filter(|r| r.report)
         .map(|r| {
             let support = if r.min_support > 1 {
                 r.min_support + 1
@@ -674,11 +676,20 @@ mod tests {
         assert_eq!(owners_for(&rules, &["crack".into(), "pothole".into()]), 3);
         assert_eq!(owners_for(&rules, &["pothole".into()]), 1);
         assert_eq!(owners_for(&rules, &["roof_damage".into()]), 1);
-        // moss: min_ratio 0.5 needs three views for one detection alone to fall below it.
+        // debris: min_ratio 0.5 needs three views for one detection alone to fall below it.
         assert_eq!(
-            owners_for(&rules, &["missing_tile".into(), "moss".into()]),
+            owners_for(&rules, &["missing_tile".into(), "debris".into()]),
             3
         );
+        // moss has the same ratio but is not reported: it needs no second view.
+        assert_eq!(
+            owners_for(&rules, &["missing_tile".into(), "moss".into()]),
+            1
+        );
+        assert!(!needs_views(&rules, "moss"));
+        let mut on = rules.clone();
+        on.rules.iter_mut().for_each(|r| r.report = true);
+        assert_eq!(owners_for(&on, &["missing_tile".into(), "moss".into()]), 3);
     }
 
     #[test]

@@ -16,6 +16,8 @@
 //! The rule (per class, TOML, `*` for the rest) drops a finding when `support < min_support`,
 //! or when `views >= min_views_for_ratio` and `support / views < min_ratio`, or when the
 //! combined confidence is below `min_confidence`. Dropped findings are counted by reason.
+//! `report = false` drops every finding of the class (`class_not_reported`): the shipped
+//! rules turn `moss` off, whose findings were false on every flight that could be scored.
 //!
 //! `max_pieces_per_view` drops a finding that its supporting photos saw, in the median, as
 //! more than that many separate pieces (observations of one photo merged into it): a crack
@@ -83,10 +85,21 @@ pub struct EvidenceRule {
     /// no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_pieces_per_view: Option<f64>,
+    /// `false`: no finding of this class is reported (each is counted as
+    /// `class_not_reported`), and its candidates get no second views. For a class whose
+    /// findings were never shown to be right on real photos (see `models/evidence.toml`).
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub report: bool,
 }
 
 fn one() -> usize {
     1
+}
+fn yes() -> bool {
+    true
+}
+fn is_yes(b: &bool) -> bool {
+    *b
 }
 fn two() -> usize {
     2
@@ -114,6 +127,7 @@ impl Default for EvidenceRules {
             min_views_for_ratio: 2,
             min_confidence,
             max_pieces_per_view: None,
+            report: true,
         };
         EvidenceRules {
             rules: vec![
@@ -122,7 +136,10 @@ impl Default for EvidenceRules {
                     ..r("crack", 2, 0.5, 0.0)
                 },
                 r("pothole", 1, 0.0, 0.6),
-                r("moss", 1, 0.5, 0.0),
+                EvidenceRule {
+                    report: false,
+                    ..r("moss", 1, 0.5, 0.0)
+                },
                 r("debris", 1, 0.5, 0.0),
                 r("*", 1, 0.0, 0.0),
             ],
@@ -142,6 +159,7 @@ impl EvidenceRules {
                 min_views_for_ratio: 2,
                 min_confidence: 0.0,
                 max_pieces_per_view: None,
+                report: true,
             }],
             groups: Vec::new(),
         }
@@ -295,7 +313,9 @@ pub fn apply(
         measure(&mut f, &cov, frame)?;
         let reason = rules.rule_for(&f.class).and_then(|r| {
             let ratio = f.support as f64 / f.views as f64;
-            if f.support < r.min_support {
+            if !r.report {
+                Some("class_not_reported")
+            } else if f.support < r.min_support {
                 Some("weak_evidence_support")
             } else if f.views >= r.min_views_for_ratio && ratio < r.min_ratio {
                 Some("weak_evidence_ratio")

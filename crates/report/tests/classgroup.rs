@@ -85,6 +85,14 @@ fn one_damage_two_classes(f: &(WorkFrame, [f64; 2])) -> Vec<Observation> {
     ]
 }
 
+/// The shipped rules with moss reported (the shipped ones turn it off; an organisation's
+/// `evidence.toml` may turn it on, and then the group merges it).
+fn moss_reported() -> EvidenceRules {
+    let mut rules = EvidenceRules::default();
+    rules.rules.iter_mut().for_each(|r| r.report = true);
+    rules
+}
+
 fn config(evidence: EvidenceRules) -> ReportConfig {
     ReportConfig {
         evidence,
@@ -96,7 +104,7 @@ fn config(evidence: EvidenceRules) -> ReportConfig {
 fn a_missing_tile_and_moss_on_one_damage_are_one_missing_tile_finding() {
     let f = frame();
     let cov = coverage(&f);
-    let cfg = config(EvidenceRules::default());
+    let cfg = config(moss_reported());
     assert_eq!(cfg.evidence.groups, vec![ClassGroup::roof_damage()]);
     let r = build_report_with(one_damage_two_classes(&f), &cov, &[], &f.0, &cfg).unwrap();
     assert_eq!(r.findings.len(), 2, "{:#?}", r.findings);
@@ -138,10 +146,48 @@ fn a_missing_tile_and_moss_on_one_damage_are_one_missing_tile_finding() {
     // Without the group (a models folder whose evidence.toml has no [[group]]): three.
     let none = config(EvidenceRules {
         groups: Vec::new(),
-        ..EvidenceRules::default()
+        ..moss_reported()
     });
     let r = build_report_with(one_damage_two_classes(&f), &cov, &[], &f.0, &none).unwrap();
     assert_eq!(r.findings.len(), 3);
+}
+
+#[test]
+fn with_the_shipped_rules_moss_is_not_reported_and_is_counted() {
+    let f = frame();
+    let cov = coverage(&f);
+    let rules = EvidenceRules::default();
+    assert!(
+        !rules
+            .rules
+            .iter()
+            .find(|r| r.class == "moss")
+            .unwrap()
+            .report
+    );
+    let r = build_report_with(one_damage_two_classes(&f), &cov, &[], &f.0, &config(rules)).unwrap();
+    // The missing tile alone, with its own three observations and outline; both moss
+    // findings (the one beside it and the far one) are dropped and counted.
+    assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
+    assert_eq!(r.findings[0].class, "missing_tile");
+    assert_eq!(r.findings[0].observations.len(), 3);
+    assert_eq!(contributing_classes(&r.findings[0]), ["missing_tile"]);
+    assert_eq!(
+        r.dropped.get("class_not_reported"),
+        Some(&2),
+        "{:?}",
+        r.dropped
+    );
+    // `report = false` is read from evidence.toml; without the key a class is reported.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("evidence.toml");
+    std::fs::write(
+        &p,
+        "[[rule]]\nclass = \"moss\"\nreport = false\n\n[[rule]]\nclass = \"*\"\n",
+    )
+    .unwrap();
+    let loaded = EvidenceRules::load(&p).unwrap();
+    assert!(!loaded.rules[0].report && loaded.rules[1].report);
 }
 
 #[test]
@@ -172,14 +218,7 @@ fn groups_are_read_from_evidence_toml_and_most_confident_picks_the_lead_by_confi
     );
     assert_eq!((r.findings[0].support, r.findings[0].views), (3, 3));
     // The default (first listed) gives the same spot the missing tile's class.
-    let r = build_report_with(
-        observations,
-        &[],
-        &[],
-        &f.0,
-        &config(EvidenceRules::default()),
-    )
-    .unwrap();
+    let r = build_report_with(observations, &[], &[], &f.0, &config(moss_reported())).unwrap();
     assert_eq!(r.findings.len(), 1);
     assert_eq!(r.findings[0].class, "missing_tile");
     // Broken groups name the file and the fault.
