@@ -68,7 +68,9 @@ fn simulated_helsinki_flight_is_found_placed_merged_and_matched() {
 }
 
 const FLOOR_RECALL: f64 = 0.85;
-const FLOOR_PRECISION: f64 = 0.22;
+/// Regression floor, not the target (0.8): the bundled flight gave 13 of 19 (0.684) once
+/// moss is not reported (release build, 2026-12-03; 13 of 40 with moss).
+const FLOOR_PRECISION: f64 = 0.6;
 
 /// A flight simulated here with real crack photos pasted in (DeepCrack and CRACK500 photos
 /// from `fixtures/cracks`), scored like the bundled one: bounded merging must leave no
@@ -136,4 +138,5 @@ fn simulated_flight_with_real_crack_photos_keeps_recall_and_drops_weak_findings(
 }
 
 const FLOOR_PATCH_RECALL: f64 = 0.6;
-const FLOOR_PATCH_PRECISION: f64 = 0.18;
+/// Regression floor: 0.8 (8 of 10) once moss is not reported (2026-12-03; 0.19 with moss).
+const FLOOR_PATCH_PRECISION: f64 = 0.6;
