@@ -1,6 +1,6 @@
 # Offline effect of dropping crack findings whose median pieces per supporting photo > K.
 import json, sys, collections, statistics, subprocess, os, tempfile
-E='/tmp/base-bin/besikta'
+E=os.environ.get('BESIKTA', '/tmp/base-bin/besikta')
 K=float(sys.argv[1]); label=sys.argv[2]; runs=sys.argv[3:]
 tot=collections.Counter()
 for run in runs:
