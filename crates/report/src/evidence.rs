@@ -310,12 +310,15 @@ pub fn apply(
     let cov = work_coverage(coverage, frame)?;
     let mut kept = Vec::with_capacity(findings.len());
     for mut f in findings {
+        // A class that is not reported is dropped before its views are measured.
+        if rules.rule_for(&f.class).is_some_and(|r| !r.report) {
+            *dropped.entry("class_not_reported".to_string()).or_default() += 1;
+            continue;
+        }
         measure(&mut f, &cov, frame)?;
         let reason = rules.rule_for(&f.class).and_then(|r| {
             let ratio = f.support as f64 / f.views as f64;
-            if !r.report {
-                Some("class_not_reported")
-            } else if f.support < r.min_support {
+            if f.support < r.min_support {
                 Some("weak_evidence_support")
             } else if f.views >= r.min_views_for_ratio && ratio < r.min_ratio {
                 Some("weak_evidence_ratio")
