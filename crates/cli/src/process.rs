@@ -187,6 +187,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         println!("  rejected {}: {}", r.file, r.reason);
     }
     for m in &s.models {
+        if m.tiles_skipped_without_register > 0 && m.tiles_inferred == 0 {
+            println!(
+                "model {} {}: not run without an asset register ({} tiles)",
+                m.name, m.version, m.tiles_skipped_without_register
+            );
+            continue;
+        }
         let coarse = if m.photos_skipped_for_scale > 0 {
             format!(
                 "; not run on {} photos too coarse for it ({} tiles)",

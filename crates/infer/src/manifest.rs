@@ -88,6 +88,31 @@ fn default_nms_iou() -> f32 {
     0.5
 }
 
+/// `[scope]`: where the pipeline runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeSpec {
+    /// Whether `process` runs the model on a flight without an asset register. Without
+    /// one, only the vegetation rule limits where a model looks; a model whose classes
+    /// belong inside building outlines (roof damage) cannot tell a roof from the ground
+    /// there and says `false` (`models/roof/roof-damage.toml`). `besikta infer` runs every
+    /// model whatever this says.
+    #[serde(default = "yes")]
+    pub run_without_register: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ScopeSpec {
+    fn default() -> Self {
+        ScopeSpec {
+            run_without_register: true,
+        }
+    }
+}
+
 /// One `[[classes]]` entry; the first is class index 1 in masks.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,6 +138,10 @@ pub struct Manifest {
     pub gsd: GsdSpec,
     pub tiling: TilingSpec,
     pub thresholds: Thresholds,
+    /// Where the pipeline runs it; every model runs everywhere when the manifest has no
+    /// `[scope]`.
+    #[serde(default)]
+    pub scope: ScopeSpec,
     pub classes: Vec<ClassSpec>,
     /// Directory of the manifest file (not part of the TOML).
     #[serde(skip)]
@@ -302,6 +331,33 @@ asset_kind = "road"
         assert_eq!(m.classes[0].asset_kind, AssetKind::Road);
         assert_eq!(m.class(1).unwrap().name, "crack");
         assert!(m.class(0).is_none());
+    }
+
+    #[test]
+    fn a_model_runs_without_a_register_unless_its_scope_says_not() {
+        assert!(Manifest::parse(GOOD).unwrap().scope.run_without_register);
+        let text = GOOD.replacen(
+            "[[classes]]",
+            "[scope]\nrun_without_register = false\n\n[[classes]]",
+            1,
+        );
+        assert!(!Manifest::parse(&text).unwrap().scope.run_without_register);
+        let typo = GOOD.replacen(
+            "[[classes]]",
+            "[scope]\nwithout_register = false\n\n[[classes]]",
+            1,
+        );
+        let err = Manifest::parse(&typo).unwrap_err();
+        assert!(err.contains("unknown field `without_register`"), "{err}");
+        let shipped = Manifest::load(
+            &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../models/roof/roof-damage.toml"),
+        )
+        .unwrap();
+        assert!(
+            !shipped.scope.run_without_register,
+            "the shipped roof model looks only at registered buildings"
+        );
     }
 
     #[test]

@@ -137,6 +137,10 @@ pub struct ModelSummary {
     pub photos_skipped_for_scale: usize,
     /// Tiles those photos would have needed, enlarged to the model's scale.
     pub tiles_skipped_for_scale: usize,
+    /// Tiles of the photos this model was not run on because the flight has no asset
+    /// register and its manifest's `[scope]` says `run_without_register = false`.
+    #[serde(default)]
+    pub tiles_skipped_without_register: usize,
 }
 
 /// `summary.json`.

@@ -156,6 +156,27 @@ fn manifests(cfg: &ProcessConfig) -> Result<(Vec<PathBuf>, Vec<Manifest>), Pipel
     Ok((paths, manifests))
 }
 
+/// What a flight without a register is told about a model that looks only at registered
+/// assets (`[scope] run_without_register = false`).
+fn not_run_without_register(m: &Manifest) -> String {
+    let kinds: std::collections::BTreeSet<String> = m
+        .classes
+        .iter()
+        .map(|k| match k.asset_kind {
+            besikta_core::AssetKind::Roof => "building".to_string(),
+            besikta_core::AssetKind::Road => "road".to_string(),
+        })
+        .collect();
+    let kinds: Vec<String> = kinds.into_iter().collect();
+    format!(
+        "{} was not run: it looks only at {} outlines from an asset register, and this flight has none \
+         (without one it cannot tell them from the ground around them); give a register with --assets, \
+         or set run_without_register = true under [scope] in its manifest to run it over every photo",
+        m.name,
+        kinds.join(" and ")
+    )
+}
+
 fn empty_summary(m: &Manifest, path: &Path) -> ModelSummary {
     ModelSummary {
         name: m.name.clone(),
@@ -171,6 +192,7 @@ fn empty_summary(m: &Manifest, path: &Path) -> ModelSummary {
         photos_skipped: Vec::new(),
         photos_skipped_for_scale: 0,
         tiles_skipped_for_scale: 0,
+        tiles_skipped_without_register: 0,
     }
 }
 
@@ -442,6 +464,17 @@ pub(crate) fn infer_batch_loaded(
                     .focal_length_px
                     .map(|f| gsd_cm / 100.0 * f)
                     .or(c.relative_altitude_m);
+                if registers.is_empty() && !m.manifest().scope.run_without_register {
+                    let plan = besikta_infer::tiling::TilePlan::new(
+                        c.width,
+                        c.height,
+                        m.manifest(),
+                        Some(gsd_cm * 10.0),
+                        None,
+                    );
+                    ms.tiles_skipped_without_register += plan.tiles_total;
+                    continue;
+                }
                 if let Some(skip) = scale::too_coarse(m.manifest(), gsd_cm * 10.0, height_m) {
                     let plan = besikta_infer::tiling::TilePlan::new(
                         c.width,
@@ -650,6 +683,7 @@ pub(crate) fn finish_timed(
             ms.photos_skipped.extend(bm.photos_skipped);
             ms.photos_skipped_for_scale += bm.photos_skipped_for_scale;
             ms.tiles_skipped_for_scale += bm.tiles_skipped_for_scale;
+            ms.tiles_skipped_without_register += bm.tiles_skipped_without_register;
             skips.extend(bs);
         }
         observations.extend(b.observations);
@@ -712,10 +746,17 @@ pub(crate) fn finish_timed(
     } else if let Some((key, loaded)) = loaded {
         crate::modelcache::give_back(key, loaded);
     }
-    let warnings: Vec<String> = scale_skips
+    let mut warnings: Vec<String> = scale_skips
         .iter()
         .filter_map(|s| scale::flight_advice(s, photos_decoded))
         .collect();
+    warnings.extend(
+        manifests
+            .iter()
+            .zip(&models)
+            .filter(|(_, s)| s.tiles_skipped_without_register > 0)
+            .map(|(m, _)| not_run_without_register(m)),
+    );
 
     // Report.
     let t = Instant::now();

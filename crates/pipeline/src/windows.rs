@@ -207,7 +207,9 @@ fn infer_photo(
             .focal_length_px
             .map(|f| gsd_cm / 100.0 * f)
             .or(c.relative_altitude_m);
-        if scale::too_coarse(m.manifest(), gsd_cm * 10.0, height_m).is_some() {
+        if scale::too_coarse(m.manifest(), gsd_cm * 10.0, height_m).is_some()
+            || (cx.registers.is_empty() && !m.manifest().scope.run_without_register)
+        {
             continue;
         }
         let kinds: Vec<_> = m.manifest().classes.iter().map(|k| k.asset_kind).collect();
