@@ -6,12 +6,14 @@
 //! with the number of photos. A photo dropped too early is projected again: the same
 //! pixels give the same image, so results do not depend on the budget.
 
-use crate::ortho::{self, Frame, Ortho, Raster};
+use crate::ortho::{self, Decoded, Frame, Ortho, Raster};
 use crate::AlignConfig;
 use besikta_core::Capture;
 use besikta_georef::Ground;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::mpsc;
 use std::time::Instant;
 
 /// The cells of the global grid a photo sees, as runs `[x0, x1)` per row.
@@ -138,6 +140,77 @@ pub(crate) struct Grounds<'a> {
     pub projections: usize,
     pub project_s: f64,
     pub peak_bytes: usize,
+    /// Photos being read ahead on the reader thread, and those it has read.
+    ahead: Ahead,
+}
+
+/// How many tasks ahead of the current one photos are read ([`Grounds::run`]): a task
+/// whose images are held takes a few milliseconds, a projection about a tenth of a second.
+const READ_AHEAD_TASKS: usize = 2;
+
+/// Reads photos for projection on a thread of its own, ahead of their turn: decoding is
+/// about half of a projection, so the next photo is read while this one is projected. What
+/// is read depends only on the file and block size ([`ortho::decode_downscaled`]), so a
+/// photo read ahead gives the same image as one read in turn.
+struct Ahead {
+    jobs: Option<mpsc::Sender<(usize, PathBuf, usize)>>,
+    done: mpsc::Receiver<(usize, Result<Decoded, String>)>,
+    asked: BTreeSet<usize>,
+    got: BTreeMap<usize, Result<Decoded, String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ahead {
+    fn new() -> Ahead {
+        let (jobs, todo) = mpsc::channel::<(usize, PathBuf, usize)>();
+        let (tell, done) = mpsc::channel();
+        let reader = std::thread::Builder::new()
+            .name("align-reader".into())
+            .spawn(move || {
+                for (k, path, s) in todo {
+                    if tell.send((k, ortho::decode_downscaled(&path, s))).is_err() {
+                        break;
+                    }
+                }
+            })
+            .ok();
+        Ahead {
+            jobs: reader.is_some().then_some(jobs),
+            done,
+            asked: BTreeSet::new(),
+            got: BTreeMap::new(),
+            reader,
+        }
+    }
+
+    /// Starts reading photo `k` unless it is already asked for.
+    fn ask(&mut self, k: usize, path: PathBuf, s: usize) {
+        let Some(jobs) = &self.jobs else { return };
+        if self.asked.insert(k) && jobs.send((k, path, s)).is_err() {
+            self.asked.remove(&k);
+        }
+    }
+
+    /// Photo `k` as read ahead, waiting for it; `None` when it was not asked for.
+    fn take(&mut self, k: usize) -> Option<Result<Decoded, String>> {
+        if !self.asked.remove(&k) {
+            return None;
+        }
+        while !self.got.contains_key(&k) {
+            let (j, d) = self.done.recv().ok()?;
+            self.got.insert(j, d);
+        }
+        self.got.remove(&k)
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
 }
 
 impl<'a> Grounds<'a> {
@@ -159,6 +232,18 @@ impl<'a> Grounds<'a> {
             projections: 0,
             project_s: 0.0,
             peak_bytes: 0,
+            ahead: Ahead::new(),
+        }
+    }
+
+    /// Starts reading photo `k` on the reader thread, unless it is held or already asked
+    /// for, or does not place on the ground (its projection will say why).
+    fn read_ahead(&mut self, k: usize) {
+        if self.held[k].is_some() {
+            return;
+        }
+        if let Some((path, s)) = ortho::decode_request(&self.captures[k], self.ground, self.frame) {
+            self.ahead.ask(k, path, s);
         }
     }
 
@@ -173,7 +258,8 @@ impl<'a> Grounds<'a> {
             ));
         }
         let t = Instant::now();
-        let o = ortho::project(c, self.ground, self.frame, self.cfg.vegetation_exg);
+        let read = self.ahead.take(k);
+        let o = ortho::project(c, self.ground, self.frame, self.cfg.vegetation_exg, read);
         self.project_s += t.elapsed().as_secs_f64();
         self.projections += 1;
         o
@@ -225,7 +311,13 @@ impl<'a> Grounds<'a> {
     pub fn place(&mut self, order: &[usize]) -> Vec<Result<Placed, String>> {
         let mut placed: Vec<Result<Placed, String>> =
             vec![Err("not projected".into()); self.captures.len()];
-        for &k in order {
+        if let Some(&first) = order.first() {
+            self.read_ahead(first);
+        }
+        for (i, &k) in order.iter().enumerate() {
+            if let Some(&next) = order.get(i + 1) {
+                self.read_ahead(next);
+            }
             placed[k] = self.project(k).map(|mut o| {
                 let seen = std::mem::take(&mut o.seen);
                 let p = Placed {
@@ -265,6 +357,14 @@ impl<'a> Grounds<'a> {
             for &k in task {
                 while uses[k].front().is_some_and(|&u| u <= t) {
                     uses[k].pop_front();
+                }
+            }
+            // The photos of this task and the next two that are not held: read while this
+            // task projects and correlates (a photo read ahead is consumed by the first
+            // task that projects it).
+            for ahead in tasks[t..].iter().take(READ_AHEAD_TASKS + 1) {
+                for &k in ahead {
+                    self.read_ahead(k);
                 }
             }
             let mut images: Vec<Rc<Ortho>> = Vec::with_capacity(task.len());

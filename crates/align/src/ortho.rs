@@ -167,8 +167,20 @@ pub(crate) fn lattice_uv(
     (u >= 0.0 && v >= 0.0 && u < (ws - 1) as f64 && v < (hs - 1) as f64).then_some((u, v))
 }
 
+/// A photo read for projection: pixels averaged in `s x s` blocks, as luminance and excess
+/// green (`ws x hs`, row-major). It depends only on the file and `s`, so it can be read on
+/// another thread ahead of its projection ([`crate::grounds`]).
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub s: usize,
+    ws: usize,
+    hs: usize,
+    lum: Vec<f32>,
+    exg: Vec<f32>,
+}
+
 /// Reads the photo with its pixels averaged in `s x s` blocks: luminance and excess green.
-fn decode_downscaled(path: &Path, s: usize) -> Result<(usize, usize, Vec<f32>, Vec<f32>), String> {
+pub(crate) fn decode_downscaled(path: &Path, s: usize) -> Result<Decoded, String> {
     let (ws, hs, px) = decode_blocks(path, s, 8, "too small to align")?;
     let mut lum = Vec::with_capacity(ws * hs);
     let mut exg = Vec::with_capacity(ws * hs);
@@ -176,7 +188,32 @@ fn decode_downscaled(path: &Path, s: usize) -> Result<(usize, usize, Vec<f32>, V
         lum.push(0.299 * r + 0.587 * g + 0.114 * b);
         exg.push(2.0 * g - r - b);
     }
-    Ok((ws, hs, lum, exg))
+    Ok(Decoded {
+        s,
+        ws,
+        hs,
+        lum,
+        exg,
+    })
+}
+
+/// The block size photo pixels are averaged in before projection: as many photo pixels as
+/// fit in one ground cell at the photo's centre (1 to 64).
+fn block_size(geom: &PhotoGeometry<'_>, frame: &Frame) -> Result<usize, String> {
+    let photo_gsd = geom.gsd_cm_center().map_err(|e| e.to_string())? / 100.0;
+    Ok(((frame.gsd / photo_gsd).floor() as usize).clamp(1, 64))
+}
+
+/// What [`decode_downscaled`] will be asked for this photo: its file and block size, or
+/// `None` when the photo does not place on the ground (its projection says why).
+pub(crate) fn decode_request(
+    capture: &Capture,
+    ground: &Ground,
+    frame: &Frame,
+) -> Option<(std::path::PathBuf, usize)> {
+    let geom = PhotoGeometry::new(capture, ground).ok()?;
+    let s = block_size(&geom, frame).ok()?;
+    Some((std::path::PathBuf::from(&capture.file), s))
 }
 
 /// Reads the photo with its pixels averaged in `s x s` blocks (RGB, row-major, `ws x hs`).
@@ -244,13 +281,16 @@ pub(crate) enum Heights<'g> {
 }
 
 /// Projects one photo onto the ground. `Err` says in words why it cannot be used.
+/// `decoded`, when given, is the photo already read ([`decode_request`]); one read with
+/// another block size, or none, is read here.
 pub(crate) fn project(
     capture: &Capture,
     ground: &Ground,
     frame: &Frame,
     exg_threshold: f32,
+    decoded: Option<Result<Decoded, String>>,
 ) -> Result<Ortho, String> {
-    project_gray(capture, ground, frame, exg_threshold).map(into_ortho)
+    project_gray_with(capture, ground, frame, exg_threshold, decoded).map(into_ortho)
 }
 
 /// A photo's grey image on the flight grid, before the gradient levels are made of it.
@@ -292,6 +332,16 @@ pub(crate) fn project_gray(
     frame: &Frame,
     exg_threshold: f32,
 ) -> Result<GrayGround, String> {
+    project_gray_with(capture, ground, frame, exg_threshold, None)
+}
+
+fn project_gray_with(
+    capture: &Capture,
+    ground: &Ground,
+    frame: &Frame,
+    exg_threshold: f32,
+    decoded: Option<Result<Decoded, String>>,
+) -> Result<GrayGround, String> {
     let geom = PhotoGeometry::new(capture, ground)
         .map_err(|e| format!("cannot place the photo on the ground: {e}"))?;
     let cam = geom.camera_position();
@@ -307,7 +357,7 @@ pub(crate) fn project_gray(
         Ground::Dem(d) => Heights::Dem(d),
         _ => Heights::Level(hit.height_m),
     };
-    let photo_gsd = geom.gsd_cm_center().map_err(|e| e.to_string())? / 100.0;
+    let s = block_size(&geom, frame)?;
     let ring = geom
         .footprint(&FootprintOptions {
             points_per_edge: 8,
@@ -334,8 +384,13 @@ pub(crate) fn project_gray(
             g * 100.0
         ));
     }
-    let s = ((g / photo_gsd).floor() as usize).clamp(1, 64);
-    let (ws, hs, lum, exg) = decode_downscaled(Path::new(&capture.file), s)?;
+    let Decoded {
+        ws, hs, lum, exg, ..
+    } = match decoded {
+        Some(Ok(d)) if d.s == s => d,
+        Some(Err(e)) => return Err(e),
+        _ => decode_downscaled(Path::new(&capture.file), s)?,
+    };
 
     // Pixel coordinates (original photo) at lattice nodes; NaN where the ground is not seen.
     let nx = w.div_ceil(LATTICE) + 1;
