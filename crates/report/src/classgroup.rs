@@ -17,9 +17,14 @@
 //!   outline comes within the merge's pair tolerance of the lead's outline
 //!   ([`crate::MergeRules::pair_tolerance_m`] of the two best views' relative
 //!   uncertainties, plus [`crate::ReportConfig::extra_tolerance_m`]). Findings of the lead's
-//!   own class are left alone: the merge already decided they are two defects. Absorbing is
-//!   not transitive (a finding near an absorbed one but beyond the lead's tolerance stays
-//!   apart), so no chain of moss grows across a roof.
+//!   own class are left alone unless the group sets `same_class_within_m`: then a finding of
+//!   the lead's class on the same *registered* asset (a building) whose outline comes
+//!   within that many metres of the lead's is absorbed too. That is for one damaged patch
+//!   that the model saw only in pieces at its edges, each piece confirmed by other photos
+//!   than the other piece: the merge keeps them apart (farther apart than two views of one
+//!   spot may be), but a roofer mends them in one visit. Absorbing is not transitive (a
+//!   finding near an absorbed one but beyond the lead's reach stays apart), so no chain of
+//!   moss grows across a roof.
 //! - **The merged finding** keeps the lead's class, id order, outline, area, length, asset
 //!   and best view. It holds every observation (the lead's first), and its `views`,
 //!   `support` and combined confidence are set again from all of them as
@@ -48,6 +53,11 @@ pub struct ClassGroup {
     /// Which finding of a merged spot gives its class and outline.
     #[serde(default)]
     pub pick: Pick,
+    /// Findings of the lead's own class on the same registered asset whose outlines come
+    /// within this many metres of the lead's are absorbed too (see the module docs); none
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_class_within_m: Option<f64>,
 }
 
 /// How the lead of a merged spot is chosen (see the module docs).
@@ -68,6 +78,7 @@ impl ClassGroup {
             name: "roof_damage".into(),
             classes: vec!["missing_tile".into(), "debris".into(), "moss".into()],
             pick: Pick::FirstListed,
+            same_class_within_m: Some(2.0),
         }
     }
 
@@ -90,6 +101,14 @@ pub(crate) fn check(groups: &[ClassGroup]) -> Result<(), String> {
                 g.name,
                 g.classes.len()
             ));
+        }
+        if let Some(m) = g.same_class_within_m {
+            if !(m.is_finite() && m > 0.0 && m <= 10.0) {
+                return Err(format!(
+                    "group '{}': same_class_within_m = {m} is not a distance from 0 to 10 metres",
+                    g.name
+                ));
+            }
         }
         for c in &g.classes {
             if c == "*" || c.trim().is_empty() {
@@ -179,14 +198,21 @@ pub fn merge_groups(
                 let Some(o) = slots[other].as_ref() else {
                     continue;
                 };
-                if o.class == l.class || asset_id(o) != asset_id(l) {
+                if asset_id(o) != asset_id(l) {
                     continue;
                 }
-                let tol = cfg.merge.pair_tolerance_m(
-                    uncertainty(l),
-                    uncertainty(o),
-                    cfg.extra_tolerance_m,
-                );
+                let tol = if o.class == l.class {
+                    match g.same_class_within_m {
+                        Some(m) if asset_id(l).is_some() => m,
+                        _ => continue,
+                    }
+                } else {
+                    cfg.merge.pair_tolerance_m(
+                        uncertainty(l),
+                        uncertainty(o),
+                        cfg.extra_tolerance_m,
+                    )
+                };
                 if Euclidean.distance(&polys[&lead], &polys[&other]) <= tol {
                     absorbed.push(other);
                 }

@@ -230,6 +230,10 @@ fn groups_are_read_from_evidence_toml_and_most_confident_picks_the_lead_by_confi
         ),
         ("[[group]]\nname = \"g\"\nclasses = [\"moss\", \"*\"]\n", "not a class"),
         (
+            "[[group]]\nname = \"g\"\nclasses = [\"moss\", \"debris\"]\nsame_class_within_m = -1.0\n",
+            "not a distance",
+        ),
+        (
             "[[group]]\nname = \"g\"\nclasses = [\"a\", \"b\"]\npick = \"loudest\"\n",
             "loudest",
         ),
@@ -276,7 +280,11 @@ fn finding(f: &(WorkFrame, [f64; 2]), class: &str, r: [f64; 4], asset: Option<&s
 fn other_roofs_the_leads_own_class_and_chains_stay_apart() {
     let f = frame();
     let cfg = ReportConfig::default();
-    let groups = [ClassGroup::roof_damage()];
+    // Without `same_class_within_m` (the shipped group sets it; see the next test).
+    let groups = [ClassGroup {
+        same_class_within_m: None,
+        ..ClassGroup::roof_damage()
+    }];
     let classes = |v: &[Finding]| -> Vec<Vec<String>> {
         v.iter()
             .map(|x| {
@@ -326,4 +334,48 @@ fn other_roofs_the_leads_own_class_and_chains_stay_apart() {
     ];
     let out = classgroup::merge_groups(v, &groups, &[], &f.0, &cfg).unwrap();
     assert_eq!(out.len(), 2);
+}
+
+#[test]
+fn pieces_of_one_class_on_one_building_within_the_reach_are_one_finding() {
+    let f = frame();
+    let cfg = ReportConfig::default();
+    // The shipped group: same-class findings within 2 m on one registered building.
+    let groups = [ClassGroup::roof_damage()];
+    assert_eq!(groups[0].same_class_within_m, Some(2.0));
+    let n_obs = |v: &[Finding]| -> Vec<(String, usize)> {
+        v.iter()
+            .map(|x| (x.class.clone(), x.observations.len()))
+            .collect()
+    };
+    // Two small pieces of one damaged patch, 1.4 m apart (as on simulated flight 23: the
+    // merge keeps them two, farther apart than two views of one spot may be), and one 2.5 m
+    // from the first: the first absorbs the second only.
+    let v = vec![
+        finding(&f, "missing_tile", [0.0, 0.0, 0.2, 0.2], Some("b1")),
+        finding(&f, "missing_tile", [1.6, 0.0, 1.8, 0.2], Some("b1")),
+        finding(&f, "missing_tile", [-2.7, 0.0, -2.5, 0.2], Some("b1")),
+    ];
+    let out = classgroup::merge_groups(v, &groups, &[], &f.0, &cfg).unwrap();
+    assert_eq!(
+        n_obs(&out),
+        [("missing_tile".into(), 2), ("missing_tile".into(), 1)]
+    );
+    // Not transitive: a, b 1.5 m apart, c 1.5 m beyond b (3.2 m from a): a takes b only.
+    let v = vec![
+        finding(&f, "missing_tile", [0.0, 0.0, 0.2, 0.2], Some("b1")),
+        finding(&f, "missing_tile", [1.7, 0.0, 1.9, 0.2], Some("b1")),
+        finding(&f, "missing_tile", [3.4, 0.0, 3.6, 0.2], Some("b1")),
+    ];
+    let out = classgroup::merge_groups(v, &groups, &[], &f.0, &cfg).unwrap();
+    assert_eq!(out.len(), 2, "{:?}", n_obs(&out));
+    // Other buildings, or no register (nothing says it is one roof): apart.
+    for (a, b) in [(Some("b1"), Some("b2")), (None, None)] {
+        let v = vec![
+            finding(&f, "missing_tile", [0.0, 0.0, 0.2, 0.2], a),
+            finding(&f, "missing_tile", [1.0, 0.0, 1.2, 0.2], b),
+        ];
+        let out = classgroup::merge_groups(v, &groups, &[], &f.0, &cfg).unwrap();
+        assert_eq!(out.len(), 2, "{a:?} {b:?}");
+    }
 }
