@@ -75,7 +75,8 @@ def flight_subset(src: str, limit: int | None, copies: int, tmp: str) -> tuple[s
 
 
 def tiles_of(summary: dict) -> dict:
-    keys = ["tiles_total", "tiles_inferred", "tiles_skipped", "tiles_skipped_for_coverage", "tiles_skipped_for_scale"]
+    keys = ["tiles_total", "tiles_inferred", "tiles_skipped", "tiles_skipped_for_coverage", "tiles_skipped_for_scale",
+            "tiles_skipped_without_register"]
     total = {k: sum(m.get(k, 0) for m in summary["models"]) for k in keys}
     total["per_model"] = {m["name"]: {k: m.get(k, 0) for k in keys} for m in summary["models"]}
     return total
@@ -163,7 +164,8 @@ def main() -> None:
             entry["findings"] = s["findings"]
             line += (f"  tiles: {t['tiles_inferred']} inferred of {t['tiles_total']}, skipped {t['tiles_skipped']} "
                      f"register/vegetation, {t['tiles_skipped_for_coverage']} coverage, "
-                     f"{t['tiles_skipped_for_scale']} scale (+ not counted in total)")
+                     f"{t['tiles_skipped_for_scale']} scale, {t['tiles_skipped_without_register']} model not run without a "
+                     f"register (+ not counted in total)")
         b = ok[-1].get("baseline")
         if b:
             entry["tiles"] = {"tiles_inferred": b["tiles"]}
