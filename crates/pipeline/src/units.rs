@@ -464,26 +464,23 @@ pub(crate) fn infer_batch_loaded(
                     .focal_length_px
                     .map(|f| gsd_cm / 100.0 * f)
                     .or(c.relative_altitude_m);
-                if registers.is_empty() && !m.manifest().scope.run_without_register {
-                    let plan = besikta_infer::tiling::TilePlan::new(
+                // Tiles of the whole photo at the model's scale, for models not run on it.
+                let all_tiles = |m: &besikta_infer::Model| {
+                    besikta_infer::tiling::TilePlan::new(
                         c.width,
                         c.height,
                         m.manifest(),
                         Some(gsd_cm * 10.0),
                         None,
-                    );
-                    ms.tiles_skipped_without_register += plan.tiles_total;
+                    )
+                    .tiles_total
+                };
+                if registers.is_empty() && !m.manifest().scope.run_without_register {
+                    ms.tiles_skipped_without_register += all_tiles(m);
                     continue;
                 }
                 if let Some(skip) = scale::too_coarse(m.manifest(), gsd_cm * 10.0, height_m) {
-                    let plan = besikta_infer::tiling::TilePlan::new(
-                        c.width,
-                        c.height,
-                        m.manifest(),
-                        Some(gsd_cm * 10.0),
-                        None,
-                    );
-                    ms.tiles_skipped_for_scale += plan.tiles_total;
+                    ms.tiles_skipped_for_scale += all_tiles(m);
                     ms.photos_skipped_for_scale += 1;
                     ms.photos_skipped.push(Rejected {
                         file: c.file.clone(),

@@ -5,15 +5,8 @@
 
 mod common;
 
-use besikta_pipeline::{process_with, ModelSummary};
-use common::{config, options};
-
-fn model<'a>(models: &'a [ModelSummary], name: &str) -> &'a ModelSummary {
-    models
-        .iter()
-        .find(|m| m.name == name)
-        .unwrap_or_else(|| panic!("the shipped {name} model is listed"))
-}
+use besikta_pipeline::process_with;
+use common::{config, model, options};
 
 #[test]
 fn without_a_register_the_roof_model_is_not_run_and_the_flight_is_told_why() {

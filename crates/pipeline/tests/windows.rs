@@ -5,19 +5,12 @@
 
 mod common;
 
+use besikta_pipeline::process_with;
 use besikta_pipeline::units::{
     finish, finish_located, infer_batch, prepare, BatchResult, Prepared,
 };
-use besikta_pipeline::{process_with, ModelSummary};
-use common::{assert_same_findings, batches, config, options, through_json};
+use common::{assert_same_findings, batches, config, model, options, through_json};
 use std::path::{Path, PathBuf};
-
-fn model<'a>(models: &'a [ModelSummary], name: &str) -> &'a ModelSummary {
-    models
-        .iter()
-        .find(|m| m.name == name)
-        .unwrap_or_else(|| panic!("the shipped {name} model ran"))
-}
 
 #[test]
 fn a_crack_seen_by_its_owner_gets_its_second_view_through_a_window() {

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use besikta_pipeline::units::{infer_batch, BatchResult, Prepared};
-use besikta_pipeline::{ProcessConfig, ProcessOptions};
+use besikta_pipeline::{ModelSummary, ProcessConfig, ProcessOptions};
 use besikta_report::RegisterSource;
 use std::path::{Path, PathBuf};
 
@@ -28,6 +28,14 @@ pub fn config(out: &Path) -> ProcessConfig {
         threads: 1,
         device: Default::default(),
     }
+}
+
+/// The summary of the model called `name`.
+pub fn model<'a>(models: &'a [ModelSummary], name: &str) -> &'a ModelSummary {
+    models
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("the shipped {name} model is listed"))
 }
 
 /// The default options with second views by windows (`true`) or by owners (`false`).
