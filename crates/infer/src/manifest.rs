@@ -90,19 +90,21 @@ fn default_nms_iou() -> f32 {
 
 /// `[scope]`: where the pipeline runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ScopeSpec {
     /// Whether `process` runs the model on a flight without an asset register. Without
     /// one, only the vegetation rule limits where a model looks; a model whose classes
     /// belong inside building outlines (roof damage) cannot tell a roof from the ground
     /// there and says `false` (`models/roof/roof-damage.toml`). `besikta infer` runs every
     /// model whatever this says.
-    #[serde(default = "yes")]
     pub run_without_register: bool,
 }
 
-fn yes() -> bool {
-    true
+impl ScopeSpec {
+    /// Whether `process` runs the model on a flight with (`true`) or without a register.
+    pub fn runs(&self, with_register: bool) -> bool {
+        with_register || self.run_without_register
+    }
 }
 
 impl Default for ScopeSpec {

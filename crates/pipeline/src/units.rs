@@ -475,7 +475,7 @@ pub(crate) fn infer_batch_loaded(
                     )
                     .tiles_total
                 };
-                if registers.is_empty() && !m.manifest().scope.run_without_register {
+                if !m.manifest().scope.runs(!registers.is_empty()) {
                     ms.tiles_skipped_without_register += all_tiles(m);
                     continue;
                 }

@@ -208,7 +208,7 @@ fn infer_photo(
             .map(|f| gsd_cm / 100.0 * f)
             .or(c.relative_altitude_m);
         if scale::too_coarse(m.manifest(), gsd_cm * 10.0, height_m).is_some()
-            || (cx.registers.is_empty() && !m.manifest().scope.run_without_register)
+            || !m.manifest().scope.runs(!cx.registers.is_empty())
         {
             continue;
         }
