@@ -158,7 +158,8 @@ pub struct Summary {
     pub findings_unmatched: usize,
     pub work_orders: usize,
     /// Detections, observations and findings left out, by reason: `vegetation` (no
-    /// register: on trees or lawns), `off_road_surface` / `off_building` (with a register),
+    /// register: on trees or lawns), `unpaved` (no register: a road defect amid rough ground
+    /// such as gravel, rocks or branches), `off_road_surface` / `off_building` (with a register),
     /// `weak_evidence_*` (seen by too few of the photos that covered the spot).
     pub dropped: std::collections::BTreeMap<String, usize>,
     pub models: Vec<ModelSummary>,

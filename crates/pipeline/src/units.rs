@@ -510,11 +510,8 @@ pub(crate) fn infer_batch_loaded(
                 ms.detections += r.detections.len();
                 detections_total += r.detections.len();
                 for d in &r.detections {
-                    if veg
-                        .as_ref()
-                        .is_some_and(|v| v.share(d.bbox) >= veg_rule.drop_share)
-                    {
-                        *dropped.entry("vegetation".to_string()).or_default() += 1;
+                    if let Some(why) = veg.as_ref().and_then(|v| v.drop_reason(&veg_rule, d)) {
+                        *dropped.entry(why.to_string()).or_default() += 1;
                         continue;
                     }
                     let Some(o) = observe(c, g, d, unc, m.manifest()) else {

@@ -255,11 +255,8 @@ fn infer_photo(
             }
             ms.detections += 1;
             out.detections += 1;
-            if veg
-                .as_ref()
-                .is_some_and(|v| v.share(d.bbox) >= veg_rule.drop_share)
-            {
-                *out.dropped.entry("vegetation".to_string()).or_default() += 1;
+            if let Some(why) = veg.as_ref().and_then(|v| v.drop_reason(veg_rule, d)) {
+                *out.dropped.entry(why.to_string()).or_default() += 1;
                 continue;
             }
             out.observations
