@@ -119,6 +119,7 @@ fn main() -> std::process::ExitCode {
             &InferOptions {
                 gsd_mm: o.gsd_mm,
                 roi: None,
+                cover_roi: false,
             },
         ) {
             Ok(res) => {

@@ -205,7 +205,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             continue;
         }
         let result = img.and_then(|img| {
-            let res = model.infer_image(&img, &InferOptions { gsd_mm, roi: None })?;
+            let res = model.infer_image(
+                &img,
+                &InferOptions {
+                    gsd_mm,
+                    roi: None,
+                    cover_roi: false,
+                },
+            )?;
             write_outputs(&args, &path, &img, &res, model.manifest())?;
             Ok(res)
         });

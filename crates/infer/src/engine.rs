@@ -59,6 +59,9 @@ pub struct InferOptions<'a> {
     pub gsd_mm: Option<f64>,
     /// Region of interest: polygons in photo pixels; tiles outside all of them are skipped.
     pub roi: Option<&'a [Vec<[f64; 2]>]>,
+    /// Place the tiles on the regions of interest ([`TilePlan::covering`]) instead of
+    /// keeping the grid's tiles that touch them; for small scattered regions.
+    pub cover_roi: bool,
 }
 
 /// What a model found in one photo.
@@ -209,7 +212,12 @@ impl Model {
                 reason: "the photo has no pixels".into(),
             });
         }
-        let plan = TilePlan::new(w, h, &self.manifest, opts.gsd_mm, opts.roi);
+        let plan = match opts.roi {
+            Some(roi) if opts.cover_roi => {
+                TilePlan::covering(w, h, &self.manifest, opts.gsd_mm, roi)
+            }
+            _ => TilePlan::new(w, h, &self.manifest, opts.gsd_mm, opts.roi),
+        };
         // Downsampling happens once for the whole photo with a proper filter (no aliasing);
         // upsampling is done per tile so the enlarged photo never exists in memory.
         let resized =

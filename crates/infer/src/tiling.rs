@@ -44,17 +44,7 @@ impl TilePlan {
         gsd_mm: Option<f64>,
         roi: Option<&[Vec<[f64; 2]>]>,
     ) -> TilePlan {
-        let g = manifest.gsd;
-        let scale = match gsd_mm {
-            Some(p)
-                if p.is_finite()
-                    && p > 0.0
-                    && !(g.min_mm_per_px..=g.max_mm_per_px).contains(&p) =>
-            {
-                p / g.mm_per_px
-            }
-            _ => 1.0,
-        };
+        let scale = scale_for(manifest, gsd_mm);
         let virt_w = ((width as f64 * scale).round() as u32).max(1);
         let virt_h = ((height as f64 * scale).round() as u32).max(1);
         let (tile_w, tile_h) = (manifest.input.width, manifest.input.height);
@@ -95,6 +85,127 @@ impl TilePlan {
             tiles,
         }
     }
+}
+
+/// Model pixels per photo pixel: 1 when the photo's GSD is unknown or within the model's
+/// tolerated range, else the factor to the model's GSD.
+fn scale_for(manifest: &Manifest, gsd_mm: Option<f64>) -> f64 {
+    let g = manifest.gsd;
+    match gsd_mm {
+        Some(p)
+            if p.is_finite() && p > 0.0 && !(g.min_mm_per_px..=g.max_mm_per_px).contains(&p) =>
+        {
+            p / g.mm_per_px
+        }
+        _ => 1.0,
+    }
+}
+
+impl TilePlan {
+    /// Tiles placed on the regions of interest rather than on the photo's grid: the
+    /// polygons' bounding boxes (photo pixels) that touch are joined into clusters, and each
+    /// cluster is covered by the fewest tiles that overlap by at least `tiling.overlap_px`,
+    /// centred on it (moved inside the photo at its edges). For small scattered regions such
+    /// as second-view windows: a window smaller than a tile takes one tile here, where the
+    /// grid gives it up to four. When the grid's tiles that touch the regions are no more
+    /// than the placed ones, the grid's plan is returned. `tiles_total` is the grid's count,
+    /// as for [`TilePlan::new`], and `tiles_skipped` what of it this plan does not run.
+    pub fn covering(
+        width: u32,
+        height: u32,
+        manifest: &Manifest,
+        gsd_mm: Option<f64>,
+        roi: &[Vec<[f64; 2]>],
+    ) -> TilePlan {
+        let grid = TilePlan::new(width, height, manifest, gsd_mm, Some(&[]));
+        let scale = grid.scale;
+        let mut boxes: Vec<[f64; 4]> = roi
+            .iter()
+            .filter(|p| p.len() >= 3)
+            .map(|p| {
+                let mut b = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+                for q in p {
+                    b = [
+                        b[0].min(q[0]),
+                        b[1].min(q[1]),
+                        b[2].max(q[0]),
+                        b[3].max(q[1]),
+                    ];
+                }
+                b.map(|v| v * scale)
+            })
+            .collect();
+        // Join touching boxes until none touch.
+        let mut joined = true;
+        while joined {
+            joined = false;
+            let mut i = 0;
+            while i < boxes.len() {
+                let mut j = i + 1;
+                while j < boxes.len() {
+                    let (a, b) = (boxes[i], boxes[j]);
+                    if a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3] {
+                        boxes[i] = [
+                            a[0].min(b[0]),
+                            a[1].min(b[1]),
+                            a[2].max(b[2]),
+                            a[3].max(b[3]),
+                        ];
+                        boxes.swap_remove(j);
+                        joined = true;
+                    } else {
+                        j += 1;
+                    }
+                }
+                i += 1;
+            }
+        }
+        let overlap = manifest.tiling.overlap_px;
+        let (vw, vh, tw, th) = (grid.virt_w, grid.virt_h, grid.tile_w, grid.tile_h);
+        let mut tiles = Vec::new();
+        for b in &boxes {
+            let xs = cover_axis(b[0], b[2], vw, tw, overlap);
+            let ys = cover_axis(b[1], b[3], vh, th, overlap);
+            for &y in &ys {
+                for &x in &xs {
+                    tiles.push(Tile { x, y });
+                }
+            }
+        }
+        tiles.sort_by_key(|t| (t.y, t.x));
+        tiles.dedup();
+        // Many clusters close together (a window clipped to several pieces of road) can
+        // take more placed tiles than the grid's: then the grid's.
+        let on_grid = TilePlan::new(width, height, manifest, gsd_mm, Some(roi));
+        if on_grid.tiles.len() <= tiles.len() {
+            return on_grid;
+        }
+        TilePlan {
+            tiles_skipped: grid.tiles_total.saturating_sub(tiles.len()),
+            tiles,
+            ..grid
+        }
+    }
+}
+
+/// Tile origins covering `[lo, hi]` (virtual pixels) of an axis `len` long: the fewest tiles
+/// overlapping by at least `overlap`, spread evenly over a span centred on the interval and
+/// kept inside the axis.
+fn cover_axis(lo: f64, hi: f64, len: u32, tile: u32, overlap: u32) -> Vec<u32> {
+    if len <= tile {
+        return vec![0];
+    }
+    let (lo, hi) = (lo.clamp(0.0, len as f64), hi.clamp(0.0, len as f64));
+    let need = (hi - lo).ceil().max(1.0) as u32;
+    let span = need.max(tile).min(len);
+    let centre = (lo + hi) / 2.0;
+    let start = (centre - span as f64 / 2.0)
+        .round()
+        .clamp(0.0, (len - span) as f64) as u32;
+    axis_positions(span, tile, overlap)
+        .into_iter()
+        .map(|p| p + start)
+        .collect()
 }
 
 /// Tile origins along one axis: evenly spread so that neighbours overlap by at least `overlap`
@@ -431,5 +542,81 @@ mod tests {
         assert!(!rect_touches_polygon([30.0, 0.0, 40.0, 40.0], &square));
         let sliver = vec![[-5.0, 5.0], [50.0, 6.0], [50.0, 7.0], [-5.0, 6.0]];
         assert!(rect_touches_polygon([10.0, 0.0, 20.0, 20.0], &sliver)); // edges cross only
+    }
+
+    fn crack_manifest() -> Manifest {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../models/crack/crack-unet.toml"
+        ))
+        .unwrap();
+        Manifest::parse(&text).unwrap()
+    }
+
+    fn square(x0: f64, y0: f64, side: f64) -> Vec<[f64; 2]> {
+        vec![
+            [x0, y0],
+            [x0 + side, y0],
+            [x0 + side, y0 + side],
+            [x0, y0 + side],
+        ]
+    }
+
+    /// Whether every pixel of `r` lies in some tile of `plan` (photo scale 1).
+    fn covered(plan: &TilePlan, r: [f64; 4]) -> bool {
+        let (tw, th) = (plan.tile_w as f64, plan.tile_h as f64);
+        let mut y = r[1];
+        while y < r[3] {
+            let mut x = r[0];
+            while x < r[2] {
+                if !plan.tiles.iter().any(|t| {
+                    let (tx, ty) = (t.x as f64, t.y as f64);
+                    x >= tx && x < tx + tw && y >= ty && y < ty + th
+                }) {
+                    return false;
+                }
+                x += 1.0;
+            }
+            y += 1.0;
+        }
+        true
+    }
+
+    #[test]
+    fn tiles_placed_on_small_windows_are_fewer_and_cover_them() {
+        let m = crack_manifest();
+        // A 200 px window straddling four grid tiles of a 4000 x 2250 photo (GSD in range).
+        let w = square(200.0, 200.0, 200.0);
+        let grid = TilePlan::new(4000, 2250, &m, Some(17.0), Some(std::slice::from_ref(&w)));
+        assert_eq!(grid.tiles.len(), 4);
+        let placed = TilePlan::covering(4000, 2250, &m, Some(17.0), std::slice::from_ref(&w));
+        assert_eq!(placed.tiles.len(), 1);
+        assert!(covered(&placed, [200.0, 200.0, 400.0, 400.0]));
+        assert_eq!(placed.tiles_total, grid.tiles_total);
+        assert_eq!(placed.tiles_skipped, grid.tiles_total - 1);
+        // At the photo's corner the tile moves inside the photo.
+        let corner = square(3900.0, 2150.0, 100.0);
+        let p = TilePlan::covering(4000, 2250, &m, Some(17.0), std::slice::from_ref(&corner));
+        assert_eq!(p.tiles, vec![Tile { x: 3744, y: 1994 }]);
+        // Windows that touch are one cluster: 200 + 200 px wide needs two tiles across.
+        let two = [w.clone(), square(400.0, 200.0, 200.0)];
+        let p = TilePlan::covering(4000, 2250, &m, Some(17.0), &two);
+        assert_eq!(p.tiles.len(), 2);
+        assert!(covered(&p, [200.0, 200.0, 600.0, 400.0]));
+        // Many small pieces close together: the grid's tiles when they are fewer.
+        let pieces: Vec<Vec<[f64; 2]>> = (0..6)
+            .flat_map(|i| {
+                (0..6).map(move |j| square(10.0 + 70.0 * i as f64, 10.0 + 70.0 * j as f64, 20.0))
+            })
+            .collect();
+        let grid = TilePlan::new(4000, 2250, &m, Some(17.0), Some(&pieces));
+        let p = TilePlan::covering(4000, 2250, &m, Some(17.0), &pieces);
+        assert!(p.tiles.len() <= grid.tiles.len());
+        for piece in &pieces {
+            assert!(covered(
+                &p,
+                [piece[0][0], piece[0][1], piece[2][0], piece[2][1]]
+            ));
+        }
     }
 }

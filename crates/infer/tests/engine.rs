@@ -52,6 +52,7 @@ fn tiles_outside_the_region_of_interest_are_skipped() {
             &InferOptions {
                 gsd_mm: None,
                 roi: Some(&roi),
+                cover_roi: false,
             },
         )
         .unwrap();
@@ -87,6 +88,7 @@ fn photos_at_another_gsd_are_resampled_and_mapped_back() {
                 &InferOptions {
                     gsd_mm: Some(gsd),
                     roi: None,
+                    cover_roi: false,
                 },
             )
             .unwrap();
@@ -123,7 +125,11 @@ fn a_photo_inferred_again_with_reused_buffers_gives_the_same_result() {
     // scale: the first run fills this thread's buffer pool, the photo in between leaves
     // other values in it.
     for gsd_mm in [Some(0.5), Some(2.0), None] {
-        let opts = InferOptions { gsd_mm, roi: None };
+        let opts = InferOptions {
+            gsd_mm,
+            roi: None,
+            cover_roi: false,
+        };
         let first = m.infer_image(&a, &opts).unwrap();
         m.infer_image(&b, &opts).unwrap();
         let again = m.infer_image(&a, &opts).unwrap();

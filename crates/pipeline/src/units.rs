@@ -453,6 +453,9 @@ pub(crate) fn infer_batch_loaded(
                 .is_empty()
                 .then(|| vegetation::VegetationMask::new(&img, &veg_rule));
             let veg_roi = veg.as_ref().map(|v| v.roi());
+            let road_roi = veg
+                .as_ref()
+                .map(|v| v.road_roi(veg_rule.paved_context_blocks));
             for (mi, ((m, ms), skips)) in models
                 .iter_mut()
                 .zip(model_summaries.iter_mut())
@@ -491,7 +494,11 @@ pub(crate) fn infer_batch_loaded(
                 }
                 let kinds: Vec<_> = m.manifest().classes.iter().map(|k| k.asset_kind).collect();
                 let roi = if registers.is_empty() {
-                    veg_roi.clone()
+                    if vegetation::roads_only(&kinds) {
+                        road_roi.clone()
+                    } else {
+                        veg_roi.clone()
+                    }
                 } else {
                     Some(roi::asset_roi(&registers, &frame, g, &kinds, unc.map_m))
                 };
@@ -500,6 +507,7 @@ pub(crate) fn infer_batch_loaded(
                 let opts = InferOptions {
                     gsd_mm: Some(gsd_cm * 10.0),
                     roi: planned.as_ref().map_or(roi.as_deref(), |p| Some(&p.roi)),
+                    cover_roi: false,
                 };
                 let r = m.infer_image(&img, &opts)?;
                 let roi_skipped = planned.as_ref().map_or(r.tiles_skipped, |p| p.roi_skipped);

@@ -50,6 +50,12 @@ fn quantile(hist: &[u32; 256], n: u32, q: u32) -> u8 {
     255
 }
 
+/// Whether a model's classes (their asset kinds) are all road defects: such a model runs
+/// only near paved-like ground without a register ([`VegetationMask::road_roi`]).
+pub fn roads_only(kinds: &[AssetKind]) -> bool {
+    !kinds.is_empty() && kinds.iter().all(|k| *k == AssetKind::Road)
+}
+
 /// Thresholds of the rule (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VegetationRule {
@@ -211,17 +217,47 @@ impl VegetationMask {
     /// Regions of interest (photo pixels): runs of non-vegetation blocks along each block
     /// row, so tiles wholly on vegetation are skipped.
     pub fn roi(&self) -> Vec<Vec<[f64; 2]>> {
+        self.runs(|i| !self.veg[i])
+    }
+
+    /// Regions of interest of a model that finds road defects only: the blocks that are not
+    /// vegetation and lie within `context` blocks of a paved-like one. A road defect whose
+    /// box is farther than that from every paved-like block has none around it and is
+    /// dropped as `unpaved` ([`VegetationMask::drop_reason`]), so tiles wholly on such
+    /// ground (gravel, riprap, boulders) are not run.
+    pub fn road_roi(&self, context: u32) -> Vec<Vec<[f64; 2]>> {
+        let (cols, rows, k) = (self.cols as usize, self.rows as usize, context as usize);
+        // Chebyshev dilation of the paved-like blocks: along rows, then along columns.
+        let mut along = vec![false; self.paved.len()];
+        for y in 0..rows {
+            for x in 0..cols {
+                let (lo, hi) = (x.saturating_sub(k), (x + k).min(cols - 1));
+                along[y * cols + x] = (lo..=hi).any(|xx| self.paved[y * cols + xx]);
+            }
+        }
+        let mut near = vec![false; self.paved.len()];
+        for y in 0..rows {
+            let (lo, hi) = (y.saturating_sub(k), (y + k).min(rows - 1));
+            for x in 0..cols {
+                near[y * cols + x] = (lo..=hi).any(|yy| along[yy * cols + x]);
+            }
+        }
+        self.runs(|i| !self.veg[i] && near[i])
+    }
+
+    /// Runs of the blocks for which `keep(index)` holds along each block row, as rectangles.
+    fn runs(&self, keep: impl Fn(usize) -> bool) -> Vec<Vec<[f64; 2]>> {
         let b = self.block as f64;
         let mut out = Vec::new();
         for y in 0..self.rows {
             let mut x = 0;
             while x < self.cols {
-                if self.veg[(y * self.cols + x) as usize] {
+                if !keep((y * self.cols + x) as usize) {
                     x += 1;
                     continue;
                 }
                 let start = x;
-                while x < self.cols && !self.veg[(y * self.cols + x) as usize] {
+                while x < self.cols && keep((y * self.cols + x) as usize) {
                     x += 1;
                 }
                 let (x0, x1) = (start as f64 * b, x as f64 * b);
@@ -308,6 +344,19 @@ mod tests {
         let on_rocks = detection(AssetKind::Road, [400.0, 120.0, 420.0, 140.0]);
         assert!(m.paved_share(on_rocks.bbox, rule.paved_context_blocks) < 0.1);
         assert_eq!(m.drop_reason(&rule, &on_rocks), Some("unpaved"));
+        // Road models are not run over the rocks farther than four blocks from the asphalt:
+        // blocks 0-7 are asphalt (paved), 8-15 rocks; the road ROI reaches column 11.
+        let reach = m
+            .road_roi(rule.paved_context_blocks)
+            .iter()
+            .flatten()
+            .map(|p| p[0])
+            .fold(0.0, f64::max);
+        assert_eq!(reach, 12.0 * 32.0);
+        assert_eq!(
+            m.roi().iter().flatten().map(|p| p[0]).fold(0.0, f64::max),
+            512.0
+        );
         // Roof classes are not judged by the ground around them.
         let roof = detection(AssetKind::Roof, on_rocks.bbox);
         assert_eq!(m.drop_reason(&rule, &roof), None);

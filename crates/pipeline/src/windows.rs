@@ -214,7 +214,13 @@ fn infer_photo(
         }
         let kinds: Vec<_> = m.manifest().classes.iter().map(|k| k.asset_kind).collect();
         let roi = if cx.registers.is_empty() {
-            veg.as_ref().map(|v| v.roi())
+            veg.as_ref().map(|v| {
+                if vegetation::roads_only(&kinds) {
+                    v.road_roi(veg_rule.paved_context_blocks)
+                } else {
+                    v.roi()
+                }
+            })
         } else {
             Some(roi::asset_roi(
                 cx.registers,
@@ -241,6 +247,8 @@ fn infer_photo(
         let opts = InferOptions {
             gsd_mm: Some(gsd_cm * 10.0),
             roi: Some(&window),
+            // Windows are small and scattered: tiles centred on them, not the grid's.
+            cover_roi: true,
         };
         let r = m.infer_image(img, &opts)?;
         let tiles = r.tiles_total - r.tiles_skipped;

@@ -4,28 +4,32 @@
 
 mod common;
 
+use besikta_pipeline::process_with;
 use besikta_pipeline::second_views::AUTO_MIN_SAVING;
 use besikta_pipeline::units::{finish, prepare, BatchResult, Prepared};
-use besikta_pipeline::{process, ProcessOptions};
-use common::{assert_same_findings, batches, config, through_json};
+use common::{assert_same_findings, batches, config, options, through_json};
 use std::path::Path;
 
 #[test]
 fn units_in_any_split_give_the_findings_of_process() {
     let whole_dir = tempfile::tempdir().unwrap();
-    let whole = process(&config(whole_dir.path()), &mut |_| {}).unwrap();
+    // Second views by several owners per cell (windows, the default, are split in
+    // `tests/windows.rs`).
+    let whole = process_with(&config(whole_dir.path()), &options(false), &mut |_| {}).unwrap();
     assert!(
         !whole.report.findings.is_empty(),
         "the simulated flight has findings"
     );
-    // By default second views are chosen from the plan: at 65 % overlap one owner per cell
-    // saves too few tiles for windows to pay, so three owners infer every crack cell.
+    // At 65 % overlap one owner per cell saves few tiles: `auto` would keep three owners.
     let sv = whole
         .summary
         .second_views
         .clone()
         .expect("coverage is planned");
-    assert_eq!((sv.by.as_str(), sv.chosen_by.as_str()), ("owners", "plan"));
+    assert_eq!(
+        (sv.by.as_str(), sv.chosen_by.as_str()),
+        ("owners", "setting")
+    );
     assert!(sv.saving() > 0.0 && sv.saving() < AUTO_MIN_SAVING, "{sv:?}");
     // With a register the plan counts exactly the tiles the owner pass then runs.
     let needing_views: usize = whole
@@ -39,8 +43,7 @@ fn units_in_any_split_give_the_findings_of_process() {
 
     let split_dir = tempfile::tempdir().unwrap();
     let cfg = config(split_dir.path());
-    let prepared: Prepared =
-        through_json(&prepare(&cfg, &ProcessOptions::default(), &mut |_| {}).unwrap());
+    let prepared: Prepared = through_json(&prepare(&cfg, &options(false), &mut |_| {}).unwrap());
     let n = prepared.photos.len();
     assert!(n >= 6, "{n} photos prepared");
     assert!(
