@@ -444,6 +444,11 @@ pub fn ownership(
 }
 
 impl<'a> Planner<'a> {
+    /// The evidence rules beside the models.
+    pub fn rules(&self) -> &EvidenceRules {
+        &self.rules
+    }
+
     /// The planner over an [`ownership`] (empty: every tile is inferred).
     pub fn new(
         owned: BTreeMap<usize, Ownership>,

@@ -415,7 +415,7 @@ pub(crate) fn infer_batch_loaded(
     let mut coverage: Vec<CoverageArea> = Vec::new();
     // Candidates that need second views, for the windows after every batch ([`finish`]).
     let mut candidates: Vec<Candidate> = Vec::new();
-    let veg_rule = vegetation::VegetationRule::default();
+    let veg_rule = vegetation::VegetationRule::from_rules(plan.rules());
     // Photo buffers come back to the decoder once inferred, so the flight reuses three.
     let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     std::thread::scope(|s| -> Result<(), PipelineError> {
@@ -494,7 +494,7 @@ pub(crate) fn infer_batch_loaded(
                 }
                 let kinds: Vec<_> = m.manifest().classes.iter().map(|k| k.asset_kind).collect();
                 let roi = if registers.is_empty() {
-                    if vegetation::roads_only(&kinds) {
+                    if vegetation::roads_only(&kinds) && veg_rule.judges_pavement() {
                         road_roi.clone()
                     } else {
                         veg_roi.clone()

@@ -75,6 +75,22 @@ pub struct VegetationRule {
     pub min_paved_share: f64,
 }
 
+impl VegetationRule {
+    /// The default rule with the evidence rules' `min_paved_share` when they set one.
+    pub fn from_rules(rules: &besikta_report::EvidenceRules) -> VegetationRule {
+        let d = VegetationRule::default();
+        VegetationRule {
+            min_paved_share: rules.min_paved_share.unwrap_or(d.min_paved_share),
+            ..d
+        }
+    }
+
+    /// Whether road defects are judged by the ground around them (`min_paved_share > 0`).
+    pub fn judges_pavement(&self) -> bool {
+        self.min_paved_share > 0.0
+    }
+}
+
 impl Default for VegetationRule {
     fn default() -> Self {
         VegetationRule {
@@ -156,7 +172,8 @@ impl VegetationMask {
     pub fn drop_reason(&self, rule: &VegetationRule, d: &Detection) -> Option<&'static str> {
         if self.share(d.bbox) >= rule.drop_share {
             Some("vegetation")
-        } else if d.asset_kind.unwrap_or(AssetKind::Road) == AssetKind::Road
+        } else if rule.judges_pavement()
+            && d.asset_kind.unwrap_or(AssetKind::Road) == AssetKind::Road
             && self.paved_share(d.bbox, rule.paved_context_blocks) < rule.min_paved_share
         {
             Some("unpaved")
@@ -356,6 +373,17 @@ mod tests {
         assert_eq!(
             m.roi().iter().flatten().map(|p| p[0]).fold(0.0, f64::max),
             512.0
+        );
+        // `min_paved_share = 0` in the evidence rules turns the rule off.
+        let off = VegetationRule::from_rules(&besikta_report::EvidenceRules {
+            min_paved_share: Some(0.0),
+            ..besikta_report::EvidenceRules::default()
+        });
+        assert!(!off.judges_pavement());
+        assert_eq!(m.drop_reason(&off, &on_rocks), None);
+        assert_eq!(
+            VegetationRule::from_rules(&besikta_report::EvidenceRules::default()),
+            rule
         );
         // Roof classes are not judged by the ground around them.
         let roof = detection(AssetKind::Roof, on_rocks.bbox);

@@ -122,7 +122,7 @@ pub(crate) fn infer_windows(
     let mut out = WindowsOut::default();
     let jobs = jobs(cx.prepared, candidates, cx.plan);
     let max_pixels = besikta_ingest::ReadOptions::default().max_pixels;
-    let veg_rule = vegetation::VegetationRule::default();
+    let veg_rule = vegetation::VegetationRule::from_rules(cx.plan.rules());
     let placed: Vec<(usize, PhotoGeometry<'_>, &PhotoWindows)> = jobs
         .iter()
         .filter(|(&p, _)| !cx.undecodable.contains(&cx.prepared.photos[p].capture.file))
@@ -215,7 +215,7 @@ fn infer_photo(
         let kinds: Vec<_> = m.manifest().classes.iter().map(|k| k.asset_kind).collect();
         let roi = if cx.registers.is_empty() {
             veg.as_ref().map(|v| {
-                if vegetation::roads_only(&kinds) {
+                if vegetation::roads_only(&kinds) && veg_rule.judges_pavement() {
                     v.road_roi(veg_rule.paved_context_blocks)
                 } else {
                     v.roi()

@@ -115,6 +115,11 @@ pub struct EvidenceRules {
     /// None when the file has no `[[group]]`.
     #[serde(default, rename = "group", skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<ClassGroup>,
+    /// Without a register, the share of paved-like ground (not vegetation) a road defect
+    /// needs around it to be kept (`min_paved_share`, 0-1; the pipeline's rough-ground rule,
+    /// default 0.6 when absent; 0 turns the rule off, e.g. for cobbled or gravel roads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_paved_share: Option<f64>,
 }
 
 impl Default for EvidenceRules {
@@ -144,6 +149,7 @@ impl Default for EvidenceRules {
                 r("*", 1, 0.0, 0.0),
             ],
             groups: vec![ClassGroup::roof_damage()],
+            min_paved_share: None,
         }
     }
 }
@@ -162,6 +168,7 @@ impl EvidenceRules {
                 report: true,
             }],
             groups: Vec::new(),
+            min_paved_share: None,
         }
     }
 
@@ -186,6 +193,14 @@ impl EvidenceRules {
                     r.class
                 )));
             }
+        }
+        if rules
+            .min_paved_share
+            .is_some_and(|m| !(0.0..=1.0).contains(&m))
+        {
+            return Err(err(
+                "min_paved_share must be within 0-1 (0 keeps road defects on any ground)".into(),
+            ));
         }
         crate::classgroup::check(&rules.groups).map_err(err)?;
         Ok(rules)
