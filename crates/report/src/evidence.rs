@@ -149,7 +149,7 @@ impl Default for EvidenceRules {
                 r("*", 1, 0.0, 0.0),
             ],
             groups: vec![ClassGroup::roof_damage()],
-            min_paved_share: None,
+            min_paved_share: Some(0.6),
         }
     }
 }
