@@ -44,7 +44,17 @@ impl TilePlan {
         gsd_mm: Option<f64>,
         roi: Option<&[Vec<[f64; 2]>]>,
     ) -> TilePlan {
-        let scale = scale_for(manifest, gsd_mm);
+        let g = manifest.gsd;
+        let scale = match gsd_mm {
+            Some(p)
+                if p.is_finite()
+                    && p > 0.0
+                    && !(g.min_mm_per_px..=g.max_mm_per_px).contains(&p) =>
+            {
+                p / g.mm_per_px
+            }
+            _ => 1.0,
+        };
         let virt_w = ((width as f64 * scale).round() as u32).max(1);
         let virt_h = ((height as f64 * scale).round() as u32).max(1);
         let (tile_w, tile_h) = (manifest.input.width, manifest.input.height);
@@ -87,20 +97,6 @@ impl TilePlan {
     }
 }
 
-/// Model pixels per photo pixel: 1 when the photo's GSD is unknown or within the model's
-/// tolerated range, else the factor to the model's GSD.
-fn scale_for(manifest: &Manifest, gsd_mm: Option<f64>) -> f64 {
-    let g = manifest.gsd;
-    match gsd_mm {
-        Some(p)
-            if p.is_finite() && p > 0.0 && !(g.min_mm_per_px..=g.max_mm_per_px).contains(&p) =>
-        {
-            p / g.mm_per_px
-        }
-        _ => 1.0,
-    }
-}
-
 impl TilePlan {
     /// Tiles placed on the regions of interest rather than on the photo's grid: the
     /// polygons' bounding boxes (photo pixels) that touch are joined into clusters, and each
@@ -117,7 +113,8 @@ impl TilePlan {
         gsd_mm: Option<f64>,
         roi: &[Vec<[f64; 2]>],
     ) -> TilePlan {
-        let grid = TilePlan::new(width, height, manifest, gsd_mm, Some(&[]));
+        // The grid's tiles that touch the regions: the plan to beat, and the layout.
+        let grid = TilePlan::new(width, height, manifest, gsd_mm, Some(roi));
         let scale = grid.scale;
         let mut boxes: Vec<[f64; 4]> = roi
             .iter()
@@ -176,9 +173,8 @@ impl TilePlan {
         tiles.dedup();
         // Many clusters close together (a window clipped to several pieces of road) can
         // take more placed tiles than the grid's: then the grid's.
-        let on_grid = TilePlan::new(width, height, manifest, gsd_mm, Some(roi));
-        if on_grid.tiles.len() <= tiles.len() {
-            return on_grid;
+        if grid.tiles.len() <= tiles.len() {
+            return grid;
         }
         TilePlan {
             tiles_skipped: grid.tiles_total.saturating_sub(tiles.len()),

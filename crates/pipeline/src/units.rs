@@ -452,10 +452,6 @@ pub(crate) fn infer_batch_loaded(
             let veg = registers
                 .is_empty()
                 .then(|| vegetation::VegetationMask::new(&img, &veg_rule));
-            let veg_roi = veg.as_ref().map(|v| v.roi());
-            let road_roi = veg
-                .as_ref()
-                .map(|v| v.road_roi(veg_rule.paved_context_blocks));
             for (mi, ((m, ms), skips)) in models
                 .iter_mut()
                 .zip(model_summaries.iter_mut())
@@ -494,11 +490,7 @@ pub(crate) fn infer_batch_loaded(
                 }
                 let kinds: Vec<_> = m.manifest().classes.iter().map(|k| k.asset_kind).collect();
                 let roi = if registers.is_empty() {
-                    if vegetation::roads_only(&kinds) && veg_rule.judges_pavement() {
-                        road_roi.clone()
-                    } else {
-                        veg_roi.clone()
-                    }
+                    veg.as_ref().map(|v| v.roi_for(&veg_rule, &kinds))
                 } else {
                     Some(roi::asset_roi(&registers, &frame, g, &kinds, unc.map_m))
                 };

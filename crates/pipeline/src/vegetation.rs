@@ -51,8 +51,8 @@ fn quantile(hist: &[u32; 256], n: u32, q: u32) -> u8 {
 }
 
 /// Whether a model's classes (their asset kinds) are all road defects: such a model runs
-/// only near paved-like ground without a register ([`VegetationMask::road_roi`]).
-pub fn roads_only(kinds: &[AssetKind]) -> bool {
+/// only near paved-like ground without a register ([`VegetationMask::roi_for`]).
+fn roads_only(kinds: &[AssetKind]) -> bool {
     !kinds.is_empty() && kinds.iter().all(|k| *k == AssetKind::Road)
 }
 
@@ -235,6 +235,17 @@ impl VegetationMask {
     /// row, so tiles wholly on vegetation are skipped.
     pub fn roi(&self) -> Vec<Vec<[f64; 2]>> {
         self.runs(|i| !self.veg[i])
+    }
+
+    /// Regions of interest of a model with classes of `kinds` without a register: near
+    /// paved-like ground for a road-only model when `rule` judges pavement
+    /// ([`VegetationMask::road_roi`]), else off vegetation ([`VegetationMask::roi`]).
+    pub fn roi_for(&self, rule: &VegetationRule, kinds: &[AssetKind]) -> Vec<Vec<[f64; 2]>> {
+        if roads_only(kinds) && rule.judges_pavement() {
+            self.road_roi(rule.paved_context_blocks)
+        } else {
+            self.roi()
+        }
     }
 
     /// Regions of interest of a model that finds road defects only: the blocks that are not

@@ -214,13 +214,7 @@ fn infer_photo(
         }
         let kinds: Vec<_> = m.manifest().classes.iter().map(|k| k.asset_kind).collect();
         let roi = if cx.registers.is_empty() {
-            veg.as_ref().map(|v| {
-                if vegetation::roads_only(&kinds) && veg_rule.judges_pavement() {
-                    v.road_roi(veg_rule.paved_context_blocks)
-                } else {
-                    v.roi()
-                }
-            })
+            veg.as_ref().map(|v| v.roi_for(veg_rule, &kinds))
         } else {
             Some(roi::asset_roi(
                 cx.registers,
