@@ -159,7 +159,9 @@ pub struct Summary {
     pub work_orders: usize,
     /// Detections, observations and findings left out, by reason: `vegetation` (no
     /// register: on trees or lawns), `unpaved` (no register: a road defect amid rough ground
-    /// such as gravel, rocks or branches), `off_road_surface` / `off_building` (with a register),
+    /// such as gravel, rocks or branches), `not_on_pavement` (no register: a crack whose own
+    /// box is not mostly paved-like, the edge of a car, shadow or verge), `off_road_surface` /
+    /// `off_building` (with a register),
     /// `weak_evidence_*` (seen by too few of the photos that covered the spot).
     pub dropped: std::collections::BTreeMap<String, usize>,
     pub models: Vec<ModelSummary>,
