@@ -443,9 +443,9 @@ mod tests {
     #[test]
     fn a_crack_along_the_edge_of_a_car_is_not_on_pavement_a_crack_in_asphalt_is() {
         // 512 x 256 asphalt (faint noise) with a thin dark crack at y = 200 and a pale car
-        // (x 144-208, y 80-144) whose edges split the blocks they cross.
+        // (x 128-224, y 80-144) whose upper and lower edges split the blocks they cross.
         let img = RgbImage::from_fn(512, 256, |x, y| {
-            if (144..208).contains(&x) && (80..144).contains(&y) {
+            if (128..224).contains(&x) && (80..144).contains(&y) {
                 image::Rgb([220, 220, 225])
             } else if y == 200 || y == 201 {
                 image::Rgb([60, 60, 62])
