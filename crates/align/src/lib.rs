@@ -107,9 +107,39 @@ pub struct AlignConfig {
     /// MiB (a Brighton photo's is about 20 MiB). Photos are matched in ground order and
     /// each image is dropped after its last pair; one dropped too early is projected
     /// again, which costs time, not accuracy. At least the two images of one pair are
-    /// always held.
+    /// always held. Default [`DEFAULT_MEMORY_MB`], or `BESIKTA_ALIGN_MEMORY_MB`.
     pub memory_mb: usize,
 }
+
+/// The ground images' default memory budget, MiB: the 18 Brighton photos (9 MP) all fit
+/// (356 MiB held at most), so none is projected twice; with 192 MiB 35 projections were made
+/// for 18 photos and alignment took 1.8x as long (`benches/results/align-budget-2026-12-04.md`).
+pub const DEFAULT_MEMORY_MB: usize = 384;
+
+/// Environment variable that sets [`AlignConfig::memory_mb`] (MiB) for every alignment.
+pub const MEMORY_ENV: &str = "BESIKTA_ALIGN_MEMORY_MB";
+
+/// [`DEFAULT_MEMORY_MB`], or the whole number of MiB in [`MEMORY_ENV`]; a value that is not
+/// one is refused with a warning on stderr and the default is used.
+pub fn memory_mb_from_env() -> usize {
+    let v = std::env::var(MEMORY_ENV).ok();
+    memory_mb_of(v.as_deref()).unwrap_or_else(|e| {
+        eprintln!("warning: {e}; using {DEFAULT_MEMORY_MB}");
+        DEFAULT_MEMORY_MB
+    })
+}
+
+/// The budget a value of [`MEMORY_ENV`] sets (`None`: unset, the default).
+fn memory_mb_of(v: Option<&str>) -> Result<usize, String> {
+    match v {
+        None => Ok(DEFAULT_MEMORY_MB),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{MEMORY_ENV}={v:?} is not a whole number of MiB")),
+    }
+}
+
 
 impl Default for AlignConfig {
     fn default() -> Self {
@@ -131,7 +161,7 @@ impl Default for AlignConfig {
             huber_k: 1.5,
             max_off_nadir_deg: 20.0,
             estimate_scale: true,
-            memory_mb: 192,
+            memory_mb: memory_mb_from_env(),
         }
     }
 }
@@ -922,4 +952,21 @@ pub fn recheck(
         out[p] = shift.ok().flatten();
     }
     out
+}
+
+#[cfg(test)]
+mod memory_budget_tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_is_the_default_or_a_whole_number_of_mib() {
+        assert_eq!(memory_mb_of(None), Ok(DEFAULT_MEMORY_MB));
+        assert_eq!(memory_mb_of(Some(" 192 ")), Ok(192));
+        assert_eq!(memory_mb_of(Some("0")), Ok(0));
+        let e = memory_mb_of(Some("1.5G")).unwrap_err();
+        assert!(
+            e.contains("BESIKTA_ALIGN_MEMORY_MB") && e.contains("1.5G"),
+            "{e}"
+        );
+    }
 }
