@@ -204,15 +204,7 @@ impl VegetationMask {
 
     /// Share of the blocks under a pixel box that are paved-like (vegetation counts as not).
     pub fn box_paved_share(&self, bbox: [f64; 4]) -> f64 {
-        if self.paved.is_empty() {
-            return 1.0;
-        }
-        let (mut n, mut p) = (0usize, 0usize);
-        for i in self.block_indices(bbox) {
-            n += 1;
-            p += self.paved[i] as usize;
-        }
-        p as f64 / n.max(1) as f64
+        self.box_share(bbox, &self.paved, 1.0)
     }
 
     /// Share of paved-like blocks among the blocks that are not vegetation under a pixel box
@@ -248,21 +240,23 @@ impl VegetationMask {
         (y0..=y1).flat_map(move |y| (x0..=x1).map(move |x| (y * cols + x) as usize))
     }
 
-    fn blocks(&self, bbox: [f64; 4]) -> impl Iterator<Item = bool> + '_ {
-        self.block_indices(bbox).map(|i| self.veg[i])
+    /// Share of the blocks under a pixel box for which `of` (per block) holds; `empty` for a
+    /// mask of no blocks.
+    fn box_share(&self, bbox: [f64; 4], of: &[bool], empty: f64) -> f64 {
+        if of.is_empty() {
+            return empty;
+        }
+        let (mut n, mut k) = (0usize, 0usize);
+        for i in self.block_indices(bbox) {
+            n += 1;
+            k += of[i] as usize;
+        }
+        k as f64 / n.max(1) as f64
     }
 
     /// Share of the blocks under a pixel box `[x0, y0, x1, y1]` that are vegetation.
     pub fn share(&self, bbox: [f64; 4]) -> f64 {
-        if self.veg.is_empty() {
-            return 0.0;
-        }
-        let (mut n, mut v) = (0usize, 0usize);
-        for is_veg in self.blocks(bbox) {
-            n += 1;
-            v += is_veg as usize;
-        }
-        v as f64 / n.max(1) as f64
+        self.box_share(bbox, &self.veg, 0.0)
     }
 
     /// Share of the whole photo that is vegetation.
