@@ -140,7 +140,6 @@ fn memory_mb_of(v: Option<&str>) -> Result<usize, String> {
     }
 }
 
-
 impl Default for AlignConfig {
     fn default() -> Self {
         AlignConfig {
