@@ -120,12 +120,16 @@ pub const DEFAULT_MEMORY_MB: usize = 384;
 pub const MEMORY_ENV: &str = "BESIKTA_ALIGN_MEMORY_MB";
 
 /// [`DEFAULT_MEMORY_MB`], or the whole number of MiB in [`MEMORY_ENV`]; a value that is not
-/// one is refused with a warning on stderr and the default is used.
+/// one is refused with a warning on stderr and the default is used. Read once per process
+/// (every `AlignConfig::default()` asks), so a bad value is warned about once.
 pub fn memory_mb_from_env() -> usize {
-    let v = std::env::var(MEMORY_ENV).ok();
-    memory_mb_of(v.as_deref()).unwrap_or_else(|e| {
-        eprintln!("warning: {e}; using {DEFAULT_MEMORY_MB}");
-        DEFAULT_MEMORY_MB
+    static BUDGET: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        let v = std::env::var(MEMORY_ENV).ok();
+        memory_mb_of(v.as_deref()).unwrap_or_else(|e| {
+            eprintln!("warning: {e}; using {DEFAULT_MEMORY_MB}");
+            DEFAULT_MEMORY_MB
+        })
     })
 }
 
