@@ -66,6 +66,7 @@ pub enum PipelineError {
 }
 
 mod alignment;
+pub mod consistency;
 pub mod coverage;
 mod merge_tolerance;
 pub mod modelcache;
@@ -162,7 +163,9 @@ pub struct Summary {
     /// such as gravel, rocks or branches), `not_on_pavement` (no register: a crack whose own
     /// box is not mostly paved-like, the edge of a car, shadow or verge), `off_road_surface` /
     /// `off_building` (with a register),
-    /// `weak_evidence_*` (seen by too few of the photos that covered the spot).
+    /// `weak_evidence_*` (seen by too few of the photos that covered the spot),
+    /// `inconsistent_views` (the photos that saw it saw different things there: rocks
+    /// through moving water; [`consistency`]).
     pub dropped: std::collections::BTreeMap<String, usize>,
     pub models: Vec<ModelSummary>,
     pub registers: Vec<serde_json::Value>,

@@ -26,6 +26,15 @@
 //! as `pieces_per_view`. Off unless set (the shipped crack rule sets 2): a real long crack seen
 //! in many pieces is dropped too (measured on simulated cracks only; see `models/evidence.toml`).
 //!
+//! `min_view_consistency` (off unless set; the shipped pothole rule sets 0.6) drops a finding
+//! seen in two or more photos whose views do not look alike: the pipeline cuts a small
+//! north-up grey patch of the ground around each observation and takes the best normalised
+//! cross-correlation over pairs of photos (`inconsistent_views`). Solid ground looks the same
+//! from two photos taken seconds apart; rocks seen through moving water do not (the boulders
+//! under the sea on the real Brighton flight scored 0.03-0.40, simulated potholes 0.88-0.99,
+//! water standing in broken pavement 0.81-0.93). The report does not see pixels: the
+//! pipeline hands the check in ([`crate::build_report_checked`]).
+//!
 //! ```toml
 //! [[rule]]
 //! class = "crack"
@@ -90,6 +99,10 @@ pub struct EvidenceRule {
     /// findings were never shown to be right on real photos (see `models/evidence.toml`).
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
     pub report: bool,
+    /// Least best-pair similarity (-1 to 1) of the photos that saw a finding (see the
+    /// module docs); `None`: not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_view_consistency: Option<f64>,
 }
 
 fn one() -> usize {
@@ -133,6 +146,7 @@ impl Default for EvidenceRules {
             min_confidence,
             max_pieces_per_view: None,
             report: true,
+            min_view_consistency: None,
         };
         EvidenceRules {
             rules: vec![
@@ -140,7 +154,10 @@ impl Default for EvidenceRules {
                     max_pieces_per_view: Some(2.0),
                     ..r("crack", 2, 0.5, 0.0)
                 },
-                r("pothole", 1, 0.0, 0.6),
+                EvidenceRule {
+                    min_view_consistency: Some(0.6),
+                    ..r("pothole", 1, 0.0, 0.6)
+                },
                 EvidenceRule {
                     report: false,
                     ..r("moss", 1, 0.5, 0.0)
@@ -166,6 +183,7 @@ impl EvidenceRules {
                 min_confidence: 0.0,
                 max_pieces_per_view: None,
                 report: true,
+                min_view_consistency: None,
             }],
             groups: Vec::new(),
             min_paved_share: None,
@@ -187,6 +205,14 @@ impl EvidenceRules {
                     r.class
                 )));
             }
+            if r.min_view_consistency
+                .is_some_and(|m| !(-1.0..=1.0).contains(&m))
+            {
+                return Err(err(format!(
+                    "rule for '{}': min_view_consistency must be within -1 to 1 (a correlation)",
+                    r.class
+                )));
+            }
             if r.max_pieces_per_view.is_some_and(|m| m.is_nan() || m < 1.0) {
                 return Err(err(format!(
                     "rule for '{}': max_pieces_per_view must be 1 or more (pieces per photo)",
@@ -204,6 +230,11 @@ impl EvidenceRules {
         }
         crate::classgroup::check(&rules.groups).map_err(err)?;
         Ok(rules)
+    }
+
+    /// The class's `min_view_consistency` (its own rule, else the `*` rule's).
+    pub fn min_view_consistency(&self, class: &str) -> Option<f64> {
+        self.rule_for(class).and_then(|r| r.min_view_consistency)
     }
 
     fn rule_for(&self, class: &str) -> Option<&EvidenceRule> {

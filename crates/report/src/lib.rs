@@ -131,6 +131,21 @@ pub fn build_report_with(
     frame: &WorkFrame,
     cfg: &ReportConfig,
 ) -> Result<Report, ReportError> {
+    build_report_checked(observations, coverage, registers, frame, cfg, &|_| None)
+}
+
+/// [`build_report_with`], with one more check of each merged finding that passed the
+/// evidence rules: `check` names why a finding is dropped (counted in `dropped`) or gives
+/// `None` to keep it. The pipeline checks what needs pixels this way (the views' likeness,
+/// [`evidence`]'s `min_view_consistency`).
+pub fn build_report_checked(
+    observations: Vec<Observation>,
+    coverage: &[Coverage],
+    registers: &[Register],
+    frame: &WorkFrame,
+    cfg: &ReportConfig,
+    check: &dyn Fn(&Finding) -> Option<&'static str>,
+) -> Result<Report, ReportError> {
     let mut dropped = std::collections::BTreeMap::new();
     let observations = if cfg.assets_only {
         onasset::keep_on_assets(observations, registers, frame, &mut dropped)?
@@ -138,7 +153,14 @@ pub fn build_report_with(
         observations
     };
     let findings = merge::merge_observations(observations, frame, cfg)?;
-    let findings = evidence::apply(findings, coverage, frame, &cfg.evidence, &mut dropped)?;
+    let mut findings = evidence::apply(findings, coverage, frame, &cfg.evidence, &mut dropped)?;
+    findings.retain(|f| match check(f) {
+        Some(why) => {
+            *dropped.entry(why.to_string()).or_default() += 1;
+            false
+        }
+        None => true,
+    });
     // Outlines that rounding to the 1 cm of our files would leave degenerate.
     let mut findings = export::drop_slivers(findings, &mut dropped);
     for f in &mut findings {

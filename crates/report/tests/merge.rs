@@ -322,3 +322,55 @@ fn a_crack_seen_as_many_pieces_per_photo_is_dropped_with_max_pieces_per_view() {
         "{e}"
     );
 }
+
+#[test]
+fn a_finding_the_pipelines_check_rejects_is_dropped_and_counted_by_its_reason() {
+    let f = frame();
+    let o = vec![
+        obs(&f, "a.jpg", "pothole", [0.0, 0.0, 0.5, 0.5], None),
+        obs(&f, "b.jpg", "pothole", [0.05, 0.0, 0.55, 0.5], None),
+        obs(&f, "a.jpg", "pothole", [20.0, 0.0, 20.5, 0.5], None),
+        obs(&f, "b.jpg", "pothole", [20.05, 0.0, 20.55, 0.5], None),
+    ];
+    // The check sees each merged finding whole (both photos' observations); it rejects
+    // the one 20 m east.
+    let east_of = f.0.to_wgs84([f.1[0] + 10.0, f.1[1]]).unwrap()[0];
+    let far = |fd: &besikta_report::Finding| {
+        assert_eq!(fd.observations.len(), 2);
+        (fd.centroid[0] > east_of).then_some("inconsistent_views")
+    };
+    let r =
+        besikta_report::build_report_checked(o.clone(), &[], &[], &f.0, &keep_all(), &far).unwrap();
+    assert_eq!(r.findings.len(), 1);
+    assert_eq!(
+        r.dropped.get("inconsistent_views"),
+        Some(&1),
+        "{:?}",
+        r.dropped
+    );
+    assert_eq!(
+        build_report(o, &[], &f.0, &keep_all())
+            .unwrap()
+            .findings
+            .len(),
+        2
+    );
+    // The threshold is a per-class rule; a correlation outside -1..1 is refused.
+    assert_eq!(
+        EvidenceRules::default().min_view_consistency("pothole"),
+        Some(0.6)
+    );
+    assert_eq!(EvidenceRules::default().min_view_consistency("crack"), None);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("evidence.toml");
+    std::fs::write(
+        &p,
+        "[[rule]]\nclass = \"pothole\"\nmin_view_consistency = 1.5\n",
+    )
+    .unwrap();
+    let e = EvidenceRules::load(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("evidence.toml") && e.contains("min_view_consistency"),
+        "{e}"
+    );
+}
