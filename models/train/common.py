@@ -64,8 +64,12 @@ class UNet(nn.Module):
     run time; the deep levels are wide because they are cheap and hold most parameters.
     Output: sigmoid probabilities [N, out_ch, H, W]. H and W must be multiples of 16."""
 
-    def __init__(self, out_ch: int = 1, ch=(8, 16, 32, 64, 128), enc_n=(1, 2, 2, 2, 2), dec_n=(1, 1, 2, 2)):
+    def __init__(self, out_ch: int = 1, ch=(8, 16, 32, 64, 128), enc_n=(1, 2, 2, 2, 2), dec_n=(1, 1, 2, 2),
+                 half_res: bool = False):
         super().__init__()
+        # half_res: the input is averaged 2x2 first and the logits upsampled 2x at the end,
+        # so every level runs on a quarter of the pixels (for defects several pixels wide).
+        self.half_res = half_res
         self.enc = nn.ModuleList()
         cin = 3
         for c, n in zip(ch, enc_n):
@@ -79,6 +83,8 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(ch[0], out_ch, 1)
 
     def forward_logits(self, x):
+        if self.half_res:
+            x = F.avg_pool2d(x, 2)
         skips = []
         for i, e in enumerate(self.enc):
             if i > 0:
@@ -89,7 +95,10 @@ class UNet(nn.Module):
         for up, dec in zip(self.up, self.dec):
             x = up(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))
             x = dec(torch.cat([x, skips.pop()], 1))
-        return self.head(x)
+        x = self.head(x)
+        if self.half_res:
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return x
 
     def forward(self, x):
         return torch.sigmoid(self.forward_logits(x))
