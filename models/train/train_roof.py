@@ -97,12 +97,14 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--half-res", action="store_true",
-                    help="run the U-Net on the tile averaged 2x2 (a quarter of the cost), logits upsampled 2x")
+                    help="run the U-Net on the tile averaged 2x2 (a quarter of the cost), logits upsampled 2x "
+                         "(tried 2026-12-04, not shipped: benches/results/roof-half-res-2026-12-04.md)")
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
     setup(SEED, a.threads)
     a.out.mkdir(parents=True, exist_ok=True)
-    ckpt = REPO / "models" / "train" / "logs" / ("roof-half.pt" if a.half_res else "roof.pt")
+    tag = f"-half{a.iters}" if a.half_res else ""
+    ckpt = REPO / "models" / "train" / "logs" / f"roof{tag}.pt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     model = UNet(len(CLASSES), **ARCH, half_res=a.half_res)
     log(f"params {n_params(model)}")
