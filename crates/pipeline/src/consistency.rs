@@ -1,20 +1,25 @@
 //! Whether the photos that saw a finding saw the same thing (issue 13, multi-view evidence):
-//! while a photo is decoded, a small north-up grey patch of the ground around each
-//! observation of a class with `min_view_consistency` is cut out ([`cut`]); after merging,
-//! the finding's best normalised cross-correlation over pairs of its photos ([`best_pair`])
-//! decides whether it is kept (`inconsistent_views`, see `besikta_report::evidence`).
+//! after merging, the photos of every finding of a class with `min_view_consistency` seen in
+//! two or more photos are read again ([`cut_for`], one photo at a time, only those photos),
+//! a small north-up grey patch of the ground is cut around each photo's most confident
+//! observation of it ([`cut`]), and the finding's best normalised cross-correlation over
+//! pairs of its photos ([`Patches::best_pair`]) decides whether it is kept
+//! (`inconsistent_views`, see `besikta_report::evidence`).
 //!
 //! Solid ground looks alike from two photos taken seconds apart; rocks seen through moving
 //! water, glints and ripples do not. The patch is resampled on the ground (east-north axes,
 //! the photo's own GSD) through the photo's geometry, so photos flown in opposite directions
 //! compare directly; a shift of up to [`SEARCH`] samples absorbs the detections' different
-//! centres.
+//! centres. Nothing is kept per observation while the flight is inferred, so memory does not
+//! grow with the flight.
 
-use besikta_georef::PhotoGeometry;
-use besikta_report::Observation;
+use crate::units::PreparedPhoto;
+use besikta_georef::{Ground, PhotoGeometry};
+use besikta_report::evidence::EvidenceRules;
+use besikta_report::{Finding, Observation};
 use image::RgbImage;
-use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 
 /// Side of the compared square, samples (about 1.6 m at 1.7 cm/px).
 pub const SIDE: usize = 96;
@@ -26,7 +31,7 @@ const FULL: usize = SIDE + 2 * SEARCH;
 pub const REASON: &str = "inconsistent_views";
 
 /// One observation's ground patch: grey values, `FULL` x `FULL`, rows north to south.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ViewPatch {
     pub photo: String,
     /// The observation's `pixel_bbox`: with `photo`, which observation it belongs to.
@@ -151,6 +156,66 @@ pub fn similarity(a: &ViewPatch, b: &ViewPatch) -> f64 {
     best.unwrap_or(0.0)
 }
 
+/// Each photo's most confident observation among `observations` (by photo file, in file
+/// order).
+fn views_of(observations: &[Observation]) -> BTreeMap<&str, &Observation> {
+    let mut per_photo: BTreeMap<&str, &Observation> = BTreeMap::new();
+    for o in observations {
+        let e = per_photo.entry(o.photo.as_str()).or_insert(o);
+        if o.confidence > e.confidence {
+            *e = o;
+        }
+    }
+    per_photo
+}
+
+/// The patches [`Patches::best_pair`] needs for `findings`: of each finding whose class has
+/// `min_view_consistency` and that two or more photos saw, each photo's most confident
+/// observation. Photos are read (`locate`) and placed (`photos`, `ground`) one at a time; a
+/// photo that cannot be read or placed, or ground running off it, gives no patch (the
+/// finding is then judged on its other photos, or not at all).
+pub fn cut_for(
+    findings: &[Finding],
+    rules: &EvidenceRules,
+    photos: &[PreparedPhoto],
+    ground: &Ground,
+    locate: &dyn Fn(&str) -> PathBuf,
+) -> Patches {
+    let mut wanted: BTreeMap<&str, Vec<&Observation>> = BTreeMap::new();
+    for f in findings {
+        if rules.min_view_consistency(&f.class).is_none() {
+            continue;
+        }
+        let views = views_of(&f.observations);
+        if views.len() < 2 {
+            continue;
+        }
+        for (photo, o) in views {
+            wanted.entry(photo).or_default().push(o);
+        }
+    }
+    let by_file: HashMap<&str, &PreparedPhoto> = photos
+        .iter()
+        .map(|p| (p.capture.file.as_str(), p))
+        .collect();
+    let max_pixels = besikta_ingest::ReadOptions::default().max_pixels;
+    let mut out = Vec::new();
+    for (photo, obs) in wanted {
+        let Some(p) = by_file.get(photo) else {
+            continue;
+        };
+        let Ok(geom) = PhotoGeometry::new(&p.capture, ground) else {
+            continue;
+        };
+        let Ok(img) = besikta_infer::decode_photo_into(&locate(photo), max_pixels, Vec::new())
+        else {
+            continue;
+        };
+        out.extend(obs.into_iter().filter_map(|o| cut(&img, &geom, o)));
+    }
+    Patches::new(out)
+}
+
 /// The cut patches of a flight, by observation.
 #[derive(Default)]
 pub struct Patches(HashMap<Key, ViewPatch>);
@@ -166,32 +231,21 @@ impl Patches {
     }
 
     /// The best similarity over pairs of the photos of a finding's `observations` (each
-    /// photo by its most confident observation that has a patch), stopping at the first
-    /// pair that reaches `enough`; `None` when fewer than two photos have a patch (nothing
-    /// to compare: not judged).
+    /// photo by its most confident observation, when that has a patch), stopping at the
+    /// first pair that reaches `enough`; `None` when fewer than two photos have a patch
+    /// (nothing to compare: not judged).
     pub fn best_pair(&self, observations: &[Observation], enough: f64) -> Option<f64> {
-        let mut per_photo: HashMap<&str, (&ViewPatch, f32)> = HashMap::new();
-        for o in observations {
-            let Some(p) = self.0.get(&key(&o.photo, o.pixel_bbox)) else {
-                continue;
-            };
-            let e = per_photo
-                .entry(o.photo.as_str())
-                .or_insert((p, o.confidence));
-            if o.confidence > e.1 {
-                *e = (p, o.confidence);
-            }
-        }
-        let mut views: Vec<(&str, &ViewPatch)> =
-            per_photo.into_iter().map(|(k, (p, _))| (k, p)).collect();
+        let views: Vec<&ViewPatch> = views_of(observations)
+            .into_values()
+            .filter_map(|o| self.0.get(&key(&o.photo, o.pixel_bbox)))
+            .collect();
         if views.len() < 2 {
             return None;
         }
-        views.sort_by(|a, b| a.0.cmp(b.0));
         let mut best = f64::NEG_INFINITY;
         for i in 0..views.len() {
             for j in i + 1..views.len() {
-                best = best.max(similarity(views[i].1, views[j].1));
+                best = best.max(similarity(views[i], views[j]));
                 if best >= enough {
                     return Some(best);
                 }
@@ -326,6 +380,85 @@ mod tests {
         assert_eq!(Patches::new([pa]).best_pair(&both, 0.6), None);
         // Near the edge of the photo there is no patch.
         assert!(cut(&a, &gn, &observation("n.jpg", [20.0, 20.0], 0.9)).is_none());
+    }
+
+    fn finding(class: &str, observations: Vec<Observation>) -> Finding {
+        Finding {
+            id: "F00001".into(),
+            class: class.into(),
+            asset_kind: besikta_core::AssetKind::Road,
+            severity: besikta_core::Severity::Low,
+            confidence: 0.9,
+            length_m: None,
+            area_m2: 0.1,
+            polygon: Vec::new(),
+            centroid: [0.0, 0.0],
+            asset: None,
+            views: observations.len(),
+            support: observations.len(),
+            observations,
+            best: 0,
+        }
+    }
+
+    #[test]
+    fn the_photos_of_checked_findings_are_read_again_from_disk_and_compared() {
+        let dir = tempfile::tempdir().unwrap();
+        let ground = besikta_georef::Ground::TakeOffPlane;
+        let a = RgbImage::from_fn(800, 600, |x, y| {
+            let v = texture(y as i64 / 8, x as i64 / 8);
+            image::Rgb([v, v / 2 + 60, 255 - v])
+        });
+        let b = RgbImage::from_fn(800, 600, |x, y| *a.get_pixel(799 - x, 599 - y));
+        let water = RgbImage::from_fn(800, 600, |x, y| {
+            let v = texture(y as i64 / 8 + 500, x as i64 / 8);
+            image::Rgb([v, v, v])
+        });
+        for (name, img) in [("n.jpg", &a), ("s.jpg", &b), ("w.jpg", &water)] {
+            img.save(dir.path().join(name)).unwrap();
+        }
+        let photo = |file: &str, yaw: f64| PreparedPhoto {
+            capture: capture(file, yaw),
+            footprint: Vec::new(),
+            gsd_cm: 8.5,
+            uncertainty: crate::alignment::PhotoUncertainty {
+                map_m: 1.0,
+                relative_m: None,
+            },
+        };
+        let photos = [
+            photo("n.jpg", 0.0),
+            photo("s.jpg", 180.0),
+            photo("w.jpg", 180.0),
+        ];
+        let on_n = observation("n.jpg", [300.0, 250.0], 0.9);
+        let on_s = observation("s.jpg", [799.0 - 303.0, 599.0 - 250.0], 0.8);
+        let on_w = observation("w.jpg", [799.0 - 303.0, 599.0 - 250.0], 0.8);
+        // A weaker second observation in the north photo, off the spot: not the one compared.
+        let weak = observation("n.jpg", [500.0, 400.0], 0.3);
+        let solid = finding("pothole", vec![on_n.clone(), weak.clone(), on_s.clone()]);
+        let wet = finding("pothole", vec![on_n.clone(), on_w.clone()]);
+        let alone = finding("pothole", vec![weak.clone()]);
+        let rules = EvidenceRules::default();
+        let locate = |f: &str| dir.path().join(f);
+        let findings = [solid.clone(), wet.clone(), alone.clone()];
+        let patches = cut_for(&findings, &rules, &photos, &ground, &locate);
+        // Three photos read, one patch each (the weak observation and the lone finding: none).
+        assert_eq!(patches.0.len(), 3);
+        let s = patches.best_pair(&solid.observations, 0.6).unwrap();
+        assert!(s > 0.9, "{s}");
+        let w = patches.best_pair(&wet.observations, 0.6).unwrap();
+        assert!(w < 0.3, "{w}");
+        assert_eq!(patches.best_pair(&alone.observations, 0.6), None);
+        // Classes without the rule are not read at all; a missing photo gives no patch.
+        let crack = finding("crack", vec![on_n.clone(), on_s.clone()]);
+        assert_eq!(
+            cut_for(&[crack], &rules, &photos, &ground, &locate).0.len(),
+            0
+        );
+        let gone = |f: &str| dir.path().join("missing").join(f);
+        let p = cut_for(&findings, &rules, &photos, &ground, &gone);
+        assert_eq!(p.best_pair(&solid.observations, 0.6), None);
     }
 
     /// Patches the product cut on the real Brighton flight (`fixtures/view-patches`, see

@@ -17,7 +17,7 @@ use besikta_core::{Capture, Rejected};
 use besikta_georef::{FootprintOptions, Ground, PhotoGeometry};
 use besikta_infer::{Device, EngineConfig, InferOptions, Manifest};
 use besikta_report::export::ccw_closed;
-use besikta_report::{build_report_checked, Coverage, Observation};
+use besikta_report::{finish_report, merge_and_weigh, Coverage, Observation};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -124,10 +124,6 @@ pub struct BatchResult {
     /// of the photos gives the same windows.
     #[serde(default)]
     pub candidates: Vec<Candidate>,
-    /// Ground patches of the observations whose class checks its views' likeness
-    /// ([`crate::consistency`]).
-    #[serde(default)]
-    pub patches: Vec<crate::consistency::ViewPatch>,
     pub coverage: Vec<CoverageArea>,
     /// Per model, in the order of [`find_manifests`]: this batch's counts.
     pub models: Vec<ModelSummary>,
@@ -419,7 +415,6 @@ pub(crate) fn infer_batch_loaded(
     let mut coverage: Vec<CoverageArea> = Vec::new();
     // Candidates that need second views, for the windows after every batch ([`finish`]).
     let mut candidates: Vec<Candidate> = Vec::new();
-    let mut patches = Vec::new();
     let veg_rule = vegetation::VegetationRule::from_rules(plan.rules());
     // Photo buffers come back to the decoder once inferred, so the flight reuses three.
     let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -532,9 +527,6 @@ pub(crate) fn infer_batch_loaded(
                             });
                         }
                     }
-                    if plan.rules().min_view_consistency(&o.class).is_some() {
-                        patches.extend(crate::consistency::cut(&img, g, &o));
-                    }
                     observations.push(o);
                 }
                 coverage.push(CoverageArea {
@@ -572,7 +564,6 @@ pub(crate) fn infer_batch_loaded(
         count: range.len(),
         observations,
         candidates,
-        patches,
         coverage,
         models: model_summaries,
         scale_skips,
@@ -659,7 +650,6 @@ pub(crate) fn finish_timed(
     let mut rejected = prepared.rejected.clone();
     let mut observations = Vec::new();
     let mut candidates = Vec::new();
-    let mut patches = Vec::new();
     let mut coverage: Vec<Coverage> = Vec::new();
     let mut dropped = BTreeMap::<String, usize>::new();
     let (mut detections, mut photos_decoded) = (0, 0);
@@ -692,7 +682,6 @@ pub(crate) fn finish_timed(
         }
         observations.extend(b.observations);
         candidates.extend(b.candidates);
-        patches.extend(b.patches);
         coverage.extend(b.coverage.into_iter().map(Coverage::from));
         rejected.extend(b.rejected);
         for (k, v) in b.dropped {
@@ -741,7 +730,6 @@ pub(crate) fn finish_timed(
         crate::modelcache::give_back(key, loaded);
         let w = w?;
         observations.extend(w.observations);
-        patches.extend(w.patches);
         coverage.extend(w.coverage.into_iter().map(Coverage::from));
         detections += w.detections;
         for (k, v) in w.dropped {
@@ -767,8 +755,16 @@ pub(crate) fn finish_timed(
     // Report.
     let t = Instant::now();
     let report_cfg = report_config(&cfg.models_dir, &manifests)?;
-    let patches = crate::consistency::Patches::new(patches);
+    let merged = merge_and_weigh(observations, &coverage, &registers, &frame, &report_cfg)?;
+    // Whether a finding's photos saw alike ground: its photos are read again for patches.
     let rules = &report_cfg.evidence;
+    let patches = crate::consistency::cut_for(
+        merged.findings(),
+        rules,
+        &prepared.photos,
+        &open_ground(cfg)?,
+        locate,
+    );
     let unlike = |f: &besikta_report::Finding| {
         let min = rules.min_view_consistency(&f.class)?;
         match patches.best_pair(&f.observations, min) {
@@ -776,14 +772,7 @@ pub(crate) fn finish_timed(
             _ => None,
         }
     };
-    let report = build_report_checked(
-        observations,
-        &coverage,
-        &registers,
-        &frame,
-        &report_cfg,
-        &unlike,
-    )?;
+    let report = finish_report(merged, &coverage, &registers, &frame, &report_cfg, &unlike)?;
     for (k, v) in &report.dropped {
         *dropped.entry(k.clone()).or_default() += v;
     }

@@ -63,8 +63,6 @@ pub(crate) struct WindowsOut {
     pub coverage: Vec<CoverageArea>,
     pub detections: usize,
     pub dropped: BTreeMap<String, usize>,
-    /// Ground patches of its observations whose class checks its views' likeness.
-    pub patches: Vec<crate::consistency::ViewPatch>,
     /// Decoding the windowed photos, seconds (overlapped with inference).
     pub decode_s: f64,
 }
@@ -263,13 +261,8 @@ fn infer_photo(
                 *out.dropped.entry(why.to_string()).or_default() += 1;
                 continue;
             }
-            let Some(o) = observe(c, geom, d, unc, m.manifest()) else {
-                continue;
-            };
-            if cx.plan.rules().min_view_consistency(&o.class).is_some() {
-                out.patches.extend(crate::consistency::cut(img, geom, &o));
-            }
-            out.observations.push(o);
+            out.observations
+                .extend(observe(c, geom, d, unc, m.manifest()));
         }
         out.coverage.push(CoverageArea {
             photo: c.file.clone(),

@@ -27,13 +27,14 @@
 //! in many pieces is dropped too (measured on simulated cracks only; see `models/evidence.toml`).
 //!
 //! `min_view_consistency` (off unless set; the shipped pothole rule sets 0.6) drops a finding
-//! seen in two or more photos whose views do not look alike: the pipeline cuts a small
-//! north-up grey patch of the ground around each observation and takes the best normalised
-//! cross-correlation over pairs of photos (`inconsistent_views`). Solid ground looks the same
-//! from two photos taken seconds apart; rocks seen through moving water do not (the boulders
-//! under the sea on the real Brighton flight scored 0.03-0.40, simulated potholes 0.88-0.99,
-//! water standing in broken pavement 0.81-0.93). The report does not see pixels: the
-//! pipeline hands the check in ([`crate::build_report_checked`]).
+//! seen in two or more photos whose views do not look alike (`inconsistent_views`): the
+//! pipeline reads those photos again, cuts a small north-up grey patch of the ground around
+//! each photo's observation of it and takes the best normalised cross-correlation over pairs
+//! of photos. Solid ground looks the same from two photos taken seconds apart; rocks seen
+//! through moving water do not (the five boulders under the sea on the real Brighton flight
+//! scored 0.08-0.42, water standing in broken pavement 0.85 and 0.95, simulated potholes
+//! 0.77-0.99). The report does not see pixels: the pipeline hands the check in between
+//! [`crate::merge_and_weigh`] and [`crate::finish_report`].
 //!
 //! ```toml
 //! [[rule]]

@@ -131,21 +131,34 @@ pub fn build_report_with(
     frame: &WorkFrame,
     cfg: &ReportConfig,
 ) -> Result<Report, ReportError> {
-    build_report_checked(observations, coverage, registers, frame, cfg, &|_| None)
+    let merged = merge_and_weigh(observations, coverage, registers, frame, cfg)?;
+    finish_report(merged, coverage, registers, frame, cfg, &|_| None)
 }
 
-/// [`build_report_with`], with one more check of each merged finding that passed the
-/// evidence rules: `check` names why a finding is dropped (counted in `dropped`) or gives
-/// `None` to keep it. The pipeline checks what needs pixels this way (the views' likeness,
-/// [`evidence`]'s `min_view_consistency`).
-pub fn build_report_checked(
+/// Findings merged across photos and through the evidence rules, not yet matched to assets:
+/// the first half of [`build_report_with`], for a caller that checks them further with what
+/// the report does not see ([`finish_report`]'s `check`; the pipeline reads the photos of the
+/// findings whose class sets `min_view_consistency`).
+pub struct Merged {
+    findings: Vec<Finding>,
+    dropped: std::collections::BTreeMap<String, usize>,
+}
+
+impl Merged {
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+}
+
+/// Keeps the observations on their assets (with `assets_only`), merges them and applies
+/// the evidence rules.
+pub fn merge_and_weigh(
     observations: Vec<Observation>,
     coverage: &[Coverage],
     registers: &[Register],
     frame: &WorkFrame,
     cfg: &ReportConfig,
-    check: &dyn Fn(&Finding) -> Option<&'static str>,
-) -> Result<Report, ReportError> {
+) -> Result<Merged, ReportError> {
     let mut dropped = std::collections::BTreeMap::new();
     let observations = if cfg.assets_only {
         onasset::keep_on_assets(observations, registers, frame, &mut dropped)?
@@ -153,7 +166,25 @@ pub fn build_report_checked(
         observations
     };
     let findings = merge::merge_observations(observations, frame, cfg)?;
-    let mut findings = evidence::apply(findings, coverage, frame, &cfg.evidence, &mut dropped)?;
+    let findings = evidence::apply(findings, coverage, frame, &cfg.evidence, &mut dropped)?;
+    Ok(Merged { findings, dropped })
+}
+
+/// The rest of [`build_report_with`] after [`merge_and_weigh`], with one more check of each
+/// finding: `check` names why a finding is dropped (counted in `dropped`) or gives `None`
+/// to keep it.
+pub fn finish_report(
+    merged: Merged,
+    coverage: &[Coverage],
+    registers: &[Register],
+    frame: &WorkFrame,
+    cfg: &ReportConfig,
+    check: &dyn Fn(&Finding) -> Option<&'static str>,
+) -> Result<Report, ReportError> {
+    let Merged {
+        mut findings,
+        mut dropped,
+    } = merged;
     findings.retain(|f| match check(f) {
         Some(why) => {
             *dropped.entry(why.to_string()).or_default() += 1;

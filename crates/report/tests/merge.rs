@@ -339,8 +339,10 @@ fn a_finding_the_pipelines_check_rejects_is_dropped_and_counted_by_its_reason() 
         assert_eq!(fd.observations.len(), 2);
         (fd.centroid[0] > east_of).then_some("inconsistent_views")
     };
-    let r =
-        besikta_report::build_report_checked(o.clone(), &[], &[], &f.0, &keep_all(), &far).unwrap();
+    let cfg = keep_all();
+    let merged = besikta_report::merge_and_weigh(o.clone(), &[], &[], &f.0, &cfg).unwrap();
+    assert_eq!(merged.findings().len(), 2);
+    let r = besikta_report::finish_report(merged, &[], &[], &f.0, &cfg, &far).unwrap();
     assert_eq!(r.findings.len(), 1);
     assert_eq!(
         r.dropped.get("inconsistent_views"),
