@@ -338,6 +338,21 @@ mod tests {
         }
     }
 
+    /// The ground seen flying north, the same ground flying south (the photo turned half a
+    /// turn), and that place under moving water (another pattern).
+    fn scenes() -> (RgbImage, RgbImage, RgbImage) {
+        let a = RgbImage::from_fn(800, 600, |x, y| {
+            let v = texture(y as i64 / 8, x as i64 / 8);
+            image::Rgb([v, v / 2 + 60, 255 - v])
+        });
+        let b = RgbImage::from_fn(800, 600, |x, y| *a.get_pixel(799 - x, 599 - y));
+        let water = RgbImage::from_fn(800, 600, |x, y| {
+            let v = texture(y as i64 / 8 + 500, x as i64 / 8);
+            image::Rgb([v, v, v])
+        });
+        (a, b, water)
+    }
+
     #[test]
     fn photos_flown_in_opposite_directions_see_the_same_ground_moving_water_does_not() {
         let ground = besikta_georef::Ground::TakeOffPlane;
@@ -346,17 +361,7 @@ mod tests {
             PhotoGeometry::new(&north, &ground).unwrap(),
             PhotoGeometry::new(&south, &ground).unwrap(),
         );
-        // The photo flown south is the one flown north turned half a turn.
-        let a = RgbImage::from_fn(800, 600, |x, y| {
-            let v = texture(y as i64 / 8, x as i64 / 8);
-            image::Rgb([v, v / 2 + 60, 255 - v])
-        });
-        let b = RgbImage::from_fn(800, 600, |x, y| *a.get_pixel(799 - x, 599 - y));
-        // Ripples: the same place seen through moving water is another pattern.
-        let water = RgbImage::from_fn(800, 600, |x, y| {
-            let v = texture(y as i64 / 8 + 500, x as i64 / 8);
-            image::Rgb([v, v, v])
-        });
+        let (a, b, water) = scenes();
         // One spot, 3 px apart in the two detections' centres.
         let (oa, ob) = (
             observation("n.jpg", [300.0, 250.0], 0.9),
@@ -405,15 +410,7 @@ mod tests {
     fn the_photos_of_checked_findings_are_read_again_from_disk_and_compared() {
         let dir = tempfile::tempdir().unwrap();
         let ground = besikta_georef::Ground::TakeOffPlane;
-        let a = RgbImage::from_fn(800, 600, |x, y| {
-            let v = texture(y as i64 / 8, x as i64 / 8);
-            image::Rgb([v, v / 2 + 60, 255 - v])
-        });
-        let b = RgbImage::from_fn(800, 600, |x, y| *a.get_pixel(799 - x, 599 - y));
-        let water = RgbImage::from_fn(800, 600, |x, y| {
-            let v = texture(y as i64 / 8 + 500, x as i64 / 8);
-            image::Rgb([v, v, v])
-        });
+        let (a, b, water) = scenes();
         for (name, img) in [("n.jpg", &a), ("s.jpg", &b), ("w.jpg", &water)] {
             img.save(dir.path().join(name)).unwrap();
         }
