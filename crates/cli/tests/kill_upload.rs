@@ -164,7 +164,9 @@ fn serve_killed_mid_upload_on_postgres_and_s3_resumes_byte_exact_and_processes_o
     assert_eq!(v["photos"], 0, "{v}");
 
     // A PATCH from a wrong offset is refused; the rest from the right one completes it.
-    let (status, head) = patch(&addr, &location, &token, FIRST, &bytes[FIRST..]);
+    // (A short body: the server answers 409 without reading it and closes, and a client
+    // still writing megabytes then meets a broken pipe before it reads the answer.)
+    let (status, head) = patch(&addr, &location, &token, FIRST, &bytes[FIRST..FIRST + 4096]);
     assert_eq!(status, 409, "{head}");
     let (status, head) = patch(
         &addr,
