@@ -694,6 +694,8 @@ pub(crate) fn finish_timed(
     }
     // Second views: every batch's candidates (batches sorted by photo), one step.
     let (frame, registers) = load_registers(cfg, prepared.anchor)?;
+    // The ground model, for the windows and for the view-consistency check.
+    let ground = open_ground(cfg)?;
     if prepared.windows && !candidates.is_empty() {
         let t = Instant::now();
         let (key, mut loaded) = match loaded {
@@ -714,7 +716,6 @@ pub(crate) fn finish_timed(
             !registers.is_empty(),
             prepared.windows,
         );
-        let ground = open_ground(cfg)?;
         let undecodable: std::collections::BTreeSet<String> =
             rejected.iter().map(|r| r.file.clone()).collect();
         let cx = crate::windows::Context {
@@ -758,13 +759,8 @@ pub(crate) fn finish_timed(
     let merged = merge_and_weigh(observations, &coverage, &registers, &frame, &report_cfg)?;
     // Whether a finding's photos saw alike ground: its photos are read again for patches.
     let rules = &report_cfg.evidence;
-    let patches = crate::consistency::cut_for(
-        merged.findings(),
-        rules,
-        &prepared.photos,
-        &open_ground(cfg)?,
-        locate,
-    );
+    let patches =
+        crate::consistency::cut_for(merged.findings(), rules, &prepared.photos, &ground, locate);
     let unlike = |f: &besikta_report::Finding| {
         let min = rules.min_view_consistency(&f.class)?;
         match patches.best_pair(&f.observations, min) {
