@@ -249,7 +249,7 @@ impl Model {
             Task::Segmentation => {
                 let mut stitch = Stitcher::new(&plan, *out_channels, manifest);
                 workers.run(&plan, &source, |tile, data| stitch.add(tile, data))?;
-                let (mask, score) = stitch.finish(manifest);
+                let (mask, score) = stitch.finish(manifest, sessions.len());
                 let post = SegPostConfig {
                     min_area_px: manifest.thresholds.min_area_px,
                     simplify_px: 1.0,
@@ -698,23 +698,14 @@ impl<'p> Stitcher<'p> {
 
     /// Normalises the blend, maps it to photo pixels and picks each pixel's class.
     /// Returns the class mask and the chosen class's probability per photo pixel.
-    fn finish(mut self, manifest: &Manifest) -> (GrayImage, Vec<f32>) {
+    fn finish(mut self, manifest: &Manifest, threads: usize) -> (GrayImage, Vec<f32>) {
         let channels = self.channels;
         let cplane = self.canvas_w * self.canvas_h;
-        for c in 0..channels {
-            for (a, &wt) in self.acc[c * cplane..(c + 1) * cplane]
-                .iter_mut()
-                .zip(&self.weight)
-            {
-                *a = if wt > 0.0 { *a / wt } else { 0.0 };
-            }
-        }
         let (pw, ph) = (self.plan.photo_w as usize, self.plan.photo_h as usize);
         let conf = manifest.thresholds.confidence;
         let background_channel = self.softmax;
         let mut mask = vec![0u8; pw * ph];
         let mut score = scratch::take_f32(pw * ph);
-        let mut probs = vec![0f32; channels];
         let classify = |probs: &[f32]| -> (u8, f32) {
             let (best, p) = probs
                 .iter()
@@ -736,28 +727,55 @@ impl<'p> Stitcher<'p> {
                 (0, 0.0)
             }
         };
+        // Every output pixel is independent: bands of rows go to the engine's threads (the
+        // workers are idle now), each writing its own rows of `mask` and `score`; the
+        // arithmetic per pixel is the same whatever the split.
+        let band = ph.div_ceil(threads.max(1)).max(1) * pw;
         if self.canvas_w == pw && self.canvas_h == ph {
-            if channels == 1 {
-                // The common single-class case, kept to a tight loop.
-                for ((m, s), &p) in mask
-                    .iter_mut()
-                    .zip(score.iter_mut())
-                    .zip(&self.acc[..cplane])
+            let (acc, weight) = (&self.acc, &self.weight);
+            std::thread::scope(|scope| {
+                for (k, (m, s)) in mask
+                    .chunks_mut(band)
+                    .zip(score.chunks_mut(band))
+                    .enumerate()
                 {
-                    if p >= conf {
-                        *m = 1;
-                        *s = p;
-                    }
+                    let first = k * band;
+                    scope.spawn(move || {
+                        let weight = &weight[first..first + m.len()];
+                        if channels == 1 {
+                            // The common single-class case, kept to a tight loop.
+                            let acc = &acc[first..first + m.len()];
+                            for (((m, s), &a), &wt) in
+                                m.iter_mut().zip(s.iter_mut()).zip(acc).zip(weight)
+                            {
+                                let p = if wt > 0.0 { a / wt } else { 0.0 };
+                                if p >= conf {
+                                    *m = 1;
+                                    *s = p;
+                                }
+                            }
+                        } else {
+                            let mut probs = vec![0f32; channels];
+                            for (j, &wt) in weight.iter().enumerate() {
+                                for (c, slot) in probs.iter_mut().enumerate() {
+                                    let a = acc[c * cplane + first + j];
+                                    *slot = if wt > 0.0 { a / wt } else { 0.0 };
+                                }
+                                (m[j], s[j]) = classify(&probs);
+                            }
+                        }
+                    });
                 }
-            } else {
-                for i in 0..pw * ph {
-                    for (c, slot) in probs.iter_mut().enumerate() {
-                        *slot = self.acc[c * cplane + i];
-                    }
-                    (mask[i], score[i]) = classify(&probs);
+            });
+        } else {
+            for c in 0..channels {
+                for (a, &wt) in self.acc[c * cplane..(c + 1) * cplane]
+                    .iter_mut()
+                    .zip(&self.weight)
+                {
+                    *a = if wt > 0.0 { *a / wt } else { 0.0 };
                 }
             }
-        } else {
             // Model resolution coarser than the photo: bilinear from the canvas.
             let (cw, ch) = (self.canvas_w, self.canvas_h);
             let s = self.plan.scale;
@@ -772,18 +790,34 @@ impl<'p> Stitcher<'p> {
             };
             let xt = taps(pw, cw);
             let yt = taps(ph, ch);
-            for (y, &(y0, y1, fy)) in yt.iter().enumerate() {
-                for (x, &(x0, x1, fx)) in xt.iter().enumerate() {
-                    for (c, slot) in probs.iter_mut().enumerate() {
-                        let a = &self.acc[c * cplane..(c + 1) * cplane];
-                        let top = a[y0 * cw + x0] * (1.0 - fx) + a[y0 * cw + x1] * fx;
-                        let bot = a[y1 * cw + x0] * (1.0 - fx) + a[y1 * cw + x1] * fx;
-                        *slot = top * (1.0 - fy) + bot * fy;
-                    }
-                    let i = y * pw + x;
-                    (mask[i], score[i]) = classify(&probs);
+            let acc = &self.acc;
+            let (xt, yt) = (&xt, &yt);
+            std::thread::scope(|scope| {
+                for (k, (m, sc)) in mask
+                    .chunks_mut(band)
+                    .zip(score.chunks_mut(band))
+                    .enumerate()
+                {
+                    let first_row = k * band / pw;
+                    scope.spawn(move || {
+                        let mut probs = vec![0f32; channels];
+                        let rows = m.len() / pw;
+                        for (r, &(y0, y1, fy)) in yt[first_row..first_row + rows].iter().enumerate()
+                        {
+                            for (x, &(x0, x1, fx)) in xt.iter().enumerate() {
+                                for (c, slot) in probs.iter_mut().enumerate() {
+                                    let a = &acc[c * cplane..(c + 1) * cplane];
+                                    let top = a[y0 * cw + x0] * (1.0 - fx) + a[y0 * cw + x1] * fx;
+                                    let bot = a[y1 * cw + x0] * (1.0 - fx) + a[y1 * cw + x1] * fx;
+                                    *slot = top * (1.0 - fy) + bot * fy;
+                                }
+                                let i = r * pw + x;
+                                (m[i], sc[i]) = classify(&probs);
+                            }
+                        }
+                    });
                 }
-            }
+            });
         }
         let mask = GrayImage::from_raw(pw as u32, ph as u32, mask)
             .unwrap_or_else(|| GrayImage::new(pw as u32, ph as u32));

@@ -63,9 +63,13 @@ impl TilePlan {
         let ys = axis_positions(virt_h, tile_h, overlap);
         let mut tiles = Vec::with_capacity(xs.len() * ys.len());
         let mut skipped = 0;
+        // Each polygon's bounding box, so a tile far from it is passed over at once (a
+        // vegetation region is hundreds of small polygons).
+        let boxed: Option<Vec<([f64; 4], &Vec<[f64; 2]>)>> =
+            roi.map(|polys| polys.iter().map(|p| (bounds(p), p)).collect());
         for &y in &ys {
             for &x in &xs {
-                let keep = roi.is_none_or(|polys| {
+                let keep = boxed.as_ref().is_none_or(|polys| {
                     // The tile's footprint in photo pixels.
                     let r = [
                         x as f64 / scale,
@@ -73,7 +77,13 @@ impl TilePlan {
                         (x + tile_w) as f64 / scale,
                         (y + tile_h) as f64 / scale,
                     ];
-                    polys.iter().any(|p| rect_touches_polygon(r, p))
+                    polys.iter().any(|(b, p)| {
+                        b[0] <= r[2]
+                            && b[2] >= r[0]
+                            && b[1] <= r[3]
+                            && b[3] >= r[1]
+                            && rect_touches_polygon(r, p)
+                    })
                 });
                 if keep {
                     tiles.push(Tile { x, y });
@@ -216,6 +226,26 @@ pub fn axis_positions(len: u32, tile: u32, overlap: u32) -> Vec<u32> {
     (0..n)
         .map(|i| ((i * span * 2 + (n - 1)) / (2 * (n - 1))) as u32)
         .collect()
+}
+
+/// A polygon's bounding box `[x0, y0, x1, y1]` (inverted, so it touches nothing, when empty).
+fn bounds(poly: &[[f64; 2]]) -> [f64; 4] {
+    poly.iter().fold(
+        [
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ],
+        |b, p| {
+            [
+                b[0].min(p[0]),
+                b[1].min(p[1]),
+                b[2].max(p[0]),
+                b[3].max(p[1]),
+            ]
+        },
+    )
 }
 
 /// Whether an axis-aligned rectangle `[x0, y0, x1, y1]` and a polygon overlap.

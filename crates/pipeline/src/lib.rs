@@ -68,6 +68,7 @@ pub enum PipelineError {
 mod alignment;
 pub mod consistency;
 pub mod coverage;
+pub(crate) mod decoder;
 mod merge_tolerance;
 pub mod modelcache;
 mod roi;

@@ -7,8 +7,8 @@
 //! photos into batches gives the same findings.
 
 use crate::{
-    coverage, create_out_dir, decode_reason, find_manifests, frame_anchor, load_registers, observe,
-    report_config, roi, scale, uncertainty_of, vegetation, write_json, write_products,
+    coverage, create_out_dir, decode_reason, decoder, find_manifests, frame_anchor, load_registers,
+    observe, report_config, roi, scale, uncertainty_of, vegetation, write_json, write_products,
     ModelSummary, PipelineError, ProcessConfig, ProcessOptions, ProcessOutcome, Progress, Stage,
     Summary, Timings,
 };
@@ -405,7 +405,6 @@ pub(crate) fn infer_batch_loaded(
     let mut observations = Vec::new();
     let mut detections_total = 0;
     let mut rejected = Vec::new();
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let files: Vec<PathBuf> = geoms.iter().map(|g| locate(&g.0.file)).collect();
     let max_pixels = besikta_ingest::ReadOptions::default().max_pixels;
     let mut decode_s = 0.0;
@@ -416,23 +415,19 @@ pub(crate) fn infer_batch_loaded(
     // Candidates that need second views, for the windows after every batch ([`finish`]).
     let mut candidates: Vec<Candidate> = Vec::new();
     let veg_rule = vegetation::VegetationRule::from_rules(plan.rules());
-    // Photo buffers come back to the decoder once inferred, so the flight reuses three.
-    let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     std::thread::scope(|s| -> Result<(), PipelineError> {
-        s.spawn(move || {
-            for f in files {
-                let t = Instant::now();
-                let buf = back_rx.try_recv().unwrap_or_default();
-                let img = besikta_infer::decode_photo_into(&f, max_pixels, buf);
-                if tx.send((img, t.elapsed().as_secs_f64())).is_err() {
-                    break;
-                }
-            }
-        });
+        // Without a register, trees and lawns are found by colour and texture instead: the
+        // mask is computed on the decoder thread, overlapped with the previous photo.
+        let wants_veg = registers.is_empty().then_some(veg_rule);
+        let (rx, back_tx) = decoder::decode_ahead(s, files, max_pixels, wants_veg);
         for (j, (c, g, fp, gsd_cm)) in geoms.iter().enumerate() {
             let i = range.start + j;
             let gsd_cm = *gsd_cm;
-            let (img, dt) = rx.recv().expect("the decoder sends one result per photo");
+            let decoder::Decoded {
+                img,
+                veg,
+                decode_s: dt,
+            } = rx.recv().expect("the decoder sends one result per photo");
             decode_s += dt;
             let img = match img {
                 Ok(img) => {
@@ -448,10 +443,6 @@ pub(crate) fn infer_batch_loaded(
                 }
             };
             let unc = prepared.photos[i].uncertainty;
-            // Without a register, trees and lawns are found by colour and texture instead.
-            let veg = registers
-                .is_empty()
-                .then(|| vegetation::VegetationMask::new(&img, &veg_rule));
             for (mi, ((m, ms), skips)) in models
                 .iter_mut()
                 .zip(model_summaries.iter_mut())

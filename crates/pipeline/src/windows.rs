@@ -12,7 +12,7 @@
 
 use crate::units::{CoverageArea, Prepared};
 use crate::{
-    coverage, decode_reason, observe, roi, scale, vegetation, ModelSummary, PipelineError,
+    coverage, decode_reason, decoder, observe, roi, scale, vegetation, ModelSummary, PipelineError,
     Progress, Stage,
 };
 use besikta_georef::{Ground, PhotoGeometry};
@@ -22,7 +22,6 @@ use besikta_report::{Observation, Register, WorkFrame};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::time::Instant;
 
 /// One candidate from the owner pass: the model that found it, the photo (index into
 /// [`Prepared::photos`]) and its ground box `[x0, y0, x1, y1]` (work frame). Batches hand
@@ -136,23 +135,17 @@ pub(crate) fn infer_windows(
         .map(|(p, _, _)| (cx.locate)(&cx.prepared.photos[*p].capture.file))
         .collect();
     let total = placed.len();
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     std::thread::scope(|s| -> Result<(), PipelineError> {
-        s.spawn(move || {
-            for f in files {
-                let t = Instant::now();
-                let buf = back_rx.try_recv().unwrap_or_default();
-                let img = besikta_infer::decode_photo_into(&f, max_pixels, buf);
-                if tx.send((img, t.elapsed().as_secs_f64())).is_err() {
-                    break;
-                }
-            }
-        });
+        let wants_veg = cx.registers.is_empty().then_some(veg_rule);
+        let (rx, back_tx) = decoder::decode_ahead(s, files, max_pixels, wants_veg);
         for (done, (p, geom, per_model)) in placed.iter().enumerate() {
             let photo = &cx.prepared.photos[*p];
             let c = &photo.capture;
-            let (img, dt) = rx.recv().expect("the decoder sends one result per photo");
+            let decoder::Decoded {
+                img,
+                veg,
+                decode_s: dt,
+            } = rx.recv().expect("the decoder sends one result per photo");
             out.decode_s += dt;
             let img = img.map_err(|e| {
                 PipelineError::Units(format!(
@@ -163,7 +156,16 @@ pub(crate) fn infer_windows(
                 ))
             })?;
             infer_photo(
-                cx, &img, *p, geom, per_model, &veg_rule, models, summaries, &mut out,
+                cx,
+                &img,
+                veg.as_ref(),
+                *p,
+                geom,
+                per_model,
+                &veg_rule,
+                models,
+                summaries,
+                &mut out,
             )?;
             progress(&Progress {
                 stage: Stage::Infer,
@@ -183,6 +185,7 @@ pub(crate) fn infer_windows(
 fn infer_photo(
     cx: &Context<'_>,
     img: &image::RgbImage,
+    veg: Option<&vegetation::VegetationMask>,
     p: usize,
     geom: &PhotoGeometry<'_>,
     per_model: &PhotoWindows,
@@ -195,10 +198,6 @@ fn infer_photo(
     let c = &photo.capture;
     let gsd_cm = photo.gsd_cm;
     let unc = photo.uncertainty;
-    let veg = cx
-        .registers
-        .is_empty()
-        .then(|| vegetation::VegetationMask::new(img, veg_rule));
     for (&mi, rects) in per_model {
         let (Some(m), Some(ms)) = (models.get_mut(mi), summaries.get_mut(mi)) else {
             continue;
@@ -214,7 +213,7 @@ fn infer_photo(
         }
         let kinds: Vec<_> = m.manifest().classes.iter().map(|k| k.asset_kind).collect();
         let roi = if cx.registers.is_empty() {
-            veg.as_ref().map(|v| v.roi_for(veg_rule, &kinds))
+            veg.map(|v| v.roi_for(veg_rule, &kinds))
         } else {
             Some(roi::asset_roi(
                 cx.registers,
@@ -257,7 +256,7 @@ fn infer_photo(
             }
             ms.detections += 1;
             out.detections += 1;
-            if let Some(why) = veg.as_ref().and_then(|v| v.drop_reason(veg_rule, d)) {
+            if let Some(why) = veg.and_then(|v| v.drop_reason(veg_rule, d)) {
                 *out.dropped.entry(why.to_string()).or_default() += 1;
                 continue;
             }
