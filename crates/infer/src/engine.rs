@@ -918,3 +918,89 @@ fn decode_boxes(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(classes: &[&str], gsd: (f64, f64, f64), decode: &str) -> Manifest {
+        let classes: String = classes
+            .iter()
+            .map(|c| format!("[[classes]]\nname = \"{c}\"\nasset_kind = \"roof\"\n"))
+            .collect();
+        Manifest::parse(&format!(
+            "name = \"t\"\nversion = \"0\"\ntask = \"segmentation\"\nmodel = \"t.onnx\"\n\
+             [input]\nname = \"image\"\nwidth = 32\nheight = 32\nchannels = \"rgb\"\n\
+             scale = 1.0\nmean = [0.0, 0.0, 0.0]\nstd = [1.0, 1.0, 1.0]\ndynamic_batch = true\n\
+             [output]\nname = \"mask\"\ndecode = \"{decode}\"\n\
+             [gsd]\nmm_per_px = {}\nmin_mm_per_px = {}\nmax_mm_per_px = {}\n\
+             [tiling]\noverlap_px = 8\n[thresholds]\nconfidence = 0.5\nmin_area_px = 1\n{classes}",
+            gsd.0, gsd.1, gsd.2
+        ))
+        .expect("a valid test manifest")
+    }
+
+    /// Stitches made-up tile outputs and finishes them with `threads` bands.
+    fn stitched(m: &Manifest, channels: usize, gsd_mm: f64, threads: usize) -> (Vec<u8>, Vec<f32>) {
+        // 75 x 53 px, with a region of interest in a corner: at the model's scale one tile
+        // of 32 px touches it and the rest of the photo is never inferred.
+        let roi = vec![vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]]];
+        let plan = TilePlan::new(75, 53, m, Some(gsd_mm), Some(&roi));
+        let mut st = Stitcher::new(&plan, channels, m);
+        let (tw, th) = (plan.tile_w as usize, plan.tile_h as usize);
+        // Probabilities in 0..1, logits spread wider so that the softmax decides something.
+        let spread = if m.output.decode == Decode::Logits {
+            8.0
+        } else {
+            1.0
+        };
+        for (k, &tile) in plan.tiles.iter().enumerate() {
+            let data: Vec<f32> = (0..channels * tw * th)
+                .map(|i| ((i * 7919 + k * 104_729) % 1000) as f32 / 1000.0 * spread)
+                .collect();
+            st.add(tile, &data);
+        }
+        let (mask, score) = st.finish(m, threads);
+        (mask.into_raw(), score)
+    }
+
+    #[test]
+    fn finishing_in_bands_gives_the_same_mask_and_scores_as_one_thread() {
+        // One class at the photo's scale, three classes with background (softmax of
+        // logits), and a coarser model scale (the canvas is smaller than the photo).
+        let cases = [
+            (
+                manifest(&["crack"], (10.0, 5.0, 20.0), "probabilities"),
+                1,
+                10.0,
+            ),
+            (
+                manifest(&["a", "b", "c"], (10.0, 5.0, 20.0), "logits"),
+                4,
+                10.0,
+            ),
+            (
+                manifest(&["a", "b"], (30.0, 25.0, 40.0), "probabilities"),
+                2,
+                10.0,
+            ),
+        ];
+        for (k, (m, channels, gsd)) in cases.iter().enumerate() {
+            let one = stitched(m, *channels, *gsd, 1);
+            assert!(one.0.iter().any(|&v| v > 0), "the test paints something");
+            if k < 2 {
+                assert!(
+                    one.0[52 * 75..].iter().all(|&v| v == 0),
+                    "uninferred rows stay empty"
+                );
+            }
+            for threads in [2, 3, 8, 100] {
+                assert_eq!(
+                    stitched(m, *channels, *gsd, threads),
+                    one,
+                    "{threads} bands"
+                );
+            }
+        }
+    }
+}
