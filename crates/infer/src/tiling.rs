@@ -65,8 +65,7 @@ impl TilePlan {
         let mut skipped = 0;
         // Each polygon's bounding box, so a tile far from it is passed over at once (a
         // vegetation region is hundreds of small polygons).
-        let boxed: Option<Vec<([f64; 4], &Vec<[f64; 2]>)>> =
-            roi.map(|polys| polys.iter().map(|p| (bounds(p), p)).collect());
+        let boxed = roi.map(|polys| polys.iter().map(|p| (bounds(p), p)).collect::<Vec<_>>());
         for &y in &ys {
             for &x in &xs {
                 let keep = boxed.as_ref().is_none_or(|polys| {
