@@ -101,6 +101,8 @@ class CrackSampler:
         self.neg_ii = [asphalt_fraction_map(n) for n in negatives]
         self.size = size
         self.rng = rng
+        # Drone-scale mosaics: downscale factors drawn log-uniformly in this range (mm/px).
+        self.drone_range = (4.0, 16.0)
 
     # -- pieces -------------------------------------------------------------------------
     def _rand_item(self):
@@ -125,9 +127,11 @@ class CrackSampler:
         return img[y : y + s, x : x + s].copy(), lab[y : y + s, x : x + s].copy()
 
     def drone(self):
-        """Drone scale (factor 4-16, i.e. 4-16 mm/px): a mosaic of downscaled photos."""
+        """Drone scale (factor 4-16 by default, i.e. 4-16 mm/px; `drone_range`): a mosaic of
+        downscaled photos."""
         s = self.size
-        f = float(np.exp(self.rng.uniform(np.log(4), np.log(16))))
+        lo, hi = self.drone_range
+        f = float(np.exp(self.rng.uniform(np.log(lo), np.log(hi))))
         canvas = np.zeros((s, s, 3), np.uint8)
         mask = np.zeros((s, s), bool)
         y = 0

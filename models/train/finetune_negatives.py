@@ -135,7 +135,8 @@ class NegSampler:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", choices=["crack", "roof"], required=True)
-    ap.add_argument("--negatives", type=Path, nargs="+", required=True, help="folders of photos without defects")
+    ap.add_argument("--negatives", type=Path, nargs="*", default=[],
+                    help="folders of photos without defects (none: no mined chips, --neg-share must be 0)")
     ap.add_argument("--base", type=Path, help="float ONNX to start from (default: the shipped float file)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--tag", default="neg1")
@@ -149,7 +150,11 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop training after this many minutes (0: no limit)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--drone-scale", type=float, nargs=2, metavar=("LO", "HI"),
+                    help="crack: draw the drone-scale mosaics at LO-HI mm/px instead of 4-16")
     a = ap.parse_args()
+    if not a.negatives and a.neg_share > 0:
+        ap.error("--neg-share needs --negatives folders")
     setup(SEED, a.threads)
     t_start = time.time()
     folder = MODELS / a.model
@@ -174,6 +179,8 @@ def main() -> None:
 
         train, _val = split([DATA / "cracks" / "deepcrack", DATA / "cracks" / "crack500"], 0.15, SEED)
         base_sampler = CrackSampler(train, brighton_negatives(), a.crop, rng)
+        if a.drone_scale:
+            base_sampler.drone_range = tuple(a.drone_scale)
         neg = NegSampler(chips, a.crop, rng, base_sampler.photometric)
 
         def batch(n_neg):
