@@ -228,7 +228,7 @@ pub fn axis_positions(len: u32, tile: u32, overlap: u32) -> Vec<u32> {
 }
 
 /// A polygon's bounding box `[x0, y0, x1, y1]` (inverted, so it touches nothing, when empty).
-fn bounds(poly: &[[f64; 2]]) -> [f64; 4] {
+pub fn bounds(poly: &[[f64; 2]]) -> [f64; 4] {
     poly.iter().fold(
         [
             f64::INFINITY,

@@ -25,7 +25,7 @@
 use besikta_core::Capture;
 use besikta_georef::PhotoGeometry;
 use besikta_infer::manifest::Manifest;
-use besikta_infer::tiling::TilePlan;
+use besikta_infer::tiling::{bounds as bbox, TilePlan};
 use besikta_report::{EvidenceRules, WorkFrame};
 use image::RgbImage;
 use std::collections::BTreeMap;
@@ -541,25 +541,6 @@ fn clip_convex(subject: &[[f64; 2]], clip: &[[f64; 2]]) -> Vec<[f64; 2]> {
         }
     }
     out
-}
-
-fn bbox(p: &[[f64; 2]]) -> [f64; 4] {
-    p.iter().fold(
-        [
-            f64::INFINITY,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::NEG_INFINITY,
-        ],
-        |e, q| {
-            [
-                e[0].min(q[0]),
-                e[1].min(q[1]),
-                e[2].max(q[0]),
-                e[3].max(q[1]),
-            ]
-        },
-    )
 }
 
 /// The part of a region of interest (pixel polygons) inside the owned pixel polygons

@@ -28,22 +28,7 @@ pub fn asset_roi(
     if work.is_empty() {
         return Vec::new();
     }
-    let env = work.iter().fold(
-        [
-            f64::INFINITY,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::NEG_INFINITY,
-        ],
-        |e, p| {
-            [
-                e[0].min(p[0]),
-                e[1].min(p[1]),
-                e[2].max(p[0]),
-                e[3].max(p[1]),
-            ]
-        },
-    );
+    let env = besikta_infer::tiling::bounds(&work);
     let to_px = |xy: [f64; 2]| -> Option<[f64; 2]> {
         let ll = frame.to_wgs84(xy).ok()?;
         geom.ground_to_pixel(ll[1], ll[0], h).ok()
