@@ -1,6 +1,6 @@
 """Builds the folder of held-out crack photos that the simulated flights paste in (`--patches`).
 
-    python3 benches/results/operating-points/scripts-2026-12-03/patches.py OUT [--prefixed]
+    python3 benches/results/operating-points/scripts-2026-12-03/patches.py OUT [--prefixed | --draw N]
 
 For every line of `models/crack/val_split.txt` (88 photos: DeepCrack and CRACK500 held out from
 training), OUT gets `NAME.jpg` (a hard link to the photo, or a copy across file systems) and
@@ -11,7 +11,9 @@ The simulator sorts the names and picks a photo per planted crack by index, so t
 decide which crack lands where: `--prefixed` names them `deepcrack_11115`,
 `crack500_20160222_081031` instead (the folder the 2026-12-04 s28/s29 runs used), the same
 88 photos in another order, and the same seeds then plant other cracks
-(`benches/results/operating-points/crack-recall-2026-12-04-s30.md`, "Two draws").
+(`benches/results/operating-points/crack-recall-2026-12-04-s30.md`, "Two draws"). `--draw N`
+(N >= 1) puts a short hash of N and the stem in front of each name: another fixed order of the
+same photos per N, for measuring how much the figures move with the draw.
 
 Needs numpy and pillow (`.cache/speedvenv`). The photos are research-only data (see
 `models/LICENSE-DATA.md`); OUT is for local measurement, not for the repository.
@@ -20,6 +22,7 @@ Needs numpy and pillow (`.cache/speedvenv`). The photos are research-only data (
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -35,7 +38,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path)
     ap.add_argument("--prefixed", action="store_true", help="names start with the data set (deepcrack_, crack500_)")
+    ap.add_argument("--draw", type=int, default=0, help="N >= 1: names start with a hash of N and the stem")
     a = ap.parse_args()
+    if a.prefixed and a.draw:
+        ap.error("--prefixed and --draw are two different orders: give one")
     a.out.mkdir(parents=True, exist_ok=True)
     n = 0
     for line in (REPO / "models/crack/val_split.txt").read_text().splitlines():
@@ -48,6 +54,8 @@ def main() -> None:
         name = img.stem
         if a.prefixed:
             name = ("deepcrack_" if "deepcrack" in img.parts else "crack500_") + name
+        elif a.draw:
+            name = hashlib.sha256(f"{a.draw}:{name}".encode()).hexdigest()[:8] + "_" + name
         dst = a.out / f"{name}.jpg"
         if not dst.exists():
             try:
