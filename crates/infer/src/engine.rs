@@ -76,10 +76,24 @@ pub struct PhotoResult {
     pub tiles_skipped: usize,
 }
 
+impl PhotoResult {
+    /// Hands the mask's buffer back to this thread's scratch for its next photo: a caller
+    /// that does not keep masks (the pipeline) saves a photo-sized allocation per photo and
+    /// model.
+    pub fn recycle(self) {
+        if let Some(mask) = self.mask {
+            scratch::give_u8(mask.into_raw());
+        }
+    }
+}
+
 /// A loaded, validated model with its sessions (built once, reused for every photo).
 pub struct Model {
     manifest: Manifest,
     sessions: Vec<Session>,
+    /// Each session's input buffer, kept from photo to photo (a batch of tiles is a few MB:
+    /// allocated afresh it would be page-faulted in again for every photo and model).
+    inputs: Vec<Vec<f32>>,
     batch: usize,
     /// Output channels (segmentation) or per-box values (detection).
     out_channels: usize,
@@ -135,9 +149,11 @@ impl Model {
             1
         };
         let norm = Normaliser::new(&manifest);
+        let inputs = vec![Vec::new(); sessions.len()];
         Ok(Model {
             manifest,
             sessions,
+            inputs,
             batch,
             out_channels,
             norm,
@@ -235,12 +251,15 @@ impl Model {
         let Model {
             manifest,
             sessions,
+            inputs,
             batch,
             out_channels,
             norm,
         } = self;
+        let threads = sessions.len();
         let workers = Workers {
             sessions,
+            inputs,
             manifest,
             norm,
             batch: *batch,
@@ -249,7 +268,7 @@ impl Model {
             Task::Segmentation => {
                 let mut stitch = Stitcher::new(&plan, *out_channels, manifest);
                 workers.run(&plan, &source, |tile, data| stitch.add(tile, data))?;
-                let (mask, score) = stitch.finish(manifest, sessions.len());
+                let (mask, score) = stitch.finish(manifest, threads);
                 let post = SegPostConfig {
                     min_area_px: manifest.thresholds.min_area_px,
                     simplify_px: 1.0,
@@ -287,6 +306,7 @@ impl Model {
 /// The sessions of a model, borrowed for one photo.
 struct Workers<'m> {
     sessions: &'m mut [Session],
+    inputs: &'m mut [Vec<f32>],
     manifest: &'m Manifest,
     norm: &'m Normaliser,
     batch: usize,
@@ -305,6 +325,7 @@ impl Workers<'_> {
         let next = AtomicUsize::new(0);
         let Workers {
             sessions,
+            inputs,
             manifest,
             norm,
             batch,
@@ -316,14 +337,25 @@ impl Workers<'_> {
         let workers = sessions.len().min(n_tiles.div_ceil(batch)).max(1);
         let (tx, rx) =
             mpsc::sync_channel::<Result<(usize, Vec<f32>), InferError>>(workers * batch * 2);
+        // Tile outputs go back to the workers once blended: a fresh tile-sized buffer per
+        // tile is a fresh mapping of the allocator's (above its mmap threshold), paid for in
+        // page faults (about 1 CPU-s of a 9 MP flight with all three models).
+        let spare = Spare::default();
         let mut first_err = None;
         std::thread::scope(|scope| {
-            for session in sessions.iter_mut().take(workers) {
+            for (session, input) in sessions.iter_mut().zip(inputs.iter_mut()).take(workers) {
                 let tx = tx.clone();
                 let next = &next;
+                let spare = &spare;
                 scope.spawn(move || {
-                    if let Err(e) = worker(session, manifest, norm, plan, source, next, batch, &tx)
-                    {
+                    let out = Outlet { tx: &tx, spare };
+                    let w = Worker {
+                        session,
+                        input,
+                        manifest,
+                        norm,
+                    };
+                    if let Err(e) = w.run(plan, source, next, batch, &out) {
                         let _ = tx.send(Err(e));
                     }
                 });
@@ -340,6 +372,7 @@ impl Workers<'_> {
                         pending.insert(i, data);
                         while let Some(data) = pending.remove(&next_tile) {
                             sink(plan.tiles[next_tile], &data);
+                            spare.give(data);
                             next_tile += 1;
                         }
                     }
@@ -358,79 +391,120 @@ impl Workers<'_> {
     }
 }
 
-/// One worker: takes batches of tiles, fills its reused input buffer, runs its own session.
-#[allow(clippy::too_many_arguments)]
-fn worker(
-    session: &mut Session,
-    manifest: &Manifest,
-    norm: &Normaliser,
-    plan: &TilePlan,
-    source: &TileSource,
-    next: &AtomicUsize,
-    batch: usize,
-    tx: &mpsc::SyncSender<Result<(usize, Vec<f32>), InferError>>,
-) -> Result<(), InferError> {
-    let (tw, th) = (plan.tile_w as usize, plan.tile_h as usize);
-    let per_tile = 3 * tw * th;
-    let mut input = vec![0f32; batch * per_tile];
-    let mut row = Vec::new();
-    let run_err = |e: ort::Error| InferError::Run {
-        model: manifest.name.clone(),
-        reason: e.to_string(),
-    };
-    loop {
-        let start = next.fetch_add(batch, Ordering::SeqCst);
-        if start >= plan.tiles.len() {
-            return Ok(());
+/// Tile output buffers the blending thread has finished with, for the workers to refill.
+#[derive(Default)]
+struct Spare(std::sync::Mutex<Vec<Vec<f32>>>);
+
+impl Spare {
+    /// A buffer holding a copy of `data`: a spare one when there is one.
+    fn copy_of(&self, data: &[f32]) -> Vec<f32> {
+        let kept = self.0.lock().map(|mut v| v.pop()).unwrap_or(None);
+        let mut item = kept.unwrap_or_default();
+        item.clear();
+        item.extend_from_slice(data);
+        item
+    }
+
+    fn give(&self, v: Vec<f32>) {
+        if let Ok(mut kept) = self.0.lock() {
+            kept.push(v);
         }
-        let end = (start + batch).min(plan.tiles.len());
-        let n = end - start;
-        for (k, &tile) in plan.tiles[start..end].iter().enumerate() {
-            fill_tile(
-                source,
-                plan,
-                tile,
-                norm,
-                &mut input[k * per_tile..(k + 1) * per_tile],
-                &mut row,
-            );
-        }
-        let tensor = TensorRef::from_array_view(([n, 3, th, tw], &input[..n * per_tile]))
-            .map_err(run_err)?;
-        let outputs = session
-            .run(ort::inputs![manifest.input.name.as_str() => tensor])
-            .map_err(run_err)?;
-        let (shape, data) = outputs[manifest.output.name.as_str()]
-            .try_extract_tensor::<f32>()
-            .map_err(run_err)?;
-        if shape.first().copied() != Some(n as i64) || data.len() % n != 0 {
-            return Err(InferError::Run {
-                model: manifest.name.clone(),
-                reason: format!(
-                    "asked for {n} tiles, the output has shape {:?}",
-                    shape.to_vec()
-                ),
-            });
-        }
-        let per_out = data.len() / n;
-        let expect_seg = if manifest.task == Task::Segmentation {
-            Some(per_out == shape.get(1).copied().unwrap_or(0) as usize * tw * th)
-        } else {
-            None
+    }
+}
+
+/// Where a worker sends its tiles' outputs, and the spare buffers it copies them into.
+struct Outlet<'a> {
+    tx: &'a mpsc::SyncSender<Result<(usize, Vec<f32>), InferError>>,
+    spare: &'a Spare,
+}
+
+/// One worker: a session and its input buffer.
+struct Worker<'a> {
+    session: &'a mut Session,
+    input: &'a mut Vec<f32>,
+    manifest: &'a Manifest,
+    norm: &'a Normaliser,
+}
+
+impl Worker<'_> {
+    /// Takes batches of tiles, fills the reused input buffer, runs the session.
+    fn run(
+        self,
+        plan: &TilePlan,
+        source: &TileSource,
+        next: &AtomicUsize,
+        batch: usize,
+        out: &Outlet<'_>,
+    ) -> Result<(), InferError> {
+        let Worker {
+            session,
+            input,
+            manifest,
+            norm,
+        } = self;
+        let (tw, th) = (plan.tile_w as usize, plan.tile_h as usize);
+        let per_tile = 3 * tw * th;
+        // Every tile overwrites its whole slot (fill_tile pads), so old contents do not matter.
+        input.resize(batch * per_tile, 0.0);
+        let mut row = Vec::new();
+        let run_err = |e: ort::Error| InferError::Run {
+            model: manifest.name.clone(),
+            reason: e.to_string(),
         };
-        if expect_seg == Some(false) {
-            return Err(InferError::Run {
-                model: manifest.name.clone(),
-                reason: format!(
-                    "the segmentation output has shape {:?}, not the input tile size {tw}x{th}",
-                    shape.to_vec()
-                ),
-            });
-        }
-        for k in 0..n {
-            let item = data[k * per_out..(k + 1) * per_out].to_vec();
-            if tx.send(Ok((start + k, item))).is_err() {
-                return Ok(()); // the receiver stopped after an error elsewhere
+        loop {
+            let start = next.fetch_add(batch, Ordering::SeqCst);
+            if start >= plan.tiles.len() {
+                return Ok(());
+            }
+            let end = (start + batch).min(plan.tiles.len());
+            let n = end - start;
+            for (k, &tile) in plan.tiles[start..end].iter().enumerate() {
+                fill_tile(
+                    source,
+                    plan,
+                    tile,
+                    norm,
+                    &mut input[k * per_tile..(k + 1) * per_tile],
+                    &mut row,
+                );
+            }
+            let tensor = TensorRef::from_array_view(([n, 3, th, tw], &input[..n * per_tile]))
+                .map_err(run_err)?;
+            let outputs = session
+                .run(ort::inputs![manifest.input.name.as_str() => tensor])
+                .map_err(run_err)?;
+            let (shape, data) = outputs[manifest.output.name.as_str()]
+                .try_extract_tensor::<f32>()
+                .map_err(run_err)?;
+            if shape.first().copied() != Some(n as i64) || data.len() % n != 0 {
+                return Err(InferError::Run {
+                    model: manifest.name.clone(),
+                    reason: format!(
+                        "asked for {n} tiles, the output has shape {:?}",
+                        shape.to_vec()
+                    ),
+                });
+            }
+            let per_out = data.len() / n;
+            let expect_seg = if manifest.task == Task::Segmentation {
+                Some(per_out == shape.get(1).copied().unwrap_or(0) as usize * tw * th)
+            } else {
+                None
+            };
+            if expect_seg == Some(false) {
+                return Err(InferError::Run {
+                    model: manifest.name.clone(),
+                    reason: format!(
+                        "the segmentation output has shape {:?}, not the input tile size {tw}x{th}",
+                        shape.to_vec()
+                    ),
+                });
+            }
+            for k in 0..n {
+                let item = out.spare.copy_of(&data[k * per_out..(k + 1) * per_out]);
+                if out.tx.send(Ok((start + k, item))).is_err() {
+                    return Ok(()); // the receiver stopped after an error elsewhere
+                }
             }
         }
     }
@@ -704,7 +778,7 @@ impl<'p> Stitcher<'p> {
         let (pw, ph) = (self.plan.photo_w as usize, self.plan.photo_h as usize);
         let conf = manifest.thresholds.confidence;
         let background_channel = self.softmax;
-        let mut mask = vec![0u8; pw * ph];
+        let mut mask = scratch::take_u8(pw * ph);
         let mut score = scratch::take_f32(pw * ph);
         let classify = |probs: &[f32]| -> (u8, f32) {
             let (best, p) = probs

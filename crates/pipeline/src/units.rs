@@ -520,6 +520,7 @@ pub(crate) fn infer_batch_loaded(
                     }
                     observations.push(o);
                 }
+                r.recycle();
                 coverage.push(CoverageArea {
                     photo: c.file.clone(),
                     classes: m

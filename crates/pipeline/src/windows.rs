@@ -263,6 +263,7 @@ fn infer_photo(
             out.observations
                 .extend(observe(c, geom, d, unc, m.manifest()));
         }
+        r.recycle();
         out.coverage.push(CoverageArea {
             photo: c.file.clone(),
             classes,
