@@ -268,14 +268,28 @@ impl Model {
             Task::Segmentation => {
                 let mut stitch = Stitcher::new(&plan, *out_channels, manifest);
                 workers.run(&plan, &source, |tile, data| stitch.add(tile, data))?;
-                let (mask, score) = stitch.finish(manifest, threads);
+                let finished = stitch.finish(manifest, threads);
                 let post = SegPostConfig {
                     min_area_px: manifest.thresholds.min_area_px,
                     simplify_px: 1.0,
                 };
-                let dets = segment_detections(&mask, &score, manifest, post);
-                scratch::give_f32(score);
-                (dets, Some(mask))
+                let mut dets = segment_detections(&finished.mask, &finished.score, manifest, post);
+                let (ox, oy) = (finished.origin.0 as f64, finished.origin.1 as f64);
+                if (ox, oy) != (0.0, 0.0) {
+                    // Whole pixels: the shift is exact.
+                    for d in &mut dets {
+                        d.bbox = [
+                            d.bbox[0] + ox,
+                            d.bbox[1] + oy,
+                            d.bbox[2] + ox,
+                            d.bbox[3] + oy,
+                        ];
+                        for q in d.polygon.iter_mut().flatten() {
+                            *q = [q[0] + ox, q[1] + oy];
+                        }
+                    }
+                }
+                (dets, Some(finished.whole_mask(w, h)))
             }
             Task::Detection => {
                 let mut boxes = Vec::new();
@@ -674,6 +688,11 @@ struct Stitcher<'p> {
     channels: usize,
     canvas_w: usize,
     canvas_h: usize,
+    /// Where the canvas starts in the photo. At the photo's own scale the canvas is only
+    /// the bounding box of the plan's tiles (second-view windows and coverage-planned
+    /// photos run a few tiles: blending, classifying and labelling a whole 9 MP plane for
+    /// them cost more than the tiles); else the whole photo or virtual image, from 0.
+    origin: (usize, usize),
     acc: Vec<f32>,
     weight: Vec<f32>,
     wx: Vec<f32>,
@@ -688,11 +707,34 @@ struct Stitcher<'p> {
 
 impl<'p> Stitcher<'p> {
     fn new(plan: &'p TilePlan, channels: usize, manifest: &Manifest) -> Self {
+        Self::with_canvas(plan, channels, manifest, true)
+    }
+
+    /// `crop`: at the photo's own scale, the canvas is only the tiles' bounding box.
+    fn with_canvas(plan: &'p TilePlan, channels: usize, manifest: &Manifest, crop: bool) -> Self {
         let up = plan.scale > 1.0;
-        let (cw, ch) = if up {
-            (plan.photo_w as usize, plan.photo_h as usize)
+        let ((cw, ch), origin) = if up {
+            ((plan.photo_w as usize, plan.photo_h as usize), (0, 0))
+        } else if crop && plan.scale == 1.0 && !plan.tiles.is_empty() {
+            let (vw, vh) = (plan.virt_w as usize, plan.virt_h as usize);
+            let (tw, th) = (plan.tile_w as usize, plan.tile_h as usize);
+            let x0 = plan.tiles.iter().map(|t| t.x as usize).min().unwrap_or(0);
+            let y0 = plan.tiles.iter().map(|t| t.y as usize).min().unwrap_or(0);
+            let x1 = plan
+                .tiles
+                .iter()
+                .map(|t| t.x as usize + tw)
+                .max()
+                .unwrap_or(vw);
+            let y1 = plan
+                .tiles
+                .iter()
+                .map(|t| t.y as usize + th)
+                .max()
+                .unwrap_or(vh);
+            ((x1.min(vw) - x0, y1.min(vh) - y0), (x0, y0))
         } else {
-            (plan.virt_w as usize, plan.virt_h as usize)
+            ((plan.virt_w as usize, plan.virt_h as usize), (0, 0))
         };
         let to_photo = up.then(|| {
             let map = |n: u32, len: u32| {
@@ -710,6 +752,7 @@ impl<'p> Stitcher<'p> {
             channels,
             canvas_w: cw,
             canvas_h: ch,
+            origin,
             acc: scratch::take_f32(cw * ch * channels),
             weight: scratch::take_f32(cw * ch),
             wx: tent(plan.tile_w),
@@ -742,7 +785,8 @@ impl<'p> Stitcher<'p> {
             let src = r * tw..r * tw + cols;
             match &self.to_photo {
                 None => {
-                    let dst = (y0 + r) * self.canvas_w + x0;
+                    let (ox, oy) = self.origin;
+                    let dst = (y0 + r - oy) * self.canvas_w + x0 - ox;
                     let wrow = &mut self.weight[dst..dst + cols];
                     for (wt, &wxc) in wrow.iter_mut().zip(&self.wx[..cols]) {
                         *wt += wxc * wyr;
@@ -771,11 +815,18 @@ impl<'p> Stitcher<'p> {
     }
 
     /// Normalises the blend, maps it to photo pixels and picks each pixel's class.
-    /// Returns the class mask and the chosen class's probability per photo pixel.
-    fn finish(mut self, manifest: &Manifest, threads: usize) -> (GrayImage, Vec<f32>) {
+    /// Returns the class mask and the chosen class's probability per photo pixel, over the
+    /// part of the photo that starts at [`Stitcher::origin`] (the whole photo unless the
+    /// canvas is cropped to the tiles; every pixel outside it is background).
+    fn finish(mut self, manifest: &Manifest, threads: usize) -> Finished {
         let channels = self.channels;
         let cplane = self.canvas_w * self.canvas_h;
-        let (pw, ph) = (self.plan.photo_w as usize, self.plan.photo_h as usize);
+        let origin = self.origin;
+        let (pw, ph) = if origin != (0, 0) || self.plan.scale == 1.0 {
+            (self.canvas_w, self.canvas_h)
+        } else {
+            (self.plan.photo_w as usize, self.plan.photo_h as usize)
+        };
         let conf = manifest.thresholds.confidence;
         let background_channel = self.softmax;
         let mut mask = scratch::take_u8(pw * ph);
@@ -897,7 +948,40 @@ impl<'p> Stitcher<'p> {
             .unwrap_or_else(|| GrayImage::new(pw as u32, ph as u32));
         scratch::give_f32(std::mem::take(&mut self.acc));
         scratch::give_f32(std::mem::take(&mut self.weight));
-        (mask, score)
+        Finished {
+            mask,
+            score,
+            origin,
+        }
+    }
+}
+
+/// A blended photo (or the part of it its tiles cover): class per pixel, the chosen class's
+/// probability per pixel, and where that part starts in the photo.
+struct Finished {
+    mask: GrayImage,
+    score: Vec<f32>,
+    origin: (usize, usize),
+}
+
+impl Finished {
+    /// The class mask over the whole `width x height` photo.
+    fn whole_mask(self, width: u32, height: u32) -> GrayImage {
+        let (ox, oy) = self.origin;
+        let (cw, ch) = (self.mask.width(), self.mask.height());
+        if (ox, oy) == (0, 0) && (cw, ch) == (width, height) {
+            scratch::give_f32(self.score);
+            return self.mask;
+        }
+        let (w, h) = (width as usize, height as usize);
+        let mut whole = scratch::take_u8(w * h);
+        for (r, row) in self.mask.as_raw().chunks_exact(cw as usize).enumerate() {
+            let at = (oy + r) * w + ox;
+            whole[at..at + row.len()].copy_from_slice(row);
+        }
+        scratch::give_f32(self.score);
+        scratch::give_u8(self.mask.into_raw());
+        GrayImage::from_raw(width, height, whole).unwrap_or_else(|| GrayImage::new(width, height))
     }
 }
 
@@ -1014,13 +1098,18 @@ mod tests {
         .expect("a valid test manifest")
     }
 
-    /// Stitches made-up tile outputs and finishes them with `threads` bands.
-    fn stitched(m: &Manifest, channels: usize, gsd_mm: f64, threads: usize) -> (Vec<u8>, Vec<f32>) {
-        // 75 x 53 px, with a region of interest in a corner: at the model's scale one tile
-        // of 32 px touches it and the rest of the photo is never inferred.
-        let roi = vec![vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]]];
-        let plan = TilePlan::new(75, 53, m, Some(gsd_mm), Some(&roi));
-        let mut st = Stitcher::new(&plan, channels, m);
+    /// Stitches made-up tile outputs and finishes them with `threads` bands: the finished
+    /// part (mask, scores, origin).
+    fn stitched_over(
+        m: &Manifest,
+        channels: usize,
+        gsd_mm: f64,
+        threads: usize,
+        roi: &[Vec<[f64; 2]>],
+        crop: bool,
+    ) -> Finished {
+        let plan = TilePlan::new(75, 53, m, Some(gsd_mm), Some(roi));
+        let mut st = Stitcher::with_canvas(&plan, channels, m, crop);
         let (tw, th) = (plan.tile_w as usize, plan.tile_h as usize);
         // Probabilities in 0..1, logits spread wider so that the softmax decides something.
         let spread = if m.output.decode == Decode::Logits {
@@ -1034,8 +1123,55 @@ mod tests {
                 .collect();
             st.add(tile, &data);
         }
-        let (mask, score) = st.finish(m, threads);
-        (mask.into_raw(), score)
+        st.finish(m, threads)
+    }
+
+    /// As [`stitched_over`] with a region of interest in a corner: at the model's scale one
+    /// tile of 32 px touches it and the rest of the photo is never inferred. The whole mask
+    /// and the finished part's scores.
+    fn stitched(m: &Manifest, channels: usize, gsd_mm: f64, threads: usize) -> (Vec<u8>, Vec<f32>) {
+        let roi = vec![vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]]];
+        let f = stitched_over(m, channels, gsd_mm, threads, &roi, true);
+        let score = f.score.clone();
+        (f.whole_mask(75, 53).into_raw(), score)
+    }
+
+    #[test]
+    fn a_canvas_cropped_to_the_tiles_gives_the_whole_canvas_pixels_and_detections() {
+        let m = manifest(&["crack"], (10.0, 5.0, 20.0), "probabilities");
+        // A region away from the corner: the tiles' bounding box starts inside the photo.
+        let roi = vec![vec![[40.0, 30.0], [60.0, 30.0], [60.0, 45.0], [40.0, 45.0]]];
+        let cropped = stitched_over(&m, 1, 10.0, 2, &roi, true);
+        let whole = stitched_over(&m, 1, 10.0, 2, &roi, false);
+        assert_eq!(whole.origin, (0, 0));
+        assert_ne!(cropped.origin, (0, 0), "the canvas is cropped");
+        assert!(cropped.mask.width() < 75, "narrower than the photo");
+        let post = SegPostConfig {
+            min_area_px: 1.0,
+            simplify_px: 1.0,
+        };
+        let (ox, oy) = cropped.origin;
+        let mut a = segment_detections(&cropped.mask, &cropped.score, &m, post);
+        let b = segment_detections(&whole.mask, &whole.score, &m, post);
+        assert!(!b.is_empty(), "the test paints something");
+        for d in &mut a {
+            d.bbox = [
+                d.bbox[0] + ox as f64,
+                d.bbox[1] + oy as f64,
+                d.bbox[2] + ox as f64,
+                d.bbox[3] + oy as f64,
+            ];
+            for q in d.polygon.iter_mut().flatten() {
+                *q = [q[0] + ox as f64, q[1] + oy as f64];
+            }
+        }
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        let cw = cropped.mask.width() as usize;
+        for (i, &p) in cropped.score.iter().enumerate() {
+            let (x, y) = (ox + i % cw, oy + i / cw);
+            assert_eq!(p.to_bits(), whole.score[y * 75 + x].to_bits());
+        }
+        assert_eq!(cropped.whole_mask(75, 53), whole.whole_mask(75, 53));
     }
 
     #[test]
