@@ -245,33 +245,58 @@ pub(crate) fn decode_blocks(
     }
     let mut reader = open()?;
     reader.no_limits();
-    let img = reader
-        .decode()
-        .map_err(|e| format!("cannot decode {}: {e}", path.display()))?
-        .into_rgb8();
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let (ws, hs) = (w / s, h / s);
-    if ws < min_side || hs < min_side {
-        return Err(format!("{} is {too_small}", path.display()));
-    }
-    let mut sums = vec![[0u32; 3]; ws * hs];
-    let raw = img.as_raw();
-    for y in 0..hs * s {
-        let row = &raw[y * w * 3..(y * w + ws * s) * 3];
-        let base = (y / s) * ws;
-        for (x, px) in row.chunks_exact(3).enumerate() {
-            let acc = &mut sums[base + x / s];
-            acc[0] += px[0] as u32;
-            acc[1] += px[1] as u32;
-            acc[2] += px[2] as u32;
-        }
-    }
-    let n = (s * s) as f32;
-    let px = sums
-        .iter()
-        .map(|a| [a[0] as f32 / n, a[1] as f32 / n, a[2] as f32 / n])
-        .collect();
-    Ok((ws, hs, px))
+    let cannot = |e: image::ImageError| format!("cannot decode {}: {e}", path.display());
+    PIXELS.with_borrow_mut(|kept| {
+        let decoder = reader.into_decoder().map_err(cannot)?;
+        use image::ImageDecoder as _;
+        let img = if decoder.color_type() == image::ColorType::Rgb8 {
+            // Straight into this thread's kept buffer: a fresh photo-sized one per photo
+            // would be mapped and faulted in again each time (a third of alignment's CPU
+            // on a 9 MP flight went to the kernel).
+            let (w, h) = decoder.dimensions();
+            let mut buf = std::mem::take(kept);
+            buf.resize(decoder.total_bytes() as usize, 0);
+            decoder.read_image(&mut buf).map_err(cannot)?;
+            image::RgbImage::from_raw(w, h, buf)
+                .ok_or_else(|| format!("cannot decode {}: short pixel buffer", path.display()))?
+        } else {
+            image::DynamicImage::from_decoder(decoder)
+                .map_err(cannot)?
+                .into_rgb8()
+        };
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let (ws, hs) = (w / s, h / s);
+        let out = if ws < min_side || hs < min_side {
+            Err(format!("{} is {too_small}", path.display()))
+        } else {
+            let mut sums = vec![[0u32; 3]; ws * hs];
+            let raw = img.as_raw();
+            for y in 0..hs * s {
+                let row = &raw[y * w * 3..(y * w + ws * s) * 3];
+                let base = (y / s) * ws;
+                for (x, px) in row.chunks_exact(3).enumerate() {
+                    let acc = &mut sums[base + x / s];
+                    acc[0] += px[0] as u32;
+                    acc[1] += px[1] as u32;
+                    acc[2] += px[2] as u32;
+                }
+            }
+            let n = (s * s) as f32;
+            // In place: the sums become the block means (same element size).
+            let px: Vec<[f32; 3]> = sums
+                .into_iter()
+                .map(|a| [a[0] as f32 / n, a[1] as f32 / n, a[2] as f32 / n])
+                .collect();
+            Ok((ws, hs, px))
+        };
+        *kept = img.into_raw();
+        out
+    })
+}
+
+thread_local! {
+    /// The decoded photo's pixels, kept for this thread's next photo.
+    static PIXELS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Heights of the ground the photo is projected onto.
