@@ -145,6 +145,12 @@ impl VegetationMask {
         let mut veg = Vec::with_capacity((cols * rows) as usize);
         let mut paved = Vec::with_capacity((cols * rows) as usize);
         let mut hist = [0u32; 256];
+        // The three luminance terms per 8-bit value: the same products as computing them
+        // per pixel, so every sum below is bit for bit what it was.
+        let lut = |k: f64| std::array::from_fn::<f64, 256, _>(|v| k * v as f64);
+        let (lr, lg, lb) = (lut(0.299), lut(0.587), lut(0.114));
+        let raw: &[u8] = img.as_raw();
+        let stride = w as usize * 3;
         for by in 0..rows {
             for bx in 0..cols {
                 let (x0, y0) = (bx * b, by * b);
@@ -152,13 +158,14 @@ impl VegetationMask {
                 let (mut n, mut green, mut s, mut s2) = (0u32, 0u32, 0.0f64, 0.0f64);
                 hist.fill(0);
                 for y in y0..y1 {
-                    for x in x0..x1 {
-                        let p = img.get_pixel(x, y).0;
+                    let row =
+                        &raw[y as usize * stride + x0 as usize * 3..][..(x1 - x0) as usize * 3];
+                    for p in row.chunks_exact(3) {
                         let (r, g, bl) = (p[0] as i32, p[1] as i32, p[2] as i32);
                         if 2 * g - r - bl > rule.exg_min {
                             green += 1;
                         }
-                        let l = 0.299 * r as f64 + 0.587 * g as f64 + 0.114 * bl as f64;
+                        let l = lr[p[0] as usize] + lg[p[1] as usize] + lb[p[2] as usize];
                         hist[(l as usize).min(255)] += 1;
                         s += l;
                         s2 += l * l;
