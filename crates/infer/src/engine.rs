@@ -716,23 +716,15 @@ impl<'p> Stitcher<'p> {
         let ((cw, ch), origin) = if up {
             ((plan.photo_w as usize, plan.photo_h as usize), (0, 0))
         } else if crop && plan.scale == 1.0 && !plan.tiles.is_empty() {
-            let (vw, vh) = (plan.virt_w as usize, plan.virt_h as usize);
-            let (tw, th) = (plan.tile_w as usize, plan.tile_h as usize);
-            let x0 = plan.tiles.iter().map(|t| t.x as usize).min().unwrap_or(0);
-            let y0 = plan.tiles.iter().map(|t| t.y as usize).min().unwrap_or(0);
-            let x1 = plan
-                .tiles
-                .iter()
-                .map(|t| t.x as usize + tw)
-                .max()
-                .unwrap_or(vw);
-            let y1 = plan
-                .tiles
-                .iter()
-                .map(|t| t.y as usize + th)
-                .max()
-                .unwrap_or(vh);
-            ((x1.min(vw) - x0, y1.min(vh) - y0), (x0, y0))
+            // The tiles' span on one axis, clipped to the image: (start, length).
+            let span = |at: fn(&Tile) -> u32, tile: u32, len: u32| {
+                let lo = plan.tiles.iter().map(at).min().unwrap_or(0) as usize;
+                let hi = plan.tiles.iter().map(|t| at(t) + tile).max().unwrap_or(len);
+                (lo, hi.min(len) as usize - lo)
+            };
+            let (x0, cw) = span(|t| t.x, plan.tile_w, plan.virt_w);
+            let (y0, ch) = span(|t| t.y, plan.tile_h, plan.virt_h);
+            ((cw, ch), (x0, y0))
         } else {
             ((plan.virt_w as usize, plan.virt_h as usize), (0, 0))
         };
