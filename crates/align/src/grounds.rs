@@ -167,8 +167,11 @@ impl Ahead {
         let reader = std::thread::Builder::new()
             .name("align-reader".into())
             .spawn(move || {
+                // One photo-sized buffer for every photo this thread decodes, freed with it.
+                let mut pixels = Vec::new();
                 for (k, path, s) in todo {
-                    if tell.send((k, ortho::decode_downscaled(&path, s))).is_err() {
+                    let decoded = ortho::decode_downscaled(&path, s, &mut pixels);
+                    if tell.send((k, decoded)).is_err() {
                         break;
                     }
                 }

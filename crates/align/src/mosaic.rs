@@ -254,8 +254,13 @@ fn paint(
     let [cx0, cy0, cx1, cy1] = p.cells;
     let (w, h) = ((cx1 - cx0) as usize, (cy1 - cy0) as usize);
     let s = ((g / p.photo_gsd).floor() as usize).clamp(1, 64);
-    let (ws, hs, px) =
-        crate::ortho::decode_blocks(Path::new(&c.file), s, 2, "too small for the mosaic")?;
+    let (ws, hs, px) = crate::ortho::decode_blocks(
+        Path::new(&c.file),
+        s,
+        2,
+        "too small for the mosaic",
+        &mut Vec::new(),
+    )?;
     // Pixel coordinates at lattice nodes; NaN where the ground is not seen.
     let nx = w.div_ceil(LATTICE) + 1;
     let ny = h.div_ceil(LATTICE) + 1;

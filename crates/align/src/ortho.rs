@@ -180,8 +180,12 @@ pub(crate) struct Decoded {
 }
 
 /// Reads the photo with its pixels averaged in `s x s` blocks: luminance and excess green.
-pub(crate) fn decode_downscaled(path: &Path, s: usize) -> Result<Decoded, String> {
-    let (ws, hs, px) = decode_blocks(path, s, 8, "too small to align")?;
+pub(crate) fn decode_downscaled(
+    path: &Path,
+    s: usize,
+    pixels: &mut Vec<u8>,
+) -> Result<Decoded, String> {
+    let (ws, hs, px) = decode_blocks(path, s, 8, "too small to align", pixels)?;
     let mut lum = Vec::with_capacity(ws * hs);
     let mut exg = Vec::with_capacity(ws * hs);
     for [r, g, b] in px {
@@ -219,12 +223,16 @@ pub(crate) fn decode_request(
 /// Reads the photo with its pixels averaged in `s x s` blocks (RGB, row-major, `ws x hs`).
 /// The same pixel limit as ingest and inference is checked on the header, before any
 /// allocation, so a decompression bomb costs nothing here either. A photo under
-/// `min_side` blocks on either side is an error ending in `too_small`.
+/// `min_side` blocks on either side is an error ending in `too_small`. The photo is decoded
+/// into `pixels`' memory, which holds its pixels afterwards: a caller decoding many photos
+/// passes the same buffer each time (a fresh photo-sized one per photo would be mapped and
+/// faulted in again each time: a third of alignment's CPU on a 9 MP flight went to the kernel).
 pub(crate) fn decode_blocks(
     path: &Path,
     s: usize,
     min_side: usize,
     too_small: &str,
+    pixels: &mut Vec<u8>,
 ) -> Result<(usize, usize, Vec<[f32; 3]>), String> {
     let open = || {
         image::ImageReader::open(path)
@@ -246,57 +254,47 @@ pub(crate) fn decode_blocks(
     let mut reader = open()?;
     reader.no_limits();
     let cannot = |e: image::ImageError| format!("cannot decode {}: {e}", path.display());
-    PIXELS.with_borrow_mut(|kept| {
-        let decoder = reader.into_decoder().map_err(cannot)?;
-        use image::ImageDecoder as _;
-        let img = if decoder.color_type() == image::ColorType::Rgb8 {
-            // Straight into this thread's kept buffer: a fresh photo-sized one per photo
-            // would be mapped and faulted in again each time (a third of alignment's CPU
-            // on a 9 MP flight went to the kernel).
-            let (w, h) = decoder.dimensions();
-            let mut buf = std::mem::take(kept);
-            buf.resize(decoder.total_bytes() as usize, 0);
-            decoder.read_image(&mut buf).map_err(cannot)?;
-            image::RgbImage::from_raw(w, h, buf)
-                .ok_or_else(|| format!("cannot decode {}: short pixel buffer", path.display()))?
-        } else {
-            image::DynamicImage::from_decoder(decoder)
-                .map_err(cannot)?
-                .into_rgb8()
-        };
-        let (w, h) = (img.width() as usize, img.height() as usize);
-        let (ws, hs) = (w / s, h / s);
-        let out = if ws < min_side || hs < min_side {
-            Err(format!("{} is {too_small}", path.display()))
-        } else {
-            let mut sums = vec![[0u32; 3]; ws * hs];
-            let raw = img.as_raw();
-            for y in 0..hs * s {
-                let row = &raw[y * w * 3..(y * w + ws * s) * 3];
-                let base = (y / s) * ws;
-                for (x, px) in row.chunks_exact(3).enumerate() {
-                    let acc = &mut sums[base + x / s];
-                    acc[0] += px[0] as u32;
-                    acc[1] += px[1] as u32;
-                    acc[2] += px[2] as u32;
-                }
+    let decoder = reader.into_decoder().map_err(cannot)?;
+    use image::ImageDecoder as _;
+    let img = if decoder.color_type() == image::ColorType::Rgb8 {
+        let (w, h) = decoder.dimensions();
+        let mut buf = std::mem::take(pixels);
+        buf.resize(decoder.total_bytes() as usize, 0);
+        decoder.read_image(&mut buf).map_err(cannot)?;
+        image::RgbImage::from_raw(w, h, buf)
+            .ok_or_else(|| format!("cannot decode {}: short pixel buffer", path.display()))?
+    } else {
+        image::DynamicImage::from_decoder(decoder)
+            .map_err(cannot)?
+            .into_rgb8()
+    };
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let (ws, hs) = (w / s, h / s);
+    let out = if ws < min_side || hs < min_side {
+        Err(format!("{} is {too_small}", path.display()))
+    } else {
+        let mut sums = vec![[0u32; 3]; ws * hs];
+        let raw = img.as_raw();
+        for y in 0..hs * s {
+            let row = &raw[y * w * 3..(y * w + ws * s) * 3];
+            let base = (y / s) * ws;
+            for (x, px) in row.chunks_exact(3).enumerate() {
+                let acc = &mut sums[base + x / s];
+                acc[0] += px[0] as u32;
+                acc[1] += px[1] as u32;
+                acc[2] += px[2] as u32;
             }
-            let n = (s * s) as f32;
-            // In place: the sums become the block means (same element size).
-            let px: Vec<[f32; 3]> = sums
-                .into_iter()
-                .map(|a| [a[0] as f32 / n, a[1] as f32 / n, a[2] as f32 / n])
-                .collect();
-            Ok((ws, hs, px))
-        };
-        *kept = img.into_raw();
-        out
-    })
-}
-
-thread_local! {
-    /// The decoded photo's pixels, kept for this thread's next photo.
-    static PIXELS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let n = (s * s) as f32;
+        // In place: the sums become the block means (same element size).
+        let px: Vec<[f32; 3]> = sums
+            .into_iter()
+            .map(|a| [a[0] as f32 / n, a[1] as f32 / n, a[2] as f32 / n])
+            .collect();
+        Ok((ws, hs, px))
+    };
+    *pixels = img.into_raw();
+    out
 }
 
 /// Heights of the ground the photo is projected onto.
@@ -414,7 +412,7 @@ fn project_gray_with(
     } = match decoded {
         Some(Ok(d)) if d.s == s => d,
         Some(Err(e)) => return Err(e),
-        _ => decode_downscaled(Path::new(&capture.file), s)?,
+        _ => decode_downscaled(Path::new(&capture.file), s, &mut Vec::new())?,
     };
 
     // Pixel coordinates (original photo) at lattice nodes; NaN where the ground is not seen.
