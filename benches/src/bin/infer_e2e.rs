@@ -120,6 +120,7 @@ fn main() -> std::process::ExitCode {
                 gsd_mm: o.gsd_mm,
                 roi: None,
                 cover_roi: false,
+                skip_mask: false,
             },
         ) {
             Ok(res) => {

@@ -211,6 +211,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     gsd_mm,
                     roi: None,
                     cover_roi: false,
+                    skip_mask: false,
                 },
             )?;
             write_outputs(&args, &path, &img, &res, model.manifest())?;

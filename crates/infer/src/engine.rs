@@ -62,6 +62,9 @@ pub struct InferOptions<'a> {
     /// Place the tiles on the regions of interest ([`TilePlan::covering`]) instead of
     /// keeping the grid's tiles that touch them; for small scattered regions.
     pub cover_roi: bool,
+    /// The caller does not use [`PhotoResult::mask`] (the pipeline): it is left `None` and
+    /// no photo-sized mask is assembled.
+    pub skip_mask: bool,
 }
 
 /// What a model found in one photo.
@@ -74,17 +77,6 @@ pub struct PhotoResult {
     pub mask: Option<GrayImage>,
     pub tiles_total: usize,
     pub tiles_skipped: usize,
-}
-
-impl PhotoResult {
-    /// Hands the mask's buffer back to this thread's scratch for its next photo: a caller
-    /// that does not keep masks (the pipeline) saves a photo-sized allocation per photo and
-    /// model.
-    pub fn recycle(self) {
-        if let Some(mask) = self.mask {
-            scratch::give_u8(mask.into_raw());
-        }
-    }
 }
 
 /// A loaded, validated model with its sessions (built once, reused for every photo).
@@ -289,7 +281,13 @@ impl Model {
                         }
                     }
                 }
-                (dets, Some(finished.whole_mask(w, h)))
+                let mask = if opts.skip_mask {
+                    finished.give_back();
+                    None
+                } else {
+                    Some(finished.whole_mask(w, h))
+                };
+                (dets, mask)
             }
             Task::Detection => {
                 let mut boxes = Vec::new();
@@ -957,6 +955,12 @@ struct Finished {
 }
 
 impl Finished {
+    /// Hands the buffers back to this thread's scratch for its next photo.
+    fn give_back(self) {
+        scratch::give_f32(self.score);
+        scratch::give_u8(self.mask.into_raw());
+    }
+
     /// The class mask over the whole `width x height` photo.
     fn whole_mask(self, width: u32, height: u32) -> GrayImage {
         let (ox, oy) = self.origin;

@@ -53,6 +53,7 @@ fn tiles_outside_the_region_of_interest_are_skipped() {
                 gsd_mm: None,
                 roi: Some(&roi),
                 cover_roi: false,
+                skip_mask: false,
             },
         )
         .unwrap();
@@ -89,6 +90,7 @@ fn photos_at_another_gsd_are_resampled_and_mapped_back() {
                     gsd_mm: Some(gsd),
                     roi: None,
                     cover_roi: false,
+                    skip_mask: false,
                 },
             )
             .unwrap();
@@ -129,6 +131,7 @@ fn a_photo_inferred_again_with_reused_buffers_gives_the_same_result() {
             gsd_mm,
             roi: None,
             cover_roi: false,
+            skip_mask: false,
         };
         let first = m.infer_image(&a, &opts).unwrap();
         m.infer_image(&b, &opts).unwrap();

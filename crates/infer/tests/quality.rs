@@ -63,6 +63,7 @@ fn pixel_f1_on_deepcrack_and_crack500_photos_stays_above_the_floor() {
         gsd_mm: Some(model.manifest().gsd.mm_per_px),
         roi: None,
         cover_roi: false,
+        skip_mask: false,
     };
     let names = [
         "deepcrack_11111",

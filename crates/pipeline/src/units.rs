@@ -491,6 +491,7 @@ pub(crate) fn infer_batch_loaded(
                     gsd_mm: Some(gsd_cm * 10.0),
                     roi: planned.as_ref().map_or(roi.as_deref(), |p| Some(&p.roi)),
                     cover_roi: false,
+                    skip_mask: true,
                 };
                 let r = m.infer_image(&img, &opts)?;
                 let roi_skipped = planned.as_ref().map_or(r.tiles_skipped, |p| p.roi_skipped);
@@ -520,7 +521,6 @@ pub(crate) fn infer_batch_loaded(
                     }
                     observations.push(o);
                 }
-                r.recycle();
                 coverage.push(CoverageArea {
                     photo: c.file.clone(),
                     classes: m

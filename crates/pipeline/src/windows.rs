@@ -242,6 +242,7 @@ fn infer_photo(
             roi: Some(&window),
             // Windows are small and scattered: tiles centred on them, not the grid's.
             cover_roi: true,
+            skip_mask: true,
         };
         let r = m.infer_image(img, &opts)?;
         let tiles = r.tiles_total - r.tiles_skipped;
@@ -263,7 +264,6 @@ fn infer_photo(
             out.observations
                 .extend(observe(c, geom, d, unc, m.manifest()));
         }
-        r.recycle();
         out.coverage.push(CoverageArea {
             photo: c.file.clone(),
             classes,
