@@ -373,7 +373,10 @@ pub(crate) fn infer_batch_loaded(
     let t = Instant::now();
     let n = prepared.photos.len();
     let range = photos.start.min(n)..photos.end.min(n).max(photos.start.min(n));
-    let (paths, _) = manifests(cfg)?;
+    let (paths, manifest_list) = manifests(cfg)?;
+    // Observations off their assets are dropped as they are made, not held to the end of
+    // the flight: per observation, the same check (and counts) as the report's at the end.
+    let assets_only = report_config(&cfg.models_dir, &manifest_list)?.assets_only;
     // A model set an earlier unit of this process loaded is used again (`modelcache`).
     let (cache_key, mut models) = load_models(cfg, &paths)?;
     let mut model_summaries: Vec<ModelSummary> = models
@@ -415,6 +418,7 @@ pub(crate) fn infer_batch_loaded(
     // Candidates that need second views, for the windows after every batch ([`finish`]).
     let mut candidates: Vec<Candidate> = Vec::new();
     let veg_rule = vegetation::VegetationRule::from_rules(plan.rules());
+    let asset_check = assets_only.then(|| besikta_report::onasset::AssetCheck::new(&registers));
     std::thread::scope(|s| -> Result<(), PipelineError> {
         // Without a register, trees and lawns are found by colour and texture instead: the
         // mask is computed on the decoder thread, overlapped with the previous photo.
@@ -517,6 +521,12 @@ pub(crate) fn infer_batch_loaded(
                                 photo: i,
                                 bbox,
                             });
+                        }
+                    }
+                    if let Some(check) = &asset_check {
+                        if let Some(why) = check.drop_reason(&o, &registers, &frame)? {
+                            *dropped.entry(why.to_string()).or_default() += 1;
+                            continue;
                         }
                     }
                     observations.push(o);

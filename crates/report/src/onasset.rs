@@ -33,28 +33,42 @@ pub fn on_asset(registers: &[Register], kind: AssetKind, p: Point<f64>, margin_m
     })
 }
 
-/// Keeps the observations that lie on an asset of their kind; counts the rest by reason.
-pub fn keep_on_assets(
-    observations: Vec<Observation>,
-    registers: &[Register],
-    frame: &WorkFrame,
-    dropped: &mut BTreeMap<String, usize>,
-) -> Result<Vec<Observation>, ReportError> {
-    let has = |k: AssetKind| {
-        registers
-            .iter()
-            .any(|r| r.assets.iter().any(|a| a.kind == k))
-    };
-    let (roads, roofs) = (has(AssetKind::Road), has(AssetKind::Roof));
-    let mut kept = Vec::with_capacity(observations.len());
-    for o in observations {
+/// Which asset kinds the registers hold, so an observation can be checked on its own: as
+/// the process job does while photos are inferred (what is dropped then is not held to the
+/// end of the flight), with the same result as [`keep_on_assets`] at the end.
+#[derive(Debug, Clone, Copy)]
+pub struct AssetCheck {
+    roads: bool,
+    roofs: bool,
+}
+
+impl AssetCheck {
+    pub fn new(registers: &[Register]) -> AssetCheck {
+        let has = |k: AssetKind| {
+            registers
+                .iter()
+                .any(|r| r.assets.iter().any(|a| a.kind == k))
+        };
+        AssetCheck {
+            roads: has(AssetKind::Road),
+            roofs: has(AssetKind::Roof),
+        }
+    }
+
+    /// Why `o` is dropped ([`OFF_ROAD`], [`OFF_ROOF`]), or `None` to keep it: kinds the
+    /// registers hold no asset of, and outlines without a centre, are kept.
+    pub fn drop_reason(
+        &self,
+        o: &Observation,
+        registers: &[Register],
+        frame: &WorkFrame,
+    ) -> Result<Option<&'static str>, ReportError> {
         let checked = match o.asset_kind {
-            AssetKind::Road => roads,
-            AssetKind::Roof => roofs,
+            AssetKind::Road => self.roads,
+            AssetKind::Roof => self.roofs,
         };
         if !checked {
-            kept.push(o);
-            continue;
+            return Ok(None);
         }
         let poly = frame.ring_to_work(&o.ground_polygon)?;
         let c = poly
@@ -69,17 +83,31 @@ pub fn keep_on_assets(
             })
             .or_else(|| poly.bounding_rect().map(|r| r.center().into()));
         let Some(c) = c else {
-            kept.push(o);
-            continue;
+            return Ok(None);
         };
         if on_asset(registers, o.asset_kind, c, o.position_uncertainty_m) {
-            kept.push(o);
-        } else {
-            let why = match o.asset_kind {
-                AssetKind::Road => OFF_ROAD,
-                AssetKind::Roof => OFF_ROOF,
-            };
-            *dropped.entry(why.to_string()).or_default() += 1;
+            return Ok(None);
+        }
+        Ok(Some(match o.asset_kind {
+            AssetKind::Road => OFF_ROAD,
+            AssetKind::Roof => OFF_ROOF,
+        }))
+    }
+}
+
+/// Keeps the observations that lie on an asset of their kind; counts the rest by reason.
+pub fn keep_on_assets(
+    observations: Vec<Observation>,
+    registers: &[Register],
+    frame: &WorkFrame,
+    dropped: &mut BTreeMap<String, usize>,
+) -> Result<Vec<Observation>, ReportError> {
+    let check = AssetCheck::new(registers);
+    let mut kept = Vec::with_capacity(observations.len());
+    for o in observations {
+        match check.drop_reason(&o, registers, frame)? {
+            None => kept.push(o),
+            Some(why) => *dropped.entry(why.to_string()).or_default() += 1,
         }
     }
     Ok(kept)
