@@ -4,10 +4,11 @@
 //! later tasks will need them again (the one needed farthest in the future leaves first
 //! when the budget is full) and dropped after their last use, so peak memory does not grow
 //! with the number of photos. A photo dropped too early is projected again: the same
-//! pixels give the same image, so results do not depend on the budget.
+//! pixels give the same image, so results do not depend on the budget. The budget is
+//! `AlignConfig::memory_mb`, or `hold_photos` photos' worth of images when that is less.
 
 use crate::ortho::{self, Decoded, Frame, Ortho, Raster};
-use crate::AlignConfig;
+use crate::{AlignConfig, MIN_HOLD_MB};
 use besikta_core::Capture;
 use besikta_georef::Ground;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -119,6 +120,17 @@ fn ortho_bytes(o: &Ortho) -> usize {
         + o.plain.as_deref().map(ortho_bytes).unwrap_or(0)
 }
 
+/// The bytes ground images may hold: `memory` (bytes), or `hold_photos` images of
+/// `largest` bytes when that is less, but not less than [`MIN_HOLD_MB`] (`hold_photos` 0:
+/// `memory` alone).
+fn budget_bytes(memory: usize, hold_photos: usize, largest: usize) -> usize {
+    if hold_photos == 0 {
+        return memory;
+    }
+    let photos = largest.saturating_mul(hold_photos).max(MIN_HOLD_MB << 20);
+    memory.min(photos)
+}
+
 struct Held {
     ortho: Rc<Ortho>,
     bytes: usize,
@@ -132,6 +144,8 @@ pub(crate) struct Grounds<'a> {
     frame: &'a Frame,
     cfg: &'a AlignConfig,
     budget: usize,
+    /// The largest ground image held so far, bytes ([`AlignConfig::hold_photos`]).
+    largest: usize,
     held: Vec<Option<Held>>,
     bytes: usize,
     clock: u64,
@@ -229,6 +243,7 @@ impl<'a> Grounds<'a> {
             frame,
             cfg,
             budget: cfg.memory_mb.saturating_mul(1 << 20),
+            largest: 0,
             held: (0..captures.len()).map(|_| None).collect(),
             bytes: 0,
             clock: 0,
@@ -293,7 +308,9 @@ impl<'a> Grounds<'a> {
             used: self.clock,
         });
         self.peak_bytes = self.peak_bytes.max(self.bytes);
-        while self.bytes > self.budget {
+        self.largest = self.largest.max(bytes);
+        let budget = budget_bytes(self.budget, self.cfg.hold_photos, self.largest);
+        while self.bytes > budget {
             let victim = self
                 .held
                 .iter()
@@ -465,6 +482,22 @@ pub(crate) fn ground_order(captures: &[Capture], frame: &Frame) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_images_are_held_by_the_photo_large_ones_by_memory() {
+        const MIB: usize = 1 << 20;
+        let memory = 384 * MIB;
+        // Brighton's 9 MP photos (about 20 MiB of ground image each): memory decides.
+        assert_eq!(budget_bytes(memory, 24, 20 * MIB), memory);
+        // 1,600 px photos (about 2 MiB): the floor, not 384 MiB.
+        assert_eq!(budget_bytes(memory, 24, 2 * MIB), MIN_HOLD_MB * MIB);
+        // Between the floor and memory: 24 photos' worth.
+        assert_eq!(budget_bytes(memory, 24, 8 * MIB), 192 * MIB);
+        // hold_photos 0 is memory alone; memory below the floor still wins.
+        assert_eq!(budget_bytes(memory, 0, 2 * MIB), memory);
+        assert_eq!(budget_bytes(0, 24, 2 * MIB), 0);
+        assert_eq!(budget_bytes(64 * MIB, 24, 2 * MIB), 64 * MIB);
+    }
 
     #[test]
     fn runs_count_the_same_shared_cells_as_the_masks() {

@@ -109,7 +109,24 @@ pub struct AlignConfig {
     /// again, which costs time, not accuracy. At least the two images of one pair are
     /// always held. Default [`DEFAULT_MEMORY_MB`], or `BESIKTA_ALIGN_MEMORY_MB`.
     pub memory_mb: usize,
+    /// Most photos' worth of ground images held at once (the largest image projected so
+    /// far times this), but not less than [`MIN_HOLD_MB`]: small photos then do not fill
+    /// `memory_mb` with hundreds of images that the next stage (inference, which holds
+    /// about 300 MiB of its own) would not need, so the peak does not grow with the flight.
+    /// Default [`DEFAULT_HOLD_PHOTOS`]; 0: `memory_mb` alone.
+    pub hold_photos: usize,
 }
+
+/// Photos' worth of ground images held at most ([`AlignConfig::hold_photos`]): the 18
+/// Brighton photos (about 20 MiB each) all fit under `memory_mb` still; 1,600 px simulated
+/// photos (about 2 MiB) are held within [`MIN_HOLD_MB`] instead of 384 MiB: 200 photos
+/// aligned in 7.6 s with 332 projections and 183 MB peak, against 6.1 s, 210 projections
+/// and 431 MB, poses identical (`benches/results/align-budget-2026-12-05.md`).
+pub const DEFAULT_HOLD_PHOTOS: usize = 24;
+
+/// The least memory, MiB, [`AlignConfig::hold_photos`] limits the ground images to (at
+/// 96 MiB the 200 simulated photos took 348 projections and 8.2 s).
+pub const MIN_HOLD_MB: usize = 128;
 
 /// The ground images' default memory budget, MiB: the 18 Brighton photos (9 MP) all fit
 /// (356 MiB held at most), so none is projected twice; with 192 MiB 35 projections were made
@@ -165,6 +182,7 @@ impl Default for AlignConfig {
             max_off_nadir_deg: 20.0,
             estimate_scale: true,
             memory_mb: memory_mb_from_env(),
+            hold_photos: DEFAULT_HOLD_PHOTOS,
         }
     }
 }
