@@ -87,6 +87,7 @@ use besikta_report::export::{ccw_closed, write_all};
 use besikta_report::register::frame_for;
 use besikta_report::{EvidenceRules, Observation, Register, Report, ReportConfig, WorkFrame};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -275,6 +276,27 @@ fn observe(
             version: model.version.clone(),
         }),
     })
+}
+
+/// `o`, unless it lies off its asset (`check`, the report's `assets_only` check made as the
+/// observation is made, so it is not held to the end of the flight): then `None`, counted
+/// in `dropped` by reason as the report would count it.
+fn on_its_asset(
+    o: Observation,
+    check: Option<&besikta_report::onasset::AssetCheck>,
+    registers: &[Register],
+    frame: &WorkFrame,
+    dropped: &mut BTreeMap<String, usize>,
+) -> Result<Option<Observation>, PipelineError> {
+    if let Some(why) = check
+        .map(|c| c.drop_reason(&o, registers, frame))
+        .transpose()?
+        .flatten()
+    {
+        *dropped.entry(why.to_string()).or_default() += 1;
+        return Ok(None);
+    }
+    Ok(Some(o))
 }
 
 /// Why a photo's pixels could not be used, without its path (the rejection names the file).

@@ -8,9 +8,9 @@
 
 use crate::{
     coverage, create_out_dir, decode_reason, decoder, find_manifests, frame_anchor, load_registers,
-    observe, report_config, roi, scale, uncertainty_of, vegetation, write_json, write_products,
-    ModelSummary, PipelineError, ProcessConfig, ProcessOptions, ProcessOutcome, Progress, Stage,
-    Summary, Timings,
+    observe, on_its_asset, report_config, roi, scale, uncertainty_of, vegetation, write_json,
+    write_products, ModelSummary, PipelineError, ProcessConfig, ProcessOptions, ProcessOutcome,
+    Progress, Stage, Summary, Timings,
 };
 use besikta_align::AlignSummary;
 use besikta_core::{Capture, Rejected};
@@ -523,13 +523,13 @@ pub(crate) fn infer_batch_loaded(
                             });
                         }
                     }
-                    if let Some(check) = &asset_check {
-                        if let Some(why) = check.drop_reason(&o, &registers, &frame)? {
-                            *dropped.entry(why.to_string()).or_default() += 1;
-                            continue;
-                        }
-                    }
-                    observations.push(o);
+                    observations.extend(on_its_asset(
+                        o,
+                        asset_check.as_ref(),
+                        &registers,
+                        &frame,
+                        &mut dropped,
+                    )?);
                 }
                 coverage.push(CoverageArea {
                     photo: c.file.clone(),
@@ -720,7 +720,11 @@ pub(crate) fn finish_timed(
         );
         let undecodable: std::collections::BTreeSet<String> =
             rejected.iter().map(|r| r.file.clone()).collect();
+        let asset_check = report_config(&cfg.models_dir, &manifests)?
+            .assets_only
+            .then(|| besikta_report::onasset::AssetCheck::new(&registers));
         let cx = crate::windows::Context {
+            asset_check: asset_check.as_ref(),
             prepared,
             plan: &plan,
             frame: &frame,

@@ -12,8 +12,8 @@
 
 use crate::units::{CoverageArea, Prepared};
 use crate::{
-    coverage, decode_reason, decoder, observe, roi, scale, vegetation, ModelSummary, PipelineError,
-    Progress, Stage,
+    coverage, decode_reason, decoder, observe, on_its_asset, roi, scale, vegetation, ModelSummary,
+    PipelineError, Progress, Stage,
 };
 use besikta_georef::{Ground, PhotoGeometry};
 use besikta_infer::tiling::rect_touches_polygon;
@@ -103,6 +103,8 @@ pub(crate) struct Context<'a> {
     pub locate: &'a dyn Fn(&str) -> PathBuf,
     /// Photos their own batch could not decode (files): no view anywhere.
     pub undecodable: &'a BTreeSet<String>,
+    /// Observations off their assets are dropped as they are made ([`crate::on_its_asset`]).
+    pub asset_check: Option<&'a besikta_report::onasset::AssetCheck>,
 }
 
 /// Infers the second-view windows of `candidates` (every batch's, in photo order) with
@@ -261,8 +263,15 @@ fn infer_photo(
                 *out.dropped.entry(why.to_string()).or_default() += 1;
                 continue;
             }
-            out.observations
-                .extend(observe(c, geom, d, unc, m.manifest()));
+            if let Some(o) = observe(c, geom, d, unc, m.manifest()) {
+                out.observations.extend(on_its_asset(
+                    o,
+                    cx.asset_check,
+                    cx.registers,
+                    cx.frame,
+                    &mut out.dropped,
+                )?);
+            }
         }
         out.coverage.push(CoverageArea {
             photo: c.file.clone(),
