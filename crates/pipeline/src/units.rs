@@ -696,6 +696,8 @@ pub(crate) fn finish_timed(
     }
     // Second views: every batch's candidates (batches sorted by photo), one step.
     let (frame, registers) = load_registers(cfg, prepared.anchor)?;
+    // The report's settings; its asset check also drops the windows' observations early.
+    let report_cfg = report_config(&cfg.models_dir, &manifests)?;
     // The ground model, for the windows and for the view-consistency check.
     let ground = open_ground(cfg)?;
     if prepared.windows && !candidates.is_empty() {
@@ -720,7 +722,7 @@ pub(crate) fn finish_timed(
         );
         let undecodable: std::collections::BTreeSet<String> =
             rejected.iter().map(|r| r.file.clone()).collect();
-        let asset_check = report_config(&cfg.models_dir, &manifests)?
+        let asset_check = report_cfg
             .assets_only
             .then(|| besikta_report::onasset::AssetCheck::new(&registers));
         let cx = crate::windows::Context {
@@ -761,7 +763,6 @@ pub(crate) fn finish_timed(
 
     // Report.
     let t = Instant::now();
-    let report_cfg = report_config(&cfg.models_dir, &manifests)?;
     let merged = merge_and_weigh(observations, &coverage, &registers, &frame, &report_cfg)?;
     // Whether a finding's photos saw alike ground: its photos are read again for patches.
     let rules = &report_cfg.evidence;
