@@ -74,6 +74,7 @@ pub mod modelcache;
 mod roi;
 pub mod scale;
 pub mod second_views;
+mod spill;
 pub mod units;
 mod windows;
 
@@ -429,15 +430,23 @@ pub fn process_with(
     create_out_dir(cfg)?;
     let prepared = units::prepare(cfg, opts, progress)?;
     let locate = |f: &str| PathBuf::from(f);
-    let (batch, loaded) =
-        units::infer_batch_loaded(cfg, &prepared, 0..prepared.photos.len(), &locate, progress)?;
+    // The observations and processed areas wait on disk in the output folder until the
+    // merge, so memory does not grow with the flight.
+    let (batch, held) = units::infer_batch_loaded(
+        cfg,
+        &prepared,
+        0..prepared.photos.len(),
+        &locate,
+        Some(&cfg.out_dir),
+        progress,
+    )?;
     units::finish_timed(
         cfg,
         &prepared,
         vec![batch],
         &locate,
         Some(t_all),
-        Some(loaded),
+        Some(held),
         progress,
     )
 }

@@ -17,7 +17,7 @@ use besikta_core::{Capture, Rejected};
 use besikta_georef::{FootprintOptions, Ground, PhotoGeometry};
 use besikta_infer::{Device, EngineConfig, InferOptions, Manifest};
 use besikta_report::export::ccw_closed;
-use besikta_report::{finish_report, merge_and_weigh, Coverage, Observation};
+use besikta_report::{finish_report, merge_and_weigh, Coverage, Observation, Register, WorkFrame};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -25,10 +25,31 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::spill::Spill;
+
 pub use crate::windows::Candidate;
 
 /// A loaded model set and its [`crate::modelcache`] key.
 type Loaded = (crate::modelcache::Key, Vec<besikta_infer::Model>);
+
+/// What a batch of a one-process run hands its `finish`: the models it ran (for the
+/// windows) and the registers it loaded, so they are not loaded a second time (loading a
+/// register again at the end of a long flight raised the peak by about 27 MiB at 1,000
+/// photos: a second copy built while the heap is full of the flight's observations).
+pub(crate) struct Held {
+    models: Loaded,
+    frame: WorkFrame,
+    registers: Vec<Register>,
+    /// The batch's observations and processed areas, kept on disk ([`Spill`]) instead of
+    /// in its [`BatchResult`].
+    spilled: Option<Spilled>,
+}
+
+/// A batch's observations and processed areas on disk, in the order made.
+struct Spilled {
+    observations: Spill<Observation>,
+    coverage: Spill<CoverageArea>,
+}
 
 /// The engine settings of `cfg`.
 fn engine_config(cfg: &ProcessConfig) -> EngineConfig {
@@ -357,19 +378,24 @@ pub fn infer_batch(
     locate: &dyn Fn(&str) -> PathBuf,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<BatchResult, PipelineError> {
-    let (batch, (key, models)) = infer_batch_loaded(cfg, prepared, photos, locate, progress)?;
+    let (batch, held) = infer_batch_loaded(cfg, prepared, photos, locate, None, progress)?;
+    let (key, models) = held.models;
     crate::modelcache::give_back(key, models);
     Ok(batch)
 }
 
-/// [`infer_batch`], handing back the models it ran (for the windows of a one-process run).
+/// [`infer_batch`], handing back the models it ran and the registers it loaded (for the
+/// windows and report of a one-process run). With `spill_to` (a folder), the observations
+/// and processed areas are kept on disk there until [`finish_timed`] merges them, not in
+/// the [`BatchResult`], so memory does not grow with the flight ([`crate::spill`]).
 pub(crate) fn infer_batch_loaded(
     cfg: &ProcessConfig,
     prepared: &Prepared,
     photos: Range<usize>,
     locate: &dyn Fn(&str) -> PathBuf,
+    spill_to: Option<&Path>,
     progress: &mut dyn FnMut(&Progress),
-) -> Result<(BatchResult, Loaded), PipelineError> {
+) -> Result<(BatchResult, Held), PipelineError> {
     let t = Instant::now();
     let n = prepared.photos.len();
     let range = photos.start.min(n)..photos.end.min(n).max(photos.start.min(n));
@@ -406,6 +432,13 @@ pub(crate) fn infer_batch_loaded(
 
     // Inference, decoding the next photo while the current one is inferred.
     let mut observations = Vec::new();
+    let mut spilled = match spill_to {
+        Some(dir) => Some(Spilled {
+            observations: Spill::new(dir, "observations")?,
+            coverage: Spill::new(dir, "coverage")?,
+        }),
+        None => None,
+    };
     let mut detections_total = 0;
     let mut rejected = Vec::new();
     let files: Vec<PathBuf> = geoms.iter().map(|g| locate(&g.0.file)).collect();
@@ -523,15 +556,15 @@ pub(crate) fn infer_batch_loaded(
                             });
                         }
                     }
-                    observations.extend(on_its_asset(
-                        o,
-                        asset_check.as_ref(),
-                        &registers,
-                        &frame,
-                        &mut dropped,
-                    )?);
+                    let kept =
+                        on_its_asset(o, asset_check.as_ref(), &registers, &frame, &mut dropped)?;
+                    match (&mut spilled, kept) {
+                        (Some(sp), Some(o)) => sp.observations.push(&o)?,
+                        (None, Some(o)) => observations.push(o),
+                        (_, None) => {}
+                    }
                 }
-                coverage.push(CoverageArea {
+                let area = CoverageArea {
                     photo: c.file.clone(),
                     classes: m
                         .manifest()
@@ -548,7 +581,11 @@ pub(crate) fn infer_batch_loaded(
                         roi.as_deref().map(|r| roi::pixels_to_ground(g, r))
                     },
                     window: false,
-                });
+                };
+                match &mut spilled {
+                    Some(sp) => sp.coverage.push(&area)?,
+                    None => coverage.push(area),
+                }
             }
             progress(&Progress {
                 stage: Stage::Infer,
@@ -576,7 +613,15 @@ pub(crate) fn infer_batch_loaded(
         decode_s,
         infer_s: t.elapsed().as_secs_f64(),
     };
-    Ok((batch, (cache_key, models)))
+    Ok((
+        batch,
+        Held {
+            models: (cache_key, models),
+            frame,
+            registers,
+            spilled,
+        },
+    ))
 }
 
 /// Unit 3: the flight's findings from every batch's result (in any order; together they
@@ -612,15 +657,15 @@ pub fn finish_located(
 }
 
 /// [`finish_located`]; `started`: when the whole job began in this process (else the total
-/// time is the sum of the units' times); `loaded`: the models a batch of this process ran,
-/// for the windows.
+/// time is the sum of the units' times); `held`: the models a batch of this process ran
+/// (for the windows) and the registers it loaded (the same `cfg`, so the same registers).
 pub(crate) fn finish_timed(
     cfg: &ProcessConfig,
     prepared: &Prepared,
     mut batches: Vec<BatchResult>,
     locate: &dyn Fn(&str) -> PathBuf,
     started: Option<Instant>,
-    loaded: Option<Loaded>,
+    held: Option<Held>,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<ProcessOutcome, PipelineError> {
     create_out_dir(cfg)?;
@@ -695,7 +740,10 @@ pub(crate) fn finish_timed(
         timings.infer_s += b.infer_s;
     }
     // Second views: every batch's candidates (batches sorted by photo), one step.
-    let (frame, registers) = load_registers(cfg, prepared.anchor)?;
+    let (loaded, spilled, (frame, registers)) = match held {
+        Some(h) => (Some(h.models), h.spilled, (h.frame, h.registers)),
+        None => (None, None, load_registers(cfg, prepared.anchor)?),
+    };
     // The report's settings; its asset check also drops the windows' observations early.
     let report_cfg = report_config(&cfg.models_dir, &manifests)?;
     // The ground model, for the windows and for the view-consistency check.
@@ -760,6 +808,22 @@ pub(crate) fn finish_timed(
             .filter(|(_, s)| s.tiles_skipped_without_register > 0)
             .map(|(m, _)| not_run_without_register(m)),
     );
+
+    // The one batch's observations and processed areas, read back from disk now that the
+    // models' memory is free: in front, where its batch result would have put them.
+    if let Some(sp) = spilled {
+        let mut o = sp.observations.read_all()?;
+        o.append(&mut observations);
+        observations = o;
+        let mut c: Vec<Coverage> = sp
+            .coverage
+            .read_all()?
+            .into_iter()
+            .map(Coverage::from)
+            .collect();
+        c.append(&mut coverage);
+        coverage = c;
+    }
 
     // Report.
     let t = Instant::now();

@@ -20,6 +20,14 @@ fn units_in_any_split_give_the_findings_of_process() {
         !whole.report.findings.is_empty(),
         "the simulated flight has findings"
     );
+    // `process` kept its observations on disk until the merge (`spill`): nothing of that
+    // is left in the output folder.
+    let leftovers: Vec<String> = std::fs::read_dir(whole_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     // At 65 % overlap one owner per cell saves few tiles: `auto` would keep three owners.
     let sv = whole
         .summary
