@@ -443,7 +443,7 @@ pub fn process_with(
     units::finish_timed(
         cfg,
         &prepared,
-        vec![batch],
+        &mut std::iter::once(Ok(batch)),
         &locate,
         Some(t_all),
         Some(held),

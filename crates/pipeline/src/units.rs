@@ -45,10 +45,19 @@ pub(crate) struct Held {
     spilled: Option<Spilled>,
 }
 
-/// A batch's observations and processed areas on disk, in the order made.
+/// Batches' observations and processed areas on disk, in the order made.
 struct Spilled {
     observations: Spill<Observation>,
     coverage: Spill<CoverageArea>,
+}
+
+impl Spilled {
+    fn new(dir: &Path) -> Result<Spilled, PipelineError> {
+        Ok(Spilled {
+            observations: Spill::new(dir, "observations")?,
+            coverage: Spill::new(dir, "coverage")?,
+        })
+    }
 }
 
 /// The engine settings of `cfg`.
@@ -432,13 +441,7 @@ pub(crate) fn infer_batch_loaded(
 
     // Inference, decoding the next photo while the current one is inferred.
     let mut observations = Vec::new();
-    let mut spilled = match spill_to {
-        Some(dir) => Some(Spilled {
-            observations: Spill::new(dir, "observations")?,
-            coverage: Spill::new(dir, "coverage")?,
-        }),
-        None => None,
-    };
+    let mut spilled = spill_to.map(Spilled::new).transpose()?;
     let mut detections_total = 0;
     let mut rejected = Vec::new();
     let files: Vec<PathBuf> = geoms.iter().map(|g| locate(&g.0.file)).collect();
@@ -649,43 +652,44 @@ pub fn finish(
 pub fn finish_located(
     cfg: &ProcessConfig,
     prepared: &Prepared,
-    batches: Vec<BatchResult>,
+    mut batches: Vec<BatchResult>,
+    locate: &dyn Fn(&str) -> PathBuf,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<ProcessOutcome, PipelineError> {
+    batches.sort_by_key(|b| b.first);
+    let mut batches = batches.into_iter().map(Ok);
+    finish_timed(cfg, prepared, &mut batches, locate, None, None, progress)
+}
+
+/// [`finish_located`] over batch results handed over one at a time, in photo order (a
+/// worker reading them from its store one by one): each batch's observations and processed
+/// areas go to disk as it comes ([`crate::spill`]), so the finishing process never holds
+/// every batch at once. A batch out of order, or one that cannot be read (the iterator's
+/// error), stops the finish with that error.
+pub fn finish_streamed(
+    cfg: &ProcessConfig,
+    prepared: &Prepared,
+    batches: &mut dyn Iterator<Item = Result<BatchResult, PipelineError>>,
     locate: &dyn Fn(&str) -> PathBuf,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<ProcessOutcome, PipelineError> {
     finish_timed(cfg, prepared, batches, locate, None, None, progress)
 }
 
-/// [`finish_located`]; `started`: when the whole job began in this process (else the total
+/// [`finish_streamed`]; `started`: when the whole job began in this process (else the total
 /// time is the sum of the units' times); `held`: the models a batch of this process ran
-/// (for the windows) and the registers it loaded (the same `cfg`, so the same registers).
+/// (for the windows), the registers it loaded (the same `cfg`, so the same registers) and
+/// its observations on disk.
 pub(crate) fn finish_timed(
     cfg: &ProcessConfig,
     prepared: &Prepared,
-    mut batches: Vec<BatchResult>,
+    batches: &mut dyn Iterator<Item = Result<BatchResult, PipelineError>>,
     locate: &dyn Fn(&str) -> PathBuf,
     started: Option<Instant>,
-    held: Option<Held>,
+    mut held: Option<Held>,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<ProcessOutcome, PipelineError> {
     create_out_dir(cfg)?;
-    batches.sort_by_key(|b| b.first);
-    let mut next = 0;
-    for b in &batches {
-        if b.first != next {
-            return Err(PipelineError::Units(format!(
-                "the batches do not cover the flight's photos: photo {next} expected, a batch starts at {}",
-                b.first
-            )));
-        }
-        next += b.count;
-    }
-    if next != prepared.photos.len() {
-        return Err(PipelineError::Units(format!(
-            "the batches cover {next} of the flight's {} photos",
-            prepared.photos.len()
-        )));
-    }
     let (paths, manifests) = manifests(cfg)?;
     let mut models: Vec<ModelSummary> = manifests
         .iter()
@@ -700,7 +704,22 @@ pub(crate) fn finish_timed(
     let mut coverage: Vec<Coverage> = Vec::new();
     let mut dropped = BTreeMap::<String, usize>::new();
     let (mut detections, mut photos_decoded) = (0, 0);
+    // Every batch's observations and processed areas wait on disk until the merge, in
+    // photo order (a one-process run's batch put its own there already).
+    let mut spilled = match held.as_mut().and_then(|h| h.spilled.take()) {
+        Some(s) => s,
+        None => Spilled::new(&cfg.out_dir)?,
+    };
+    let mut next = 0;
     for b in batches {
+        let b = b?;
+        if b.first != next {
+            return Err(PipelineError::Units(format!(
+                "the batches do not cover the flight's photos: photo {next} expected, a batch starts at {}",
+                b.first
+            )));
+        }
+        next += b.count;
         if b.models.len() != models.len() || b.scale_skips.len() != models.len() {
             return Err(PipelineError::Units(format!(
                 "a batch (photos from {}) ran {} models, this worker has {}: give every worker the same models folder",
@@ -727,9 +746,13 @@ pub(crate) fn finish_timed(
             ms.tiles_skipped_without_register += bm.tiles_skipped_without_register;
             skips.extend(bs);
         }
-        observations.extend(b.observations);
+        for o in &b.observations {
+            spilled.observations.push(o)?;
+        }
+        for c in &b.coverage {
+            spilled.coverage.push(c)?;
+        }
         candidates.extend(b.candidates);
-        coverage.extend(b.coverage.into_iter().map(Coverage::from));
         rejected.extend(b.rejected);
         for (k, v) in b.dropped {
             *dropped.entry(k).or_default() += v;
@@ -739,10 +762,16 @@ pub(crate) fn finish_timed(
         timings.decode_s += b.decode_s;
         timings.infer_s += b.infer_s;
     }
+    if next != prepared.photos.len() {
+        return Err(PipelineError::Units(format!(
+            "the batches cover {next} of the flight's {} photos",
+            prepared.photos.len()
+        )));
+    }
     // Second views: every batch's candidates (batches sorted by photo), one step.
-    let (loaded, spilled, (frame, registers)) = match held {
-        Some(h) => (Some(h.models), h.spilled, (h.frame, h.registers)),
-        None => (None, None, load_registers(cfg, prepared.anchor)?),
+    let (loaded, (frame, registers)) = match held {
+        Some(h) => (Some(h.models), (h.frame, h.registers)),
+        None => (None, load_registers(cfg, prepared.anchor)?),
     };
     // The report's settings; its asset check also drops the windows' observations early.
     let report_cfg = report_config(&cfg.models_dir, &manifests)?;
@@ -809,21 +838,19 @@ pub(crate) fn finish_timed(
             .map(|(m, _)| not_run_without_register(m)),
     );
 
-    // The one batch's observations and processed areas, read back from disk now that the
-    // models' memory is free: in front, where its batch result would have put them.
-    if let Some(sp) = spilled {
-        let mut o = sp.observations.read_all()?;
-        o.append(&mut observations);
-        observations = o;
-        let mut c: Vec<Coverage> = sp
-            .coverage
-            .read_all()?
-            .into_iter()
-            .map(Coverage::from)
-            .collect();
-        c.append(&mut coverage);
-        coverage = c;
-    }
+    // The batches' observations and processed areas, read back from disk now that the
+    // models' memory is free: in front of the windows' own, in photo order.
+    let mut o = spilled.observations.read_all()?;
+    o.append(&mut observations);
+    observations = o;
+    let mut c: Vec<Coverage> = spilled
+        .coverage
+        .read_all()?
+        .into_iter()
+        .map(Coverage::from)
+        .collect();
+    c.append(&mut coverage);
+    coverage = c;
 
     // Report.
     let t = Instant::now();

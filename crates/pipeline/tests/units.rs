@@ -1,12 +1,14 @@
 //! A flight run as work units (issue 15): prepare -> batches -> finish, with every unit's
 //! result passed through JSON as between workers, gives the same findings as `process`
-//! for any split of the photos into batches.
+//! for any split of the photos into batches, whether they are handed to `finish` together
+//! or one at a time (`finish_streamed`).
 
 mod common;
 
 use besikta_pipeline::process_with;
 use besikta_pipeline::second_views::AUTO_MIN_SAVING;
-use besikta_pipeline::units::{finish, prepare, BatchResult, Prepared};
+use besikta_pipeline::units::{finish, finish_streamed, prepare, BatchResult, Prepared};
+use besikta_pipeline::PipelineError;
 use common::{assert_same_findings, batches, config, options, through_json};
 use std::path::Path;
 
@@ -99,6 +101,53 @@ fn units_in_any_split_give_the_findings_of_process() {
     // The same files, from typed data.
     let read = |d: &Path| std::fs::read_to_string(d.join("findings.geojson")).unwrap();
     assert_eq!(read(split_dir.path()), read(whole_dir.path()));
+
+    // Handed over one at a time in photo order (a worker reading them from its store), the
+    // same files.
+    let streamed_dir = tempfile::tempdir().unwrap();
+    let mut sorted = batches.clone();
+    sorted.sort_by_key(|b| b.first);
+    let streamed = finish_streamed(
+        &config(streamed_dir.path()),
+        &prepared,
+        &mut sorted.clone().into_iter().map(Ok),
+        &|f: &str| f.into(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(streamed.summary.dropped, whole.summary.dropped);
+    assert_eq!(read(streamed_dir.path()), read(whole_dir.path()));
+    // Out of order, or a result that cannot be read, stops it with the reason.
+    let mut swapped = sorted.clone();
+    swapped.swap(0, 1);
+    let err = finish_streamed(
+        &config(streamed_dir.path()),
+        &prepared,
+        &mut swapped.into_iter().map(Ok),
+        &|f: &str| f.into(),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("do not cover"), "{err}");
+    let mut unreadable = sorted
+        .into_iter()
+        .map(Ok)
+        .take(1)
+        .chain(std::iter::once(Err(PipelineError::Units(
+            "the result of photos from 1 cannot be read: EOF".into(),
+        ))));
+    let err = finish_streamed(
+        &config(streamed_dir.path()),
+        &prepared,
+        &mut unreadable,
+        &|f: &str| f.into(),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("photos from 1 cannot be read"),
+        "{err}"
+    );
 
     // Batches that leave a photo out are refused, not finished short.
     batches.retain(|b| b.first != 1);

@@ -12,8 +12,10 @@
 //! rows.
 use crate::jobs::{process_config, Heartbeat};
 use crate::AppState;
-use besikta_pipeline::units::{finish_located, infer_batch, prepare, BatchResult, Prepared};
-use besikta_pipeline::{ProcessConfig, ProcessOutcome, Progress};
+use besikta_pipeline::units::{
+    finish_located, finish_streamed, infer_batch, prepare, BatchResult, Prepared,
+};
+use besikta_pipeline::{PipelineError, ProcessConfig, ProcessOutcome, Progress};
 use besikta_store::{Job, Photo, UnitKind, WorkUnit};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -215,20 +217,25 @@ pub(crate) fn process_job(
     if batch_rows().any(|r| r.state != "done") {
         return Ok(JobRun::Queued);
     }
-    let batches = store
-        .units(job.id, true)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter(|r| r.kind == UnitKind::Batch)
-        .map(|r| {
-            let text = r.result.unwrap_or_default();
-            serde_json::from_str::<BatchResult>(&text)
-                .map_err(|e| format!("the result of photos from {} cannot be read: {e}", r.first))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+    // Each batch's result is read from the store and handed over one at a time, in photo
+    // order (`rows` is by first photo): the finish keeps their observations on disk, so
+    // this process never holds every batch's result (text or values) at once.
+    let mut batches = batch_rows().map(|r| {
+        let unreadable = |e: String| {
+            PipelineError::Units(format!(
+                "the result of photos from {} cannot be read: {e}",
+                r.first
+            ))
+        };
+        let text = store
+            .unit_result(r.id)
+            .map_err(|e| unreadable(e.to_string()))?
+            .unwrap_or_default();
+        serde_json::from_str::<BatchResult>(&text).map_err(|e| unreadable(e.to_string()))
+    });
     // The second-view windows read the flight's photos again (`pipeline::units::finish`).
-    let outcome =
-        finish_located(cfg, &prepared, batches, &locate, on_progress).map_err(|e| e.to_string())?;
+    let outcome = finish_streamed(cfg, &prepared, &mut batches, &locate, on_progress)
+        .map_err(|e| e.to_string())?;
     if lease_lost.load(Ordering::SeqCst) {
         return Err("the job was taken over by another worker".into());
     }

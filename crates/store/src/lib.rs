@@ -594,6 +594,9 @@ pub trait Store: Send + Sync {
     ) -> Result<bool>;
     /// The job's units by first photo, with their results when asked.
     fn units(&self, job_id: i64, with_results: bool) -> Result<Vec<UnitRow>>;
+    /// One unit's result (JSON), when it has one: for reading a flight's batch results one
+    /// at a time, so the finishing worker does not hold every batch's text at once.
+    fn unit_result(&self, unit_id: i64) -> Result<Option<String>>;
     /// Forgets a finished job's prepared flight and its units' results; the units stay as
     /// the record of who ran which photos.
     fn delete_units(&self, job_id: i64) -> Result<()>;

@@ -1680,6 +1680,12 @@ impl Store for PgStore {
         })
     }
 
+    fn unit_result(&self, unit_id: i64) -> Result<Option<String>> {
+        self.run("reading a work unit's result", move |c| {
+            units::result(c, unit_id)
+        })
+    }
+
     fn delete_units(&self, job_id: i64) -> Result<()> {
         self.tx("forgetting a finished job's unit results", move |tx| {
             units::delete(tx, job_id)

@@ -1114,6 +1114,10 @@ impl Store for SqliteStore {
         units::rows(&self.conn(), job_id, with_results)
     }
 
+    fn unit_result(&self, unit_id: i64) -> Result<Option<String>> {
+        units::result(&self.conn(), unit_id)
+    }
+
     fn delete_units(&self, job_id: i64) -> Result<()> {
         units::delete(&mut self.conn(), job_id)
     }

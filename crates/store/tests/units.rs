@@ -116,6 +116,21 @@ fn units_are_leased_taken_over_after_expiry_and_stored_once() {
             "{name}"
         );
         assert!(s.units(job.id, false).unwrap()[0].result.is_none());
+        // One unit's result at a time (the finishing worker reads them so).
+        let ids: Vec<i64> = s
+            .units(job.id, false)
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        let one_by_one: Vec<Option<String>> =
+            ids.iter().map(|&id| s.unit_result(id).unwrap()).collect();
+        assert_eq!(
+            one_by_one,
+            [Some("r1".to_string()), None, Some("r3".to_string()), None],
+            "{name}"
+        );
+        assert_eq!(s.unit_result(i64::MAX).unwrap(), None, "{name}");
 
         // Units of a job that is no longer running are not handed out.
         let f2 = s.create_flight(org.id, "other").unwrap();

@@ -221,6 +221,17 @@ pub(super) fn fail_finish(tx: &mut Transaction<'_>, unit: &WorkUnit, error: &str
     Ok(())
 }
 
+pub(super) fn result(c: &mut Client, unit_id: i64) -> Result<Option<String>> {
+    const DOING: &str = "reading a work unit's result";
+    match c
+        .query_opt("SELECT result FROM work_units WHERE id = $1", &[&unit_id])
+        .map_err(pg(DOING))?
+    {
+        Some(r) => get(&r, 0),
+        None => Ok(None),
+    }
+}
+
 pub(super) fn rows(c: &mut Client, job_id: i64, with_results: bool) -> Result<Vec<UnitRow>> {
     const DOING: &str = "reading a job's work units";
     c.query(

@@ -246,6 +246,19 @@ pub(super) fn fail_finish(conn: &mut Connection, unit: &WorkUnit, error: &str) -
     Ok(())
 }
 
+pub(super) fn result(conn: &Connection, unit_id: i64) -> Result<Option<String>> {
+    const DOING: &str = "reading a work unit's result";
+    Ok(conn
+        .query_row(
+            "SELECT result FROM work_units WHERE id = ?1",
+            params![unit_id],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()
+        .map_err(sql(DOING))?
+        .flatten())
+}
+
 pub(super) fn rows(conn: &Connection, job_id: i64, with_results: bool) -> Result<Vec<UnitRow>> {
     const DOING: &str = "reading a job's work units";
     let mut stmt = conn
