@@ -51,6 +51,11 @@ pub struct Args {
     /// Ground size of one patch pixel, millimetres.
     #[arg(long, value_name = "MM", default_value_t = 1.0)]
     pub patch_mm_per_px: f64,
+    /// How pasted cracks meet the ground: `relative` darkens it by each crack pixel's ratio
+    /// to its own photo's pavement; `absolute` pastes the crack pixels' colours (before
+    /// 2026-12-05: a crack from light concrete can vanish on dark asphalt).
+    #[arg(long, value_name = "MODE", default_value = "relative", value_parser = ["relative", "absolute"])]
+    pub patch_contrast: String,
     /// JPEG quality, 1-100.
     #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: u8,
@@ -117,6 +122,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         jpeg_quality: args.quality,
         patches: args.patches,
         patch_mm_per_px: args.patch_mm_per_px,
+        patch_contrast: if args.patch_contrast == "absolute" {
+            besikta_sim::patches::Contrast::Absolute
+        } else {
+            besikta_sim::patches::Contrast::Relative
+        },
         orthophoto: args.orthophoto.clone(),
         ..defaults
     };

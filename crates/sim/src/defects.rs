@@ -61,6 +61,18 @@ pub struct Defect {
     pub centre: [f64; 2],
     /// Seed of the drawing details (width wobble, interior texture).
     pub seed: u64,
+    /// The real crack photo pasted here instead of a drawn crack, if any.
+    pub pasted: Option<Pasted>,
+}
+
+/// Which crack photo was pasted onto a planted crack, and how much it darkened the ground.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pasted {
+    /// The photo's name in the patch folder (`NAME` of `NAME.jpg`).
+    pub name: String,
+    /// Mean grey levels (0-255) by which the ground cells the crack covers got darker; at
+    /// zero or below the crack cannot be seen.
+    pub contrast: f64,
 }
 
 impl Defect {
@@ -227,6 +239,7 @@ pub fn plant(assets: &[&Asset], cfg: &PlantConfig, seed: u64) -> Vec<Defect> {
                 shape,
                 centre,
                 seed: rng.next_u64(),
+                pasted: None,
             };
             let inside = |q: &[f64; 2]| q[0] > xmin && q[0] < xmax && q[1] > ymin && q[1] < ymax;
             let outline_inside = match &d.shape {

@@ -90,6 +90,8 @@ pub struct SimConfig {
     pub patches: Option<PathBuf>,
     /// Ground size of one patch pixel, millimetres (DeepCrack/CRACK500: about 1).
     pub patch_mm_per_px: f64,
+    /// How the pasted cracks' colours meet the simulated ground.
+    pub patch_contrast: patches::Contrast,
     /// Capture time of the first photo, EXIF form; photos follow every 2 s.
     pub start_time: String,
     /// Also write the true ground as a GeoTIFF orthophoto here (working CRS, about 5 cm
@@ -118,6 +120,7 @@ impl Default for SimConfig {
             jpeg_quality: 90,
             patches: None,
             patch_mm_per_px: 1.0,
+            patch_contrast: patches::Contrast::Relative,
             start_time: "2024:06:01 10:00:00".into(),
             orthophoto: None,
         }
@@ -330,7 +333,13 @@ pub fn simulate_with_progress(
                 .cloned()
                 .collect();
             defects::draw(&mut tex, &others);
-            patches::paste_cracks(&mut tex, &mut planted, &patches, cfg.patch_mm_per_px);
+            patches::paste_cracks(
+                &mut tex,
+                &mut planted,
+                &patches,
+                cfg.patch_mm_per_px,
+                cfg.patch_contrast,
+            );
         }
         None => defects::draw(&mut tex, &planted),
     }
@@ -469,6 +478,13 @@ pub fn simulate_with_progress(
         "crack_patches": cfg.patches.as_ref().map(|p| p.display().to_string()),
         "photos": photos,
     });
+    let mut flight_json = flight_json;
+    if cfg.patches.is_some() {
+        flight_json["crack_patch_contrast"] = json!(match cfg.patch_contrast {
+            patches::Contrast::Relative => "relative",
+            patches::Contrast::Absolute => "absolute",
+        });
+    }
     write_json(&cfg.out_dir.join("flight.json"), &flight_json)?;
     Ok(SimOutput {
         photos,
@@ -628,6 +644,10 @@ pub fn truth_geojson(planted: &[Defect], tf: &BatchTransform) -> Result<Value, S
         }
         if let Some(wd) = width {
             props["width_m"] = json!(wd);
+        }
+        if let Some(p) = &d.pasted {
+            props["patch"] = json!(p.name);
+            props["patch_contrast"] = json!((p.contrast * 10.0).round() / 10.0);
         }
         features.push(
             json!({"type": "Feature", "id": d.id, "geometry": geometry, "properties": props}),

@@ -5,12 +5,32 @@
 //! texture), splatted into texture cells with their coverage, so a 3 mm crack seen at 2 cm
 //! per cell is as faint as it would be in a real photo. The truth line is the principal
 //! axis of the pasted mask pixels on the ground.
+//!
+//! A crack is a shadowed gap: what makes it visible is how much darker it is than the
+//! pavement around it. By default ([`Contrast::Relative`]) each crack pixel darkens the
+//! simulated ground by its ratio to its own photo's pavement (the mean colour of the photo's
+//! non-crack pixels). Pasting the crack pixels' own colours ([`Contrast::Absolute`], the only
+//! way before 2026-12-05) puts a crack from a bright concrete photo (pavement ~130 grey,
+//! crack ~100) onto simulated asphalt of ~96 grey: 28 of the 88 held-out crack photos have
+//! crack pixels of 90 grey or lighter, so on asphalt they vanish or turn lighter than the
+//! road. Each pasted crack's truth records the photo and how much darker its cells became
+//! (`patch`, `patch_contrast`).
 
-use crate::defects::{Defect, DefectClass, DefectShape};
+use crate::defects::{Defect, DefectClass, DefectShape, Pasted};
 use crate::rng::Rng;
 use crate::texture::{blend, Texture};
 use crate::SimError;
 use std::path::Path;
+
+/// How a pasted crack's colour is put on the simulated ground (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Contrast {
+    /// Darken the ground by each crack pixel's ratio to its photo's pavement colour.
+    #[default]
+    Relative,
+    /// Paste the crack pixels' own colours.
+    Absolute,
+}
 
 /// One image/mask pair.
 #[derive(Debug, Clone)]
@@ -73,7 +93,13 @@ pub fn load(dir: &Path) -> Result<Vec<Patch>, SimError> {
 /// Replaces every planted crack by a real crack patch: pastes it into the texture at
 /// `mm_per_px` ground scale, turned along the planted crack, and rewrites the defect's
 /// truth line to the pasted crack's principal axis.
-pub fn paste_cracks(tex: &mut Texture, defects: &mut [Defect], patches: &[Patch], mm_per_px: f64) {
+pub fn paste_cracks(
+    tex: &mut Texture,
+    defects: &mut [Defect],
+    patches: &[Patch],
+    mm_per_px: f64,
+    contrast: Contrast,
+) {
     let scale = mm_per_px / 1000.0;
     let cell_px = (tex.cell_m / scale).powi(2);
     for d in defects.iter_mut().filter(|d| d.class == DefectClass::Crack) {
@@ -101,6 +127,7 @@ pub fn paste_cracks(tex: &mut Texture, defects: &mut [Defect], patches: &[Patch]
             continue;
         }
         let own = principal_angle(&crack);
+        let pavement = pavement_colour(patch);
         let (s, c) = (heading - own).sin_cos();
         let to_ground = |(u, v): (f64, f64)| {
             [
@@ -125,19 +152,34 @@ pub fn paste_cracks(tex: &mut Texture, defects: &mut [Defect], patches: &[Patch]
             let row = ((tex.y1 - g[1]) / tex.cell_m).floor() as i64;
             let p = patch.image.get_pixel(x, y).0;
             let e = cells.entry((row, col)).or_insert(([0.0; 3], 0.0));
-            for (acc, v) in e.0.iter_mut().zip(p) {
-                *acc += v as f64;
+            for k in 0..3 {
+                e.0[k] += match contrast {
+                    Contrast::Absolute => p[k] as f64,
+                    // The pixel's share of its pavement's colour (never lighter).
+                    Contrast::Relative => (p[k] as f64 / pavement[k]).min(1.0),
+                };
             }
             e.1 += 1.0;
         }
+        let (mut darker, mut touched) = (0.0, 0usize);
         for ((row, col), (sum, n)) in cells {
             if row < 0 || col < 0 || row >= tex.height as i64 || col >= tex.width as i64 {
                 continue;
             }
             let i = row as usize * tex.width + col as usize;
-            let mean = [sum[0] / n, sum[1] / n, sum[2] / n];
-            tex.pixels[i] = blend(tex.pixels[i], mean, (n / cell_px).min(1.0) as f32);
+            let old = tex.pixels[i];
+            let mean = match contrast {
+                Contrast::Absolute => [sum[0] / n, sum[1] / n, sum[2] / n],
+                Contrast::Relative => [0, 1, 2].map(|k| old[k] as f64 * sum[k] / n),
+            };
+            tex.pixels[i] = blend(old, mean, (n / cell_px).min(1.0) as f32);
+            darker += luma(old) - luma(tex.pixels[i]);
+            touched += 1;
         }
+        d.pasted = Some(Pasted {
+            name: patch.name.clone(),
+            contrast: darker / touched.max(1) as f64,
+        });
         // Truth: the principal axis through the pasted pixels, end to end.
         let (line, width) = axis_line(&ground, scale * scale);
         d.shape = DefectShape::Line {
@@ -145,6 +187,27 @@ pub fn paste_cracks(tex: &mut Texture, defects: &mut [Defect], patches: &[Patch]
             width_m: width,
         };
     }
+}
+
+/// Mean colour of a patch's pavement (its non-crack pixels), each channel at least 1.
+fn pavement_colour(patch: &Patch) -> [f64; 3] {
+    let (mut sum, mut n) = ([0.0; 3], 0.0);
+    for (p, m) in patch.image.pixels().zip(patch.mask.pixels()) {
+        if m.0[0] <= 127 {
+            for (acc, v) in sum.iter_mut().zip(p.0) {
+                *acc += v as f64;
+            }
+            n += 1.0;
+        }
+    }
+    if n == 0.0 {
+        return [255.0; 3];
+    }
+    sum.map(|v| (v / n).max(1.0))
+}
+
+fn luma(p: [u8; 3]) -> f64 {
+    0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64
 }
 
 fn principal_angle(pts: &[(f64, f64)]) -> f64 {
@@ -214,8 +277,9 @@ mod tests {
             },
             centre: [1.0, 1.0],
             seed: 1,
+            pasted: None,
         }];
-        paste_cracks(&mut tex, &mut ds, &[patch], 5.0);
+        paste_cracks(&mut tex, &mut ds, &[patch], 5.0, Contrast::Absolute);
         let DefectShape::Line { points, width_m } = &ds[0].shape else {
             panic!()
         };
@@ -228,5 +292,55 @@ mod tests {
         // Cells on the crack got darker; cells away from it did not.
         assert!(tex.at(1.0, 1.0).unwrap()[0] < 100);
         assert_eq!(tex.at(1.5, 1.0).unwrap(), [120, 120, 120]);
+    }
+
+    fn one_crack_on(ground: u8, contrast: Contrast) -> (Texture, Defect) {
+        // A 100 x 60 px photo of light concrete (140 grey) with a 10 px wide crack of 100
+        // grey across it, pasted at 2 mm/px onto uniform ground in 1 cm cells.
+        let mut image = image::RgbImage::from_pixel(100, 60, image::Rgb([140, 140, 140]));
+        let mut mask = image::GrayImage::new(100, 60);
+        for x in 0..100u32 {
+            for y in 25..35u32 {
+                image.put_pixel(x, y, image::Rgb([100, 100, 100]));
+                mask.put_pixel(x, y, image::Luma([255]));
+            }
+        }
+        let patch = Patch {
+            name: "concrete".into(),
+            image,
+            mask,
+        };
+        let mut tex = Texture::new(0.0, 0.0, 1.0, 1.0, 0.01);
+        tex.pixels.fill([ground; 3]);
+        let mut ds = vec![Defect {
+            id: "D001".into(),
+            class: DefectClass::Crack,
+            asset_id: "way/1".into(),
+            shape: DefectShape::Line {
+                points: vec![[0.3, 0.5], [0.7, 0.5]],
+                width_m: 0.02,
+            },
+            centre: [0.5, 0.5],
+            seed: 1,
+            pasted: None,
+        }];
+        paste_cracks(&mut tex, &mut ds, &[patch], 2.0, contrast);
+        (tex, ds.remove(0))
+    }
+
+    #[test]
+    fn a_crack_from_light_concrete_stays_darker_than_dark_asphalt() {
+        // On 96-grey asphalt the crack's own colour (100) would be lighter than the road.
+        let (tex, d) = one_crack_on(96, Contrast::Absolute);
+        assert!(tex.at(0.5, 0.5).unwrap()[0] >= 96);
+        let p = d.pasted.unwrap();
+        assert_eq!(p.name, "concrete");
+        assert!(p.contrast <= 0.0, "{}", p.contrast);
+        // Relative: 100 / 140 of the asphalt under it, 69 grey, 27 levels darker.
+        let (tex, d) = one_crack_on(96, Contrast::Relative);
+        assert_eq!(tex.at(0.5, 0.5).unwrap(), [69, 69, 69]);
+        assert_eq!(tex.at(0.5, 0.9).unwrap(), [96, 96, 96]);
+        let c = d.pasted.unwrap().contrast;
+        assert!((c - 27.0).abs() < 1.5, "{c}");
     }
 }
