@@ -1,5 +1,6 @@
 //! Findings of different classes that name one kind of damage (the roof model's
-//! `missing_tile`, `debris` and `moss`) on one spot of one asset, merged into one finding.
+//! `missing_tile`, `debris` and `moss`; a crack and a pothole on one spot of a road) on one
+//! spot of one asset, merged into one finding.
 //!
 //! The merge ([`crate::merge`]) keeps model classes apart, so one damaged patch of roof that
 //! some photos saw as a missing tile and others as moss became two findings: two work items
@@ -79,6 +80,18 @@ impl ClassGroup {
             classes: vec!["missing_tile".into(), "debris".into(), "moss".into()],
             pick: Pick::FirstListed,
             same_class_within_m: Some(2.0),
+        }
+    }
+
+    /// A crack and a pothole on one spot of a road: one finding of the more confident class
+    /// (`models/evidence.toml`, 2026-12-05; neither model is always the right one when they
+    /// disagree on a spot).
+    pub fn road_damage() -> ClassGroup {
+        ClassGroup {
+            name: "road_damage".into(),
+            classes: vec!["crack".into(), "pothole".into()],
+            pick: Pick::MostConfident,
+            same_class_within_m: None,
         }
     }
 

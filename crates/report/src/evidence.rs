@@ -166,7 +166,7 @@ impl Default for EvidenceRules {
                 r("debris", 1, 0.5, 0.0),
                 r("*", 1, 0.0, 0.0),
             ],
-            groups: vec![ClassGroup::roof_damage()],
+            groups: vec![ClassGroup::roof_damage(), ClassGroup::road_damage()],
             min_paved_share: Some(0.6),
         }
     }

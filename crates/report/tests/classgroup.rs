@@ -105,7 +105,10 @@ fn a_missing_tile_and_moss_on_one_damage_are_one_missing_tile_finding() {
     let f = frame();
     let cov = coverage(&f);
     let cfg = config(moss_reported());
-    assert_eq!(cfg.evidence.groups, vec![ClassGroup::roof_damage()]);
+    assert_eq!(
+        cfg.evidence.groups,
+        vec![ClassGroup::roof_damage(), ClassGroup::road_damage()]
+    );
     let r = build_report_with(one_damage_two_classes(&f), &cov, &[], &f.0, &cfg).unwrap();
     assert_eq!(r.findings.len(), 2, "{:#?}", r.findings);
     let merged = r
@@ -378,4 +381,69 @@ fn pieces_of_one_class_on_one_building_within_the_reach_are_one_finding() {
         let out = classgroup::merge_groups(v, &groups, &[], &f.0, &cfg).unwrap();
         assert_eq!(out.len(), 2, "{a:?} {b:?}");
     }
+}
+
+/// Photos `a`..`c`, each covering 50 m around the origin for the road models' classes.
+fn road_coverage(f: &(WorkFrame, [f64; 2])) -> Vec<Coverage> {
+    ["a.jpg", "b.jpg", "c.jpg"]
+        .iter()
+        .map(|p| Coverage {
+            photo: p.to_string(),
+            classes: vec!["crack".into(), "pothole".into()],
+            footprint: ring(f, [-50.0, -50.0, 50.0, 50.0]),
+            processed: None,
+        })
+        .collect()
+}
+
+fn road_obs(
+    f: &(WorkFrame, [f64; 2]),
+    photo: &str,
+    class: &str,
+    conf: f32,
+    r: [f64; 4],
+) -> Observation {
+    Observation {
+        asset_kind: AssetKind::Road,
+        length_px: (class == "crack").then_some(40.0),
+        ..obs(f, photo, class, conf, r)
+    }
+}
+
+#[test]
+fn a_crack_and_a_pothole_on_one_spot_of_a_road_are_one_finding_of_the_more_confident_class() {
+    // The shipped defaults: a crack seen by a, b, c (0.95) and a pothole on the same spot seen
+    // by a, b (0.9), 0.2 m apart; another pothole 10 m away seen by a, b, c.
+    let f = frame();
+    let cov = road_coverage(&f);
+    let cfg = ReportConfig::default();
+    let crack = [0.0, 0.0, 0.8, 0.1];
+    let pit = [0.1, 0.2, 0.6, 0.7];
+    let far = [10.0, 0.0, 10.5, 0.5];
+    let o = vec![
+        road_obs(&f, "a.jpg", "crack", 0.95, crack),
+        road_obs(&f, "b.jpg", "crack", 0.95, crack),
+        road_obs(&f, "c.jpg", "crack", 0.95, crack),
+        road_obs(&f, "a.jpg", "pothole", 0.9, pit),
+        road_obs(&f, "b.jpg", "pothole", 0.9, pit),
+        road_obs(&f, "a.jpg", "pothole", 0.9, far),
+        road_obs(&f, "b.jpg", "pothole", 0.9, far),
+        road_obs(&f, "c.jpg", "pothole", 0.9, far),
+    ];
+    let r = build_report_with(o.clone(), &cov, &[], &f.0, &cfg).unwrap();
+    assert_eq!(r.findings.len(), 2, "{:#?}", r.findings);
+    let merged = r
+        .findings
+        .iter()
+        .find(|x| x.observations.len() == 5)
+        .expect("the crack and the pothole on one spot are one finding");
+    assert_eq!(merged.class, "crack", "the more confident class leads");
+    assert_eq!(contributing_classes(merged), ["crack", "pothole"]);
+    let alone = r.findings.iter().find(|x| x.class == "pothole").unwrap();
+    assert_eq!(contributing_classes(alone), ["pothole"]);
+    // Without the road group (an evidence.toml with the roof group only) they stay apart.
+    let mut roof_only = ReportConfig::default();
+    roof_only.evidence.groups = vec![ClassGroup::roof_damage()];
+    let r = build_report_with(o, &cov, &[], &f.0, &roof_only).unwrap();
+    assert_eq!(r.findings.len(), 3, "{:#?}", r.findings);
 }
