@@ -2,7 +2,24 @@
 //! with planted defects, and optionally scores a processed flight against its truth.
 
 use anyhow::Context;
+use besikta_sim::patches::Contrast;
 use std::path::{Path, PathBuf};
+
+/// `--patch-contrast`'s values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PatchContrast {
+    Relative,
+    Absolute,
+}
+
+impl From<PatchContrast> for Contrast {
+    fn from(c: PatchContrast) -> Contrast {
+        match c {
+            PatchContrast::Relative => Contrast::Relative,
+            PatchContrast::Absolute => Contrast::Absolute,
+        }
+    }
+}
 
 /// Arguments of `besikta simulate`.
 #[derive(Debug, clap::Args)]
@@ -54,8 +71,8 @@ pub struct Args {
     /// How pasted cracks meet the ground: `relative` darkens it by each crack pixel's ratio
     /// to its own photo's pavement; `absolute` pastes the crack pixels' colours (before
     /// 2026-12-05: a crack from light concrete can vanish on dark asphalt).
-    #[arg(long, value_name = "MODE", default_value = "relative", value_parser = ["relative", "absolute"])]
-    pub patch_contrast: String,
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = PatchContrast::Relative)]
+    pub patch_contrast: PatchContrast,
     /// JPEG quality, 1-100.
     #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: u8,
@@ -122,11 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         jpeg_quality: args.quality,
         patches: args.patches,
         patch_mm_per_px: args.patch_mm_per_px,
-        patch_contrast: if args.patch_contrast == "absolute" {
-            besikta_sim::patches::Contrast::Absolute
-        } else {
-            besikta_sim::patches::Contrast::Relative
-        },
+        patch_contrast: args.patch_contrast.into(),
         orthophoto: args.orthophoto.clone(),
         ..defaults
     };

@@ -457,7 +457,7 @@ pub fn simulate_with_progress(
 
     let truth = truth_geojson(&planted, &tf)?;
     write_json(&cfg.out_dir.join("truth.geojson"), &truth)?;
-    let flight_json = json!({
+    let mut flight_json = json!({
         "generator": "besikta simulate",
         "seed": cfg.seed,
         "register": cfg.register.file_name().map(|f| f.to_string_lossy().into_owned()),
@@ -478,12 +478,8 @@ pub fn simulate_with_progress(
         "crack_patches": cfg.patches.as_ref().map(|p| p.display().to_string()),
         "photos": photos,
     });
-    let mut flight_json = flight_json;
     if cfg.patches.is_some() {
-        flight_json["crack_patch_contrast"] = json!(match cfg.patch_contrast {
-            patches::Contrast::Relative => "relative",
-            patches::Contrast::Absolute => "absolute",
-        });
+        flight_json["crack_patch_contrast"] = json!(cfg.patch_contrast.name());
     }
     write_json(&cfg.out_dir.join("flight.json"), &flight_json)?;
     Ok(SimOutput {

@@ -32,6 +32,16 @@ pub enum Contrast {
     Absolute,
 }
 
+impl Contrast {
+    /// The mode's name, as `flight.json` and `besikta simulate --patch-contrast` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Contrast::Relative => "relative",
+            Contrast::Absolute => "absolute",
+        }
+    }
+}
+
 /// One image/mask pair.
 #[derive(Debug, Clone)]
 pub struct Patch {
