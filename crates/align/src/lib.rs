@@ -36,6 +36,10 @@
 //!    anchored by it instead of by its mean, which fixes the absolute position
 //!    (`PoseSource::Reference`). A reference that cannot be read or does not cover the
 //!    flight is set aside with a note; the flight is still aligned to itself.
+//! 6. **Roads** ([`align_to`] with [`RoadOutlines`]). Without a reference, an asset
+//!    register's road surfaces fix the absolute position instead: after the adjustment each
+//!    aligned block is moved as a whole to where its photos' road edges fit the register's
+//!    (`PoseSource::Register`; see the `roads` module for the test it must pass).
 //!
 //! A per-photo scale (the camera's height above the ground) is estimated too, and kept
 //! only where it cuts the residuals by a fifth; the flight's mean height stays the ground
@@ -49,12 +53,14 @@ mod grounds;
 mod mosaic;
 mod ortho;
 mod reference;
+mod roads;
 mod tiles;
 
 pub use compare::{compare_pairs, Comparison, Estimate, PairComparison};
 pub use features::{FeatureConfig, FeatureMatch, Rigid};
 pub use mosaic::{apply_poses_by_name, write_mosaic, MosaicConfig, MosaicSummary};
 pub use reference::Reference;
+pub use roads::{RoadOutlines, RoadSurface};
 pub use tiles::{tile_bounds, web_tile, WebTile, TILE_PX};
 
 use adjust::Obs;
@@ -115,6 +121,9 @@ pub struct AlignConfig {
     /// about 300 MiB of its own) would not need, so the peak does not grow with the flight.
     /// Default [`DEFAULT_HOLD_PHOTOS`]; 0: `memory_mb` alone.
     pub hold_photos: usize,
+    /// Largest shift of the whole flight searched when fitting it to a register's roads,
+    /// metres (consumer GPS is off by 1-5 m).
+    pub road_search_m: f64,
 }
 
 /// Photos' worth of ground images held at most ([`AlignConfig::hold_photos`]): the 18
@@ -183,6 +192,7 @@ impl Default for AlignConfig {
             estimate_scale: true,
             memory_mb: memory_mb_from_env(),
             hold_photos: DEFAULT_HOLD_PHOTOS,
+            road_search_m: 6.0,
         }
     }
 }
@@ -197,6 +207,9 @@ pub enum PoseSource {
     Flight,
     /// Corrected by alignment to a reference orthophoto.
     Reference,
+    /// Aligned to the flight, and the flight moved as a whole onto an asset register's
+    /// roads.
+    Register,
 }
 
 impl PoseSource {
@@ -205,6 +218,7 @@ impl PoseSource {
             PoseSource::Metadata => "metadata",
             PoseSource::Flight => "flight",
             PoseSource::Reference => "reference",
+            PoseSource::Register => "register",
         }
     }
 }
@@ -269,6 +283,12 @@ pub struct AlignSummary {
     pub scale_estimated: bool,
     /// What became of the reference orthophoto, when one was given.
     pub reference: Option<String>,
+    /// What became of the register's roads, when they were given and no reference was used.
+    #[serde(default)]
+    pub roads: Option<String>,
+    /// The shift of the flight onto the register's roads, metres east, north, when taken.
+    #[serde(default)]
+    pub road_shift_m: Option<[f64; 2]>,
     /// Time spent decoding and projecting photos, correlating pairs, and in total, seconds.
     pub project_s: f64,
     pub correlate_s: f64,
@@ -463,6 +483,19 @@ pub fn align_with_reference(
     cfg: &AlignConfig,
     reference: Option<&Reference>,
 ) -> Alignment {
+    align_to(captures, ground, cfg, reference, None)
+}
+
+/// [`align_with_reference`], and where no reference fixes a block's absolute position, an
+/// asset register's `roads` do: each block is moved as a whole to where its road edges fit
+/// them (the `roads` module says when a fit is taken; `summary.roads` says what happened).
+pub fn align_to(
+    captures: &[Capture],
+    ground: &Ground,
+    cfg: &AlignConfig,
+    reference: Option<&Reference>,
+    roads: Option<&RoadOutlines>,
+) -> Alignment {
     let t0 = Instant::now();
     let n = captures.len();
     let metadata = |c: &Capture, reason: String| PhotoPose {
@@ -559,7 +592,20 @@ pub fn align_with_reference(
     enum Task {
         Pair(usize),
         Reference(usize),
+        Roads(usize),
     }
+    // The register's roads, when no reference orthophoto anchors the flight.
+    let local_roads = match (roads, &ref_ortho) {
+        (Some(r), None) if !r.polygons.is_empty() => {
+            let h = captures
+                .iter()
+                .find_map(|c| Some(c.absolute_altitude_m? - c.relative_altitude_m?))
+                .unwrap_or(0.0);
+            Some(roads::LocalRoads::new(r, &frame, h))
+        }
+        _ => None,
+    };
+    let with_roads = local_roads.is_some();
     let mut left = vec![0usize; n];
     for &(i, j, _) in &candidates {
         left[i] += 1;
@@ -582,17 +628,37 @@ pub fn align_with_reference(
             if left[k] == 0 && with_ref {
                 tasks.push(Task::Reference(k));
             }
+            if left[k] == 0 && with_roads {
+                tasks.push(Task::Roads(k));
+            }
         }
     }
     let photos_of: Vec<Vec<usize>> = tasks
         .iter()
         .map(|t| match *t {
             Task::Pair(c) => vec![candidates[c].0, candidates[c].1],
-            Task::Reference(k) => vec![k],
+            Task::Reference(k) | Task::Roads(k) => vec![k],
         })
         .collect();
     let reprojected_before = grounds.project_s;
+    enum Out {
+        Match(Result<correlate::PairMatch, String>, Option<String>),
+        Roads(Option<roads::Surface>),
+    }
+    impl Out {
+        fn into_match(self) -> (Result<correlate::PairMatch, String>, Option<String>) {
+            match self {
+                Out::Match(m, note) => (m, note),
+                Out::Roads(_) => (Err("not a pair".into()), None),
+            }
+        }
+    }
     let outcomes = grounds.run(&photos_of, |t, images| match tasks[t] {
+        Task::Roads(_) => Out::Roads(
+            local_roads
+                .as_ref()
+                .and_then(|r| roads::surface(images[0], r, cfg)),
+        ),
         Task::Pair(_) => {
             let (a, b) = (images[0], images[1]);
             let mut note = None;
@@ -617,21 +683,24 @@ pub fn align_with_reference(
                     }
                 }
             }
-            (matched, note)
+            Out::Match(matched, note)
         }
         Task::Reference(_) => match &ref_ortho {
-            Some(ro) => (correlate::match_pair(ro, images[0], cfg), None),
-            None => (Err("no reference".into()), None),
+            Some(ro) => Out::Match(correlate::match_pair(ro, images[0], cfg), None),
+            None => Out::Match(Err("no reference".into()), None),
         },
     });
     let reprojection_s = grounds.project_s - reprojected_before;
     let mut pair_outcome: Vec<Option<_>> = vec![None; candidates.len()];
     let mut ref_outcome: Vec<Option<_>> = vec![None; n];
+    let mut road_surfaces: Vec<Option<roads::Surface>> = vec![None; n];
     for (t, out) in tasks.iter().zip(outcomes) {
         let out = out.map_err(|e| format!("cannot project it again: {e}"));
-        match *t {
-            Task::Pair(c) => pair_outcome[c] = Some(out),
-            Task::Reference(k) => ref_outcome[k] = Some(out),
+        match (*t, out) {
+            (Task::Roads(k), Ok(Out::Roads(s))) => road_surfaces[k] = s,
+            (Task::Roads(_), _) => {}
+            (Task::Pair(c), out) => pair_outcome[c] = Some(out.map(Out::into_match)),
+            (Task::Reference(k), out) => ref_outcome[k] = Some(out.map(Out::into_match)),
         }
     }
     let (projections, held_peak) = (grounds.projections, grounds.peak_bytes);
@@ -887,6 +956,28 @@ pub fn align_with_reference(
             reason: None,
         });
     }
+    let (roads_note, road_shift) = match roads {
+        None => (None, None),
+        Some(_) if with_ref => (
+            Some("roads not used: the reference orthophoto places the flight".to_string()),
+            None,
+        ),
+        Some(r) => fit_to_roads(
+            r,
+            &road_surfaces,
+            &blocks(nn, &obs),
+            &mut photos,
+            |k, e| {
+                let c = &captures[k];
+                let h = c
+                    .absolute_altitude_m
+                    .or(c.relative_altitude_m)
+                    .unwrap_or(0.0);
+                frame.to_geo([cams[k][0] + e[0], cams[k][1] + e[1]], h)
+            },
+            cfg,
+        ),
+    };
     let before = rms(obs.iter().map(|o| o.tie.shift));
     let after = solution
         .as_ref()
@@ -901,9 +992,87 @@ pub fn align_with_reference(
         t0,
     );
     a.summary.reference = reference_note;
+    a.summary.roads = roads_note;
+    a.summary.road_shift_m = road_shift;
     a.summary.projections = projections;
     a.summary.held_peak_mb = held_peak as f64 / f64::from(1u32 << 20);
     a
+}
+
+/// Moves each aligned block of `photos` onto the register's `roads` where its photos'
+/// surfaces fit them ([`roads::fit`]); `geo(k, correction)` is photo `k`'s position with a
+/// correction. The note for the summary, and the largest block's shift when taken.
+fn fit_to_roads(
+    roads: &RoadOutlines,
+    surfaces: &[Option<roads::Surface>],
+    blocks: &[Vec<usize>],
+    photos: &mut [PhotoPose],
+    geo: impl Fn(usize, [f64; 2]) -> [f64; 2],
+    cfg: &AlignConfig,
+) -> (Option<String>, Option<[f64; 2]>) {
+    if roads.polygons.is_empty() {
+        return (
+            Some(format!(
+                "roads not used: {} has no road surface here",
+                roads.source
+            )),
+            None,
+        );
+    }
+    let mut blocks: Vec<Vec<usize>> = blocks
+        .iter()
+        .map(|b| {
+            b.iter()
+                .copied()
+                .filter(|&k| k < photos.len() && photos[k].source == PoseSource::Flight)
+                .collect::<Vec<usize>>()
+        })
+        .filter(|b| !b.is_empty())
+        .collect();
+    if blocks.is_empty() {
+        return (
+            Some("roads not used: no photo was aligned to the flight".into()),
+            None,
+        );
+    }
+    blocks.sort_by_key(|b| std::cmp::Reverse(b.len()));
+    let mut notes = Vec::new();
+    let mut largest = None;
+    for (bi, b) in blocks.iter().enumerate() {
+        let members: Vec<(&roads::Surface, [f64; 2])> = b
+            .iter()
+            .filter_map(|&k| surfaces[k].as_ref().map(|s| (s, photos[k].correction_m)))
+            .collect();
+        let which = if blocks.len() > 1 {
+            format!("block of {} photos: ", b.len())
+        } else {
+            String::new()
+        };
+        match roads::fit(&members, cfg) {
+            Ok(f) => {
+                for &k in b {
+                    let p = &mut photos[k];
+                    p.correction_m = [
+                        p.correction_m[0] + f.shift_m[0],
+                        p.correction_m[1] + f.shift_m[1],
+                    ];
+                    let ll = geo(k, p.correction_m);
+                    p.latitude = Some(ll[0]);
+                    p.longitude = Some(ll[1]);
+                    p.source = PoseSource::Register;
+                }
+                if bi == 0 {
+                    largest = Some(f.shift_m);
+                }
+                notes.push(format!(
+                    "{which}moved {:.2} m east, {:.2} m north onto the roads of {} ({} of {} photos agree; mean correlation {:.2}, {:.2} more than {:.1} m away)",
+                    f.shift_m[0], f.shift_m[1], roads.source, f.agree, f.photos, f.peak, f.second, cfg.distinct_m
+                ));
+            }
+            Err(e) => notes.push(format!("{which}roads of {} not used: {e}", roads.source)),
+        }
+    }
+    (Some(notes.join("; ")), largest)
 }
 
 fn finish(
@@ -928,6 +1097,8 @@ fn finish(
         residual_rms_after_m: after,
         scale_estimated,
         reference: None,
+        roads: None,
+        road_shift_m: None,
         project_s,
         correlate_s,
         seconds: t0.elapsed().as_secs_f64(),

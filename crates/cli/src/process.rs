@@ -59,6 +59,11 @@ pub struct Args {
     /// position.
     #[arg(long, value_name = "ORTHO", conflicts_with = "no_align")]
     pub reference: Option<PathBuf>,
+    /// Do not fit the aligned flight onto the register's roads (--assets). By default,
+    /// without --reference, the flight is moved as a whole to where its road edges fit the
+    /// register's, when they fit clearly (summary.json alignment.roads says what happened).
+    #[arg(long, conflicts_with = "no_align")]
+    pub no_road_fit: bool,
     /// Infer every tile of every photo. By default each model infers only the tiles over
     /// ground the photo sees best (coverage planning; skipped tiles are counted in
     /// summary.json as tiles_skipped_for_coverage).
@@ -147,6 +152,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let opts = ProcessOptions {
         align: !args.no_align,
         reference: args.reference.clone(),
+        fit_roads: !args.no_road_fit,
         coverage: !args.all_views,
         ..ProcessOptions::default()
     };

@@ -78,7 +78,7 @@ mod spill;
 pub mod units;
 mod windows;
 
-pub use alignment::ProcessOptions;
+pub use alignment::{road_outlines, ProcessOptions};
 pub use merge_tolerance::MERGE_TOLERANCE_ENV;
 pub mod vegetation;
 

@@ -266,9 +266,33 @@ pub fn prepare(
     // Georeferencing.
     let t = Instant::now();
     let ground = open_ground(cfg)?;
+    // Registers and the working frame: the plan needs them, and alignment their roads.
+    let anchor = frame_anchor(&scan.captures);
+    let (frame, registers) = load_registers(cfg, anchor)?;
     // Alignment: refined poses drive footprints, detections on the ground and matching.
     let t_align = Instant::now();
-    let (captures, aligned) = crate::alignment::run(&scan.captures, &ground, opts);
+    // Photos whose RTK places them better than a fit to the roads would are not moved.
+    let rtk = !scan.captures.is_empty()
+        && scan
+            .captures
+            .iter()
+            .all(|c| uncertainty_of(c) <= crate::alignment::ROAD_FIT_UNCERTAINTY_M);
+    let roads = (!rtk)
+        .then(|| crate::alignment::road_outlines(&registers, &frame, &scan.captures))
+        .flatten();
+    let (captures, mut aligned) =
+        crate::alignment::run(&scan.captures, &ground, opts, roads.as_ref());
+    drop(roads);
+    if let (true, true, Some(a)) = (
+        rtk,
+        !registers.is_empty() && opts.fit_roads,
+        aligned.as_mut(),
+    ) {
+        a.summary.roads = Some(format!(
+            "roads not used: every photo has an RTK position within {:.1} m",
+            crate::alignment::ROAD_FIT_UNCERTAINTY_M
+        ));
+    }
     timings.align_s = t_align.elapsed().as_secs_f64();
     let mut geoms = Vec::new();
     let mut footprints = Vec::new();
@@ -310,9 +334,6 @@ pub fn prepare(
     }
     timings.georef_s = t.elapsed().as_secs_f64();
 
-    // Registers and the working frame, for the plan.
-    let anchor = frame_anchor(&scan.captures);
-    let (frame, registers) = load_registers(cfg, anchor)?;
     // Which ground each photo infers (coverage planning), per owners-per-cell count, with
     // second views by windows or by owners (`second_views`: decided here, before inference).
     let (windows, owned, second_views) = if opts.coverage {

@@ -68,6 +68,25 @@ pub fn default_road_width_m(class: Option<&str>) -> f64 {
     }
 }
 
+/// True for roads that carry traffic (asphalt carriageways); false for footways, paths,
+/// cycleways, steps, tracks and anything narrower than 4.5 m. The simulator paints the one
+/// asphalt and the other paving; alignment tells the two surfaces apart the same way.
+pub fn is_carriageway(a: &Asset) -> bool {
+    !matches!(
+        a.class.as_deref(),
+        Some(
+            "footway"
+                | "path"
+                | "cycleway"
+                | "steps"
+                | "pedestrian"
+                | "bridleway"
+                | "corridor"
+                | "track"
+        )
+    ) && a.width_m >= 4.5
+}
+
 /// One asset of a register, in the working frame.
 #[derive(Debug, Clone)]
 pub struct Asset {

@@ -299,21 +299,7 @@ fn paving(x: f64, y: f64, seed: u64) -> [u8; 3] {
 }
 
 /// True for roads that carry traffic (get asphalt, markings, potholes); false for paths.
-pub fn is_carriageway(a: &Asset) -> bool {
-    !matches!(
-        a.class.as_deref(),
-        Some(
-            "footway"
-                | "path"
-                | "cycleway"
-                | "steps"
-                | "pedestrian"
-                | "bridleway"
-                | "corridor"
-                | "track"
-        )
-    ) && a.width_m >= 4.5
-}
+pub use besikta_report::register::is_carriageway;
 
 /// Roof colour of a building, fixed by its id.
 fn roof_colour(id: &str) -> [f64; 3] {
