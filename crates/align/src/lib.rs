@@ -1049,6 +1049,12 @@ fn fit_to_roads(
             String::new()
         };
         match roads::fit(&members, cfg) {
+            Ok(f) if f.shift_m[0].hypot(f.shift_m[1]) < roads::MIN_ROAD_SHIFT_M => {
+                notes.push(format!(
+                    "{which}already on the roads of {}: the fit says {:.2} m east, {:.2} m north, under {:.2} m, so not moved ({} of {} photos agree; mean correlation {:.2}, {:.2} more than {:.1} m away)",
+                    roads.source, f.shift_m[0], f.shift_m[1], roads::MIN_ROAD_SHIFT_M, f.agree, f.photos, f.peak, f.second, cfg.distinct_m
+                ));
+            }
             Ok(f) => {
                 for &k in b {
                     let p = &mut photos[k];

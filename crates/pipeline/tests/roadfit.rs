@@ -156,3 +156,38 @@ fn a_register_without_roads_leaves_the_flight_on_its_gps() {
     let (sources, _) = placed(&sim, out.path());
     assert!(sources.iter().all(|s| s == "flight"), "{sources:?}");
 }
+
+#[test]
+fn a_flight_already_on_the_roads_is_not_moved() {
+    let photos = tempfile::tempdir().unwrap();
+    let register = repo().join("fixtures/registers/helsinki.osm.pbf");
+    let sim = simulate(&SimConfig {
+        register: register.clone(),
+        out_dir: photos.path().to_path_buf(),
+        seed: 7,
+        photos: 8,
+        width_px: 1000,
+        altitude_m: 30.0,
+        defects: 2,
+        ..Default::default()
+    })
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = process_with(
+        &config(photos.path(), out.path(), register),
+        &ProcessOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let a = o.summary.alignment.expect("aligned");
+    let note = a.roads.as_deref().unwrap_or_default();
+    eprintln!("{note}");
+    assert!(
+        note.contains("already on the roads of helsinki.osm.pbf"),
+        "{note}"
+    );
+    assert!(a.road_shift_m.is_none());
+    let (sources, err) = placed(&sim, out.path());
+    assert!(sources.iter().all(|s| s == "flight"), "{sources:?}");
+    assert!(err < 0.1, "{err}");
+}
