@@ -509,6 +509,25 @@ mod tests {
     }
 
     #[test]
+    fn two_parallel_roads_are_refused_as_ambiguous() {
+        let cfg = AlignConfig::default();
+        // Two north-south roads 3 m apart, each 3 m wide, and a photo of one 3 m wide road
+        // between them: it fits either.
+        let roads = LocalRoads {
+            polys: vec![rect(9.0, -50.0, 12.0, 80.0), rect(15.0, -50.0, 18.0, 80.0)],
+        };
+        let seen = LocalRoads {
+            polys: vec![rect(12.0, -50.0, 15.0, 80.0)],
+        };
+        let surfaces: Vec<Surface> = (0..3)
+            .map(|_| surface(&photo(&seen, &cfg, [0.0, 0.0]), &roads, &cfg).unwrap())
+            .collect();
+        let members: Vec<(&Surface, [f64; 2])> = surfaces.iter().map(|s| (s, [0.0, 0.0])).collect();
+        let e = fit(&members, &cfg).unwrap_err();
+        assert!(e.contains("ambiguous"), "{e}");
+    }
+
+    #[test]
     fn a_photo_without_road_has_no_surface() {
         let cfg = AlignConfig::default();
         let roads = LocalRoads {
