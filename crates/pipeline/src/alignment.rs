@@ -87,16 +87,7 @@ pub fn road_outlines(
     if registers.is_empty() || pts.is_empty() {
         return None;
     }
-    let env = pts
-        .iter()
-        .fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |a, p| {
-            [
-                a[0].min(p[0]),
-                a[1].min(p[1]),
-                a[2].max(p[0]),
-                a[3].max(p[1]),
-            ]
-        });
+    let env = besikta_infer::tiling::bounds(&pts);
     let mut polygons = Vec::new();
     for reg in registers {
         for a in reg.assets_in(env, ROADS_AROUND_M) {

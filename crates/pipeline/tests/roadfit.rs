@@ -56,23 +56,29 @@ fn placed(sim: &SimOutput, out: &Path) -> (Vec<String>, f64) {
     (sources, (sq / sim.photos.len() as f64).sqrt())
 }
 
-#[test]
-fn a_flight_with_gps_noise_is_fitted_onto_the_registers_roads() {
-    let photos = tempfile::tempdir().unwrap();
-    let register = repo().join("fixtures/registers/helsinki.osm.pbf");
-    let sim = simulate(&SimConfig {
-        register: register.clone(),
-        out_dir: photos.path().to_path_buf(),
+/// Eight photos over Helsinki at 30 m with `gps_noise_m` of GPS noise (and compass noise 1
+/// deg with it).
+fn flight(dir: &Path, gps_noise_m: f64) -> SimOutput {
+    simulate(&SimConfig {
+        register: repo().join("fixtures/registers/helsinki.osm.pbf"),
+        out_dir: dir.to_path_buf(),
         seed: 7,
         photos: 8,
         width_px: 1000,
         altitude_m: 30.0,
         defects: 2,
-        gps_noise_m: 2.0,
-        yaw_noise_deg: 1.0,
+        gps_noise_m,
+        yaw_noise_deg: if gps_noise_m > 0.0 { 1.0 } else { 0.0 },
         ..Default::default()
     })
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn a_flight_with_gps_noise_is_fitted_onto_the_registers_roads() {
+    let photos = tempfile::tempdir().unwrap();
+    let register = repo().join("fixtures/registers/helsinki.osm.pbf");
+    let sim = flight(photos.path(), 2.0);
     let run = |fit_roads: bool| {
         let out = tempfile::tempdir().unwrap();
         let opts = ProcessOptions {
@@ -161,17 +167,7 @@ fn a_register_without_roads_leaves_the_flight_on_its_gps() {
 fn a_flight_already_on_the_roads_is_not_moved() {
     let photos = tempfile::tempdir().unwrap();
     let register = repo().join("fixtures/registers/helsinki.osm.pbf");
-    let sim = simulate(&SimConfig {
-        register: register.clone(),
-        out_dir: photos.path().to_path_buf(),
-        seed: 7,
-        photos: 8,
-        width_px: 1000,
-        altitude_m: 30.0,
-        defects: 2,
-        ..Default::default()
-    })
-    .unwrap();
+    let sim = flight(photos.path(), 0.0);
     let out = tempfile::tempdir().unwrap();
     let o = process_with(
         &config(photos.path(), out.path(), register),
