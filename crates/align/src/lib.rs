@@ -558,10 +558,7 @@ pub fn align_to(
                 ]
             },
         );
-        let h = captures
-            .iter()
-            .find_map(|c| Some(c.absolute_altitude_m? - c.relative_altitude_m?))
-            .unwrap_or(0.0);
+        let h = frame.ground_height();
         let projected = if env[0] < env[2] {
             r.project(&frame, env, h, cfg.vegetation_exg)
         } else {
@@ -597,11 +594,7 @@ pub fn align_to(
     // The register's roads, when no reference orthophoto anchors the flight.
     let local_roads = match (roads, &ref_ortho) {
         (Some(r), None) if !r.polygons.is_empty() => {
-            let h = captures
-                .iter()
-                .find_map(|c| Some(c.absolute_altitude_m? - c.relative_altitude_m?))
-                .unwrap_or(0.0);
-            Some(roads::LocalRoads::new(r, &frame, h))
+            Some(roads::LocalRoads::new(r, &frame, frame.ground_height()))
         }
         _ => None,
     };

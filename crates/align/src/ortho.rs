@@ -37,6 +37,12 @@ impl Frame {
         [g[0], g[1]]
     }
 
+    /// Height of the ground under the flight (the take-off point's, from the photos'
+    /// absolute minus relative altitude; 0 when none says), the frame's origin height.
+    pub fn ground_height(&self) -> f64 {
+        self.h0
+    }
+
     /// Centre of global cell `(ix, iy)` in metres.
     pub fn cell_centre(&self, ix: i64, iy: i64) -> [f64; 2] {
         [(ix as f64 + 0.5) * self.gsd, (iy as f64 + 0.5) * self.gsd]

@@ -449,6 +449,21 @@ mod tests {
         levels(gray, &vec![false; w * h], [env[2] / 2.0, env[3] / 2.0], env)
     }
 
+    /// The fit of three photos of `seen`, each `e` metres off and not moved by the
+    /// adjustment, to `roads`.
+    fn fit_three(
+        seen: &LocalRoads,
+        roads: &LocalRoads,
+        e: [f64; 2],
+        cfg: &AlignConfig,
+    ) -> Result<Fit, String> {
+        let surfaces: Vec<Surface> = (0..3)
+            .map(|_| surface(&photo(seen, cfg, e), roads, cfg).unwrap())
+            .collect();
+        let members: Vec<(&Surface, [f64; 2])> = surfaces.iter().map(|s| (s, [0.0, 0.0])).collect();
+        fit(&members, cfg)
+    }
+
     #[test]
     fn a_road_crossing_gives_the_flights_offset() {
         let cfg = AlignConfig::default();
@@ -488,11 +503,7 @@ mod tests {
         let roads = LocalRoads {
             polys: vec![rect(12.0, -50.0, 19.0, 80.0)],
         };
-        let surfaces: Vec<Surface> = (0..3)
-            .map(|_| surface(&photo(&roads, &cfg, [1.0, 2.0]), &roads, &cfg).unwrap())
-            .collect();
-        let members: Vec<(&Surface, [f64; 2])> = surfaces.iter().map(|s| (s, [0.0, 0.0])).collect();
-        let e = fit(&members, &cfg).unwrap_err();
+        let e = fit_three(&roads, &roads, [1.0, 2.0], &cfg).unwrap_err();
         assert!(e.contains("ambiguous"), "{e}");
     }
 
@@ -519,11 +530,7 @@ mod tests {
         let seen = LocalRoads {
             polys: vec![rect(12.0, -50.0, 15.0, 80.0)],
         };
-        let surfaces: Vec<Surface> = (0..3)
-            .map(|_| surface(&photo(&seen, &cfg, [0.0, 0.0]), &roads, &cfg).unwrap())
-            .collect();
-        let members: Vec<(&Surface, [f64; 2])> = surfaces.iter().map(|s| (s, [0.0, 0.0])).collect();
-        let e = fit(&members, &cfg).unwrap_err();
+        let e = fit_three(&seen, &roads, [0.0, 0.0], &cfg).unwrap_err();
         assert!(e.contains("ambiguous"), "{e}");
     }
 

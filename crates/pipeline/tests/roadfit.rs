@@ -2,6 +2,7 @@
 //! roads: a simulated flight with 2 m of GPS noise lands where it was flown, and a
 //! register without roads leaves the flight where its GPS put it, saying why.
 
+use besikta_align::AlignSummary;
 use besikta_georef::geodesy::{geodetic_to_ecef, EnuFrame};
 use besikta_pipeline::{process_with, ProcessConfig, ProcessOptions};
 use besikta_report::RegisterSource;
@@ -72,6 +73,17 @@ fn flight(dir: &Path, gps_noise_m: f64) -> SimOutput {
         ..Default::default()
     })
     .unwrap()
+}
+
+/// `process` with the default options and `register`: the alignment's summary.
+fn aligned_with(photos: &Path, out: &Path, register: PathBuf) -> AlignSummary {
+    let o = process_with(
+        &config(photos, out, register),
+        &ProcessOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    o.summary.alignment.expect("aligned")
 }
 
 #[test]
@@ -146,13 +158,7 @@ fn a_register_without_roads_leaves_the_flight_on_its_gps() {
     )
     .unwrap();
     let out = tempfile::tempdir().unwrap();
-    let o = process_with(
-        &config(photos.path(), out.path(), register),
-        &ProcessOptions::default(),
-        &mut |_| {},
-    )
-    .unwrap();
-    let a = o.summary.alignment.expect("aligned");
+    let a = aligned_with(photos.path(), out.path(), register);
     let note = a.roads.as_deref().unwrap_or_default();
     assert!(
         note.contains("buildings.geojson has no road surface here"),
@@ -169,13 +175,7 @@ fn a_flight_already_on_the_roads_is_not_moved() {
     let register = repo().join("fixtures/registers/helsinki.osm.pbf");
     let sim = flight(photos.path(), 0.0);
     let out = tempfile::tempdir().unwrap();
-    let o = process_with(
-        &config(photos.path(), out.path(), register),
-        &ProcessOptions::default(),
-        &mut |_| {},
-    )
-    .unwrap();
-    let a = o.summary.alignment.expect("aligned");
+    let a = aligned_with(photos.path(), out.path(), register);
     let note = a.roads.as_deref().unwrap_or_default();
     eprintln!("{note}");
     assert!(
