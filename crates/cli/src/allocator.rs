@@ -9,7 +9,13 @@
 //! when freed.
 //!
 //! `besikta process` also calls `malloc_trim(0)` between stages ([`release_free_memory`]), so
-//! what a stage freed inside the heaps goes back before the next stage allocates.
+//! what a stage freed inside the heaps goes back before the next stage allocates, and after
+//! each photo of the inference stage: the small and mid-sized pieces a photo frees (its
+//! detections, outlines, per-tile buffers) otherwise stayed resident in the heaps' free lists,
+//! and peak RSS still crept up with the flight. Peak RSS at 20 / 200 / 1,000 simulated photos,
+//! one session: 291.6 / 297.5 / 314.2 MB without, 292.8 / 285.6 / 302.0 MB with; no cost
+//! separable from the machine's load in wall time
+//! (`benches/results/memory-series-sim-2026-12-06-s37.jsonl`).
 //!
 //! `BESIKTA_MALLOC_MMAP_THRESHOLD` overrides the threshold: a byte count (`131072`, `4194304`), or
 //! `glibc` to leave glibc's own dynamic threshold. A `GLIBC_TUNABLES` that sets

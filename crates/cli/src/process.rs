@@ -157,10 +157,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         ..ProcessOptions::default()
     };
     // Each stage's freed buffers go back to the system before the next stage allocates its own
-    // (alignment's ground images before inference): crate::allocator.
+    // (alignment's ground images before inference), and each photo's once it is inferred: what
+    // a photo freed inside glibc's heaps otherwise stayed resident, and the peak crept up with
+    // the flight (crate::allocator).
     let mut stage = None;
     let mut progress = |p: &Progress| {
-        if stage.replace(p.stage).is_some_and(|s| s != p.stage) {
+        if stage.replace(p.stage).is_some_and(|s| s != p.stage) || p.stage == Stage::Infer {
             crate::allocator::release_free_memory();
         }
         show(p);

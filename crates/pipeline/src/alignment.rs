@@ -206,12 +206,12 @@ pub(crate) fn summary(a: &Option<Alignment>) -> Option<AlignSummary> {
 /// `pose_note`, why the metadata pose was kept). `camera_latitude`/`camera_longitude`
 /// already hold the capture's (refined) position.
 pub(crate) fn annotate(
-    feature: Option<&mut Value>,
+    feature: &mut Value,
     a: &Option<Alignment>,
     file: &str,
     metadata_sigma_m: f64,
 ) {
-    let Some(props) = feature.and_then(|f| f.get_mut("properties")) else {
+    let Some(props) = feature.get_mut("properties") else {
         return;
     };
     let pose = a.as_ref().and_then(|a| a.pose_of(file));

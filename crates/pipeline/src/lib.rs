@@ -87,7 +87,6 @@ use besikta_georef::PhotoGeometry;
 use besikta_report::export::{ccw_closed, write_all};
 use besikta_report::register::frame_for;
 use besikta_report::{EvidenceRules, Observation, Register, Report, ReportConfig, WorkFrame};
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
@@ -388,7 +387,7 @@ fn write_products(
     cfg: &ProcessConfig,
     report: &Report,
     registers: &[Register],
-    footprints: Vec<serde_json::Value>,
+    footprints: &[Box<serde_json::value::RawValue>],
 ) -> Result<(String, Vec<String>), PipelineError> {
     let gpkg_crs = cfg
         .crs
@@ -401,9 +400,17 @@ fn write_products(
         .map(|p| p.display().to_string())
         .collect();
     let fp_path = cfg.out_dir.join("footprints.geojson");
+    #[derive(Serialize)]
+    struct Collection<'a> {
+        r#type: &'static str,
+        features: &'a [Box<serde_json::value::RawValue>],
+    }
     write_json(
         &fp_path,
-        &json!({"type": "FeatureCollection", "features": footprints}),
+        &Collection {
+            r#type: "FeatureCollection",
+            features: footprints,
+        },
     )?;
     outputs.push(fp_path.display().to_string());
     Ok((gpkg_crs, outputs))

@@ -100,8 +100,9 @@ pub struct Prepared {
     pub rejected: Vec<Rejected>,
     /// The photos placed on the ground, in the order batches index them.
     pub photos: Vec<PreparedPhoto>,
-    /// `footprints.geojson` features.
-    pub footprints: Vec<serde_json::Value>,
+    /// `footprints.geojson` features, each kept as its JSON text: as `serde_json::Value`s
+    /// they held about 6 KB per photo through the whole run (6 MB at 1,000 photos).
+    pub footprints: Vec<Box<serde_json::value::RawValue>>,
     /// Longitude, latitude whose UTM zone is the working frame without a register.
     pub anchor: (f64, f64),
     /// The coverage plan per owners-per-cell count (empty: every tile is inferred).
@@ -305,18 +306,16 @@ pub fn prepare(
         });
         match g {
             Ok((g, fp, gsd)) => {
-                footprints.push(json!({
+                let mut feature = json!({
                     "type": "Feature",
                     "geometry": {"type": "Polygon", "coordinates": [ccw_closed(&fp)]},
                     "properties": {"file": c.file, "gsd_cm": gsd,
                         "camera_latitude": c.latitude, "camera_longitude": c.longitude,
                         "relative_altitude_m": c.relative_altitude_m},
-                }));
-                crate::alignment::annotate(
-                    footprints.last_mut(),
-                    &aligned,
-                    &c.file,
-                    uncertainty_of(c),
+                });
+                crate::alignment::annotate(&mut feature, &aligned, &c.file, uncertainty_of(c));
+                footprints.push(
+                    serde_json::value::to_raw_value(&feature).expect("a JSON value serialises"),
                 );
                 geoms.push((c, g, fp, gsd));
             }
@@ -901,8 +900,7 @@ pub(crate) fn finish_timed(
 
     // Export.
     let t = Instant::now();
-    let (gpkg_crs, outputs) =
-        write_products(cfg, &report, &registers, prepared.footprints.clone())?;
+    let (gpkg_crs, outputs) = write_products(cfg, &report, &registers, &prepared.footprints)?;
     timings.export_s = t.elapsed().as_secs_f64();
     timings.total_s = match started {
         Some(s) => s.elapsed().as_secs_f64(),
