@@ -16,6 +16,8 @@
 //! one session: 291.6 / 297.5 / 314.2 MB without, 292.8 / 285.6 / 302.0 MB with; no cost
 //! separable from the machine's load in wall time
 //! (`benches/results/memory-series-sim-2026-12-06-s37.jsonl`).
+//! `serve` and `worker` hand [`release_free_memory`] to the server
+//! (`ServerConfig::release_memory`), whose jobs call it at the same points.
 //!
 //! `BESIKTA_MALLOC_MMAP_THRESHOLD` overrides the threshold: a byte count (`131072`, `4194304`), or
 //! `glibc` to leave glibc's own dynamic threshold. A `GLIBC_TUNABLES` that sets

@@ -64,6 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     config.shutdown_secs = args.shutdown_secs;
     config.unit_photos = args.unit_photos.max(1);
     config.mosaic_gsd_cm = args.mosaic_gsd_cm.filter(|g| *g > 0.0);
+    config.release_memory = crate::allocator::release_free_memory;
     besikta_server::work_blocking(config)
         .with_context(|| format!("the worker on {} stopped", args.data.display()))?;
     Ok(0)

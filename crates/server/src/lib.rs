@@ -138,6 +138,10 @@ pub struct ServerConfig {
     /// `mosaic.tif` (photos aligned again: about the alignment's time once more), shown on
     /// the web map as tiles; none (the default): no mosaic.
     pub mosaic_gsd_cm: Option<f64>,
+    /// Called between a job's stages and after each photo it infers, to give memory the job
+    /// freed back to the system (the binary passes glibc's `malloc_trim`; the server itself
+    /// knows no allocator). Does nothing by default.
+    pub release_memory: fn(),
 }
 
 impl ServerConfig {
@@ -162,6 +166,7 @@ impl ServerConfig {
             unit_photos: units::DEFAULT_UNIT_PHOTOS,
             retain_photos_days: None,
             mosaic_gsd_cm: None,
+            release_memory: || {},
         }
     }
 }

@@ -8,11 +8,22 @@ use axum::http::StatusCode;
 use besikta_server::Workers;
 use common::{brighton_photos, env_with, fixture};
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+/// Calls of the job's memory-release hook (`ServerConfig::release_memory`).
+static RELEASES: AtomicUsize = AtomicUsize::new(0);
+
+fn count_release() {
+    RELEASES.fetch_add(1, Ordering::SeqCst);
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processing_a_flight_stores_the_pipelines_findings() {
-    let e = env_with(|c| c.threads_per_job = 2);
+    let e = env_with(|c| {
+        c.threads_per_job = 2;
+        c.release_memory = count_release;
+    });
     let flight = e.create_flight("a", "brighton").await;
     let crew = e.token("a", "crew");
     let files = brighton_photos(&["DJI_0018.JPG", "DJI_0019.JPG", "DJI_0020.JPG"]);
@@ -36,6 +47,9 @@ async fn processing_a_flight_stores_the_pipelines_findings() {
         json!("export"),
         "the last progress report: {f}"
     );
+    // Memory is given back after each of the three inferred photos and between the stages.
+    let releases = RELEASES.load(Ordering::SeqCst);
+    assert!(releases >= 3 + 2, "release hook called {releases} times");
 
     // The stored findings are the pipeline's, one for one.
     let out = e.outputs(flight);
