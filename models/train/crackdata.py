@@ -103,6 +103,9 @@ class CrackSampler:
         self.rng = rng
         # Drone-scale mosaics: downscale factors drawn log-uniformly in this range (mm/px).
         self.drone_range = (4.0, 16.0)
+        # Share of crack samples whose cracks are made faint (`faint`); 0 in `train_crack.py`.
+        self.faint_share = 0.0
+        self.faint_range = (0.15, 0.5)
 
     # -- pieces -------------------------------------------------------------------------
     def _rand_item(self):
@@ -176,6 +179,25 @@ class CrackSampler:
         if self.rng.random() < 0.5:
             out = out.transpose(1, 0, 2)
         return np.ascontiguousarray(out), np.zeros((s, s), bool)
+
+    def faint(self, img, mask):
+        """Faint cracks: the crack's difference to its own pavement scaled by 0.15-0.5
+        (`faint_range`), so a crack 10-40 grey levels darker than its road becomes 2-20 darker,
+        as hairline cracks look from a drone. The pavement under the crack is estimated by a
+        normalised blur of the pixels around it (the crack and 1 px beside it left out)."""
+        if not mask.any():
+            return img, mask
+        from scipy import ndimage
+
+        near = ndimage.binary_dilation(mask, iterations=1)
+        keep = (~near).astype(np.float32)
+        x = img.astype(np.float32)
+        den = ndimage.gaussian_filter(keep, 3.0)[..., None]
+        num = np.stack([ndimage.gaussian_filter(x[..., c] * keep, 3.0) for c in range(3)], -1)
+        pavement = np.where(den > 1e-3, num / np.maximum(den, 1e-3), x)
+        k = self.rng.uniform(*self.faint_range)
+        out = np.where(near[..., None], pavement + k * (x - pavement), x)
+        return np.clip(out, 0, 255).astype(np.uint8), mask
 
     # -- synthetic hard negatives on top of crack samples ----------------------------------
     def paint(self, img, mask):
@@ -262,6 +284,8 @@ class CrackSampler:
         else:
             img, mask = self.brighton()
             return self.photometric(img), mask
+        if self.faint_share and self.rng.random() < self.faint_share:
+            img, mask = self.faint(img, mask)
         if self.rng.random() < 0.25:
             img, mask = self.paint(img, mask)
         if self.rng.random() < 0.25:

@@ -152,6 +152,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--drone-scale", type=float, nargs=2, metavar=("LO", "HI"),
                     help="crack: draw the drone-scale mosaics at LO-HI mm/px instead of 4-16")
+    ap.add_argument("--faint", type=float, default=0.0,
+                    help="crack: share of crack samples whose cracks are made faint (CrackSampler.faint)")
     a = ap.parse_args()
     if not a.negatives and a.neg_share > 0:
         ap.error("--neg-share needs --negatives folders")
@@ -181,6 +183,7 @@ def main() -> None:
         base_sampler = CrackSampler(train, brighton_negatives(), a.crop, rng)
         if a.drone_scale:
             base_sampler.drone_range = tuple(a.drone_scale)
+        base_sampler.faint_share = a.faint
         neg = NegSampler(chips, a.crop, rng, base_sampler.photometric)
 
         def batch(n_neg):
