@@ -6,7 +6,12 @@
 //! a few MB more than a short one (measured 2026-12-06 with an experimental build keeping
 //! nothing: peak RSS 287.3 / 271.8 / 285.1 MB at 20 / 200 / 1,000 simulated photos against
 //! 290.4 / 282.7 / 296.7 MB with the pool, but 78.6 s against 72.6 s at 200 photos, under a
-//! similar load; `benches/results/memory-series-sim-2026-12-06-s37.jsonl`). Kept for now.
+//! similar load; `benches/results/memory-series-sim-2026-12-06-s37.jsonl`). Measured again
+//! interleaved with the same load (2026-12-06, s38, `memory-series-sim-2026-12-06-s38.jsonl`):
+//! keeping nothing took 63.6 / 63.1 s against 61.1 / 60.6 s at 200 photos and 334.0 s against
+//! 295.0 s at 1,000 (4-13 % slower) for 287.8 / 271.8 / 287.2 MB against 290.6 / 282.6 /
+//! 297.2 MB; freeing buffers left idle for 32 takes changed nothing (290.7 / 282.8 / 296.0 MB).
+//! Kept: the time matters more than 10 MB.
 
 use std::cell::RefCell;
 
