@@ -424,8 +424,14 @@ pub(crate) fn run_one(state: &AppState) -> Result<bool, String> {
         Err(e) => return fail(e),
     };
     let locate = locator(&files.inputs);
-    // Progress is the job's worker's to report (units done of total).
-    run_batch(state, &unit, &cfg, &prepared, &locate, &mut |_| {});
+    // Progress is the job's worker's to report (units done of total); each inferred photo's
+    // freed memory goes back to the system, as in the job's own units.
+    let release = state.config().release_memory;
+    run_batch(state, &unit, &cfg, &prepared, &locate, &mut |p| {
+        if p.stage == besikta_pipeline::Stage::Infer {
+            release();
+        }
+    });
     Ok(true)
 }
 
