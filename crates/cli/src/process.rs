@@ -160,9 +160,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     // (alignment's ground images before inference), and each photo's once it is inferred: what
     // a photo freed inside glibc's heaps otherwise stayed resident, and the peak crept up with
     // the flight (crate::allocator).
-    let mut stage = None;
+    let mut release = besikta_pipeline::ReleasePoints::default();
     let mut progress = |p: &Progress| {
-        if stage.replace(p.stage).is_some_and(|s| s != p.stage) || p.stage == Stage::Infer {
+        if release.due(p) {
             crate::allocator::release_free_memory();
         }
         show(p);

@@ -43,6 +43,21 @@ pub struct Progress {
     pub file: Option<String>,
 }
 
+/// When a caller of the pipeline should give the memory it freed back to the system (the
+/// binary's `malloc_trim`): at each change of stage, and after each inferred photo (one
+/// [`Stage::Infer`] report per photo, never per tile). Feed it every progress report.
+#[derive(Debug, Default)]
+pub struct ReleasePoints {
+    stage: Option<Stage>,
+}
+
+impl ReleasePoints {
+    /// Whether memory should be given back after this report.
+    pub fn due(&mut self, p: &Progress) -> bool {
+        self.stage.replace(p.stage).is_some_and(|s| s != p.stage) || p.stage == Stage::Infer
+    }
+}
+
 /// Errors that stop the whole job (bad photos do not: they are rejected and listed).
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -463,4 +478,37 @@ fn create_out_dir(cfg: &ProcessConfig) -> Result<(), PipelineError> {
         path: cfg.out_dir.display().to_string(),
         message: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod release_points_tests {
+    use super::*;
+
+    fn report(stage: Stage) -> Progress {
+        Progress {
+            stage,
+            done: 1,
+            total: 2,
+            file: None,
+        }
+    }
+
+    #[test]
+    fn memory_is_due_at_stage_changes_and_after_each_inferred_photo() {
+        let mut r = ReleasePoints::default();
+        let due: Vec<bool> = [
+            Stage::Ingest,
+            Stage::Ingest,
+            Stage::Georef,
+            Stage::Georef,
+            Stage::Infer,
+            Stage::Infer,
+            Stage::Report,
+            Stage::Report,
+        ]
+        .into_iter()
+        .map(|s| r.due(&report(s)))
+        .collect();
+        assert_eq!(due, [false, false, true, false, true, true, true, false]);
+    }
 }

@@ -9,7 +9,7 @@
 
 use crate::findings::basename;
 use crate::{AppState, ServerConfig};
-use besikta_pipeline::{ProcessConfig, Progress, Stage};
+use besikta_pipeline::{ProcessConfig, Progress, ReleasePoints};
 use besikta_report::RegisterSource;
 use besikta_store::{
     CompleteOutcome, Job, JobResult, NewFinding, RejectedPhoto, Store, StoreError, WorkUnit,
@@ -332,11 +332,11 @@ fn execute(state: &AppState, job: &Job) -> Result<Option<JobResult>, String> {
         Ok(false) => lease_lost.store(true, Ordering::SeqCst),
         Err(e) => eprintln!("besikta: cannot record progress of job {}: {e}", job.id),
     };
-    let mut stage = None;
+    let mut release = ReleasePoints::default();
     let mut on_progress = |p: &Progress| {
         // What a stage or an inferred photo freed goes back to the system, as in `besikta
         // process`, so a long flight's peak does not creep up (ServerConfig::release_memory).
-        if stage.replace(p.stage).is_some_and(|s| s != p.stage) || p.stage == Stage::Infer {
+        if release.due(p) {
             (config.release_memory)();
         }
         // Renewing on every report would write the database per tile; once a second is plenty.

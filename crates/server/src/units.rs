@@ -15,7 +15,7 @@ use crate::AppState;
 use besikta_pipeline::units::{
     finish_located, finish_streamed, infer_batch, prepare, BatchResult, Prepared,
 };
-use besikta_pipeline::{PipelineError, ProcessConfig, ProcessOutcome, Progress};
+use besikta_pipeline::{PipelineError, ProcessConfig, ProcessOutcome, Progress, ReleasePoints};
 use besikta_store::{Job, Photo, UnitKind, WorkUnit};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -426,9 +426,9 @@ pub(crate) fn run_one(state: &AppState) -> Result<bool, String> {
     let locate = locator(&files.inputs);
     // Progress is the job's worker's to report (units done of total); each inferred photo's
     // freed memory goes back to the system, as in the job's own units.
-    let release = state.config().release_memory;
+    let (release, mut points) = (state.config().release_memory, ReleasePoints::default());
     run_batch(state, &unit, &cfg, &prepared, &locate, &mut |p| {
-        if p.stage == besikta_pipeline::Stage::Infer {
+        if points.due(p) {
             release();
         }
     });
