@@ -2,7 +2,8 @@
 //! flight size): each photo's observations and processed areas are appended to an unnamed
 //! file in the output folder as they are made, and read back only after the second-view
 //! windows, when the models' memory is free. Held in memory they grew the peak by about
-//! 25 MiB per 1,000 photos.
+//! 25 MiB per 1,000 photos. The observations are read back one merge part at a time
+//! ([`Spill::scan`], `units::merge_in_parts`), so the merge does not hold them all either.
 //!
 //! The file is removed from the folder as soon as it is created, so nothing is left behind
 //! when the process stops early; only the open handle keeps it. Values are written as JSON
@@ -58,6 +59,47 @@ impl<T: Serialize + DeserializeOwned> Spill<T> {
             .write_all(b"\n")
             .map_err(|e| io_error(&self.path, e))?;
         self.len += 1;
+        Ok(())
+    }
+
+    /// Reads the values back in the order appended, parsing only those `want` asks for
+    /// (by index) and handing them to `take`; the spill can be read again after.
+    pub fn scan(
+        &mut self,
+        mut want: impl FnMut(usize) -> bool,
+        mut take: impl FnMut(usize, T) -> Result<(), PipelineError>,
+    ) -> Result<(), PipelineError> {
+        self.out.flush().map_err(|e| io_error(&self.path, e))?;
+        let mut file = self.out.get_ref();
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| io_error(&self.path, e))?;
+        let mut read = 0;
+        let mut line = String::new();
+        let mut lines = BufReader::with_capacity(1 << 16, file);
+        loop {
+            line.clear();
+            let n = lines
+                .read_line(&mut line)
+                .map_err(|e| io_error(&self.path, e))?;
+            if n == 0 {
+                break;
+            }
+            if want(read) {
+                let v = serde_json::from_str(&line)
+                    .map_err(|e| io_error(&self.path, std::io::Error::other(e)))?;
+                take(read, v)?;
+            }
+            read += 1;
+        }
+        // Appending goes on at the end.
+        file.seek(SeekFrom::End(0))
+            .map_err(|e| io_error(&self.path, e))?;
+        if read != self.len {
+            return Err(io_error(
+                &self.path,
+                std::io::Error::other(format!("{} values written, {read} read back", self.len)),
+            ));
+        }
         Ok(())
     }
 
@@ -135,6 +177,40 @@ mod tests {
                 assert_eq!(p.map(f64::to_bits), q.map(f64::to_bits));
             }
         }
+    }
+
+    #[test]
+    fn a_scan_reads_the_values_asked_for_and_appending_goes_on_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s: Spill<u32> = Spill::new(dir.path(), "test").unwrap();
+        for v in 0..10 {
+            s.push(&(v * 7)).unwrap();
+        }
+        let mut got = Vec::new();
+        s.scan(
+            |i| i % 3 == 0,
+            |i, v| {
+                got.push((i, v));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(got, vec![(0, 0), (3, 21), (6, 42), (9, 63)]);
+        // Twice, then more values after the scans.
+        let mut n = 0;
+        s.scan(
+            |_| true,
+            |_, _| {
+                n += 1;
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(n, 10);
+        s.push(&1000).unwrap();
+        let back = s.read_all().unwrap();
+        assert_eq!(back.len(), 11);
+        assert_eq!((back[9], back[10]), (63, 1000));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use besikta_core::{Capture, Rejected};
 use besikta_georef::{FootprintOptions, Ground, PhotoGeometry};
 use besikta_infer::{Device, EngineConfig, InferOptions, Manifest};
 use besikta_report::export::ccw_closed;
-use besikta_report::{finish_report, merge_and_weigh, Coverage, Observation, Register, WorkFrame};
+use besikta_report::{finish_report, Coverage, Observation, Register, WorkFrame};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -858,11 +858,11 @@ pub(crate) fn finish_timed(
             .map(|(m, _)| not_run_without_register(m)),
     );
 
-    // The batches' observations and processed areas, read back from disk now that the
-    // models' memory is free: in front of the windows' own, in photo order.
-    let mut o = spilled.observations.read_all()?;
-    o.append(&mut observations);
-    observations = o;
+    // The windows' observations go behind the batches' on disk, in photo order; the
+    // processed areas are read back now that the models' memory is free.
+    for o in observations {
+        spilled.observations.push(&o)?;
+    }
     let mut c: Vec<Coverage> = spilled
         .coverage
         .read_all()?
@@ -874,7 +874,13 @@ pub(crate) fn finish_timed(
 
     // Report.
     let t = Instant::now();
-    let merged = merge_and_weigh(observations, &coverage, &registers, &frame, &report_cfg)?;
+    let merged = merge_in_parts(
+        &mut spilled.observations,
+        &coverage,
+        &registers,
+        &frame,
+        &report_cfg,
+    )?;
     // Whether a finding's photos saw alike ground: its photos are read again for patches.
     let rules = &report_cfg.evidence;
     let patches =
@@ -955,4 +961,48 @@ pub(crate) fn finish_timed(
         report,
         captures: prepared.photos.iter().map(|p| p.capture.clone()).collect(),
     })
+}
+
+/// Observations merged at most about this many at a time ([`merge_in_parts`]).
+const MERGE_PART: usize = 4096;
+
+/// The flight's observations, read back from disk part by part
+/// ([`besikta_report::parts`]: parts that share no possible merge), merged and weighed, so
+/// the merge holds one part's observations and the findings kept, not the whole flight's
+/// observations: the same findings as one merge of everything.
+fn merge_in_parts(
+    observations: &mut Spill<Observation>,
+    coverage: &[Coverage],
+    registers: &[Register],
+    frame: &WorkFrame,
+    cfg: &besikta_report::ReportConfig,
+) -> Result<besikta_report::Merged, PipelineError> {
+    let mut parts = besikta_report::Parts::default();
+    observations.scan(
+        |_| true,
+        |_, o| {
+            parts.add(&o, frame);
+            Ok(())
+        },
+    )?;
+    let mut merger = besikta_report::Merger::new(coverage, registers, frame, cfg)?;
+    for part in parts.split(cfg, MERGE_PART) {
+        let mut these = Vec::with_capacity(part.len());
+        let mut next = part.iter().copied().peekable();
+        observations.scan(
+            |i| {
+                let wanted = next.peek() == Some(&i);
+                if wanted {
+                    next.next();
+                }
+                wanted
+            },
+            |_, o| {
+                these.push(o);
+                Ok(())
+            },
+        )?;
+        merger.add(these)?;
+    }
+    Ok(merger.finish())
 }

@@ -354,7 +354,23 @@ pub fn apply(
     rules: &EvidenceRules,
     dropped: &mut BTreeMap<String, usize>,
 ) -> Result<Vec<Finding>, ReportError> {
-    let cov = work_coverage(coverage, frame)?;
+    apply_work(
+        findings,
+        &work_coverage(coverage, frame)?,
+        frame,
+        rules,
+        dropped,
+    )
+}
+
+/// [`apply`] with the coverage already in the working frame ([`work_coverage`]).
+pub(crate) fn apply_work(
+    findings: Vec<Finding>,
+    cov: &[WorkCoverage],
+    frame: &WorkFrame,
+    rules: &EvidenceRules,
+    dropped: &mut BTreeMap<String, usize>,
+) -> Result<Vec<Finding>, ReportError> {
     let mut kept = Vec::with_capacity(findings.len());
     for mut f in findings {
         // A class that is not reported is dropped before its views are measured.
@@ -362,7 +378,7 @@ pub fn apply(
             *dropped.entry("class_not_reported".to_string()).or_default() += 1;
             continue;
         }
-        measure(&mut f, &cov, frame)?;
+        measure(&mut f, cov, frame)?;
         let reason = rules.rule_for(&f.class).and_then(|r| {
             let ratio = f.support as f64 / f.views as f64;
             if f.support < r.min_support {

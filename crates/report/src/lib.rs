@@ -28,6 +28,7 @@ pub mod frame;
 pub mod gdal_errors;
 pub mod merge;
 pub mod onasset;
+pub mod parts;
 pub mod quantity;
 pub mod register;
 pub mod registermap;
@@ -37,6 +38,7 @@ use serde::Serialize;
 pub use evidence::{Coverage, EvidenceRules};
 pub use frame::WorkFrame;
 pub use merge::MergeRules;
+pub use parts::{Merger, Parts};
 pub use quantity::{ConditionRules, SeverityRules};
 pub use register::{Register, RegisterSource};
 
@@ -148,6 +150,11 @@ impl Merged {
     pub fn findings(&self) -> &[Finding] {
         &self.findings
     }
+
+    /// Observations and findings left out so far, by reason.
+    pub fn dropped(&self) -> &std::collections::BTreeMap<String, usize> {
+        &self.dropped
+    }
 }
 
 /// Keeps the observations on their assets (with `assets_only`), merges them and applies
@@ -159,15 +166,9 @@ pub fn merge_and_weigh(
     frame: &WorkFrame,
     cfg: &ReportConfig,
 ) -> Result<Merged, ReportError> {
-    let mut dropped = std::collections::BTreeMap::new();
-    let observations = if cfg.assets_only {
-        onasset::keep_on_assets(observations, registers, frame, &mut dropped)?
-    } else {
-        observations
-    };
-    let findings = merge::merge_observations(observations, frame, cfg)?;
-    let findings = evidence::apply(findings, coverage, frame, &cfg.evidence, &mut dropped)?;
-    Ok(Merged { findings, dropped })
+    let mut merger = Merger::new(coverage, registers, frame, cfg)?;
+    merger.add(observations)?;
+    Ok(merger.finish())
 }
 
 /// The rest of [`build_report_with`] after [`merge_and_weigh`], with one more check of each

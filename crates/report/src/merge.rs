@@ -424,7 +424,12 @@ pub fn merge_observations(
             observations: obs,
         });
     }
-    // Stable ids: by class, then south-west to north-east.
+    sort_and_number(&mut findings);
+    Ok(findings)
+}
+
+/// Stable ids: by class, then south-west to north-east.
+pub(crate) fn sort_and_number(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         a.class
             .cmp(&b.class)
@@ -434,7 +439,6 @@ pub fn merge_observations(
     for (i, f) in findings.iter_mut().enumerate() {
         f.id = format!("F{:05}", i + 1);
     }
-    Ok(findings)
 }
 
 #[cfg(test)]

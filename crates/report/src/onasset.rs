@@ -35,7 +35,7 @@ pub fn on_asset(registers: &[Register], kind: AssetKind, p: Point<f64>, margin_m
 
 /// Which asset kinds the registers hold, so an observation can be checked on its own: as
 /// the process job does while photos are inferred (what is dropped then is not held to the
-/// end of the flight), with the same result as [`keep_on_assets`] at the end.
+/// end of the flight), with the same result as [`AssetCheck::keep`] at the end.
 #[derive(Debug, Clone, Copy)]
 pub struct AssetCheck {
     roads: bool,
@@ -93,22 +93,22 @@ impl AssetCheck {
             AssetKind::Roof => OFF_ROOF,
         }))
     }
-}
 
-/// Keeps the observations that lie on an asset of their kind; counts the rest by reason.
-pub fn keep_on_assets(
-    observations: Vec<Observation>,
-    registers: &[Register],
-    frame: &WorkFrame,
-    dropped: &mut BTreeMap<String, usize>,
-) -> Result<Vec<Observation>, ReportError> {
-    let check = AssetCheck::new(registers);
-    let mut kept = Vec::with_capacity(observations.len());
-    for o in observations {
-        match check.drop_reason(&o, registers, frame)? {
-            None => kept.push(o),
-            Some(why) => *dropped.entry(why.to_string()).or_default() += 1,
+    /// The observations that lie on an asset of their kind; the rest counted by reason.
+    pub fn keep(
+        &self,
+        observations: Vec<Observation>,
+        registers: &[Register],
+        frame: &WorkFrame,
+        dropped: &mut BTreeMap<String, usize>,
+    ) -> Result<Vec<Observation>, ReportError> {
+        let mut kept = Vec::with_capacity(observations.len());
+        for o in observations {
+            match self.drop_reason(&o, registers, frame)? {
+                None => kept.push(o),
+                Some(why) => *dropped.entry(why.to_string()).or_default() += 1,
+            }
         }
+        Ok(kept)
     }
-    Ok(kept)
 }
