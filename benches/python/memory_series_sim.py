@@ -35,9 +35,11 @@ from rss_trace import rss_kb  # noqa: E402  (the same VmRSS sampler)
 
 PROGRESS = re.compile(r"^(?P<stage>[a-z][a-z ]*?)\s*\[[# ]*\]\s*(?P<done>\d+)/(?P<total>\d+)$")
 # The stage that runs once a stage's progress line reaches N/N.
+# "after inference" is the moment between the owner pass and the second-view windows (or the
+# merge, when no candidate needs windows): the models are still loaded.
 AFTER = {"reading photos": "aligning", "placing photos on the ground": "finding defects",
-         "finding defects": "merging and matching", "merging and matching": "writing results",
-         "writing results": "finishing"}
+         "finding defects": "after inference", "second views": "merging and matching",
+         "merging and matching": "writing results", "writing results": "finishing"}
 
 
 def child_pid(pid: int) -> int | None:
@@ -75,7 +77,7 @@ def run_process(a, folder: str, out: str, trace_csv: str | None) -> dict:
     load_start = os.getloadavg()
     p = subprocess.Popen(["/usr/bin/time", "-v", "-o", time_file] + cmd,
                          stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    state = {"stage": "start", "done": 0, "total": 0, "tail": []}
+    state = {"stage": "start", "done": 0, "total": 0, "tail": [], "finished": set()}
 
     def read() -> None:
         # The CLI draws "\rSTAGE [###   ] k/N" (in several writes) and ends a stage's line
@@ -96,7 +98,11 @@ def run_process(a, folder: str, out: str, trace_csv: str | None) -> dict:
                 if m:
                     done, total = int(m["done"]), int(m["total"])
                     stage = m["stage"].strip()
+                    # The second-view windows report as a second round of "finding defects".
+                    if stage == "finding defects" and "finding defects" in state["finished"]:
+                        stage = "second views"
                     if done >= total:
+                        state["finished"].add(stage)
                         stage, done = AFTER.get(stage, stage), 0
                     state.update(stage=stage, done=done, total=total)
                 elif text:
