@@ -53,7 +53,7 @@ def run(a, n: int) -> dict:
     try:
         admin = token(a.besikta, data, "admin")
         serve = subprocess.Popen([a.besikta, "serve", "--addr", "127.0.0.1:0", "--data", data,
-                                  "--models", a.models, "--workers", "1"],
+                                  "--models", a.models, "--workers", "1", *a.serve_arg],
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = serve.stdout.readline().strip()
         addr = line.removeprefix("besikta: listening on http://")
@@ -104,6 +104,12 @@ def run(a, n: int) -> dict:
                                                 "precision", "duplicates")}
         except ValueError:
             evaluation = {"error": ev.stderr[-600:]}
+        # The job's own timings, from the summary.json it wrote in the data folder.
+        timings = None
+        for path in glob.glob(os.path.join(data, "**", "summary.json"), recursive=True):
+            with open(path) as f:
+                timings = {k: round(v, 2) for k, v in (json.load(f).get("timings") or {}).items()
+                           if isinstance(v, (int, float))}
         quarters = {}
         for q in range(4):
             lo, hi = wall * q / 4, wall * (q + 1) / 4
@@ -111,13 +117,15 @@ def run(a, n: int) -> dict:
             quarters[f"<= {q + 1}/4 of the job"] = round(max(vals), 1) if vals else None
         return {
             "label": a.label, "photos": n, "flight": folder, "simulate": sim,
-            "command": f"{a.besikta} serve --workers 1 --models {a.models} (register {a.register})",
+            "command": f"{a.besikta} serve --workers 1 --models {a.models} {' '.join(a.serve_arg)} "
+                       f"(register {a.register})",
             "job_wall_s": round(wall, 1), "photos_per_s": round(n / wall, 3),
             "server_vm_hwm_mb_after_upload": hwm_upload, "server_vm_hwm_mb_at_end": hwm_end,
             "server_rss_mb_max_sampled": round(max(r for _, r in samples), 1) if samples else None,
             "server_rss_mb_by_quarter": quarters,
             "load1_end": round(os.getloadavg()[0], 2),
             "findings": len(findings.get("features", [])), "evaluation": evaluation,
+            "job_timings_s": timings,
         }
     finally:
         if serve is not None:
@@ -138,6 +146,8 @@ def main() -> None:
     ap.add_argument("--photos", type=int, nargs="+", default=[20, 200, 1000])
     ap.add_argument("--per-request", type=int, default=50, help="photos per upload request")
     ap.add_argument("--label", default="")
+    ap.add_argument("--serve-arg", action="append", default=[],
+                    help="one more argument for `besikta serve` (repeat for several)")
     ap.add_argument("--out", help="append the JSON lines to this file")
     # What memory_series_sim.simulate reads.
     ap.add_argument("--altitude", type=float, default=20.0)

@@ -25,8 +25,10 @@ pub struct Args {
     /// Flights processed at the same time; 0: none here (`besikta worker` processes run them).
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
-    /// ONNX Runtime threads per job.
-    #[arg(long, default_value_t = 2)]
+    /// ONNX Runtime threads per model session. A job already runs one session per core, so
+    /// 1 (as `besikta process`) keeps every core busy; 2 ran four threads on two cores and
+    /// made jobs 1.6x slower.
+    #[arg(long, default_value_t = 1)]
     pub threads: usize,
     #[command(flatten)]
     pub device: crate::device::DeviceFlag,

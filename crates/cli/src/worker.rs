@@ -22,8 +22,10 @@ pub struct Args {
     /// Jobs processed at the same time by this worker.
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    /// ONNX Runtime threads per job.
-    #[arg(long, default_value_t = 2)]
+    /// ONNX Runtime threads per model session. A job already runs one session per core, so
+    /// 1 (as `besikta process`) keeps every core busy; 2 ran four threads on two cores and
+    /// made jobs 1.6x slower.
+    #[arg(long, default_value_t = 1)]
     pub threads: usize,
     #[command(flatten)]
     pub device: crate::device::DeviceFlag,

@@ -99,7 +99,8 @@ pub struct ServerConfig {
     /// Jobs processed at the same time by this process (0 in `serve`: none, workers of
     /// their own run them).
     pub workers: usize,
-    /// ONNX Runtime threads inside one job.
+    /// ONNX Runtime threads of each model session of a job (the job runs one session per
+    /// core, `EngineConfig::default`).
     pub threads_per_job: usize,
     /// Where the jobs' models run (`--device`).
     pub device: besikta_infer::Device,
@@ -151,7 +152,7 @@ impl ServerConfig {
             models_dir: models_dir.into(),
             dem: None,
             workers: 1,
-            threads_per_job: 2,
+            threads_per_job: 1,
             device: besikta_infer::Device::Cpu,
             limits: Limits::default(),
             tile_url: None,
