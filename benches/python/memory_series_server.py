@@ -92,6 +92,8 @@ def run(a, n: int) -> dict:
         stop.set()
         sampler.join()
         hwm_end = proc_status(serve.pid).get("VmHWM")
+        time.sleep(2.0)
+        rss_idle = vm_rss(serve.pid)
         findings = api(addr, "GET", f"/api/v1/flights/{flight}/findings.geojson", admin)
         out = os.path.join(a.work, f"server-findings{n}.geojson")
         with open(out, "w") as f:
@@ -121,6 +123,7 @@ def run(a, n: int) -> dict:
                        f"(register {a.register})",
             "job_wall_s": round(wall, 1), "photos_per_s": round(n / wall, 3),
             "server_vm_hwm_mb_after_upload": hwm_upload, "server_vm_hwm_mb_at_end": hwm_end,
+            "server_rss_mb_idle_after_job": round(rss_idle, 1) if rss_idle else None,
             "server_rss_mb_max_sampled": round(max(r for _, r in samples), 1) if samples else None,
             "server_rss_mb_by_quarter": quarters,
             "load1_end": round(os.getloadavg()[0], 2),

@@ -204,7 +204,8 @@ def main() -> None:
     ap.add_argument("--besikta", default="/tmp/ops-bin/besikta")
     ap.add_argument("--flights", type=int, default=6)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
-    ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads per worker")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="ONNX Runtime threads per model session of each worker (the workers' default, 1)")
     ap.add_argument("--models", default=os.path.join(REPO, "models"))
     ap.add_argument("--photos", default=os.path.join(REPO, "fixtures", "brighton"))
     ap.add_argument("--limit", type=int, help="only the first N photos (by name)")

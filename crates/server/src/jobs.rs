@@ -163,7 +163,11 @@ fn worker_loop(state: &AppState, stop: &AtomicBool, in_hand: &Mutex<Option<Job>>
         }
         // Batch units of running jobs first: they finish flights already started.
         match crate::units::run_one(state) {
-            Ok(true) => continue,
+            Ok(true) => {
+                // What the unit freed goes back to the system before the next one.
+                (state.config().release_memory)();
+                continue;
+            }
             Ok(false) => {}
             Err(e) => eprintln!("besikta: cannot take a work unit from the queue: {e}"),
         }
@@ -172,6 +176,8 @@ fn worker_loop(state: &AppState, stop: &AtomicBool, in_hand: &Mutex<Option<Job>>
                 *in_hand.lock().unwrap_or_else(|p| p.into_inner()) = Some(job.clone());
                 run_job(state, &job);
                 *in_hand.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                // An idle server does not keep the heap of its largest flight.
+                (state.config().release_memory)();
             }
             Ok(None) => state.inner.jobs.wait(&mut seen),
             Err(e) => {
