@@ -50,15 +50,7 @@ import load  # noqa: E402  (the same set-up and clients as the load benchmark)
 
 
 def serve(besikta: str, data: str, models: str, workers: int) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([besikta, "serve", "--addr", "127.0.0.1:0", "--data", data,
-                             "--models", models, "--workers", str(workers)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = proc.stdout.readline().strip()
-    addr = line.removeprefix("besikta: listening on http://")
-    if not addr or addr == line:
-        proc.kill()
-        sys.exit(f"{besikta} serve did not say where it listens: {line!r}")
-    return proc, addr
+    return load.start_serve(besikta, data, models, [], workers)
 
 
 def stop(proc: subprocess.Popen) -> None:

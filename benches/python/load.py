@@ -238,6 +238,32 @@ def multipart(photos: list[str]) -> tuple[bytes, str]:
     return bytes(out), f"multipart/form-data; boundary={boundary}"
 
 
+def start_serve(besikta: str, data: str, models: str, extra: list[str],
+                workers: int = 1) -> tuple[subprocess.Popen, str]:
+    """`besikta serve` on a free loopback port with `workers` job workers; returns it and its
+    address."""
+    serve = subprocess.Popen([besikta, "serve", "--addr", "127.0.0.1:0", "--data", data,
+                              "--models", models, "--workers", str(workers), *extra],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = serve.stdout.readline().strip()
+    addr = line.removeprefix("besikta: listening on http://")
+    if not addr or addr == line:
+        serve.kill()
+        sys.exit(f"besikta serve did not say where it listens: {line!r}")
+    return serve, addr
+
+
+def stop_serve(serve: subprocess.Popen | None) -> None:
+    """SIGTERM, then up to a minute for the jobs in hand, then kill."""
+    if serve is None:
+        return
+    serve.send_signal(signal.SIGTERM)
+    try:
+        serve.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        serve.kill()
+
+
 def token(besikta: str, data: str, role: str) -> str:
     return subprocess.run([besikta, "token", "create", "--org", "Bench", "--role", role, "--data", data],
                           check=True, capture_output=True, text=True).stdout.strip()
@@ -286,13 +312,7 @@ def main() -> None:
     try:
         admin = token(args.besikta, data, "admin")
         viewer = token(args.besikta, data, "viewer")
-        serve = subprocess.Popen([args.besikta, "serve", "--addr", "127.0.0.1:0", "--data", data,
-                                  "--models", args.models, "--workers", "1", *args.serve_arg],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        line = serve.stdout.readline().strip()
-        addr = line.removeprefix("besikta: listening on http://")
-        if not addr or addr == line:
-            sys.exit(f"besikta serve did not say where it listens: {line!r}")
+        serve, addr = start_serve(args.besikta, data, args.models, args.serve_arg)
         flight = api(addr, "POST", "/api/v1/flights", admin, json.dumps({"name": "load"}).encode())["id"]
         body, ctype = multipart(photos)
         api(addr, "POST", f"/api/v1/flights/{flight}/photos", admin, body, ctype)
@@ -345,12 +365,7 @@ def main() -> None:
             own, _ = prober.communicate(timeout=args.secs + 120)
             loaded["groups"]["healthz_own_process"] = json.loads(own)
     finally:
-        if serve is not None:
-            serve.send_signal(signal.SIGTERM)
-            try:
-                serve.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                serve.kill()
+        stop_serve(serve)
         shutil.rmtree(data, ignore_errors=True)
 
     g = loaded["groups"]

@@ -26,7 +26,6 @@ import glob
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
-from load import api, multipart, proc_status, token  # noqa: E402
+from load import api, multipart, proc_status, start_serve, stop_serve, token  # noqa: E402
 from memory_series_sim import simulate  # noqa: E402
 
 
@@ -52,13 +51,7 @@ def run(a, n: int) -> dict:
     serve = None
     try:
         admin = token(a.besikta, data, "admin")
-        serve = subprocess.Popen([a.besikta, "serve", "--addr", "127.0.0.1:0", "--data", data,
-                                  "--models", a.models, "--workers", "1", *a.serve_arg],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        line = serve.stdout.readline().strip()
-        addr = line.removeprefix("besikta: listening on http://")
-        if not addr or addr == line:
-            sys.exit(f"besikta serve did not say where it listens: {line!r}")
+        serve, addr = start_serve(a.besikta, data, a.models, a.serve_arg)
         with open(a.register, "rb") as f:
             api(addr, "PUT", "/api/v1/registers/osm", admin, f.read(), "application/octet-stream")
         flight = api(addr, "POST", "/api/v1/flights", admin, json.dumps({"name": f"memory {n}"}).encode())["id"]
@@ -131,12 +124,7 @@ def run(a, n: int) -> dict:
             "job_timings_s": timings,
         }
     finally:
-        if serve is not None:
-            serve.send_signal(signal.SIGTERM)
-            try:
-                serve.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                serve.kill()
+        stop_serve(serve)
         shutil.rmtree(data, ignore_errors=True)
 
 

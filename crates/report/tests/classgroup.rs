@@ -11,44 +11,16 @@ use besikta_report::{
     build_report_with, AssetMatch, Finding, Observation, ReportConfig, WorkFrame,
 };
 
-/// Central Helsinki, in UTM 35N.
-fn frame() -> (WorkFrame, [f64; 2]) {
-    let f = WorkFrame::utm_for(24.9475, 60.1699).unwrap();
-    let o = f.to_work([24.9475, 60.1699]).unwrap();
-    (f, o)
-}
-
-/// The rectangle `[x0, y0, x1, y1]` (metres from the origin) as a WGS 84 ring.
-fn ring(f: &(WorkFrame, [f64; 2]), r: [f64; 4]) -> Vec<[f64; 2]> {
-    let (frame, o) = f;
-    [
-        [r[0], r[1]],
-        [r[2], r[1]],
-        [r[2], r[3]],
-        [r[0], r[3]],
-        [r[0], r[1]],
-    ]
-    .iter()
-    .map(|p| frame.to_wgs84([o[0] + p[0], o[1] + p[1]]).unwrap())
-    .collect()
-}
+mod common;
+use common::{frame, ring};
 
 /// A roof observation from `photo` with confidence `conf` on the rectangle `r`.
 fn obs(f: &(WorkFrame, [f64; 2]), photo: &str, class: &str, conf: f32, r: [f64; 4]) -> Observation {
     Observation {
-        photo: photo.into(),
-        class: class.into(),
         asset_kind: AssetKind::Roof,
         confidence: conf,
-        pixel_polygon: vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
-        pixel_bbox: [0.0, 0.0, 10.0, 10.0],
-        ground_polygon: ring(f, r),
-        length_px: None,
-        gsd_cm: 2.0,
-        view_quality: 0.8,
-        position_uncertainty_m: 1.0,
         pose_sigma_m: Some(0.05),
-        model: None,
+        ..common::observation(f, photo, class, r)
     }
 }
 

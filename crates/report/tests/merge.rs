@@ -3,16 +3,11 @@
 //! is not, crack pieces of one photo add up, and findings seen by too few of the photos that
 //! covered them are dropped and counted.
 
-use besikta_core::AssetKind;
 use besikta_report::evidence::{Coverage, EvidenceRules};
 use besikta_report::{build_report, build_report_with, Observation, ReportConfig, WorkFrame};
 
-/// Central Helsinki, in UTM 35N.
-fn frame() -> (WorkFrame, [f64; 2]) {
-    let f = WorkFrame::utm_for(24.9475, 60.1699).unwrap();
-    let o = f.to_work([24.9475, 60.1699]).unwrap();
-    (f, o)
-}
+mod common;
+use common::frame;
 
 /// An observation whose outline is the rectangle `[x0, y0, x1, y1]` (metres from the origin).
 fn obs(
@@ -22,31 +17,9 @@ fn obs(
     r: [f64; 4],
     length_px: Option<f64>,
 ) -> Observation {
-    let (frame, o) = f;
-    let ring: Vec<[f64; 2]> = [
-        [r[0], r[1]],
-        [r[2], r[1]],
-        [r[2], r[3]],
-        [r[0], r[3]],
-        [r[0], r[1]],
-    ]
-    .iter()
-    .map(|p| frame.to_wgs84([o[0] + p[0], o[1] + p[1]]).unwrap())
-    .collect();
     Observation {
-        photo: photo.into(),
-        class: class.into(),
-        asset_kind: AssetKind::Road,
-        confidence: 0.7,
-        pixel_polygon: vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
-        pixel_bbox: [0.0, 0.0, 10.0, 10.0],
-        ground_polygon: ring,
         length_px,
-        gsd_cm: 2.0,
-        view_quality: 0.8,
-        position_uncertainty_m: 1.0,
-        pose_sigma_m: None,
-        model: None,
+        ..common::observation(f, photo, class, r)
     }
 }
 

@@ -3,9 +3,10 @@
 //! own position uncertainties, coverage that drops weak findings) merged at once and in
 //! parts of 1, 7 and 60 observations.
 
-use besikta_core::AssetKind;
 use besikta_report::evidence::Coverage;
 use besikta_report::{merge_and_weigh, Merger, Observation, Parts, ReportConfig, WorkFrame};
+
+mod common;
 
 /// A small deterministic generator (no dependency for one test).
 struct Lcg(u64);
@@ -20,7 +21,7 @@ impl Lcg {
     }
 }
 
-fn observations(frame: &WorkFrame, origin: [f64; 2]) -> Vec<Observation> {
+fn observations(f: &(WorkFrame, [f64; 2])) -> Vec<Observation> {
     let mut r = Lcg(7);
     let mut out = Vec::new();
     // Defects on a 120 m x 40 m street; each seen by 1-4 photos with a little offset, a crack
@@ -42,8 +43,7 @@ fn observations(frame: &WorkFrame, origin: [f64; 2]) -> Vec<Observation> {
             for p in 0..pieces {
                 let x0 = x + dx + p as f64 * (w + 0.15);
                 out.push(obs(
-                    frame,
-                    origin,
+                    f,
                     &photo,
                     if crack { "crack" } else { "pothole" },
                     [x0, y + dy, x0 + w, y + dy + h],
@@ -56,8 +56,7 @@ fn observations(frame: &WorkFrame, origin: [f64; 2]) -> Vec<Observation> {
     for k in 0..40 {
         let x = k as f64 * 1.2;
         out.push(obs(
-            frame,
-            origin,
+            f,
             &format!("p{}.jpg", k % 2),
             "crack",
             [x, 45.0, x + 1.0, 45.1],
@@ -68,48 +67,28 @@ fn observations(frame: &WorkFrame, origin: [f64; 2]) -> Vec<Observation> {
     out
 }
 
-#[allow(clippy::too_many_arguments)]
+/// An observation from `photo` on the rectangle `r`, with its pose sigma and confidence.
 fn obs(
-    frame: &WorkFrame,
-    o: [f64; 2],
+    f: &(WorkFrame, [f64; 2]),
     photo: &str,
     class: &str,
     r: [f64; 4],
     sigma: f64,
     confidence: f32,
 ) -> Observation {
-    let ring: Vec<[f64; 2]> = [
-        [r[0], r[1]],
-        [r[2], r[1]],
-        [r[2], r[3]],
-        [r[0], r[3]],
-        [r[0], r[1]],
-    ]
-    .iter()
-    .map(|p| frame.to_wgs84([o[0] + p[0], o[1] + p[1]]).unwrap())
-    .collect();
     Observation {
-        photo: photo.into(),
-        class: class.into(),
-        asset_kind: AssetKind::Road,
         confidence,
-        pixel_polygon: vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]],
-        pixel_bbox: [0.0, 0.0, 10.0, 10.0],
-        ground_polygon: ring,
         length_px: (class == "crack").then_some((r[2] - r[0]) * 50.0),
-        gsd_cm: 2.0,
-        view_quality: 0.8,
-        position_uncertainty_m: 1.0,
         pose_sigma_m: Some(sigma),
-        model: None,
+        ..common::observation(f, photo, class, r)
     }
 }
 
 #[test]
 fn a_flight_merged_in_parts_gives_the_findings_of_one_merge() {
-    let frame = WorkFrame::utm_for(24.9475, 60.1699).unwrap();
-    let origin = frame.to_work([24.9475, 60.1699]).unwrap();
-    let all = observations(&frame, origin);
+    let f = common::frame();
+    let (frame, origin) = (&f.0, f.1);
+    let all = observations(&f);
     // Every photo covers the whole street: a finding seen by few of them is weak.
     let square: Vec<[f64; 2]> = [[-5.0, -5.0], [130.0, -5.0], [130.0, 50.0], [-5.0, 50.0]]
         .iter()
@@ -133,14 +112,14 @@ fn a_flight_merged_in_parts_gives_the_findings_of_one_merge() {
         .rules
         .iter_mut()
         .for_each(|r| r.min_ratio = 0.2);
-    let once = merge_and_weigh(all.clone(), &coverage, &[], &frame, &cfg).unwrap();
+    let once = merge_and_weigh(all.clone(), &coverage, &[], frame, &cfg).unwrap();
     assert!(once.findings().len() > 15, "{}", once.findings().len());
     assert!(!once.dropped().is_empty(), "the rules drop some findings");
     let want = serde_json::to_string(once.findings()).unwrap();
 
     let mut parts = Parts::default();
     for o in &all {
-        parts.add(o, &frame);
+        parts.add(o, frame);
     }
     assert_eq!(parts.len(), all.len());
     for max_part in [1, 7, 60] {
@@ -157,7 +136,7 @@ fn a_flight_merged_in_parts_gives_the_findings_of_one_merge() {
             split.iter().any(|p| marking.iter().all(|m| p.contains(m))),
             "{max_part}"
         );
-        let mut merger = Merger::new(&coverage, &[], &frame, &cfg).unwrap();
+        let mut merger = Merger::new(&coverage, &[], frame, &cfg).unwrap();
         for part in &split {
             merger
                 .add(part.iter().map(|&i| all[i].clone()).collect())
