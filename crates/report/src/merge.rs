@@ -163,10 +163,16 @@ impl Group {
     }
 }
 
-struct UnionFind(Vec<usize>);
+/// Disjoint sets of indexes: `0[i]` is `i`'s parent, a root its own.
+pub(crate) struct UnionFind(pub(crate) Vec<usize>);
 
 impl UnionFind {
-    fn find(&mut self, i: usize) -> usize {
+    /// `n` sets of one index each.
+    pub(crate) fn new(n: usize) -> UnionFind {
+        UnionFind((0..n).collect())
+    }
+
+    pub(crate) fn find(&mut self, i: usize) -> usize {
         let mut r = i;
         while self.0[r] != r {
             r = self.0[r];
@@ -181,6 +187,17 @@ impl UnionFind {
     }
 }
 
+/// An R-tree of boxes `[x0, y0, x1, y1]`, each with its index.
+pub(crate) fn rect_tree(
+    rects: impl Iterator<Item = (usize, [f64; 4])>,
+) -> RTree<GeomWithData<Rectangle<[f64; 2]>, usize>> {
+    RTree::bulk_load(
+        rects
+            .map(|(i, r)| GeomWithData::new(Rectangle::from_corners([r[0], r[1]], [r[2], r[3]]), i))
+            .collect(),
+    )
+}
+
 /// Groups of observation indexes, each one physical defect (see the module docs).
 fn group_indexes(
     observations: &[Observation],
@@ -188,19 +205,10 @@ fn group_indexes(
     cfg: &ReportConfig,
 ) -> Vec<Vec<usize>> {
     let rules = &cfg.merge;
-    let tree: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>> = RTree::bulk_load(
-        shapes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                let r = s.rect?;
-                Some(GeomWithData::new(
-                    Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
-                    i,
-                ))
-            })
-            .collect(),
-    );
+    let tree = rect_tree(shapes.iter().enumerate().filter_map(|(i, s)| {
+        let r = s.rect?;
+        Some((i, [r.min().x, r.min().y, r.max().x, r.max().y]))
+    }));
     let max_unc = observations
         .iter()
         .map(Observation::relative_uncertainty_m)
@@ -253,7 +261,7 @@ fn group_indexes(
     }
     pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
 
-    let mut uf = UnionFind((0..observations.len()).collect());
+    let mut uf = UnionFind::new(observations.len());
     let mut groups: Vec<Option<Group>> = observations
         .iter()
         .zip(shapes)

@@ -19,7 +19,7 @@ use crate::{
     merge, Coverage, Finding, Merged, Observation, Register, ReportConfig, ReportError, WorkFrame,
 };
 use geo::BoundingRect;
-use rstar::{primitives::GeomWithData, primitives::Rectangle, RTree, AABB};
+use rstar::AABB;
 use std::collections::BTreeMap;
 
 /// The farthest apart, metres, two observations' outlines may be and still be merged:
@@ -80,27 +80,13 @@ impl Parts {
     /// first observation.
     pub fn split(&self, cfg: &ReportConfig, max_part: usize) -> Vec<Vec<usize>> {
         let reach = reach_m(cfg, self.max_uncertainty_m);
-        let tree: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>> = RTree::bulk_load(
+        let tree = merge::rect_tree(
             self.keys
                 .iter()
                 .enumerate()
-                .filter_map(|(i, k)| {
-                    let r = k.rect?;
-                    Some(GeomWithData::new(
-                        Rectangle::from_corners([r[0], r[1]], [r[2], r[3]]),
-                        i,
-                    ))
-                })
-                .collect(),
+                .filter_map(|(i, k)| Some((i, k.rect?))),
         );
-        let mut root: Vec<usize> = (0..self.keys.len()).collect();
-        fn find(root: &mut [usize], mut i: usize) -> usize {
-            while root[i] != i {
-                root[i] = root[root[i]];
-                i = root[i];
-            }
-            i
-        }
+        let mut uf = merge::UnionFind::new(self.keys.len());
         for (i, k) in self.keys.iter().enumerate() {
             let Some(r) = k.rect else { continue };
             let env =
@@ -110,9 +96,9 @@ impl Parts {
                 if j <= i || self.keys[j].class != k.class {
                     continue;
                 }
-                let (a, b) = (find(&mut root, i), find(&mut root, j));
+                let (a, b) = (uf.find(i), uf.find(j));
                 if a != b {
-                    root[a.max(b)] = a.min(b);
+                    uf.0[a.max(b)] = a.min(b);
                 }
             }
         }
@@ -120,7 +106,7 @@ impl Parts {
         // index of their set).
         let mut sets: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for i in 0..self.keys.len() {
-            let r = find(&mut root, i);
+            let r = uf.find(i);
             sets.entry(r).or_default().push(i);
         }
         let mut parts: Vec<Vec<usize>> = Vec::new();
