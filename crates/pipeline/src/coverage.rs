@@ -43,6 +43,63 @@ pub const MARGIN_M: f64 = 5.0;
 /// merge tolerance's ceiling (observations further apart are not the same defect).
 pub const WINDOW_MARGIN_M: f64 = 2.0;
 
+/// Environment variable that sets both margins, metres (`OWNED,WINDOW`, e.g. `5,2`: owned
+/// ground widened by `OWNED` before tiles are chosen, see [`MARGIN_M`]; second-view windows
+/// widened by `WINDOW`, see [`WINDOW_MARGIN_M`]), read once per flight by [`crate::units::prepare`]
+/// and kept in its plan: for measuring other settings on flights without recompiling
+/// (`benches/results/coverage-margins-2026-12-06-s40.md`). Unset or empty: the defaults.
+pub const MARGINS_ENV: &str = "BESIKTA_COVERAGE_MARGINS";
+
+/// How far owned ground and second-view windows reach beyond what they are drawn from.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Margins {
+    /// Owned ground widened by this much, metres ([`MARGIN_M`] by default).
+    pub owned_m: f64,
+    /// A candidate's box widened by this much for its windows, metres ([`WINDOW_MARGIN_M`]).
+    pub window_m: f64,
+}
+
+impl Default for Margins {
+    fn default() -> Self {
+        Margins {
+            owned_m: MARGIN_M,
+            window_m: WINDOW_MARGIN_M,
+        }
+    }
+}
+
+impl Margins {
+    /// The defaults, or [`MARGINS_ENV`] when it is set.
+    pub fn from_env() -> Result<Margins, crate::PipelineError> {
+        let value = std::env::var_os(MARGINS_ENV);
+        Margins::parse(value.as_ref().map(|v| v.to_string_lossy()).as_deref())
+    }
+
+    /// The defaults, or `value` (`OWNED,WINDOW`, metres, both finite and at least 0).
+    fn parse(value: Option<&str>) -> Result<Margins, crate::PipelineError> {
+        let Some(text) = value.filter(|t| !t.trim().is_empty()) else {
+            return Ok(Margins::default());
+        };
+        let parsed: Vec<Option<f64>> = text
+            .split(',')
+            .map(|v| v.trim().parse::<f64>().ok())
+            .collect();
+        match parsed[..] {
+            [Some(owned_m), Some(window_m)]
+                if [owned_m, window_m]
+                    .iter()
+                    .all(|m| m.is_finite() && *m >= 0.0) =>
+            {
+                Ok(Margins { owned_m, window_m })
+            }
+            _ => Err(crate::PipelineError::Setting(format!(
+                "{MARGINS_ENV}={text} is not OWNED,WINDOW in metres, both 0 or more (e.g. 5,2); \
+                 set it so or unset it for the defaults"
+            ))),
+        }
+    }
+}
+
 /// How second views are found: by windows around candidates ([`windows_for`]), by giving
 /// cells [`owners_for`] owners, or per flight from the plan (`windows`, `owners`, `auto`;
 /// see `crate::second_views`).
@@ -154,15 +211,16 @@ pub fn owns_near(own: &Ownership, i: usize, p: [f64; 2], margin: f64) -> bool {
 /// `several` and did not infer it already (its `single` ground widened by [`MARGIN_M`] holds
 /// it not): so the views at a candidate are those [`owners_for`] owners would give, and
 /// nothing is inferred where no candidate is. The window is the box widened by
-/// [`WINDOW_MARGIN_M`] (counter-clockwise).
+/// `margins.window_m` (counter-clockwise); "inferred already" is within `margins.owned_m`.
 pub fn windows_for(
     single: &Ownership,
     several: &Ownership,
     source: usize,
     bbox: [f64; 4],
+    margins: Margins,
 ) -> Vec<(usize, [[f64; 2]; 4])> {
     let c = [(bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0];
-    let m = WINDOW_MARGIN_M;
+    let m = margins.window_m;
     let rect = [
         [bbox[0] - m, bbox[1] - m],
         [bbox[2] + m, bbox[1] - m],
@@ -171,7 +229,9 @@ pub fn windows_for(
     ];
     (0..several.runs.len())
         .filter(|&p| {
-            p != source && owns_near(several, p, c, 0.0) && !owns_near(single, p, c, MARGIN_M)
+            p != source
+                && owns_near(several, p, c, 0.0)
+                && !owns_near(single, p, c, margins.owned_m)
         })
         .map(|p| (p, rect))
         .collect()
@@ -340,12 +400,14 @@ pub fn assign(views: &[View], cell_m: f64, owners: usize) -> Ownership {
     }
 }
 
-/// The cells photo `i` owns as polygons in its pixels (one quad per run of cells).
+/// The cells photo `i` owns as polygons in its pixels (one quad per run of cells, widened
+/// by `margin_m`, [`Margins::owned_m`]).
 pub fn owned_pixels(
     own: &Ownership,
     i: usize,
     frame: &WorkFrame,
     geom: &PhotoGeometry<'_>,
+    margin_m: f64,
 ) -> Vec<Vec<[f64; 2]>> {
     let cam = geom.camera();
     let centre = [cam.width as f64 / 2.0, cam.height as f64 / 2.0];
@@ -362,7 +424,7 @@ pub fn owned_pixels(
             runs.iter()
                 .filter_map(|&run| {
                     let [a, _, b, _] = own.run_rect(run);
-                    let (m, lo, hi) = (MARGIN_M, a, b);
+                    let (m, lo, hi) = (margin_m, a, b);
                     let rect = [
                         [lo[0] - m, lo[1] - m],
                         [hi[0] + m, lo[1] - m],
@@ -395,6 +457,7 @@ pub struct Planner<'a> {
     rules: EvidenceRules,
     owned: BTreeMap<usize, Ownership>,
     windows: bool,
+    margins: Margins,
 }
 
 type Placed<'a, 'b> = (&'a Capture, PhotoGeometry<'b>, Vec<[f64; 2]>, f64);
@@ -456,6 +519,7 @@ impl<'a> Planner<'a> {
         models_dir: &Path,
         registers_given: bool,
         windows: bool,
+        margins: Margins,
     ) -> Planner<'a> {
         Planner {
             frame,
@@ -463,7 +527,13 @@ impl<'a> Planner<'a> {
             rules: evidence_rules(models_dir),
             owned,
             windows,
+            margins,
         }
+    }
+
+    /// The plan's margins (owned ground, windows).
+    pub fn margins(&self) -> Margins {
+        self.margins
     }
 
     /// Whether candidates of `class` get second-view windows under this plan.
@@ -493,7 +563,7 @@ impl<'a> Planner<'a> {
         let own = self
             .owned
             .get(&owners_planned(&self.rules, &classes, self.windows))?;
-        let owned_px = owned_pixels(own, i, self.frame, geom);
+        let owned_px = owned_pixels(own, i, self.frame, geom, self.margins.owned_m);
         let (w, h) = img.dimensions();
         let roi_skipped = TilePlan::new(w, h, manifest, Some(gsd_mm), roi).tiles_skipped;
         let planned = restrict(roi, &owned_px);
@@ -684,9 +754,10 @@ mod tests {
         let (one, three) = (assign(&v, 1.0, 1), assign(&v, 1.0, 3));
         let cand = |x: f64| [x - 0.5, 20.0, x + 0.5, 21.0];
         let photos = |w: &[(usize, [[f64; 2]; 4])]| w.iter().map(|p| p.0).collect::<Vec<_>>();
+        let d = Margins::default();
         // x 70 (the middle photo's ground): its other owners are the low oblique photo
         // (owns nothing alone) and no outer nadir photo (neither covers it).
-        let w = windows_for(&one, &three, 1, cand(70.0));
+        let w = windows_for(&one, &three, 1, cand(70.0), d);
         assert_eq!(photos(&w), vec![3]);
         // The window: the candidate's box widened by the margin on every side.
         let m = WINDOW_MARGIN_M;
@@ -701,19 +772,51 @@ mod tests {
         );
         // x 58: the first photo covers it (footprint to 60) but alone owns only to
         // 50 + MARGIN_M; the oblique photo (from 60) does not cover it.
-        assert_eq!(photos(&windows_for(&one, &three, 1, cand(58.0))), vec![0]);
+        assert_eq!(
+            photos(&windows_for(&one, &three, 1, cand(58.0), d)),
+            vec![0]
+        );
         // x 53: the first photo inferred it already (within MARGIN_M of its ground).
-        assert!(windows_for(&one, &three, 1, cand(53.0)).is_empty());
+        assert!(windows_for(&one, &three, 1, cand(53.0), d).is_empty());
         // x 83: the last photo covers it (from 80) and alone owns from 90 - MARGIN_M.
-        assert_eq!(photos(&windows_for(&one, &three, 1, cand(83.0))), vec![2]);
+        assert_eq!(
+            photos(&windows_for(&one, &three, 1, cand(83.0), d)),
+            vec![2]
+        );
         // Never the candidate's own photo; where no other photo covers the spot, none.
-        assert!(windows_for(&one, &three, 0, cand(10.0)).is_empty());
+        assert!(windows_for(&one, &three, 0, cand(10.0), d).is_empty());
         // Only the owners of the spot: with two owners per cell, x 70 is the middle and
         // the oblique photo's, so the oblique photo still gets the window; with one owner
         // per cell for the views too, nothing.
         let two = assign(&v, 1.0, 2);
-        assert_eq!(photos(&windows_for(&one, &two, 1, cand(70.0))), vec![3]);
-        assert!(windows_for(&one, &one, 1, cand(70.0)).is_empty());
+        assert_eq!(photos(&windows_for(&one, &two, 1, cand(70.0), d)), vec![3]);
+        assert!(windows_for(&one, &one, 1, cand(70.0), d).is_empty());
+        // Other margins: the window is widened by its own; with no margin on owned ground,
+        // the first photo did not infer x 53 and gets the window.
+        let narrow = Margins {
+            owned_m: 0.0,
+            window_m: 1.0,
+        };
+        let w = windows_for(&one, &three, 1, cand(53.0), narrow);
+        assert_eq!(photos(&w), vec![0]);
+        assert_eq!(w[0].1[0], [52.5 - 1.0, 20.0 - 1.0]);
+    }
+
+    #[test]
+    fn margins_come_from_the_setting_or_the_defaults() {
+        assert_eq!(Margins::parse(None).unwrap(), Margins::default());
+        assert_eq!(Margins::parse(Some(" ")).unwrap(), Margins::default());
+        assert_eq!(
+            Margins::parse(Some("2, 1.5")).unwrap(),
+            Margins {
+                owned_m: 2.0,
+                window_m: 1.5
+            }
+        );
+        for bad in ["2", "-1,2", "a,b", "1,2,3", "1,inf"] {
+            let e = Margins::parse(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains(MARGINS_ENV) && e.contains(bad), "{e}");
+        }
     }
 
     #[test]
@@ -764,7 +867,13 @@ mod tests {
             runs: vec![several.runs[0].clone(), Vec::new()],
             ..several.clone()
         };
-        let w = windows_for(&single, &several, 0, [x - 0.5, y - 0.5, x + 0.5, y + 0.5]);
+        let w = windows_for(
+            &single,
+            &several,
+            0,
+            [x - 0.5, y - 0.5, x + 0.5, y + 0.5],
+            Margins::default(),
+        );
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].0, 1);
         let px = rect_pixels(&w[0].1, &frame, &geom).unwrap();

@@ -114,6 +114,10 @@ pub struct Prepared {
     /// coverage planning off.
     #[serde(default)]
     pub second_views: Option<crate::second_views::SecondViews>,
+    /// The plan's margins ([`coverage::MARGINS_ENV`] as read by `prepare`), so every unit
+    /// plans with the same.
+    #[serde(default)]
+    pub margins: coverage::Margins,
     pub alignment: Option<AlignSummary>,
     /// Ingest, georeferencing and alignment times.
     pub timings: Timings,
@@ -263,6 +267,7 @@ pub fn prepare(
 
     // Models first: a missing model should fail before any heavy work.
     let (_, manifests) = manifests(cfg)?;
+    let margins = coverage::Margins::from_env()?;
 
     // Georeferencing.
     let t = Instant::now();
@@ -355,7 +360,10 @@ pub fn prepare(
                 let kinds: Vec<_> = m.classes.iter().map(|k| k.asset_kind).collect();
                 roi::asset_roi(&registers, &frame, g, &kinds, unc[i])
             });
-            let px = coverage::restrict(roi.as_deref(), &coverage::owned_pixels(own, i, &frame, g));
+            let px = coverage::restrict(
+                roi.as_deref(),
+                &coverage::owned_pixels(own, i, &frame, g, margins.owned_m),
+            );
             let t = besikta_infer::tiling::TilePlan::new(
                 c.width,
                 c.height,
@@ -392,6 +400,7 @@ pub fn prepare(
         owned,
         windows,
         second_views,
+        margins,
         alignment: crate::alignment::summary(&aligned),
         timings,
     })
@@ -449,6 +458,7 @@ pub(crate) fn infer_batch_loaded(
         &cfg.models_dir,
         !registers.is_empty(),
         prepared.windows,
+        prepared.margins,
     );
     let mut geoms = Vec::with_capacity(range.len());
     for p in &prepared.photos[range.clone()] {
@@ -816,6 +826,7 @@ pub(crate) fn finish_timed(
             &cfg.models_dir,
             !registers.is_empty(),
             prepared.windows,
+            prepared.margins,
         );
         let undecodable: std::collections::BTreeSet<String> =
             rejected.iter().map(|r| r.file.clone()).collect();

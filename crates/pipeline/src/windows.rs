@@ -79,7 +79,7 @@ fn jobs(prepared: &Prepared, candidates: &[Candidate], plan: &coverage::Planner<
         let Some((single, several)) = plan.window_plans(&c.class) else {
             continue;
         };
-        for (p, rect) in coverage::windows_for(single, several, c.photo, c.bbox) {
+        for (p, rect) in coverage::windows_for(single, several, c.photo, c.bbox, plan.margins()) {
             if p >= prepared.photos.len() {
                 continue;
             }
