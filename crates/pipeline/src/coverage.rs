@@ -208,10 +208,10 @@ pub fn owns_near(own: &Ownership, i: usize, p: [f64; 2], margin: f64) -> bool {
 /// `[x0, y0, x1, y1]`, work frame). `single`: the one-owner plan every photo inferred;
 /// `several`: the plan with the owners per cell the candidate's rule needs ([`owners_for`]).
 /// A window goes to each other photo that is one of the candidate centre's owners in
-/// `several` and did not infer it already (its `single` ground widened by [`MARGIN_M`] holds
-/// it not): so the views at a candidate are those [`owners_for`] owners would give, and
+/// `several` and did not infer it already (its `single` ground widened by
+/// `margins.owned_m` holds it not): so the views at a candidate are those [`owners_for`] owners would give, and
 /// nothing is inferred where no candidate is. The window is the box widened by
-/// `margins.window_m` (counter-clockwise); "inferred already" is within `margins.owned_m`.
+/// `margins.window_m` (counter-clockwise).
 pub fn windows_for(
     single: &Ownership,
     several: &Ownership,
