@@ -71,8 +71,7 @@ impl Default for Margins {
 impl Margins {
     /// The defaults, or [`MARGINS_ENV`] when it is set.
     pub fn from_env() -> Result<Margins, crate::PipelineError> {
-        let value = std::env::var_os(MARGINS_ENV);
-        Margins::parse(value.as_ref().map(|v| v.to_string_lossy()).as_deref())
+        Margins::parse(crate::setting::value(MARGINS_ENV).as_deref())
     }
 
     /// The defaults, or `value` (`OWNED,WINDOW`, metres, both finite and at least 0).
@@ -80,16 +79,8 @@ impl Margins {
         let Some(text) = value.filter(|t| !t.trim().is_empty()) else {
             return Ok(Margins::default());
         };
-        let parsed: Vec<Option<f64>> = text
-            .split(',')
-            .map(|v| v.trim().parse::<f64>().ok())
-            .collect();
-        match parsed[..] {
-            [Some(owned_m), Some(window_m)]
-                if [owned_m, window_m]
-                    .iter()
-                    .all(|m| m.is_finite() && *m >= 0.0) =>
-            {
+        match crate::setting::two_numbers(text) {
+            Some((owned_m, window_m)) if owned_m >= 0.0 && window_m >= 0.0 => {
                 Ok(Margins { owned_m, window_m })
             }
             _ => Err(crate::PipelineError::Setting(format!(

@@ -89,6 +89,7 @@ pub mod modelcache;
 mod roi;
 pub mod scale;
 pub mod second_views;
+mod setting;
 mod spill;
 pub mod units;
 mod windows;

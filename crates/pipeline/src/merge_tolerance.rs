@@ -13,8 +13,7 @@ pub const MERGE_TOLERANCE_ENV: &str = "BESIKTA_MERGE_TOLERANCE";
 
 /// [`MergeRules::default`] with the floor and ceiling of [`MERGE_TOLERANCE_ENV`] when set.
 pub(crate) fn rules_from_env() -> Result<MergeRules, PipelineError> {
-    let value = std::env::var_os(MERGE_TOLERANCE_ENV);
-    rules_from(value.as_ref().map(|v| v.to_string_lossy()).as_deref())
+    rules_from(crate::setting::value(MERGE_TOLERANCE_ENV).as_deref())
 }
 
 /// [`MergeRules::default`] with the floor and ceiling of `value` (`FLOOR,CEILING`).
@@ -23,18 +22,12 @@ fn rules_from(value: Option<&str>) -> Result<MergeRules, PipelineError> {
     let Some(text) = value.filter(|t| !t.trim().is_empty()) else {
         return Ok(rules);
     };
-    let parsed: Vec<Option<f64>> = text
-        .split(',')
-        .map(|v| v.trim().parse::<f64>().ok())
-        .collect();
-    match parsed[..] {
-        [Some(floor), Some(ceiling)] if floor > 0.0 && floor <= ceiling && ceiling.is_finite() => {
-            Ok(MergeRules {
-                min_pose_tolerance_m: floor,
-                max_pose_tolerance_m: ceiling,
-                ..rules
-            })
-        }
+    match crate::setting::two_numbers(text) {
+        Some((floor, ceiling)) if floor > 0.0 && floor <= ceiling => Ok(MergeRules {
+            min_pose_tolerance_m: floor,
+            max_pose_tolerance_m: ceiling,
+            ..rules
+        }),
         _ => Err(PipelineError::Setting(format!(
             "{MERGE_TOLERANCE_ENV}={text} is not FLOOR,CEILING in metres with 0 < FLOOR <= CEILING \
              (e.g. 1.0,2.0); set it so or unset it for the defaults"
