@@ -1,7 +1,7 @@
 """What a tile would cost with another U-Net shape, before training one: each variant of
 `models/train/common.py`'s `UNet` is built with random weights, exported like the shipped
-models, quantized to int8 the same way (QDQ, weights per channel int8, activations uint8;
-calibrated on random tiles, which is enough for timing and says nothing about accuracy),
+models, quantized to int8 by `models/train/quantize_int8.py`'s `quantize_file` (calibrated
+on random tiles, which is enough for timing and says nothing about accuracy),
 and written to OUT; then time them with `tile_cost.py`.
 
     .cache/trainvenv/bin/python benches/python/unet_variant_cost.py --out /tmp/arch
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-from onnxruntime.quantization.shape_inference import quant_pre_process
+from onnxruntime.quantization import CalibrationDataReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "models" / "train"))
 from common import UNet, export_onnx, n_params  # noqa: E402
+from quantize_int8 import quantize_file  # noqa: E402
 
 SHIPPED = dict(ch=(8, 12, 24, 64, 144), enc_n=(1, 1, 2, 2, 2), dec_n=(1, 1, 1, 2))
 VARIANTS = {
@@ -56,11 +56,9 @@ def main() -> None:
     torch.manual_seed(7)
     for name, arch in VARIANTS.items():
         model = UNet(1, **arch)
-        f32, pre, q = (a.out / f"{name}{s}.onnx" for s in ("", "-pre", "-int8"))
+        f32, q = (a.out / f"{name}{s}.onnx" for s in ("", "-int8"))
         export_onnx(model, f32, "image", "mask", 256)
-        quant_pre_process(str(f32), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(q), RandomTiles(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        quantize_file(f32, q, RandomTiles())
         print(f"{name}: {n_params(model)} parameters -> {q}")
 
 

@@ -125,12 +125,10 @@ def rewrite_manifest(text: str, model: str, version: str) -> str:
                   text, count=1, flags=re.M)
 
 
-def quantize(manifest_path: Path, out_dir: Path, tiles: list[np.ndarray], method: str, exclude_head: bool) -> Path:
-    m = tomllib.loads(manifest_path.read_text())
-    src = float_model(manifest_path, m)
-    dst_dir = out_dir / manifest_path.parent.name
-    dst_dir.mkdir(parents=True, exist_ok=True)
-    dst = dst_dir / (src.stem + "-int8.onnx")
+def quantize_file(src: Path, dst: Path, reader: CalibrationDataReader, method: str = "minmax",
+                  exclude_head: bool = False) -> None:
+    """`src` (float ONNX) as int8 QDQ in `dst`, calibrated on what `reader` gives: the settings
+    of every shipped int8 file (also used by benches/python/unet_variant_cost.py)."""
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
@@ -142,7 +140,7 @@ def quantize(manifest_path: Path, out_dir: Path, tiles: list[np.ndarray], method
             last_conv = max(i for i, n in enumerate(g.node) if n.op_type == "Conv")
             nodes_to_exclude = [n.name for n in g.node[last_conv + 1 :]]
         quantize_static(
-            str(pre), str(dst), Tiles(tiles, m),
+            str(pre), str(dst), reader,
             quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             calibrate_method={"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
@@ -157,6 +155,15 @@ def quantize(manifest_path: Path, out_dir: Path, tiles: list[np.ndarray], method
     model.opset_import.extend(keep)
     onnx.checker.check_model(model)
     onnx.save(model, str(dst))
+
+
+def quantize(manifest_path: Path, out_dir: Path, tiles: list[np.ndarray], method: str, exclude_head: bool) -> Path:
+    m = tomllib.loads(manifest_path.read_text())
+    src = float_model(manifest_path, m)
+    dst_dir = out_dir / manifest_path.parent.name
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    dst = dst_dir / (src.stem + "-int8.onnx")
+    quantize_file(src, dst, Tiles(tiles, m), method, exclude_head)
     version = m["version"].split("+")[0] + "+int8"
     if dst_dir.resolve() != manifest_path.parent.resolve():
         for extra in manifest_path.parent.glob("*.md"):
