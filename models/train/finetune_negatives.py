@@ -150,6 +150,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop training after this many minutes (0: no limit)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--half-res", action="store_true",
+                    help="the base is a half-resolution U-Net (`train_roof.py --half-res`): the tile is averaged "
+                         "2x2 first and the logits upsampled 2x (benches/results/roof-half-res-2026-12-04.md)")
     ap.add_argument("--drone-scale", type=float, nargs=2, metavar=("LO", "HI"),
                     help="crack: draw the drone-scale mosaics at LO-HI mm/px instead of 4-16")
     ap.add_argument("--faint", type=float, default=0.0,
@@ -213,7 +216,7 @@ def main() -> None:
                 ys.append(np.zeros((n_cls, a.crop, a.crop), np.float32))
             return xs, ys
 
-    model = unet_from_onnx(UNet(n_cls, **ARCH), base)
+    model = unet_from_onnx(UNet(n_cls, **ARCH, half_res=a.half_res), base)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.iters)
     model.train()
@@ -247,7 +250,8 @@ def main() -> None:
         a.out / f"{stem}.toml",
         dict(name=name, version=version, task=base_man["task"], model=onnx_path.name,
              license=base_man["license"],
-             provenance=f"fine-tuned by models/train/finetune_negatives.py from {name} {base_version} ({base.name}) "
+             provenance=f"fine-tuned by models/train/finetune_negatives.py from "
+                        f"{base if a.base else f'{name} {base_version} ({base.name})'} "
                         f"with {len(chips)} negative chips mined from {', '.join(p.name for p in a.negatives)}, "
                         f"seed {SEED}, {datetime.date.today()}"),
         tables,
