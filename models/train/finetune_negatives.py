@@ -4,7 +4,8 @@ defect (e.g. `besikta simulate --defects 0` flights, or real photos you know are
   nice /opt/besikta-train/bin/python models/train/finetune_negatives.py --model crack \
       --negatives /tmp/S71 /tmp/S72 --out /tmp/neg-crack --tag neg1 --max-minutes 20 --threads 2
 
-1. Mining: the base model (float ONNX, `--base`, default the shipped float file) runs over
+1. Mining: the base model (float ONNX, `--base`, default the float file of the shipped int8 one; for
+   the roof model that is the half-resolution 0.3.0, so pass `--half-res`) runs over
    every photo of the `--negatives` folders at the photo's own scale (the flights must be
    inside the model's GSD tolerance, as the engine would run them: no resampling), 256 px
    tiles without overlap. Every connected group of pixels it calls a defect
@@ -166,7 +167,8 @@ def main() -> None:
     manifest = next(folder.glob("*.toml"))
     base_man = tomllib.loads(manifest.read_text())
     name, base_version = base_man["name"], base_man["version"]
-    base = a.base or folder / (name + ".onnx")
+    # the float file beside the int8 one the manifest names (roof 0.3.0: roof-damage-half.onnx, with --half-res)
+    base = a.base or folder / base_man["model"].replace("-int8", "")
     version = f"{base_version.split('+')[0]}+{a.tag}"
     a.out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(SEED)
