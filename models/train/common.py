@@ -269,6 +269,14 @@ def log(msg: str) -> None:
     print(time.strftime("%H:%M:%S"), msg, flush=True)
 
 
+def onnx_is_half_res(path: Path) -> bool:
+    """Whether an exported U-Net runs at half resolution (`UNet(half_res=True)`): its graph
+    averages the input 2x2 (the only AveragePool; the encoder downsamples with MaxPool)."""
+    import onnx
+
+    return any(n.op_type == "AveragePool" for n in onnx.load(str(path)).graph.node)
+
+
 def unet_from_onnx(model: UNet, path: Path, size: int = 256) -> UNet:
     """Load weights exported by `export_onnx` back into `model` (same architecture), for
     fine-tuning when only the shipped ONNX file is at hand. The exporter folds each

@@ -4,8 +4,8 @@ defect (e.g. `besikta simulate --defects 0` flights, or real photos you know are
   nice /opt/besikta-train/bin/python models/train/finetune_negatives.py --model crack \
       --negatives /tmp/S71 /tmp/S72 --out /tmp/neg-crack --tag neg1 --max-minutes 20 --threads 2
 
-1. Mining: the base model (float ONNX, `--base`, default the float file of the shipped int8 one; for
-   the roof model that is the half-resolution 0.3.0, so pass `--half-res`) runs over
+1. Mining: the base model (float ONNX, `--base`, default the float file of the shipped int8 one;
+   a half-resolution base such as roof 0.3.0 is recognised from its graph) runs over
    every photo of the `--negatives` folders at the photo's own scale (the flights must be
    inside the model's GSD tolerance, as the engine would run them: no resampling), 256 px
    tiles without overlap. Every connected group of pixels it calls a defect
@@ -42,7 +42,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, MODELS, UNet, export_onnx, freeze_batchnorm, log, ort_session, setup, unet_from_onnx, write_manifest  # noqa: E402
+from common import DATA, MODELS, UNet, export_onnx, freeze_batchnorm, log, onnx_is_half_res, ort_session, setup, unet_from_onnx, write_manifest  # noqa: E402
 
 SEED = 7
 
@@ -151,9 +151,6 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop training after this many minutes (0: no limit)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--half-res", action="store_true",
-                    help="the base is a half-resolution U-Net (`train_roof.py --half-res`): the tile is averaged "
-                         "2x2 first and the logits upsampled 2x (benches/results/roof-half-res-2026-12-04.md)")
     ap.add_argument("--drone-scale", type=float, nargs=2, metavar=("LO", "HI"),
                     help="crack: draw the drone-scale mosaics at LO-HI mm/px instead of 4-16")
     ap.add_argument("--faint", type=float, default=0.0,
@@ -167,9 +164,10 @@ def main() -> None:
     manifest = next(folder.glob("*.toml"))
     base_man = tomllib.loads(manifest.read_text())
     name, base_version = base_man["name"], base_man["version"]
-    # the float file beside the int8 one the manifest names (roof 0.3.0: roof-damage-half.onnx, with --half-res)
+    # the float file beside the int8 one the manifest names (roof 0.3.0: roof-damage-half.onnx)
     base = a.base or folder / base_man["model"].replace("-int8", "")
     version = f"{base_version.split('+')[0]}+{a.tag}"
+    base_desc = str(base) if a.base else f"{name} {base_version} ({base.name})"
     a.out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(SEED)
 
@@ -218,7 +216,7 @@ def main() -> None:
                 ys.append(np.zeros((n_cls, a.crop, a.crop), np.float32))
             return xs, ys
 
-    model = unet_from_onnx(UNet(n_cls, **ARCH, half_res=a.half_res), base)
+    model = unet_from_onnx(UNet(n_cls, **ARCH, half_res=onnx_is_half_res(base)), base)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.iters)
     model.train()
@@ -252,8 +250,7 @@ def main() -> None:
         a.out / f"{stem}.toml",
         dict(name=name, version=version, task=base_man["task"], model=onnx_path.name,
              license=base_man["license"],
-             provenance=f"fine-tuned by models/train/finetune_negatives.py from "
-                        f"{base if a.base else f'{name} {base_version} ({base.name})'} "
+             provenance=f"fine-tuned by models/train/finetune_negatives.py from {base_desc} "
                         f"with {len(chips)} negative chips mined from {', '.join(p.name for p in a.negatives)}, "
                         f"seed {SEED}, {datetime.date.today()}"),
         tables,
