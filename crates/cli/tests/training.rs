@@ -91,6 +91,7 @@ fn sim_findings() -> Vec<Finding> {
                 view_quality: 1.0,
                 position_uncertainty_m: 0.5,
                 pose_sigma_m: None,
+                sides_grey: None,
                 model: None,
             });
         }

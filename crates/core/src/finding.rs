@@ -45,6 +45,13 @@ pub struct Observation {
     /// aligned, or stored before alignment existed): `position_uncertainty_m` stands for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pose_sigma_m: Option<f64>,
+    /// For a thin detection (a crack): how much the ground on its two sides differs,
+    /// median luminance 0-255, measured 0.15-0.40 m from it (`besikta_pipeline::sides`).
+    /// A crack lies within one surface; a line between two surfaces (a kerb, the joint of
+    /// asphalt and paving, a slab edge) has different ground on its sides. `None`: not
+    /// measured (not thin, or stored before it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sides_grey: Option<f32>,
     /// The model that detected it; `None` for findings stored before models were recorded.
     #[serde(default)]
     pub model: Option<ModelRef>,
@@ -167,6 +174,7 @@ mod tests {
             view_quality: 1.0,
             position_uncertainty_m: 1.0,
             pose_sigma_m: None,
+            sides_grey: None,
             model: Some(ModelRef {
                 name: "crack-seg".into(),
                 version: "2".into(),

@@ -334,6 +334,7 @@ mod tests {
             view_quality: 1.0,
             position_uncertainty_m: 1.0,
             pose_sigma_m: None,
+            sides_grey: None,
             model: None,
         }
     }

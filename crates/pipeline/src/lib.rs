@@ -90,6 +90,7 @@ mod roi;
 pub mod scale;
 pub mod second_views;
 mod setting;
+pub mod sides;
 mod spill;
 pub mod units;
 mod windows;
@@ -256,6 +257,7 @@ fn pixel_outline(d: &Detection) -> Vec<[f64; 2]> {
 fn observe(
     capture: &Capture,
     geom: &PhotoGeometry<'_>,
+    img: &image::RgbImage,
     d: &Detection,
     uncertainty: alignment::PhotoUncertainty,
     model: &besikta_infer::Manifest,
@@ -287,6 +289,7 @@ fn observe(
         view_quality: (1.0 - r / half_diag).clamp(0.0, 1.0),
         position_uncertainty_m: uncertainty.map_m,
         pose_sigma_m: uncertainty.relative_m,
+        sides_grey: sides::sides_grey(img, d, gsd_cm),
         model: Some(besikta_report::ModelRef {
             name: model.name.clone(),
             version: model.version.clone(),

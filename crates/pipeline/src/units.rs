@@ -576,7 +576,7 @@ pub(crate) fn infer_batch_loaded(
                         *dropped.entry(why.to_string()).or_default() += 1;
                         continue;
                     }
-                    let Some(o) = observe(c, g, d, unc, m.manifest()) else {
+                    let Some(o) = observe(c, g, &img, d, unc, m.manifest()) else {
                         continue;
                     };
                     if plan.wants_window(&o.class) {

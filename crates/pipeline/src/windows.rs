@@ -263,7 +263,7 @@ fn infer_photo(
                 *out.dropped.entry(why.to_string()).or_default() += 1;
                 continue;
             }
-            if let Some(o) = observe(c, geom, d, unc, m.manifest()) {
+            if let Some(o) = observe(c, geom, img, d, unc, m.manifest()) {
                 out.observations.extend(on_its_asset(
                     o,
                     cx.asset_check,

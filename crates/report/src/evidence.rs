@@ -36,6 +36,13 @@
 //! 0.77-0.99). The report does not see pixels: the pipeline hands the check in between
 //! [`crate::merge_and_weigh`] and [`crate::finish_report`].
 //!
+//! `max_sides_grey` (off unless set; the shipped crack rule sets 12) drops a thin finding
+//! whose two sides are different ground (`edge_between_surfaces`): the pipeline measures, for
+//! each observation, the difference of the median luminance 0.15-0.40 m on either side of the
+//! detection (`besikta_pipeline::sides`), and the rule takes the median over the finding's
+//! observations. A crack lies within one pavement; the joint of asphalt and paving, a slab
+//! footway's edge or a worn patch's border lies between two.
+//!
 //! ```toml
 //! [[rule]]
 //! class = "crack"
@@ -44,6 +51,7 @@
 //! min_views_for_ratio = 2
 //! min_confidence = 0.0
 //! max_pieces_per_view = 2.0
+//! max_sides_grey = 12.0
 //! ```
 //!
 //! `[[group]]` tables name classes that are one kind of damage (see [`crate::classgroup`]):
@@ -104,6 +112,12 @@ pub struct EvidenceRule {
     /// module docs); `None`: not checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_view_consistency: Option<f64>,
+    /// Largest median, over a finding's observations that measured it, of how much the
+    /// ground on the two sides of a thin detection differs (`Observation::sides_grey`,
+    /// luminance 0-255): a line between two surfaces is not a crack (see the module docs);
+    /// `None`: not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sides_grey: Option<f64>,
 }
 
 fn one() -> usize {
@@ -148,11 +162,13 @@ impl Default for EvidenceRules {
             max_pieces_per_view: None,
             report: true,
             min_view_consistency: None,
+            max_sides_grey: None,
         };
         EvidenceRules {
             rules: vec![
                 EvidenceRule {
                     max_pieces_per_view: Some(2.0),
+                    max_sides_grey: Some(12.0),
                     ..r("crack", 2, 0.5, 0.0)
                 },
                 EvidenceRule {
@@ -185,6 +201,7 @@ impl EvidenceRules {
                 max_pieces_per_view: None,
                 report: true,
                 min_view_consistency: None,
+                max_sides_grey: None,
             }],
             groups: Vec::new(),
             min_paved_share: None,
@@ -211,6 +228,14 @@ impl EvidenceRules {
             {
                 return Err(err(format!(
                     "rule for '{}': min_view_consistency must be within -1 to 1 (a correlation)",
+                    r.class
+                )));
+            }
+            if r.max_sides_grey
+                .is_some_and(|m| !(0.0..=255.0).contains(&m))
+            {
+                return Err(err(format!(
+                    "rule for '{}': max_sides_grey must be within 0-255 (grey levels)",
                     r.class
                 )));
             }
@@ -244,6 +269,26 @@ impl EvidenceRules {
             .find(|r| r.class == class)
             .or_else(|| self.rules.iter().find(|r| r.class == "*"))
     }
+}
+
+/// The median of `sides_grey` over a finding's observations that measured it (see
+/// `Observation::sides_grey`); `None` when none did.
+pub fn median_sides_grey(f: &Finding) -> Option<f64> {
+    let mut v: Vec<f64> = f
+        .observations
+        .iter()
+        .filter_map(|o| o.sides_grey.map(f64::from))
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let k = v.len();
+    Some(if k % 2 == 1 {
+        v[k / 2]
+    } else {
+        (v[k / 2 - 1] + v[k / 2]) / 2.0
+    })
 }
 
 /// The median, over the photos that detected a finding, of how many of its observations
@@ -392,6 +437,12 @@ pub(crate) fn apply_work(
                 .is_some_and(|m| median_pieces_per_view(&f) > m)
             {
                 Some("pieces_per_view")
+            } else if r
+                .max_sides_grey
+                .zip(median_sides_grey(&f))
+                .is_some_and(|(m, v)| v > m)
+            {
+                Some("edge_between_surfaces")
             } else {
                 None
             }

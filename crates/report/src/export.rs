@@ -213,7 +213,7 @@ fn finding_properties(f: &Finding) -> serde_json::Map<String, Value> {
         .observations
         .iter()
         .map(|o| {
-            json!({
+            let mut v = json!({
                 "photo": o.photo,
                 "confidence": o.confidence,
                 "bbox_px": o.pixel_bbox,
@@ -221,7 +221,11 @@ fn finding_properties(f: &Finding) -> serde_json::Map<String, Value> {
                 "gsd_cm": o.gsd_cm,
                 "model": o.model.as_ref().map(|m| m.name.as_str()),
                 "model_version": o.model.as_ref().map(|m| m.version.as_str()),
-            })
+            });
+            if let Some(s) = o.sides_grey {
+                v["sides_grey"] = json!(s);
+            }
+            v
         })
         .collect();
     let v = json!({

@@ -20,6 +20,7 @@ fn obs(f: &(WorkFrame, [f64; 2]), photo: &str, class: &str, conf: f32, r: [f64; 
         asset_kind: AssetKind::Roof,
         confidence: conf,
         pose_sigma_m: Some(0.05),
+        sides_grey: None,
         ..common::observation(f, photo, class, r)
     }
 }

@@ -297,6 +297,67 @@ fn a_crack_seen_as_many_pieces_per_photo_is_dropped_with_max_pieces_per_view() {
 }
 
 #[test]
+fn a_line_between_two_surfaces_is_dropped_with_max_sides_grey() {
+    let f = frame();
+    let mut observations = Vec::new();
+    for photo in ["a.jpg", "b.jpg", "c.jpg"] {
+        // A crack in one pavement: its sides alike in every photo.
+        observations.push(Observation {
+            sides_grey: Some(2.0),
+            ..obs(&f, photo, "crack", [0.0, 0.0, 1.0, 0.05], Some(50.0))
+        });
+        // The joint of asphalt and paving 10 m away: two views see different ground on its
+        // sides, one (c) a patch where they look alike.
+        observations.push(Observation {
+            sides_grey: Some(if photo == "c.jpg" { 3.0 } else { 40.0 }),
+            ..obs(&f, photo, "crack", [10.0, 0.0, 11.0, 0.05], Some(50.0))
+        });
+    }
+    // A crack no observation measured (e.g. stored before the measure existed) is kept.
+    observations.push(obs(
+        &f,
+        "a.jpg",
+        "crack",
+        [20.0, 0.0, 21.0, 0.05],
+        Some(50.0),
+    ));
+    let with = |max: Option<f64>| {
+        let mut cfg = keep_all();
+        cfg.evidence.rules[0].class = "crack".into();
+        cfg.evidence.rules[0].max_sides_grey = max;
+        build_report(observations.clone(), &[], &f.0, &cfg).unwrap()
+    };
+    assert_eq!(with(None).findings.len(), 3);
+    let r = with(Some(12.0));
+    assert_eq!(r.findings.len(), 2, "{:?}", r.dropped);
+    assert_eq!(r.dropped.get("edge_between_surfaces"), Some(&1));
+    let medians: Vec<Option<f64>> = with(None)
+        .findings
+        .iter()
+        .map(besikta_report::evidence::median_sides_grey)
+        .collect();
+    assert!(
+        medians.contains(&Some(2.0)) && medians.contains(&Some(40.0)) && medians.contains(&None),
+        "{medians:?}"
+    );
+    assert_eq!(with(Some(40.0)).findings.len(), 3);
+    // Read from TOML; a value outside the grey levels is refused, naming the file.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("evidence.toml");
+    std::fs::write(&p, "[[rule]]\nclass = \"crack\"\nmax_sides_grey = 12\n").unwrap();
+    assert_eq!(
+        EvidenceRules::load(&p).unwrap().rules[0].max_sides_grey,
+        Some(12.0)
+    );
+    std::fs::write(&p, "[[rule]]\nclass = \"crack\"\nmax_sides_grey = -1\n").unwrap();
+    let e = EvidenceRules::load(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("evidence.toml") && e.contains("max_sides_grey"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_finding_the_pipelines_check_rejects_is_dropped_and_counted_by_its_reason() {
     let f = frame();
     let o = vec![

@@ -80,6 +80,7 @@ fn obs(
         confidence,
         length_px: (class == "crack").then_some((r[2] - r[0]) * 50.0),
         pose_sigma_m: Some(sigma),
+        sides_grey: None,
         ..common::observation(f, photo, class, r)
     }
 }

@@ -27,6 +27,7 @@ fn obs(class: &str, ring: Vec<[f64; 2]>) -> Observation {
         view_quality: 0.9,
         position_uncertainty_m: 0.5,
         pose_sigma_m: None,
+        sides_grey: None,
         model: None,
     }
 }

@@ -104,6 +104,7 @@ pub fn finding_from_feature(
                         view_quality: 0.0,
                         position_uncertainty_m: 0.0,
                         pose_sigma_m: None,
+                        sides_grey: None,
                         model: None,
                     }
                 })

@@ -1588,6 +1588,7 @@ mod tests {
                 view_quality: 0.9,
                 position_uncertainty_m: 0.5,
                 pose_sigma_m: None,
+                sides_grey: None,
                 model: Some(ModelRef {
                     name: "crack-unet".into(),
                     version: "0.1.0+int8".into(),

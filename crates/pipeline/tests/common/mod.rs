@@ -30,6 +30,22 @@ pub fn config(out: &Path) -> ProcessConfig {
     }
 }
 
+/// A models folder in `dir` with the shipped models (linked) and the shipped evidence rules
+/// changed by `edit` (the text of `models/evidence.toml` in, the rules to use out).
+pub fn models_with_evidence(dir: &Path, edit: impl Fn(&str) -> String) -> PathBuf {
+    let shipped = repo().join("models");
+    let m = dir.join("models");
+    std::fs::create_dir_all(&m).unwrap();
+    for kind in ["crack", "pothole", "roof"] {
+        std::os::unix::fs::symlink(shipped.join(kind), m.join(kind)).unwrap();
+    }
+    let text = std::fs::read_to_string(shipped.join("evidence.toml")).unwrap();
+    let edited = edit(&text);
+    assert_ne!(edited, text, "the edit changes the rules");
+    std::fs::write(m.join("evidence.toml"), edited).unwrap();
+    m
+}
+
 /// The summary of the model called `name`.
 pub fn model<'a>(models: &'a [ModelSummary], name: &str) -> &'a ModelSummary {
     models

@@ -48,6 +48,7 @@ pub fn observation(
         view_quality: 0.8,
         position_uncertainty_m: 1.0,
         pose_sigma_m: None,
+        sides_grey: None,
         model: None,
     }
 }

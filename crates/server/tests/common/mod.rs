@@ -515,6 +515,7 @@ pub fn typed_finding(
         view_quality: 1.0,
         position_uncertainty_m: 1.0,
         pose_sigma_m: None,
+        sides_grey: None,
         model: None,
     };
     besikta_store::NewFinding::new(Finding {
@@ -596,6 +597,7 @@ pub fn crack_view(photo: &str, x: f64, y: f64) -> besikta_core::finding::Observa
         view_quality: 1.0,
         position_uncertainty_m: 1.0,
         pose_sigma_m: None,
+        sides_grey: None,
         model: None,
     }
 }
