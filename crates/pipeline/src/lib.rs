@@ -276,6 +276,7 @@ fn observe(
     let (w, h) = (capture.width as f64, capture.height as f64);
     let r = ((c[0] - w / 2.0).powi(2) + (c[1] - h / 2.0).powi(2)).sqrt();
     let half_diag = (w * w + h * h).sqrt() / 2.0;
+    let sides_grey = sides::sides_grey(img, d, &outline, gsd_cm);
     Some(Observation {
         photo: capture.file.clone(),
         class: d.class.clone(),
@@ -289,7 +290,7 @@ fn observe(
         view_quality: (1.0 - r / half_diag).clamp(0.0, 1.0),
         position_uncertainty_m: uncertainty.map_m,
         pose_sigma_m: uncertainty.relative_m,
-        sides_grey: sides::sides_grey(img, d, gsd_cm),
+        sides_grey,
         model: Some(besikta_report::ModelRef {
             name: model.name.clone(),
             version: model.version.clone(),

@@ -36,19 +36,6 @@ fn luma(p: &image::Rgb<u8>) -> u8 {
     ((299 * r as u32 + 587 * g as u32 + 114 * b as u32 + 500) / 1000) as u8
 }
 
-/// Whether pixel centre `(x, y)` lies inside `poly` (even-odd rule).
-fn inside(poly: &[[f64; 2]], x: f64, y: f64) -> bool {
-    let mut c = false;
-    let n = poly.len();
-    for i in 0..n {
-        let (a, b) = (poly[i], poly[(i + 1) % n]);
-        if (a[1] > y) != (b[1] > y) && x < (b[0] - a[0]) * (y - a[1]) / (b[1] - a[1]) + a[0] {
-            c = !c;
-        }
-    }
-    c
-}
-
 /// The median of `v` (empty: `None`).
 fn median(v: &mut [u8]) -> Option<f32> {
     if v.is_empty() {
@@ -62,18 +49,12 @@ fn median(v: &mut [u8]) -> Option<f32> {
 /// How much the ground on the two sides of thin detection `d` differs in `img`: the
 /// difference of the median luminance of the two halves of the ring [`NEAR_M`]-[`FAR_M`]
 /// around it, split by its main axis; `gsd_cm` is the photo's ground sampling distance
-/// there. `None` for a detection that is not thin (no skeleton length) or whose ring leaves
-/// too little of the photo on a side.
-pub fn sides_grey(img: &RgbImage, d: &Detection, gsd_cm: f64) -> Option<f32> {
+/// there; `outline` is the detection's outline in photo pixels as placed on the map (its
+/// box when the model gave none, `crate::pixel_outline`). `None` for a detection that is not
+/// thin (no skeleton length) or whose ring leaves too little of the photo on a side.
+pub fn sides_grey(img: &RgbImage, d: &Detection, outline: &[[f64; 2]], gsd_cm: f64) -> Option<f32> {
     d.length_px?;
-    // A detection without an outline of its own (a thin line whose contour did not close)
-    // is its box, as on the map (`pixel_outline`).
-    let b = d.bbox;
-    let rect = [[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]];
-    let poly: &[[f64; 2]] = match d.polygon.as_deref() {
-        Some(p) if p.len() >= 3 => p,
-        _ => &rect,
-    };
+    let poly = outline;
     if gsd_cm.is_nan() || gsd_cm <= 0.0 {
         return None;
     }
@@ -113,7 +94,7 @@ pub fn sides_grey(img: &RgbImage, d: &Detection, gsd_cm: f64) -> Option<f32> {
     let (bx1, by1) = (d.bbox[2].ceil() as i64, d.bbox[3].ceil() as i64);
     for y in by0.max(y0)..=by1.min(y1) {
         for x in bx0.max(x0)..=bx1.min(x1) {
-            if inside(poly, x as f64 + 0.5, y as f64 + 0.5) {
+            if crate::coverage::inside(poly, [x as f64 + 0.5, y as f64 + 0.5]) {
                 on[(y - y0) as usize * cw + (x - x0) as usize] = true;
             }
         }
@@ -207,6 +188,11 @@ mod tests {
     use super::*;
     use besikta_core::AssetKind;
 
+    /// [`sides_grey`] on the outline `observe` gives the detection.
+    fn measure(img: &RgbImage, d: &Detection, gsd_cm: f64) -> Option<f32> {
+        sides_grey(img, d, &crate::pixel_outline(d), gsd_cm)
+    }
+
     fn crack(poly: Vec<[f64; 2]>) -> Detection {
         let xs = poly.iter().map(|p| p[0]);
         let ys = poly.iter().map(|p| p[1]);
@@ -240,7 +226,7 @@ mod tests {
         // A vertical dark line at x = 100, rows 60-140; 2 cm per pixel: the ring is 7.5-20 px.
         let line = vec![[100.0, 60.0], [101.0, 60.0], [101.0, 140.0], [100.0, 140.0]];
         let crack_in_asphalt = photo(|x, _| (x == 100).then_some(40));
-        let v = sides_grey(&crack_in_asphalt, &crack(line.clone()), 2.0).unwrap();
+        let v = measure(&crack_in_asphalt, &crack(line.clone()), 2.0).unwrap();
         assert!(v <= 2.0, "a crack in one surface: {v}");
         // The same line where asphalt (96) meets pale paving (150).
         let joint = photo(|x, _| {
@@ -250,7 +236,7 @@ mod tests {
                 (x > 100).then_some(150)
             }
         });
-        let v = sides_grey(&joint, &crack(line.clone()), 2.0).unwrap();
+        let v = measure(&joint, &crack(line.clone()), 2.0).unwrap();
         assert!(v >= 50.0, "a joint between two surfaces: {v}");
         // A crack with a 10-cm lane marking right beside it (x 103-107): the ring steps over
         // the marking to the asphalt beyond.
@@ -259,11 +245,11 @@ mod tests {
             103..=107 => Some(230),
             _ => None,
         });
-        let v = sides_grey(&beside_marking, &crack(line.clone()), 2.0).unwrap();
+        let v = measure(&beside_marking, &crack(line.clone()), 2.0).unwrap();
         assert!(v <= 2.0, "a crack beside a lane marking: {v}");
         // A diagonal crack, a polyline outline one pixel wide.
         let diag = vec![[60.0, 60.0], [140.0, 140.0], [141.0, 140.0], [61.0, 60.0]];
-        let v = sides_grey(&crack_in_asphalt, &crack(diag), 2.0).unwrap();
+        let v = measure(&crack_in_asphalt, &crack(diag), 2.0).unwrap();
         assert!(v <= 2.0, "a diagonal line in one surface: {v}");
     }
 
@@ -277,13 +263,13 @@ mod tests {
             [90.0, 110.0],
         ]);
         d.length_px = None;
-        assert_eq!(sides_grey(&img, &d, 2.0), None);
+        assert_eq!(measure(&img, &d, 2.0), None);
         // Without an outline, the box stands for it.
         let mut d = crack(vec![[100.0, 60.0], [101.0, 140.0]]);
         d.polygon = None;
-        assert!(sides_grey(&img, &d, 2.0).is_some_and(|v| v <= 2.0));
+        assert!(measure(&img, &d, 2.0).is_some_and(|v| v <= 2.0));
         assert_eq!(
-            sides_grey(&img, &crack(vec![[90.0, 90.0], [91.0, 90.0]]), 0.0),
+            measure(&img, &crack(vec![[90.0, 90.0], [91.0, 90.0]]), 0.0),
             None
         );
     }
