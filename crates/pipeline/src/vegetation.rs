@@ -33,6 +33,9 @@
 //! with 0.96 and 0.67 of their surroundings paved-like; rocks, gravel, plants, boulders and
 //! most shadows below 0.6) and checked on a second draw after the change. Smooth water is
 //! paved-like by this rule; rocks under calm water still pass.
+//! Road models run only near *seeds*, paved-like blocks whose own surroundings pass this
+//! test, so not around a lone smooth block amid rough ground
+//! ([`VegetationMask::road_roi`]).
 //!
 //! **A crack lies in pavement, not along an edge.** A thin road defect (one with a skeleton
 //! length, a crack) barely changes the blocks it crosses, so the blocks under its own box
@@ -286,25 +289,41 @@ impl VegetationMask {
     /// ([`VegetationMask::road_roi`]), else off vegetation ([`VegetationMask::roi`]).
     pub fn roi_for(&self, rule: &VegetationRule, kinds: &[AssetKind]) -> Vec<Vec<[f64; 2]>> {
         if roads_only(kinds) && rule.judges_pavement() {
-            self.road_roi(rule.paved_context_blocks)
+            self.road_roi(rule.paved_context_blocks, rule.min_paved_share)
         } else {
             self.roi()
         }
     }
 
     /// Regions of interest of a model that finds road defects only: the blocks that are not
-    /// vegetation and lie within `context` blocks of a paved-like one. A road defect whose
-    /// box is farther than that from every paved-like block has none around it and is
-    /// dropped as `unpaved` ([`VegetationMask::drop_reason`]), so tiles wholly on such
-    /// ground (gravel, riprap, boulders) are not run.
-    pub fn road_roi(&self, context: u32) -> Vec<Vec<[f64; 2]>> {
+    /// vegetation and lie within `context` blocks of a *seed*, a paved-like block at least
+    /// `seed_share` of whose own surroundings (`context` blocks each side, vegetation not
+    /// counted) are paved-like: the test a one-block road defect there would have to pass
+    /// ([`VegetationMask::paved_share`]). A road defect whose box is farther than that from
+    /// every paved-like block has none around it and is dropped as `unpaved`
+    /// ([`VegetationMask::drop_reason`]), so tiles wholly on such ground (gravel, riprap,
+    /// boulders) are not run; nor are tiles around a lone smooth block amid such ground (a
+    /// flat rock, a patch of calm water between boulders), where what a road model finds is
+    /// dropped as `unpaved` too. `seed_share = 0` seeds every paved-like block. Measured on
+    /// Brighton (2026-12-06, `benches/results/road-roi-2026-12-06-s43.md`): with the
+    /// evidence rules' `min_paved_share` (0.6) as `seed_share`, crack tiles 1,156 -> 924
+    /// and pothole tiles 1,369 -> 1,101, the same 40 findings in the same places.
+    pub fn road_roi(&self, context: u32, seed_share: f64) -> Vec<Vec<[f64; 2]>> {
         let (cols, rows, k) = (self.cols as usize, self.rows as usize, context as usize);
-        // Chebyshev dilation of the paved-like blocks: along rows, then along columns.
+        let b = self.block as f64;
+        let seed: Vec<bool> = (0..self.paved.len())
+            .map(|i| {
+                let (x, y) = ((i % cols) as f64 * b, (i / cols) as f64 * b);
+                self.paved[i]
+                    && (seed_share <= 0.0 || self.paved_share([x, y, x, y], context) >= seed_share)
+            })
+            .collect();
+        // Chebyshev dilation of the seed blocks: along rows, then along columns.
         let mut along = vec![false; self.paved.len()];
         for y in 0..rows {
             for x in 0..cols {
                 let (lo, hi) = (x.saturating_sub(k), (x + k).min(cols - 1));
-                along[y * cols + x] = (lo..=hi).any(|xx| self.paved[y * cols + xx]);
+                along[y * cols + x] = (lo..=hi).any(|xx| seed[y * cols + xx]);
             }
         }
         let mut near = vec![false; self.paved.len()];
@@ -419,12 +438,25 @@ mod tests {
         // Road models are not run over the rocks farther than four blocks from the asphalt:
         // blocks 0-7 are asphalt (paved), 8-15 rocks; the road ROI reaches column 11.
         let reach = m
-            .road_roi(rule.paved_context_blocks)
+            .road_roi(rule.paved_context_blocks, 0.0)
             .iter()
             .flatten()
             .map(|p| p[0])
             .fold(0.0, f64::max);
         assert_eq!(reach, 12.0 * 32.0);
+        // With the rule's seeds, the asphalt's last column (7) is not one: of its
+        // surroundings (columns 3-11) 5 of 9 are paved-like, under 0.6, so a one-block road
+        // defect there is dropped as unpaved; the ROI reaches from column 6 to column 10,
+        // still over the whole asphalt.
+        let reach = m
+            .roi_for(&rule, &[AssetKind::Road])
+            .iter()
+            .flatten()
+            .map(|p| p[0])
+            .fold(0.0, f64::max);
+        assert_eq!(reach, 11.0 * 32.0);
+        let edge = detection(AssetKind::Road, [230.0, 100.0, 250.0, 120.0]);
+        assert_eq!(m.drop_reason(&rule, &edge), Some("unpaved"));
         assert_eq!(
             m.roi().iter().flatten().map(|p| p[0]).fold(0.0, f64::max),
             512.0
@@ -505,5 +537,37 @@ mod tests {
         let pothole = detection(AssetKind::Road, [260.0, 100.0, 300.0, 140.0]);
         assert!(m.share(pothole.bbox) < rule.drop_share);
         assert_eq!(m.drop_reason(&rule, &pothole), None);
+    }
+
+    #[test]
+    fn a_lone_smooth_block_amid_rocks_does_not_bring_road_models() {
+        // 512 x 256 of rocks (strongly varying luminance) with one smooth block (a flat rock
+        // or calm water) at block column 8, row 4.
+        let img = RgbImage::from_fn(512, 256, |x, y| {
+            if (256..288).contains(&x) && (128..160).contains(&y) {
+                image::Rgb([110, 112, 115])
+            } else {
+                let v = ((x / 6 + y / 5) % 4) as u8 * 45 + 40;
+                image::Rgb([v, v, v.saturating_sub(5)])
+            }
+        });
+        let rule = VegetationRule::default();
+        let m = VegetationMask::new(&img, &rule);
+        assert_eq!(m.box_paved_share([260.0, 130.0, 280.0, 150.0]), 1.0);
+        // Seeded by every paved-like block, road models would run 9 x 8 blocks around it (the
+        // photo is 8 blocks high); its surroundings are 1 of 72 paved-like, so with the
+        // rule's seeds they do not run.
+        let all: f64 = m
+            .road_roi(rule.paved_context_blocks, 0.0)
+            .iter()
+            .map(|p| (p[1][0] - p[0][0]) * (p[2][1] - p[1][1]))
+            .sum();
+        assert_eq!(all, 9.0 * 8.0 * 32.0 * 32.0);
+        assert!(m.roi_for(&rule, &[AssetKind::Road]).is_empty());
+        // What a road model found there would be dropped as unpaved anyway.
+        let d = detection(AssetKind::Road, [262.0, 132.0, 282.0, 152.0]);
+        assert_eq!(m.drop_reason(&rule, &d), Some("unpaved"));
+        // A roof model still runs there (off vegetation).
+        assert!(!m.roi_for(&rule, &[AssetKind::Roof]).is_empty());
     }
 }
