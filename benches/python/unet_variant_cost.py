@@ -33,6 +33,13 @@ VARIANTS = {
     "narrow": dict(ch=(8, 12, 24, 48, 96), enc_n=(1, 1, 1, 2, 2), dec_n=(1, 1, 1, 1)),
     # One convolution per level except the deepest.
     "thin-deep": dict(SHIPPED, enc_n=(1, 1, 1, 1, 2), dec_n=(1, 1, 1, 1)),
+    # Space-to-depth stem and depth-to-space head: half-resolution levels, full-resolution
+    # input and output, no pixel averaged away (s43).
+    "s2d": dict(SHIPPED, s2d=True),
+    # The same with the first level wider (its 12 input channels).
+    "s2d-wide": dict(SHIPPED, ch=(16, 16, 24, 64, 144), s2d=True),
+    # Full resolution kept, but the full-resolution decoder level only adds (s43).
+    "light-top": dict(SHIPPED, light_top=True),
 }
 
 
@@ -51,10 +58,13 @@ class RandomTiles(CalibrationDataReader):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--only", nargs="*", help="variant names (default: all)")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(7)
     for name, arch in VARIANTS.items():
+        if a.only and name not in a.only:
+            continue
         model = UNet(1, **arch)
         f32, q = (a.out / f"{name}{s}.onnx" for s in ("", "-int8"))
         export_onnx(model, f32, "image", "mask", 256)

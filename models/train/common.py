@@ -65,13 +65,23 @@ class UNet(nn.Module):
     Output: sigmoid probabilities [N, out_ch, H, W]. H and W must be multiples of 16."""
 
     def __init__(self, out_ch: int = 1, ch=(8, 16, 32, 64, 128), enc_n=(1, 2, 2, 2, 2), dec_n=(1, 1, 2, 2),
-                 half_res: bool = False):
+                 half_res: bool = False, s2d: bool = False, light_top: bool = False):
         super().__init__()
         # half_res: the input is averaged 2x2 first and the logits upsampled 2x at the end,
         # so every level runs on a quarter of the pixels (for defects several pixels wide).
         self.half_res = half_res
+        # s2d: the input's 2x2 blocks become 12 channels (space-to-depth, nothing averaged
+        # away) and the head gives 4 logits per output pixel that are put back at full
+        # resolution (depth-to-space), so every level runs on a quarter of the pixels while a
+        # 1 px line stays distinguishable. Timed in benches/python/unet_variant_cost.py; not
+        # trained.
+        self.s2d = s2d
+        # light_top: the full-resolution decoder level adds the upsampled features to the
+        # skip instead of concatenating them and running its convolutions. Timed only.
+        self.light_top = light_top
+        self.out_ch = out_ch
         self.enc = nn.ModuleList()
-        cin = 3
+        cin = 12 if s2d else 3
         for c, n in zip(ch, enc_n):
             self.enc.append(Block(cin, c, n))
             cin = c
@@ -79,12 +89,17 @@ class UNet(nn.Module):
         self.up = nn.ModuleList()
         for i in reversed(range(len(ch) - 1)):
             self.up.append(nn.Conv2d(ch[i + 1], ch[i], 1))
-            self.dec.append(Block(2 * ch[i], ch[i], dec_n[i]))
-        self.head = nn.Conv2d(ch[0], out_ch, 1)
+            if light_top and i == 0:
+                self.dec.append(nn.Identity())
+            else:
+                self.dec.append(Block(2 * ch[i], ch[i], dec_n[i]))
+        self.head = nn.Conv2d(ch[0], out_ch * (4 if s2d else 1), 1)
 
     def forward_logits(self, x):
         if self.half_res:
             x = F.avg_pool2d(x, 2)
+        if self.s2d:
+            x = F.pixel_unshuffle(x, 2)
         skips = []
         for i, e in enumerate(self.enc):
             if i > 0:
@@ -98,8 +113,13 @@ class UNet(nn.Module):
             # pixels and the upsampling on fewer channels (about 10 % of an int8 tile; the
             # shipped files were reordered in place by `upsample_after_conv.py`).
             x = F.interpolate(up(x), scale_factor=2.0, mode="bilinear", align_corners=False)
-            x = dec(torch.cat([x, skips.pop()], 1))
+            if isinstance(dec, nn.Identity):
+                x = F.relu(x + skips.pop())
+            else:
+                x = dec(torch.cat([x, skips.pop()], 1))
         x = self.head(x)
+        if self.s2d:
+            x = F.pixel_shuffle(x, 2)
         if self.half_res:
             x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
         return x

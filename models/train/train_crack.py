@@ -58,11 +58,16 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--no-brighton", action="store_true", help="no Brighton negative crops")
     ap.add_argument("--skip-train", action="store_true", help="export/evaluate the saved checkpoint")
+    ap.add_argument("--s2d", action="store_true",
+                    help="space-to-depth stem and depth-to-space head (`UNet(s2d=True)`): every level at "
+                         "half resolution, input and output at full (s43: a third of the tile cost)")
+    ap.add_argument("--ckpt", type=Path, default=REPO / "models" / "train" / "logs" / "crack.pt")
+    ap.add_argument("--version", default="0.1.0")
     a = ap.parse_args()
     setup(SEED)
     out = a.out
     out.mkdir(parents=True, exist_ok=True)
-    ckpt = REPO / "models" / "train" / "logs" / "crack.pt"
+    ckpt = a.ckpt
     ckpt.parent.mkdir(parents=True, exist_ok=True)
 
     train, val = split(a.data, 0.15, SEED)
@@ -71,7 +76,7 @@ def main() -> None:
                           + "".join(f"{i}\t{l}\n" for i, l in val))
     log(f"{len(train)} train / {len(val)} val files; split in {split_file}")
 
-    model = UNet(1, **ARCH)
+    model = UNet(1, **ARCH, s2d=a.s2d)
     log(f"params {n_params(model)}")
     if not a.skip_train:
         negs = [] if a.no_brighton else brighton_negatives()
@@ -88,7 +93,7 @@ def main() -> None:
     log(f"onnxruntime 1 thread: {ms:.1f} ms per 256x256 tile")
     write_manifest(
         out / "crack-unet.toml",
-        dict(name="crack-unet", version="0.1.0", task="segmentation", model="crack-unet.onnx",
+        dict(name="crack-unet", version=a.version, task="segmentation", model="crack-unet.onnx",
              license="MIT OR Apache-2.0 (weights); trained on research-only data (DeepCrack, CRACK500), see MODEL_CARD.md",
              provenance=f"trained by models/train/train_crack.py, seed {SEED}, {datetime.date.today()}"),
         segmentation_tables(GSD, min_area_px=16),
