@@ -73,13 +73,13 @@ class UNet(nn.Module):
         # s2d: the input's 2x2 blocks become 12 channels (space-to-depth, nothing averaged
         # away) and the head gives 4 logits per output pixel that are put back at full
         # resolution (depth-to-space), so every level runs on a quarter of the pixels while a
-        # 1 px line stays distinguishable. Timed in benches/python/unet_variant_cost.py; not
-        # trained.
+        # 1 px line stays distinguishable. Timed in benches/python/unet_variant_cost.py; a crack
+        # model of this shape was trained once and rejected
+        # (benches/results/crack-s2d-2026-12-06-s43.md). H and W must then be multiples of 32.
         self.s2d = s2d
         # light_top: the full-resolution decoder level adds the upsampled features to the
         # skip instead of concatenating them and running its convolutions. Timed only.
         self.light_top = light_top
-        self.out_ch = out_ch
         self.enc = nn.ModuleList()
         cin = 12 if s2d else 3
         for c, n in zip(ch, enc_n):
