@@ -279,16 +279,19 @@ pub fn median_sides_grey(f: &Finding) -> Option<f64> {
         .iter()
         .filter_map(|o| o.sides_grey.map(f64::from))
         .collect();
-    if v.is_empty() {
-        return None;
-    }
     v.sort_by(f64::total_cmp);
+    median_of_sorted(&v)
+}
+
+/// The median of sorted values (the mean of the middle two for an even count); `None` when
+/// empty.
+fn median_of_sorted(v: &[f64]) -> Option<f64> {
     let k = v.len();
-    Some(if k % 2 == 1 {
-        v[k / 2]
-    } else {
-        (v[k / 2 - 1] + v[k / 2]) / 2.0
-    })
+    match k {
+        0 => None,
+        k if k % 2 == 1 => Some(v[k / 2]),
+        k => Some((v[k / 2 - 1] + v[k / 2]) / 2.0),
+    }
 }
 
 /// The median, over the photos that detected a finding, of how many of its observations
@@ -298,13 +301,9 @@ pub fn median_pieces_per_view(f: &Finding) -> f64 {
     for o in &f.observations {
         *per_photo.entry(o.photo.as_str()).or_default() += 1;
     }
-    let mut n: Vec<usize> = per_photo.into_values().collect();
-    n.sort_unstable();
-    match n.len() {
-        0 => 0.0,
-        k if k % 2 == 1 => n[k / 2] as f64,
-        k => (n[k / 2 - 1] + n[k / 2]) as f64 / 2.0,
-    }
+    let mut n: Vec<f64> = per_photo.into_values().map(|k| k as f64).collect();
+    n.sort_by(f64::total_cmp);
+    median_of_sorted(&n).unwrap_or(0.0)
 }
 
 /// Noisy-OR of per-photo scores times the support ratio.
