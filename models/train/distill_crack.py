@@ -1,0 +1,145 @@
+"""Distil the shipped crack U-Net into a cheaper shape, starting from the shipped weights
+wherever the shapes agree, so that the student keeps what the teacher knows.
+
+  OMP_NUM_THREADS=2 .cache/trainvenv/bin/python models/train/distill_crack.py --shape light_top \
+      --out /tmp/crack-lt --tag lt1 --iters 3000
+
+- Teacher: the float file beside the shipped int8 crack model (`--base`), loaded with
+  `common.unet_from_onnx` (BatchNorms folded and fixed), frozen.
+- Student: `UNet(**train_crack.ARCH, <shape>=True)`. `light_top`: the full-resolution decoder
+  level adds the upsampled features to the skip instead of running a 3x3 convolution over
+  both (about a quarter of the tile cost, `benches/python/unet_variant_cost.py`); every other
+  weight is the teacher's, copied. `s2d`: nothing can be copied (other input shape), the
+  student starts from scratch and learns from the teacher only (slower to converge).
+- Loss on each batch of `train_crack.py`'s sampler (DeepCrack + CRACK500 training split,
+  drone-scale mosaics, Brighton negatives): `train_crack.loss_fn` against the labels plus
+  `--kd` times the binary cross-entropy against the teacher's probabilities on the same crop.
+  The teacher's soft targets carry what the labels do not say (how sure it is on marking edges
+  and joints), which a student trained on labels alone (s43's s2d model) lost.
+- Export: `<out>/crack-unet-<tag>.onnx` (one self-contained file) and its manifest (version
+  `<base>+<tag>`, thresholds as the base), `<out>/distill-<tag>.json` (iterations, time, loss).
+
+Card figures from `models/eval/eval_crack.py`; product figures from `besikta process` on the
+simulated trust flights and Brighton, as for every crack model change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DATA, MODELS, UNet, export_onnx, freeze_batchnorm, log, setup, unet_from_onnx, write_manifest  # noqa: E402
+from crackdata import CrackSampler, brighton_negatives, split  # noqa: E402
+from train_crack import ARCH, SEED, batch, loss_fn  # noqa: E402
+
+
+def copy_matching(student: UNet, teacher: UNet) -> tuple[int, int]:
+    """Copy every parameter and buffer of `teacher` into `student` where the name and shape
+    agree; returns (copied, student tensors)."""
+    src = teacher.state_dict()
+    dst = student.state_dict()
+    n = 0
+    for k, v in dst.items():
+        if k in src and src[k].shape == v.shape:
+            dst[k] = src[k].clone()
+            n += 1
+    student.load_state_dict(dst)
+    return n, len(dst)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shape", choices=["light_top", "s2d"], required=True)
+    ap.add_argument("--base", type=Path, help="teacher float ONNX (default: the shipped float crack file)")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--tag", default="lt1")
+    ap.add_argument("--iters", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--kd", type=float, default=1.0, help="weight of the loss against the teacher's probabilities")
+    ap.add_argument("--max-minutes", type=float, default=0, help="stop training after this many minutes (0: no limit)")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    setup(SEED, a.threads)
+    t_start = time.time()
+    folder = MODELS / "crack"
+    manifest = next(folder.glob("*.toml"))
+    base_man = tomllib.loads(manifest.read_text())
+    base = a.base or folder / base_man["model"].replace("-int8", "")
+    a.out.mkdir(parents=True, exist_ok=True)
+
+    teacher = unet_from_onnx(UNet(1, **ARCH), base).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    student = UNet(1, **ARCH, **{a.shape: True})
+    copied, total = copy_matching(student, teacher) if a.shape == "light_top" else (0, len(student.state_dict()))
+    log(f"student {a.shape}: {copied} of {total} tensors copied from {base.name}")
+
+    rng = np.random.default_rng(SEED)
+    train, _val = split([DATA / "cracks" / "deepcrack", DATA / "cracks" / "crack500"], 0.15, SEED)
+    sampler = CrackSampler(train, brighton_negatives(), a.crop, rng)
+
+    opt = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=a.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.iters, pct_start=0.05)
+    student.train()
+    if a.shape == "light_top":
+        freeze_batchnorm(student)  # the copied BatchNorms hold folded (identity) statistics
+    t0, run, run_kd, it = time.time(), 0.0, 0.0, 0
+    for it in range(1, a.iters + 1):
+        x, y = batch(sampler, a.batch)
+        with torch.no_grad():
+            soft = teacher(x)
+        logits = student.forward_logits(x)
+        hard = loss_fn(logits, y)
+        kd = F.binary_cross_entropy_with_logits(logits, soft)
+        loss = hard + a.kd * kd
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        run = 0.98 * run + 0.02 * hard.item() if it > 1 else hard.item()
+        run_kd = 0.98 * run_kd + 0.02 * kd.item() if it > 1 else kd.item()
+        if it % 25 == 0:
+            el = time.time() - t0
+            log(f"it {it}/{a.iters} label loss {run:.4f} teacher loss {run_kd:.4f} {el / it:.3f} s/it "
+                f"eta {(a.iters - it) * el / it / 60:.1f} min")
+        if a.max_minutes and time.time() - t0 > a.max_minutes * 60:
+            log(f"stopped at iteration {it} of {a.iters}: --max-minutes {a.max_minutes} reached")
+            break
+    train_min = (time.time() - t0) / 60
+    student.eval()
+
+    name, base_version = base_man["name"], base_man["version"]
+    stem = f"{name}-{a.tag}"
+    onnx_path = a.out / f"{stem}.onnx"
+    export_onnx(student, onnx_path, base_man["input"]["name"], base_man["output"]["name"], base_man["input"]["width"])
+    tables = {k: v for k, v in base_man.items() if isinstance(v, dict)}
+    write_manifest(
+        a.out / f"{stem}.toml",
+        dict(name=name, version=f"{base_version.split('+')[0]}+{a.tag}", task=base_man["task"], model=onnx_path.name,
+             license=base_man["license"],
+             provenance=f"distilled by models/train/distill_crack.py ({a.shape}) from {name} {base_version} "
+                        f"({base.name}), seed {SEED}, {datetime.date.today()}"),
+        tables,
+        base_man["classes"],
+    )
+    result = dict(shape=a.shape, iters_done=it, train_minutes=round(train_min, 2),
+                  total_minutes=round((time.time() - t_start) / 60, 2), label_loss=round(run, 4),
+                  teacher_loss=round(run_kd, 4), copied_tensors=copied, args={k: str(v) for k, v in vars(a).items()})
+    (a.out / f"distill-{a.tag}.json").write_text(json.dumps(result, indent=1) + "\n")
+    log(f"done: {onnx_path} ({train_min:.1f} min training)")
+
+
+if __name__ == "__main__":
+    main()
