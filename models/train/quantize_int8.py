@@ -126,9 +126,15 @@ def rewrite_manifest(text: str, model: str, version: str) -> str:
 
 
 def quantize_file(src: Path, dst: Path, reader: CalibrationDataReader, method: str = "minmax",
-                  exclude_head: bool = False) -> None:
+                  exclude_head: bool = False, reduce_range: bool = True) -> None:
     """`src` (float ONNX) as int8 QDQ in `dst`, calibrated on what `reader` gives: the settings
-    of every shipped int8 file (also used by benches/python/unet_variant_cost.py)."""
+    of every shipped int8 file (also used by benches/python/unet_variant_cost.py).
+
+    `reduce_range`: weights in 7 bits. ONNX Runtime's int8 convolutions on x86 CPUs
+    without VNNI (AVX2 only) add pairs of uint8 x int8 products in 16 bits, which saturates
+    with 8-bit weights: on such a CPU the 8-bit crack file lost 3-4 points of card F1 and moved
+    0.9 % of its pixels by more than 0.1 (`crates/infer/tests/int8.rs`). With 7-bit weights the
+    kernels are exact on every CPU."""
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
@@ -146,6 +152,7 @@ def quantize_file(src: Path, dst: Path, reader: CalibrationDataReader, method: s
             calibrate_method={"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                               "entropy": CalibrationMethod.Entropy}[method],
             nodes_to_exclude=nodes_to_exclude,
+            reduce_range=reduce_range,
         )
     # The pre-processing declares every ONNX Runtime domain; the graph uses standard ops only.
     model = onnx.load(str(dst))
@@ -157,13 +164,14 @@ def quantize_file(src: Path, dst: Path, reader: CalibrationDataReader, method: s
     onnx.save(model, str(dst))
 
 
-def quantize(manifest_path: Path, out_dir: Path, tiles: list[np.ndarray], method: str, exclude_head: bool) -> Path:
+def quantize(manifest_path: Path, out_dir: Path, tiles: list[np.ndarray], method: str, exclude_head: bool,
+             reduce_range: bool) -> Path:
     m = tomllib.loads(manifest_path.read_text())
     src = float_model(manifest_path, m)
     dst_dir = out_dir / manifest_path.parent.name
     dst_dir.mkdir(parents=True, exist_ok=True)
     dst = dst_dir / (src.stem + "-int8.onnx")
-    quantize_file(src, dst, Tiles(tiles, m), method, exclude_head)
+    quantize_file(src, dst, Tiles(tiles, m), method, exclude_head, reduce_range)
     version = m["version"].split("+")[0] + "+int8"
     if dst_dir.resolve() != manifest_path.parent.resolve():
         for extra in manifest_path.parent.glob("*.md"):
@@ -192,6 +200,9 @@ def main() -> None:
     ap.add_argument("--method", choices=["minmax", "percentile", "entropy"], default="minmax")
     ap.add_argument("--quantize-head", action="store_true",
                     help="quantize the detector's in-graph box decoding too (pothole mAP@0.5 0.502 -> 0.308)")
+    ap.add_argument("--full-range", action="store_true",
+                    help="8-bit weights, as the files shipped until 2026-12-07 (they saturate on x86 CPUs "
+                         "without VNNI; the default is 7-bit weights)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--float", type=Path, metavar="DIR",
                     help="instead: copy the float models with manifests (and evidence.toml) to DIR")
@@ -207,7 +218,7 @@ def main() -> None:
         tiles = base + (crack_tiles(a.crack_tiles, a.seed) if "crack" in rel and a.crack_tiles else [])
         manifest = REPO / "models" / rel
         detector = tomllib.loads(manifest.read_text())["task"] == "detection"
-        dst = quantize(manifest, a.out, tiles, a.method, detector and not a.quantize_head)
+        dst = quantize(manifest, a.out, tiles, a.method, detector and not a.quantize_head, not a.full_range)
         print(f"{rel}: {len(tiles)} calibration tiles -> {dst} ({dst.stat().st_size / 1e6:.2f} MB)")
     if a.out.resolve() != (REPO / "models").resolve():
         shutil.copy(REPO / "models/evidence.toml", a.out / "evidence.toml")
