@@ -16,7 +16,7 @@ training mosaics, so the crack activations are calibrated on cracks too.
 
 The float model is always the source: a manifest that already names `X-int8.onnx` is
 quantized from `X.onnx` beside it. The output manifest names the int8 file and the version
-`V+int8`.
+`V+int8w7` (`V+int8` with `--full-range`).
 
 Needs numpy, pillow, onnx and onnxruntime (no torch). Weights are quantized per channel to
 int8, activations per tensor to uint8 (QDQ, MinMax calibration by default). A detector's
@@ -114,13 +114,14 @@ def float_model(manifest_path: Path, m: dict) -> Path:
 
 
 QUANTIZED_NOTE = "; int8 (QDQ) by models/train/quantize_int8.py, calibrated on Brighton tiles"
+WEIGHTS_NOTE = ", 7-bit weights (2026-12-07)"
 
 
 def rewrite_manifest(text: str, model: str, version: str) -> str:
     """The manifest naming `model` and `version`, its provenance saying whether it is int8."""
     text = re.sub(r'^model = ".*"$', f'model = "{model}"', text, count=1, flags=re.M)
     text = re.sub(r'^version = ".*"$', f'version = "{version}"', text, count=1, flags=re.M)
-    note = QUANTIZED_NOTE if model.endswith("-int8.onnx") else ""
+    note = QUANTIZED_NOTE + (WEIGHTS_NOTE if version.endswith("+int8w7") else "") if model.endswith("-int8.onnx") else ""
     return re.sub(r'^provenance = "(.*?)(; int8 \(QDQ\)[^"]*)?"$', lambda mt: f'provenance = "{mt.group(1)}{note}"',
                   text, count=1, flags=re.M)
 
@@ -172,7 +173,7 @@ def quantize(manifest_path: Path, out_dir: Path, tiles: list[np.ndarray], method
     dst_dir.mkdir(parents=True, exist_ok=True)
     dst = dst_dir / (src.stem + "-int8.onnx")
     quantize_file(src, dst, Tiles(tiles, m), method, exclude_head, reduce_range)
-    version = m["version"].split("+")[0] + "+int8"
+    version = m["version"].split("+")[0] + ("+int8w7" if reduce_range else "+int8")
     if dst_dir.resolve() != manifest_path.parent.resolve():
         for extra in manifest_path.parent.glob("*.md"):
             shutil.copy(extra, dst_dir / extra.name)

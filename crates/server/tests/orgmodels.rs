@@ -198,7 +198,7 @@ async fn an_organisations_own_model_is_checked_used_and_reset() {
     let roof_as_crack = std::fs::read_to_string(repo_root().join("models/roof/roof-damage.toml"))
         .unwrap()
         .replace("name = \"roof-damage\"", "name = \"mtscrack\"")
-        .replace("version = \"0.3.0+int8\"", "version = \"roof-1\"");
+        .replace("version = \"0.3.0+int8w7\"", "version = \"roof-1\"");
     let bad: Vec<(&str, Parts, StatusCode, &str)> = vec![
         (
             "not an ONNX file",
