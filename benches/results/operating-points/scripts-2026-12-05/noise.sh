@@ -3,7 +3,8 @@
 # defects) with GPS noise GPS_M metres (drifting bias plus jitter) and compass noise 1 degree, the
 # crack photos of $T/P$DRAW pasted in (relative contrast; DRAW A, B, 1 or 2 as flights.sh, default
 # A), each processed aligned to the flight only (A<seed>) and to the true ground as a reference
-# orthophoto (R<seed>), and scored. Draw A keeps the folders noise$GPS_M; the others noise$GPS_M-$DRAW.
+# orthophoto (R<seed>), and scored (MODES="A" runs the first only). Draw A keeps the folders
+# noise$GPS_M; the others noise$GPS_M-$DRAW.
 set -u
 export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-/work/main/.cache/onnxruntime/libonnxruntime.so}
 cd "$(dirname "$0")/../../../.."
@@ -20,7 +21,7 @@ for seed in 6 7 8 9 10; do
       --defects 15 --patches $T/P$D --gps-noise $G --yaw-noise 1 --orthophoto $F.tif > /dev/null 2>&1 || { echo "sim $seed failed"; continue; }
     gdalwarp -q -t_srs EPSG:3067 $F.tif $F-ref.tif && rm $F.tif
   fi
-  for mode in A R; do
+  for mode in ${MODES:-A R}; do
     o=$T/O/$L/$N/$mode$seed
     [ -f $o/eval.json ] && continue
     rm -rf $o; mkdir -p $o
