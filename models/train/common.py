@@ -264,6 +264,21 @@ def toml_value(v) -> str:
     raise TypeError(v)
 
 
+def export_like(model: nn.Module, base_man: dict, onnx_path: Path, version: str, provenance: str) -> None:
+    """Export `model` to `onnx_path` with the input and output names and tile size of the base
+    manifest `base_man` (a parsed TOML), and write its manifest beside it (`<stem>.toml`):
+    `version` and `provenance` new, everything else (licence, tables, classes) as the base."""
+    export_onnx(model, onnx_path, base_man["input"]["name"], base_man["output"]["name"], base_man["input"]["width"])
+    tables = {k: v for k, v in base_man.items() if isinstance(v, dict)}
+    write_manifest(
+        onnx_path.with_suffix(".toml"),
+        dict(name=base_man["name"], version=version, task=base_man["task"], model=onnx_path.name,
+             license=base_man["license"], provenance=provenance),
+        tables,
+        base_man["classes"],
+    )
+
+
 def write_manifest(path: Path, top: dict, tables: dict, classes: list[dict]) -> None:
     """Write the manifest in the agreed TOML layout (models/.. manifest.md)."""
     lines = [f"{k} = {toml_value(v)}" for k, v in top.items()]

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, MODELS, UNet, export_onnx, freeze_batchnorm, log, setup, unet_from_onnx, write_manifest  # noqa: E402
+from common import DATA, MODELS, UNet, export_like, freeze_batchnorm, log, setup, unet_from_onnx  # noqa: E402
 from crackdata import CrackSampler, brighton_negatives, split  # noqa: E402
 from train_crack import ARCH, SEED, batch, loss_fn  # noqa: E402
 
@@ -121,19 +121,10 @@ def main() -> None:
     student.eval()
 
     name, base_version = base_man["name"], base_man["version"]
-    stem = f"{name}-{a.tag}"
-    onnx_path = a.out / f"{stem}.onnx"
-    export_onnx(student, onnx_path, base_man["input"]["name"], base_man["output"]["name"], base_man["input"]["width"])
-    tables = {k: v for k, v in base_man.items() if isinstance(v, dict)}
-    write_manifest(
-        a.out / f"{stem}.toml",
-        dict(name=name, version=f"{base_version.split('+')[0]}+{a.tag}", task=base_man["task"], model=onnx_path.name,
-             license=base_man["license"],
-             provenance=f"distilled by models/train/distill_crack.py ({a.shape}) from {name} {base_version} "
-                        f"({base.name}), seed {SEED}, {datetime.date.today()}"),
-        tables,
-        base_man["classes"],
-    )
+    onnx_path = a.out / f"{name}-{a.tag}.onnx"
+    export_like(student, base_man, onnx_path, f"{base_version.split('+')[0]}+{a.tag}",
+                f"distilled by models/train/distill_crack.py ({a.shape}) from {name} {base_version} "
+                f"({base.name}), seed {SEED}, {datetime.date.today()}")
     result = dict(shape=a.shape, iters_done=it, train_minutes=round(train_min, 2),
                   total_minutes=round((time.time() - t_start) / 60, 2), label_loss=round(run, 4),
                   teacher_loss=round(run_kd, 4), copied_tensors=copied, args={k: str(v) for k, v in vars(a).items()})

@@ -42,7 +42,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, MODELS, UNet, export_onnx, freeze_batchnorm, log, onnx_is_half_res, ort_session, setup, unet_from_onnx, write_manifest  # noqa: E402
+from common import DATA, MODELS, UNet, export_like, freeze_batchnorm, log, onnx_is_half_res, ort_session, setup, unet_from_onnx  # noqa: E402
 
 SEED = 7
 
@@ -244,18 +244,10 @@ def main() -> None:
 
     stem = f"{name}-{a.tag}"
     onnx_path = a.out / f"{stem}.onnx"
-    export_onnx(model, onnx_path, base_man["input"]["name"], base_man["output"]["name"], base_man["input"]["width"])
-    tables = {k: v for k, v in base_man.items() if isinstance(v, dict)}
-    write_manifest(
-        a.out / f"{stem}.toml",
-        dict(name=name, version=version, task=base_man["task"], model=onnx_path.name,
-             license=base_man["license"],
-             provenance=f"fine-tuned by models/train/finetune_negatives.py from {base_desc} "
-                        f"with {len(chips)} negative chips mined from {', '.join(p.name for p in a.negatives)}, "
-                        f"seed {SEED}, {datetime.date.today()}"),
-        tables,
-        base_man["classes"],
-    )
+    export_like(model, base_man, onnx_path, version,
+                f"fine-tuned by models/train/finetune_negatives.py from {base_desc} "
+                f"with {len(chips)} negative chips mined from {', '.join(p.name for p in a.negatives)}, "
+                f"seed {SEED}, {datetime.date.today()}")
     result = dict(version=version, base_version=base_version, iters_done=it, train_minutes=round(train_min, 2),
                   total_minutes=round((time.time() - t_start) / 60, 2), mined=stats,
                   args={k: str(v) for k, v in vars(a).items()})
