@@ -19,9 +19,9 @@ quantized from `X.onnx` beside it. The output manifest names the int8 file and t
 `V+int8w7` (`V+int8` with `--full-range`).
 
 Needs numpy, pillow, onnx and onnxruntime (no torch). Weights are quantized per channel to
-int8, activations per tensor to uint8 (QDQ, MinMax calibration by default). A detector's
-box decoding after its last convolution stays float (quantizing it cost pothole-det 19 points
-of mAP@0.5; see benches/results/int8.md).
+int8 (in 7 bits by default, see `quantize_file`), activations per tensor to uint8 (QDQ, MinMax
+calibration by default). A detector's box decoding after its last convolution stays float
+(quantizing it cost pothole-det 19 points of mAP@0.5; see benches/results/int8.md).
 """
 from __future__ import annotations
 
