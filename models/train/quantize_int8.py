@@ -121,7 +121,9 @@ def rewrite_manifest(text: str, model: str, version: str) -> str:
     """The manifest naming `model` and `version`, its provenance saying whether it is int8."""
     text = re.sub(r'^model = ".*"$', f'model = "{model}"', text, count=1, flags=re.M)
     text = re.sub(r'^version = ".*"$', f'version = "{version}"', text, count=1, flags=re.M)
-    note = QUANTIZED_NOTE + (WEIGHTS_NOTE if version.endswith("+int8w7") else "") if model.endswith("-int8.onnx") else ""
+    note = ""
+    if model.endswith("-int8.onnx"):
+        note = QUANTIZED_NOTE + (WEIGHTS_NOTE if version.endswith("+int8w7") else "")
     return re.sub(r'^provenance = "(.*?)(; int8 \(QDQ\)[^"]*)?"$', lambda mt: f'provenance = "{mt.group(1)}{note}"',
                   text, count=1, flags=re.M)
 
