@@ -16,11 +16,11 @@ training mosaics, so the crack activations are calibrated on cracks too.
 
 The float model is always the source: a manifest that already names `X-int8.onnx` is
 quantized from `X.onnx` beside it. The output manifest names the int8 file and the version
-`V+int8w7` (`V+int8` with `--full-range`).
+`V+int8w7` (`V+int8u8` with `--weights u8`, `V+int8` with `--weights s8`).
 
-Needs numpy, pillow, onnx and onnxruntime (no torch). Weights are quantized per channel to
-int8 (in 7 bits by default, see `quantize_file`), activations per tensor to uint8 (QDQ, MinMax
-calibration by default). A detector's box decoding after its last convolution stays float
+Needs numpy, pillow, onnx and onnxruntime (no torch). Weights are quantized per channel
+(`--weights`: int8 in 7 bits, uint8, or int8 in 8 bits; see `quantize_file`), activations per
+tensor to uint8 (QDQ, MinMax calibration by default). A detector's box decoding after its last convolution stays float
 (quantizing it cost pothole-det 19 points of mAP@0.5; see benches/results/int8.md).
 """
 from __future__ import annotations
@@ -114,7 +114,12 @@ def float_model(manifest_path: Path, m: dict) -> Path:
 
 
 QUANTIZED_NOTE = "; int8 (QDQ) by models/train/quantize_int8.py, calibrated on Brighton tiles"
-WEIGHTS_NOTE = ", 7-bit weights (2026-12-07)"
+# How each kind of weights is quantized: (ONNX type, reduce_range, version suffix, provenance).
+WEIGHTS = {
+    "s7": (QuantType.QInt8, True, "+int8w7", ", 7-bit weights (2026-12-07)"),
+    "u8": (QuantType.QUInt8, False, "+int8u8", ", uint8 weights (2026-12-07)"),
+    "s8": (QuantType.QInt8, False, "+int8", ""),
+}
 
 
 def rewrite_manifest(text: str, model: str, version: str) -> str:
@@ -123,21 +128,24 @@ def rewrite_manifest(text: str, model: str, version: str) -> str:
     text = re.sub(r'^version = ".*"$', f'version = "{version}"', text, count=1, flags=re.M)
     note = ""
     if model.endswith("-int8.onnx"):
-        note = QUANTIZED_NOTE + (WEIGHTS_NOTE if version.endswith("+int8w7") else "")
+        suffix = "+" + version.split("+", 1)[1] if "+" in version else ""
+        note = QUANTIZED_NOTE + next((w[3] for w in WEIGHTS.values() if w[2] == suffix), "")
     return re.sub(r'^provenance = "(.*?)(; int8 \(QDQ\)[^"]*)?"$', lambda mt: f'provenance = "{mt.group(1)}{note}"',
                   text, count=1, flags=re.M)
 
 
 def quantize_file(src: Path, dst: Path, reader: CalibrationDataReader, method: str = "minmax",
-                  exclude_head: bool = False, reduce_range: bool = True) -> None:
+                  exclude_head: bool = False, weights: str = "s7") -> None:
     """`src` (float ONNX) as int8 QDQ in `dst`, calibrated on what `reader` gives: the settings
     of every shipped int8 file (also used by benches/python/unet_variant_cost.py).
 
-    `reduce_range`: weights in 7 bits. ONNX Runtime's int8 convolutions on x86 CPUs
-    without VNNI (AVX2 only) add pairs of uint8 x int8 products in 16 bits, which saturates
-    with 8-bit weights: on such a CPU the 8-bit crack file lost 3-4 points of card F1 and moved
-    0.9 % of its pixels by more than 0.1 (`crates/infer/tests/int8.rs`). With 7-bit weights the
-    kernels are exact on every CPU."""
+    `weights`: ONNX Runtime's uint8 x int8 convolutions on x86 CPUs without VNNI (AVX2 only)
+    add pairs of products in 16 bits, which saturates with 8-bit int8 weights (`s8`): on such a
+    CPU the 8-bit crack file lost 3-4 points of card F1 and moved 0.9 % of its pixels by more
+    than 0.1 (`crates/infer/tests/int8.rs`). Two ways are exact on every CPU: int8 weights in
+    7 bits (`s7`, -64..64), or uint8 weights (`u8`, 8 bits with a zero point: ONNX Runtime's
+    uint8 x uint8 kernel widens to 16 bits before it adds)."""
+    weight_type, reduce_range = WEIGHTS[weights][:2]
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
@@ -151,7 +159,7 @@ def quantize_file(src: Path, dst: Path, reader: CalibrationDataReader, method: s
         quantize_static(
             str(pre), str(dst), reader,
             quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            activation_type=QuantType.QUInt8, weight_type=weight_type,
             calibrate_method={"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                               "entropy": CalibrationMethod.Entropy}[method],
             nodes_to_exclude=nodes_to_exclude,
@@ -168,14 +176,14 @@ def quantize_file(src: Path, dst: Path, reader: CalibrationDataReader, method: s
 
 
 def quantize(manifest_path: Path, out_dir: Path, tiles: list[np.ndarray], method: str, exclude_head: bool,
-             reduce_range: bool) -> Path:
+             weights: str) -> Path:
     m = tomllib.loads(manifest_path.read_text())
     src = float_model(manifest_path, m)
     dst_dir = out_dir / manifest_path.parent.name
     dst_dir.mkdir(parents=True, exist_ok=True)
     dst = dst_dir / (src.stem + "-int8.onnx")
-    quantize_file(src, dst, Tiles(tiles, m), method, exclude_head, reduce_range)
-    version = m["version"].split("+")[0] + ("+int8w7" if reduce_range else "+int8")
+    quantize_file(src, dst, Tiles(tiles, m), method, exclude_head, weights)
+    version = m["version"].split("+")[0] + WEIGHTS[weights][2]
     if dst_dir.resolve() != manifest_path.parent.resolve():
         for extra in manifest_path.parent.glob("*.md"):
             shutil.copy(extra, dst_dir / extra.name)
@@ -203,9 +211,10 @@ def main() -> None:
     ap.add_argument("--method", choices=["minmax", "percentile", "entropy"], default="minmax")
     ap.add_argument("--quantize-head", action="store_true",
                     help="quantize the detector's in-graph box decoding too (pothole mAP@0.5 0.502 -> 0.308)")
-    ap.add_argument("--full-range", action="store_true",
-                    help="8-bit weights, as the files shipped until 2026-12-07 (they saturate on x86 CPUs "
-                         "without VNNI; the default is 7-bit weights)")
+    ap.add_argument("--weights", choices=sorted(WEIGHTS), default="s7",
+                    help="s7: int8 weights in 7 bits (default); u8: uint8 weights; s8: int8 in 8 bits, as the "
+                         "files shipped until 2026-12-07 (they saturate on x86 CPUs without VNNI)")
+    ap.add_argument("--full-range", action="store_const", dest="weights", const="s8", help="the same as --weights s8")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--float", type=Path, metavar="DIR",
                     help="instead: copy the float models with manifests (and evidence.toml) to DIR")
@@ -221,7 +230,7 @@ def main() -> None:
         tiles = base + (crack_tiles(a.crack_tiles, a.seed) if "crack" in rel and a.crack_tiles else [])
         manifest = REPO / "models" / rel
         detector = tomllib.loads(manifest.read_text())["task"] == "detection"
-        dst = quantize(manifest, a.out, tiles, a.method, detector and not a.quantize_head, not a.full_range)
+        dst = quantize(manifest, a.out, tiles, a.method, detector and not a.quantize_head, a.weights)
         print(f"{rel}: {len(tiles)} calibration tiles -> {dst} ({dst.stat().st_size / 1e6:.2f} MB)")
     if a.out.resolve() != (REPO / "models").resolve():
         shutil.copy(REPO / "models/evidence.toml", a.out / "evidence.toml")
