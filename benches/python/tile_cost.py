@@ -5,7 +5,11 @@
         --sizes 128 160 192 224 256 384 512
 
 Without `--sizes` each model runs at its exported 256x256 input, batches of 1 and 4, and the
-time per tile is printed. With `--sizes` the model's input and output height and width are
+time per tile is printed. With `--interleave N` the models take turns, N rounds of `--runs`
+tiles each (batch 1), so that a busy neighbour slows them alike; the median round per model is
+printed, with every round:
+
+    .cache/speedvenv/bin/python benches/python/tile_cost.py A.onnx B.onnx --interleave 8 With `--sizes` the model's input and output height and width are
 made dynamic (a copy in a temporary folder; fully convolutional models only) and it runs one
 tile of each size: the time per 256x256 worth of pixels says whether bigger or smaller tiles
 would be cheaper. Needs numpy, onnx and onnxruntime (`.cache/speedvenv`). Timings depend on
@@ -60,8 +64,19 @@ def main() -> None:
     ap.add_argument("models", type=Path, nargs="+")
     ap.add_argument("--sizes", type=int, nargs="*", help="tile sizes to time (input dims made dynamic)")
     ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--interleave", type=int, metavar="N", help="N rounds, the models in turn (batch 1)")
     a = ap.parse_args()
     rng = np.random.default_rng(7)
+    if a.interleave:
+        x = rng.random((1, 3, 256, 256), dtype=np.float32)
+        sessions = [session(path) for path in a.models]
+        rounds: list[list[float]] = [[] for _ in sessions]
+        for _ in range(a.interleave):
+            for s, r in zip(sessions, rounds):
+                r.append(median_ms(s, x, a.runs))
+        for path, r in zip(a.models, rounds):
+            print(f"{str(path):48s} median {np.median(r):6.2f} ms per tile; rounds {' '.join(f'{v:.1f}' for v in r)}")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         for path in a.models:
             if a.sizes:
