@@ -9,10 +9,11 @@ time per tile is printed. With `--interleave N` the models take turns, N rounds 
 tiles each (batch 1), so that a busy neighbour slows them alike; the median round per model is
 printed, with every round:
 
-    .cache/speedvenv/bin/python benches/python/tile_cost.py A.onnx B.onnx --interleave 8 With `--sizes` the model's input and output height and width are
-made dynamic (a copy in a temporary folder; fully convolutional models only) and it runs one
-tile of each size: the time per 256x256 worth of pixels says whether bigger or smaller tiles
-would be cheaper. Needs numpy, onnx and onnxruntime (`.cache/speedvenv`). Timings depend on
+    .cache/speedvenv/bin/python benches/python/tile_cost.py A.onnx B.onnx --interleave 8
+
+With `--sizes` the model's input and output height and width are made dynamic (a copy in a
+temporary folder; fully convolutional models only) and it runs one tile of each size: the time
+per 256x256 worth of pixels says whether bigger or smaller tiles would be cheaper. Needs numpy, onnx and onnxruntime (`.cache/speedvenv`). Timings depend on
 the machine's load; compare rows of one run.
 """
 

@@ -20,8 +20,9 @@ quantized from `X.onnx` beside it. The output manifest names the int8 file and t
 
 Needs numpy, pillow, onnx and onnxruntime (no torch). Weights are quantized per channel
 (`--weights`: int8 in 7 bits, uint8, or int8 in 8 bits; see `quantize_file`), activations per
-tensor to uint8 (QDQ, MinMax calibration by default). A detector's box decoding after its last convolution stays float
-(quantizing it cost pothole-det 19 points of mAP@0.5; see benches/results/int8.md).
+tensor to uint8 (QDQ, MinMax calibration by default). A detector's box decoding after its last
+convolution stays float (quantizing it cost pothole-det 19 points of mAP@0.5; see
+benches/results/int8.md).
 """
 from __future__ import annotations
 
