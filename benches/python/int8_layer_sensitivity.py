@@ -1,8 +1,9 @@
 """Which convolutions of an int8 model lose most with 7-bit weights: each one in turn gets uint8
 (8-bit) weights while the rest keep 7-bit, and every variant is compared with the float model.
 
-    .cache/speedvenv/bin/python benches/python/int8_layer_sensitivity.py            # crack
-    .cache/speedvenv/bin/python benches/python/int8_layer_sensitivity.py roof/roof-damage.toml
+    .cache/speedvenv/bin/python benches/python/int8_layer_sensitivity.py [crack/crack-unet.toml]
+
+(run on the crack model only; another segmentation manifest under `models/` is read the same way)
 
 Evaluation tiles: 24 tiles spread over `fixtures/brighton/DJI_0018.JPG` (as
 `crates/infer/tests/int8.rs`) and 40 photos of the crack validation split downscaled 8x into
