@@ -7,8 +7,8 @@
 
 Evaluation tiles: 24 tiles spread over `fixtures/brighton/DJI_0018.JPG` (as
 `crates/infer/tests/int8.rs`) and 40 photos of the crack validation split downscaled 8x into
-tile mosaics (as `quantize_int8.py --crack-tiles`). Calibration as the shipped files
-(`quantize_int8.py`: 120 Brighton tiles, seed 7, MinMax). One JSON line per variant: mean and
+tile mosaics (as `quantize_int8.py --crack-tiles`). Quantized by `quantize_int8.quantize_file` with the
+shipped files' calibration (120 Brighton tiles, seed 7, MinMax). One JSON line per variant: mean and
 p99.9 of |int8 - float|, the share of outputs off by more than 0.1, and at the manifest's
 confidence threshold the pixels that flip (`flips`), become positive (`new_pos`) or stop being
 positive (`lost_pos`). Needs numpy, pillow, onnx, onnxruntime (no torch).
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization import QuantType
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from PIL import Image
 
@@ -40,11 +40,7 @@ def eval_tiles() -> list[np.ndarray]:
            for x in np.linspace(0, w - q.TILE, 6).astype(int)]
     val = [line.split("\t")[0] for line in (REPO / "models/crack/val_split.txt").read_text().splitlines()
            if line.strip() and not line.startswith("#")]
-    for path in val[:: max(1, len(val) // 40)][:40]:
-        im = Image.open(path).convert("RGB")
-        a = np.asarray(im.resize((max(1, im.width // 8), max(1, im.height // 8)), Image.BOX))
-        out.append(np.tile(a, (-(-q.TILE // a.shape[0]), -(-q.TILE // a.shape[1]), 1))[: q.TILE, : q.TILE])
-    return out
+    return out + [q.drone_scale_tile(Path(path)) for path in val[:: max(1, len(val) // 40)][:40]]
 
 
 def main() -> None:
@@ -65,6 +61,7 @@ def main() -> None:
     ref = run(src)
     calibration = q.brighton_tiles(120, 7)
     with tempfile.TemporaryDirectory() as tmp:
+        # The weights' names in the pre-processed graph, which `quantize_file` quantizes.
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         g = onnx.load(str(pre)).graph
@@ -74,10 +71,7 @@ def main() -> None:
         def variant(u8: list[str], tag: str) -> None:
             dst = Path(tmp) / "v.onnx"
             overrides = {w: [{"quant_type": QuantType.QUInt8, "reduce_range": False}] for w in u8}
-            quantize_static(str(pre), str(dst), q.Tiles(calibration, m), quant_format=QuantFormat.QDQ,
-                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=CalibrationMethod.MinMax, reduce_range=True,
-                            extra_options={"TensorQuantOverrides": overrides} if overrides else {})
+            q.quantize_file(src, dst, q.Tiles(calibration, m), overrides=overrides)
             out = run(dst)
             d = np.abs(out - ref)
             print(json.dumps({

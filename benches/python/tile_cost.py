@@ -13,8 +13,9 @@ printed, with every round:
 
 With `--sizes` the model's input and output height and width are made dynamic (a copy in a
 temporary folder; fully convolutional models only) and it runs one tile of each size: the time
-per 256x256 worth of pixels says whether bigger or smaller tiles would be cheaper. Needs numpy, onnx and onnxruntime (`.cache/speedvenv`). Timings depend on
-the machine's load; compare rows of one run.
+per 256x256 worth of pixels says whether bigger or smaller tiles would be cheaper. Needs numpy,
+onnx and onnxruntime (`.cache/speedvenv`). Timings depend on the machine's load; compare rows of
+one run.
 """
 
 from __future__ import annotations

@@ -75,15 +75,16 @@ def crack_tiles(n: int, seed: int) -> list[np.ndarray]:
         d = DATA / "cracks" / ds / "train_img"
         photos += [p for p in sorted(d.iterdir()) if p.name not in val and p.suffix.lower() in (".jpg", ".png")]
     rng = np.random.default_rng(seed)
-    out = []
-    for i in rng.choice(len(photos), size=min(n, len(photos)), replace=False):
-        im = Image.open(photos[i]).convert("RGB")
-        im = im.resize((max(1, im.width // 8), max(1, im.height // 8)), Image.BOX)
-        a = np.asarray(im)
-        # A mosaic of the small photo fills the tile like the training mosaics do.
-        reps = (-(-TILE // a.shape[0]), -(-TILE // a.shape[1]), 1)
-        out.append(np.tile(a, reps)[:TILE, :TILE])
-    return out
+    return [drone_scale_tile(photos[i]) for i in rng.choice(len(photos), size=min(n, len(photos)), replace=False)]
+
+
+def drone_scale_tile(photo: Path) -> np.ndarray:
+    """A close-up crack photo downscaled 8x by area averaging, its mosaic filling one tile like
+    the training mosaics do."""
+    im = Image.open(photo).convert("RGB")
+    a = np.asarray(im.resize((max(1, im.width // 8), max(1, im.height // 8)), Image.BOX))
+    reps = (-(-TILE // a.shape[0]), -(-TILE // a.shape[1]), 1)
+    return np.tile(a, reps)[:TILE, :TILE]
 
 
 class Tiles(CalibrationDataReader):
@@ -136,7 +137,7 @@ def rewrite_manifest(text: str, model: str, version: str) -> str:
 
 
 def quantize_file(src: Path, dst: Path, reader: CalibrationDataReader, method: str = "minmax",
-                  exclude_head: bool = False, weights: str = "s7") -> None:
+                  exclude_head: bool = False, weights: str = "s7", overrides: dict | None = None) -> None:
     """`src` (float ONNX) as int8 QDQ in `dst`, calibrated on what `reader` gives: the settings
     of every shipped int8 file (also used by benches/python/unet_variant_cost.py).
 
@@ -145,7 +146,8 @@ def quantize_file(src: Path, dst: Path, reader: CalibrationDataReader, method: s
     CPU the 8-bit crack file lost 3-4 points of card F1 and moved 0.9 % of its pixels by more
     than 0.1 (`crates/infer/tests/int8.rs`). Two ways are exact on every CPU: int8 weights in
     7 bits (`s7`, -64..64), or uint8 weights (`u8`, 8 bits with a zero point: ONNX Runtime's
-    uint8 x uint8 kernel widens to 16 bits before it adds)."""
+    uint8 x uint8 kernel widens to 16 bits before it adds). `overrides`: ONNX Runtime's
+    `TensorQuantOverrides` (per-tensor quantization settings, by the pre-processed graph's names)."""
     weight_type, reduce_range = WEIGHTS[weights][:2]
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
@@ -165,6 +167,7 @@ def quantize_file(src: Path, dst: Path, reader: CalibrationDataReader, method: s
                               "entropy": CalibrationMethod.Entropy}[method],
             nodes_to_exclude=nodes_to_exclude,
             reduce_range=reduce_range,
+            extra_options={"TensorQuantOverrides": overrides} if overrides else {},
         )
     # The pre-processing declares every ONNX Runtime domain; the graph uses standard ops only.
     model = onnx.load(str(dst))
