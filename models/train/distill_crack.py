@@ -11,6 +11,8 @@ wherever the shapes agree, so that the student keeps what the teacher knows.
   both (about a quarter of the tile cost, `benches/python/unet_variant_cost.py`); every other
   weight is the teacher's, copied. `s2d`: nothing can be copied (other input shape), the
   student starts from scratch and learns from the teacher only (slower to converge).
+  `--ch` gives the student other channel widths (s46: `--shape s2d --ch 16,16,24,64,144
+  --lr 3e-3 --iters 8500`, the s2d-wide shape of `benches/python/unet_variant_cost.py`).
 - Loss on each batch of `train_crack.py`'s sampler (DeepCrack + CRACK500 training split,
   drone-scale mosaics, Brighton negatives): `train_crack.loss_fn` against the labels plus
   `--kd` times the binary cross-entropy against the teacher's probabilities on the same crop.
@@ -70,6 +72,8 @@ def main() -> None:
     ap.add_argument("--kd", type=float, default=1.0, help="weight of the loss against the teacher's probabilities")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop training after this many minutes (0: no limit)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ch", help="student channels per level, comma-separated (default: the teacher's, "
+                                 "train_crack.ARCH); e.g. 16,16,24,64,144 for s2d-wide")
     a = ap.parse_args()
     setup(SEED, a.threads)
     t_start = time.time()
@@ -82,7 +86,8 @@ def main() -> None:
     teacher = unet_from_onnx(UNet(1, **ARCH), base).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
-    student = UNet(1, **ARCH, **{a.shape: True})
+    arch = dict(ARCH, ch=tuple(int(c) for c in a.ch.split(","))) if a.ch else ARCH
+    student = UNet(1, **arch, **{a.shape: True})
     copied, total = copy_matching(student, teacher) if a.shape == "light_top" else (0, len(student.state_dict()))
     log(f"student {a.shape}: {copied} of {total} tensors copied from {base.name}")
 
