@@ -12,7 +12,8 @@ wherever the shapes agree, so that the student keeps what the teacher knows.
   weight is the teacher's, copied. `s2d`: nothing can be copied (other input shape), the
   student starts from scratch and learns from the teacher only (slower to converge).
   `--ch` gives the student other channel widths (s46: `--shape s2d --ch 16,16,24,64,144
-  --lr 3e-3 --iters 8500`, the s2d-wide shape of `benches/python/unet_variant_cost.py`).
+  --lr 3e-3 --kd 2 --iters 12000`, the s2d-wide shape of `benches/python/unet_variant_cost.py`;
+  measured and not shipped, `benches/results/crack-s2d-distilled-2026-12-07-s46.md`).
 - Loss on each batch of `train_crack.py`'s sampler (DeepCrack + CRACK500 training split,
   drone-scale mosaics, Brighton negatives): `train_crack.loss_fn` against the labels plus
   `--kd` times the binary cross-entropy against the teacher's probabilities on the same crop.
