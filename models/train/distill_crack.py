@@ -19,6 +19,15 @@ wherever the shapes agree, so that the student keeps what the teacher knows.
   `--kd` times the binary cross-entropy against the teacher's probabilities on the same crop.
   The teacher's soft targets carry what the labels do not say (how sure it is on marking edges
   and joints), which a student trained on labels alone (s43's s2d model) lost.
+- Transfer photos (`--transfer` folders, e.g. `besikta simulate --defects 0` flights at a GSD the
+  model accepts): unlabelled drone-scale ground. Chips are mined from them as
+  `finetune_negatives.py` does (one on each place the `--init` student, or else the teacher,
+  fires, plus random ones) and `--transfer-share` of each batch is drawn from them. They carry
+  **no label**: only the loss against the teacher counts on them, so the student learns how the
+  teacher treats slab joints and marking edges at drone scale without being told that such ground
+  never holds a crack (the label-only fine-tune of 2026-12-02 learned exactly that, MODEL_CARD).
+- `--init`: start from an earlier student's float ONNX of the same shape (BatchNorms folded and
+  fixed, as `common.unet_from_onnx` loads them), to train it on.
 - Export: `<out>/crack-unet-<tag>.onnx` (one self-contained file) and its manifest (version
   `<base>+<tag>`, thresholds as the base), `<out>/distill-<tag>.json` (iterations, time, loss).
 
@@ -43,6 +52,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA, MODELS, UNet, export_like, freeze_batchnorm, log, setup, unet_from_onnx  # noqa: E402
 from crackdata import CrackSampler, brighton_negatives, split  # noqa: E402
+from finetune_negatives import NegSampler, mine, photos_of  # noqa: E402
 from train_crack import ARCH, SEED, batch, loss_fn  # noqa: E402
 
 
@@ -73,6 +83,11 @@ def main() -> None:
     ap.add_argument("--kd", type=float, default=1.0, help="weight of the loss against the teacher's probabilities")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop training after this many minutes (0: no limit)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init", type=Path, help="float ONNX of an earlier student of the same shape to start from")
+    ap.add_argument("--transfer", type=Path, nargs="*", default=[],
+                    help="folders of unlabelled drone photos; chips of them are learnt from the teacher only")
+    ap.add_argument("--transfer-share", type=float, default=0.25, help="share of each batch from the transfer chips")
+    ap.add_argument("--chip", type=int, default=192, help="transfer chip size, photo px")
     ap.add_argument("--ch", help="student channels per level, comma-separated (default: the teacher's, "
                                  "train_crack.ARCH); e.g. 16,16,24,64,144 for s2d-wide")
     a = ap.parse_args()
@@ -89,25 +104,43 @@ def main() -> None:
         p.requires_grad_(False)
     arch = dict(ARCH, ch=tuple(int(c) for c in a.ch.split(","))) if a.ch else ARCH
     student = UNet(1, **arch, **{a.shape: True})
-    copied, total = copy_matching(student, teacher) if a.shape == "light_top" else (0, len(student.state_dict()))
-    log(f"student {a.shape}: {copied} of {total} tensors copied from {base.name}")
+    if a.init:
+        student = unet_from_onnx(student, a.init)
+        copied, total = len(student.state_dict()), len(student.state_dict())
+        log(f"student {a.shape}: started from {a.init}")
+    else:
+        copied, total = copy_matching(student, teacher) if a.shape == "light_top" else (0, len(student.state_dict()))
+        log(f"student {a.shape}: {copied} of {total} tensors copied from {base.name}")
 
     rng = np.random.default_rng(SEED)
     train, _val = split([DATA / "cracks" / "deepcrack", DATA / "cracks" / "crack500"], 0.15, SEED)
     sampler = CrackSampler(train, brighton_negatives(), a.crop, rng)
+    n_tr, mined = 0, {}
+    if a.transfer:
+        miner = a.init or base
+        chips, mined = mine(photos_of(a.transfer), miner, base_man["input"]["name"],
+                            base_man["thresholds"]["confidence"], base_man["thresholds"]["min_area_px"],
+                            a.chip, 4, rng, 60)
+        mined["miner"] = str(miner)
+        log(f"transfer chips: {mined}")
+        tr_sampler = NegSampler(chips, a.crop, rng, sampler.photometric)
+        n_tr = int(round(a.batch * a.transfer_share))
 
     opt = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.iters, pct_start=0.05)
     student.train()
-    if a.shape == "light_top":
+    if a.shape == "light_top" or a.init:
         freeze_batchnorm(student)  # the copied BatchNorms hold folded (identity) statistics
     t0, run, run_kd, it = time.time(), 0.0, 0.0, 0
     for it in range(1, a.iters + 1):
-        x, y = batch(sampler, a.batch)
+        x, y = batch(sampler, a.batch - n_tr)
+        if n_tr:
+            xt = np.stack([tr_sampler.sample() for _ in range(n_tr)])
+            x = torch.cat([x, torch.from_numpy(xt).permute(0, 3, 1, 2).float() / 255.0])
         with torch.no_grad():
             soft = teacher(x)
         logits = student.forward_logits(x)
-        hard = loss_fn(logits, y)
+        hard = loss_fn(logits[: a.batch - n_tr], y)  # the transfer chips have no label
         kd = F.binary_cross_entropy_with_logits(logits, soft)
         loss = hard + a.kd * kd
         opt.zero_grad()
@@ -133,7 +166,7 @@ def main() -> None:
                 f"({base.name}), seed {SEED}, {datetime.date.today()}")
     result = dict(shape=a.shape, iters_done=it, train_minutes=round(train_min, 2),
                   total_minutes=round((time.time() - t_start) / 60, 2), label_loss=round(run, 4),
-                  teacher_loss=round(run_kd, 4), copied_tensors=copied, args={k: str(v) for k, v in vars(a).items()})
+                  teacher_loss=round(run_kd, 4), copied_tensors=copied, transfer_mined=mined, args={k: str(v) for k, v in vars(a).items()})
     (a.out / f"distill-{a.tag}.json").write_text(json.dumps(result, indent=1) + "\n")
     log(f"done: {onnx_path} ({train_min:.1f} min training)")
 
