@@ -13,7 +13,9 @@ wherever the shapes agree, so that the student keeps what the teacher knows.
   student starts from scratch and learns from the teacher only (slower to converge).
   `--ch` gives the student other channel widths (s46: `--shape s2d --ch 16,16,24,64,144
   --lr 3e-3 --kd 2 --iters 12000`, the s2d-wide shape of `benches/python/unet_variant_cost.py`;
-  measured and not shipped, `benches/results/crack-s2d-distilled-2026-12-07-s46.md`).
+  measured and not shipped, `benches/results/crack-s2d-distilled-2026-12-07-s46.md`). s47 trained
+  that student on with `--init` and `--transfer` (kd3, kd4; also not shipped,
+  `benches/results/crack-s2d-distilled-transfer-2026-12-07-s47.md`).
 - Loss on each batch of `train_crack.py`'s sampler (DeepCrack + CRACK500 training split,
   drone-scale mosaics, Brighton negatives): `train_crack.loss_fn` against the labels plus
   `--kd` times the binary cross-entropy against the teacher's probabilities on the same crop.
