@@ -30,6 +30,9 @@ wherever the shapes agree, so that the student keeps what the teacher knows.
   never holds a crack (the label-only fine-tune of 2026-12-02 learned exactly that, MODEL_CARD).
 - `--init`: start from an earlier student's float ONNX of the same shape (BatchNorms folded and
   fixed, as `common.unet_from_onnx` loads them), to train it on.
+- `--drone-range LO HI`: mm/px of the labelled drone-scale mosaics (`CrackSampler.drone_range`,
+  default 4-16). s48's kd5 (kd4 trained on at 8-16) did not gain at those scales, not shipped
+  (`benches/results/crack-cheaper-2026-12-07-s48.md`).
 - Export: `<out>/crack-unet-<tag>.onnx` (one self-contained file) and its manifest (version
   `<base>+<tag>`, thresholds as the base), `<out>/distill-<tag>.json` (iterations, time, loss).
 
@@ -90,6 +93,8 @@ def main() -> None:
                     help="folders of unlabelled drone photos; chips of them are learnt from the teacher only")
     ap.add_argument("--transfer-share", type=float, default=0.25, help="share of each batch from the transfer chips")
     ap.add_argument("--chip", type=int, default=192, help="transfer chip size, photo px")
+    ap.add_argument("--drone-range", type=float, nargs=2, metavar=("LO", "HI"),
+                    help="mm/px range of the labelled drone-scale mosaics (default: CrackSampler's, 4-16)")
     ap.add_argument("--ch", help="student channels per level, comma-separated (default: the teacher's, "
                                  "train_crack.ARCH); e.g. 16,16,24,64,144 for s2d-wide")
     a = ap.parse_args()
@@ -117,6 +122,8 @@ def main() -> None:
     rng = np.random.default_rng(SEED)
     train, _val = split([DATA / "cracks" / "deepcrack", DATA / "cracks" / "crack500"], 0.15, SEED)
     sampler = CrackSampler(train, brighton_negatives(), a.crop, rng)
+    if a.drone_range:
+        sampler.drone_range = tuple(a.drone_range)
     n_tr, mined = 0, {}
     if a.transfer:
         miner = a.init or base
