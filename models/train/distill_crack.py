@@ -9,7 +9,9 @@ wherever the shapes agree, so that the student keeps what the teacher knows.
 - Student: `UNet(**train_crack.ARCH, <shape>=True)`. `light_top`: the full-resolution decoder
   level adds the upsampled features to the skip instead of running a 3x3 convolution over
   both (about a quarter of the tile cost, `benches/python/unet_variant_cost.py`); every other
-  weight is the teacher's, copied. `s2d`: nothing can be copied (other input shape), the
+  weight is the teacher's, copied (s48's lt2, with `--transfer`: 13.2 against 20.8 ms per tile,
+  better through the product, strict card F1 4-8 points lower at drone scales; not shipped,
+  `benches/results/crack-cheaper-2026-12-07-s48.md`). `s2d`: nothing can be copied (other input shape), the
   student starts from scratch and learns from the teacher only (slower to converge).
   `--ch` gives the student other channel widths (s46: `--shape s2d --ch 16,16,24,64,144
   --lr 3e-3 --kd 2 --iters 12000`, the s2d-wide shape of `benches/python/unet_variant_cost.py`;
