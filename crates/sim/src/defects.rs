@@ -154,6 +154,13 @@ pub struct PlantConfig {
     pub weights: [f64; 3],
     /// Random candidate positions tried per defect before giving up.
     pub attempts: usize,
+    /// The photos' ground footprints, rings in working metres. With `min_views` above 0 a
+    /// defect goes only where at least that many of them hold its whole outline: the bounding
+    /// box of a flight whose last line is short has a corner that no photo sees, and a defect
+    /// planted there could never be found.
+    pub footprints: Vec<Vec<[f64; 2]>>,
+    /// How many footprints must hold a defect's whole outline (0: no check).
+    pub min_views: usize,
 }
 
 impl Default for PlantConfig {
@@ -164,6 +171,8 @@ impl Default for PlantConfig {
             min_gap_m: 4.0,
             weights: [0.45, 0.3, 0.25],
             attempts: 4000,
+            footprints: Vec::new(),
+            min_views: 0,
         }
     }
 }
@@ -212,6 +221,11 @@ pub fn plant(assets: &[&Asset], cfg: &PlantConfig, seed: u64) -> Vec<Defect> {
     let mut rng = Rng::derive(seed, 0xDEFEC7);
     let mut out: Vec<Defect> = Vec::new();
     let [xmin, ymin, xmax, ymax] = cfg.area;
+    let views: Vec<geo::Polygon<f64>> = cfg
+        .footprints
+        .iter()
+        .map(|r| geo::Polygon::new(r.iter().map(|p| (p[0], p[1])).collect(), vec![]))
+        .collect();
     for (i, mut class) in class_mix(cfg.count, &cfg.weights, &mut rng)
         .into_iter()
         .enumerate()
@@ -241,11 +255,24 @@ pub fn plant(assets: &[&Asset], cfg: &PlantConfig, seed: u64) -> Vec<Defect> {
                 seed: rng.next_u64(),
                 pasted: None,
             };
-            let inside = |q: &[f64; 2]| q[0] > xmin && q[0] < xmax && q[1] > ymin && q[1] < ymax;
-            let outline_inside = match &d.shape {
-                DefectShape::Line { points, .. } => points.iter().all(inside),
-                DefectShape::Area { ring } => ring.iter().all(inside),
+            let outline = match &d.shape {
+                DefectShape::Line { points, .. } => points,
+                DefectShape::Area { ring } => ring,
             };
+            let in_area = outline
+                .iter()
+                .all(|q| q[0] > xmin && q[0] < xmax && q[1] > ymin && q[1] < ymax);
+            let outline_inside = in_area
+                && (cfg.min_views == 0
+                    || views
+                        .iter()
+                        .filter(|f| {
+                            outline
+                                .iter()
+                                .all(|q| f.contains(&geo::Point::new(q[0], q[1])))
+                        })
+                        .count()
+                        >= cfg.min_views);
             let clear = out.iter().all(|o| {
                 let gap = ((o.centre[0] - d.centre[0]).powi(2)
                     + (o.centre[1] - d.centre[1]).powi(2))
@@ -608,6 +635,58 @@ mod tests {
         assert_eq!(plant(&refs, &cfg, 42), ds);
         let classes: std::collections::HashSet<_> = ds.iter().map(|d| d.class).collect();
         assert_eq!(classes.len(), 3, "all three classes planted");
+    }
+
+    #[test]
+    fn defects_go_only_where_enough_photos_see_them_whole() {
+        let a = assets();
+        let refs: Vec<&Asset> = a.iter().collect();
+        // Three photos: west and middle overlap in x -30..-10 over the road, the middle and
+        // the east one in 10..30; x -10..10 is seen by the middle photo only, and the east
+        // photo does not reach the roof (y over 12).
+        let square = |x0: f64, y0: f64, x1: f64, y1: f64| {
+            vec![[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
+        };
+        let footprints = vec![
+            square(-50.0, -20.0, -10.0, 45.0),
+            square(-30.0, -20.0, 30.0, 45.0),
+            square(10.0, -20.0, 50.0, 12.0),
+        ];
+        let cfg = PlantConfig {
+            count: 12,
+            area: [-50.0, -20.0, 50.0, 45.0],
+            footprints: footprints.clone(),
+            min_views: 2,
+            ..Default::default()
+        };
+        let ds = plant(&refs, &cfg, 42);
+        assert!(ds.len() >= 6, "planted {}", ds.len());
+        for d in &ds {
+            let outline = match &d.shape {
+                DefectShape::Line { points, .. } => points,
+                DefectShape::Area { ring } => ring,
+            };
+            let views = footprints
+                .iter()
+                .filter(|f| {
+                    outline.iter().all(|q| {
+                        q[0] > f[0][0] && q[0] < f[2][0] && q[1] > f[0][1] && q[1] < f[2][1]
+                    })
+                })
+                .count();
+            assert!(views >= 2, "{} seen whole by {views} photo(s)", d.id);
+            assert!(d.centre[0] < -10.0 || d.centre[0] > 10.0, "{d:?}");
+        }
+        // Without the footprints the same seed plants in the middle strip too.
+        let free = plant(
+            &refs,
+            &PlantConfig {
+                min_views: 0,
+                ..cfg
+            },
+            42,
+        );
+        assert!(free.iter().any(|d| d.centre[0].abs() < 10.0));
     }
 
     #[test]

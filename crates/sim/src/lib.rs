@@ -315,11 +315,49 @@ pub fn simulate_with_progress(
         cx1 - inset[0],
         cy1 - inset[1],
     ];
+    // ... and where at least two photos see the whole defect (the box of a flight whose last
+    // line is short has a corner no photo sees). The footprints are the true cameras' own, in
+    // working metres: a photo's edges are not parallel to the grid (meridian convergence).
+    let mut truth_pos: Vec<[f64; 2]> = flight.shots.iter().map(|s| [s.x, s.y]).collect();
+    tf.to_wgs84(&mut truth_pos)?;
+    let ground = Ground::Plane {
+        height_m: cfg.ground_elevation_m,
+    };
+    let abs_alt = cfg.ground_elevation_m + cfg.altitude_m;
+    let true_capture = |i: usize| Capture {
+        file: format!("DJI_{:04}.JPG", i + 1),
+        width: w,
+        height: h,
+        latitude: Some(truth_pos[i][1]),
+        longitude: Some(truth_pos[i][0]),
+        absolute_altitude_m: Some(abs_alt),
+        relative_altitude_m: Some(cfg.altitude_m),
+        gimbal_yaw_deg: Some(flight.shots[i].yaw_deg),
+        gimbal_pitch_deg: Some(-90.0),
+        gimbal_roll_deg: Some(0.0),
+        focal_length_px: Some(cam.focal_px(w)),
+        ..Default::default()
+    };
+    let georef = |c: &Capture, e: &dyn std::fmt::Display| SimError::Georef {
+        file: c.file.clone(),
+        message: e.to_string(),
+    };
+    let mut footprints = Vec::with_capacity(flight.shots.len());
+    for i in 0..flight.shots.len() {
+        let c = true_capture(i);
+        let mut ring = PhotoGeometry::new(&c, &ground)
+            .and_then(|g| g.footprint(&besikta_georef::FootprintOptions::default()))
+            .map_err(|e| georef(&c, &e))?;
+        tf.to_work(&mut ring)?;
+        footprints.push(ring);
+    }
     let mut planted = defects::plant(
         &assets,
         &defects::PlantConfig {
             count: cfg.defects,
             area,
+            footprints,
+            min_views: MIN_VIEWS,
             ..Default::default()
         },
         cfg.seed,
@@ -354,8 +392,7 @@ pub fn simulate_with_progress(
     })?;
     refuse_foreign_photos(&cfg.out_dir, flight.shots.len())?;
 
-    // True and noisy positions.
-    let mut truth_pos: Vec<[f64; 2]> = flight.shots.iter().map(|s| [s.x, s.y]).collect();
+    // Noisy positions (the true ones are above).
     let mut rng = Rng::derive(cfg.seed, 0xF11E);
     let mut noisy_pos: Vec<[f64; 2]> = Vec::new();
     let mut noise = Vec::new();
@@ -378,34 +415,14 @@ pub fn simulate_with_progress(
         noisy_pos.push([s.x + dx, s.y + dy]);
         noise.push((dyaw, att));
     }
-    tf.to_wgs84(&mut truth_pos)?;
     tf.to_wgs84(&mut noisy_pos)?;
 
-    let ground = Ground::Plane {
-        height_m: cfg.ground_elevation_m,
-    };
-    let abs_alt = cfg.ground_elevation_m + cfg.altitude_m;
     let mut photos = Vec::new();
     for (i, s) in flight.shots.iter().enumerate() {
         let file = format!("DJI_{:04}.JPG", i + 1);
-        let true_capture = Capture {
-            file: file.clone(),
-            width: w,
-            height: h,
-            latitude: Some(truth_pos[i][1]),
-            longitude: Some(truth_pos[i][0]),
-            absolute_altitude_m: Some(abs_alt),
-            relative_altitude_m: Some(cfg.altitude_m),
-            gimbal_yaw_deg: Some(s.yaw_deg),
-            gimbal_pitch_deg: Some(-90.0),
-            gimbal_roll_deg: Some(0.0),
-            focal_length_px: Some(cam.focal_px(w)),
-            ..Default::default()
-        };
-        let geom = PhotoGeometry::new(&true_capture, &ground).map_err(|e| SimError::Georef {
-            file: file.clone(),
-            message: e.to_string(),
-        })?;
+        let true_capture = true_capture(i);
+        let geom =
+            PhotoGeometry::new(&true_capture, &ground).map_err(|e| georef(&true_capture, &e))?;
         let img = render::render(
             &tex,
             &geom,
@@ -491,6 +508,10 @@ pub fn simulate_with_progress(
         texture_cell_cm: cell * 100.0,
     })
 }
+
+/// How many photos must see a planted defect whole: the product asks a crack to be detected
+/// in two photos (`min_support` in `models/evidence.toml`), so one seen once cannot be found.
+const MIN_VIEWS: usize = 2;
 
 /// Shares of the GPS error's standard deviation: per-photo jitter and drifting bias
 /// (0.6² + 0.8² = 1, so `gps_noise_m` stays the standard deviation of the total error).
