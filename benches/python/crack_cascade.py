@@ -32,25 +32,22 @@ from scipy import ndimage
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "models" / "eval"))
 sys.path.insert(0, str(REPO / "models" / "train"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import eval_crack  # noqa: E402
 from crackdata import downscale, load_pair  # noqa: E402
+from infer_baseline import axis_positions  # noqa: E402
 
 SCREENS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 TILE, OVERLAP = 256, 32
 
 
-def tiles_of(img: np.ndarray, stride: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def tiles_of(img: np.ndarray, overlap: int) -> np.ndarray:
+    """The photo's tiles, laid out as the product lays them (`infer_baseline.axis_positions`)."""
     h, w = img.shape[:2]
     ph, pw = max(h, TILE), max(w, TILE)
     pad = np.pad(img, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
-    ys = list(range(0, ph - TILE + 1, stride))
-    xs = list(range(0, pw - TILE + 1, stride))
-    if ys[-1] != ph - TILE:
-        ys.append(ph - TILE)
-    if xs[-1] != pw - TILE:
-        xs.append(pw - TILE)
-    pos = [(y, x) for y in ys for x in xs]
-    return np.stack([pad[y : y + TILE, x : x + TILE] for y, x in pos]), pos
+    ys, xs = axis_positions(ph, TILE, overlap), axis_positions(pw, TILE, overlap)
+    return np.stack([pad[y : y + TILE, x : x + TILE] for y in ys for x in xs])
 
 
 def card(student, teacher, pairs) -> dict:
@@ -62,33 +59,26 @@ def card(student, teacher, pairs) -> dict:
         n_tiles = 0
         for img, lab in data:
             im, gt = downscale(img, lab, f)
-            h, w = gt.shape
-            ph, pw = -(-h // TILE) * TILE, -(-w // TILE) * TILE
-            pad = np.pad(im, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
-            pos = [(y, x) for y in range(0, ph, TILE) for x in range(0, pw, TILE)]
-            tiles = np.stack([pad[y : y + TILE, x : x + TILE] for y, x in pos])
+            tiles, pos, padded = teacher.grid(im)
             ps, pt = student.run(tiles), teacher.run(tiles)
             smax = ps.reshape(len(pos), -1).max(1)
             n_tiles += len(pos)
             for s in SCREENS:
-                out = np.zeros((ph, pw), np.float32)
-                for k, (y, x) in enumerate(pos):
-                    if smax[k] >= s:
-                        out[y : y + TILE, x : x + TILE] = pt[k]
-                        passed[s] += 1
-                acc[s] += eval_crack.counts(out[:h, :w] >= teacher.threshold, gt)
+                kept = [pt[k] if smax[k] >= s else None for k in range(len(pos))]
+                passed[s] += sum(t is not None for t in kept)
+                out = teacher.stitch(kept, pos, padded, gt.shape)
+                acc[s] += eval_crack.counts(out >= teacher.threshold, gt)
         res[f"x{f}"] = {f"screen {s}": dict(eval_crack.summarise(acc[s]), passed=passed[s] / n_tiles) for s in SCREENS}
     return res
 
 
 def photos(student, teacher, folders: list[Path], min_area: int) -> dict:
-    stride = TILE - OVERLAP
     n_tiles, passed, comps, lost = 0, {s: 0 for s in SCREENS}, 0, {s: 0 for s in SCREENS}
     files = [p for d in folders for p in sorted(d.iterdir()) if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
     t0 = time.time()
     for p in files:
         img = np.asarray(Image.open(p).convert("RGB"))
-        tiles, _pos = tiles_of(img, stride)
+        tiles = tiles_of(img, OVERLAP)
         ps, pt = student.run(tiles), teacher.run(tiles)
         smax = ps.reshape(len(tiles), -1).max(1)
         n_tiles += len(tiles)

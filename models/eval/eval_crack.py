@@ -55,20 +55,29 @@ class OnnxSeg:
         outs = [self.sess.run(None, {self.input_name: np.ascontiguousarray(x[i : i + 1])})[0] for i in range(len(x))]
         return np.concatenate(outs)[:, 0]
 
-    def predict(self, img: np.ndarray) -> np.ndarray:
-        """Probability map of a whole image: replicate-pad to a multiple of 256 and tile."""
+    @staticmethod
+    def grid(img: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]], tuple[int, int]]:
+        """The card's tiling of an image: replicate-padded to a multiple of 256 and cut into
+        tiles without overlap. Returns the tiles, their (y, x) corners and the padded size."""
         h, w = img.shape[:2]
         ph, pw = -(-h // TILE) * TILE, -(-w // TILE) * TILE
         pad = np.pad(img, ((0, ph - h), (0, pw - w), (0, 0)), mode="edge")
-        tiles = [pad[y : y + TILE, x : x + TILE] for y in range(0, ph, TILE) for x in range(0, pw, TILE)]
-        probs = self.run(np.stack(tiles))
-        out = np.zeros((ph, pw), np.float32)
-        k = 0
-        for y in range(0, ph, TILE):
-            for x in range(0, pw, TILE):
-                out[y : y + TILE, x : x + TILE] = probs[k]
-                k += 1
-        return out[:h, :w]
+        pos = [(y, x) for y in range(0, ph, TILE) for x in range(0, pw, TILE)]
+        return np.stack([pad[y : y + TILE, x : x + TILE] for y, x in pos]), pos, (ph, pw)
+
+    @staticmethod
+    def stitch(probs, pos: list[tuple[int, int]], padded: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+        """Tiles' probabilities (None for a tile left empty) back into one map of `size`."""
+        out = np.zeros(padded, np.float32)
+        for p, (y, x) in zip(probs, pos):
+            if p is not None:
+                out[y : y + TILE, x : x + TILE] = p
+        return out[: size[0], : size[1]]
+
+    def predict(self, img: np.ndarray) -> np.ndarray:
+        """Probability map of a whole image: replicate-pad to a multiple of 256 and tile."""
+        tiles, pos, padded = self.grid(img)
+        return self.stitch(self.run(tiles), pos, padded, img.shape[:2])
 
 
 DISK = np.hypot(*np.mgrid[-TOL_PX : TOL_PX + 1, -TOL_PX : TOL_PX + 1]) <= TOL_PX
