@@ -357,7 +357,7 @@ pub fn simulate_with_progress(
             count: cfg.defects,
             area,
             footprints,
-            min_views: MIN_VIEWS,
+            min_views: MIN_VIEWS.min(flight.shots.len()),
             ..Default::default()
         },
         cfg.seed,
@@ -511,6 +511,7 @@ pub fn simulate_with_progress(
 
 /// How many photos must see a planted defect whole: the product asks a crack to be detected
 /// in two photos (`min_support` in `models/evidence.toml`), so one seen once cannot be found.
+/// A flight of one photo asks that photo only.
 const MIN_VIEWS: usize = 2;
 
 /// Shares of the GPS error's standard deviation: per-photo jitter and drifting bias
