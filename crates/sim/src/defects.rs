@@ -49,6 +49,16 @@ pub enum DefectShape {
     Area { ring: Vec<[f64; 2]> },
 }
 
+impl DefectShape {
+    /// The points that outline it: a crack's centreline, or the ring.
+    pub fn outline(&self) -> &[[f64; 2]] {
+        match self {
+            DefectShape::Line { points, .. } => points,
+            DefectShape::Area { ring } => ring,
+        }
+    }
+}
+
 /// One planted defect.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Defect {
@@ -94,11 +104,9 @@ impl Defect {
 
     /// Distance from the centre to the farthest point of the outline.
     pub fn radius_m(&self) -> f64 {
-        let pts = match &self.shape {
-            DefectShape::Line { points, .. } => points,
-            DefectShape::Area { ring } => ring,
-        };
-        pts.iter()
+        self.shape
+            .outline()
+            .iter()
             .map(|p| ((p[0] - self.centre[0]).powi(2) + (p[1] - self.centre[1]).powi(2)).sqrt())
             .fold(0.0, f64::max)
     }
@@ -255,10 +263,7 @@ pub fn plant(assets: &[&Asset], cfg: &PlantConfig, seed: u64) -> Vec<Defect> {
                 seed: rng.next_u64(),
                 pasted: None,
             };
-            let outline = match &d.shape {
-                DefectShape::Line { points, .. } => points,
-                DefectShape::Area { ring } => ring,
-            };
+            let outline = d.shape.outline();
             let in_area = outline
                 .iter()
                 .all(|q| q[0] > xmin && q[0] < xmax && q[1] > ymin && q[1] < ymax);
@@ -409,11 +414,7 @@ fn road_defect(
         Some((r, _)) if r.asset.id == road.asset.id => {}
         _ => return None,
     }
-    let pts = match &shape {
-        DefectShape::Line { points, .. } => points,
-        DefectShape::Area { ring } => ring,
-    };
-    for q in pts {
+    for q in shape.outline() {
         let qp = Point::new(q[0], q[1]);
         if !on_carriageway(road, Euclidean.distance(&qp, road.lines), roofs, qp) {
             return None;
@@ -662,10 +663,7 @@ mod tests {
         let ds = plant(&refs, &cfg, 42);
         assert!(ds.len() >= 6, "planted {}", ds.len());
         for d in &ds {
-            let outline = match &d.shape {
-                DefectShape::Line { points, .. } => points,
-                DefectShape::Area { ring } => ring,
-            };
+            let outline = d.shape.outline();
             let views = footprints
                 .iter()
                 .filter(|f| {
