@@ -407,7 +407,7 @@ fn write_products(
     cfg: &ProcessConfig,
     report: &Report,
     registers: &[Register],
-    footprints: &[Box<serde_json::value::RawValue>],
+    prepared: &units::Prepared,
 ) -> Result<(String, Vec<String>), PipelineError> {
     let gpkg_crs = cfg
         .crs
@@ -419,21 +419,34 @@ fn write_products(
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    let fp_path = cfg.out_dir.join("footprints.geojson");
+    let fp_path = cfg.out_dir.join(FOOTPRINTS_FILE);
+    if prepared.footprints_written.as_deref() != Some(fp_path.as_path()) {
+        write_footprints(&fp_path, &prepared.footprints)?;
+    }
+    outputs.push(fp_path.display().to_string());
+    Ok((gpkg_crs, outputs))
+}
+
+/// The photos' footprints in the output folder.
+pub(crate) const FOOTPRINTS_FILE: &str = "footprints.geojson";
+
+/// Writes `footprints.geojson` (`features`: each feature's JSON text).
+pub(crate) fn write_footprints(
+    path: &Path,
+    features: &[Box<serde_json::value::RawValue>],
+) -> Result<(), PipelineError> {
     #[derive(Serialize)]
     struct Collection<'a> {
         r#type: &'static str,
         features: &'a [Box<serde_json::value::RawValue>],
     }
     write_json(
-        &fp_path,
+        path,
         &Collection {
             r#type: "FeatureCollection",
-            features: footprints,
+            features,
         },
-    )?;
-    outputs.push(fp_path.display().to_string());
-    Ok((gpkg_crs, outputs))
+    )
 }
 
 /// Runs the whole job with the default options (the flight is aligned). Bad photos are
@@ -455,7 +468,10 @@ pub fn process_with(
 ) -> Result<ProcessOutcome, PipelineError> {
     let t_all = Instant::now();
     create_out_dir(cfg)?;
-    let prepared = units::prepare(cfg, opts, progress)?;
+    let mut prepared = units::prepare(cfg, opts, progress)?;
+    // The footprints go to the output folder now instead of waiting in memory through
+    // inference (about 3 KB a photo: 2.9 MB at the peak of a 1,000-photo flight).
+    prepared.write_footprints(&cfg.out_dir)?;
     let locate = |f: &str| PathBuf::from(f);
     // The observations and processed areas wait on disk in the output folder until the
     // merge, so memory does not grow with the flight.

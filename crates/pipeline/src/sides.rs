@@ -121,10 +121,13 @@ pub fn sides_grey(img: &RgbImage, d: &Detection, outline: &[[f64; 2]], gsd_cm: f
     let angle = 0.5 * (2.0 * sxy).atan2(sxx - syy);
     let (nx, ny) = (-angle.sin(), angle.cos());
     // Distance of every crop pixel to the nearest detection pixel: a two-pass chamfer
-    // transform (steps 1 and sqrt 2; within 8 % of the Euclidean distance).
-    let big = f64::MAX / 4.0;
-    let mut dist: Vec<f64> = on.iter().map(|&v| if v { 0.0 } else { big }).collect();
-    let d2 = std::f64::consts::SQRT_2;
+    // transform (steps 1 and sqrt 2; within 8 % of the Euclidean distance). Single precision:
+    // the crop of a crack across a whole photo is millions of pixels (at 8 bytes each this
+    // plane was 7 MB of the inference peak of a 1,000-photo flight).
+    let big = f32::MAX / 4.0;
+    let mut dist: Vec<f32> = on.iter().map(|&v| if v { 0.0 } else { big }).collect();
+    drop(on);
+    let d2 = std::f32::consts::SQRT_2;
     for y in 0..ch {
         for x in 0..cw {
             let i = y * cw + x;
@@ -165,6 +168,9 @@ pub fn sides_grey(img: &RgbImage, d: &Detection, outline: &[[f64; 2]], gsd_cm: f
     }
     let (mut left, mut right) = (Vec::new(), Vec::new());
     for (i, &dv) in dist.iter().enumerate() {
+        // Compared in double precision: a distance of whole steps (8.0) stays outside a ring
+        // that starts at 7.99999999, as it did when the plane was f64.
+        let dv = f64::from(dv);
         if dv <= near || dv > far {
             continue;
         }
@@ -219,6 +225,30 @@ mod tests {
             let v = paint(x, y).unwrap_or(96 + ((x * 7 + y * 13) % 5) as u8);
             image::Rgb([v, v, v])
         })
+    }
+
+    #[test]
+    fn ground_whole_steps_away_is_in_the_ring_exactly_when_the_ring_starts_below_it() {
+        // A line across the whole photo (no ends in the crop) on rows 100-101; the rows 8-14
+        // above it are bright. With the ring starting just below 8 pixels, row 92 (8 whole
+        // steps away) is in it: 7 bright of 14 rows above, median bright; starting just above
+        // 8, 6 bright of 13, median dark. The distances are held in single precision and the
+        // ring's edges in double, so 7.99999999 does not round up to 8.
+        let mut img = RgbImage::from_pixel(1000, 200, image::Rgb([100, 100, 100]));
+        for y in 86..=92 {
+            for x in 0..1000 {
+                img.put_pixel(x, y, image::Rgb([255, 255, 255]));
+            }
+        }
+        let d = crack(vec![
+            [0.0, 100.0],
+            [999.0, 100.0],
+            [999.0, 101.0],
+            [0.0, 101.0],
+        ]);
+        let gsd_for_near = |near_px: f64| NEAR_M * 100.0 / near_px;
+        assert_eq!(measure(&img, &d, gsd_for_near(8.0 - 1e-8)), Some(155.0));
+        assert_eq!(measure(&img, &d, gsd_for_near(8.0 + 1e-8)), Some(0.0));
     }
 
     #[test]

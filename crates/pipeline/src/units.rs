@@ -102,7 +102,12 @@ pub struct Prepared {
     pub photos: Vec<PreparedPhoto>,
     /// `footprints.geojson` features, each kept as its JSON text: as `serde_json::Value`s
     /// they held about 6 KB per photo through the whole run (6 MB at 1,000 photos).
+    /// Empty once [`Prepared::write_footprints`] has written them, or in a batch unit's copy
+    /// ([`Prepared::without_footprints`]).
     pub footprints: Vec<Box<serde_json::value::RawValue>>,
+    /// Where [`Prepared::write_footprints`] wrote them; the export then leaves that file be.
+    #[serde(skip)]
+    pub footprints_written: Option<PathBuf>,
     /// Longitude, latitude whose UTM zone is the working frame without a register.
     pub anchor: (f64, f64),
     /// The coverage plan per owners-per-cell count (empty: every tile is inferred).
@@ -121,6 +126,25 @@ pub struct Prepared {
     pub alignment: Option<AlignSummary>,
     /// Ingest, georeferencing and alignment times.
     pub timings: Timings,
+}
+
+impl Prepared {
+    /// Writes `footprints.geojson` into `out_dir` now and lets go of the features, so they
+    /// are not held through inference; [`finish`] then keeps that file.
+    pub fn write_footprints(&mut self, out_dir: &Path) -> Result<(), PipelineError> {
+        let path = out_dir.join(crate::FOOTPRINTS_FILE);
+        crate::write_footprints(&path, &self.footprints)?;
+        self.footprints = Vec::new();
+        self.footprints_written = Some(path);
+        Ok(())
+    }
+
+    /// This prepared flight for a batch unit, which writes no products: without the
+    /// footprints' features (the finish unit reads the stored flight with them).
+    pub fn without_footprints(mut self) -> Prepared {
+        self.footprints = Vec::new();
+        self
+    }
 }
 
 /// The ground one photo covered for some classes (the serde form of
@@ -396,6 +420,7 @@ pub fn prepare(
         rejected,
         photos,
         footprints,
+        footprints_written: None,
         anchor,
         owned,
         windows,
@@ -453,7 +478,7 @@ pub(crate) fn infer_batch_loaded(
     let ground = open_ground(cfg)?;
     let (frame, registers) = load_registers(cfg, prepared.anchor)?;
     let plan = coverage::Planner::new(
-        prepared.owned.clone(),
+        &prepared.owned,
         &frame,
         &cfg.models_dir,
         !registers.is_empty(),
@@ -821,7 +846,7 @@ pub(crate) fn finish_timed(
             )));
         }
         let plan = coverage::Planner::new(
-            prepared.owned.clone(),
+            &prepared.owned,
             &frame,
             &cfg.models_dir,
             !registers.is_empty(),
@@ -917,7 +942,7 @@ pub(crate) fn finish_timed(
 
     // Export.
     let t = Instant::now();
-    let (gpkg_crs, outputs) = write_products(cfg, &report, &registers, &prepared.footprints)?;
+    let (gpkg_crs, outputs) = write_products(cfg, &report, &registers, prepared)?;
     timings.export_s = t.elapsed().as_secs_f64();
     timings.total_s = match started {
         Some(s) => s.elapsed().as_secs_f64(),

@@ -371,8 +371,9 @@ pub(crate) fn run_one(state: &AppState) -> Result<bool, String> {
         Ok(true)
     };
     let prepared: Prepared = match store.unit_plan(unit.job_id) {
-        Ok(Some(text)) => match serde_json::from_str(&text) {
-            Ok(p) => p,
+        Ok(Some(text)) => match serde_json::from_str::<Prepared>(&text) {
+            // The footprints' features are for the finish unit's products only.
+            Ok(p) => p.without_footprints(),
             Err(e) => return fail(format!("the stored prepared flight cannot be read: {e}")),
         },
         Ok(None) => return fail("the job's prepared flight is gone".into()),
